@@ -1,0 +1,74 @@
+"""Load and validate a difftone config outside Snakemake (CLI, tests).
+
+The schema in ``workflow/schemas/config.schema.yaml`` is the single source of
+truth for keys, types and defaults; Snakemake validates with the same file.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from difftone.instruments import INSTRUMENTS
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """A config value is missing, of the wrong type, or unknown."""
+
+
+def _fill_defaults(validator_class):
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        for prop, sub in properties.items():
+            if isinstance(instance, dict) and "default" in sub and prop not in instance:
+                instance[prop] = copy.deepcopy(sub["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+def load_schema(path: Path = SCHEMA_PATH) -> dict:
+    return yaml.safe_load(Path(path).read_text())
+
+
+def validate_config(config: dict[str, Any], source: str = "config") -> dict[str, Any]:
+    """Return a validated copy of ``config`` with defaults filled in.
+
+    Errors name the offending key path, e.g. ``data.clip_seconds``.
+    """
+    config = copy.deepcopy(config)
+    validator = _fill_defaults(jsonschema.Draft202012Validator)(load_schema())
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = []
+        for e in errors:
+            key = ".".join(str(p) for p in e.absolute_path) or "<top level>"
+            lines.append(f"  {key}: {e.message}")
+        raise ConfigError(f"invalid {source}:\n" + "\n".join(lines) + "\nsee workflow/schemas/config.schema.yaml")
+    check_config(config)
+    return config
+
+
+def check_config(config: dict[str, Any]) -> None:
+    """Cross-key checks a JSON schema cannot express."""
+    for code in config.get("instruments", []):
+        if code not in INSTRUMENTS:
+            raise ConfigError(f"instruments: unknown instrument code {code!r}")
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    return validate_config(raw, source=str(path))

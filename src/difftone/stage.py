@@ -1,0 +1,49 @@
+"""Glue between Snakemake jobs and the library: logging to the rule's log file.
+
+Every ``workflow/scripts/*.py`` wrapper is a few lines::
+
+    from difftone.stage import rule_logging
+    with rule_logging(snakemake):
+        build_index(...)
+
+so the work itself lives in the package where pytest reaches it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from pathlib import Path
+from typing import Iterator
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+@contextlib.contextmanager
+def rule_logging(smk=None, log_path: str | Path | None = None) -> Iterator[logging.Logger]:
+    """Send ``difftone`` log records to the rule's ``log:`` file and to stderr.
+
+    Exceptions are logged with their traceback to the file (the user sees the
+    message on stderr) and re-raised so the job fails and Snakemake removes its outputs.
+    """
+    if log_path is None and smk is not None and len(smk.log):
+        log_path = smk.log[0]
+    logger = logging.getLogger("difftone")
+    logger.setLevel(logging.INFO)
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_path is not None:
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_path, mode="w"))
+    for h in handlers:
+        h.setFormatter(logging.Formatter(LOG_FORMAT))
+        logger.addHandler(h)
+    try:
+        yield logger
+    except Exception:
+        logger.exception("job failed")
+        raise
+    finally:
+        for h in handlers:
+            logger.removeHandler(h)
+            h.close()

@@ -1,0 +1,26 @@
+# Config validation, wildcard constraints and the helpers every rule file uses.
+from snakemake.utils import validate
+
+from difftone.config import check_config
+
+
+validate(config, schema="../schemas/config.schema.yaml", set_default=True)
+check_config(config)
+
+INSTRUMENTS = config["instruments"]
+
+
+wildcard_constraints:
+    instrument="|".join(INSTRUMENTS),
+    source="|".join(INSTRUMENTS),
+    target="|".join(INSTRUMENTS),
+
+
+def use_gpu():
+    """GPU rules ask for one GPU exactly when the config runs models on CUDA."""
+    return 1 if str(config["device"]).startswith("cuda") else 0
+
+
+def get_final_output():
+    """Everything `rule all` asks for; grows with the stages."""
+    return ["results/data/index.csv"]
