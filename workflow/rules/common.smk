@@ -1,5 +1,15 @@
 # Config validation, wildcard constraints and the helpers every rule file uses.
+import os
+import sys
+from pathlib import Path
+
 from snakemake.utils import validate
+
+# The package is importable in every job, also in `--sdm conda` environments that
+# do not install it: jobs inherit PYTHONPATH from here.
+SRC = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, SRC)
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in [SRC, os.environ.get("PYTHONPATH")] if p)
 
 from difftone.config import check_config
 

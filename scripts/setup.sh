@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Install difftone into ./.venv on a fresh machine (Python >= 3.11, package registries only).
+#   bash scripts/setup.sh          the workflow and library
+#   bash scripts/setup.sh test     ... plus the test tools
+# Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-}"
+
+# 1. System library for the soundfont renderer of the embedded dataset (pyfluidsynth).
+if ! ldconfig -p 2>/dev/null | grep -q libfluidsynth; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "[setup] installing Debian's libfluidsynth3 (soundfont renderer)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libfluidsynth3 >/dev/null
+  else
+    echo "[setup] libfluidsynth is missing: install it (Debian/Ubuntu: apt-get install libfluidsynth3;" \
+         "conda: conda install -c conda-forge fluidsynth) and rerun" >&2
+    exit 1
+  fi
+fi
+
+# 2. A virtual environment.
+PY="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+. .venv/bin/activate
+python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+
+# 3. torch first, so that pip never pulls a multi-GB CUDA build as a dependency.
+#    torch==2.13.0 is the CPU build on these machines; on a GPU cluster install your
+#    CUDA build of torch before running this script and it is kept.
+if ! python -c "import torch" 2>/dev/null; then
+  echo "[setup] installing torch==2.13.0"
+  pip install -q torch==2.13.0 2>&1 | grep -v "^WARNING: Location" || true
+fi
+
+# 4. The project, editable, with its pinned dependencies.
+spec="."
+[ "$extras" = test ] && spec=".[test]"
+echo "[setup] installing difftone ($spec)"
+pip install -q -e "$spec" 2>&1 | grep -v -e "^WARNING: Location" -e "^ *$" -e "!!" -e "corresp(" || true
+python -c "import difftone, torch, diffusers, snakemake; print('[setup] ok: difftone', difftone.__version__, '| torch', torch.__version__)"
