@@ -1,0 +1,176 @@
+"""One clip index for the embedded dataset and real IRMAS.
+
+Two steps, so that changing the split seed reruns only the split:
+
+1. :func:`scan_clips` walks an IRMAS-layout folder, checks every clip (decodes, rate,
+   length, silence) and writes ``clips.csv`` and ``rejected.csv`` (path, reason).
+2. :func:`split_clips` adds a stratified, seeded train/validation ``split`` column
+   and writes ``index.csv``.
+
+Bad clips follow ``policy``: ``skip`` lists them in ``rejected.csv`` and goes on,
+``error`` stops at the first one, naming it.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from difftone import audio
+from difftone.data import DataError
+from difftone.data.irmas import is_hidden, find_root, parse_name
+from difftone.instruments import INSTRUMENTS
+
+log = logging.getLogger(__name__)
+
+CLIP_COLUMNS = ["path", "instrument", "genre", "drums", "duration", "sample_rate", "channels"]
+INDEX_COLUMNS = CLIP_COLUMNS + ["split"]
+REJECTED_COLUMNS = ["path", "reason"]
+SPLITS = ("train", "val")
+
+
+def check_clip_file(
+    path: Path,
+    instrument: str,
+    sample_rate: int,
+    clip_seconds: float,
+    silence_db: float = -60.0,
+    max_silent_fraction: float = 0.5,
+    length_tolerance: float = 0.01,
+) -> dict:
+    """Validate one clip; return its index row or raise :class:`difftone.audio.AudioError`."""
+    if path.suffix.lower() != ".wav":
+        raise audio.AudioError(path, f"not a .wav file ({path.suffix or 'no suffix'})")
+    name = parse_name(path.name)
+    if name is not None and name.instrument != instrument:
+        raise audio.AudioError(path, f"file name says instrument {name.instrument!r} but it is in folder {instrument!r}")
+    head = audio.info(path)
+    audio.check_clip(path, head.sample_rate, head.frames, sample_rate, clip_seconds, length_tolerance)
+    wave, rate = audio.load(path)
+    audio.check_silence(wave, rate, path, silence_db, max_silent_fraction)
+    return {
+        "path": path.as_posix(),
+        "instrument": instrument,
+        "genre": name.genre if name else None,
+        "drums": name.drums if name else None,
+        "duration": round(head.duration, 6),
+        "sample_rate": head.sample_rate,
+        "channels": head.channels,
+    }
+
+
+def scan_clips(
+    folder: str | Path,
+    instruments: list[str],
+    clips_csv: str | Path,
+    rejected_csv: str | Path,
+    sample_rate: int = 44100,
+    clip_seconds: float = 3.0,
+    policy: str = "skip",
+    silence_db: float = -60.0,
+    max_silent_fraction: float = 0.5,
+    length_tolerance: float = 0.01,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Check every clip of ``instruments`` under ``folder``; write ``clips.csv`` and ``rejected.csv``.
+
+    ``folder`` is an IRMAS-TrainingData folder (or holds one). A subfolder that is not an
+    instrument code is an error; known instruments not in ``instruments`` (voice by
+    default) are not indexed. Paths in the CSVs are ``folder``-relative as given.
+    """
+    if policy not in ("skip", "error"):
+        raise ValueError(f"data.bad_clip_policy must be 'skip' or 'error', got {policy!r}")
+    root = find_root(folder)
+    folders = {p.name: p for p in sorted(root.iterdir()) if p.is_dir() and not is_hidden(p)}
+    unknown = sorted(set(folders) - set(INSTRUMENTS))
+    if unknown:
+        raise DataError(
+            f"{root / unknown[0]}: unknown instrument folder {unknown[0]!r}; known codes: {', '.join(INSTRUMENTS)}. "
+            f"Move it out of {root} or rename it to one of the codes."
+        )
+    missing = [code for code in instruments if code not in folders]
+    if missing:
+        raise DataError(
+            f"{root}: no folder for configured instrument(s) {', '.join(missing)}; "
+            "remove them from `instruments` or point data.irmas_dir at a complete IRMAS-TrainingData folder"
+        )
+    for code in sorted(set(folders) - set(instruments)):
+        log.info("%s: not indexed (%s is not in `instruments`)", folders[code], code)
+
+    files = [(code, p) for code in instruments for p in sorted(folders[code].iterdir()) if not is_hidden(p)]
+    rows, rejected = [], []
+    for code, path in tqdm(files, desc=f"check clips in {root}", unit="clip"):
+        try:
+            rows.append(
+                check_clip_file(path, code, sample_rate, clip_seconds, silence_db, max_silent_fraction, length_tolerance)
+            )
+        except audio.AudioError as exc:
+            if policy == "error":
+                raise audio.AudioError(
+                    exc.path, f"{exc.reason} (data.bad_clip_policy is 'error'; set it to 'skip' to list bad clips "
+                    "in results/data/rejected.csv and go on, or remove the file)"
+                ) from None
+            log.warning("skipping %s", exc)
+            rejected.append({"path": Path(exc.path).as_posix(), "reason": exc.reason})
+
+    clips = pd.DataFrame(rows, columns=CLIP_COLUMNS)
+    rejected = pd.DataFrame(rejected, columns=REJECTED_COLUMNS)
+    empty = [code for code in instruments if not (clips["instrument"] == code).any()]
+    if empty:
+        raise DataError(f"{root}: no usable clip for instrument(s) {', '.join(empty)} (see the log for the reasons)")
+    _write_csv(clips, clips_csv)
+    _write_csv(rejected, rejected_csv)
+    log.info("%d clips indexed, %d rejected; per instrument: %s",
+             len(clips), len(rejected), clips.groupby("instrument").size().to_dict())
+    return clips, rejected
+
+
+def split_clips(clips_csv: str | Path, index_csv: str | Path, seed: int = 0, val_fraction: float = 0.2) -> pd.DataFrame:
+    """Stratified, seeded train/validation split of ``clips.csv`` into ``index.csv``.
+
+    Per instrument, ``round(n * val_fraction)`` clips (at least 1, at most n - 1) go to
+    ``val``. The draw for an instrument depends only on ``seed`` and that instrument's
+    clips, not on which other instruments are indexed.
+    """
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"data.val_fraction must be in (0, 1), got {val_fraction}")
+    clips = _read_csv(clips_csv, CLIP_COLUMNS).sort_values("path", ignore_index=True)
+    clips["split"] = "train"
+    for code, group in clips.groupby("instrument", sort=True):
+        n = len(group)
+        if n < 2:
+            raise DataError(f"{clips_csv}: instrument {code!r} has {n} usable clip; a train/validation split needs 2")
+        n_val = min(n - 1, max(1, round(n * val_fraction)))
+        rng = np.random.default_rng([seed, list(INSTRUMENTS).index(code)])
+        clips.loc[group.sample(n=n_val, random_state=rng).index, "split"] = "val"
+    _write_csv(clips[INDEX_COLUMNS], index_csv)
+    log.info("split (seed %d, val_fraction %g): %s", seed, val_fraction,
+             clips.groupby(["instrument", "split"]).size().unstack(fill_value=0).to_dict("index"))
+    return clips[INDEX_COLUMNS]
+
+
+def read_index(path: str | Path = "results/data/index.csv", split: str | None = None) -> pd.DataFrame:
+    """Read ``index.csv`` (optionally one split), checking its columns."""
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    index = _read_csv(path, INDEX_COLUMNS)
+    return index[index["split"] == split].reset_index(drop=True) if split else index
+
+
+def _read_csv(path: str | Path, columns: list[str]) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} does not exist; build it with `snakemake {path}`")
+    table = pd.read_csv(path, dtype={"genre": "string", "drums": "string"})
+    lacking = [c for c in columns if c not in table.columns]
+    if lacking:
+        raise DataError(f"{path}: missing column(s) {', '.join(lacking)}; rebuild it with `snakemake -R {path}`")
+    return table
+
+
+def _write_csv(table: pd.DataFrame, path: str | Path) -> None:
+    with audio.atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False)

@@ -1,0 +1,301 @@
+"""The embedded dataset: IRMAS-layout clips rendered offline from the General MIDI soundfont.
+
+Each clip is one of three kinds, in a fixed 50/30/20 cycle per instrument:
+
+- ``note``: one sustained note at a random pitch of the instrument's range;
+- ``phrase``: a short melody (random walk on a scale, varied note lengths and dynamics);
+- ``chord``: block or strummed chords (double stops on cello/violin), or an arpeggio
+  on the monophonic winds.
+
+Pitch ranges are realistic per instrument (:data:`PROFILES`). Notes sound to the end
+of the clip so the instrument is audible throughout; every clip must pass the strict
+silence check (no 50 ms frame below ``silence_db``) or it is drawn again. Clip ``i`` of
+instrument ``code`` depends only on ``(seed, code, i)``: adding clips or instruments
+never changes the others. Output::
+
+    out_dir/IRMAS-TrainingData/<code>/[<code>][<genre>]NNNN__1.wav   (44.1 kHz stereo PCM_16)
+    out_dir/midi/<code>/<same name>.mid                              (what was played)
+    out_dir/render.csv                                               (kind, pitches, velocity, ...)
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pretty_midi
+from tqdm.auto import tqdm
+
+from difftone import audio
+from difftone.data import DataError
+from difftone.data.irmas import GENRES, IRMAS_FOLDER, format_name
+from difftone.instruments import INSTRUMENTS
+
+log = logging.getLogger(__name__)
+
+SOUNDFONT = "TimGM6mb.sf2"  # the GM soundfont pretty_midi ships
+
+
+@dataclass(frozen=True)
+class Profile:
+    low: int  # lowest MIDI pitch used
+    high: int  # highest MIDI pitch used
+    polyphony: int  # notes sounding together in a chord (1: monophonic, arpeggios instead)
+    strum: bool = False  # chords are strummed (onsets 10-30 ms apart)
+
+
+# Practical sounding ranges (MIDI note numbers), kept inside each instrument's real range.
+PROFILES: dict[str, Profile] = {
+    "cel": Profile(36, 76, 2),  # C2-E5, double stops
+    "cla": Profile(50, 89, 1),  # D3-F6
+    "flu": Profile(60, 93, 1),  # C4-A6
+    "gac": Profile(40, 81, 4, strum=True),  # E2-A5
+    "gel": Profile(40, 84, 3, strum=True),  # E2-C6
+    "org": Profile(36, 84, 4),  # C2-C6
+    "pia": Profile(33, 93, 4),  # A1-A6
+    "sax": Profile(49, 80, 1),  # Db3-Ab5 (alto)
+    "tru": Profile(54, 82, 1),  # F#3-Bb5
+    "vio": Profile(55, 93, 2),  # G3-A6, double stops
+}
+KIND_CYCLE = ("note", "phrase", "note", "chord", "note", "phrase", "note", "chord", "note", "phrase")
+SCALES = {
+    "major": (0, 2, 4, 5, 7, 9, 11),
+    "minor": (0, 2, 3, 5, 7, 8, 10),
+    "dorian": (0, 2, 3, 5, 7, 9, 10),
+    "pentatonic": (0, 2, 4, 7, 9),
+}
+CHORDS = {
+    "major": (0, 4, 7, 12),
+    "minor": (0, 3, 7, 12),
+    "sus4": (0, 5, 7, 12),
+    "dom7": (0, 4, 7, 10),
+    "min7": (0, 3, 7, 10),
+}
+DOUBLE_STOP_INTERVALS = (3, 4, 5, 7, 8, 9)
+HOLD = 0.5  # seconds a final note is held past the clip's end (it is cut, never released)
+MAX_ATTEMPTS = 20
+
+
+def soundfont_path() -> Path:
+    return Path(str(importlib.resources.files("pretty_midi"))) / SOUNDFONT
+
+
+def clip_rng(seed: int, code: str, index: int) -> np.random.Generator:
+    return np.random.default_rng([seed, list(INSTRUMENTS).index(code), index])
+
+
+def _velocity(rng: np.random.Generator, base: int) -> int:
+    return int(np.clip(round(base + rng.normal(0, 8)), 30, 127))
+
+
+def single_note(rng: np.random.Generator, prof: Profile, seconds: float) -> list[pretty_midi.Note]:
+    pitch = int(rng.integers(prof.low, prof.high + 1))
+    start = float(rng.uniform(0.0, 0.03))
+    return [pretty_midi.Note(int(rng.integers(60, 121)), pitch, start, seconds + HOLD)]
+
+
+def phrase(rng: np.random.Generator, prof: Profile, seconds: float) -> list[pretty_midi.Note]:
+    """A melody: random walk on a scale, note values from eighths to halves, varied articulation."""
+    tonic = int(rng.integers(0, 12))
+    scale = SCALES[str(rng.choice(list(SCALES)))]
+    pitches = [p for p in range(prof.low, prof.high + 1) if (p - tonic) % 12 in scale]
+    i = int(rng.integers(len(pitches) // 4, 3 * len(pitches) // 4 + 1))
+    beat = 60.0 / rng.uniform(80, 140)
+    base = int(rng.integers(60, 111))
+    notes, t = [], float(rng.uniform(0.0, 0.03))
+    while t < seconds:
+        dur = beat * float(rng.choice([0.5, 1.0, 1.5, 2.0], p=[0.35, 0.35, 0.15, 0.15]))
+        last = t + dur >= seconds - 0.1
+        end = seconds + HOLD if last else t + dur * float(rng.uniform(0.75, 1.0))
+        notes.append(pretty_midi.Note(_velocity(rng, base), pitches[i], t, end))
+        if last:
+            break
+        t += dur
+        i = int(np.clip(i + rng.choice([-3, -2, -1, -1, 1, 1, 2, 3, 0]), 0, len(pitches) - 1))
+    return notes
+
+
+def chord(rng: np.random.Generator, prof: Profile, seconds: float) -> list[pretty_midi.Note]:
+    """One or two chords (strummed on guitars), double stops on strings, arpeggios on winds."""
+    if prof.polyphony == 1:
+        return arpeggio(rng, prof, seconds)
+    n_chords = int(rng.integers(1, 3))
+    base = int(rng.integers(60, 111))
+    notes = []
+    for k in range(n_chords):
+        start = k * seconds / n_chords + (float(rng.uniform(0.0, 0.03)) if k == 0 else 0.0)
+        end = seconds + HOLD if k == n_chords - 1 else (k + 1) * seconds / n_chords
+        if prof.polyphony == 2:
+            shape = (0, int(rng.choice(DOUBLE_STOP_INTERVALS)))
+        else:
+            shape = CHORDS[str(rng.choice(list(CHORDS)))][: prof.polyphony]
+        root = int(rng.integers(prof.low, prof.high - shape[-1] + 1))
+        for j, interval in enumerate(shape):
+            offset = j * float(rng.uniform(0.01, 0.03)) if prof.strum else 0.0
+            notes.append(pretty_midi.Note(_velocity(rng, base), root + interval, start + offset, end))
+    return notes
+
+
+def arpeggio(rng: np.random.Generator, prof: Profile, seconds: float) -> list[pretty_midi.Note]:
+    shape = CHORDS[str(rng.choice(list(CHORDS)))]
+    root = int(rng.integers(prof.low, prof.high - 12 + 1))
+    tones = [root + iv for iv in shape]
+    order = {"up": tones, "down": tones[::-1], "updown": tones + tones[-2:0:-1]}[str(rng.choice(["up", "down", "updown"]))]
+    step = float(rng.uniform(0.15, 0.4))
+    base = int(rng.integers(60, 111))
+    notes, t, k = [], float(rng.uniform(0.0, 0.03)), 0
+    while t < seconds:
+        last = t + step >= seconds - 0.1
+        end = seconds + HOLD if last else t + step * 0.95
+        notes.append(pretty_midi.Note(_velocity(rng, base), order[k % len(order)], t, end))
+        if last:
+            break
+        t += step
+        k += 1
+    return notes
+
+
+KINDS = {"note": single_note, "phrase": phrase, "chord": chord}
+
+
+def synthesize(
+    inst: pretty_midi.Instrument, sample_rate: int, seconds: float, pan: int = 64, sf2: Path | None = None
+) -> np.ndarray:
+    """Render ``inst`` with fluidsynth in stereo: ``wave[2, round(seconds * sample_rate)]``.
+
+    Same event loop as ``pretty_midi.Instrument.fluidsynth`` (which returns mono), keeping
+    both channels of the synth (pan, reverb and chorus are stereo).
+    """
+    try:
+        import fluidsynth  # here, so that reading the index never needs the synthesizer library
+    except ImportError as exc:
+        raise DataError(
+            f"cannot load pyfluidsynth ({exc}); install the FluidSynth library (Debian: libfluidsynth3, "
+            "conda: fluidsynth) or use data.source: irmas"
+        ) from None
+    synth = fluidsynth.Synth(samplerate=float(sample_rate))
+    try:
+        sfid = synth.sfload(str(sf2 or soundfont_path()))
+        if sfid < 0:
+            raise DataError(f"{sf2 or soundfont_path()}: cannot load the soundfont")
+        synth.program_select(0, sfid, 0, inst.program)
+        synth.cc(0, 10, pan)
+        events = []
+        for n in inst.notes:
+            events += [(n.start, 1, n.pitch, n.velocity), (n.end, 0, n.pitch, 0)]
+        events.sort(key=lambda e: (e[0], e[1]))  # note-offs before note-ons at the same time
+        total = int(round(seconds * sample_rate))
+        out = np.zeros((total, 2), dtype=np.float32)
+        cur = 0
+        for time, on, pitch, velocity in events:
+            k = min(total, int(round(time * sample_rate)))
+            if k > cur:
+                out[cur:k] = synth.get_samples(k - cur).reshape(-1, 2) / 32768.0
+                cur = k
+            if on:
+                synth.noteon(0, pitch, velocity)
+            else:
+                synth.noteoff(0, pitch)
+        if cur < total:
+            out[cur:] = synth.get_samples(total - cur).reshape(-1, 2) / 32768.0
+        return np.ascontiguousarray(out.T)
+    finally:
+        synth.delete()
+
+
+def render_clip(
+    code: str, index: int, seed: int, sample_rate: int, seconds: float, silence_db: float = -60.0
+) -> tuple[np.ndarray, pretty_midi.Instrument, dict]:
+    """Draw and render clip ``index`` of instrument ``code``; redraw until it passes the strict silence check."""
+    program = INSTRUMENTS[code].gm_program
+    if program is None or code not in PROFILES:
+        raise DataError(
+            f"instrument {code!r} ({INSTRUMENTS[code].name}) has no General MIDI program, so the embedded "
+            "dataset cannot render it; remove it from `instruments` or use data.source: irmas"
+        )
+    prof = PROFILES[code]
+    kind = KIND_CYCLE[index % len(KIND_CYCLE)]
+    rng = clip_rng(seed, code, index)
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        inst = pretty_midi.Instrument(program=program, name=INSTRUMENTS[code].name)
+        inst.notes = KINDS[kind](rng, prof, seconds)
+        pan = int(rng.integers(40, 89))
+        wave = synthesize(inst, sample_rate, seconds, pan)
+        wave = audio.normalize_peak(wave, float(rng.uniform(0.5, 0.9)))
+        try:
+            audio.check_silence(wave, sample_rate, f"{code} clip {index}", silence_db, max_silent_fraction=0.0)
+        except audio.AudioError as exc:
+            log.debug("redrawing %s (%s)", exc.path, exc.reason)
+            continue
+        meta = {
+            "instrument": code,
+            "program": program,
+            "kind": kind,
+            "pitches": " ".join(str(p) for p in sorted({n.pitch for n in inst.notes})),
+            "n_notes": len(inst.notes),
+            "velocity": round(float(np.mean([n.velocity for n in inst.notes])), 1),
+            "pan": pan,
+            "peak": round(audio.peak(wave), 4),
+            "attempt": attempt,
+        }
+        return wave, inst, meta
+    raise DataError(f"{code} clip {index}: no draw passed the silence check in {MAX_ATTEMPTS} attempts")
+
+
+def render_embedded(
+    out_dir: str | Path,
+    instruments: list[str],
+    clips_per_instrument: int,
+    seed: int = 0,
+    sample_rate: int = 44100,
+    clip_seconds: float = 3.0,
+    silence_db: float = -60.0,
+    overwrite: bool = False,
+) -> pd.DataFrame:
+    """Render the embedded dataset into ``out_dir`` (see the module doc); returns the manifest.
+
+    Everything is written in a temporary folder beside ``out_dir`` and renamed at the end.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        if not overwrite:
+            raise DataError(f"{out_dir} already exists; delete it or pass overwrite=True")
+        shutil.rmtree(out_dir)
+    for code in instruments:  # fail before rendering anything
+        if code not in INSTRUMENTS:
+            raise DataError(f"unknown instrument {code!r}; known codes: {', '.join(INSTRUMENTS)}")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
+    rows = []
+    try:
+        jobs = [(code, i) for code in instruments for i in range(clips_per_instrument)]
+        for code, i in tqdm(jobs, desc="render embedded dataset", unit="clip"):
+            wave, inst, meta = render_clip(code, i, seed, sample_rate, clip_seconds, silence_db)
+            genre = _genre(seed, code, i)
+            name = format_name(code, genre, i + 1, 1, drums=None if genre == "cla" else "nod")
+            rel = Path(IRMAS_FOLDER) / code / name
+            audio.write(tmp / rel, wave, sample_rate)
+            midi = pretty_midi.PrettyMIDI()
+            midi.instruments.append(inst)
+            (tmp / "midi" / code).mkdir(parents=True, exist_ok=True)
+            midi.write(str(tmp / "midi" / code / (Path(name).stem + ".mid")))
+            rows.append({"path": rel.as_posix(), **meta})
+        manifest = pd.DataFrame(rows)
+        manifest.to_csv(tmp / "render.csv", index=False)
+        tmp.rename(out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    counts = manifest.groupby("kind").size().to_dict()
+    log.info("rendered %d clips (%s) into %s", len(manifest), counts, out_dir)
+    return manifest
+
+
+def _genre(seed: int, code: str, index: int) -> str:
+    """A genre tag for the file name (the rendered clips have none; the name keeps IRMAS's layout)."""
+    return GENRES[int(np.random.default_rng([seed, list(INSTRUMENTS).index(code), index, 1]).integers(len(GENRES)))]

@@ -1,0 +1,102 @@
+# Data stage: the clips every later stage reads, listed in results/data/index.csv.
+#   data.source: embedded -> render_embedded (GM soundfont, offline)
+#   data.source: irmas    -> download_irmas + extract_irmas, or data.irmas_dir as is
+# then scan_clips (validate every clip) and split_clips (stratified, seeded split),
+# so that changing data.split_seed reruns only split_clips and what depends on it.
+
+
+rule render_embedded:
+    output:
+        directory("results/data/embedded"),
+    log:
+        "logs/data/render_embedded.log",
+    conda:
+        "../../envs/difftone.yaml"
+    resources:
+        **cpu_resources(
+            seconds=0.1
+            * len(config["instruments"])
+            * config["data"]["clips_per_instrument"],
+            mem_mb=2000,
+        ),
+    params:
+        instruments=config["instruments"],
+        clips_per_instrument=config["data"]["clips_per_instrument"],
+        seed=config["data"]["render_seed"],
+        sample_rate=config["data"]["sample_rate"],
+        clip_seconds=config["data"]["clip_seconds"],
+        silence_db=config["data"]["silence_db"],
+    script:
+        "../scripts/render_embedded.py"
+
+
+rule download_irmas:
+    output:
+        "resources/IRMAS-TrainingData.zip",
+    log:
+        "logs/data/download_irmas.log",
+    localrule: True
+    conda:
+        "../../envs/difftone.yaml"
+    params:
+        url=config["data"]["irmas_url"],
+        md5=config["data"]["irmas_md5"],
+    script:
+        "../scripts/download_irmas.py"
+
+
+rule extract_irmas:
+    input:
+        "resources/IRMAS-TrainingData.zip",
+    output:
+        directory("resources/IRMAS-TrainingData"),
+    log:
+        "logs/data/extract_irmas.log",
+    conda:
+        "../../envs/difftone.yaml"
+    resources:
+        **cpu_resources(seconds=120, mem_mb=1000),
+    script:
+        "../scripts/extract_irmas.py"
+
+
+rule scan_clips:
+    input:
+        get_clip_folder(),
+    output:
+        clips="results/data/clips.csv",
+        rejected="results/data/rejected.csv",
+    log:
+        "logs/data/scan_clips.log",
+    conda:
+        "../../envs/difftone.yaml"
+    resources:
+        **cpu_resources(seconds=0.02 * 7000, mem_mb=2000),
+    params:
+        instruments=config["instruments"],
+        sample_rate=config["data"]["sample_rate"],
+        clip_seconds=config["data"]["clip_seconds"],
+        policy=config["data"]["bad_clip_policy"],
+        silence_db=config["data"]["silence_db"],
+        max_silent_fraction=config["data"]["max_silent_fraction"],
+        length_tolerance=config["data"]["length_tolerance"],
+    script:
+        "../scripts/scan_clips.py"
+
+
+rule split_clips:
+    input:
+        "results/data/clips.csv",
+    output:
+        "results/data/index.csv",
+    log:
+        "logs/data/split_clips.log",
+    conda:
+        "../../envs/difftone.yaml"
+    resources:
+        **cpu_resources(seconds=5, mem_mb=1000),
+    params:
+        seed=config["data"]["split_seed"],
+        val_fraction=config["data"]["val_fraction"],
+    script:
+        "../scripts/split_clips.py"
