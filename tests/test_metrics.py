@@ -1,0 +1,268 @@
+"""Metrics: chroma distance, KAD vs an independent float64 formula, bootstrap, CLAP conversion and guard."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from difftone.metrics import (
+    EmbeddingCollapseError,
+    accuracy_ci,
+    bootstrap_ci,
+    check_not_collapsed,
+    chroma_distance,
+    chroma_distance_files,
+    chroma_frame_distance,
+    kad,
+    kad_bootstrap_ci,
+    load_clap,
+)
+from difftone.metrics import clap as clapmod
+
+torch.set_num_threads(1)
+SR = 22050
+
+
+def tone(freq, seconds=2.0, sr=SR, harmonics=1):
+    t = np.arange(int(seconds * sr)) / sr
+    return sum(0.5 / h * np.sin(2 * np.pi * freq * h * t) for h in range(1, harmonics + 1)).astype(np.float32)
+
+
+# ---- chroma ----------------------------------------------------------------------------------
+
+
+def test_chroma_frame_distance_matches_hand_computation():
+    a = np.zeros((12, 3))
+    b = np.zeros((12, 3))
+    a[0, 0], b[0, 0] = 1.0, 2.0  # same direction: 0
+    a[0, 1], b[0, 1], b[7, 1] = 1.0, 1.0, 1.0  # cos = 1/sqrt(2)
+    a[4, 2], b[5, 2] = 1.0, 1.0  # disjoint: 1
+    expected = (0.0 + (1 - 1 / math.sqrt(2)) + 1.0) / 3
+    assert chroma_frame_distance(a, b) == pytest.approx(expected, abs=1e-12)
+    # silent frames: both silent counts 0, one silent counts 1
+    assert chroma_frame_distance(np.zeros((12, 2)), np.zeros((12, 2))) == 0.0
+    assert chroma_frame_distance(np.zeros((12, 1)), np.eye(12)[:, :1]) == 1.0
+
+
+def test_chroma_distance_orders_pitch_over_timbre():
+    a4 = tone(440.0)
+    assert chroma_distance(a4, a4, SR) == pytest.approx(0.0, abs=1e-9)
+    other_timbre = chroma_distance(tone(440.0, harmonics=4), a4, SR)
+    transposed = chroma_distance(tone(440.0 * 2 ** (6 / 12)), a4, SR)  # a tritone up
+    assert 0 <= other_timbre < transposed <= 1
+    assert transposed > 0.5 and other_timbre < 0.3
+
+
+def test_chroma_distance_resamples_and_reads_files(tmp_path):
+    a4 = tone(440.0)
+    sf.write(tmp_path / "src.wav", a4, SR)
+    sf.write(tmp_path / "edit.wav", np.stack([tone(440.0, sr=44100)] * 2, axis=1), 44100)  # stereo, other rate
+    assert chroma_distance_files(tmp_path / "edit.wav", tmp_path / "src.wav") < 0.05
+    (tmp_path / "bad.wav").write_bytes(b"not audio")
+    with pytest.raises(ValueError, match="bad.wav"):
+        chroma_distance_files(tmp_path / "bad.wav", tmp_path / "src.wav")
+    with pytest.raises(ValueError, match="NaN"):
+        chroma_distance(np.full(SR, np.nan, dtype=np.float32), a4, SR)
+    with pytest.raises(ValueError, match="empty"):
+        chroma_distance(np.zeros(0, dtype=np.float32), a4, SR)
+
+
+# ---- KAD -------------------------------------------------------------------------------------
+
+
+def kad_reference(x, y, bw):
+    """The KAD formula written out pair by pair in float64 (independent of the vectorised code)."""
+    gamma = 1.0 / (2.0 * bw * bw + 1e-8)
+
+    def k(a, b):
+        return math.exp(-gamma * float(np.sum((a - b) ** 2)))
+
+    m, n = len(x), len(y)
+    kxx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    kyy = sum(k(y[i], y[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    kxy = sum(k(a, b) for a in x for b in y) / (m * n)
+    return 100.0 * (kxx + kyy - 2 * kxy)
+
+
+def test_kad_matches_float64_formula_with_reference_median_bandwidth():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(12, 5))
+    y = rng.normal(size=(9, 5)) + 0.5
+    bw = float(np.median([np.linalg.norm(a - b) for a, b in itertools.combinations(x, 2)]))
+    assert kad(x, y) == pytest.approx(kad_reference(x, y, bw), rel=1e-10, abs=1e-12)
+    assert kad(x, y, bandwidth=2.5) == pytest.approx(kad_reference(x, y, 2.5), rel=1e-10)
+    # float32 input gives the same (computed in float64)
+    assert kad(x.astype(np.float32), y.astype(np.float32)) == pytest.approx(kad(x, y), rel=1e-5)
+
+
+def test_kad_orders_distributions_and_rejects_bad_sets():
+    rng = np.random.default_rng(2)
+    ref = rng.normal(size=(60, 4))
+    near = kad(ref, rng.normal(size=(60, 4)))
+    far = kad(ref, rng.normal(size=(60, 4)) + 2.0)
+    assert abs(near) < 5 and far > 20 * max(abs(near), 0.1)
+    with pytest.raises(ValueError, match="at least 2"):
+        kad(ref, ref[:1])
+    with pytest.raises(ValueError, match="dim"):
+        kad(ref, rng.normal(size=(5, 3)))
+    with pytest.raises(ValueError, match="identical"):
+        kad(np.ones((5, 4)), ref[:5])
+
+
+def test_kad_bootstrap_resamples_items_with_fixed_reference():
+    rng = np.random.default_rng(3)
+    ref = rng.normal(size=(40, 4))
+    cand = rng.normal(size=(30, 4)) + 0.7
+    groups = np.repeat(np.arange(10), 3)  # 10 items of 3 windows
+    est, low, high = kad_bootstrap_ci(ref, cand, groups=groups, n_boot=500, seed=0)
+    assert est == pytest.approx(kad(ref, cand))
+    assert low < est < high
+    assert kad_bootstrap_ci(ref, cand, groups=groups, n_boot=500, seed=0) == (est, low, high)
+    # brute force: resample items, drop pairs of a row with its own copy
+    from difftone.metrics.kad import KADTerms
+
+    terms = KADTerms(ref, cand)
+    members = [np.flatnonzero(groups == g) for g in range(10)]
+    picks = np.random.default_rng(0).integers(0, 10, size=(500, 10))
+    brute = [terms.value(np.concatenate([members[p] for p in pk])) for pk in picks]
+    assert (low, high) == pytest.approx(tuple(np.quantile(brute, [0.025, 0.975])), rel=1e-9)
+
+
+# ---- bootstrap / accuracy --------------------------------------------------------------------
+
+
+def test_bootstrap_ci_percentiles_and_errors():
+    values = np.arange(100, dtype=float)
+    est, low, high = bootstrap_ci(values, n_boot=2000, seed=0)
+    assert est == pytest.approx(49.5)
+    se = values.std() / 10
+    assert low == pytest.approx(49.5 - 1.96 * se, abs=1.0) and high == pytest.approx(49.5 + 1.96 * se, abs=1.0)
+    assert bootstrap_ci([3.0]) == (3.0, 3.0, 3.0)
+    assert bootstrap_ci(values, statistic=np.median, seed=1)[0] == pytest.approx(49.5)
+    with pytest.raises(ValueError, match="empty"):
+        bootstrap_ci([])
+    with pytest.raises(ValueError, match="NaN"):
+        bootstrap_ci([1.0, float("nan")])
+
+
+def test_accuracy_ci_from_logits_and_labels():
+    logits = np.array([[2.0, 0.1], [0.1, 3.0], [1.0, 0.0], [0.0, 1.0]])
+    acc, low, high = accuracy_ci(logits, [0, 1, 1, 1], n_boot=200)
+    assert acc == 0.75 and 0 <= low <= acc <= high <= 1
+    assert accuracy_ci(["vio", "cel"], ["vio", "vio"])[0] == 0.5
+    with pytest.raises(ValueError):
+        accuracy_ci([0, 1], [0, 1, 1])
+
+
+# ---- CLAP ------------------------------------------------------------------------------------
+
+
+def original_style_state_dict(hf: torch.nn.Module) -> dict:
+    """Write a ClapModel's weights under LAION-CLAP's original names (independently of the converter)."""
+    out = {}
+    for key, value in hf.state_dict().items():
+        k = key.replace("text_model.", "text_branch.").replace("audio_model.audio_encoder.", "audio_branch.")
+        k = k.replace("_projection.linear1.", "_projection.0.").replace("_projection.linear2.", "_projection.2.")
+        if k.startswith("audio_branch."):
+            k = k.replace("batch_norm", "bn0").replace("layernorm_before", "norm1").replace("layernorm_after", "norm2")
+            k = k.replace("attention.output.dense", "attn.proj").replace("intermediate.dense", "mlp.fc1")
+            k = k.replace(".output.dense", ".mlp.fc2").replace("attention.self.", "attn.")
+            if ".attn.query." in k:
+                kind = k.rsplit(".", 1)[1]
+                base = key.rsplit(".", 2)[0]
+                out["module." + k.replace(".attn.query.", ".attn.qkv.")] = torch.cat(
+                    [hf.state_dict()[f"{base}.{n}.{kind}"] for n in ("query", "key", "value")]
+                )
+                continue
+            if ".attn.key." in k or ".attn.value." in k:
+                continue
+        if k.endswith("token_type_ids"):
+            continue  # not in the original checkpoint
+        out["module." + k] = value.clone()
+    # original-only tensors that ClapModel does not hold
+    out["module.audio_branch.spectrogram_extractor.stft.conv_real.weight"] = torch.zeros(513, 1, 1024)
+    out["module.audio_branch.logmel_extractor.melW"] = torch.zeros(513, 64)
+    out["module.audio_branch.layers.0.blocks.0.attn_mask"] = torch.zeros(4, 64, 64)
+    out["module.audio_branch.head.weight"] = torch.zeros(527, 32)
+    out["module.text_transform.sequential.0.weight"] = torch.zeros(16, 16)
+    out["module.audio_transform.sequential.3.bias"] = torch.zeros(16)
+    return out
+
+
+def test_laion_checkpoint_conversion_round_trip(tmp_path):
+    source = clapmod.build_tiny_clap(seed=3)
+    ckpt = {"epoch": 15, "state_dict": original_style_state_dict(source)}
+    assert any(".attn.qkv." in k for k in ckpt["state_dict"])
+    pt = tmp_path / "music_tiny.pt"
+    torch.save(ckpt, pt)
+    model = clapmod.load_laion_checkpoint(pt, config=clapmod.tiny_clap_config())
+    for key, value in source.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key
+    # the converted model embeds exactly as the model the checkpoint came from
+    wave = tone(330.0, seconds=3.0, sr=48000)
+    got = clapmod.ClapEmbedder(model, window_s=2.0).embed(wave, 48000)
+    assert np.allclose(got, clapmod.ClapEmbedder(source, window_s=2.0).embed(wave, 48000), atol=1e-6)
+
+
+def test_laion_checkpoint_cached_as_safetensors(tmp_path, monkeypatch):
+    source = clapmod.build_tiny_clap(seed=4)
+    pt = tmp_path / "tiny_music.pt"
+    torch.save({"state_dict": original_style_state_dict(source)}, pt)
+    monkeypatch.setattr(clapmod, "laion_music_config", clapmod.tiny_clap_config)
+    model = clapmod.load_clap_model(str(pt), cache_dir=tmp_path / "cache")
+    assert (tmp_path / "cache" / "tiny_music" / "model.safetensors").is_file()
+    pt.unlink()  # the cache is used from now on
+    again = clapmod.load_clap_model(str(pt), cache_dir=tmp_path / "cache")
+    for key, value in model.state_dict().items():
+        assert torch.equal(again.state_dict()[key], value), key
+
+
+def test_laion_checkpoint_errors_name_missing_and_unexpected_keys(tmp_path):
+    sd = original_style_state_dict(clapmod.build_tiny_clap())
+    sd.pop("module.audio_branch.norm.weight")
+    sd["module.audio_branch.fusion_model.conv.weight"] = torch.zeros(1)
+    pt = tmp_path / "broken.pt"
+    torch.save({"state_dict": sd}, pt)
+    with pytest.raises(clapmod.ClapCheckpointError) as err:
+        clapmod.load_laion_checkpoint(pt, config=clapmod.tiny_clap_config())
+    msg = str(err.value)
+    assert "broken.pt" in msg and "audio_model.audio_encoder.norm.weight" in msg and "fusion_model" in msg
+    with pytest.raises(clapmod.ClapCheckpointError, match="does not exist"):
+        clapmod.load_clap_model(str(tmp_path / "absent" / "x.pt"))
+    with pytest.raises(clapmod.ClapCheckpointError, match="larger_clap_music"):
+        clapmod.load_clap_model("laion/larger_clap_music")
+
+
+def test_laion_music_config_is_htsat_base():
+    cfg = clapmod.laion_music_config()
+    assert cfg.audio_config.patch_embeds_hidden_size == 128 and list(cfg.audio_config.depths) == [2, 2, 12, 2]
+    assert cfg.audio_config.hidden_size == 128 * 8 and cfg.projection_dim == 512
+    assert not cfg.audio_config.enable_fusion and cfg.text_config.hidden_size == 768
+
+
+def test_clap_windows_follow_kadtk():
+    embedder = load_clap("tiny", window_s=10.0, hop_s=1.0)
+    clip = tone(440.0, seconds=3.0, sr=44100)  # an IRMAS-like 3 s clip at 44.1 kHz
+    win = embedder.windows(clip, 44100)
+    assert win.shape == (3, 480000)
+    assert np.all(win[0, 3 * 48000 + 10 :] == 0) and np.all(win[2, 48000 + 10 :] == 0)  # tails zero-padded
+    assert np.all(np.abs(win * 32767 - np.round(win * 32767)) < 1e-2)  # int16 grid
+    emb = embedder.embed(clip, 44100)
+    assert emb.shape == (3, 16) and np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+
+
+def test_collapse_guard_trips_only_for_near_identical_sets():
+    embedder = load_clap("tiny")
+    sr = 48000
+    rng = np.random.default_rng(0)
+    clips = [tone(f, seconds=3.0, sr=sr) for f in (220.0, 330.0, 523.0, 880.0)]
+    clips.append((0.2 * rng.normal(size=3 * sr)).astype(np.float32))
+    emb = np.concatenate([embedder.embed(c, sr) for c in clips])
+    assert check_not_collapsed(emb, "reference") < 0.999  # the stand-in tells different clips apart
+    assert kad(emb, emb[::-1].copy()) == pytest.approx(kad(emb, emb), abs=1e-9)
+    collapsed = np.ones((20, 16)) + 1e-4 * rng.normal(size=(20, 16))
+    with pytest.raises(EmbeddingCollapseError, match="near-identical"):
+        check_not_collapsed(collapsed, "reference vio")
