@@ -9,6 +9,13 @@ configfile: "config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/demo.smk"
+include: "workflow/rules/features.smk"
+include: "workflow/rules/classifiers.smk"
+include: "workflow/rules/prompts.smk"
+include: "workflow/rules/generate.smk"
+include: "workflow/rules/edits.smk"
+include: "workflow/rules/metrics.smk"
 
 
 rule all:

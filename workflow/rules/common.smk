@@ -1,4 +1,5 @@
 # Config validation, wildcard constraints and the helpers every rule file uses.
+import math
 import os
 import sys
 from pathlib import Path
@@ -33,4 +34,179 @@ def use_gpu():
 
 def get_final_output():
     """Everything `rule all` asks for; grows with the stages."""
-    return ["results/data/index.csv"]
+    return [
+        "results/data/index.csv",
+        "results/tables/table1_classifiers.csv",
+        "results/tables/table2_strategies.csv",
+        "results/tables/per_pair.csv",
+    ]
+
+
+# --- Cluster resources (docs/cluster.md) ------------------------------------
+# GPU rules:  resources: **gpu_resources(seconds=denoise_seconds(n), mem_mb=model_mem_mb())
+# CPU rules:  resources: **cpu_resources(seconds=..., mem_mb=...)
+# Estimates scale with the config sizes (steps, duration, items per job), so the
+# embedded default asks for little and configs/paper.yaml for enough. mem_mb and
+# runtime grow with `attempt`: a job killed for memory or time is retried with
+# more (profiles/slurm sets `retries`). Override one rule on a site with
+# `set-resources: {rule: {runtime: 600}}` in a profile.
+
+# Seconds of GPU work per unit, for the real models (conservative, fp32, A100
+# class) and for the small tiny/demo stand-ins.
+GPU_SECONDS_PER_DENOISE_STEP = {"real": 0.3, "small": 0.02}  # per item, CFG included
+GPU_SECONDS_PER_AUDIO_SECOND = {"real": 0.02, "small": 0.002}  # MERT, VAE, CLAP encoders
+HOST_MEM_MB = {"real": 16000, "small": 3000}  # load the model + torch
+SETUP_MINUTES = {"real": 10, "small": 2}  # start-up, imports, loading weights
+
+
+def model_scale():
+    """'small' for the tiny/demo stand-ins, 'real' for a hub id or snapshot."""
+    spec = str(config["model"]["spec"])
+    return "small" if spec == "tiny" or spec.split(":")[0] == "demo" else "real"
+
+
+def model_mem_mb():
+    """Host memory (MB) a job needs to load the configured models."""
+    return HOST_MEM_MB[model_scale()]
+
+
+def denoise_seconds(items, steps=None):
+    """GPU seconds to run `items` trajectories of `steps` (default: model.steps)."""
+    steps = config["model"]["steps"] if steps is None else steps
+    return items * steps * GPU_SECONDS_PER_DENOISE_STEP[model_scale()]
+
+
+def audio_seconds(seconds_of_audio):
+    """GPU seconds for an encoder (MERT, SAO VAE, CLAP) to read that much audio."""
+    return seconds_of_audio * GPU_SECONDS_PER_AUDIO_SECOND[model_scale()]
+
+
+def _scaled_minutes(seconds, setup_minutes, attempt, wildcards):
+    work = seconds(wildcards) if callable(seconds) else seconds
+    return int(math.ceil((setup_minutes + 2.0 * work / 60.0) * attempt))
+
+
+def _scaled_mem_mb(mem_mb, attempt, wildcards):
+    base = mem_mb(wildcards) if callable(mem_mb) else mem_mb
+    return int(math.ceil(base * 1.5 ** (attempt - 1)))
+
+
+def gpu_resources(seconds=0.0, mem_mb=None, cpus_per_gpu=4, setup_minutes=None):
+    """`resources:` of a GPU rule: one GPU under a cuda config, none otherwise.
+
+    seconds: estimated GPU work of one job (a number, or a function of the
+    wildcards for jobs of different sizes); runtime = setup + 2 x work, in
+    minutes, times the attempt. mem_mb: host memory (default model_mem_mb()),
+    x1.5 per attempt.
+    """
+    mem_mb = model_mem_mb() if mem_mb is None else mem_mb
+    setup = SETUP_MINUTES[model_scale()] if setup_minutes is None else setup_minutes
+    return {
+        "gpu": use_gpu(),
+        "cpus_per_gpu": cpus_per_gpu,
+        "mem_mb": lambda wildcards, attempt: _scaled_mem_mb(mem_mb, attempt, wildcards),
+        "runtime": lambda wildcards, attempt: _scaled_minutes(seconds, setup, attempt, wildcards),
+    }
+
+
+def cpu_resources(seconds=0.0, mem_mb=2000, setup_minutes=2):
+    """`resources:` of a CPU rule: no GPU; runtime and memory grow with the attempt."""
+    return {
+        "mem_mb": lambda wildcards, attempt: _scaled_mem_mb(mem_mb, attempt, wildcards),
+        "runtime": lambda wildcards, attempt: _scaled_minutes(seconds, setup_minutes, attempt, wildcards),
+    }
+
+
+# --- Data stage (workflow/rules/data.smk) -----------------------------------
+def get_clip_folder():
+    """The IRMAS-layout folder the index is built from: rendered, downloaded, or the user's."""
+    data = config["data"]
+    if data["source"] == "embedded":
+        return "results/data/embedded"
+    return data["irmas_dir"] or "resources/IRMAS-TrainingData"
+
+
+# --- Classifiers (workflow/rules/features.smk, classifiers.smk) -------------
+IRMAS_CLIPS = 6705  # IRMAS training set, all classes: an upper bound to size jobs
+CLASSIFIER_NAMES = ["teacher", "distilled", "non-distilled"]
+
+
+def dataset_clips():
+    """Clips in the dataset, to scale the runtime of feature and training jobs."""
+    if config["data"]["source"] == "embedded":
+        return len(config["instruments"]) * config["data"]["clips_per_instrument"]
+    return IRMAS_CLIPS
+
+
+def classifier_train_seconds(stage):
+    """GPU seconds of one classifier training stage: epochs x clips x a per-clip cost."""
+    per_clip = {"real": 0.01, "small": 0.002}[model_scale()]
+    return config["classifiers"][stage]["epochs"] * dataset_clips() * per_clip
+
+
+# --- Demo model (workflow/rules/demo.smk) -----------------------------------
+# model.spec `demo` in a workflow config means the demo model this workflow trains.
+# Rules that load the model take `input: model=get_model_input()` and
+# `params: spec=get_model_spec()`, so that they wait for the trained checkpoint.
+DEMO_CHECKPOINT = "results/demo/model"
+
+
+def get_model_spec():
+    """The spec model jobs pass to difftone.models.load_sao."""
+    spec = str(config["model"]["spec"])
+    return f"demo:{DEMO_CHECKPOINT}" if spec == "demo" else spec
+
+
+def get_model_input():
+    """Files a model job needs: the trained demo checkpoint under model.spec demo, else none."""
+    return [DEMO_CHECKPOINT] if str(config["model"]["spec"]) == "demo" else []
+
+
+def demo_train_seconds():
+    """Upper bound of the demo training time: its budget, or max_steps at a slow CPU pace."""
+    demo = config["demo"]
+    by_steps = demo["max_steps"] * demo["batch_size"] * 0.02
+    return min(demo["budget_seconds"] or by_steps, by_steps) + 120
+
+
+# --- Experiment (workflow/rules/generate.smk, edits.smk, metrics.smk) -------
+# A strategy's folder/wildcard is its slug: `fixed:25` -> `fixed-25`.
+STRATEGIES = {s.replace(":", "-"): s for s in config["edits"]["strategies"]}
+
+
+wildcard_constraints:
+    strategy="|".join(STRATEGIES) if STRATEGIES else "$^",
+
+
+def get_sources():
+    """Source-generation folders of every instrument."""
+    return expand("results/sources/{instrument}", instrument=INSTRUMENTS)
+
+
+def get_pair_outputs(stem):
+    """`stem` with {pair} expanded over every ordered instrument pair (the edit jobs' outputs)."""
+    pairs = [f"{s}_to_{t}" for s in INSTRUMENTS for t in INSTRUMENTS if s != t]
+    return expand(stem, pair=pairs, allow_missing=True)
+
+
+def strategy_options(wildcards):
+    """The config a strategy depends on, and only that: changing it reruns only that strategy."""
+    name = STRATEGIES[wildcards.strategy].split(":")[0]
+    if name == "difftone":
+        return {"no_change_policy": config["swap"]["no_change_policy"]}
+    if name == "random":
+        return {"random_seed": config["edits"]["random_seed"]}
+    return {}
+
+
+def sources_count():
+    """Source generations per instrument: prompts x seeds."""
+    return config["prompts"]["n_per_instrument"] * len(config["generation"]["seeds"])
+
+
+def edit_seconds():
+    """GPU seconds of one strategy's edits: every source into every other instrument, half the steps on average."""
+    n_edits = sources_count() * len(INSTRUMENTS) * (len(INSTRUMENTS) - 1)
+    return denoise_seconds(n_edits, steps=config["model"]["steps"] / 2) + audio_seconds(
+        n_edits * config["model"]["duration"]
+    )

@@ -1,0 +1,116 @@
+"""Edits of one swap strategy over every ordered instrument pair.
+
+One job loads the model once, walks the source generations, picks each edit's swap
+step with the strategy, and resumes each source's cached trajectory for all its
+targets at once (targets that swap at the same step run as one batch: under
+``difftone``, ``midpoint`` and ``fixed:K`` that is all of them).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import zlib
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from difftone import audio
+from difftone.engine import Editor, Trajectory, choose_swap_step, swap_instrument
+from difftone.experiment.items import (
+    SWAP_COLUMNS,
+    ExperimentError,
+    check_finite,
+    pair_name,
+    sigma_of,
+)
+from difftone.experiment.sources import read_sources
+
+log = logging.getLogger(__name__)
+
+
+def edit_rng(seed: int, item: str, target: str) -> np.random.Generator:
+    """The random stream of one edit: depends on the seed, the item and the target only."""
+    return np.random.default_rng([seed, zlib.crc32(item.encode()), zlib.crc32(target.encode())])
+
+
+def run_edits(
+    strategy: str,
+    sources_dirs: Mapping[str, str | Path],
+    instruments: Sequence[str],
+    out_dir: str | Path,
+    *,
+    model: str,
+    no_change_policy: str = "midpoint",
+    seed: int = 0,
+    synonyms: Mapping[str, Sequence[str]] | None = None,
+    device: str = "cpu",
+    dtype: str = "float32",
+) -> pd.DataFrame:
+    """Edit every source of ``sources_dirs`` (instrument -> folder) into every other instrument.
+
+    Writes ``out_dir/<source>_to_<target>/{<item>.wav, swaps.csv}`` and ``out_dir/nfe.json``;
+    returns the swaps of all pairs.
+    """
+    from difftone.models import load_sao
+
+    out_dir = Path(out_dir)
+    editor = Editor(load_sao(model, dtype=dtype, device=device), progress=False)
+    swaps: dict[tuple[str, str], list[dict]] = {(s, t): [] for s in instruments for t in instruments if s != t}
+    n_sources = 0
+    for source in instruments:
+        items = read_sources(sources_dirs[source])
+        targets = [t for t in instruments if t != source]
+        for row in tqdm(items.itertuples(), total=len(items), desc=f"{strategy} {source}", unit="source"):
+            traj = Trajectory.load(row.trajectory)
+            edits = _edit_source(editor, traj, row, source, targets, strategy, no_change_policy, seed, synonyms)
+            for target, record, wave in edits:
+                if wave is not None:
+                    check_finite(wave, f"the edit of {row.item} to {target} ({strategy})")
+                    name = f"{row.item}.wav"
+                    audio.write(out_dir / pair_name(source, target) / name, wave.numpy(), traj.sample_rate)
+                    record["audio"] = name
+                swaps[(source, target)].append(record)
+            n_sources += 1
+    if n_sources == 0:
+        raise ExperimentError(f"no source generations to edit for strategy {strategy}")
+    frames = []
+    for (source, target), records in swaps.items():
+        df = pd.DataFrame(records, columns=SWAP_COLUMNS)
+        folder = out_dir / pair_name(source, target)
+        folder.mkdir(parents=True, exist_ok=True)
+        df.to_csv(folder / "swaps.csv", index=False)
+        frames.append(df.assign(source=source, target=target))
+    nfe = {"strategy": strategy, "sources": n_sources, "edits": int(sum(len(r) for r in swaps.values())),
+           "nfe": editor.nfe, "denoiser_calls": editor.calls}
+    (out_dir / "nfe.json").write_text(json.dumps(nfe, indent=1) + "\n")
+    log.info("%s: %d edits of %d sources, %d NFE (%d batched denoiser calls)", strategy, nfe["edits"], n_sources,
+             editor.nfe, editor.calls)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _edit_source(editor: Editor, traj: Trajectory, row, source: str, targets: Sequence[str], strategy: str,
+                 no_change_policy: str, seed: int, synonyms) -> list[tuple[str, dict, object]]:
+    """All edits of one source (``row`` of its items.csv): (target, swaps.csv record, audio or None when skipped)."""
+    item = row.item
+    prompts = [swap_instrument(traj.prompt, source, t, synonyms) for t in targets]
+    choices = [
+        choose_swap_step(strategy, traj.trace, traj.steps, edit_rng(seed, item, t), no_change_policy, traj.sigmas)
+        for t in targets
+    ]
+    steps = [step for step, _ in choices]
+    waves = editor.edit(traj, prompts, steps)
+    per_edit_nfe = [traj.steps - s if s is not None else 0 for s in steps]
+    trace = json.dumps(traj.trace.top1) if traj.trace is not None else ""
+    records = []
+    for target, prompt, (step, reason), wave, nfe in zip(targets, prompts, choices, waves, per_edit_nfe):
+        records.append({
+            "item": item, "prompt_index": int(row.prompt_index), "seed": traj.seed,
+            "source_prompt": traj.prompt, "target_prompt": prompt,
+            "swap_step": "" if step is None else int(step), "sigma": sigma_of(traj.sigmas, step), "reason": reason,
+            "audio": "", "nfe": nfe, "trace": trace,
+        })
+    return list(zip(targets, records, waves))

@@ -1,0 +1,129 @@
+"""Metrics of the edits: per item, then per pair (paper section V-E).
+
+- ``chroma``: :func:`difftone.metrics.chroma_distance` between edit and source
+  (lower: the content is kept);
+- ``inst_acc``: the teacher's top-1 on the edit equals the target instrument;
+- ``kad``: KAD of the CLAP embeddings of a pair's edits against the target
+  instrument's training clips (bandwidth: median pairwise distance of the reference).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from difftone import audio
+from difftone.experiment.items import SWAP_COLUMNS, ExperimentError, check_finite, pair_name, read_table
+from difftone.experiment.sources import read_sources
+from difftone.metrics import bootstrap_ci, chroma_distance, kad_bootstrap_ci
+from difftone.metrics.clap import check_not_collapsed, load_clap, load_embeddings, save_embeddings
+
+log = logging.getLogger(__name__)
+
+ITEM_COLUMNS = ["strategy", "source", "target", "item", "swap_step", "sigma", "chroma", "predicted", "inst_acc"]
+PAIR_COLUMNS = ["strategy", "source", "target", "n", "skipped", "swap_step_mean", "chroma", "chroma_low",
+                "chroma_high", "inst_acc", "inst_acc_low", "inst_acc_high", "kad", "kad_low", "kad_high"]
+
+
+def embed_references(index_csv: str | Path, instruments: Sequence[str], out_npz: str | Path, *, clap: Mapping,
+                     device: str = "cpu") -> None:
+    """CLAP embeddings of every instrument's training clips: the KAD reference sets."""
+    from difftone.data import read_index
+
+    index = read_index(index_csv, split="train")
+    embedder = _clap(clap, device)
+    embs, labels = [], []
+    for code in instruments:
+        paths = index.loc[index["instrument"] == code, "path"].tolist()
+        if len(paths) < 2:
+            raise ExperimentError(f"{index_csv}: instrument {code} has {len(paths)} training clip(s); KAD needs "
+                                  "at least 2: add data or remove it from `instruments`")
+        emb, _ = embedder.embed_files(paths, desc=f"CLAP reference {code}")
+        check_not_collapsed(emb, f"CLAP reference set of {code}", clap["max_median_cosine"])
+        embs.append(emb)
+        labels.append(np.full(len(emb), code))
+    save_embeddings(out_npz, np.concatenate(embs), np.concatenate(labels), {"clap": dict(clap)})
+
+
+def _clap(clap: Mapping, device: str):
+    return load_clap(clap["checkpoint"], device=device, cache_dir=clap.get("cache_dir"), window_s=clap["window_s"],
+                     hop_s=clap["hop_s"], batch_size=clap["batch_size"])
+
+
+def score_edits(
+    strategy: str,
+    edits_dir: str | Path,
+    sources_dirs: Mapping[str, str | Path],
+    instruments: Sequence[str],
+    reference_npz: str | Path,
+    teacher: str | Path,
+    items_csv: str | Path,
+    pairs_csv: str | Path,
+    *,
+    clap: Mapping,
+    chroma: Mapping,
+    bootstrap: Mapping,
+    mert_spec: str | None = None,
+    device: str = "cpu",
+) -> pd.DataFrame:
+    """Score every edit of one strategy; write the per-item and per-pair tables."""
+    from difftone.classifiers import load_teacher_classifier
+
+    edits_dir = Path(edits_dir)
+    classifier = load_teacher_classifier(teacher, mert_spec, device=device)
+    embedder = _clap(clap, device)
+    ref_emb, ref_label, _ = load_embeddings(reference_npz)
+    sources = {code: read_sources(sources_dirs[code]).set_index("item") for code in instruments}
+    item_rows, pair_rows = [], []
+    pairs = [(s, t) for s in instruments for t in instruments if s != t]
+    for source, target in tqdm(pairs, desc=f"metrics {strategy}", unit="pair"):
+        folder = edits_dir / pair_name(source, target)
+        swaps = read_table(folder / "swaps.csv", SWAP_COLUMNS[:-1], f"edit ({strategy})")
+        done = swaps[swaps["audio"] != ""]
+        embs, groups, rows = [], [], []
+        for r in done.itertuples():
+            wave, sr = audio.load(folder / r.audio)
+            check_finite(wave, f"{folder / r.audio}")
+            src_wave, src_sr = audio.load(sources[source].loc[r.item, "audio"])
+            probs = classifier.predict_audio(wave, sr)[0]
+            predicted = classifier.instruments[int(probs.argmax())]
+            rows.append({
+                "strategy": strategy, "source": source, "target": target, "item": r.item,
+                "swap_step": r.swap_step, "sigma": r.sigma,
+                "chroma": chroma_distance(wave, src_wave, sr, source_sr=src_sr, method=chroma["method"],
+                                          target_sr=chroma["sample_rate"], hop_length=chroma["hop_length"]),
+                "predicted": predicted, "inst_acc": float(predicted == target),
+            })
+            e = embedder.embed(wave, sr)
+            embs.append(e)
+            groups.append(np.full(len(e), len(rows) - 1))
+        item_rows.extend(rows)
+        pair_rows.append(_pair_summary(strategy, source, target, rows, len(swaps) - len(done), embs, groups,
+                                       ref_emb[ref_label == target], bootstrap))
+    if not item_rows:
+        raise ExperimentError(f"{edits_dir}: strategy {strategy} has no edits to score (every item was skipped?)")
+    items = pd.DataFrame(item_rows, columns=ITEM_COLUMNS)
+    items.to_csv(items_csv, index=False)
+    pd.DataFrame(pair_rows, columns=PAIR_COLUMNS).to_csv(pairs_csv, index=False)
+    return items
+
+
+def _pair_summary(strategy, source, target, rows, skipped, embs, groups, reference, bootstrap) -> dict:
+    out = {"strategy": strategy, "source": source, "target": target, "n": len(rows), "skipped": skipped}
+    if not rows:
+        return out | {c: np.nan for c in PAIR_COLUMNS if c not in out}
+    boot = {"n_boot": bootstrap["n_boot"], "seed": bootstrap["seed"], "alpha": bootstrap["alpha"]}
+    out["swap_step_mean"] = float(np.mean([float(r["swap_step"]) for r in rows]))
+    for metric in ("chroma", "inst_acc"):
+        out[metric], out[f"{metric}_low"], out[f"{metric}_high"] = bootstrap_ci([r[metric] for r in rows], **boot)
+    if len(rows) >= 2:
+        out["kad"], out["kad_low"], out["kad_high"] = kad_bootstrap_ci(reference, np.concatenate(embs),
+                                                                       np.concatenate(groups), **boot)
+    else:
+        out["kad"] = out["kad_low"] = out["kad_high"] = np.nan
+    return out

@@ -1,0 +1,69 @@
+# Metrics (paper V-E) per strategy: chroma distance to the source, the teacher's
+# top-1 on the edit, KAD of CLAP embeddings against the target's training clips;
+# then Table II and the per-pair table.
+
+
+rule embed_references:
+    input:
+        "results/data/index.csv",
+    output:
+        "results/metrics/reference_clap.npz",
+    log:
+        "logs/metrics/embed_references.log",
+    conda:
+        "../../envs/difftone.yaml"
+    resources:
+        **gpu_resources(seconds=audio_seconds(dataset_clips() * config["data"]["clip_seconds"]), mem_mb=6000),
+    params:
+        instruments=INSTRUMENTS,
+        clap=config["metrics"]["clap"],
+        device=config["device"],
+    script:
+        "../scripts/embed_references.py"
+
+
+rule score_edits:
+    input:
+        swaps=get_pair_outputs("results/edits/{strategy}/{pair}/swaps.csv"),
+        sources=get_sources(),
+        reference="results/metrics/reference_clap.npz",
+        teacher="results/classifiers/teacher/model.safetensors",
+    output:
+        per_item="results/metrics/{strategy}/items.csv",
+        pairs="results/metrics/{strategy}/pairs.csv",
+    log:
+        "logs/metrics/{strategy}.log",
+    conda:
+        "../../envs/difftone.yaml"
+    resources:
+        **gpu_resources(seconds=edit_seconds() / 4, mem_mb=6000),
+    params:
+        strategy=lambda wildcards: STRATEGIES[wildcards.strategy],
+        instruments=INSTRUMENTS,
+        clap=config["metrics"]["clap"],
+        chroma=config["metrics"]["chroma"],
+        bootstrap=config["metrics"]["bootstrap"],
+        device=config["device"],
+    script:
+        "../scripts/score_edits.py"
+
+
+rule table2_strategies:
+    input:
+        per_item=expand("results/metrics/{strategy}/items.csv", strategy=STRATEGIES),
+        pairs=expand("results/metrics/{strategy}/pairs.csv", strategy=STRATEGIES),
+        nfe=expand("results/edits/{strategy}/nfe.json", strategy=STRATEGIES),
+    output:
+        table2="results/tables/table2_strategies.csv",
+        per_pair="results/tables/per_pair.csv",
+    log:
+        "logs/metrics/table2_strategies.log",
+    conda:
+        "../../envs/difftone.yaml"
+    resources:
+        **cpu_resources(seconds=30),
+    params:
+        strategies=list(STRATEGIES.values()),
+        bootstrap=config["metrics"]["bootstrap"],
+    script:
+        "../scripts/table2_strategies.py"

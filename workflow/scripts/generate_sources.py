@@ -1,0 +1,19 @@
+from difftone.experiment.sources import generate_sources
+from difftone.stage import rule_logging
+
+with rule_logging(snakemake):
+    p = snakemake.params
+    generate_sources(
+        snakemake.input.prompts,
+        snakemake.wildcards.instrument,
+        snakemake.output[0],
+        model=p.model,
+        classifier=snakemake.input.classifier,
+        seeds=p.seeds,
+        steps=p.steps,
+        duration=p.duration,
+        guidance_scale=p.guidance_scale,
+        batch_size=p.batch_size,
+        device=p.device,
+        dtype=p.dtype,
+    )

@@ -1,0 +1,21 @@
+from pathlib import Path
+
+from difftone.experiment.scoring import score_edits
+from difftone.stage import rule_logging
+
+with rule_logging(snakemake):
+    p = snakemake.params
+    score_edits(
+        p.strategy,
+        Path(snakemake.input.swaps[0]).parents[1],
+        dict(zip(p.instruments, snakemake.input.sources)),
+        p.instruments,
+        snakemake.input.reference,
+        snakemake.input.teacher,
+        snakemake.output.per_item,
+        snakemake.output.pairs,
+        clap=p.clap,
+        chroma=p.chroma,
+        bootstrap=p.bootstrap,
+        device=p.device,
+    )
