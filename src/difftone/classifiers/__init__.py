@@ -1,0 +1,51 @@
+"""Instrument classifiers (paper, section IV-B): MERT teacher, distilled student, non-distilled baseline.
+
+Public entry points::
+
+    load_latent_classifier(path) -> LatentClassifier   # what the engine runs on x0_hat: [B, C, T_any] -> logits
+    tiny_latent_classifier(in_channels, instruments, seed=0)
+    load_teacher_classifier(path, mert_spec=None) -> TeacherAudioClassifier   # .predict_audio(wave, sr) -> probs
+    load_mert(spec, revision, ...) -> MertExtractor
+    extract_mert_features / encode_sao_latents            # feature caches (features.smk)
+    train_teacher / distill_student / train_student_head / train_baseline   # classifiers.smk
+    write_table1                                          # Table I
+"""
+
+from difftone.classifiers.checkpoint import CheckpointError
+from difftone.classifiers.heads import ClassifierHead
+from difftone.classifiers.latents import encode_sao_latents
+from difftone.classifiers.mert import MertExtractor, MertLoadError, extract_mert_features, load_mert
+from difftone.classifiers.student import LatentClassifier, StudentEncoder, load_latent_classifier, tiny_latent_classifier
+from difftone.classifiers.table1 import write_table1
+from difftone.classifiers.teacher import (
+    TeacherAudioClassifier,
+    TeacherClassifier,
+    TeacherEncoder,
+    load_teacher,
+    load_teacher_classifier,
+)
+from difftone.classifiers.train import distill_student, train_baseline, train_student_head, train_teacher
+
+__all__ = [
+    "CheckpointError",
+    "ClassifierHead",
+    "LatentClassifier",
+    "MertExtractor",
+    "MertLoadError",
+    "StudentEncoder",
+    "TeacherAudioClassifier",
+    "TeacherClassifier",
+    "TeacherEncoder",
+    "distill_student",
+    "encode_sao_latents",
+    "extract_mert_features",
+    "load_latent_classifier",
+    "load_mert",
+    "load_teacher",
+    "load_teacher_classifier",
+    "tiny_latent_classifier",
+    "train_baseline",
+    "train_student_head",
+    "train_teacher",
+    "write_table1",
+]

@@ -1,0 +1,159 @@
+"""Table I: top-1 accuracy of the teacher, distilled and non-distilled classifiers.
+
+Each classifier is scored on the IRMAS validation split (its own cached input:
+MERT features for the teacher, SAO latents for the latent classifiers) and,
+when given, on a generated evaluation set (a CSV with ``path`` and
+``instrument``: each generation labelled by its prompt's instrument), where the
+teacher hears the audio through MERT and the latent classifiers read its SAO
+latents. Every cell has n and a percentile bootstrap 95% interval. One
+confusion-matrix figure per classifier (a panel per evaluation set).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from difftone import audio
+from difftone.audio import atomic_path
+from difftone.classifiers.cache import read_index
+from difftone.classifiers.student import load_latent_classifier
+from difftone.classifiers.teacher import load_teacher, load_teacher_classifier
+from difftone.classifiers.train import _latent_split, _mert_split
+from difftone.instruments import resolve
+from difftone.metrics.bootstrap import accuracy_ci
+
+log = logging.getLogger(__name__)
+
+CLASSIFIERS = ("teacher", "distilled", "non-distilled")
+COLUMNS = ["classifier", "eval_set", "accuracy", "ci_low", "ci_high", "n"]
+
+
+@torch.no_grad()
+def _predict(model, x: torch.Tensor, batch_size: int = 64) -> np.ndarray:
+    return torch.cat([model(b).argmax(-1) for b in x.split(batch_size)]).numpy()
+
+
+def _validation_predictions(teacher_dir, distilled_dir, nondistilled_dir, mert_manifest, latent_manifest):
+    teacher, tconfig = load_teacher(teacher_dir)
+    instruments = tconfig["instruments"]
+    mert = _mert_split(mert_manifest, "val", instruments, tconfig["encoder"]["frames_in"])
+    y = mert.labels.numpy()
+    with torch.no_grad():
+        teacher_pred = np.concatenate([teacher(x).argmax(-1).numpy() for x, _ in DataLoader(mert, batch_size=64)])
+    lat, ly, _ = _latent_split(latent_manifest, "val", instruments, int(read_index(latent_manifest)["frames"].median()))
+    preds = {"teacher": (teacher_pred, y)}
+    for name, path in (("distilled", distilled_dir), ("non-distilled", nondistilled_dir)):
+        clf = load_latent_classifier(path)
+        if clf.instruments != instruments:
+            raise ValueError(f"{path} classifies {clf.instruments}, the teacher {instruments}: retrain with one config")
+        preds[name] = (_predict(clf, lat), ly.numpy())
+    return instruments, preds
+
+
+def _generated_predictions(generated_csv, instruments, teacher_dir, distilled_dir, nondistilled_dir, mert_spec, components, device):
+    df = read_index(generated_csv, ("path", "instrument"))
+    codes = [resolve(str(i)).code for i in df["instrument"]]
+    unknown = sorted(set(codes) - set(instruments))
+    if unknown:
+        raise ValueError(f"{generated_csv}: instrument(s) {unknown} are not classified (instruments: {instruments})")
+    y = np.array([instruments.index(c) for c in codes])
+    teacher = load_teacher_classifier(teacher_dir, mert_spec, device=device)
+    latent = {name: load_latent_classifier(p) for name, p in (("distilled", distilled_dir), ("non-distilled", nondistilled_dir))}
+    rate, channels = int(components.sample_rate), int(components.vae.config.audio_channels)
+    preds = {k: [] for k in CLASSIFIERS}
+    for path in tqdm(df["path"], desc="Table I generated set", unit="clip", mininterval=5):
+        wave, sr = audio.load(path)
+        preds["teacher"].append(int(teacher.predict_audio(wave, sr).argmax(-1)[0]))
+        w = audio.to_channels(audio.resample(wave, sr, rate), channels)
+        with torch.no_grad():
+            lat = components.encode_audio(torch.from_numpy(w)[None]).float().cpu()
+        for name, clf in latent.items():
+            preds[name].append(int(clf(lat).argmax(-1)[0]))
+    return {k: (np.array(v), y) for k, v in preds.items()}
+
+
+def confusion(pred: np.ndarray, target: np.ndarray, n: int) -> np.ndarray:
+    """Counts ``[true, predicted]``."""
+    m = np.zeros((n, n), dtype=np.int64)
+    np.add.at(m, (target, pred), 1)
+    return m
+
+
+def plot_confusion(mats: dict[str, np.ndarray], instruments: list[str], title: str, path: str | Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(mats), figsize=(4.2 * len(mats), 4), squeeze=False)
+    for ax, (name, m) in zip(axes[0], mats.items()):
+        rows = m.sum(axis=1, keepdims=True)
+        ax.imshow(m / np.maximum(rows, 1), vmin=0, vmax=1, cmap="Blues")
+        for i in range(len(instruments)):
+            for j in range(len(instruments)):
+                if m[i, j]:
+                    ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=6)
+        ax.set_xticks(range(len(instruments)), instruments, rotation=90, fontsize=7)
+        ax.set_yticks(range(len(instruments)), instruments, fontsize=7)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(f"{name} (n={int(m.sum())}, acc {np.trace(m) / max(m.sum(), 1):.2f})", fontsize=9)
+    fig.suptitle(f"{title} classifier")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+
+
+def write_table1(
+    teacher_dir: str | Path,
+    distilled_dir: str | Path,
+    nondistilled_dir: str | Path,
+    mert_manifest: str | Path,
+    latent_manifest: str | Path,
+    out_csv: str | Path,
+    figure_dir: str | Path,
+    generated_csv: str | Path | None = None,
+    mert_spec: str | None = None,
+    components=None,
+    model_spec: str | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    device: str = "cpu",
+) -> pd.DataFrame:
+    """Write Table I (``out_csv``) and ``figure_dir/confusion_<classifier>.png``; return the table.
+
+    ``generated_csv`` (path, instrument) adds the generated evaluation set; its
+    latents come from ``components`` or ``load_sao(model_spec)``.
+    """
+    instruments, sets = _validation_predictions(teacher_dir, distilled_dir, nondistilled_dir, mert_manifest, latent_manifest)
+    results = {"irmas_val": sets}
+    if generated_csv is not None:
+        if components is None:
+            from difftone.models import load_sao
+
+            components = load_sao(model_spec, device=device)
+        results["generated"] = _generated_predictions(
+            generated_csv, instruments, teacher_dir, distilled_dir, nondistilled_dir, mert_spec, components, device
+        )
+    rows = []
+    for name in CLASSIFIERS:
+        mats = {}
+        for eval_set, preds in results.items():
+            pred, y = preds[name]
+            acc, low, high = accuracy_ci(pred, y, n_boot=n_boot, seed=seed)
+            rows.append(dict(classifier=name, eval_set=eval_set, accuracy=acc, ci_low=low, ci_high=high, n=len(y)))
+            log.info("Table I: %s on %s: %.3f [%.3f, %.3f], n=%d", name, eval_set, acc, low, high, len(y))
+            mats[eval_set] = confusion(pred, y, len(instruments))
+        plot_confusion(mats, instruments, name, Path(figure_dir) / f"confusion_{name}.png")
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    with atomic_path(out_csv) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.4f")
+    return table

@@ -1,0 +1,140 @@
+# Classifiers (paper IV-B): teacher on MERT features, student distilled from it on
+# SAO latents, a head on the frozen student (the distilled classifier the engine
+# runs on x0_hat), the non-distilled baseline, and Table I.
+# Each rule's params hold only the keys it depends on, so changing e.g.
+# classifiers.student_head.epochs retrains only the head (and rewrites Table I).
+
+
+rule train_teacher:
+    input:
+        "results/features/mert/index.csv",
+    output:
+        weights="results/classifiers/teacher/model.safetensors",
+        config="results/classifiers/teacher/config.json",
+        history="results/classifiers/teacher/history.csv",
+    log:
+        "logs/classifiers/train_teacher.log",
+    conda:
+        "../../envs/difftone.yaml"
+    resources:
+        **gpu_resources(seconds=classifier_train_seconds("teacher")),
+    params:
+        instruments=config["instruments"],
+        mert=config["teacher_features"],
+        arch={
+            k: config["classifiers"][k]
+            for k in ("frames", "feature_dim", "head_hidden", "lstm_size", "dropout")
+        },
+        stage=config["classifiers"]["teacher"],
+        seed=config["seed"],
+    script:
+        "../scripts/train_teacher.py"
+
+
+rule distill_student:
+    input:
+        teacher="results/classifiers/teacher/model.safetensors",
+        mert="results/features/mert/index.csv",
+        latents="results/features/sao_latents/index.csv",
+    output:
+        weights="results/classifiers/student/model.safetensors",
+        config="results/classifiers/student/config.json",
+        history="results/classifiers/student/history.csv",
+    log:
+        "logs/classifiers/distill_student.log",
+    conda:
+        "../../envs/difftone.yaml"
+    resources:
+        **gpu_resources(seconds=classifier_train_seconds("distill")),
+    params:
+        arch={
+            k: config["classifiers"][k]
+            for k in ("frames", "feature_dim", "student_channels")
+        },
+        stage=config["classifiers"]["distill"],
+        seed=config["seed"],
+    script:
+        "../scripts/distill_student.py"
+
+
+rule train_student_head:
+    input:
+        student="results/classifiers/student/model.safetensors",
+        latents="results/features/sao_latents/index.csv",
+    output:
+        weights="results/classifiers/distilled/model.safetensors",
+        config="results/classifiers/distilled/config.json",
+        history="results/classifiers/distilled/history.csv",
+    log:
+        "logs/classifiers/train_student_head.log",
+    conda:
+        "../../envs/difftone.yaml"
+    resources:
+        **gpu_resources(seconds=classifier_train_seconds("student_head")),
+    params:
+        arch={
+            k: config["classifiers"][k]
+            for k in ("head_hidden", "lstm_size", "dropout")
+        },
+        stage=config["classifiers"]["student_head"],
+        seed=config["seed"],
+    script:
+        "../scripts/train_student_head.py"
+
+
+rule train_baseline:
+    input:
+        "results/features/sao_latents/index.csv",
+    output:
+        weights="results/classifiers/non-distilled/model.safetensors",
+        config="results/classifiers/non-distilled/config.json",
+        history="results/classifiers/non-distilled/history.csv",
+    log:
+        "logs/classifiers/train_baseline.log",
+    conda:
+        "../../envs/difftone.yaml"
+    resources:
+        **gpu_resources(seconds=classifier_train_seconds("baseline")),
+    params:
+        instruments=config["instruments"],
+        arch={
+            k: config["classifiers"][k]
+            for k in (
+                "frames",
+                "feature_dim",
+                "head_hidden",
+                "lstm_size",
+                "dropout",
+                "student_channels",
+            )
+        },
+        stage=config["classifiers"]["baseline"],
+        seed=config["seed"],
+    script:
+        "../scripts/train_baseline.py"
+
+
+rule table1_classifiers:
+    input:
+        teacher="results/classifiers/teacher/model.safetensors",
+        distilled="results/classifiers/distilled/model.safetensors",
+        nondistilled="results/classifiers/non-distilled/model.safetensors",
+        mert="results/features/mert/index.csv",
+        latents="results/features/sao_latents/index.csv",
+    output:
+        table="results/tables/table1_classifiers.csv",
+        figures=expand(
+            "results/classifiers/figures/confusion_{classifier}.png",
+            classifier=CLASSIFIER_NAMES,
+        ),
+    log:
+        "logs/classifiers/table1_classifiers.log",
+    conda:
+        "../../envs/difftone.yaml"
+    resources:
+        **gpu_resources(seconds=60, mem_mb=4000),
+    params:
+        n_boot=config["metrics"]["bootstrap"]["n_boot"],
+        seed=config["metrics"]["bootstrap"]["seed"],
+    script:
+        "../scripts/table1_classifiers.py"

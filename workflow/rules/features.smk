@@ -1,0 +1,47 @@
+# Features: the classifiers' inputs, computed once per clip and cached under
+# results/features/<kind>/clips/ (the manifest index.csv is the stage's output).
+#   extract_mert_features: MERT hidden states [layers, frames, dim] (fp16), the teacher's input
+#   encode_sao_latents:    SAO VAE latents [channels, frames], the student's input
+
+
+rule extract_mert_features:
+    input:
+        "results/data/index.csv",
+    output:
+        "results/features/mert/index.csv",
+    log:
+        "logs/features/extract_mert_features.log",
+    conda:
+        "../../envs/difftone.yaml"
+    resources:
+        **gpu_resources(
+            seconds=audio_seconds(dataset_clips() * config["data"]["clip_seconds"]),
+        ),
+    params:
+        spec=config["teacher_features"]["spec"],
+        revision=config["teacher_features"]["revision"],
+        sample_rate=config["teacher_features"]["sample_rate"],
+        layers=config["teacher_features"]["layers"],
+    script:
+        "../scripts/extract_mert_features.py"
+
+
+rule encode_sao_latents:
+    input:
+        index="results/data/index.csv",
+        model=get_model_input(),
+    output:
+        "results/features/sao_latents/index.csv",
+    log:
+        "logs/features/encode_sao_latents.log",
+    conda:
+        "../../envs/difftone.yaml"
+    resources:
+        **gpu_resources(
+            seconds=audio_seconds(dataset_clips() * config["data"]["clip_seconds"]),
+        ),
+    params:
+        spec=get_model_spec(),
+        dtype=config["model"]["dtype"],
+    script:
+        "../scripts/encode_sao_latents.py"
