@@ -121,6 +121,8 @@ rule table1_classifiers:
         nondistilled="results/classifiers/non-distilled/model.safetensors",
         mert="results/features/mert/index.csv",
         latents="results/features/sao_latents/index.csv",
+        generated="results/sources/generated_set.csv",
+        model=get_model_input(),
     output:
         table="results/tables/table1_classifiers.csv",
         figures=expand(
@@ -136,5 +138,6 @@ rule table1_classifiers:
     params:
         n_boot=config["metrics"]["bootstrap"]["n_boot"],
         seed=config["metrics"]["bootstrap"]["seed"],
+        model=get_model_spec(),
     script:
         "../scripts/table1_classifiers.py"

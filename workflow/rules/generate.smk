@@ -14,8 +14,6 @@ rule generate_sources:
         "logs/sources/{instrument}.log",
     benchmark:
         "benchmarks/sources/{instrument}.tsv"
-    group:
-        "generate"
     conda:
         "../../envs/difftone.yaml"
     resources:
@@ -31,3 +29,18 @@ rule generate_sources:
         device=config["device"],
     script:
         "../scripts/generate_sources.py"
+
+
+rule generated_set:
+    input:
+        get_sources(),
+    output:
+        "results/sources/generated_set.csv",
+    log:
+        "logs/sources/generated_set.log",
+    conda:
+        "../../envs/difftone.yaml"
+    resources:
+        **cpu_resources(seconds=10),
+    script:
+        "../scripts/generated_set.py"

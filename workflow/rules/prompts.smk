@@ -5,6 +5,8 @@
 
 
 rule make_prompts:
+    # local: compute nodes often have no internet, and the job is a few API calls
+    localrule: True
     output:
         prompts="results/prompts/{instrument}.txt",
         sidecar="results/prompts/{instrument}.json",
@@ -20,6 +22,8 @@ rule make_prompts:
         cache_dir=config["prompts"]["cache_dir"],
     log:
         "logs/prompts/{instrument}.log",
+    conda:
+        "../../envs/difftone.yaml"
     resources:
         openai_api=0 if config["prompts"]["source"] == "offline" else 1,
     script:

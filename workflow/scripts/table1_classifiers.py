@@ -9,4 +9,5 @@ with rule_logging(snakemake):
     i = snakemake.input
     write_table1(Path(i.teacher).parent, Path(i.distilled).parent, Path(i.nondistilled).parent, i.mert, i.latents,
                  snakemake.output.table, Path(snakemake.output.figures[0]).parent,
+                 generated_csv=i.generated, model_spec=snakemake.params.model,
                  n_boot=snakemake.params.n_boot, seed=snakemake.params.seed, device=snakemake.config["device"])

@@ -1,0 +1,28 @@
+# Demo model (the `demo` model family, difftone.models.demo): Stable Audio Open's
+# classes, small, on a log-mel latent, trained from the embedded dataset so that the
+# embedded default's generations follow the prompt's instrument word. Model jobs
+# load it as `demo:results/demo/model` (get_model_spec(), get_model_input()).
+
+
+rule train_demo_model:
+    input:
+        "results/data/index.csv",
+    output:
+        model=directory(DEMO_CHECKPOINT),
+        losses="results/demo/loss.csv",
+        figure="results/demo/loss.png",
+    log:
+        "logs/demo/train_demo_model.log",
+    benchmark:
+        "benchmarks/demo/train_demo_model.tsv"
+    conda:
+        "../../envs/difftone.yaml"
+    threads: 4  # capped at --cores locally; a cluster run has no --cores
+    resources:
+        **gpu_resources(seconds=demo_train_seconds(), mem_mb=4000, cpus_per_gpu=4),
+    params:
+        instruments=config["instruments"],
+        clip_seconds=config["data"]["clip_seconds"],
+        settings=config["demo"],
+    script:
+        "../scripts/train_demo_model.py"

@@ -1,0 +1,10 @@
+"""Snakemake wrapper: train the demo model family (difftone.demo_training.train_demo_model)."""
+
+from difftone.demo_training import train_demo_model
+from difftone.stage import rule_logging
+
+with rule_logging(snakemake):
+    p = snakemake.params
+    train_demo_model(snakemake.input[0], snakemake.output.model, snakemake.output.losses, snakemake.output.figure,
+                     instruments=p.instruments, settings={**p.settings, "clip_seconds": p.clip_seconds},
+                     threads=snakemake.threads, device=snakemake.config["device"])
