@@ -24,8 +24,10 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 def rule_logging(smk=None, log_path: str | Path | None = None) -> Iterator[logging.Logger]:
     """Send ``difftone`` log records to the rule's ``log:`` file and to stderr.
 
-    Exceptions are logged with their traceback to the file (the user sees the
-    message on stderr) and re-raised so the job fails and Snakemake removes its outputs.
+    A bad input (``ValueError`` and its subclasses: ``AudioError``, ``DataError``,
+    ``PromptError``, ``ExperimentError``..., or a missing file) is reported as its
+    one-line message and the job exits with status 1; anything else is logged with
+    its traceback and re-raised. Either way the job fails and Snakemake removes its outputs.
     """
     if log_path is None and smk is not None and len(smk.log):
         log_path = smk.log[0]
@@ -40,6 +42,9 @@ def rule_logging(smk=None, log_path: str | Path | None = None) -> Iterator[loggi
         logger.addHandler(h)
     try:
         yield logger
+    except (ValueError, FileNotFoundError) as exc:
+        logger.error("%s", exc)
+        raise SystemExit(1) from None
     except Exception:
         logger.exception("job failed")
         raise

@@ -10,10 +10,11 @@ from snakemake.utils import validate
 # do not install it: jobs inherit PYTHONPATH from here.
 SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, SRC)
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in [SRC, os.environ.get("PYTHONPATH")] if p)
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(p for p in [SRC, os.environ.get("PYTHONPATH")] if p)
+)
 
 from difftone.config import check_config
-
 
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 check_config(config)
@@ -54,7 +55,10 @@ def get_final_output():
 # Seconds of GPU work per unit, for the real models (conservative, fp32, A100
 # class) and for the small tiny/demo stand-ins.
 GPU_SECONDS_PER_DENOISE_STEP = {"real": 0.3, "small": 0.02}  # per item, CFG included
-GPU_SECONDS_PER_AUDIO_SECOND = {"real": 0.02, "small": 0.002}  # MERT, VAE, CLAP encoders
+GPU_SECONDS_PER_AUDIO_SECOND = {
+    "real": 0.02,
+    "small": 0.002,
+}  # MERT, VAE, CLAP encoders
 HOST_MEM_MB = {"real": 16000, "small": 3000}  # load the model + torch
 SETUP_MINUTES = {"real": 10, "small": 2}  # start-up, imports, loading weights
 
@@ -105,7 +109,9 @@ def gpu_resources(seconds=0.0, mem_mb=None, cpus_per_gpu=4, setup_minutes=None):
         "gpu": use_gpu(),
         "cpus_per_gpu": cpus_per_gpu,
         "mem_mb": lambda wildcards, attempt: _scaled_mem_mb(mem_mb, attempt, wildcards),
-        "runtime": lambda wildcards, attempt: _scaled_minutes(seconds, setup, attempt, wildcards),
+        "runtime": lambda wildcards, attempt: _scaled_minutes(
+            seconds, setup, attempt, wildcards
+        ),
     }
 
 
@@ -113,7 +119,9 @@ def cpu_resources(seconds=0.0, mem_mb=2000, setup_minutes=2):
     """`resources:` of a CPU rule: no GPU; runtime and memory grow with the attempt."""
     return {
         "mem_mb": lambda wildcards, attempt: _scaled_mem_mb(mem_mb, attempt, wildcards),
-        "runtime": lambda wildcards, attempt: _scaled_minutes(seconds, setup_minutes, attempt, wildcards),
+        "runtime": lambda wildcards, attempt: _scaled_minutes(
+            seconds, setup_minutes, attempt, wildcards
+        ),
     }
 
 

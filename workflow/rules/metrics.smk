@@ -13,7 +13,10 @@ rule embed_references:
     conda:
         "../../envs/difftone.yaml"
     resources:
-        **gpu_resources(seconds=audio_seconds(dataset_clips() * config["data"]["clip_seconds"]), mem_mb=6000),
+        **gpu_resources(
+            seconds=audio_seconds(dataset_clips() * config["data"]["clip_seconds"]),
+            mem_mb=6000,
+        ),
     params:
         instruments=INSTRUMENTS,
         clap=config["metrics"]["clap"],

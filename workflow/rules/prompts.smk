@@ -5,11 +5,17 @@
 
 
 rule make_prompts:
-    # local: compute nodes often have no internet, and the job is a few API calls
-    localrule: True
     output:
         prompts="results/prompts/{instrument}.txt",
         sidecar="results/prompts/{instrument}.json",
+    log:
+        "logs/prompts/{instrument}.log",
+    # local: compute nodes often have no internet, and the job is a few API calls
+    localrule: True
+    conda:
+        "../../envs/difftone.yaml"
+    resources:
+        openai_api=0 if config["prompts"]["source"] == "offline" else 1,
     params:
         n=config["prompts"]["n_per_instrument"],
         source=config["prompts"]["source"],
@@ -20,11 +26,5 @@ rule make_prompts:
         max_retries=config["prompts"]["max_retries"],
         backoff_s=config["prompts"]["backoff_s"],
         cache_dir=config["prompts"]["cache_dir"],
-    log:
-        "logs/prompts/{instrument}.log",
-    conda:
-        "../../envs/difftone.yaml"
-    resources:
-        openai_api=0 if config["prompts"]["source"] == "offline" else 1,
     script:
         "../scripts/make_prompts.py"
