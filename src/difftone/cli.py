@@ -1,0 +1,217 @@
+"""The ``difftone`` command line: ``difftone edit ...`` and stage entry points.
+
+Add a subcommand with :func:`register_command` (a name, a help line, a function that
+adds its arguments, a function that runs it). User errors (bad instrument, prompt,
+settings, missing model or token) exit with status 1 and one message, no traceback
+(``--debug`` shows it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+log = logging.getLogger("difftone.cli")
+
+_COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int | None]]] = {}
+
+
+class CLIError(Exception):
+    """A bad command line; the message says what to change."""
+
+
+def register_command(
+    name: str,
+    help: str,
+    add_arguments: Callable[[argparse.ArgumentParser], None],
+    run: Callable[[argparse.Namespace], int | None],
+) -> None:
+    _COMMANDS[name] = (help, add_arguments, run)
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that are the user's to fix: printed as one line, no traceback."""
+    from difftone.config import ConfigError
+    from difftone.engine import EditError, StrategyError, SwapError
+    from difftone.models import ModelLoadError
+
+    errors: list[type[BaseException]] = [CLIError, ConfigError, ModelLoadError, SwapError, EditError, StrategyError]
+    try:
+        from difftone.classifiers import CheckpointError
+
+        errors.append(CheckpointError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+# -- difftone edit --------------------------------------------------------------------------
+def _add_edit_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--prompt", required=True, help='source prompt naming the source instrument, e.g. "A soft piano melody"')
+    p.add_argument("--source", required=True, help="source instrument: IRMAS code (pia) or name (piano)")
+    p.add_argument("--target", required=True, help="target instrument: IRMAS code (vio) or name (violin)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the source generation (default 0)")
+    p.add_argument("--strategy", default="difftone", help="difftone | midpoint | random | fixed:K | none (default difftone)")
+    p.add_argument("--steps", type=int, help="denoising steps N (default: config model.steps)")
+    p.add_argument("--duration", type=float, help="seconds to generate (default: config model.duration)")
+    p.add_argument("--guidance-scale", type=float, help="classifier-free guidance (default: config model.guidance_scale)")
+    p.add_argument("--model", help="tiny | demo | demo:DIR | a hub id | a local snapshot folder (default: config model.spec)")
+    p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], help="default: config model.dtype")
+    p.add_argument("--device", help="cpu | cuda | cuda:N (default: config device)")
+    p.add_argument("--classifier", help="a trained latent classifier checkpoint (difftone.classifiers)")
+    p.add_argument("--no-change-policy", choices=["midpoint", "skip", "no_edit"],
+                   help="when the classifier never changes its top-1 (default: config swap.no_change_policy)")
+    p.add_argument("--config", help="a difftone config file for the defaults (default: the schema's defaults)")
+    p.add_argument("--save-trajectory", action="store_true", help="also write the source trajectory cache to OUT_DIR/trajectory")
+    p.add_argument("-o", "--out", required=True, metavar="OUT_DIR", help="output folder")
+
+
+def _classifier_for(args: argparse.Namespace, spec: str, components, instruments: list[str], strategy: str):
+    """(classifier or None, description for the JSON)."""
+    if args.classifier:
+        if not Path(args.classifier).exists():
+            raise CLIError(f"--classifier {args.classifier} does not exist")
+        try:
+            from difftone.classifiers import load_latent_classifier
+        except ImportError as exc:
+            raise CLIError(f"cannot load --classifier: difftone.classifiers is not available ({exc})") from None
+        return load_latent_classifier(args.classifier).to(components.device), {"path": str(args.classifier), "trained": True}
+    if spec == "tiny":
+        try:
+            from difftone.classifiers import tiny_latent_classifier
+        except ImportError:
+            from difftone.models.tiny import tiny_latent_classifier
+        clf = tiny_latent_classifier(components.latent_channels, instruments, seed=0).to(components.device)
+        return clf, {"path": None, "trained": False, "note": "tiny untrained classifier with random weights (--model tiny)"}
+    if strategy.partition(":")[0] == "difftone":
+        raise CLIError(
+            "strategy difftone needs a trained latent classifier for this model: pass --classifier PATH "
+            "(e.g. results/classifiers/distilled), or choose --strategy midpoint|random|fixed:K"
+        )
+    return None, None
+
+
+def run_edit(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from difftone import audio as audio_io
+    from difftone.config import load_config, validate_config
+    from difftone.engine import Editor, choose_swap_step, swap_instrument
+    from difftone.engine.strategies import parse_strategy
+    from difftone.engine.swap import instrument
+    from difftone.models import load_sao
+
+    config = load_config(args.config) if args.config else validate_config({})
+    model_cfg, swap_cfg = config["model"], config["swap"]
+    src, tgt = instrument(args.source), instrument(args.target)
+    if src.code == tgt.code:
+        raise CLIError(f"--source and --target are the same instrument ({src.code})")
+    target_prompt = swap_instrument(args.prompt, src.code, tgt.code, swap_cfg["synonyms"])
+    steps = args.steps if args.steps is not None else model_cfg["steps"]
+    if steps < 2:
+        raise CLIError(f"--steps must be at least 2, got {steps}")
+    duration = args.duration if args.duration is not None else model_cfg["duration"]
+    if duration <= 0:
+        raise CLIError(f"--duration must be positive, got {duration}")
+    guidance = args.guidance_scale if args.guidance_scale is not None else model_cfg["guidance_scale"]
+    policy = args.no_change_policy or swap_cfg["no_change_policy"]
+    parse_strategy(args.strategy)
+    spec = args.model or model_cfg["spec"]
+
+    components = load_sao(spec, dtype=args.dtype or model_cfg["dtype"], device=args.device or config["device"])
+    classifier, clf_info = _classifier_for(args, spec, components, list(config["instruments"]), args.strategy)
+    editor = Editor(components, classifier)
+    editor.check_settings(steps, duration, guidance)
+
+    trajectory = editor.generate_source(args.prompt, args.seed, steps, duration, guidance)
+    swap_step, reason = choose_swap_step(
+        args.strategy, trajectory.trace, steps, np.random.default_rng(args.seed), policy, trajectory.sigmas
+    )
+    nfe_source = editor.nfe
+    edited = editor.edit(trajectory, [target_prompt], [swap_step])[0] if swap_step is not None else None
+    log.info("swap step %s: %s", swap_step, reason)
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    sr = components.sample_rate
+    files = {"source": "source.wav"}
+    audio_io.write(out / "source.wav", trajectory.audio.numpy(), sr)
+    if edited is not None:
+        audio_io.write(out / "edit.wav", edited.numpy(), sr)
+        files["edit"] = "edit.wav"
+    if args.save_trajectory:
+        trajectory.save(out / "trajectory")
+        files["trajectory"] = "trajectory"
+    record: dict[str, Any] = {
+        "prompt": args.prompt,
+        "target_prompt": target_prompt,
+        "source": src.code,
+        "target": tgt.code,
+        "seed": args.seed,
+        "model": spec,
+        "steps": steps,
+        "duration": duration,
+        "guidance_scale": guidance,
+        "sample_rate": sr,
+        "strategy": args.strategy,
+        "no_change_policy": policy,
+        "swap_step": swap_step,
+        "reason": reason,
+        "skipped": swap_step is None,
+        "classifier": clf_info,
+        "trace": None if trajectory.trace is None else trajectory.trace.to_dict(),
+        "nfe": {"source": nfe_source, "edit": editor.nfe - nfe_source, "total": editor.nfe},
+        "files": files,
+    }
+    with audio_io.atomic_path(out / "edit.json") as tmp:
+        tmp.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"{out / 'edit.json'}: swap step {swap_step} of {steps} ({reason})")
+    return 0
+
+
+register_command("edit", "edit the instrument of a generation by a prompt swap (Diff-TONE)", _add_edit_arguments, run_edit)
+
+
+# -- entry point ------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="difftone", description="Diff-TONE instrument editing for Stable Audio Open")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and library warnings")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (help_text, add_arguments, run) in _COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        add_arguments(p)
+        p.set_defaults(func=run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not args.debug:
+        warnings.filterwarnings("ignore")
+        for name in ("diffusers", "transformers"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        return int(args.func(args) or 0)
+    except user_errors() as exc:
+        if args.debug:
+            raise
+        print(f"difftone {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

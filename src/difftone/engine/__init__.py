@@ -1,0 +1,21 @@
+"""The Diff-TONE editing engine: denoising loop with hooks on x0_hat, prompt swap,
+swap strategies, the trajectory cache, batching and NFE counting."""
+
+from difftone.engine.hooks import ClassifierHook, StepHook
+from difftone.engine.loop import Conditioning, EditError, Editor, make_noise_sampler, noise_bounds
+from difftone.engine.strategies import (
+    NO_CHANGE_POLICIES,
+    STRATEGIES,
+    StrategyError,
+    SwapContext,
+    choose_swap_step,
+    register_strategy,
+)
+from difftone.engine.swap import SwapError, swap_instrument
+from difftone.engine.trajectory import Trace, Trajectory
+
+__all__ = [
+    "ClassifierHook", "Conditioning", "EditError", "Editor", "NO_CHANGE_POLICIES", "STRATEGIES", "StepHook",
+    "StrategyError", "SwapContext", "SwapError", "Trace", "Trajectory", "choose_swap_step", "make_noise_sampler",
+    "noise_bounds", "register_strategy", "swap_instrument",
+]

@@ -1,0 +1,289 @@
+"""The one loader of Stable Audio Open's components.
+
+``load_sao(spec, dtype, device)`` returns :class:`SAOComponents` for
+
+- ``"tiny"``: the real classes, small, seeded random weights, offline (:mod:`.tiny`);
+- ``"demo"`` / ``"demo:DIR"``: the demo family (:mod:`.demo`), untrained or from a checkpoint folder;
+- a local snapshot folder in the diffusers layout of ``stabilityai/stable-audio-open-1.0``
+  (``model_index.json`` and ``transformer/ vae/ text_encoder/ tokenizer/ projection_model/ scheduler/``);
+- a hub id (``stabilityai/stable-audio-open-1.0``, gated: the token is read from
+  ``HF_TOKEN`` in the environment); only the diffusers-format files are downloaded.
+
+Every failure a user can fix (missing folder, missing weights, no token, no network)
+raises :class:`ModelLoadError` with one message saying what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+log = logging.getLogger(__name__)
+
+COMPONENT_NAMES = ("transformer", "vae", "text_encoder", "tokenizer", "projection_model", "scheduler")
+WEIGHTED = ("transformer", "vae", "text_encoder", "projection_model")
+HUB_ID = "stabilityai/stable-audio-open-1.0"
+# Files of the diffusers layout; the repo's top-level model.ckpt/model.safetensors
+# (stable-audio-tools format, several GB) are not needed and not downloaded.
+SNAPSHOT_PATTERNS = [
+    "model_index.json",
+    *(f"{name}/*.json" for name in COMPONENT_NAMES),
+    *(f"{name}/*.safetensors" for name in WEIGHTED),
+    "tokenizer/spiece.model",
+]
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+# The real DiT config of stabilityai/stable-audio-open-1.0 (transformer/config.json):
+# used to build the full-size architecture with random weights (benchmark).
+SAO_TRANSFORMER_CONFIG: dict[str, Any] = {
+    "attention_head_dim": 64,
+    "cross_attention_dim": 768,
+    "cross_attention_input_dim": 768,
+    "global_states_input_dim": 1536,
+    "in_channels": 64,
+    "num_attention_heads": 24,
+    "num_key_value_attention_heads": 12,
+    "num_layers": 24,
+    "out_channels": 64,
+    "sample_size": 1024,
+    "time_proj_dim": 256,
+}
+
+
+class ModelLoadError(RuntimeError):
+    """The model spec cannot be loaded; the message says why and what to do."""
+
+
+@dataclass
+class SAOComponents:
+    """Stable Audio Open's parts, as ``StableAudioPipeline`` takes them, plus audio helpers."""
+
+    transformer: Any
+    vae: Any
+    text_encoder: Any
+    tokenizer: Any
+    projection_model: Any
+    scheduler: Any
+    spec: str = ""
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.transformer.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.transformer.device
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.vae.sampling_rate)
+
+    @property
+    def hop_length(self) -> int:
+        return int(self.vae.hop_length)
+
+    @property
+    def latent_rate(self) -> float:
+        """Latent frames per second (44100 / 2048 = 21.53 for SAO)."""
+        return self.sample_rate / self.hop_length
+
+    @property
+    def latent_channels(self) -> int:
+        return int(self.transformer.config.in_channels)
+
+    @property
+    def window_frames(self) -> int:
+        """Latent frames the DiT always denoises (``sample_size``), whatever the duration."""
+        return int(self.transformer.config.sample_size)
+
+    @property
+    def max_duration(self) -> float:
+        """Longest duration in seconds the model can generate (47.55 s for SAO)."""
+        return self.window_frames * self.hop_length / self.sample_rate
+
+    def frames_for(self, duration: float) -> int:
+        """Latent frames that cover ``duration`` seconds (65 for 3 s)."""
+        samples = int(duration * self.sample_rate)
+        return min(self.window_frames, -(-samples // self.hop_length))
+
+    def as_pipeline_kwargs(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in COMPONENT_NAMES}
+
+    @torch.no_grad()
+    def encode_audio(self, wave: torch.Tensor) -> torch.Tensor:
+        """Waveforms ``[B, ch, samples]`` at ``sample_rate`` -> latents ``[B, C, T]`` (posterior mode)."""
+        wave = wave.to(device=self.vae.device, dtype=self.vae.dtype)
+        return self.vae.encode(wave).latent_dist.mode()
+
+    @torch.no_grad()
+    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latents ``[B, C, T]`` -> waveforms ``[B, ch, T * hop_length]``."""
+        latents = latents.to(device=self.vae.device, dtype=self.vae.dtype)
+        return self.vae.decode(latents).sample
+
+
+def load_sao(spec: str, dtype: str = "float32", device: str = "cpu") -> SAOComponents:
+    """Load Stable Audio Open's components from ``spec`` (see the module docstring)."""
+    if dtype not in DTYPES:
+        raise ModelLoadError(f"unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}")
+    torch_dtype = DTYPES[dtype]
+    _check_device(device)
+    spec = str(spec).strip()
+    if spec == "tiny":
+        from difftone.models.tiny import build_tiny_components
+
+        parts = build_tiny_components()
+    elif spec == "demo" or spec.startswith("demo:"):
+        parts = _load_demo(spec.partition(":")[2] or None, dtype, device)
+    elif _looks_local(spec):
+        parts = _load_snapshot(Path(spec).expanduser(), torch_dtype)
+    else:
+        parts = _load_snapshot(_download(spec), torch_dtype)
+    components = SAOComponents(**{name: parts[name] for name in COMPONENT_NAMES}, spec=spec)
+    for name in WEIGHTED:
+        module = getattr(components, name).to(device=device)
+        if module.dtype != torch_dtype:
+            module = module.to(dtype=torch_dtype)
+        module.eval().requires_grad_(False)
+        setattr(components, name, module)
+    log.info(
+        "loaded %s: %s on %s, window %.2f s, %d latent channels",
+        spec, dtype, device, components.max_duration, components.latent_channels,
+    )
+    return components
+
+
+def _check_device(device: str) -> None:
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ModelLoadError(f"device {device!r} requested but CUDA is not available; use --device cpu")
+
+
+def _looks_local(spec: str) -> bool:
+    """A path (exists, or starts like one) rather than a hub id ``owner/name``."""
+    return os.path.exists(os.path.expanduser(spec)) or spec.startswith(("/", ".", "~")) or spec.count("/") != 1
+
+
+def _load_demo(checkpoint_dir: str | None, dtype: str, device: str) -> dict[str, Any]:
+    try:
+        from difftone.models.demo import build_demo_components
+    except ImportError as exc:
+        raise ModelLoadError(
+            f"the demo model family (difftone.models.demo) is not available ({exc}); use the spec 'tiny'"
+        ) from None
+    if checkpoint_dir is not None and not Path(checkpoint_dir).is_dir():
+        raise ModelLoadError(
+            f"demo checkpoint folder {checkpoint_dir} does not exist; train it with the workflow "
+            "(snakemake) or use the spec 'demo' for untrained demo weights"
+        )
+    try:
+        return build_demo_components(checkpoint_dir, dtype, device)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelLoadError(f"cannot load the demo checkpoint {checkpoint_dir}: {exc}") from None
+
+
+def hub_token() -> str | None:
+    """The Hugging Face token from the environment (``HF_TOKEN``, or the older ``HUGGING_FACE_HUB_TOKEN``)."""
+    return os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN") or None
+
+
+def _download(repo_id: str) -> Path:
+    """Download (or reuse from the HF cache) the diffusers-format files of ``repo_id``."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
+
+    token = hub_token()
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=SNAPSHOT_PATTERNS, token=token))
+    except GatedRepoError:
+        how = "the token in HF_TOKEN has no access" if token else "HF_TOKEN is not set"
+        raise ModelLoadError(
+            f"{repo_id} is gated and {how}: accept the licence at https://huggingface.co/{repo_id} "
+            "and export HF_TOKEN=<a read token of that account>"
+        ) from None
+    except RepositoryNotFoundError:
+        hint = "" if token else " (if it is private or gated, export HF_TOKEN)"
+        raise ModelLoadError(
+            f"model {repo_id!r} is neither a local folder nor a Hugging Face repository{hint}"
+        ) from None
+    except LocalEntryNotFoundError:
+        raise ModelLoadError(
+            f"cannot reach the Hugging Face hub to download {repo_id} and it is not in the local cache; "
+            "connect to the internet, or pass a local snapshot folder"
+        ) from None
+    except HfHubHTTPError as exc:
+        raise ModelLoadError(f"downloading {repo_id} failed: {exc}") from None
+
+
+def read_snapshot_configs(root: Path) -> dict[str, dict[str, Any]]:
+    """Check the diffusers layout of a snapshot folder and read its component configs."""
+    if not root.is_dir():
+        raise ModelLoadError(f"model folder {root} does not exist; pass a snapshot of {HUB_ID}, a hub id, or 'tiny'")
+    index_path = root / "model_index.json"
+    if not index_path.is_file():
+        raise ModelLoadError(
+            f"{root} has no model_index.json: not a diffusers snapshot of Stable Audio Open "
+            f"(download it with `huggingface-cli download {HUB_ID}`)"
+        )
+    index = json.loads(index_path.read_text())
+    missing = [name for name in COMPONENT_NAMES if name not in index or not (root / name).is_dir()]
+    if missing:
+        raise ModelLoadError(f"snapshot {root} lacks the component folders {', '.join(missing)}")
+    configs = {"model_index": index}
+    for name in COMPONENT_NAMES:
+        fname = {"tokenizer": "tokenizer_config.json", "scheduler": "scheduler_config.json"}.get(name, "config.json")
+        path = root / name / fname
+        if not path.is_file():
+            raise ModelLoadError(f"snapshot {root} lacks {path.relative_to(root)}")
+        configs[name] = json.loads(path.read_text())
+    for name in WEIGHTED:
+        if not any((root / name).glob("*.safetensors")):
+            raise ModelLoadError(
+                f"snapshot {root} has no weights in {name}/ (*.safetensors): the download is incomplete; "
+                f"download it again (`huggingface-cli download {HUB_ID}`)"
+            )
+    tok = root / "tokenizer"
+    if not ((tok / "tokenizer.json").is_file() or (tok / "spiece.model").is_file()):
+        raise ModelLoadError(f"snapshot {root} has no tokenizer/tokenizer.json nor tokenizer/spiece.model")
+    return configs
+
+
+def _load_snapshot(root: Path, torch_dtype: torch.dtype) -> dict[str, Any]:
+    """Load each component from its subfolder with the library's own ``from_pretrained``."""
+    from diffusers import (
+        AutoencoderOobleck,
+        CosineDPMSolverMultistepScheduler,
+        StableAudioDiTModel,
+        StableAudioProjectionModel,
+    )
+    from transformers import AutoTokenizer, T5EncoderModel
+
+    read_snapshot_configs(root)
+    path = str(root)
+    try:
+        return {
+            "transformer": StableAudioDiTModel.from_pretrained(path, subfolder="transformer", torch_dtype=torch_dtype),
+            "vae": AutoencoderOobleck.from_pretrained(path, subfolder="vae", torch_dtype=torch_dtype),
+            "text_encoder": T5EncoderModel.from_pretrained(path, subfolder="text_encoder", dtype=torch_dtype),
+            "tokenizer": AutoTokenizer.from_pretrained(path, subfolder="tokenizer"),
+            "projection_model": StableAudioProjectionModel.from_pretrained(
+                path, subfolder="projection_model", torch_dtype=torch_dtype
+            ),
+            "scheduler": CosineDPMSolverMultistepScheduler.from_pretrained(path, subfolder="scheduler"),
+        }
+    except (OSError, ValueError, EnvironmentError) as exc:
+        raise ModelLoadError(f"cannot load the snapshot {root}: {exc}") from None
+
+
+def save_snapshot(components: SAOComponents, out_dir: str | os.PathLike) -> Path:
+    """Write components in the diffusers layout of the real repo (``StableAudioPipeline.save_pretrained``)."""
+    from diffusers import StableAudioPipeline
+
+    out = Path(out_dir)
+    StableAudioPipeline(**components.as_pipeline_kwargs()).save_pretrained(out, safe_serialization=True)
+    return out
