@@ -1,0 +1,387 @@
+"""Train the ``demo`` model family (:mod:`difftone.models.demo`) on the embedded dataset.
+
+The recipe is Stable Audio Open's, small:
+
+1. the training clips of ``results/data/index.csv`` are encoded once by the mel
+   autoencoder (its global mean/std are computed from these clips and stored in its
+   config);
+2. each step draws a batch of latents with a caption naming the clip's instrument
+   ("a gentle violin melody"), 10% of them with the empty prompt (the all-zero
+   conditioning of classifier-free guidance, as the pipeline builds it);
+3. v-prediction in SAO's parameterization: t logit-normal rescaled to
+   [atan(sigma_min), atan(sigma_max)] * 2/pi, sigma = tan(t pi/2), model input
+   x / sqrt(sigma^2 + 1), target (eps - sigma x0) / sqrt(sigma^2 + 1);
+4. AdamW with a cosine decay over the budget (steps or seconds, whichever ends
+   first), an EMA of the weights, which are the ones saved.
+
+Outputs: the checkpoint folder (diffusers layout, safetensors, with ``training.json``),
+``loss.csv`` and a loss-curve figure. A run that ends by ``max_steps`` is reproducible
+from the seed; ``budget_seconds`` is a safety cap for slow machines (a run it ends
+stops at a machine-dependent step, and says so in the log).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from difftone import audio
+from difftone.instruments import INSTRUMENTS
+from difftone.models.demo import (
+    MelAutoencoder,
+    build_demo_components,
+    latent_frames,
+    save_demo_components,
+)
+
+log = logging.getLogger(__name__)
+
+
+class DemoTrainingError(ValueError):
+    """The training data or settings cannot be used; the message says what to fix."""
+
+
+@dataclass
+class DemoTrainingSettings:
+    """The ``demo:`` config section (see ``workflow/schemas/config.schema.yaml``)."""
+
+    budget_seconds: float | None = 600.0
+    max_steps: int = 3000
+    batch_size: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 100
+    ema_decay: float = 0.999
+    prompt_dropout: float = 0.1
+    clips_per_instrument: int | None = None
+    clip_seconds: float = 3.0
+    seed: int = 0
+    log_every: int = 50
+    eval_per_instrument: int = 2
+    eval_steps: int = 30
+    guidance_scale: float = 4.0
+
+    @classmethod
+    def from_config(cls, section: dict) -> "DemoTrainingSettings":
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in section.items() if k in known})
+
+
+# -- captions --------------------------------------------------------------------------
+
+CAPTION_TEMPLATES: tuple[str, ...] = (
+    "{inst}",
+    "a {inst} note",
+    "a {adj} {inst} note",
+    "a {adj} {inst} melody",
+    "a {adj} {inst} chord",
+    "a {adj} {inst} phrase",
+    "{adj} {inst} playing a {noun}",
+    "a {adj} and {adj2} {inst} {noun}",
+    "solo {inst} , {adj} {noun}",
+    "{genre} {inst} {noun}",
+    "a {adj} {genre} {noun} played on the {inst}",
+    "the sound of a {inst}",
+)
+ADJECTIVES = (
+    "soft loud gentle bright warm dark mellow smooth rich clean calm lively sad happy elegant "
+    "expressive delicate powerful dreamy melancholic joyful peaceful tender bold quiet intimate "
+    "lyrical playful slow fast short long simple sustained legato staccato"
+).split()
+NOUNS = "note notes melody chord chords phrase line tune motif theme piece sound tone riff arpeggio".split()
+GENRES = "classical jazz pop rock folk blues ambient cinematic country latin".split()
+
+
+def caption(code: str, rng: np.random.Generator) -> str:
+    """A random caption naming instrument ``code`` by its prompt word exactly once."""
+    template = CAPTION_TEMPLATES[rng.integers(len(CAPTION_TEMPLATES))]
+    adj, adj2 = rng.choice(ADJECTIVES, size=2, replace=False)
+    return template.format(
+        inst=INSTRUMENTS[code].name,
+        adj=adj,
+        adj2=adj2,
+        noun=rng.choice(NOUNS),
+        genre=rng.choice(GENRES),
+    )
+
+
+# -- data --------------------------------------------------------------------------------
+
+
+def training_clips(index_csv: str | Path, instruments: list[str], clips_per_instrument: int | None, seed: int) -> pd.DataFrame:
+    """The training split of ``index_csv`` restricted to ``instruments`` (optionally subsampled, seeded)."""
+    from difftone.data.index import read_index
+
+    table = read_index(index_csv, split="train")
+    table = table[table["instrument"].isin(instruments)]
+    missing = [code for code in instruments if code not in set(table["instrument"])]
+    if missing:
+        raise DemoTrainingError(
+            f"{index_csv}: no training clips for instrument(s) {', '.join(missing)}; "
+            "rebuild the data stage or remove them from `instruments`"
+        )
+    if clips_per_instrument is not None:
+        table = table.sample(frac=1.0, random_state=seed).groupby("instrument").head(clips_per_instrument)
+    return table.sort_values("path").reset_index(drop=True)
+
+
+def encode_clips(paths: list[str], vae: MelAutoencoder, seconds: float, batch: int = 32) -> torch.Tensor:
+    """Unstandardized log-mels ``[N, n_mels, frames]`` of the clips, cut or zero-padded to ``seconds``."""
+    n = int(round(seconds * vae.sampling_rate))
+    out = []
+    for start in tqdm(range(0, len(paths), batch), desc="encoding clips", unit="batch", mininterval=5):
+        waves = []
+        for path in paths[start : start + batch]:
+            wave, _ = audio.load(path, sample_rate=vae.sampling_rate, channels=1)
+            wave = wave[:, :n] if wave.shape[-1] >= n else np.pad(wave, ((0, 0), (0, n - wave.shape[-1])))
+            waves.append(wave)
+        out.append(vae.log_mel(torch.from_numpy(np.stack(waves))))
+    return torch.cat(out)
+
+
+# -- training ------------------------------------------------------------------------------
+
+
+def _sao_time_bounds(scheduler) -> tuple[float, float]:
+    c = scheduler.config
+    return math.atan(c.sigma_min) * 2 / math.pi, math.atan(c.sigma_max) * 2 / math.pi
+
+
+def v_training_batch(x0: torch.Tensor, generator: torch.Generator, t_bounds: tuple[float, float]):
+    """Noisy model input, timestep and v target in SAO's parameterization (sigma_data 1)."""
+    b = x0.shape[0]
+    u = torch.sigmoid(torch.randn(b, generator=generator))  # logit-normal
+    t = t_bounds[0] + (t_bounds[1] - t_bounds[0]) * u
+    sigma = torch.tan(t * math.pi / 2)[:, None, None]
+    eps = torch.randn(x0.shape, generator=generator)
+    scale = 1 / torch.sqrt(sigma**2 + 1)
+    return (x0 + sigma * eps) * scale, t, (eps - sigma * x0) * scale
+
+
+def conditioning(components: dict, prompts: list[str], seconds: float, drop: torch.Tensor):
+    """The DiT's ``encoder_hidden_states`` and ``global_hidden_states``, as ``StableAudioPipeline`` builds them.
+
+    ``drop[b]`` zeroes item b's cross-attention conditioning: the pipeline's unconditional branch.
+    """
+    tok = components["tokenizer"](
+        prompts, padding="max_length", max_length=components["tokenizer"].model_max_length,
+        truncation=True, return_tensors="pt",
+    )
+    proj = components["projection_model"]
+    tok = tok.to(proj.device)
+    drop = drop.to(proj.device)
+    text = components["text_encoder"](tok.input_ids, attention_mask=tok.attention_mask)[0]
+    text = proj(text_hidden_states=text).text_hidden_states * tok.attention_mask[..., None].to(text.dtype)
+    b = len(prompts)
+    durations = proj(start_seconds=torch.zeros(b, device=proj.device),
+                     end_seconds=torch.full((b,), float(seconds), device=proj.device))
+    start, end = durations.seconds_start_hidden_states, durations.seconds_end_hidden_states
+    cross = torch.cat([text, start, end], dim=1)
+    cross = torch.where(drop[:, None, None], torch.zeros_like(cross), cross)
+    return cross, torch.cat([start, end], dim=2)
+
+
+def _lr_factor(step: int, progress: float, warmup: int) -> float:
+    return min(1.0, (step + 1) / max(1, warmup)) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def train_demo_model(
+    index_csv: str | Path,
+    out_dir: str | Path,
+    loss_csv: str | Path,
+    loss_figure: str | Path,
+    instruments: list[str],
+    settings: DemoTrainingSettings | dict,
+    threads: int | None = None,
+    device: str = "cpu",
+) -> dict:
+    """Train the demo model on the training clips of ``index_csv``; write checkpoint, loss table and figure.
+
+    Returns the training summary (also stored as ``training.json`` in the checkpoint).
+    """
+    from diffusers.models.embeddings import get_1d_rotary_pos_embed
+    from diffusers.training_utils import EMAModel
+
+    s = settings if isinstance(settings, DemoTrainingSettings) else DemoTrainingSettings.from_config(settings)
+    _check_settings(s)
+    if threads:
+        torch.set_num_threads(int(threads))
+    torch.manual_seed(s.seed)
+    rng = np.random.default_rng(s.seed)
+    gen = torch.Generator().manual_seed(s.seed)
+
+    # 1. data: log-mels once, global statistics, standardized latents
+    clips = training_clips(index_csv, instruments, s.clips_per_instrument, s.seed)
+    log.info("training on %d clips of %d instruments from %s", len(clips), len(instruments), index_csv)
+    log_mels = encode_clips(clips["path"].tolist(), MelAutoencoder(), s.clip_seconds)
+    mean, std = float(log_mels.mean()), float(log_mels.std())
+    vae = MelAutoencoder(latent_mean=round(mean, 6), latent_std=round(std, 6))
+    latents = (log_mels - vae.config.latent_mean) / vae.config.latent_std
+    codes = clips["instrument"].tolist()
+    log.info("latents %s, log-mel mean %.4f std %.4f", tuple(latents.shape), mean, std)
+
+    # 2. model
+    components = build_demo_components(None, device=device, sample_size=latents.shape[-1], seed=s.seed)
+    components["vae"] = vae.to(device)
+    transformer, text_encoder, proj = (components[k] for k in ("transformer", "text_encoder", "projection_model"))
+    modules = [transformer, text_encoder, proj]
+    params = [p for m in modules for p in m.parameters()]
+    for m in modules:
+        m.train()
+    log.info("parameters: DiT %d, text encoder %d, projection %d",
+             *(sum(p.numel() for p in m.parameters()) for m in modules))
+    optimizer = torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay)
+    ema = EMAModel(params, decay=s.ema_decay)
+    t_bounds = _sao_time_bounds(components["scheduler"])
+    rotary = tuple(r.to(device) for r in get_1d_rotary_pos_embed(
+        transformer.config.attention_head_dim // 2, latents.shape[-1] + 1, use_real=True, repeat_interleave_real=False
+    ))
+
+    # 3. loop
+    rows, window = [], []
+    start = time.monotonic()
+    bar = tqdm(total=s.max_steps, desc="training demo model", unit="step", mininterval=5)
+    step = 0
+    while step < s.max_steps:
+        elapsed = time.monotonic() - start
+        if s.budget_seconds is not None and elapsed >= s.budget_seconds:
+            log.warning("demo.budget_seconds (%.0f s) reached at step %d of max_steps %d: the step count depends "
+                        "on this machine's speed; demo.budget_seconds: null trains exactly max_steps",
+                        s.budget_seconds, step, s.max_steps)
+            break
+        progress = max(step / s.max_steps, elapsed / s.budget_seconds if s.budget_seconds else 0.0)
+        lr = s.lr * _lr_factor(step, progress, s.warmup_steps)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        idx = torch.from_numpy(rng.integers(len(latents), size=s.batch_size))
+        prompts = [caption(codes[i], rng) for i in idx.tolist()]
+        drop = torch.from_numpy(rng.random(s.batch_size) < s.prompt_dropout)
+        x_in, t, target = (a.to(device) for a in v_training_batch(latents[idx], gen, t_bounds))
+        cross, global_states = conditioning(components, prompts, s.clip_seconds, drop)
+        v = transformer(x_in, t, encoder_hidden_states=cross, global_hidden_states=global_states,
+                        rotary_embedding=rotary, return_dict=False)[0]
+        loss = torch.nn.functional.mse_loss(v, target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        ema.step(params)
+        step += 1
+        window.append(loss.item())
+        rows.append({"step": step, "loss": window[-1], "lr": lr, "seconds": round(time.monotonic() - start, 3)})
+        bar.update()
+        if step % s.log_every == 0:
+            log.info("step %d  loss %.4f (mean of last %d)  lr %.2e  %.0f s",
+                     step, np.mean(window), len(window), lr, time.monotonic() - start)
+            window = []
+    bar.close()
+    seconds = time.monotonic() - start
+    if step == 0:
+        raise DemoTrainingError("demo.budget_seconds ended before the first training step; raise it")
+
+    # 4. EMA weights -> checkpoint, loss table, figure
+    ema.copy_to(params)
+    for m in modules:
+        m.eval()
+    losses = pd.DataFrame(rows)
+    summary = {
+        "steps": step,
+        "seconds": round(seconds, 1),
+        "steps_per_second": round(step / seconds, 3),
+        "clips": len(clips),
+        "instruments": list(instruments),
+        "latent_frames": int(latents.shape[-1]),
+        "latent_mean": vae.config.latent_mean,
+        "latent_std": vae.config.latent_std,
+        "loss_first_100": float(losses["loss"].head(100).mean()),
+        "loss_last_100": float(losses["loss"].tail(100).mean()),
+        "settings": asdict(s),
+    }
+    if s.eval_per_instrument > 0:
+        summary["prompt_adherence"] = prompt_adherence(components, latents, codes, instruments, s)
+    log.info("trained %d steps in %.0f s (%.2f steps/s); loss %.4f -> %.4f", step, seconds, step / seconds,
+             summary["loss_first_100"], summary["loss_last_100"])
+    out_dir = Path(out_dir)
+    save_demo_components(components, out_dir)
+    with audio.atomic_path(out_dir / "training.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    with audio.atomic_path(loss_csv) as tmp:
+        losses.to_csv(tmp, index=False)
+    plot_loss(losses, loss_figure)
+    return summary
+
+
+def _check_settings(s: DemoTrainingSettings) -> None:
+    if s.max_steps < 1 or s.batch_size < 1:
+        raise DemoTrainingError("demo.max_steps and demo.batch_size must be at least 1")
+    if s.budget_seconds is not None and s.budget_seconds <= 0:
+        raise DemoTrainingError("demo.budget_seconds must be positive (or null for no time limit)")
+    if s.clip_seconds > 0 and latent_frames(s.clip_seconds) < 2:
+        raise DemoTrainingError("demo.clip_seconds is too short for two latent frames")
+
+
+def plot_loss(losses: pd.DataFrame, path: str | Path) -> Path:
+    """The loss curve (raw and a 50-step running mean) on a log axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
+    ax.plot(losses["step"], losses["loss"], lw=0.5, alpha=0.4, label="batch loss")
+    ax.plot(losses["step"], losses["loss"].rolling(50, min_periods=1).mean(), lw=1.5, label="running mean (50)")
+    ax.set(xlabel="step", ylabel="v-prediction MSE", yscale="log", title="demo model training")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path = Path(path)
+    with audio.atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png")
+    plt.close(fig)
+    return path
+
+
+# -- a quick check that generations follow the prompt's instrument word -------------------
+
+
+@torch.no_grad()
+def prompt_adherence(components: dict, latents: torch.Tensor, codes: list[str], instruments: list[str],
+                     s: DemoTrainingSettings) -> dict:
+    """Generate ``eval_per_instrument`` clips per instrument and classify them by the nearest
+    instrument centroid of the training latents (time-averaged mel frames).
+
+    A classifier-free proxy, available before any classifier is trained: the share of
+    generations nearest to the prompted instrument's centroid (chance: 1 / n_instruments),
+    and the same share for the training clips themselves (the proxy's ceiling).
+    """
+    from diffusers import StableAudioPipeline
+
+    feats = latents.mean(-1).cpu()
+    labels = torch.tensor([instruments.index(c) for c in codes])
+    centroids = torch.stack([feats[labels == k].mean(0) for k in range(len(instruments))])
+    ceiling = float((torch.cdist(feats, centroids).argmin(1) == labels).float().mean())
+    prompts = [f"a {INSTRUMENTS[c].name} note" for c in instruments for _ in range(s.eval_per_instrument)]
+    target = torch.tensor([k for k in range(len(instruments)) for _ in range(s.eval_per_instrument)])
+    pipe = StableAudioPipeline(**components)
+    pipe.set_progress_bar_config(disable=True)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Should have t", module="torchsde")
+        out = pipe(prompts, num_inference_steps=s.eval_steps, guidance_scale=s.guidance_scale,
+                   audio_end_in_s=s.clip_seconds, generator=torch.Generator().manual_seed(s.seed),
+                   output_type="latent").audios
+    predicted = torch.cdist(out.mean(-1).float().cpu(), centroids).argmin(1)
+    result = {"generated_nearest_prompted": float((predicted == target).float().mean()),
+              "training_nearest_own": ceiling, "chance": 1 / len(instruments), "n": len(prompts)}
+    log.info("prompt adherence (nearest centroid): generations %.0f%%, training clips %.0f%%, chance %.0f%%",
+             100 * result["generated_nearest_prompted"], 100 * ceiling, 100 * result["chance"])
+    return result
