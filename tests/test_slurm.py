@@ -172,8 +172,11 @@ def test_paper_dry_run_gpu_rules_ask_for_a_gpu_cpu_rules_do_not(paper_plan):
 
 
 def test_paper_dry_run_retry_asks_for_more_memory_and_time(paper_plan):
-    first = paper_plan["cuda"]
-    retry = paper_plan["cuda_retry"]
+    # jobs come in no fixed order; within a rule, retries scale every job alike, so sort
+    def order(plan):
+        return sorted(plan, key=lambda job: (job[0], job[1].get("mem_mb", 0), job[1].get("runtime", 0)))
+
+    first, retry = order(paper_plan["cuda"]), order(paper_plan["cuda_retry"])
     assert [r for r, _ in first] == [r for r, _ in retry]
     for (rule, res1), (_, res2) in zip(first, retry):
         if "gpu" in res1:
