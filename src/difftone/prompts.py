@@ -80,20 +80,6 @@ def prompt_problem(prompt: str, instrument: str | Instrument) -> str | None:
     return None
 
 
-def swap_instrument(prompt: str, source: str | Instrument, target: str | Instrument) -> str:
-    """Replace the source instrument's word in ``prompt`` by the target's (a capital initial is kept)."""
-    src = source if isinstance(source, Instrument) else resolve(source)
-    tgt = target if isinstance(target, Instrument) else resolve(target)
-    problem = prompt_problem(prompt, src)
-    if problem:
-        raise PromptError(f"cannot swap {src.name!r} in prompt {prompt!r}: {problem}")
-
-    def repl(m: re.Match) -> str:
-        return tgt.name[0].upper() + tgt.name[1:] if m.group(0)[0].isupper() else tgt.name
-
-    return _word_pattern(src.name).sub(repl, prompt, count=1)
-
-
 def read_prompts(path: str | Path, instrument: str | Instrument) -> list[str]:
     """The prompts of a prompt file, validated; errors name the file and 1-based line."""
     path = Path(path)
