@@ -7,16 +7,11 @@ asks Snakemake (dry run) what a changed config key would rerun.
 
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
-from pathlib import Path
-
 import pandas as pd
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from workflow_runner import Workflow
+
 TARGET = "results/tables/table1_classifiers.csv"
 
 pytestmark = pytest.mark.slow
@@ -31,30 +26,20 @@ TINY = {
 }
 
 
-def _snakemake(workdir: Path, *args: str, configs: tuple[str, ...] = ("config.yaml",)) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir), "--cores", "2", *args,
-           "--configfile", *(str(workdir / c) for c in configs)]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-
-
-def _planned(workdir: Path, override: dict) -> set[str]:
-    (workdir / "override.yaml").write_text(yaml.safe_dump(override))
-    res = _snakemake(workdir, "-n", TARGET, configs=("config.yaml", "override.yaml"))
-    assert res.returncode == 0, res.stderr[-3000:]
-    stats = res.stdout.split("Job stats:")[1].split("total")[0] if "Job stats:" in res.stdout else ""
-    return {m.group(1) for m in re.finditer(r"^(\w+)\s+\d+$", stats, re.M)}
+@pytest.fixture(scope="module")
+def wf(tmp_path_factory):
+    wf = Workflow(tmp_path_factory.mktemp("wf"), TINY)
+    wf.run(TARGET)
+    return wf
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    wd = tmp_path_factory.mktemp("wf")
-    config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    for key, value in TINY.items():
-        config[key] = {**config[key], **value} if isinstance(value, dict) else value
-    (wd / "config.yaml").write_text(yaml.safe_dump(config))
-    res = _snakemake(wd, TARGET)
-    assert res.returncode == 0, res.stderr[-5000:]
-    return wd
+def workdir(wf):
+    return wf.workdir
+
+
+def _planned(wf: Workflow, override: dict) -> set[str]:
+    return set(wf.planned_rules(TARGET, override=override)) - {"all"}
 
 
 def test_workflow_writes_table1_and_checkpoints(workdir):
@@ -67,8 +52,8 @@ def test_workflow_writes_table1_and_checkpoints(workdir):
     assert "teacher epoch 1: train_loss" in log and "val_acc" in log  # per-epoch loss and accuracy in the rule's log
 
 
-def test_nothing_to_do_when_unchanged(workdir):
-    assert _planned(workdir, {}) == set()
+def test_nothing_to_do_when_unchanged(wf):
+    assert _planned(wf, {}) == set()
 
 
 # Table I's generated set comes from the source generations, whose classifier trace is
@@ -76,17 +61,17 @@ def test_nothing_to_do_when_unchanged(workdir):
 GENERATED = {"generate_sources", "generated_set"}
 
 
-def test_head_epochs_retrain_only_the_head(workdir):
-    planned = _planned(workdir, {"classifiers": {"student_head": {"epochs": 3}}})
+def test_head_epochs_retrain_only_the_head(wf):
+    planned = _planned(wf, {"classifiers": {"student_head": {"epochs": 3}}})
     assert planned == {"train_student_head", "table1_classifiers"} | GENERATED
 
 
-def test_teacher_epochs_retrain_teacher_and_what_depends_on_it(workdir):
-    planned = _planned(workdir, {"classifiers": {"teacher": {"epochs": 3}}})
+def test_teacher_epochs_retrain_teacher_and_what_depends_on_it(wf):
+    planned = _planned(wf, {"classifiers": {"teacher": {"epochs": 3}}})
     assert planned == {"train_teacher", "distill_student", "train_student_head", "table1_classifiers"} | GENERATED
 
 
-def test_mert_spec_reruns_features_not_latents(workdir):
-    planned = _planned(workdir, {"teacher_features": {"layers": [0, 4]}})
+def test_mert_spec_reruns_features_not_latents(wf):
+    planned = _planned(wf, {"teacher_features": {"layers": [0, 4]}})
     assert "extract_mert_features" in planned and "train_teacher" in planned
     assert "encode_sao_latents" not in planned and "train_baseline" not in planned
