@@ -61,6 +61,10 @@ def check_config(config: dict[str, Any]) -> None:
     for code in config.get("instruments", []):
         if code not in INSTRUMENTS:
             raise ConfigError(f"instruments: unknown instrument code {code!r}")
+    if config.get("report", {}).get("examples") is not None:
+        from difftone.report.examples import example_pairs
+
+        example_pairs(config["report"]["examples"], config.get("instruments", []))
 
 
 def load_config(path: str | Path) -> dict[str, Any]:

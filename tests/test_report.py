@@ -1,0 +1,272 @@
+"""The report stage: Figure 2 with the tiny model (swap at N is the source, at 0 a regeneration from
+the target prompt), the page on small synthetic inputs (valid HTML, tables, links that exist,
+audio players), the example pairs and swap steps, and bad inputs."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from difftone import audio
+from difftone.config import ConfigError, validate_config
+from difftone.engine import Editor, Trajectory
+from difftone.experiment.items import SOURCE_COLUMNS, SWAP_COLUMNS, ExperimentError
+from difftone.report import example_pairs, git_commit, local_links, plot_swap_steps, swap_steps_of, write_report
+from difftone.report.figures import MANIFEST, MANIFEST_COLUMNS
+
+SR = 8000
+VOID = {"meta", "img", "br", "hr", "input", "link", "source", "col", "area", "base", "wbr"}
+
+
+class StrictParser(HTMLParser):
+    """Fails on a closing tag that does not close the innermost open element."""
+
+    def __init__(self):
+        super().__init__()
+        self.stack: list[str] = []
+        self.tags: dict[str, int] = {}
+
+    def handle_starttag(self, tag, attrs):
+        self.tags[tag] = self.tags.get(tag, 0) + 1
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        assert self.stack and self.stack[-1] == tag, f"</{tag}> closes <{self.stack[-1] if self.stack else None}>"
+        self.stack.pop()
+
+
+def parse(text: str) -> StrictParser:
+    parser = StrictParser()
+    parser.feed(text)
+    parser.close()
+    assert parser.stack == [], f"unclosed elements {parser.stack}"
+    return parser
+
+
+# -- Figure 2 with the tiny model --------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_sources(tmp_path_factory):
+    from difftone.classifiers import tiny_latent_classifier
+    from difftone.classifiers.checkpoint import save_checkpoint
+    from difftone.experiment.sources import generate_sources
+    from difftone.models import load_sao
+
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("fig2")
+    components = load_sao("tiny")
+    clf = tiny_latent_classifier(components.latent_channels, ["pia", "vio"], seed=0)
+    save_checkpoint(clf, "latent_classifier", clf.checkpoint_config(), root / "clf")
+    dirs = {}
+    for code, prompt in [("pia", "A soft piano melody"), ("vio", "A bright violin tune")]:
+        (root / f"{code}.txt").write_text(prompt + "\n")
+        dirs[code] = root / "sources" / code
+        generate_sources(root / f"{code}.txt", code, dirs[code], model="tiny", classifier=root / "clf", seeds=[3],
+                         steps=6, duration=0.5, guidance_scale=4.0)
+    return root, dirs, components
+
+
+def test_figure2_writes_the_figure_and_audio_swap_at_n_is_the_source(tiny_sources):
+    root, dirs, components = tiny_sources
+    figure, audio_dir = root / "figures" / "swap_steps.png", root / "report" / "audio" / "swap_steps"
+    manifest = plot_swap_steps(dirs, [("pia", "vio"), ("vio", "pia")], figure, audio_dir, model=components,
+                               fractions=[0.0, 0.5, 1.0])
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    on_disk = pd.read_csv(audio_dir / MANIFEST, keep_default_na=False)
+    assert list(on_disk.columns) == MANIFEST_COLUMNS and len(on_disk) == len(manifest) == 2 * 4
+    pia = on_disk[on_disk["source"] == "pia"]
+    assert pia["kind"].tolist() == ["source", "swap", "swap", "swap"]
+    assert pia["swap_step"].tolist() == ["", "0", "3", "6"]
+    assert (pia["target_prompt"] == "A soft violin melody").all()
+    traj = Trajectory.load(dirs["pia"] / "pia-p000-s3" / "trajectory")
+    assert [float(s) for s in pia["sigma"].tolist()[1:]] == pytest.approx([traj.sigmas[0], traj.sigmas[3], 0.0])
+
+    def wave(name):
+        return audio.load(audio_dir / "pia_to_vio" / name)[0]
+
+    source = wave("source.wav")
+    np.testing.assert_array_equal(source, audio.load(dirs["pia"] / "pia-p000-s3" / "source.wav")[0])
+    np.testing.assert_array_equal(wave("step_006.wav"), source)  # a swap at N changes nothing
+    # a swap at 0 changes the audio (far beyond 16-bit rounding; the tiny model is weakly prompt-driven)
+    assert np.abs(wave("step_000.wav") - source).max() > 1e-3
+    # a swap at step 0 is the target prompt's generation from the source's seed
+    scratch = Editor(components, progress=False).generate(["A soft violin melody"], [3], 6, 0.5, 4.0)[0]
+    np.testing.assert_allclose(wave("step_000.wav"), scratch.numpy(), atol=2 / 32768)
+    assert not [p for p in audio_dir.parent.iterdir() if p.name.startswith(".")]  # no temporary folder left
+
+
+def test_figure2_of_a_missing_source_folder_names_it(tiny_sources, tmp_path):
+    _, _, components = tiny_sources
+    with pytest.raises(ExperimentError, match="flu/items.csv does not exist"):
+        plot_swap_steps({"flu": tmp_path / "flu"}, [("flu", "pia")], tmp_path / "f.png", tmp_path / "a",
+                        model=components, fractions=[0.5])
+    assert not (tmp_path / "a").exists() and not (tmp_path / "f.png").exists()
+
+
+# -- the page on synthetic inputs --------------------------------------------------------------------
+def tone(freq: float, seconds: float = 0.25) -> np.ndarray:
+    t = np.arange(int(SR * seconds)) / SR
+    return (0.3 * np.sin(2 * np.pi * freq * t))[None].astype(np.float32)
+
+
+def png(path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    plt.imsave(path, np.eye(4))
+    return path
+
+
+@pytest.fixture
+def results(tmp_path):
+    """A results/ folder with tables, two source items, edits of two strategies, Figure 2's audio."""
+    r = tmp_path / "results"
+    (r / "tables").mkdir(parents=True)
+    pd.DataFrame({"classifier": ["teacher", "distilled"], "eval_set": ["irmas_val", "generated"],
+                  "accuracy": [0.72, 0.5], "ci_low": [0.65, 0.4], "ci_high": [0.79, 0.6], "n": [100, 8]}
+                 ).to_csv(r / "tables" / "table1_classifiers.csv", index=False)
+    t2 = {"method": ["difftone", "fixed:2"], "n": [8, 8]}
+    for m, v in [("chroma", 0.31), ("kad", 1.5), ("inst_acc", 0.625)]:
+        t2 |= {m: [v, v + 0.1], f"{m}_low": [v - 0.05, v], f"{m}_high": [v + 0.05, v + 0.2]}
+    pd.DataFrame(t2).to_csv(r / "tables" / "table2_strategies.csv", index=False)
+    pd.DataFrame({"strategy": ["difftone", "difftone"], "source": ["pia", "vio"], "target": ["vio", "pia"],
+                  "n": [4, 4], "chroma": [0.3, 0.2], "kad": [1.0, float("nan")], "inst_acc": [0.5, 0.75]}
+                 ).to_csv(r / "tables" / "per_pair.csv", index=False)
+    sources = {}
+    for code, prompt, f in [("pia", "A soft piano melody", 220.0), ("vio", "A bright violin tune", 440.0)]:
+        d = sources[code] = r / "sources" / code
+        item = f"{code}-p000-s0"
+        audio.write(d / item / "source.wav", tone(f), SR)
+        pd.DataFrame([{"item": item, "instrument": code, "prompt_index": 0, "seed": 0, "prompt": prompt,
+                       "audio": f"{item}/source.wav", "trajectory": f"{item}/trajectory", "top1_final": code}],
+                     columns=SOURCE_COLUMNS).to_csv(d / "items.csv", index=False)
+    for slug, step, reason in [("difftone", 4, "last change of top-1"), ("fixed-2", 2, "fixed")]:
+        for s, t in [("pia", "vio"), ("vio", "pia")]:
+            d = r / "edits" / slug / f"{s}_to_{t}"
+            skipped = slug == "difftone" and s == "vio"
+            d.mkdir(parents=True, exist_ok=True)
+            if not skipped:
+                audio.write(d / f"{s}-p000-s0.wav", tone(330.0), SR)
+            pd.DataFrame([{"item": f"{s}-p000-s0", "prompt_index": 0, "seed": 0, "source_prompt": "x",
+                           "target_prompt": f"a {t} edit", "swap_step": "" if skipped else step, "sigma": 1.0,
+                           "reason": "no change: skip" if skipped else reason,
+                           "audio": "" if skipped else f"{s}-p000-s0.wav", "nfe": 2, "trace": "[]"}],
+                         columns=SWAP_COLUMNS).to_csv(d / "swaps.csv", index=False)
+    fig2 = r / "report" / "audio" / "swap_steps"
+    rows = []
+    for s, t in [("pia", "vio"), ("vio", "pia")]:
+        for kind, k in [("source", ""), ("swap", 0), ("swap", 6)]:
+            name = "source.wav" if kind == "source" else f"step_{k:03d}.wav"
+            audio.write(fig2 / f"{s}_to_{t}" / name, tone(200.0 + 10 * len(rows)), SR)
+            rows.append({"source": s, "target": t, "item": f"{s}-p000-s0", "kind": kind, "prompt": "p",
+                         "target_prompt": "q", "swap_step": k, "steps": 6, "sigma": 0.5 if k == "" else 80.0,
+                         "audio": f"{s}_to_{t}/{name}", "trace": '["pia", "vio"]'})
+    pd.DataFrame(rows, columns=MANIFEST_COLUMNS).to_csv(fig2 / MANIFEST, index=False)
+    return {
+        "table1": r / "tables" / "table1_classifiers.csv", "table2": r / "tables" / "table2_strategies.csv",
+        "per_pair": r / "tables" / "per_pair.csv", "swap_steps_audio": fig2,
+        "swap_steps_figure": png(r / "figures" / "swap_steps.png"), "sources_dirs": sources,
+        "swaps_csvs": sorted((r / "edits").glob("*/*/swaps.csv")), "strategies": ["difftone", "fixed:2"], "examples": [("pia", "vio"), ("vio", "pia")],
+        "confusion_figures": [png(r / "classifiers" / "figures" / f"confusion_{n}.png") for n in ["teacher", "distilled"]],
+        "loss_figure": png(r / "demo" / "loss.png"),
+        "config": {"instruments": ["pia", "vio"], "model": {"spec": "tiny", "steps": 6, "dtype": "float32"},
+                   "edits": {"strategies": ["difftone", "fixed:2"]}, "generation": {"seeds": [0]}},
+        "model_spec": "tiny",
+    }
+
+
+def test_page_has_the_tables_audio_players_and_links_that_exist(results):
+    page = results["swap_steps_audio"].parents[1] / "index.html"
+    write_report(page, **results)
+    text = page.read_text()
+    parsed = parse(text)
+    assert text.startswith("<!DOCTYPE html>") and "http" not in text.split("<body>")[0]  # no network assets
+    assert "0.720 [0.650, 0.790]" in text  # Table I with its interval
+    assert "0.310 [0.260, 0.360]" in text and "fixed:2" in text  # Table II with intervals
+    assert "<details><summary>Per instrument pair (2 rows)" in text
+    assert "last change of top-1" in text and "no edit (skipped)" in text and "no change: skip" in text
+    assert "Swap-step sweep" not in text  # no sweep given
+    # players: Figure 2 (2 pairs x 3) + gallery (2 sources + 4 strategy edits, one skipped)
+    assert parsed.tags["audio"] == 6 + 2 + 3
+    links = local_links(text)
+    assert all(not Path(link).is_absolute() and not link.startswith("..") for link in links)
+    for link in links:
+        assert (page.parent / link).is_file(), link
+    assert "audio/swap_steps/pia_to_vio/step_000.wav" in links  # Figure 2's audio linked in place
+    copied = page.parent / "assets" / "gallery" / "pia_to_vio" / "source.wav"
+    assert copied.read_bytes() == (results["sources_dirs"]["pia"] / "pia-p000-s0" / "source.wav").read_bytes()
+    assert {"assets/classifiers/confusion_teacher.png", "assets/demo_loss.png", "assets/swap_steps.png"} <= set(links)
+    assert not [p for p in page.parent.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+def test_page_shows_the_sweep_when_the_workflow_makes_it(results, tmp_path):
+    sweep = tmp_path / "sweep.csv"
+    pd.DataFrame({"swap_step": [0, 3], "chroma": [0.5, 0.2], "chroma_low": [0.4, 0.1], "chroma_high": [0.6, 0.3]}
+                 ).to_csv(sweep, index=False)
+    page = tmp_path / "report" / "index.html"
+    write_report(page, **results, sweep_table=sweep, sweep_figure=png(tmp_path / "sweep.png"))
+    text = page.read_text()
+    parse(text)
+    assert "Swap-step sweep" in text and "0.200 [0.100, 0.300]" in text and "assets/sweep.png" in local_links(text)
+    # a page outside results/report copies Figure 2's audio too, so its folder stands alone
+    for link in local_links(text):
+        assert link.startswith("assets/") and (page.parent / link).is_file()
+
+
+def test_page_with_a_missing_table_names_it_and_writes_nothing(results, tmp_path):
+    results["table2"].unlink()
+    page = tmp_path / "report" / "index.html"
+    with pytest.raises(ExperimentError, match="table2_strategies.csv does not exist"):
+        write_report(page, **results)
+    assert not page.exists() and not (page.parent / "assets").exists()
+    assert not [p for p in page.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_page_with_an_edit_missing_from_swaps_names_the_file(results, tmp_path):
+    swaps = results["swap_steps_audio"].parents[2] / "edits" / "fixed-2" / "pia_to_vio" / "swaps.csv"
+    pd.read_csv(swaps).assign(item="pia-p009-s0").to_csv(swaps, index=False)
+    with pytest.raises(ExperimentError, match="fixed-2/pia_to_vio/swaps.csv has no edit of pia-p000-s0"):
+        write_report(tmp_path / "index.html", **results)
+    results["swaps_csvs"] = [p for p in results["swaps_csvs"] if p != swaps]
+    with pytest.raises(ExperimentError, match="no swaps.csv of the fixed:2 edits of pia_to_vio"):
+        write_report(tmp_path / "index.html", **results)
+
+
+# -- examples, swap steps, config -------------------------------------------------------------------
+def test_example_pairs_default_to_the_papers_pairs_that_are_configured():
+    assert example_pairs(None, ["pia", "vio", "flu"]) == [("pia", "vio"), ("vio", "pia")]
+    assert example_pairs(None, ["cel", "cla", "flu"]) == [("cel", "cla"), ("cla", "cel")]
+    assert example_pairs([["flu", "pia"], ["flu", "pia"]], ["pia", "flu"]) == [("flu", "pia")]
+
+
+def test_example_pair_of_an_unconfigured_instrument_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"report.examples\[0\]: 'gac' is not one of the configured"):
+        validate_config({"instruments": ["pia", "vio"], "report": {"examples": [["pia", "gac"]]}})
+    with pytest.raises(ConfigError, match="report.examples"):
+        validate_config({"instruments": ["pia", "vio"], "report": {"examples": [["pia"]]}})
+    with pytest.raises(ConfigError, match="source and target are both 'pia'"):
+        example_pairs([["pia", "pia"]], ["pia", "vio"])
+    config = validate_config({"instruments": ["pia", "vio"]})
+    assert config["report"] == {"examples": None, "swap_steps": [0, 0.25, 0.5, 0.75, 0.9, 1.0]}
+
+
+def test_swap_steps_are_rounded_fractions_of_n():
+    assert swap_steps_of([0, 0.25, 0.5, 0.75, 0.9, 1.0], 30) == [0, 8, 15, 23, 27, 30]
+    assert swap_steps_of([0.5, 0.5, 1.0], 6) == [3, 6]
+    with pytest.raises(ConfigError, match="report.swap_steps"):
+        swap_steps_of([1.5], 6)
+
+
+def test_git_commit_of_a_checkout_and_of_a_plain_folder(tmp_path):
+    commit = git_commit(Path(__file__).parent)
+    assert commit is None or re.fullmatch(r"[0-9a-f]{12}(\+dirty)?", commit)
+    assert git_commit(tmp_path) is None

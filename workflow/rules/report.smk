@@ -1,0 +1,61 @@
+# Report (paper Fig. 2 and the results page): one source per example pair edited at
+# several swap steps, as mel spectrograms with audio; then a self-contained HTML page
+# of Tables I-II, the per-pair table, the sweep, the figures and an audio gallery.
+
+
+rule plot_swap_steps:
+    input:
+        model=get_model_input(),
+        sources=get_example_sources(),
+    output:
+        figure="results/figures/swap_steps.png",
+        audio=directory("results/report/audio/swap_steps"),
+    log:
+        "logs/report/plot_swap_steps.log",
+    benchmark:
+        "benchmarks/report/plot_swap_steps.tsv"
+    conda:
+        "../../envs/difftone.yaml"
+    resources:
+        **gpu_resources(seconds=swap_steps_seconds()),
+    params:
+        examples=[list(pair) for pair in REPORT_EXAMPLES],
+        fractions=config["report"]["swap_steps"],
+        model=get_model_spec(),
+        synonyms=config["swap"]["synonyms"],
+        dtype=config["model"]["dtype"],
+        device=config["device"],
+    script:
+        "../scripts/plot_swap_steps.py"
+
+
+rule build_report:
+    input:
+        **get_report_extras(),
+        table1="results/tables/table1_classifiers.csv",
+        confusion=expand(
+            "results/classifiers/figures/confusion_{classifier}.png",
+            classifier=CLASSIFIER_NAMES,
+        ),
+        table2="results/tables/table2_strategies.csv",
+        per_pair="results/tables/per_pair.csv",
+        swap_figure="results/figures/swap_steps.png",
+        swap_audio="results/report/audio/swap_steps",
+        sources=get_example_sources(),
+        swaps=get_example_swaps(),
+    output:
+        html="results/report/index.html",
+        assets=directory("results/report/assets"),
+    log:
+        "logs/report/build_report.log",
+    conda:
+        "../../envs/difftone.yaml"
+    resources:
+        **cpu_resources(seconds=30),
+    params:
+        examples=[list(pair) for pair in REPORT_EXAMPLES],
+        strategies=list(STRATEGIES.values()),
+        model=get_model_spec(),
+        config=config,
+    script:
+        "../scripts/build_report.py"
