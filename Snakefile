@@ -16,6 +16,8 @@ include: "workflow/rules/prompts.smk"
 include: "workflow/rules/generate.smk"
 include: "workflow/rules/edits.smk"
 include: "workflow/rules/metrics.smk"
+include: "workflow/rules/sweep.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

@@ -18,9 +18,11 @@ from difftone.engine import (
     Editor,
     StrategyError,
     SwapError,
+    TargetProbe,
     Trace,
     Trajectory,
     choose_swap_step,
+    needs_probe,
     noise_bounds,
     register_strategy,
     swap_instrument,
@@ -220,6 +222,121 @@ def test_a_new_strategy_is_one_registered_function():
         assert choose_swap_step("last_sigma_above:1.0", None, 4, sigmas=[500, 20, 2, 0.5, 0]) == (2, "last sigma above 1.0")
     finally:
         del STRATEGIES["last_sigma_above"]
+
+
+SIGMAS = [500.0, 40.0, 3.0, 0.9, 0.7, 0.5, 0.3, 0.0]  # 7 steps
+
+
+@pytest.mark.parametrize("arg, expected", [("0.7", 4), ("0.75", 4), ("0.9", 3), ("1000", 0), ("0.3", 6), ("0.1", 7)])
+def test_sigma_swaps_at_the_first_step_at_or_below_the_noise_level(arg, expected):
+    step, reason = choose_swap_step(f"sigma:{arg}", None, 7, sigmas=SIGMAS)
+    assert step == expected
+    assert ("source is kept" in reason) if expected == 7 else (f"step {expected} (sigma" in reason)
+
+
+def test_sigma_refuses_bad_arguments():
+    with pytest.raises(StrategyError, match="sigma:S needs a noise level"):
+        choose_swap_step("sigma:low", None, 7, sigmas=SIGMAS)
+    with pytest.raises(StrategyError, match="needs the 7 sigmas"):
+        choose_swap_step("sigma:0.7", None, 7)
+
+
+class FakeProbe:
+    """Reads the target (vio) on the probe at steps <= last_target, the source (pia) after."""
+
+    def __init__(self, last_target: int | None, p_target: float = 0.6):
+        self.last_target, self.p_target, self.calls = last_target, p_target, []
+
+    def __call__(self, step):
+        self.calls.append(step)
+        if self.last_target is not None and step <= self.last_target:
+            return {"pia": 1 - self.p_target, "vio": self.p_target}
+        return {"pia": 0.9, "vio": 0.1}
+
+
+def test_probe_swaps_at_the_latest_step_the_target_prompt_is_read_as_the_target():
+    probe = FakeProbe(last_target=4)
+    step, reason = choose_swap_step("probe", None, 8, target="vio", probe=probe)
+    assert step == 4 and "step 4, 4 probe(s)" in reason
+    assert probe.calls == [7, 6, 5, 4]  # scanned back from N-1, stopped at the first hit: N - k probes
+    # with a probability threshold the weak reading (0.6) does not count
+    step, reason = choose_swap_step("probe:0.8", None, 8, target="vio", probe=FakeProbe(4, p_target=0.6))
+    assert step == 4 and "policy midpoint" in reason and "never read vio" in reason
+    assert choose_swap_step("probe:0.5", None, 8, target="vio", probe=FakeProbe(2))[0] == 2
+
+
+@pytest.mark.parametrize("policy, expected", [("midpoint", 4), ("no_edit", 8), ("skip", None)])
+def test_probe_that_never_reads_the_target_follows_the_no_change_policy(policy, expected):
+    probe = FakeProbe(last_target=None)
+    step, reason = choose_swap_step("probe", None, 8, no_change_policy=policy, target="vio", probe=probe)
+    assert step == expected and f"policy {policy}" in reason and len(probe.calls) == 8
+
+
+def test_probe_needs_a_probe_and_a_valid_threshold():
+    with pytest.raises(StrategyError, match="probes the target prompt: it needs a probe"):
+        choose_swap_step("probe", None, 8)
+    with pytest.raises(StrategyError, match=r"probe:P needs a probability P in \(0, 1\]"):
+        choose_swap_step("probe:2", None, 8, target="vio", probe=FakeProbe(3))
+    assert needs_probe("probe:0.5") and not needs_probe("difftone")
+
+
+class FakeEffect:
+    """prompt_effect(k) of a constructed run: the target prompt's effect on x0_hat fades with k."""
+
+    def __init__(self, effects):
+        self.effects, self.calls = effects, []
+
+    def prompt_effect(self, step):
+        self.calls.append(step)
+        return self.effects[step]
+
+
+def test_agree_swaps_at_the_earliest_step_from_which_the_prompts_agree_for_the_rest_of_the_run():
+    # relative effect: 1.0 0.9 0.8 0.5 0.25 0.35 0.2 0.1  -> within 0.3 from step 6 on (step 4 dips, step 5 does not)
+    probe = FakeEffect([2.0, 1.8, 1.6, 1.0, 0.5, 0.7, 0.4, 0.2])
+    step, reason = choose_swap_step("agree", None, 8, target="vio", probe=probe)
+    assert step == 6 and "agree from step 6" in reason and "step 5: 0.35" in reason
+    assert probe.calls == [0, 7, 6, 5]  # step 0 for the full effect, then back from N-1: N-k+1 probes
+    assert choose_swap_step("agree:0.6", None, 8, target="vio", probe=FakeEffect(probe.effects))[0] == 3
+    assert choose_swap_step("agree:0.95", None, 8, target="vio", probe=FakeEffect(probe.effects))[0] == 1
+    with pytest.raises(StrategyError, match=r"agree:R needs a ratio R in \(0, 1\)"):
+        choose_swap_step("agree:1.5", None, 8, target="vio", probe=FakeEffect(probe.effects))
+
+
+def test_agree_on_the_tiny_model_scans_back_and_counts_its_probes(editor, source):
+    probe = TargetProbe(editor, None, source, TARGET)
+    step, reason = choose_swap_step("agree", None, N, target="vio", probe=probe)
+    assert probe.nfe == len(set(range(step - 1, N)) | {0})
+    effects = [probe.prompt_effect(k) for k in range(N)]
+    assert all(e <= 0.3 * effects[0] for e in effects[step:]) and (step == 1 or effects[step - 1] > 0.3 * effects[0])
+    with pytest.raises(ValueError, match="no classifier"):
+        probe(3)
+
+
+def test_predict_x0_with_the_source_prompt_reproduces_the_cached_x0_hat_and_counts_one_nfe(editor, source):
+    nfe0, calls0 = editor.nfe, editor.calls
+    for k in (0, 3, N - 1):
+        x0 = editor.predict_x0(source, [PROMPT, TARGET], k)
+        assert x0.shape == (2, source.latents.shape[1], source.latent_frames)
+        torch.testing.assert_close(x0[0], source.x0_hat[k][:, : source.latent_frames], **BATCHED)
+        assert max_diff(x0[1], x0[0]) > 1e-4  # the target prompt predicts another clean latent
+    assert editor.nfe - nfe0 == 3 * 2 and editor.calls - calls0 == 3
+    with pytest.raises(EditError, match=r"probe step 6 is outside \[0, 5\]"):
+        editor.predict_x0(source, [TARGET], N)
+
+
+def test_target_probe_reads_the_classifier_once_per_step_and_counts_its_nfe(editor, source, components):
+    clf = tiny_latent_classifier(components.latent_channels, ["pia", "vio", "org"], seed=1)
+    probe = TargetProbe(editor, clf, source, TARGET)
+    nfe0 = editor.nfe
+    reading = probe(3)
+    assert set(reading) == {"pia", "vio", "org"} and sum(reading.values()) == pytest.approx(1.0)
+    assert probe(3) == reading and probe.nfe == 1 and editor.nfe - nfe0 == 1  # cached per step
+    expected = torch.softmax(clf(editor.predict_x0(source, [TARGET], 3)), -1)[0]
+    assert [reading[c] for c in clf.instruments] == pytest.approx(expected.tolist(), abs=1e-5)
+    step, reason = choose_swap_step("probe", None, N, target="vio", probe=probe)
+    scanned = set(range(step, N)) if "latest step" in reason else set(range(N))
+    assert set(probe.readings) == scanned | {3} and probe.nfe == len(probe.readings)
 
 
 # -- the prompt swap ------------------------------------------------------------------------------

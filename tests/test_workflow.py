@@ -16,11 +16,14 @@ TINY = {
     "data": {"clips_per_instrument": 5},
     "model": {"spec": "tiny", "steps": 6, "duration": 1.0},
     "prompts": {"n_per_instrument": 2, "source": "offline"},
+    "generation": {"seeds": [0]},
     "classifiers": {"student_channels": 4, "teacher": EPOCHS, "distill": EPOCHS, "student_head": EPOCHS,
                     "baseline": EPOCHS},
-    "edits": {"strategies": ["difftone", "midpoint", "random", "fixed:2"]},
+    "edits": {"strategies": ["difftone", "midpoint", "random", "fixed:2", "probe", "agree", "sigma:1.0"]},
+    "sweep": {"steps": [0, 3, 6], "sources_per_instrument": 1},
     "metrics": {"bootstrap": {"n_boot": 50}},
 }
+STRATEGY_DIRS = ["difftone", "midpoint", "random", "fixed-2", "probe", "agree", "sigma-1.0"]
 PAIRS = [(s, t) for s in TINY["instruments"] for t in TINY["instruments"] if s != t]
 
 
@@ -33,7 +36,7 @@ def wf(tmp_path_factory):
 
 def test_the_dag_writes_the_output_contract(wf):
     results = wf.workdir / "results"
-    for strategy in ["difftone", "midpoint", "random", "fixed-2"]:
+    for strategy in STRATEGY_DIRS:
         for s, t in PAIRS:
             swaps = pd.read_csv(results / "edits" / strategy / f"{s}_to_{t}" / "swaps.csv", keep_default_na=False)
             assert len(swaps) == 2  # prompts x seeds of the source instrument
@@ -44,15 +47,26 @@ def test_the_dag_writes_the_output_contract(wf):
     assert (fixed["swap_step"] == 2).all() and (fixed["nfe"] == 6 - 2).all()
 
     table2 = pd.read_csv(results / "tables" / "table2_strategies.csv")
-    assert table2["method"].tolist() == ["difftone", "midpoint", "random", "fixed:2"]
+    assert table2["method"].tolist() == TINY["edits"]["strategies"]
     assert (table2["n"] == len(PAIRS) * 2).all()
-    for metric in ["chroma", "kad", "inst_acc"]:
+    probe = table2.set_index("method").loc["probe"]
+    assert probe["probe_nfe_per_edit"] > 0 and probe["nfe_per_edit"] > probe["probe_nfe_per_edit"]
+    assert table2.set_index("method").loc["midpoint", "probe_nfe_per_edit"] == 0
+    for metric in ["chroma", "kad", "inst_acc", "success"]:
         assert table2[metric].notna().all()
         assert (table2[f"{metric}_low"] <= table2[metric] + 1e-9).all()
         assert (table2[metric] <= table2[f"{metric}_high"] + 1e-9).all()
     assert (results / "tables" / "table2_strategies.md").read_text().startswith("| method |")
     per_pair = pd.read_csv(results / "tables" / "per_pair.csv")
-    assert len(per_pair) == 4 * len(PAIRS)
+    assert len(per_pair) == len(STRATEGY_DIRS) * len(PAIRS)
+
+    sweep = pd.read_csv(results / "tables" / "sweep.csv")
+    pooled = sweep[sweep["source"] == "all"]
+    assert pooled["step"].tolist() == [0, 3, 6] and (pooled["n"] == len(PAIRS)).all()  # one source per instrument
+    assert len(sweep) == 3 * (1 + len(PAIRS))
+    assert pooled["chroma"].iloc[-1] == pytest.approx(0.0, abs=1e-6)  # a swap at step N is the source
+    assert (results / "figures" / "sweep.png").stat().st_size > 10_000
+    assert (results / "tables" / "chroma_reference.csv").is_file()
 
     table1 = pd.read_csv(results / "tables" / "table1_classifiers.csv")
     assert set(table1["eval_set"]) == {"irmas_val", "generated"}
@@ -64,8 +78,36 @@ def test_a_finished_run_plans_nothing(wf):
     assert wf.planned_rules() == {}
 
 
+def without_report(planned: dict[str, int]) -> dict[str, int]:
+    """The report page shows every strategy and the sweep: it reruns after any of them."""
+    return {rule: n for rule, n in planned.items() if rule != "build_report"}
+
+
 def test_changing_one_strategy_reruns_only_that_strategy(wf):
     planned = wf.planned_rules(override={"swap": {"no_change_policy": "skip"}})
-    assert planned == {"edit_pairs": 1, "score_edits": 1, "table2_strategies": 1, "all": 1}
+    # difftone and probe follow the no-change policy
+    assert without_report(planned) == {"edit_pairs": 2, "score_edits": 2, "table2_strategies": 1, "all": 1}
     planned = wf.planned_rules(override={"edits": {"random_seed": 5}})
-    assert planned == {"edit_pairs": 1, "score_edits": 1, "table2_strategies": 1, "all": 1}
+    assert without_report(planned) == {"edit_pairs": 1, "score_edits": 1, "table2_strategies": 1, "all": 1}
+
+
+def test_changing_the_sweep_reruns_only_the_sweep(wf):
+    planned = wf.planned_rules(override={"sweep": {"steps": [1, 5]}})
+    assert without_report(planned) == {"sweep_swap_steps": 1, "all": 1}
+    planned = wf.planned_rules(override={"metrics": {"success": {"max_chroma": 0.2}}})
+    assert without_report(planned) == {"score_edits": len(STRATEGY_DIRS), "sweep_swap_steps": 1,
+                                       "table2_strategies": 1, "all": 1}
+
+
+def test_the_report_page_exists_and_its_links_resolve(wf):
+    from difftone.report import local_links
+
+    page = wf.workdir / "results" / "report" / "index.html"
+    text = page.read_text()
+    links = local_links(text)
+    assert links and all((page.parent / link).is_file() for link in links)
+    assert text.count("<audio") == len([link for link in links if link.endswith(".wav")]) >= 2 * 6 + 2
+    # Figure 2 of the default examples present in TINY (pia->vio, vio->pia) at steps 0, 2, 3, 5, N=6
+    assert {f"audio/swap_steps/{p}/step_{k:03d}.wav" for p in ["pia_to_vio", "vio_to_pia"] for k in [0, 2, 3, 5, 6]} \
+        <= set(links)
+    assert "assets/swap_steps.png" in links and "assets/sweep.png" in links  # the sweep, as the workflow makes it

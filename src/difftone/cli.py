@@ -56,7 +56,7 @@ def _add_edit_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", required=True, help="source instrument: IRMAS code (pia) or name (piano)")
     p.add_argument("--target", required=True, help="target instrument: IRMAS code (vio) or name (violin)")
     p.add_argument("--seed", type=int, default=0, help="seed of the source generation (default 0)")
-    p.add_argument("--strategy", default="difftone", help="difftone | midpoint | random | fixed:K | none (default difftone)")
+    p.add_argument("--strategy", default="difftone", help="difftone | midpoint | random | fixed:K | sigma:S | agree[:R] | probe[:P] | none (default difftone)")
     p.add_argument("--steps", type=int, help="denoising steps N (default: config model.steps)")
     p.add_argument("--duration", type=float, help="seconds to generate (default: config model.duration)")
     p.add_argument("--guidance-scale", type=float, help="classifier-free guidance (default: config model.guidance_scale)")
@@ -88,7 +88,7 @@ def _classifier_for(args: argparse.Namespace, spec: str, components, instruments
             from difftone.models.tiny import tiny_latent_classifier
         clf = tiny_latent_classifier(components.latent_channels, instruments, seed=0).to(components.device)
         return clf, {"path": None, "trained": False, "note": "tiny untrained classifier with random weights (--model tiny)"}
-    if strategy.partition(":")[0] == "difftone":
+    if strategy.partition(":")[0] in ("difftone", "probe"):
         raise CLIError(
             "strategy difftone needs a trained latent classifier for this model: pass --classifier PATH "
             "(e.g. results/classifiers/distilled), or choose --strategy midpoint|random|fixed:K"
@@ -101,7 +101,7 @@ def run_edit(args: argparse.Namespace) -> int:
 
     from difftone import audio as audio_io
     from difftone.config import load_config, validate_config
-    from difftone.engine import Editor, choose_swap_step, swap_instrument
+    from difftone.engine import Editor, TargetProbe, choose_swap_step, needs_probe, swap_instrument
     from difftone.engine.strategies import parse_strategy
     from difftone.engine.swap import instrument
     from difftone.models import load_sao
@@ -129,10 +129,12 @@ def run_edit(args: argparse.Namespace) -> int:
     editor.check_settings(steps, duration, guidance)
 
     trajectory = editor.generate_source(args.prompt, args.seed, steps, duration, guidance)
-    swap_step, reason = choose_swap_step(
-        args.strategy, trajectory.trace, steps, np.random.default_rng(args.seed), policy, trajectory.sigmas
-    )
     nfe_source = editor.nfe
+    probe = TargetProbe(editor, classifier, trajectory, target_prompt) if needs_probe(args.strategy) else None
+    swap_step, reason = choose_swap_step(
+        args.strategy, trajectory.trace, steps, np.random.default_rng(args.seed), policy, trajectory.sigmas,
+        target=tgt.code, probe=probe,
+    )
     edited = editor.edit(trajectory, [target_prompt], [swap_step])[0] if swap_step is not None else None
     log.info("swap step %s: %s", swap_step, reason)
 
@@ -165,7 +167,7 @@ def run_edit(args: argparse.Namespace) -> int:
         "skipped": swap_step is None,
         "classifier": clf_info,
         "trace": None if trajectory.trace is None else trajectory.trace.to_dict(),
-        "nfe": {"source": nfe_source, "edit": editor.nfe - nfe_source, "total": editor.nfe},
+        "nfe": {"source": nfe_source, "edit": editor.nfe - nfe_source, "total": editor.nfe},  # edit: probes included
         "files": files,
     }
     with audio_io.atomic_path(out / "edit.json") as tmp:

@@ -1,6 +1,7 @@
 # Config validation, wildcard constraints and the helpers every rule file uses.
 import math
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -40,7 +41,12 @@ def get_final_output():
         "results/tables/table1_classifiers.csv",
         "results/tables/table2_strategies.csv",
         "results/tables/per_pair.csv",
-    ]
+        "results/report/index.html",
+    ] + (
+        ["results/tables/sweep.csv", "results/figures/sweep.png"]
+        if config["sweep"]["steps"]
+        else []
+    )
 
 
 # --- Cluster resources (docs/cluster.md) ------------------------------------
@@ -178,12 +184,20 @@ def demo_train_seconds():
 
 
 # --- Experiment (workflow/rules/generate.smk, edits.smk, metrics.smk) -------
-# A strategy's folder/wildcard is its slug: `fixed:25` -> `fixed-25`.
+# A strategy's folder/wildcard is its slug: `fixed:25` -> `fixed-25`, `sigma:0.7` -> `sigma-0.7`.
+# STRATEGIES: the rows of Table II. The sweep's fixed:K points (workflow/rules/sweep.smk)
+# run in one job under results/sweep/.
 STRATEGIES = {s.replace(":", "-"): s for s in config["edits"]["strategies"]}
+for _k in config["sweep"]["steps"]:
+    if _k > config["model"]["steps"]:
+        raise ValueError(
+            f"sweep.steps: step {_k} is beyond model.steps ({config['model']['steps']}); "
+            "use steps 0..model.steps"
+        )
 
 
 wildcard_constraints:
-    strategy="|".join(STRATEGIES) if STRATEGIES else "$^",
+    strategy="|".join(map(re.escape, STRATEGIES)) if STRATEGIES else "$^",
 
 
 def get_sources():
@@ -200,11 +214,25 @@ def get_pair_outputs(stem):
 def strategy_options(wildcards):
     """The config a strategy depends on, and only that: changing it reruns only that strategy."""
     name = STRATEGIES[wildcards.strategy].split(":")[0]
-    if name == "difftone":
+    if name in ("difftone", "probe"):  # (agree always finds a step)
         return {"no_change_policy": config["swap"]["no_change_policy"]}
     if name == "random":
         return {"random_seed": config["edits"]["random_seed"]}
     return {}
+
+
+def sweep_seconds():
+    """GPU seconds of the sweep job: every grid point edits a subset of the sources into every other instrument."""
+    sources = min(sources_count(), config["sweep"]["sources_per_instrument"])
+    n_edits = (
+        sources
+        * len(INSTRUMENTS)
+        * (len(INSTRUMENTS) - 1)
+        * len(config["sweep"]["steps"])
+    )
+    return denoise_seconds(n_edits, steps=config["model"]["steps"] / 2) + audio_seconds(
+        2 * n_edits * config["model"]["duration"]
+    )
 
 
 def sources_count():
@@ -218,3 +246,54 @@ def edit_seconds():
     return denoise_seconds(n_edits, steps=config["model"]["steps"] / 2) + audio_seconds(
         n_edits * config["model"]["duration"]
     )
+
+
+# --- Report (workflow/rules/report.smk) -------------------------------------
+from difftone.report.examples import example_pairs
+
+REPORT_EXAMPLES = example_pairs(config["report"]["examples"], INSTRUMENTS)
+# The swap-step sweep stage (workflow/rules/sweep.smk) writes these; the report shows
+# them when the workflow makes them, i.e. when get_final_output() asks for them.
+SWEEP_TABLE = "results/tables/sweep.csv"
+SWEEP_FIGURE = "results/figures/sweep.png"
+
+
+def get_example_sources():
+    """Source folders of the report's example pairs' source instruments (in INSTRUMENTS order)."""
+    codes = {s for s, _ in REPORT_EXAMPLES}
+    return expand(
+        "results/sources/{instrument}",
+        instrument=[c for c in INSTRUMENTS if c in codes],
+    )
+
+
+def get_example_swaps():
+    """swaps.csv of every strategy's edits of the example pairs (the report's audio gallery)."""
+    return expand(
+        "results/edits/{strategy}/{source}_to_{target}/swaps.csv",
+        zip,
+        strategy=[s for s in STRATEGIES for _ in REPORT_EXAMPLES],
+        source=[s for _ in STRATEGIES for s, _ in REPORT_EXAMPLES],
+        target=[t for _ in STRATEGIES for _, t in REPORT_EXAMPLES],
+    )
+
+
+def get_sweep_outputs():
+    """{sweep_table, sweep_figure}: the sweep's outputs that the workflow makes, else {}."""
+    final = set(get_final_output())
+    outputs = {"sweep_table": SWEEP_TABLE, "sweep_figure": SWEEP_FIGURE}
+    return {name: path for name, path in outputs.items() if path in final}
+
+
+def get_report_extras():
+    """Optional inputs of the report page: the demo loss curve (model.spec demo) and the sweep."""
+    extras = get_sweep_outputs()
+    if str(config["model"]["spec"]) == "demo":
+        extras["loss_figure"] = "results/demo/loss.png"
+    return extras
+
+
+def swap_steps_seconds():
+    """GPU seconds of Figure 2: each example edited at each swap step (at most N steps each)."""
+    n = len(REPORT_EXAMPLES) * len(config["report"]["swap_steps"])
+    return denoise_seconds(n) + audio_seconds(n * config["model"]["duration"])

@@ -1,11 +1,13 @@
 # Edits (paper VI-B): one job per swap strategy edits every source into every
-# other instrument, resuming the cached trajectories and batching targets.
+# other instrument, resuming the cached trajectories and batching targets; probe
+# strategies read the distilled classifier.
 
 
 rule edit_pairs:
     input:
         model=get_model_input(),
         sources=get_sources(),
+        classifier="results/classifiers/distilled/model.safetensors",
     output:
         swaps=get_pair_outputs("results/edits/{strategy}/{pair}/swaps.csv"),
         nfe="results/edits/{strategy}/nfe.json",

@@ -46,6 +46,7 @@ rule score_edits:
         clap=config["metrics"]["clap"],
         chroma=config["metrics"]["chroma"],
         bootstrap=config["metrics"]["bootstrap"],
+        success=config["metrics"]["success"],
         device=config["device"],
     script:
         "../scripts/score_edits.py"

@@ -16,4 +16,5 @@ with rule_logging(snakemake):
         synonyms=p.synonyms,
         device=p.device,
         dtype=p.dtype,
+        classifier=snakemake.input.classifier,
     )

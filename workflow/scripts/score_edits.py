@@ -17,5 +17,6 @@ with rule_logging(snakemake):
         clap=p.clap,
         chroma=p.chroma,
         bootstrap=p.bootstrap,
+        success=p.success,
         device=p.device,
     )

@@ -9,13 +9,15 @@ from difftone.engine.strategies import (
     StrategyError,
     SwapContext,
     choose_swap_step,
+    needs_probe,
     register_strategy,
 )
+from difftone.engine.probe import TargetProbe
 from difftone.engine.swap import SwapError, swap_instrument
 from difftone.engine.trajectory import Trace, Trajectory
 
 __all__ = [
     "ClassifierHook", "Conditioning", "EditError", "Editor", "NO_CHANGE_POLICIES", "STRATEGIES", "StepHook",
-    "StrategyError", "SwapContext", "SwapError", "Trace", "Trajectory", "choose_swap_step", "make_noise_sampler",
-    "noise_bounds", "register_strategy", "swap_instrument",
+    "StrategyError", "SwapContext", "SwapError", "TargetProbe", "Trace", "Trajectory", "choose_swap_step",
+    "make_noise_sampler", "needs_probe", "noise_bounds", "register_strategy", "swap_instrument",
 ]

@@ -160,10 +160,8 @@ class Editor:
     ) -> DenoiseResult:
         """Steps ``start..steps-1`` from ``latents`` (= x_start). ``prev_x0``: x0_hat of step start-1.
         From ``swap_step`` on, ``swap_cond`` replaces ``cond`` (the uninterrupted swapped run)."""
-        from diffusers.models.embeddings import get_1d_rotary_pos_embed
-
         c = self.components
-        device, dtype = c.device, c.transformer.dtype
+        device = c.device
         cfg = guidance_scale > 1.0
         scheduler = self.new_scheduler(steps)
         order = scheduler.config.solver_order
@@ -175,38 +173,18 @@ class Editor:
             scheduler.lower_order_nums = min(start, order)
         latents = latents.to(device=device, dtype=torch.float32)
         scheduler.noise_sampler = make_noise_sampler(scheduler, latents, seeds)
-        rotary = get_1d_rotary_pos_embed(
-            c.transformer.config.attention_head_dim // 2,
-            latents.shape[2] + cond.global_states.shape[1],
-            use_real=True,
-            repeat_interleave_real=False,
-        )
-        rotary = tuple(r.to(device) for r in rotary)
+        rotary = self._rotary(latents.shape[2] + cond.global_states.shape[1])
         inputs = {False: cond.model_inputs(cfg)}
         if swap_cond is not None:
             inputs[True] = swap_cond.model_inputs(cfg)
         states = [latents.float().cpu()] if record else []
         x0s: list[torch.Tensor] = []
-        batch = latents.shape[0]
         for i in tqdm(range(start, steps), desc="denoise", disable=None if self.progress is None else not self.progress, leave=False):
             t = scheduler.timesteps[i]
             sigma = float(scheduler.sigmas[i])
             enc, glob = inputs[swap_cond is not None and swap_step is not None and i >= swap_step]
-            model_input = torch.cat([latents] * 2) if cfg else latents
-            model_input = scheduler.scale_model_input(model_input, t)
-            v = c.transformer(
-                model_input.to(dtype),
-                t.unsqueeze(0),
-                encoder_hidden_states=enc.to(dtype),
-                global_hidden_states=glob.to(dtype),
-                rotary_embedding=rotary,
-                return_dict=False,
-            )[0].float()
-            self.nfe += batch
-            self.calls += 1
-            if cfg:
-                v_uncond, v_cond = v.chunk(2)
-                v = v_uncond + guidance_scale * (v_cond - v_uncond)
+            model_input = scheduler.scale_model_input(torch.cat([latents] * 2) if cfg else latents, t)
+            v = self._guided_velocity(model_input, t, enc, glob, rotary, guidance_scale)
             latents = scheduler.step(v, t, latents).prev_sample
             x0_hat = scheduler.model_outputs[-1]
             for hook in hooks:
@@ -215,6 +193,59 @@ class Editor:
                 states.append(latents.float().cpu())
                 x0s.append(x0_hat.float().cpu())
         return DenoiseResult(latents, states, x0s)
+
+    def _rotary(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        from diffusers.models.embeddings import get_1d_rotary_pos_embed
+
+        rotary = get_1d_rotary_pos_embed(
+            self.components.transformer.config.attention_head_dim // 2, length, use_real=True,
+            repeat_interleave_real=False,
+        )
+        return tuple(r.to(self.components.device) for r in rotary)
+
+    def _guided_velocity(self, model_input: torch.Tensor, t: torch.Tensor, enc: torch.Tensor, glob: torch.Tensor,
+                         rotary, guidance_scale: float) -> torch.Tensor:
+        """One DiT call on a (CFG-doubled when guidance > 1) batch; the guided v. Counts NFE and calls."""
+        c = self.components
+        dtype = c.transformer.dtype
+        v = c.transformer(
+            model_input.to(dtype),
+            t.unsqueeze(0),
+            encoder_hidden_states=enc.to(dtype),
+            global_hidden_states=glob.to(dtype),
+            rotary_embedding=rotary,
+            return_dict=False,
+        )[0].float()
+        cfg = guidance_scale > 1.0
+        self.nfe += v.shape[0] // 2 if cfg else v.shape[0]
+        self.calls += 1
+        if cfg:
+            v_uncond, v_cond = v.chunk(2)
+            v = v_uncond + guidance_scale * (v_cond - v_uncond)
+        return v
+
+    @torch.no_grad()
+    def predict_x0(self, trajectory: Trajectory, prompts: Sequence[str], step: int) -> torch.Tensor:
+        """x0_hat ``[B, C, latent_frames]`` of ``prompts`` on the source's noisy latent x_step: one guided
+        denoiser evaluation per prompt (counted in ``nfe``), nothing else changes. The probe of the
+        ``probe`` strategy; with the source prompt it reproduces the trajectory's cached x0_hat."""
+        self.check_trajectory(trajectory)
+        n = trajectory.steps
+        if int(step) != step or not 0 <= step < n:
+            raise EditError(f"probe step {step} is outside [0, {n - 1}] for a {n}-step trajectory")
+        step = int(step)
+        cfg = trajectory.guidance_scale > 1.0
+        scheduler = self.new_scheduler(n)
+        scheduler.set_begin_index(step)
+        t = scheduler.timesteps[step]
+        cond = self.encode(prompts, trajectory.duration)
+        enc, glob = cond.model_inputs(cfg)
+        x = trajectory.latents[step].unsqueeze(0).expand(len(prompts), -1, -1).to(self.components.device)
+        model_input = scheduler.scale_model_input(torch.cat([x] * 2) if cfg else x, t)
+        rotary = self._rotary(x.shape[2] + glob.shape[1])
+        v = self._guided_velocity(model_input, t, enc, glob, rotary, trajectory.guidance_scale)
+        x0 = scheduler.precondition_outputs(x, v, scheduler.sigmas[step])
+        return x0[:, :, : trajectory.latent_frames].float()
 
     # -- the API ----------------------------------------------------------------------------
     def generate_sources(

@@ -4,7 +4,10 @@
   (lower: the content is kept);
 - ``inst_acc``: the teacher's top-1 on the edit equals the target instrument;
 - ``kad``: KAD of the CLAP embeddings of a pair's edits against the target
-  instrument's training clips (bandwidth: median pairwise distance of the reference).
+  instrument's training clips (bandwidth: median pairwise distance of the reference);
+  optional per call (``kad=False``: the sweep's many strategies skip CLAP);
+- ``success``: the edit kept the content *and* reached the target: ``inst_acc`` and
+  ``chroma <= max_chroma`` (config ``metrics.success.max_chroma``).
 """
 
 from __future__ import annotations
@@ -25,9 +28,17 @@ from difftone.metrics.clap import check_not_collapsed, load_clap, load_embedding
 
 log = logging.getLogger(__name__)
 
-ITEM_COLUMNS = ["strategy", "source", "target", "item", "swap_step", "sigma", "chroma", "predicted", "inst_acc"]
+ITEM_COLUMNS = ["strategy", "source", "target", "item", "swap_step", "sigma", "chroma", "predicted", "inst_acc",
+                "success"]
 PAIR_COLUMNS = ["strategy", "source", "target", "n", "skipped", "swap_step_mean", "chroma", "chroma_low",
-                "chroma_high", "inst_acc", "inst_acc_low", "inst_acc_high", "kad", "kad_low", "kad_high"]
+                "chroma_high", "inst_acc", "inst_acc_low", "inst_acc_high", "success", "success_low", "success_high",
+                "kad", "kad_low", "kad_high"]
+
+
+def edit_success(inst_acc: float, chroma: float, max_chroma: float) -> float:
+    """1.0 when an edit reached the target instrument and kept the source's pitch content
+    (chroma distance at most ``max_chroma``), else 0.0."""
+    return float(bool(inst_acc) and chroma <= max_chroma)
 
 
 def embed_references(index_csv: str | Path, instruments: Sequence[str], out_npz: str | Path, *, clap: Mapping,
@@ -68,16 +79,22 @@ def score_edits(
     clap: Mapping,
     chroma: Mapping,
     bootstrap: Mapping,
+    success: Mapping | None = None,
+    kad: bool = True,
     mert_spec: str | None = None,
     device: str = "cpu",
 ) -> pd.DataFrame:
-    """Score every edit of one strategy; write the per-item and per-pair tables."""
+    """Score every edit of one strategy; write the per-item and per-pair tables.
+
+    ``success``: ``{"max_chroma": d}`` (config ``metrics.success``); ``kad``: False skips CLAP and KAD
+    (the columns are then empty)."""
     from difftone.classifiers import load_teacher_classifier
 
     edits_dir = Path(edits_dir)
+    max_chroma = float((success or {}).get("max_chroma", 0.5))
     classifier = load_teacher_classifier(teacher, mert_spec, device=device)
-    embedder = _clap(clap, device)
-    ref_emb, ref_label, _ = load_embeddings(reference_npz)
+    embedder = _clap(clap, device) if kad else None
+    ref_emb, ref_label = load_embeddings(reference_npz)[:2] if kad else (None, None)
     sources = {code: read_sources(sources_dirs[code]).set_index("item") for code in instruments}
     item_rows, pair_rows = [], []
     pairs = [(s, t) for s in instruments for t in instruments if s != t]
@@ -92,19 +109,22 @@ def score_edits(
             src_wave, src_sr = audio.load(sources[source].loc[r.item, "audio"])
             probs = classifier.predict_audio(wave, sr)[0]
             predicted = classifier.instruments[int(probs.argmax())]
+            distance = chroma_distance(wave, src_wave, sr, source_sr=src_sr, method=chroma["method"],
+                                       target_sr=chroma["sample_rate"], hop_length=chroma["hop_length"])
+            reached = float(predicted == target)
             rows.append({
                 "strategy": strategy, "source": source, "target": target, "item": r.item,
-                "swap_step": r.swap_step, "sigma": r.sigma,
-                "chroma": chroma_distance(wave, src_wave, sr, source_sr=src_sr, method=chroma["method"],
-                                          target_sr=chroma["sample_rate"], hop_length=chroma["hop_length"]),
-                "predicted": predicted, "inst_acc": float(predicted == target),
+                "swap_step": r.swap_step, "sigma": r.sigma, "chroma": distance,
+                "predicted": predicted, "inst_acc": reached, "success": edit_success(reached, distance, max_chroma),
             })
-            e = embedder.embed(wave, sr)
-            embs.append(e)
-            groups.append(np.full(len(e), len(rows) - 1))
+            if embedder is not None:
+                e = embedder.embed(wave, sr)
+                embs.append(e)
+                groups.append(np.full(len(e), len(rows) - 1))
         item_rows.extend(rows)
+        reference = ref_emb[ref_label == target] if kad else None
         pair_rows.append(_pair_summary(strategy, source, target, rows, len(swaps) - len(done), embs, groups,
-                                       ref_emb[ref_label == target], bootstrap))
+                                       reference, bootstrap))
     if not item_rows:
         raise ExperimentError(f"{edits_dir}: strategy {strategy} has no edits to score (every item was skipped?)")
     items = pd.DataFrame(item_rows, columns=ITEM_COLUMNS)
@@ -119,9 +139,9 @@ def _pair_summary(strategy, source, target, rows, skipped, embs, groups, referen
         return out | {c: np.nan for c in PAIR_COLUMNS if c not in out}
     boot = {"n_boot": bootstrap["n_boot"], "seed": bootstrap["seed"], "alpha": bootstrap["alpha"]}
     out["swap_step_mean"] = float(np.mean([float(r["swap_step"]) for r in rows]))
-    for metric in ("chroma", "inst_acc"):
+    for metric in ("chroma", "inst_acc", "success"):
         out[metric], out[f"{metric}_low"], out[f"{metric}_high"] = bootstrap_ci([r[metric] for r in rows], **boot)
-    if len(rows) >= 2:
+    if len(rows) >= 2 and reference is not None and embs:
         out["kad"], out["kad_low"], out["kad_high"] = kad_bootstrap_ci(reference, np.concatenate(embs),
                                                                        np.concatenate(groups), **boot)
     else:

@@ -4,7 +4,9 @@ Table II per strategy: ``chroma`` and ``inst_acc`` are means over every edit wit
 percentile bootstrap interval over edits; ``kad`` is the mean of the per-pair KADs
 (each pair's edits against its target's reference set) with a bootstrap interval
 over pairs; ``n`` counts edits, ``skipped`` the items a no-change policy skipped,
-``nfe_per_edit`` the denoiser evaluations an edit cost on average.
+``nfe_per_edit`` the denoiser evaluations an edit cost on average (probes included;
+``probe_nfe_per_edit`` the probes' share); ``success`` the share of edits that kept
+the content and reached the target, with a bootstrap interval over edits.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from difftone.experiment.scoring import ITEM_COLUMNS, PAIR_COLUMNS
 from difftone.metrics import bootstrap_ci
 
 TABLE2_COLUMNS = ["method", "chroma", "chroma_low", "chroma_high", "kad", "kad_low", "kad_high", "inst_acc",
-                  "inst_acc_low", "inst_acc_high", "n", "skipped", "swap_step_mean", "nfe_per_edit"]
+                  "inst_acc_low", "inst_acc_high", "success", "success_low", "success_high", "n", "skipped",
+                  "swap_step_mean", "sigma_median", "nfe_per_edit", "probe_nfe_per_edit"]
 
 
 def write_csv_and_markdown(df: pd.DataFrame, csv_path: str | Path, floatfmt: str = ".3f") -> None:
@@ -54,8 +57,10 @@ def strategy_table(items_csvs: Mapping[str, str | Path], pairs_csvs: Mapping[str
         nfe = json.loads(Path(nfe_jsons[strategy]).read_text())
         row = {"method": strategy, "n": len(items), "skipped": int(pairs["skipped"].sum()),
                "swap_step_mean": float(items["swap_step"].astype(float).mean()),
-               "nfe_per_edit": nfe["nfe"] / max(nfe["edits"], 1)}
-        for metric in ("chroma", "inst_acc"):
+               "sigma_median": float(items["sigma"].astype(float).median()),
+               "nfe_per_edit": nfe["nfe"] / max(nfe["edits"], 1),
+               "probe_nfe_per_edit": nfe.get("probe_nfe", 0) / max(nfe["edits"], 1)}
+        for metric in ("chroma", "inst_acc", "success"):
             row[metric], row[f"{metric}_low"], row[f"{metric}_high"] = bootstrap_ci(items[metric], **boot)
         kads = pairs["kad"].astype(float).dropna()
         if len(kads):

@@ -121,8 +121,8 @@ class MelAutoencoder(ModelMixin, ConfigMixin):
         log_floor: float = 1e-5,
         latent_mean: float = 0.0,
         latent_std: float = 1.0,
-        mel_inversion_iters: int = 100,
-        griffin_lim_iters: int = 32,
+        mel_inversion_iters: int = 40,  # 100/32 take 8x longer; the chroma of the audio moves by 0.01-0.06
+        griffin_lim_iters: int = 16,  # (two different sources: 0.2-0.9), and every edit is decoded
     ):
         super().__init__()
         if (mel_hop_length * sampling_rate) % mel_sampling_rate:
@@ -211,12 +211,17 @@ def mel_to_power(basis: np.ndarray, mel: np.ndarray, iters: int) -> np.ndarray:
     match ``librosa.util.nnls`` (L-BFGS-B) in Griffin-Lim round-trip error at a few
     times less cost.
     """
-    basis_t = np.ascontiguousarray(basis.T)
-    x = basis_t @ mel + 1e-12  # matmul broadcasts over the batch (BLAS: 5x faster than einsum here)
+    # only the STFT bins some mel band covers can be non-zero (f_max < Nyquist): solve on those
+    band = np.flatnonzero(basis.sum(axis=0) > 0)
+    sub = np.ascontiguousarray(basis[:, band])
+    sub_t = np.ascontiguousarray(sub.T)
+    x = sub_t @ mel + 1e-12  # matmul broadcasts over the batch (BLAS: 5x faster than einsum here)
     numerator = x.copy()
     for _ in range(iters):
-        x *= numerator / (basis_t @ (basis @ x) + 1e-12)
-    return x
+        x *= numerator / (sub_t @ (sub @ x) + 1e-12)
+    out = np.zeros(mel.shape[:-2] + (basis.shape[1], mel.shape[-1]), dtype=x.dtype)
+    out[..., band, :] = x
+    return out
 
 
 def _fit_length(wave: np.ndarray, n: int) -> np.ndarray:

@@ -1,0 +1,40 @@
+# The swap-step sweep (issue 7; the paper's Figure 2 made quantitative): fixed:K at
+# every step of sweep.steps, edited and scored (no KAD) by the edit and metrics
+# stages' functions on sweep.sources_per_instrument sources per instrument, in one
+# job; then pooled by step and pair, with the figure.
+
+
+rule sweep_swap_steps:
+    input:
+        model=get_model_input(),
+        sources=get_sources(),
+        teacher="results/classifiers/teacher/model.safetensors",
+    output:
+        edits=directory("results/sweep"),
+        table=SWEEP_TABLE,
+        markdown="results/tables/sweep.md",
+        reference="results/tables/chroma_reference.csv",
+        figure=SWEEP_FIGURE,
+    log:
+        "logs/sweep/sweep_swap_steps.log",
+    benchmark:
+        "benchmarks/sweep/sweep_swap_steps.tsv"
+    conda:
+        "../../envs/difftone.yaml"
+    resources:
+        **gpu_resources(seconds=sweep_seconds()),
+    params:
+        grid=config["sweep"]["steps"],
+        sources_per_instrument=config["sweep"]["sources_per_instrument"],
+        instruments=INSTRUMENTS,
+        model=get_model_spec(),
+        steps=config["model"]["steps"],
+        synonyms=config["swap"]["synonyms"],
+        chroma=config["metrics"]["chroma"],
+        bootstrap=config["metrics"]["bootstrap"],
+        success=config["metrics"]["success"],
+        seed=config["seed"],
+        dtype=config["model"]["dtype"],
+        device=config["device"],
+    script:
+        "../scripts/sweep_swap_steps.py"

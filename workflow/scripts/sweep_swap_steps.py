@@ -1,0 +1,25 @@
+from difftone.experiment.sweep import run_sweep
+from difftone.stage import rule_logging
+
+with rule_logging(snakemake):
+    p = snakemake.params
+    run_sweep(
+        p.grid,
+        dict(zip(p.instruments, snakemake.input.sources)),
+        p.instruments,
+        snakemake.input.teacher,
+        snakemake.output.edits,
+        snakemake.output.table,
+        snakemake.output.reference,
+        snakemake.output.figure,
+        model=p.model,
+        sources_per_instrument=p.sources_per_instrument,
+        steps=p.steps,
+        chroma=p.chroma,
+        bootstrap=p.bootstrap,
+        success=p.success,
+        synonyms=p.synonyms,
+        seed=p.seed,
+        device=p.device,
+        dtype=p.dtype,
+    )
