@@ -160,8 +160,6 @@ def test_hub_download_asks_only_for_diffusers_files(monkeypatch, tmp_path, tiny)
 
 
 def test_demo_dispatch():
-    demo = pytest.importorskip("difftone.models.demo")
-    assert hasattr(demo, "build_demo_components")
     with pytest.raises(ModelLoadError, match="does not exist"):
         load_sao("demo:/nonexistent/demo/ckpt")
     components = load_sao("demo")
