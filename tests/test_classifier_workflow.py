@@ -22,6 +22,7 @@ TINY = {
     "data": {"clips_per_instrument": 5},
     "model": {"spec": "tiny", "steps": 4, "duration": 1.0},
     "prompts": {"n_per_instrument": 1, "source": "offline"},
+    "sweep": {"steps": []},
     "classifiers": {"student_channels": 4, "teacher": EPOCHS, "distill": EPOCHS, "student_head": EPOCHS, "baseline": EPOCHS},
 }
 

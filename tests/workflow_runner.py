@@ -49,7 +49,7 @@ class Workflow:
         if override:
             config = "override.yaml"
             (self.workdir / config).write_text(yaml.safe_dump(merge(self.config, override)))
-        res = self.snakemake("-n", "--quiet", "rules", *targets, config=config)
+        res = self.snakemake(*targets, "-n", "--quiet", "rules", config=config)  # --quiet takes several values
         assert res.returncode == 0, res.stderr[-6000:]
         text = res.stdout + res.stderr
         if "Nothing to be done" in text:

@@ -61,6 +61,15 @@ def check_config(config: dict[str, Any]) -> None:
     for code in config.get("instruments", []):
         if code not in INSTRUMENTS:
             raise ConfigError(f"instruments: unknown instrument code {code!r}")
+    steps = config.get("model", {}).get("steps")
+    if steps is not None:
+        for k in config.get("sweep", {}).get("steps", []):
+            if k > steps:
+                raise ConfigError(f"sweep.steps: step {k} is beyond model.steps ({steps}); use steps 0..{steps}")
+        for strategy in config.get("edits", {}).get("strategies", []):
+            name, _, arg = strategy.partition(":")
+            if name == "fixed" and int(arg) > steps:
+                raise ConfigError(f"edits.strategies: {strategy} is beyond model.steps ({steps}); use fixed:0..{steps}")
     if config.get("report", {}).get("examples") is not None:
         from difftone.report.examples import example_pairs
 
