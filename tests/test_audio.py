@@ -6,6 +6,7 @@ import soundfile as sf
 
 from difftone import audio
 from difftone.audio import AudioError
+from difftone.files import atomic_path
 
 SR = 44100
 
@@ -104,12 +105,12 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     final = tmp_path / "out.csv"
     final.write_text("old\n")
     with pytest.raises(RuntimeError):
-        with audio.atomic_path(final) as tmp:
+        with atomic_path(final) as tmp:
             tmp.write_text("half written")
             raise RuntimeError("killed")
     assert final.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
-    with audio.atomic_path(final) as tmp:
+    with atomic_path(final) as tmp:
         tmp.write_text("new\n")
     assert final.read_text() == "new\n"
     assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]

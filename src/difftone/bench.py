@@ -18,7 +18,7 @@ import time
 import numpy as np
 import torch
 
-from difftone.instruments import DEFAULT_CODES, INSTRUMENTS
+from difftone.instruments import DEFAULT_CODES
 
 
 def _classifier(components, path: str | None):

@@ -36,6 +36,7 @@ import torch
 from tqdm.auto import tqdm
 
 from difftone import audio
+from difftone.files import atomic_path
 from difftone.instruments import INSTRUMENTS
 from difftone.models.demo import (
     MelAutoencoder,
@@ -313,9 +314,9 @@ def train_demo_model(
              summary["loss_first_100"], summary["loss_last_100"])
     out_dir = Path(out_dir)
     save_demo_components(components, out_dir)
-    with audio.atomic_path(out_dir / "training.json") as tmp:
+    with atomic_path(out_dir / "training.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
-    with audio.atomic_path(loss_csv) as tmp:
+    with atomic_path(loss_csv) as tmp:
         losses.to_csv(tmp, index=False)
     plot_loss(losses, loss_figure)
     return summary
@@ -345,7 +346,7 @@ def plot_loss(losses: pd.DataFrame, path: str | Path) -> Path:
     ax.legend()
     fig.tight_layout()
     path = Path(path)
-    with audio.atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, format=path.suffix.lstrip(".") or "png")
     plt.close(fig)
     return path

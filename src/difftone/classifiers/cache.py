@@ -21,7 +21,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from difftone.audio import atomic_path
+from difftone.files import atomic_path
 
 INDEX_COLUMNS = ("path", "instrument", "split")
 TENSOR_KEY = "x"

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from difftone import audio
-from difftone.audio import atomic_path
+from difftone.files import atomic_path
 from difftone.classifiers.cache import read_index
 from difftone.classifiers.student import load_latent_classifier
 from difftone.classifiers.teacher import load_teacher, load_teacher_classifier

@@ -27,7 +27,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 from tqdm import tqdm
 
-from difftone.audio import atomic_path
+from difftone.files import atomic_path
 from difftone.classifiers.cache import load_split, read_clip, read_index
 from difftone.classifiers.checkpoint import save_checkpoint
 from difftone.classifiers.heads import ClassifierHead

@@ -22,7 +22,8 @@ from tqdm.auto import tqdm
 
 from difftone import audio
 from difftone.data import DataError
-from difftone.data.irmas import is_hidden, find_root, parse_name
+from difftone.data.irmas import find_root, is_hidden, parse_name
+from difftone.files import atomic_path
 from difftone.instruments import INSTRUMENTS
 
 log = logging.getLogger(__name__)
@@ -172,5 +173,5 @@ def _read_csv(path: str | Path, columns: list[str]) -> pd.DataFrame:
 
 
 def _write_csv(table: pd.DataFrame, path: str | Path) -> None:
-    with audio.atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:
         table.to_csv(tmp, index=False)

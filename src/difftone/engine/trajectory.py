@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +36,8 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+
+from difftone.files import atomic_folder
 
 FORMAT = "difftone-trajectory"
 VERSION = 1
@@ -121,9 +121,7 @@ class Trajectory:
     def save(self, path: str | os.PathLike) -> Path:
         """Write the folder ``path`` (replacing an old one) via a temporary folder and a rename."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        try:
+        with atomic_folder(path) as tmp:
             tensors = {
                 "latents": self.latents.detach().float().cpu().contiguous(),
                 "x0_hat": self.x0_hat.detach().float().cpu().contiguous(),
@@ -131,12 +129,6 @@ class Trajectory:
             }
             save_file(tensors, str(tmp / "tensors.safetensors"), metadata={"format": FORMAT, "version": str(VERSION)})
             (tmp / "trajectory.json").write_text(json.dumps(self.metadata(), indent=1) + "\n")
-            if path.exists():
-                shutil.rmtree(path)
-            os.replace(tmp, path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return path
 
     @classmethod

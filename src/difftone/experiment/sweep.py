@@ -23,7 +23,6 @@ import logging
 from pathlib import Path
 from typing import Mapping, Sequence
 
-import numpy as np
 import pandas as pd
 
 from difftone import audio

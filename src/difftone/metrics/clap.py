@@ -36,8 +36,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -46,6 +44,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 from transformers import ClapConfig, ClapFeatureExtractor, ClapModel
+
+from difftone.files import atomic_folder
 
 log = logging.getLogger(__name__)
 
@@ -252,16 +252,8 @@ def load_laion_checkpoint(path: str | Path, config: ClapConfig | None = None, we
 
 
 def _save_atomic(model: ClapModel, out_dir: Path) -> None:
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=out_dir.name + ".", dir=out_dir.parent))
-    try:
+    with atomic_folder(out_dir) as tmp:
         model.save_pretrained(tmp)  # config.json + model.safetensors
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
 
 
 def load_clap_model(spec: str = "tiny", cache_dir: str | Path | None = None, window_s: float = 10.0) -> ClapModel:

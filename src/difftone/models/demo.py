@@ -25,8 +25,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +37,14 @@ from diffusers import (
     StableAudioProjectionModel,
 )
 from diffusers.configuration_utils import ConfigMixin, register_to_config
-from diffusers.models.autoencoders.autoencoder_oobleck import AutoencoderOobleckOutput, OobleckDecoderOutput
+from diffusers.models.autoencoders.autoencoder_oobleck import (
+    AutoencoderOobleckOutput,
+    OobleckDecoderOutput,
+)
 from diffusers.models.modeling_utils import ModelMixin
 from transformers import PreTrainedTokenizerFast, T5EncoderModel
 
+from difftone.files import atomic_folder
 from difftone.models.tiny import SAO_SCHEDULER_CONFIG, tiny_t5_config, word_tokenizer
 
 log = logging.getLogger(__name__)
@@ -314,9 +316,7 @@ def _load_checkpoint(path: Path) -> dict[str, Any]:
 def save_demo_components(components: dict[str, Any], out_dir: str | os.PathLike) -> Path:
     """Write the components as a diffusers-style folder, atomically (temp folder, then rename)."""
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_folder(out_dir) as tmp:
         for name in COMPONENTS:
             component = components[name]
             if name == "tokenizer":
@@ -331,10 +331,4 @@ def save_demo_components(components: dict[str, Any], out_dir: str | os.PathLike)
             library = module.split(".")[0]  # diffusers / transformers, as diffusers writes it
             index[name] = [module if library == "difftone" else library, type(components[name]).__name__]
         (tmp / MODEL_INDEX).write_text(json.dumps(index, indent=2) + "\n")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir

@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -26,10 +23,10 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from difftone import audio
-from difftone.audio import atomic_path
 from difftone.engine import Editor, Trajectory, swap_instrument
 from difftone.experiment.items import check_finite, pair_name, sigma_of
 from difftone.experiment.sources import read_sources
+from difftone.files import atomic_folder, atomic_path
 from difftone.report.examples import swap_steps_of
 
 log = logging.getLogger(__name__)
@@ -66,22 +63,13 @@ def plot_swap_steps(
     components = load_sao(model, dtype=dtype, device=device) if isinstance(model, str) else model
     editor = Editor(components, progress=False)
     audio_dir = Path(audio_dir)
-    audio_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{audio_dir.name}.", dir=audio_dir.parent))
     rows, panels = [], []
-    try:
+    with atomic_folder(audio_dir) as tmp:
         for source, target in tqdm(list(examples), desc="figure 2", unit="pair"):
             row_panels = _edit_example(editor, sources_dirs[source], source, target, fractions, synonyms, tmp, rows)
             panels.append((source, target, row_panels))
         manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
         manifest.to_csv(tmp / MANIFEST, index=False)
-        os.chmod(tmp, 0o755)
-        if audio_dir.exists():
-            shutil.rmtree(audio_dir)
-        os.replace(tmp, audio_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     _plot(panels, figure, n_mels)
     log.info("figure 2: %d pair(s) x %d panels -> %s, audio in %s", len(panels), len(panels[0][2]) if panels else 0,
              figure, audio_dir)

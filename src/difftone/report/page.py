@@ -20,10 +20,8 @@ import html
 import json
 import logging
 import math
-import os
 import shutil
 import subprocess
-import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -31,9 +29,14 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 import yaml
 
-from difftone.audio import atomic_path
-from difftone.experiment.items import ExperimentError, pair_name, read_table, strategy_slug
+from difftone.experiment.items import (
+    ExperimentError,
+    pair_name,
+    read_table,
+    strategy_slug,
+)
 from difftone.experiment.sources import read_sources
+from difftone.files import atomic_folder, atomic_path
 from difftone.instruments import INSTRUMENTS
 from difftone.report.figures import MANIFEST, MANIFEST_COLUMNS
 
@@ -92,10 +95,8 @@ def write_report(
     """
     out_html = Path(out_html)
     page_dir = out_html.parent
-    page_dir.mkdir(parents=True, exist_ok=True)
     assets = page_dir / "assets"
-    tmp = Path(tempfile.mkdtemp(prefix=".assets.", dir=page_dir))
-    try:
+    with atomic_folder(assets) as tmp:
         media = _Media(page_dir, assets, tmp)
         sections = [
             _summary_section(config, model_spec),
@@ -113,13 +114,6 @@ def write_report(
         if missing:
             raise ExperimentError(f"{out_html}: the page would link missing files {missing[:5]}; rerun the stages "
                                   "that write them")
-        os.chmod(tmp, 0o755)
-        if assets.exists():
-            shutil.rmtree(assets)
-        os.replace(tmp, assets)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     with atomic_path(out_html) as part:
         part.write_text(text, encoding="utf-8")
     log.info("report: %s (%d links, %d audio players)", out_html, len(local_links(text)), text.count("<audio"))
