@@ -99,9 +99,9 @@ def _paper_size_classifier(in_channels: int):
 @torch.no_grad()
 def hook_ratio(device: str, denoiser_steps: int, hook_calls: int, duration: float) -> dict:
     from diffusers import StableAudioDiTModel
-    from diffusers.models.embeddings import get_1d_rotary_pos_embed
 
     from difftone.engine import ClassifierHook
+    from difftone.models import rotary_embedding
     from difftone.models.loader import SAO_TRANSFORMER_CONFIG
 
     cfg = SAO_TRANSFORMER_CONFIG
@@ -111,8 +111,7 @@ def hook_ratio(device: str, denoiser_steps: int, hook_calls: int, duration: floa
     x = torch.randn(2, channels, window, device=device)  # CFG: [uncond; cond]
     enc = torch.randn(2, 128 + 2, cfg["cross_attention_input_dim"], device=device)
     glob = torch.randn(2, 1, cfg["global_states_input_dim"], device=device)
-    rotary = tuple(r.to(device) for r in get_1d_rotary_pos_embed(
-        cfg["attention_head_dim"] // 2, window + 1, use_real=True, repeat_interleave_real=False))
+    rotary = rotary_embedding(dit, window + 1, device)
     t = torch.tensor([0.5], device=device)
 
     def sync():

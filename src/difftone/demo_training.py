@@ -26,7 +26,6 @@ import json
 import logging
 import math
 import time
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -38,6 +37,7 @@ from tqdm.auto import tqdm
 from difftone import audio
 from difftone.files import atomic_path
 from difftone.instruments import INSTRUMENTS
+from difftone.models.sao import SAOBackbone
 from difftone.models.demo import (
     MelAutoencoder,
     build_demo_components,
@@ -169,27 +169,11 @@ def v_training_batch(x0: torch.Tensor, generator: torch.Generator, t_bounds: tup
     return (x0 + sigma * eps) * scale, t, (eps - sigma * x0) * scale
 
 
-def conditioning(components: dict, prompts: list[str], seconds: float, drop: torch.Tensor):
-    """The DiT's ``encoder_hidden_states`` and ``global_hidden_states``, as ``StableAudioPipeline`` builds them.
-
-    ``drop[b]`` zeroes item b's cross-attention conditioning: the pipeline's unconditional branch.
-    """
-    tok = components["tokenizer"](
-        prompts, padding="max_length", max_length=components["tokenizer"].model_max_length,
-        truncation=True, return_tensors="pt",
-    )
-    proj = components["projection_model"]
-    tok = tok.to(proj.device)
-    drop = drop.to(proj.device)
-    text = components["text_encoder"](tok.input_ids, attention_mask=tok.attention_mask)[0]
-    text = proj(text_hidden_states=text).text_hidden_states * tok.attention_mask[..., None].to(text.dtype)
-    b = len(prompts)
-    durations = proj(start_seconds=torch.zeros(b, device=proj.device),
-                     end_seconds=torch.full((b,), float(seconds), device=proj.device))
-    start, end = durations.seconds_start_hidden_states, durations.seconds_end_hidden_states
-    cross = torch.cat([text, start, end], dim=1)
-    cross = torch.where(drop[:, None, None], torch.zeros_like(cross), cross)
-    return cross, torch.cat([start, end], dim=2)
+def conditioning(backbone: SAOBackbone, prompts: list[str], seconds: float, drop: torch.Tensor):
+    """The DiT's ``encoder_hidden_states`` and ``global_hidden_states`` from the backbone's own prompt encoding
+    (:meth:`SAOBackbone.encode_prompts`, with grad). ``drop[b]`` zeroes item b's cross-attention
+    conditioning: the pipeline's unconditional branch."""
+    return backbone.encode_prompts(prompts, seconds).dit_inputs(cfg=False, drop=drop)
 
 
 def _lr_factor(step: int, progress: float, warmup: int) -> float:
@@ -210,7 +194,6 @@ def train_demo_model(
 
     Returns the training summary (also stored as ``training.json`` in the checkpoint).
     """
-    from diffusers.models.embeddings import get_1d_rotary_pos_embed
     from diffusers.training_utils import EMAModel
 
     s = settings if isinstance(settings, DemoTrainingSettings) else DemoTrainingSettings.from_config(settings)
@@ -244,9 +227,8 @@ def train_demo_model(
     optimizer = torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay)
     ema = EMAModel(params, decay=s.ema_decay)
     t_bounds = _sao_time_bounds(components["scheduler"])
-    rotary = tuple(r.to(device) for r in get_1d_rotary_pos_embed(
-        transformer.config.attention_head_dim // 2, latents.shape[-1] + 1, use_real=True, repeat_interleave_real=False
-    ))
+    backbone = SAOBackbone(**components, spec="demo (training)")
+    rotary = backbone.rotary(latents.shape[-1] + 1)
 
     # 3. loop
     rows, window = [], []
@@ -268,9 +250,8 @@ def train_demo_model(
         prompts = [caption(codes[i], rng) for i in idx.tolist()]
         drop = torch.from_numpy(rng.random(s.batch_size) < s.prompt_dropout)
         x_in, t, target = (a.to(device) for a in v_training_batch(latents[idx], gen, t_bounds))
-        cross, global_states = conditioning(components, prompts, s.clip_seconds, drop)
-        v = transformer(x_in, t, encoder_hidden_states=cross, global_hidden_states=global_states,
-                        rotary_embedding=rotary, return_dict=False)[0]
+        cross, global_states = conditioning(backbone, prompts, s.clip_seconds, drop)
+        v = backbone.velocity(x_in, t, cross, global_states, rotary)
         loss = torch.nn.functional.mse_loss(v, target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -309,7 +290,7 @@ def train_demo_model(
         "settings": asdict(s),
     }
     if s.eval_per_instrument > 0:
-        summary["prompt_adherence"] = prompt_adherence(components, latents, codes, instruments, s)
+        summary["prompt_adherence"] = prompt_adherence(backbone, latents, codes, instruments, s)
     log.info("trained %d steps in %.0f s (%.2f steps/s); loss %.4f -> %.4f", step, seconds, step / seconds,
              summary["loss_first_100"], summary["loss_last_100"])
     out_dir = Path(out_dir)
@@ -356,16 +337,17 @@ def plot_loss(losses: pd.DataFrame, path: str | Path) -> Path:
 
 
 @torch.no_grad()
-def prompt_adherence(components: dict, latents: torch.Tensor, codes: list[str], instruments: list[str],
+def prompt_adherence(backbone: SAOBackbone, latents: torch.Tensor, codes: list[str], instruments: list[str],
                      s: DemoTrainingSettings) -> dict:
     """Generate ``eval_per_instrument`` clips per instrument and classify them by the nearest
     instrument centroid of the training latents (time-averaged mel frames).
 
     A classifier-free proxy, available before any classifier is trained: the share of
     generations nearest to the prompted instrument's centroid (chance: 1 / n_instruments),
-    and the same share for the training clips themselves (the proxy's ceiling).
+    and the same share for the training clips themselves (the proxy's ceiling). Generated through the
+    engine's loop on the backbone, clip ``i`` from seed ``seed + i``.
     """
-    from diffusers import StableAudioPipeline
+    from difftone.engine import Editor
 
     feats = latents.mean(-1).cpu()
     labels = torch.tensor([instruments.index(c) for c in codes])
@@ -373,13 +355,10 @@ def prompt_adherence(components: dict, latents: torch.Tensor, codes: list[str], 
     ceiling = float((torch.cdist(feats, centroids).argmin(1) == labels).float().mean())
     prompts = [f"a {INSTRUMENTS[c].name} note" for c in instruments for _ in range(s.eval_per_instrument)]
     target = torch.tensor([k for k in range(len(instruments)) for _ in range(s.eval_per_instrument)])
-    pipe = StableAudioPipeline(**components)
-    pipe.set_progress_bar_config(disable=True)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Should have t", module="torchsde")
-        out = pipe(prompts, num_inference_steps=s.eval_steps, guidance_scale=s.guidance_scale,
-                   audio_end_in_s=s.clip_seconds, generator=torch.Generator().manual_seed(s.seed),
-                   output_type="latent").audios
+    editor = Editor(backbone, progress=False)
+    seeds = [s.seed + i for i in range(len(prompts))]
+    out = editor.denoise(editor.initial_latents(seeds), editor.encode(prompts, s.clip_seconds), seeds, s.eval_steps,
+                         s.guidance_scale, backbone.frames_for(s.clip_seconds)).latents
     predicted = torch.cdist(out.mean(-1).float().cpu(), centroids).argmin(1)
     result = {"generated_nearest_prompted": float((predicted == target).float().mean()),
               "training_nearest_own": ceiling, "chance": 1 / len(instruments), "n": len(prompts)}

@@ -2,7 +2,15 @@
 swap strategies, the trajectory cache, batching and NFE counting."""
 
 from difftone.engine.hooks import ClassifierHook, StepHook
-from difftone.engine.loop import Conditioning, EditError, Editor, make_noise_sampler, noise_bounds
+from difftone.engine.loop import (
+    Conditioning,
+    ConditioningSchedule,
+    EditError,
+    Editor,
+    conditioning_at,
+    make_noise_sampler,
+    noise_bounds,
+)
 from difftone.engine.strategies import (
     NO_CHANGE_POLICIES,
     STRATEGIES,
@@ -17,7 +25,7 @@ from difftone.engine.swap import SwapError, swap_instrument
 from difftone.engine.trajectory import Trace, Trajectory
 
 __all__ = [
-    "ClassifierHook", "Conditioning", "EditError", "Editor", "NO_CHANGE_POLICIES", "STRATEGIES", "StepHook",
-    "StrategyError", "SwapContext", "SwapError", "TargetProbe", "Trace", "Trajectory", "choose_swap_step",
+    "ClassifierHook", "Conditioning", "ConditioningSchedule", "EditError", "Editor", "NO_CHANGE_POLICIES", "STRATEGIES", "StepHook",
+    "StrategyError", "SwapContext", "SwapError", "TargetProbe", "Trace", "Trajectory", "choose_swap_step", "conditioning_at",
     "make_noise_sampler", "needs_probe", "noise_bounds", "register_strategy", "swap_instrument",
 ]

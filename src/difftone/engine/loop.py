@@ -1,22 +1,23 @@
-"""The denoising loop of Stable Audio Open, written from the pipeline's parts, with hooks and swaps.
+"""The denoising loop on the backbone interface, with hooks on x0_hat and a conditioning schedule.
 
-``StableAudioPipeline`` cannot change the prompt mid-run, so :class:`Editor` runs the
-same steps itself: ``encode_prompt`` / ``encode_duration`` of the pipeline, initial
-noise from one CPU generator per sample, the rotary embedding, the DiT with
-classifier-free guidance (batch ``[uncond; cond]``, uncond all zeros), and
-``CosineDPMSolverMultistepScheduler.step``. With no swap it equals the pipeline
-(``tests/test_engine.py``). After every step x0_hat (``scheduler.model_outputs[-1]``)
-goes to the hooks, cropped to the frames of the requested duration.
+A text-to-audio pipeline cannot change the prompt mid-run, so :class:`Editor` runs the
+steps itself through :class:`difftone.models.backbone.Backbone` (encode prompts, initial
+noise, a fresh schedule, one guided evaluation -> (model output, x0_hat), one scheduler
+step, decode): the engine knows no model. On Stable Audio Open with no swap it equals
+``StableAudioPipeline`` (``tests/test_engine.py``). After every step x0_hat goes to the
+hooks, cropped to the frames of the requested duration.
 
-Noise: the scheduler draws its SDE noise from a Brownian tree seeded by the sample's
-seed. Its sampler is pre-set with bounds ``[0, sigma_max * 1.001]`` covering the whole
-schedule (diffusers builds it on ``[sigma_min, sigma_max]`` and then queries outside
-it), one tree per sample: the noise of step i depends only on the seed and
-``(sigma_i, sigma_{i+1})``, not on the batch or the prompt, so a run resumed at step k
-equals the uninterrupted one.
+Conditioning schedule: a run takes a sorted list of ``(from_step, conditioning)``
+changes; from ``from_step`` on that conditioning is used, so several swaps can follow
+one another in one run. Today's prompt swap at step k is ``[(0, source), (k, target)]``,
+and an edit resumed from the cache at k is ``[(k, target)]`` started at x_k.
+
+Noise: the backbone's schedule draws the noise of step i from the sample's seed and the
+schedule only (not the batch, the prompt or the start step), so a run resumed at step k
+equals the uninterrupted one; ``noise={i: tensor}`` injects a step's noise instead.
 
 NFE: ``Editor.nfe`` counts denoiser evaluations per sample and step (a CFG pair of
-uncond/cond counts as one evaluation); ``Editor.calls`` counts batched DiT calls.
+uncond/cond counts as one evaluation); ``Editor.calls`` counts batched denoiser calls.
 """
 
 from __future__ import annotations
@@ -24,50 +25,46 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import torch
 from tqdm.auto import tqdm
 
 from difftone.engine.hooks import ClassifierHook, StepHook
 from difftone.engine.trajectory import Trajectory
+from difftone.models.backbone import Backbone, Conditioning, Prediction, Schedule
+from difftone.models.sao import make_noise_sampler, noise_bounds  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
-
-NOISE_BOUND_MARGIN = 1e-3
 
 
 class EditError(ValueError):
     """Bad generation/edit settings (steps, duration, swap steps, trajectory/model mismatch)."""
 
 
-def noise_bounds(scheduler) -> tuple[float, float]:
-    """The Brownian tree's interval: covers every sigma of any schedule, including 0 and sigma_max."""
-    return 0.0, float(scheduler.config.sigma_max) * (1.0 + NOISE_BOUND_MARGIN)
+ConditioningSchedule = Sequence[tuple[int, Conditioning]]
 
 
-def make_noise_sampler(scheduler, sample: torch.Tensor, seeds: Sequence[int]):
-    """One Brownian tree per sample (``seeds[b]``), on :func:`noise_bounds`."""
-    from diffusers.schedulers.scheduling_dpmsolver_sde import BrownianTreeNoiseSampler
-
-    lo, hi = noise_bounds(scheduler)
-    return BrownianTreeNoiseSampler(sample, sigma_min=lo, sigma_max=hi, seed=[int(s) for s in seeds])
-
-
-@dataclass
-class Conditioning:
-    """The cond half of the DiT's conditioning for a batch of prompts."""
-
-    text: torch.Tensor  # [B, L + 2, D]: projected prompt embeddings, seconds start, seconds end
-    global_states: torch.Tensor  # [B, 1, 2D]: seconds start and end
-
-    def model_inputs(self, cfg: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        if not cfg:
-            return self.text, self.global_states
-        return (
-            torch.cat([torch.zeros_like(self.text), self.text]),
-            torch.cat([self.global_states, self.global_states]),
-        )
+def conditioning_at(changes: ConditioningSchedule, start: int, steps: int) -> list[Conditioning]:
+    """The conditioning of each step ``start..steps-1`` under ``changes`` (sorted ``(from_step, cond)``,
+    the first at or before ``start``; all of one batch size)."""
+    changes = list(changes)
+    if not changes:
+        raise EditError("a run needs at least one conditioning")
+    froms = [int(k) for k, _ in changes]
+    if froms != sorted(froms) or len(set(froms)) != len(froms):
+        raise EditError(f"conditioning changes must be at increasing steps, got {froms}")
+    if froms[0] > start:
+        raise EditError(f"the first conditioning starts at step {froms[0]}, after the run's start {start}")
+    sizes = {len(c) for _, c in changes}
+    if len(sizes) != 1:
+        raise EditError(f"every conditioning of a run must have the same batch size, got {sorted(sizes)}")
+    out, j = [], 0
+    for i in range(start, steps):
+        while j + 1 < len(changes) and froms[j + 1] <= i:
+            j += 1
+        out.append(changes[j][1])
+    return out
 
 
 @dataclass
@@ -80,149 +77,104 @@ class DenoiseResult:
 class Editor:
     """Generate sources with a per-step classifier trace, and edit them by a prompt swap.
 
-    ``components``: :class:`difftone.models.SAOComponents`; ``classifier``: a latent
-    instrument classifier (``instruments``, ``[B, C, T] -> logits``) run on x0_hat at
-    every step of a source generation; ``hooks``: more :class:`StepHook` callables.
+    ``backbone``: a :class:`difftone.models.backbone.Backbone` (``load_backbone``/``load_sao``);
+    ``classifier``: a latent instrument classifier (``instruments``, ``[B, C, T] -> logits``) run
+    on x0_hat at every step of a source generation; ``hooks``: more :class:`StepHook` callables.
     """
 
-    def __init__(self, components, classifier: torch.nn.Module | None = None, hooks: Sequence[StepHook] = (),
-                 progress: bool | None = None):
-        from diffusers import StableAudioPipeline
-
-        self.components = components
+    def __init__(self, backbone: Backbone, classifier: torch.nn.Module | None = None,
+                 hooks: Sequence[StepHook] = (), progress: bool | None = None):
+        self.backbone = backbone
         self.classifier_hook = ClassifierHook(classifier) if classifier is not None else None
         self.hooks = list(hooks)
         self.progress = progress
         self.nfe = 0
         self.calls = 0
-        # used for its encode_prompt / encode_duration only, so conditioning is the pipeline's own
-        self._pipe = StableAudioPipeline(**components.as_pipeline_kwargs())
+
+    @property
+    def components(self) -> Backbone:
+        """The backbone (older name)."""
+        return self.backbone
 
     # -- checks -------------------------------------------------------------------------
     def check_settings(self, steps: int, duration: float, guidance_scale: float) -> None:
-        c = self.components
+        b = self.backbone
         if int(steps) != steps or steps < 2:
             raise EditError(f"steps must be an integer of at least 2, got {steps}")
-        if not 0 < duration <= c.max_duration:
+        if not 0 < duration <= b.max_duration:
             raise EditError(
-                f"duration {duration} s is outside the model's window (0, {c.max_duration:.2f}] s ({c.spec or 'model'})"
+                f"duration {duration} s is outside the model's window (0, {b.max_duration:.2f}] s ({b.spec or 'model'})"
             )
         if guidance_scale < 0:
             raise EditError(f"guidance_scale must be >= 0, got {guidance_scale}")
 
-    # -- the parts ------------------------------------------------------------------------
+    # -- the parts (backbone operations, counted) ------------------------------------------------
     @torch.no_grad()
     def encode(self, prompts: Sequence[str], duration: float) -> Conditioning:
-        device = self.components.device
-        prompts = list(prompts)
-        text = self._pipe.encode_prompt(prompts, device, do_classifier_free_guidance=False)
-        start, end = self._pipe.encode_duration(0.0, float(duration), device, False, len(prompts))
-        return Conditioning(torch.cat([text, start, end], dim=1), torch.cat([start, end], dim=2))
+        return self.backbone.encode_prompts(list(prompts), float(duration))
 
     def initial_latents(self, seeds: Sequence[int]) -> torch.Tensor:
-        """x_0: unit Gaussian noise from one CPU generator per seed (as the pipeline with a list of
-        CPU generators), scaled by the scheduler's ``init_noise_sigma``; float32 on the device."""
-        from diffusers.utils.torch_utils import randn_tensor
+        return self.backbone.initial_noise(seeds)
 
-        c = self.components
-        shape = (len(seeds), c.latent_channels, c.window_frames)
-        generators = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
-        noise = randn_tensor(shape, generator=generators, device=torch.device("cpu"), dtype=torch.float32)
-        return noise.to(c.device) * c.scheduler.init_noise_sigma
-
-    def new_scheduler(self, steps: int):
-        s = self.components.scheduler
-        scheduler = type(s).from_config(s.config)
-        scheduler.set_timesteps(int(steps), device=self.components.device)
-        return scheduler
+    def new_schedule(self, steps: int) -> Schedule:
+        return self.backbone.new_schedule(int(steps))
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor, duration: float) -> torch.Tensor:
         """Latents of the whole window -> audio ``[B, ch, int(duration * sr)]`` (float32, CPU)."""
-        audio = self.components.decode_latents(latents)
-        return audio[:, :, : int(duration * self.components.sample_rate)].float().cpu()
+        audio = self.backbone.decode(latents)
+        return audio[:, :, : int(duration * self.backbone.sample_rate)].float().cpu()
+
+    def predict(self, latents: torch.Tensor, step: int, schedule: Schedule, cond: Conditioning,
+                guidance_scale: float) -> Prediction:
+        """One guided denoiser evaluation (grad follows the caller's mode); counts NFE and calls."""
+        prediction = self.backbone.predict(latents, step, schedule, cond, guidance_scale)
+        self.nfe += int(latents.shape[0])
+        self.calls += 1
+        return prediction
 
     @torch.no_grad()
     def denoise(
         self,
         latents: torch.Tensor,
-        cond: Conditioning,
+        conditioning: Conditioning | ConditioningSchedule,
         seeds: Sequence[int],
         steps: int,
         guidance_scale: float,
         frames: int,
         start: int = 0,
         prev_x0: torch.Tensor | None = None,
-        swap_step: int | None = None,
-        swap_cond: Conditioning | None = None,
         hooks: Sequence[StepHook] = (),
         record: bool = False,
+        noise: Mapping[int, torch.Tensor] | None = None,
     ) -> DenoiseResult:
-        """Steps ``start..steps-1`` from ``latents`` (= x_start). ``prev_x0``: x0_hat of step start-1.
-        From ``swap_step`` on, ``swap_cond`` replaces ``cond`` (the uninterrupted swapped run)."""
-        c = self.components
-        device = c.device
-        cfg = guidance_scale > 1.0
-        scheduler = self.new_scheduler(steps)
-        order = scheduler.config.solver_order
-        scheduler.set_begin_index(start)
-        if start > 0:
-            if prev_x0 is None:
-                raise EditError(f"resuming at step {start} needs x0_hat of step {start - 1}")
-            scheduler.model_outputs = [None] * (order - 1) + [prev_x0.to(device=device, dtype=torch.float32)]
-            scheduler.lower_order_nums = min(start, order)
+        """Steps ``start..steps-1`` from ``latents`` (= x_start). ``conditioning``: one conditioning, or a
+        schedule of ``(from_step, conditioning)`` changes; ``prev_x0``: x0_hat of step start-1;
+        ``noise``: step -> injected noise (instead of the schedule's own)."""
+        if isinstance(conditioning, Conditioning):
+            conditioning = [(start, conditioning)]
+        per_step = conditioning_at(conditioning, start, steps)
+        if start > 0 and prev_x0 is None:
+            raise EditError(f"resuming at step {start} needs x0_hat of step {start - 1}")
+        device = self.backbone.device
         latents = latents.to(device=device, dtype=torch.float32)
-        scheduler.noise_sampler = make_noise_sampler(scheduler, latents, seeds)
-        rotary = self._rotary(latents.shape[2] + cond.global_states.shape[1])
-        inputs = {False: cond.model_inputs(cfg)}
-        if swap_cond is not None:
-            inputs[True] = swap_cond.model_inputs(cfg)
+        schedule = self.new_schedule(steps)
+        schedule.start(latents, seeds, step=start, prev_x0=prev_x0)
         states = [latents.float().cpu()] if record else []
         x0s: list[torch.Tensor] = []
-        for i in tqdm(range(start, steps), desc="denoise", disable=None if self.progress is None else not self.progress, leave=False):
-            t = scheduler.timesteps[i]
-            sigma = float(scheduler.sigmas[i])
-            enc, glob = inputs[swap_cond is not None and swap_step is not None and i >= swap_step]
-            model_input = scheduler.scale_model_input(torch.cat([latents] * 2) if cfg else latents, t)
-            v = self._guided_velocity(model_input, t, enc, glob, rotary, guidance_scale)
-            latents = scheduler.step(v, t, latents).prev_sample
-            x0_hat = scheduler.model_outputs[-1]
+        noise = noise or {}
+        bar = tqdm(range(start, steps), desc="denoise", leave=False,
+                   disable=None if self.progress is None else not self.progress)
+        for i, cond in zip(bar, per_step):
+            prediction = self.predict(latents, i, schedule, cond, guidance_scale)
+            latents = self.backbone.step(schedule, prediction, i, latents, noise=noise.get(i))
+            x0_hat = prediction.x0_hat
             for hook in hooks:
-                hook(i, sigma, x0_hat[:, :, :frames])
+                hook(i, schedule.sigmas[i], x0_hat[:, :, :frames])
             if record:
                 states.append(latents.float().cpu())
                 x0s.append(x0_hat.float().cpu())
         return DenoiseResult(latents, states, x0s)
-
-    def _rotary(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
-        from diffusers.models.embeddings import get_1d_rotary_pos_embed
-
-        rotary = get_1d_rotary_pos_embed(
-            self.components.transformer.config.attention_head_dim // 2, length, use_real=True,
-            repeat_interleave_real=False,
-        )
-        return tuple(r.to(self.components.device) for r in rotary)
-
-    def _guided_velocity(self, model_input: torch.Tensor, t: torch.Tensor, enc: torch.Tensor, glob: torch.Tensor,
-                         rotary, guidance_scale: float) -> torch.Tensor:
-        """One DiT call on a (CFG-doubled when guidance > 1) batch; the guided v. Counts NFE and calls."""
-        c = self.components
-        dtype = c.transformer.dtype
-        v = c.transformer(
-            model_input.to(dtype),
-            t.unsqueeze(0),
-            encoder_hidden_states=enc.to(dtype),
-            global_hidden_states=glob.to(dtype),
-            rotary_embedding=rotary,
-            return_dict=False,
-        )[0].float()
-        cfg = guidance_scale > 1.0
-        self.nfe += v.shape[0] // 2 if cfg else v.shape[0]
-        self.calls += 1
-        if cfg:
-            v_uncond, v_cond = v.chunk(2)
-            v = v_uncond + guidance_scale * (v_cond - v_uncond)
-        return v
 
     @torch.no_grad()
     def predict_x0(self, trajectory: Trajectory, prompts: Sequence[str], step: int) -> torch.Tensor:
@@ -234,17 +186,10 @@ class Editor:
         if int(step) != step or not 0 <= step < n:
             raise EditError(f"probe step {step} is outside [0, {n - 1}] for a {n}-step trajectory")
         step = int(step)
-        cfg = trajectory.guidance_scale > 1.0
-        scheduler = self.new_scheduler(n)
-        scheduler.set_begin_index(step)
-        t = scheduler.timesteps[step]
+        schedule = self.new_schedule(n)
         cond = self.encode(prompts, trajectory.duration)
-        enc, glob = cond.model_inputs(cfg)
-        x = trajectory.latents[step].unsqueeze(0).expand(len(prompts), -1, -1).to(self.components.device)
-        model_input = scheduler.scale_model_input(torch.cat([x] * 2) if cfg else x, t)
-        rotary = self._rotary(x.shape[2] + glob.shape[1])
-        v = self._guided_velocity(model_input, t, enc, glob, rotary, trajectory.guidance_scale)
-        x0 = scheduler.precondition_outputs(x, v, scheduler.sigmas[step])
+        x = trajectory.latents[step].unsqueeze(0).expand(len(prompts), -1, -1).to(self.backbone.device)
+        x0 = self.predict(x, step, schedule, cond, trajectory.guidance_scale).x0_hat
         return x0[:, :, : trajectory.latent_frames].float()
 
     # -- the API ----------------------------------------------------------------------------
@@ -260,7 +205,7 @@ class Editor:
         if len(prompts) != len(seeds):
             raise EditError(f"got {len(prompts)} prompts but {len(seeds)} seeds")
         self.check_settings(steps, duration, guidance_scale)
-        c = self.components
+        c = self.backbone
         frames = c.frames_for(duration)
         hooks = list(self.hooks)
         if self.classifier_hook is not None:
@@ -275,7 +220,7 @@ class Editor:
         traces = self.classifier_hook.traces() if self.classifier_hook is not None else [None] * len(prompts)
         latents = torch.stack(result.states, dim=1)  # [B, N+1, C, W]
         x0_hat = torch.stack(result.x0_hat, dim=1)  # [B, N, C, W]
-        sched = self.new_scheduler(steps)
+        sched = self.new_schedule(steps)
         per_sample_nfe = (self.nfe - nfe0) // len(prompts)
         log.info("generated %d source(s): %d steps, %d NFE each", len(prompts), steps, per_sample_nfe)
         return [
@@ -286,8 +231,8 @@ class Editor:
                 duration=float(duration),
                 guidance_scale=float(guidance_scale),
                 sigmas=[float(s) for s in sched.sigmas],
-                noise_bounds=noise_bounds(sched),
-                solver_order=int(sched.config.solver_order),
+                noise_bounds=tuple(float(b) for b in sched.noise_bounds),
+                solver_order=int(sched.order),
                 latents=latents[b],
                 x0_hat=x0_hat[b],
                 audio=audio[b],
@@ -313,19 +258,29 @@ class Editor:
         guidance_scale: float = 7.0,
         swap_prompts: Sequence[str] | None = None,
         swap_step: int | None = None,
+        changes: Sequence[tuple[int, Sequence[str]]] = (),
     ) -> torch.Tensor:
-        """Audio of uninterrupted runs, swapping to ``swap_prompts`` at ``swap_step`` (regeneration
-        from scratch: the reference an edit from the cache must equal, and the benchmark's baseline)."""
+        """Audio of uninterrupted runs from ``prompts``, swapping to ``swap_prompts`` at ``swap_step``
+        (regeneration from scratch: the reference an edit from the cache must equal, and the benchmark's
+        baseline). ``changes``: more ``(from_step, prompts)`` swaps (several swaps in one run)."""
         self.check_settings(steps, duration, guidance_scale)
-        swap_cond = self.encode(swap_prompts, duration) if swap_prompts is not None else None
+        schedule = [(0, prompts)]
+        if swap_prompts is not None and swap_step is not None:
+            schedule.append((int(swap_step), swap_prompts))
+        schedule = sorted(schedule + [(int(k), p) for k, p in changes], key=lambda change: change[0])
         result = self.denoise(
-            self.initial_latents(seeds), self.encode(prompts, duration), seeds, steps, guidance_scale,
-            self.components.frames_for(duration), swap_step=swap_step, swap_cond=swap_cond, hooks=self.hooks,
+            self.initial_latents(seeds), self._encode_schedule(schedule, duration), seeds, steps, guidance_scale,
+            self.backbone.frames_for(duration), hooks=self.hooks,
         )
         return self.decode(result.latents, duration)
 
+    def _encode_schedule(self, changes: Sequence[tuple[int, Sequence[str]]], duration: float):
+        """``(from_step, prompts)`` -> ``(from_step, Conditioning)``; a later change at the same step wins."""
+        merged = dict((int(k), list(p)) for k, p in changes)
+        return [(k, self.encode(p, duration)) for k, p in sorted(merged.items())]
+
     def check_trajectory(self, trajectory: Trajectory) -> None:
-        c = self.components
+        c = self.backbone
         window = int(trajectory.latents.shape[-1])
         if window != c.window_frames or int(trajectory.latents.shape[-2]) != c.latent_channels:
             raise EditError(
@@ -333,11 +288,41 @@ class Editor:
                 f"({trajectory.model or 'unknown'}: latents {tuple(trajectory.latents.shape[-2:])}); "
                 "regenerate the source with this model"
             )
-        sched = self.new_scheduler(trajectory.steps)
-        if list(noise_bounds(sched)) != [float(b) for b in trajectory.noise_bounds] or not torch.allclose(
-            sched.sigmas.float(), torch.tensor(trajectory.sigmas, dtype=torch.float32)
+        sched = self.new_schedule(trajectory.steps)
+        if [float(b) for b in sched.noise_bounds] != [float(b) for b in trajectory.noise_bounds] or not torch.allclose(
+            torch.tensor(sched.sigmas, dtype=torch.float32), torch.tensor(trajectory.sigmas, dtype=torch.float32)
         ):
             raise EditError(f"the trajectory of {trajectory.prompt!r} used another noise schedule; regenerate it")
+
+    @torch.no_grad()
+    def resume(self, trajectory: Trajectory, changes: ConditioningSchedule | Sequence[tuple[int, Sequence[str]]],
+               noise: Mapping[int, torch.Tensor] | None = None) -> torch.Tensor:
+        """Audio ``[B, ch, samples]`` of the source resumed at the first change's step k from its cached x_k
+        and x0_hat_{k-1}, under the conditioning schedule ``changes`` (``(from_step, Conditioning | prompts)``,
+        sorted, one batch size B): several swaps in one resumed run. Costs B * (N - k) NFE."""
+        self.check_trajectory(trajectory)
+        n = trajectory.steps
+        changes = [(int(k), c if isinstance(c, Conditioning) else self.encode(c, trajectory.duration))
+                   for k, c in changes]
+        if not changes:
+            raise EditError("resume needs at least one conditioning change")
+        k = changes[0][0]
+        if not 0 <= k < n or changes[-1][0] > n:
+            raise EditError(f"swap step {k} is outside [0, {n - 1}] for resuming a {n}-step trajectory")
+        b = len(changes[0][1])
+        result = self.denoise(
+            trajectory.latents[k].unsqueeze(0).expand(b, -1, -1),
+            changes,
+            [trajectory.seed] * b,
+            n,
+            trajectory.guidance_scale,
+            trajectory.latent_frames,
+            start=k,
+            prev_x0=trajectory.x0_hat[k - 1].unsqueeze(0).expand(b, -1, -1) if k > 0 else None,
+            hooks=self.hooks,
+            noise=noise,
+        )
+        return self.decode(result.latents, trajectory.duration)
 
     @torch.no_grad()
     def edit(self, trajectory: Trajectory, target_prompts: Sequence[str],
@@ -367,18 +352,7 @@ class Editor:
                 continue
             prompts = list(dict.fromkeys(target_prompts[j] for j in idx))  # equal (prompt, step): computed once
             b = len(prompts)
-            result = self.denoise(
-                trajectory.latents[k].unsqueeze(0).expand(b, -1, -1),
-                self.encode(prompts, trajectory.duration),
-                [trajectory.seed] * b,
-                n,
-                trajectory.guidance_scale,
-                trajectory.latent_frames,
-                start=k,
-                prev_x0=trajectory.x0_hat[k - 1].unsqueeze(0).expand(b, -1, -1) if k > 0 else None,
-                hooks=self.hooks,
-            )
-            audio = self.decode(result.latents, trajectory.duration)
+            audio = self.resume(trajectory, [(k, self.encode(prompts, trajectory.duration))])
             for j in idx:
                 out[j] = audio[prompts.index(target_prompts[j])].clone()
             log.info("edited %d target(s) from step %d/%d: %d NFE", b, k, n, b * (n - k))

@@ -1,5 +1,15 @@
-"""Model components: the one loader of Stable Audio Open (real, tiny, demo)."""
+"""Model components: the backbone interface and the one loader of Stable Audio Open (real, tiny, demo).
 
-from difftone.models.loader import ModelLoadError, SAOComponents, load_sao
+``load_backbone(spec, dtype, device)`` (= ``load_sao``) returns a
+:class:`~difftone.models.backbone.Backbone`; today every spec is Stable Audio Open's
+(:class:`~difftone.models.sao.SAOBackbone`; ``SAOComponents`` is its older name).
+"""
 
-__all__ = ["ModelLoadError", "SAOComponents", "load_sao"]
+from difftone.models.backbone import Backbone, Conditioning, Prediction, Schedule
+from difftone.models.loader import ModelLoadError, SAOComponents, load_backbone, load_sao
+from difftone.models.sao import SAOBackbone, SAOConditioning, SAOSchedule, rotary_embedding
+
+__all__ = [
+    "Backbone", "Conditioning", "ModelLoadError", "Prediction", "SAOBackbone", "SAOComponents", "SAOConditioning",
+    "SAOSchedule", "Schedule", "load_backbone", "load_sao", "rotary_embedding",
+]

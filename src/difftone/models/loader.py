@@ -1,6 +1,7 @@
 """The one loader of Stable Audio Open's components.
 
-``load_sao(spec, dtype, device)`` returns :class:`SAOComponents` for
+``load_sao(spec, dtype, device)`` (or ``load_backbone``) returns :class:`~difftone.models.sao.SAOBackbone`
+(the backbone interface of :mod:`difftone.models.backbone`; ``SAOComponents`` is its older name) for
 
 - ``"tiny"``: the real classes, small, seeded random weights, offline (:mod:`.tiny`);
 - ``"demo"`` / ``"demo:DIR"``: the demo family (:mod:`.demo`), untrained or from a checkpoint folder;
@@ -18,15 +19,15 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from difftone.models.sao import COMPONENT_NAMES, SAOBackbone
+
 log = logging.getLogger(__name__)
 
-COMPONENT_NAMES = ("transformer", "vae", "text_encoder", "tokenizer", "projection_model", "scheduler")
 WEIGHTED = ("transformer", "vae", "text_encoder", "projection_model")
 HUB_ID = "stabilityai/stable-audio-open-1.0"
 # Files of the diffusers layout; the repo's top-level model.ckpt/model.safetensors
@@ -60,72 +61,7 @@ class ModelLoadError(RuntimeError):
     """The model spec cannot be loaded; the message says why and what to do."""
 
 
-@dataclass
-class SAOComponents:
-    """Stable Audio Open's parts, as ``StableAudioPipeline`` takes them, plus audio helpers."""
-
-    transformer: Any
-    vae: Any
-    text_encoder: Any
-    tokenizer: Any
-    projection_model: Any
-    scheduler: Any
-    spec: str = ""
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.transformer.dtype
-
-    @property
-    def device(self) -> torch.device:
-        return self.transformer.device
-
-    @property
-    def sample_rate(self) -> int:
-        return int(self.vae.sampling_rate)
-
-    @property
-    def hop_length(self) -> int:
-        return int(self.vae.hop_length)
-
-    @property
-    def latent_rate(self) -> float:
-        """Latent frames per second (44100 / 2048 = 21.53 for SAO)."""
-        return self.sample_rate / self.hop_length
-
-    @property
-    def latent_channels(self) -> int:
-        return int(self.transformer.config.in_channels)
-
-    @property
-    def window_frames(self) -> int:
-        """Latent frames the DiT always denoises (``sample_size``), whatever the duration."""
-        return int(self.transformer.config.sample_size)
-
-    @property
-    def max_duration(self) -> float:
-        """Longest duration in seconds the model can generate (47.55 s for SAO)."""
-        return self.window_frames * self.hop_length / self.sample_rate
-
-    def frames_for(self, duration: float) -> int:
-        """Latent frames that cover ``duration`` seconds (65 for 3 s)."""
-        samples = int(duration * self.sample_rate)
-        return min(self.window_frames, -(-samples // self.hop_length))
-
-    def as_pipeline_kwargs(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in COMPONENT_NAMES}
-
-    @torch.no_grad()
-    def encode_audio(self, wave: torch.Tensor) -> torch.Tensor:
-        """Waveforms ``[B, ch, samples]`` at ``sample_rate`` -> latents ``[B, C, T]`` (posterior mode)."""
-        wave = wave.to(device=self.vae.device, dtype=self.vae.dtype)
-        return self.vae.encode(wave).latent_dist.mode()
-
-    @torch.no_grad()
-    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
-        """Latents ``[B, C, T]`` -> waveforms ``[B, ch, T * hop_length]``."""
-        latents = latents.to(device=self.vae.device, dtype=self.vae.dtype)
-        return self.vae.decode(latents).sample
+SAOComponents = SAOBackbone  # the older name
 
 
 def load_sao(spec: str, dtype: str = "float32", device: str = "cpu") -> SAOComponents:
@@ -157,6 +93,12 @@ def load_sao(spec: str, dtype: str = "float32", device: str = "cpu") -> SAOCompo
         spec, dtype, device, components.max_duration, components.latent_channels,
     )
     return components
+
+
+def load_backbone(spec: str, dtype: str = "float32", device: str = "cpu") -> SAOBackbone:
+    """The backbone of ``spec`` (:class:`difftone.models.backbone.Backbone`). Every spec today names a
+    Stable Audio Open model (:func:`load_sao`); a second backbone family adds its specs here."""
+    return load_sao(spec, dtype=dtype, device=device)
 
 
 def _check_device(device: str) -> None:

@@ -1,0 +1,261 @@
+"""Stable Audio Open as a :class:`difftone.models.backbone.Backbone` (real, tiny, snapshot and demo).
+
+:class:`SAOBackbone` holds SAO's six parts as ``StableAudioPipeline`` takes them and runs
+the pipeline's operations itself, in the pipeline's order, so that a run through it
+equals ``StableAudioPipeline`` (``tests/test_engine.py``):
+
+- ``encode_prompts``: T5 on the padded prompt, the projection model, the attention mask
+  applied (``encode_prompt``), and the seconds-start/end embeddings (``encode_duration``);
+- classifier-free guidance as the pipeline: batch ``[uncond; cond]``, the unconditional
+  cross-attention input all zeros, the global (seconds) states shared;
+- the rotary embedding of the DiT (:func:`rotary_embedding`, built here only);
+- ``CosineDPMSolverMultistepScheduler``: x0_hat = ``precondition_outputs(x, v, sigma)``
+  (what the scheduler's step itself uses), SDE noise from one Brownian tree per sample on
+  bounds ``[0, sigma_max * 1.001]`` covering the schedule (diffusers builds it on
+  ``[sigma_min, sigma_max]`` and queries outside it), so the noise of step i depends only
+  on the seed and (sigma_i, sigma_{i+1});
+- resume at step k: step index k, ``model_outputs = [None, x0_hat_{k-1}]``,
+  ``lower_order_nums = min(k, order)``; injected noise replaces the tree for one step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+
+from difftone.models.backbone import Conditioning, Prediction
+
+COMPONENT_NAMES = ("transformer", "vae", "text_encoder", "tokenizer", "projection_model", "scheduler")
+NOISE_BOUND_MARGIN = 1e-3
+
+
+def noise_bounds(scheduler) -> tuple[float, float]:
+    """The Brownian tree's interval: covers every sigma of any schedule, including 0 and sigma_max."""
+    return 0.0, float(scheduler.config.sigma_max) * (1.0 + NOISE_BOUND_MARGIN)
+
+
+def make_noise_sampler(scheduler, sample: torch.Tensor, seeds: Sequence[int]):
+    """One Brownian tree per sample (``seeds[b]``), on :func:`noise_bounds`."""
+    from diffusers.schedulers.scheduling_dpmsolver_sde import BrownianTreeNoiseSampler
+
+    lo, hi = noise_bounds(scheduler)
+    return BrownianTreeNoiseSampler(sample, sigma_min=lo, sigma_max=hi, seed=[int(s) for s in seeds])
+
+
+def rotary_embedding(transformer, length: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The DiT's rotary embedding over ``length`` positions (latent frames + the global token),
+    as ``StableAudioPipeline`` builds it. The one place it is built (engine, demo training, benchmark)."""
+    from diffusers.models.embeddings import get_1d_rotary_pos_embed
+
+    rotary = get_1d_rotary_pos_embed(transformer.config.attention_head_dim // 2, int(length), use_real=True,
+                                     repeat_interleave_real=False)
+    return tuple(r.to(device if device is not None else transformer.device) for r in rotary)
+
+
+@dataclass
+class SAOConditioning(Conditioning):
+    """SAO's cond half: ``text`` [B, L, D] projected, masked prompt embeddings; seconds start/end [B, 1, D]."""
+
+    seconds_start: torch.Tensor
+    seconds_end: torch.Tensor
+
+    def dit_inputs(self, cfg: bool, drop: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(encoder_hidden_states, global_hidden_states) of the DiT. ``cfg``: the batch ``[uncond; cond]``
+        with the unconditional cross-attention input all zeros (the pipeline's); ``drop[b]``: zero item b's
+        cross-attention input (prompt dropout in training)."""
+        cross = torch.cat([self.text, self.seconds_start, self.seconds_end], dim=1)
+        glob = torch.cat([self.seconds_start, self.seconds_end], dim=2)
+        if drop is not None:
+            cross = torch.where(drop.to(cross.device)[:, None, None], torch.zeros_like(cross), cross)
+        if not cfg:
+            return cross, glob
+        return torch.cat([torch.zeros_like(cross), cross]), torch.cat([glob, glob])
+
+
+class _InjectedNoise:
+    """A noise sampler that returns the given noise once (``SAOBackbone.step(noise=...)``)."""
+
+    def __init__(self, noise: torch.Tensor):
+        self.noise = noise
+
+    def __call__(self, sigma, sigma_next) -> torch.Tensor:
+        return self.noise
+
+
+class SAOSchedule:
+    """A fresh ``CosineDPMSolverMultistepScheduler`` set to ``steps`` (:class:`~difftone.models.backbone.Schedule`)."""
+
+    def __init__(self, template, steps: int, device):
+        self.scheduler = type(template).from_config(template.config)
+        self.scheduler.set_timesteps(int(steps), device=device)
+        self.steps = int(steps)
+        self.timesteps = self.scheduler.timesteps
+        self.sigmas = [float(s) for s in self.scheduler.sigmas]
+        self.noise_bounds = noise_bounds(self.scheduler)
+        self.order = int(self.scheduler.config.solver_order)
+        self.device = device
+
+    def start(self, latents: torch.Tensor, seeds: Sequence[int], step: int = 0,
+              prev_x0: torch.Tensor | None = None) -> None:
+        s = self.scheduler
+        s.set_begin_index(int(step))
+        if step > 0:
+            if prev_x0 is None:
+                raise ValueError(f"resuming at step {step} needs x0_hat of step {step - 1}")
+            s.model_outputs = [None] * (self.order - 1) + [prev_x0.to(device=self.device, dtype=torch.float32)]
+            s.lower_order_nums = min(int(step), self.order)
+        s.noise_sampler = make_noise_sampler(s, latents, seeds)
+
+
+@dataclass
+class SAOBackbone:
+    """Stable Audio Open's parts (as ``StableAudioPipeline`` takes them) and the backbone operations."""
+
+    transformer: Any
+    vae: Any
+    text_encoder: Any
+    tokenizer: Any
+    projection_model: Any
+    scheduler: Any
+    spec: str = ""
+
+    # -- sizes ---------------------------------------------------------------------------------
+    @property
+    def denoiser(self) -> torch.nn.Module:
+        return self.transformer
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.transformer.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.transformer.device
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.vae.sampling_rate)
+
+    @property
+    def hop_length(self) -> int:
+        return int(self.vae.hop_length)
+
+    @property
+    def latent_rate(self) -> float:
+        """Latent frames per second (44100 / 2048 = 21.53 for SAO)."""
+        return self.sample_rate / self.hop_length
+
+    @property
+    def latent_channels(self) -> int:
+        return int(self.transformer.config.in_channels)
+
+    @property
+    def window_frames(self) -> int:
+        """Latent frames the DiT always denoises (``sample_size``), whatever the duration."""
+        return int(self.transformer.config.sample_size)
+
+    @property
+    def max_duration(self) -> float:
+        """Longest duration in seconds the model can generate (47.55 s for SAO)."""
+        return self.window_frames * self.hop_length / self.sample_rate
+
+    def frames_for(self, duration: float) -> int:
+        """Latent frames that cover ``duration`` seconds (65 for 3 s)."""
+        samples = int(duration * self.sample_rate)
+        return min(self.window_frames, -(-samples // self.hop_length))
+
+    def as_pipeline_kwargs(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in COMPONENT_NAMES}
+
+    # -- conditioning ----------------------------------------------------------------------------
+    def encode_prompts(self, prompts: Sequence[str], duration: float) -> SAOConditioning:
+        """The pipeline's ``encode_prompt`` + ``encode_duration`` (start 0, end ``duration``) for the cond
+        half. Grad flows when enabled (demo training); the text encoder is not switched to eval here."""
+        prompts = list(prompts)
+        proj = self.projection_model
+        tok = self.tokenizer(prompts, padding="max_length", max_length=self.tokenizer.model_max_length,
+                             truncation=True, return_tensors="pt")
+        ids, mask = tok.input_ids.to(proj.device), tok.attention_mask.to(proj.device)
+        text = self.text_encoder(ids, attention_mask=mask)[0]
+        text = proj(text_hidden_states=text).text_hidden_states
+        text = text * mask.unsqueeze(-1).to(text.dtype)
+        b = len(prompts)
+        seconds = proj(start_seconds=torch.zeros(b, device=proj.device),
+                       end_seconds=torch.full((b,), float(duration), device=proj.device))
+        return SAOConditioning(text, seconds.seconds_start_hidden_states, seconds.seconds_end_hidden_states)
+
+    # -- noise and schedule --------------------------------------------------------------------------
+    def initial_noise(self, seeds: Sequence[int]) -> torch.Tensor:
+        """x_0: unit Gaussian noise from one CPU generator per seed (as the pipeline with a list of CPU
+        generators), scaled by the scheduler's ``init_noise_sigma``; float32 on the device."""
+        from diffusers.utils.torch_utils import randn_tensor
+
+        shape = (len(seeds), self.latent_channels, self.window_frames)
+        generators = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
+        noise = randn_tensor(shape, generator=generators, device=torch.device("cpu"), dtype=torch.float32)
+        return noise.to(self.device) * self.scheduler.init_noise_sigma
+
+    def new_schedule(self, steps: int) -> SAOSchedule:
+        return SAOSchedule(self.scheduler, steps, self.device)
+
+    # -- the denoiser ------------------------------------------------------------------------------------
+    def rotary(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return rotary_embedding(self.transformer, length, self.device)
+
+    def velocity(self, model_input: torch.Tensor, t: torch.Tensor, cross: torch.Tensor, glob: torch.Tensor,
+                 rotary=None) -> torch.Tensor:
+        """One DiT call: v for ``model_input`` ``[B, C, W]`` at time ``t`` (scalar or [B])."""
+        dtype = self.transformer.dtype
+        if rotary is None:
+            rotary = self.rotary(model_input.shape[2] + glob.shape[1])
+        t = t.reshape(-1) if t.dim() else t.unsqueeze(0)
+        return self.transformer(
+            model_input.to(dtype), t, encoder_hidden_states=cross.to(dtype), global_hidden_states=glob.to(dtype),
+            rotary_embedding=rotary, return_dict=False,
+        )[0].float()
+
+    def predict(self, latents: torch.Tensor, step: int, schedule: SAOSchedule, cond: SAOConditioning,
+                guidance_scale: float) -> Prediction:
+        """One guided DiT evaluation at ``step`` (CFG batch ``[uncond; cond]`` when guidance > 1); x0_hat =
+        ``precondition_outputs(x, v, sigma_step)``. Leaves the schedule's state alone."""
+        s = schedule.scheduler
+        cfg = guidance_scale > 1.0
+        t, sigma = s.timesteps[step], s.sigmas[step]
+        x = latents.to(device=self.device, dtype=torch.float32)
+        model_input = s.precondition_inputs(torch.cat([x] * 2) if cfg else x, sigma)
+        cross, glob = cond.dit_inputs(cfg)
+        v = self.velocity(model_input, t, cross, glob)
+        if cfg:
+            v_uncond, v_cond = v.chunk(2)
+            v = v_uncond + guidance_scale * (v_cond - v_uncond)
+        return Prediction(v, s.precondition_outputs(x, v, sigma))
+
+    def step(self, schedule: SAOSchedule, prediction: Prediction, step: int, latents: torch.Tensor,
+             noise: torch.Tensor | None = None) -> torch.Tensor:
+        s = schedule.scheduler
+        if s.step_index is not None and s.step_index != step:
+            raise ValueError(f"the schedule is at step {s.step_index}, not {step}: steps must run in order")
+        if noise is None:
+            return s.step(prediction.output, s.timesteps[step], latents).prev_sample
+        tree, s.noise_sampler = s.noise_sampler, _InjectedNoise(noise.to(latents.device))
+        try:
+            return s.step(prediction.output, s.timesteps[step], latents).prev_sample
+        finally:
+            s.noise_sampler = tree
+
+    # -- audio ----------------------------------------------------------------------------------------
+    def encode_audio(self, wave: torch.Tensor) -> torch.Tensor:
+        """Waveforms ``[B, ch, samples]`` at ``sample_rate`` -> latents ``[B, C, T]`` (posterior mode)."""
+        with torch.no_grad():
+            wave = wave.to(device=self.vae.device, dtype=self.vae.dtype)
+            return self.vae.encode(wave).latent_dist.mode()
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latents ``[B, C, T]`` -> waveforms ``[B, ch, T * hop_length]``."""
+        with torch.no_grad():
+            latents = latents.to(device=self.vae.device, dtype=self.vae.dtype)
+            return self.vae.decode(latents).sample
+
+    decode_latents = decode
