@@ -28,7 +28,8 @@ def test_edit_with_tiny_writes_audio_and_json(tmp_path, capsys):
     assert record["target_prompt"] == "A soft violin melody" and (record["source"], record["target"]) == ("pia", "vio")
     assert record["classifier"]["trained"] is False
     assert len(record["trace"]["top1"]) == 4 and len(record["trace"]["probs"][0]) == 10
-    assert record["nfe"] == {"source": 4, "edit": 2, "total": 6}
+    assert record["nfe"] == {"source": 4, "edit": 2, "probe": 0, "total": 6}  # edit: its run + its probe
+    assert record["fallback"] is False
     source, sr = sf.read(out / "source.wav")
     edit, sr2 = sf.read(out / "edit.wav")
     assert sr == sr2 == 44100 and source.shape == edit.shape == (44100, 2)
@@ -80,7 +81,7 @@ def test_real_model_without_classifier_needs_one(tmp_path, capsys, monkeypatch):
     from difftone.models import load_sao
 
     tiny = load_sao("tiny")
-    monkeypatch.setattr("difftone.models.load_sao", lambda spec, dtype, device: tiny)
+    monkeypatch.setattr("difftone.models.load_backbone", lambda spec, dtype, device: tiny)
     assert main([*BASE[:-6], "--model", "some/snapshot", "--steps", "4", "--duration", "1", "-o", str(tmp_path)]) == 1
     assert "needs a trained latent classifier" in capsys.readouterr().err
 

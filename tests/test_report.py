@@ -18,7 +18,7 @@ from difftone.config import ConfigError, validate_config
 from difftone.engine import Editor, Trajectory
 from difftone.experiment.items import SOURCE_COLUMNS, SWAP_COLUMNS, ExperimentError
 from difftone.report import example_pairs, git_commit, local_links, plot_swap_steps, swap_steps_of, write_report
-from difftone.report.figures import MANIFEST, MANIFEST_COLUMNS
+from difftone.experiment.swap_steps import MANIFEST, MANIFEST_COLUMNS, edit_swap_steps
 
 SR = 8000
 VOID = {"meta", "img", "br", "hr", "input", "link", "source", "col", "area", "base", "wbr"}
@@ -75,8 +75,10 @@ def tiny_sources(tmp_path_factory):
 def test_figure2_writes_the_figure_and_audio_swap_at_n_is_the_source(tiny_sources):
     root, dirs, components = tiny_sources
     figure, audio_dir = root / "figures" / "swap_steps.png", root / "report" / "audio" / "swap_steps"
-    manifest = plot_swap_steps(dirs, [("pia", "vio"), ("vio", "pia")], figure, audio_dir, model=components,
+    manifest = edit_swap_steps(dirs, [("pia", "vio"), ("vio", "pia")], audio_dir, model=components,
                                fractions=[0.0, 0.5, 1.0])
+    assert not figure.exists()  # the experiment stage writes audio only; the report stage draws
+    assert plot_swap_steps(audio_dir, figure).equals(pd.read_csv(audio_dir / MANIFEST, keep_default_na=False))
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     on_disk = pd.read_csv(audio_dir / MANIFEST, keep_default_na=False)
     assert list(on_disk.columns) == MANIFEST_COLUMNS and len(on_disk) == len(manifest) == 2 * 4
@@ -104,9 +106,12 @@ def test_figure2_writes_the_figure_and_audio_swap_at_n_is_the_source(tiny_source
 def test_figure2_of_a_missing_source_folder_names_it(tiny_sources, tmp_path):
     _, _, components = tiny_sources
     with pytest.raises(ExperimentError, match="flu/items.csv does not exist"):
-        plot_swap_steps({"flu": tmp_path / "flu"}, [("flu", "pia")], tmp_path / "f.png", tmp_path / "a",
-                        model=components, fractions=[0.5])
-    assert not (tmp_path / "a").exists() and not (tmp_path / "f.png").exists()
+        edit_swap_steps({"flu": tmp_path / "flu"}, [("flu", "pia")], tmp_path / "a", model=components,
+                        fractions=[0.5])
+    assert not (tmp_path / "a").exists()
+    with pytest.raises(ExperimentError, match=r"a/swap_steps.csv does not exist; run the Figure 2 \(edit_swap_steps\)"):
+        plot_swap_steps(tmp_path / "a", tmp_path / "f.png")
+    assert not (tmp_path / "f.png").exists()
 
 
 # -- the page on synthetic inputs --------------------------------------------------------------------

@@ -35,30 +35,27 @@ def _classifier(components, path: str | None):
 
 
 def nfe_sweep(model: str, steps: int, duration: float, guidance: float, seed: int, classifier: str | None) -> dict:
-    from difftone.engine import Editor, choose_swap_step, swap_instrument
-    from difftone.models import load_sao
+    from difftone.engine import Editor, apply_edits, plan_edits
+    from difftone.models import load_backbone
 
-    components = load_sao(model)
+    components = load_backbone(model)
     clf, clf_name = _classifier(components, classifier)
     prompt, source = "A soft piano melody", "pia"
     targets = [c for c in DEFAULT_CODES if c != source]
-    target_prompts = [swap_instrument(prompt, source, t) for t in targets]
 
     cached = Editor(components, clf, progress=False)
     start = time.perf_counter()
     trajectory = cached.generate_source(prompt, seed, steps, duration, guidance)
-    plan = {}
-    for strategy in ("difftone", "midpoint", "random"):
-        plan[strategy] = [
-            choose_swap_step(strategy, trajectory.trace, steps, np.random.default_rng([seed, j]))
-            for j in range(len(targets))
-        ]
+    plans = {
+        strategy: plan_edits(cached, trajectory, source, targets, strategy,
+                             rng=lambda t: np.random.default_rng([seed, targets.index(t)]))
+        for strategy in ("difftone", "midpoint", "random")
+    }
     # every strategy's edits in one call: equal swap steps share a batch, equal (target, step) run once
-    pairs = [(strategy, j) for strategy in plan for j in range(len(targets))]
-    audio = cached.edit(trajectory, [target_prompts[j] for _, j in pairs], [plan[s][j][0] for s, j in pairs])
-    edits = {strategy: [None] * len(targets) for strategy in plan}
-    for (strategy, j), a in zip(pairs, audio):
-        edits[strategy][j] = a
+    records = apply_edits(cached, trajectory, [p for strategy_plans in plans.values() for p in strategy_plans])
+    edits = {strategy: [r.audio for r in records if r.strategy == strategy] for strategy in plans}
+    plan = {strategy: [(p.swap_step, p.reason) for p in strategy_plans] for strategy, strategy_plans in plans.items()}
+    target_prompts = [p.target_prompt for p in plans["midpoint"]]
     cached_seconds = time.perf_counter() - start
 
     scratch = Editor(components, progress=False)

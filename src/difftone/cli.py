@@ -88,9 +88,11 @@ def _classifier_for(args: argparse.Namespace, spec: str, components, instruments
             from difftone.models.tiny import tiny_latent_classifier
         clf = tiny_latent_classifier(components.latent_channels, instruments, seed=0).to(components.device)
         return clf, {"path": None, "trained": False, "note": "tiny untrained classifier with random weights (--model tiny)"}
-    if strategy.partition(":")[0] in ("difftone", "probe"):
+    from difftone.engine import strategy_spec
+
+    if strategy_spec(strategy).needs_classifier:
         raise CLIError(
-            "strategy difftone needs a trained latent classifier for this model: pass --classifier PATH "
+            f"strategy {strategy} needs a trained latent classifier for this model: pass --classifier PATH "
             "(e.g. results/classifiers/distilled), or choose --strategy midpoint|random|fixed:K"
         )
     return None, None
@@ -101,10 +103,9 @@ def run_edit(args: argparse.Namespace) -> int:
 
     from difftone import audio as audio_io
     from difftone.config import load_config, validate_config
-    from difftone.engine import Editor, TargetProbe, choose_swap_step, needs_probe, swap_instrument
-    from difftone.engine.strategies import parse_strategy
+    from difftone.engine import Editor, edit_source, swap_instrument, validate_strategy
     from difftone.engine.swap import instrument
-    from difftone.models import load_sao
+    from difftone.models import load_backbone
 
     config = load_config(args.config) if args.config else validate_config({})
     model_cfg, swap_cfg = config["model"], config["swap"]
@@ -120,22 +121,20 @@ def run_edit(args: argparse.Namespace) -> int:
         raise CLIError(f"--duration must be positive, got {duration}")
     guidance = args.guidance_scale if args.guidance_scale is not None else model_cfg["guidance_scale"]
     policy = args.no_change_policy or swap_cfg["no_change_policy"]
-    parse_strategy(args.strategy)
+    validate_strategy(args.strategy, steps)
     spec = args.model or model_cfg["spec"]
 
-    components = load_sao(spec, dtype=args.dtype or model_cfg["dtype"], device=args.device or config["device"])
+    components = load_backbone(spec, dtype=args.dtype or model_cfg["dtype"], device=args.device or config["device"])
     classifier, clf_info = _classifier_for(args, spec, components, list(config["instruments"]), args.strategy)
     editor = Editor(components, classifier)
     editor.check_settings(steps, duration, guidance)
 
     trajectory = editor.generate_source(args.prompt, args.seed, steps, duration, guidance)
     nfe_source = editor.nfe
-    probe = TargetProbe(editor, classifier, trajectory, target_prompt) if needs_probe(args.strategy) else None
-    swap_step, reason = choose_swap_step(
-        args.strategy, trajectory.trace, steps, np.random.default_rng(args.seed), policy, trajectory.sigmas,
-        target=tgt.code, probe=probe,
-    )
-    edited = editor.edit(trajectory, [target_prompt], [swap_step])[0] if swap_step is not None else None
+    edit = edit_source(editor, trajectory, src.code, [tgt.code], args.strategy, no_change_policy=policy,
+                       seed=args.seed, synonyms=swap_cfg["synonyms"], probe_classifier=classifier,
+                       rng=np.random.default_rng(args.seed))[0]
+    swap_step, reason, edited = edit.swap_step, edit.reason, edit.audio
     log.info("swap step %s: %s", swap_step, reason)
 
     out = Path(args.out)
@@ -165,9 +164,10 @@ def run_edit(args: argparse.Namespace) -> int:
         "swap_step": swap_step,
         "reason": reason,
         "skipped": swap_step is None,
+        "fallback": edit.fallback,
         "classifier": clf_info,
         "trace": None if trajectory.trace is None else trajectory.trace.to_dict(),
-        "nfe": {"source": nfe_source, "edit": editor.nfe - nfe_source, "total": editor.nfe},  # edit: probes included
+        "nfe": {"source": nfe_source, "edit": edit.nfe, "probe": edit.probe_nfe, "total": nfe_source + edit.nfe},
         "files": files,
     }
     with audio_io.atomic_path(out / "edit.json") as tmp:

@@ -66,10 +66,13 @@ def check_config(config: dict[str, Any]) -> None:
         for k in config.get("sweep", {}).get("steps", []):
             if k > steps:
                 raise ConfigError(f"sweep.steps: step {k} is beyond model.steps ({steps}); use steps 0..{steps}")
-        for strategy in config.get("edits", {}).get("strategies", []):
-            name, _, arg = strategy.partition(":")
-            if name == "fixed" and int(arg) > steps:
-                raise ConfigError(f"edits.strategies: {strategy} is beyond model.steps ({steps}); use fixed:0..{steps}")
+    for strategy in config.get("edits", {}).get("strategies", []):
+        from difftone.engine import StrategyError, validate_strategy
+
+        try:
+            validate_strategy(strategy, steps)  # the registry checks its argument (e.g. fixed:K against model.steps)
+        except StrategyError as exc:
+            raise ConfigError(f"edits.strategies: {exc} (model.steps is {steps})") from None
     if config.get("report", {}).get("examples") is not None:
         from difftone.report.examples import example_pairs
 

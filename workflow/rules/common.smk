@@ -206,13 +206,11 @@ def get_pair_outputs(stem):
 
 
 def strategy_options(wildcards):
-    """The config a strategy depends on, and only that: changing it reruns only that strategy."""
-    name = STRATEGIES[wildcards.strategy].split(":")[0]
-    if name in ("difftone", "probe"):  # (agree always finds a step)
-        return {"no_change_policy": config["swap"]["no_change_policy"]}
-    if name == "random":
-        return {"random_seed": config["edits"]["random_seed"]}
-    return {}
+    """The config a strategy depends on, and only that (its spec's config keys in the strategy
+    registry): changing it reruns only that strategy."""
+    from difftone.engine import strategy_options as options_of
+
+    return options_of(STRATEGIES[wildcards.strategy], config)
 
 
 def sweep_seconds():

@@ -30,3 +30,30 @@ rule edit_pairs:
         device=config["device"],
     script:
         "../scripts/edit_pairs.py"
+
+
+# Figure 2's edits (paper Fig. 2): one source per example pair (report.examples) edited
+# at the swap steps of report.swap_steps; the report stage draws and links them.
+rule edit_swap_steps:
+    input:
+        model=get_model_input(),
+        sources=get_example_sources(),
+    output:
+        audio=directory("results/report/audio/swap_steps"),
+    log:
+        "logs/edits/edit_swap_steps.log",
+    benchmark:
+        "benchmarks/edits/edit_swap_steps.tsv"
+    conda:
+        "../../envs/difftone.yaml"
+    resources:
+        **gpu_resources(seconds=swap_steps_seconds()),
+    params:
+        examples=[list(pair) for pair in REPORT_EXAMPLES],
+        fractions=config["report"]["swap_steps"],
+        model=get_model_spec(),
+        synonyms=config["swap"]["synonyms"],
+        dtype=config["model"]["dtype"],
+        device=config["device"],
+    script:
+        "../scripts/edit_swap_steps.py"

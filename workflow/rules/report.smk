@@ -1,30 +1,20 @@
-# Report (paper Fig. 2 and the results page): one source per example pair edited at
-# several swap steps, as mel spectrograms with audio; then a self-contained HTML page
-# of Tables I-II, the per-pair table, the sweep, the figures and an audio gallery.
+# Report (paper Fig. 2 and the results page): renders files only, loads no model.
+# Figure 2's mel spectrograms from the audio of rule edit_swap_steps (edits.smk); then a
+# self-contained HTML page of Tables I-II, the per-pair table, the sweep, the figures
+# and an audio gallery.
 
 
 rule plot_swap_steps:
     input:
-        model=get_model_input(),
-        sources=get_example_sources(),
+        audio="results/report/audio/swap_steps",
     output:
         figure="results/figures/swap_steps.png",
-        audio=directory("results/report/audio/swap_steps"),
     log:
         "logs/report/plot_swap_steps.log",
-    benchmark:
-        "benchmarks/report/plot_swap_steps.tsv"
     conda:
         "../../envs/difftone.yaml"
     resources:
-        **gpu_resources(seconds=swap_steps_seconds()),
-    params:
-        examples=[list(pair) for pair in REPORT_EXAMPLES],
-        fractions=config["report"]["swap_steps"],
-        model=get_model_spec(),
-        synonyms=config["swap"]["synonyms"],
-        dtype=config["model"]["dtype"],
-        device=config["device"],
+        **cpu_resources(seconds=30),
     script:
         "../scripts/plot_swap_steps.py"
 

@@ -1,19 +1,5 @@
-from pathlib import Path
-
 from difftone.report import plot_swap_steps
 from difftone.stage import rule_logging
 
 with rule_logging(snakemake):
-    p = snakemake.params
-    sources = {Path(d).name: d for d in snakemake.input.sources}
-    plot_swap_steps(
-        sources,
-        [tuple(pair) for pair in p.examples],
-        snakemake.output.figure,
-        snakemake.output.audio,
-        model=p.model,
-        fractions=p.fractions,
-        synonyms=p.synonyms,
-        device=p.device,
-        dtype=p.dtype,
-    )
+    plot_swap_steps(snakemake.input.audio, snakemake.output.figure)

@@ -1,31 +1,63 @@
-"""The Diff-TONE editing engine: denoising loop with hooks on x0_hat, prompt swap,
-swap strategies, the trajectory cache, batching and NFE counting."""
+"""The Diff-TONE editing engine: the denoising loop on the backbone interface with hooks on x0_hat
+and a conditioning schedule (``loop``), swap strategies and their specs (``strategies``), the
+target-prompt probe (``probe``), the prompt swap (``swap``), the trajectory cache
+(``trajectory``) and the one edit step every caller uses (``edit_step.edit_source``).
 
-from difftone.engine.hooks import ClassifierHook, StepHook
-from difftone.engine.loop import (
-    Conditioning,
-    ConditioningSchedule,
-    EditError,
-    Editor,
-    conditioning_at,
-    make_noise_sampler,
-    noise_bounds,
-)
-from difftone.engine.strategies import (
-    NO_CHANGE_POLICIES,
-    STRATEGIES,
-    StrategyError,
-    SwapContext,
-    choose_swap_step,
-    needs_probe,
-    register_strategy,
-)
-from difftone.engine.probe import TargetProbe
-from difftone.engine.swap import SwapError, swap_instrument
-from difftone.engine.trajectory import Trace, Trajectory
+Names are imported lazily: the strategy registry and the prompt swap load without torch
+(Snakemake reads the registry while it parses the workflow).
+"""
 
-__all__ = [
-    "ClassifierHook", "Conditioning", "ConditioningSchedule", "EditError", "Editor", "NO_CHANGE_POLICIES", "STRATEGIES", "StepHook",
-    "StrategyError", "SwapContext", "SwapError", "TargetProbe", "Trace", "Trajectory", "choose_swap_step", "conditioning_at",
-    "make_noise_sampler", "needs_probe", "noise_bounds", "register_strategy", "swap_instrument",
-]
+from __future__ import annotations
+
+import importlib
+
+_LAZY = {
+    "ClassifierHook": "hooks",
+    "StepHook": "hooks",
+    "Conditioning": "loop",
+    "ConditioningSchedule": "loop",
+    "EditError": "loop",
+    "Editor": "loop",
+    "conditioning_at": "loop",
+    "make_noise_sampler": "loop",
+    "noise_bounds": "loop",
+    "NO_CHANGE_POLICIES": "strategies",
+    "SPECS": "strategies",
+    "STRATEGIES": "strategies",
+    "StrategyError": "strategies",
+    "StrategySpec": "strategies",
+    "SwapChoice": "strategies",
+    "SwapContext": "strategies",
+    "choose_swap": "strategies",
+    "choose_swap_step": "strategies",
+    "needs_probe": "strategies",
+    "register_strategy": "strategies",
+    "strategy_options": "strategies",
+    "strategy_spec": "strategies",
+    "validate_strategy": "strategies",
+    "TargetProbe": "probe",
+    "SwapError": "swap",
+    "swap_instrument": "swap",
+    "Trace": "trajectory",
+    "Trajectory": "trajectory",
+    "EditPlan": "edit_step",
+    "EditRecord": "edit_step",
+    "apply_edits": "edit_step",
+    "edit_rng": "edit_step",
+    "edit_source": "edit_step",
+    "plan_edits": "edit_step",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"difftone.engine.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'difftone.engine' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,115 +1,251 @@
-"""Swap-step strategies: small functions of the source trajectory's classifier trace.
+"""Swap-step strategies: small functions of the source trajectory's classifier trace, each with a spec.
 
 A strategy maps a :class:`SwapContext` to ``(swap_step, reason)``: steps ``0..k-1``
 use the source prompt, steps ``k..N-1`` the target prompt (k = 0: a plain generation
 from the target prompt; k = N: the source unchanged). ``swap_step`` is ``None`` when
 the item is skipped (the ``skip`` no-change policy). Strategy names may take one
-argument after a colon (``fixed:12``, ``sigma:0.7``). Add one with::
+argument after a colon (``fixed:12``, ``sigma:0.7``).
 
-    @register_strategy("last_sigma_above")
+Every strategy describes itself in the registry (:class:`StrategySpec`): whether it reads
+the source's classifier trace, whether it probes the target prompt (and whether that probe
+reads the latent classifier), how its argument is parsed and checked, which config keys
+its choice reads, and whether it can fall back to ``swap.no_change_policy``. Callers ask
+the registry (:func:`strategy_spec`, :func:`validate_strategy`) and never branch on a
+strategy's name. Add one with::
+
+    @register_strategy("last_sigma_above", arg="S",
+                       parse=float_arg("last_sigma_above:S", lambda s: s >= 0, "a noise level S >= 0"))
     def last_sigma_above(ctx: SwapContext) -> tuple[int | None, str]:
-        ...
+        ...   # ctx.arg: the raw argument, ctx.value: the parsed one
 
-A strategy registered with ``needs_probe=True`` may also call ``ctx.probe(k)``: the
-latent classifier's probabilities (IRMAS code -> p) on x0_hat of the *target* prompt,
-evaluated on the source's noisy latent x_k. Each call costs one guided denoiser
-evaluation, which the caller counts; the caller must provide ``probe`` and
-``target`` (:class:`difftone.engine.probe.TargetProbe`, as ``experiment/edits.py`` does).
+A strategy registered with ``needs_probe=True`` gets ``ctx.probe``: a
+:class:`difftone.engine.probe.TargetProbe` of the *target* prompt on the source's noisy
+latents (``ctx.probe(k)``: the latent classifier's probabilities on its x0_hat at x_k,
+with ``probe_classifier=True``; ``ctx.probe.prompt_effect(k)``: how much the target prompt
+changes x0_hat). Each evaluation costs one guided denoiser call, which
+:func:`difftone.engine.edit_step.edit_source` counts.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from difftone.engine.trajectory import Trace
+if TYPE_CHECKING:
+    from difftone.engine.probe import TargetProbe
+    from difftone.engine.trajectory import Trace
 
 NO_CHANGE_POLICIES = ("midpoint", "skip", "no_edit")
+NO_CHANGE_KEY = "swap.no_change_policy"
 
 
 class StrategyError(ValueError):
     """Unknown strategy, bad argument, or a strategy that needs a trace without one."""
 
 
-Probe = Callable[[int], "dict[str, float]"]
-
-
 @dataclass
 class SwapContext:
-    trace: Trace | None
+    trace: "Trace | None"
     steps: int
     rng: np.random.Generator
-    arg: str | None = None
+    arg: str | None = None  # the raw argument after the colon
     no_change_policy: str = "midpoint"
     sigmas: list[float] = field(default_factory=list)
     target: str | None = None  # IRMAS code of the edit's target instrument
-    probe: Probe | None = None  # step k -> classifier probabilities on the target prompt's x0_hat at x_k
+    probe: "TargetProbe | None" = None  # the target prompt's probe (strategies with needs_probe)
+    value: Any = None  # the argument as the spec's parser returned it
+    fallback: bool = False  # set when swap.no_change_policy decided the step
 
 
 StrategyFn = Callable[[SwapContext], tuple["int | None", str]]
+ArgParser = Callable[["str | None", "int | None"], Any]  # (raw arg, steps or None) -> value; raises StrategyError
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """What a strategy needs and reads (the registry's entry)."""
+
+    name: str
+    choose: StrategyFn
+    needs_trace: bool = False  # reads the source generation's classifier trace (a classifier at generation)
+    needs_probe: bool = False  # runs the target prompt on the source's x_k (ctx.probe; extra NFE)
+    probe_classifier: bool = False  # its probe reads the latent classifier (ctx.probe(k))
+    can_fall_back: bool = False  # may apply swap.no_change_policy (recorded as `fallback`)
+    config_keys: tuple[str, ...] = ()  # config keys (dotted) its choice reads
+    parse: ArgParser | None = None  # argument parser/validator; None: takes the argument as given
+    arg: str = ""  # the argument's name in help texts ("K" for fixed:K); "" if it takes none
+
+    @property
+    def needs_classifier(self) -> bool:
+        """Whether it needs a latent classifier at all (for the trace, or for its probe)."""
+        return self.needs_trace or self.probe_classifier
+
+    @property
+    def usage(self) -> str:
+        return f"{self.name}:{self.arg}" if self.arg else self.name
+
+    def option_names(self) -> dict[str, str]:
+        """Config key -> the option name a job receives (its last component)."""
+        return {key: key.rsplit(".", 1)[-1] for key in self.config_keys}
+
+
 STRATEGIES: dict[str, StrategyFn] = {}
-PROBE_STRATEGIES: set[str] = set()
+SPECS: dict[str, StrategySpec] = {}
 
 
-def register_strategy(name: str, needs_probe: bool = False) -> Callable[[StrategyFn], StrategyFn]:
+def register_strategy(name: str, *, needs_trace: bool = False, needs_probe: bool = False,
+                      probe_classifier: bool = False, can_fall_back: bool = False,
+                      config_keys: tuple[str, ...] = (), parse: ArgParser | None = None,
+                      arg: str = "") -> Callable[[StrategyFn], StrategyFn]:
+    """Register a strategy function with its spec (see the module doc). A strategy that can fall back
+    reads ``swap.no_change_policy`` (added to its config keys)."""
+    if can_fall_back and NO_CHANGE_KEY not in config_keys:
+        config_keys = (*config_keys, NO_CHANGE_KEY)
+
     def register(fn: StrategyFn) -> StrategyFn:
         STRATEGIES[name] = fn
-        if needs_probe:
-            PROBE_STRATEGIES.add(name)
-        else:
-            PROBE_STRATEGIES.discard(name)
+        SPECS[name] = StrategySpec(name, fn, needs_trace, needs_probe or probe_classifier, probe_classifier,
+                                   can_fall_back, tuple(config_keys), parse, arg)
         return fn
 
     return register
 
 
 def parse_strategy(strategy: str) -> tuple[str, str | None]:
-    name, _, arg = strategy.partition(":")
+    name, _, arg = str(strategy).partition(":")
     if name not in STRATEGIES:
-        raise StrategyError(
-            f"unknown swap strategy {strategy!r}; known: {', '.join(sorted(STRATEGIES))} (fixed:K, sigma:S, probe:P, agree:R)"
-        )
+        usages = ", ".join(sorted(_spec_of(n).usage for n in STRATEGIES))
+        raise StrategyError(f"unknown swap strategy {strategy!r}; known: {usages}")
     return name, (arg or None)
+
+
+def _spec_of(name: str) -> StrategySpec:
+    if name not in SPECS or SPECS[name].choose is not STRATEGIES[name]:  # registered by assignment to STRATEGIES
+        SPECS[name] = StrategySpec(name, STRATEGIES[name])
+    return SPECS[name]
+
+
+def strategy_spec(strategy: str) -> StrategySpec:
+    """The spec of ``strategy`` (``name`` or ``name:arg``); StrategyError if unknown."""
+    return _spec_of(parse_strategy(strategy)[0])
+
+
+def validate_strategy(strategy: str, steps: int | None = None) -> Any:
+    """Parse and check ``strategy``'s argument (against ``steps`` when given); returns the parsed value.
+    Raises :class:`StrategyError` naming the strategy and what to pass."""
+    name, arg = parse_strategy(strategy)
+    spec = _spec_of(name)
+    return spec.parse(arg, steps) if spec.parse is not None else arg
 
 
 def needs_probe(strategy: str) -> bool:
     """Whether ``strategy`` runs extra denoiser evaluations (``ctx.probe``) to choose its step."""
-    return parse_strategy(strategy)[0] in PROBE_STRATEGIES
+    return strategy_spec(strategy).needs_probe
+
+
+def strategy_options(strategy: str, config: dict) -> dict[str, Any]:
+    """The config values ``strategy`` reads, by option name (``{"no_change_policy": ...}``): what its
+    edit job depends on, and only that."""
+    out = {}
+    for key, option in strategy_spec(strategy).option_names().items():
+        value: Any = config
+        for part in key.split("."):
+            value = value[part]
+        out[option] = value
+    return out
+
+
+# -- argument parsers --------------------------------------------------------------------------------
+def int_step_arg(strategy: str) -> ArgParser:
+    def parse(arg: str | None, steps: int | None) -> int:
+        try:
+            k = int(arg) if arg is not None else None
+        except ValueError:
+            k = None
+        if k is None or k < 0 or (steps is not None and k > steps):
+            bound = f"[0, {steps}]" if steps is not None else ">= 0"
+            raise StrategyError(f"strategy {strategy} needs an integer K in {bound}, got {arg!r}")
+        return k
+
+    return parse
+
+
+def float_arg(strategy: str, check: Callable[[float], bool], what: str, default: float | None = None) -> ArgParser:
+    def parse(arg: str | None, steps: int | None) -> float | None:
+        if arg is None:
+            return default
+        try:
+            value = float(arg)
+        except ValueError:
+            value = None
+        if value is None or not check(value):
+            raise StrategyError(f"strategy {strategy} needs {what}, got {arg!r}")
+        return value
+
+    return parse
+
+
+@dataclass(frozen=True)
+class SwapChoice:
+    step: int | None  # None: skipped
+    reason: str
+    fallback: bool  # swap.no_change_policy decided the step
 
 
 def choose_swap_step(
     strategy: str,
-    trace: Trace | None,
+    trace: "Trace | None",
     steps: int,
     rng: np.random.Generator | int | None = None,
     no_change_policy: str = "midpoint",
     sigmas: list[float] | None = None,
     target: str | None = None,
-    probe: Probe | None = None,
+    probe: "TargetProbe | None" = None,
 ) -> tuple[int | None, str]:
-    """The swap step for ``strategy`` (``difftone``, ``midpoint``, ``random``, ``fixed:K``, ``sigma:S``,
-    ``probe[:P]``, ``agree[:R]``, ``none``) and why. ``target`` and ``probe``: for probe strategies (see the module doc)."""
+    """The swap step for ``strategy`` and why. ``target`` and ``probe``: for strategies whose spec
+    needs a probe (see the module doc). Callers go through :func:`difftone.engine.edit_source`."""
+    choice = choose_swap(strategy, trace, steps, rng, no_change_policy, sigmas, target, probe)
+    return choice.step, choice.reason
+
+
+def choose_swap(
+    strategy: str,
+    trace: "Trace | None",
+    steps: int,
+    rng: np.random.Generator | int | None = None,
+    no_change_policy: str = "midpoint",
+    sigmas: list[float] | None = None,
+    target: str | None = None,
+    probe: "TargetProbe | None" = None,
+) -> SwapChoice:
+    """:func:`choose_swap_step` with whether ``swap.no_change_policy`` decided the step."""
     name, arg = parse_strategy(strategy)
-    if name in PROBE_STRATEGIES and (probe is None or target is None):
+    spec = _spec_of(name)
+    if spec.needs_probe and (probe is None or target is None):
+        what = "an editor, and a latent classifier" if spec.probe_classifier else "an editor"
         raise StrategyError(f"strategy {strategy!r} probes the target prompt: it needs a probe "
-                            "(difftone.engine.TargetProbe: an editor, and for `probe` a latent classifier) "
-                            "and the target instrument")
+                            f"(difftone.engine.TargetProbe: {what}) and the target instrument")
+    if spec.needs_trace and trace is None:
+        raise StrategyError(f"strategy {name!r} needs the classifier trace of the source generation (a classifier)")
     if no_change_policy not in NO_CHANGE_POLICIES:
         raise StrategyError(f"swap.no_change_policy must be one of {', '.join(NO_CHANGE_POLICIES)}, not {no_change_policy!r}")
     if steps < 2:
         raise StrategyError(f"steps must be at least 2, got {steps}")
+    value = validate_strategy(strategy, steps)
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    ctx = SwapContext(trace, steps, rng, arg, no_change_policy, list(sigmas or []), target, probe)
-    return STRATEGIES[name](ctx)
+    ctx = SwapContext(trace, steps, rng, arg, no_change_policy, list(sigmas or []), target, probe, value)
+    step, reason = STRATEGIES[name](ctx)
+    return SwapChoice(step, reason, ctx.fallback)
 
 
-@register_strategy("difftone")
+FALLBACK_MARK = "; policy "
+
+
+@register_strategy("difftone", needs_trace=True, can_fall_back=True)
 def difftone_strategy(ctx: SwapContext) -> tuple[int | None, str]:
     """The last step where the classifier's top-1 on x0_hat changes (Diff-TONE)."""
-    if ctx.trace is None:
-        raise StrategyError("strategy 'difftone' needs the classifier trace of the source generation (a classifier)")
     changes = ctx.trace.change_steps()
     if changes:
         k = changes[-1]
@@ -120,12 +256,13 @@ def difftone_strategy(ctx: SwapContext) -> tuple[int | None, str]:
 
 
 def _no_change(ctx: SwapContext, why: str) -> tuple[int | None, str]:
-    """``swap.no_change_policy`` when a classifier-driven strategy finds no step."""
+    """``swap.no_change_policy`` when a classifier-driven strategy finds no step (recorded as a fallback)."""
+    ctx.fallback = True
     if ctx.no_change_policy == "midpoint":
-        return ctx.steps // 2, f"{why}; policy midpoint: step {ctx.steps // 2}"
+        return ctx.steps // 2, f"{why}{FALLBACK_MARK}midpoint: step {ctx.steps // 2}"
     if ctx.no_change_policy == "no_edit":
-        return ctx.steps, f"{why}; policy no_edit: the source is kept (step {ctx.steps})"
-    return None, f"{why}; policy skip: no edit"
+        return ctx.steps, f"{why}{FALLBACK_MARK}no_edit: the source is kept (step {ctx.steps})"
+    return None, f"{why}{FALLBACK_MARK}skip: no edit"
 
 
 @register_strategy("midpoint")
@@ -133,34 +270,27 @@ def midpoint_strategy(ctx: SwapContext) -> tuple[int, str]:
     return ctx.steps // 2, f"midpoint of {ctx.steps} steps"
 
 
-@register_strategy("random")
+@register_strategy("random", config_keys=("edits.random_seed",))
 def random_strategy(ctx: SwapContext) -> tuple[int, str]:
     """Uniform over the steps 1..N-1 (neither a plain regeneration nor no edit)."""
     k = int(ctx.rng.integers(1, ctx.steps))
     return k, f"random step in [1, {ctx.steps - 1}]"
 
 
-@register_strategy("fixed")
+@register_strategy("fixed", parse=int_step_arg("fixed:K"), arg="K")
 def fixed_strategy(ctx: SwapContext) -> tuple[int, str]:
-    try:
-        k = int(ctx.arg) if ctx.arg is not None else None
-    except ValueError:
-        k = None
-    if k is None or not 0 <= k <= ctx.steps:
-        raise StrategyError(f"strategy fixed:K needs an integer K in [0, {ctx.steps}], got {ctx.arg!r}")
+    k = ctx.value
     return k, f"fixed step {k}"
 
 
-@register_strategy("sigma")
+@register_strategy("sigma", arg="S", parse=float_arg("sigma:S", lambda s: s >= 0,
+                                                      "a noise level S >= 0, e.g. sigma:0.7"))
 def sigma_strategy(ctx: SwapContext) -> tuple[int, str]:
     """The first step whose noise level sigma_k is <= S (``sigma:S``): the same noise level at any
     number of steps. S below the last sigma swaps at step N (no edit)."""
-    try:
-        s = float(ctx.arg) if ctx.arg is not None else None
-    except ValueError:
-        s = None
-    if s is None or not s >= 0:
-        raise StrategyError(f"strategy sigma:S needs a noise level S >= 0, e.g. sigma:0.7, got {ctx.arg!r}")
+    s = ctx.value
+    if s is None:
+        raise StrategyError("strategy sigma:S needs a noise level S >= 0, e.g. sigma:0.7, got None")
     if len(ctx.sigmas) < ctx.steps:
         raise StrategyError(f"strategy sigma:{ctx.arg} needs the {ctx.steps} sigmas of the schedule")
     for k in range(ctx.steps):
@@ -169,7 +299,8 @@ def sigma_strategy(ctx: SwapContext) -> tuple[int, str]:
     return ctx.steps, f"no step has sigma <= {s:g} (last {ctx.sigmas[ctx.steps - 1]:.4g}): the source is kept"
 
 
-@register_strategy("probe", needs_probe=True)
+@register_strategy("probe", needs_probe=True, probe_classifier=True, can_fall_back=True, arg="P",
+                   parse=float_arg("probe:P", lambda p: 0.0 < p <= 1.0, "a probability P in (0, 1]"))
 def probe_strategy(ctx: SwapContext) -> tuple[int | None, str]:
     """The latest step at which the target prompt, run once on the source's noisy latent x_k, already
     predicts a clean latent that the classifier reads as the target instrument (``probe`` or ``probe:P``,
@@ -182,12 +313,7 @@ def probe_strategy(ctx: SwapContext) -> tuple[int | None, str]:
     into the target instrument? Late steps keep the most content, so the latest such step wins.
     If no step qualifies, ``swap.no_change_policy`` applies (recorded).
     """
-    try:
-        min_p = float(ctx.arg) if ctx.arg is not None else None
-    except ValueError:
-        min_p = -1.0
-    if min_p is not None and not 0.0 < min_p <= 1.0:
-        raise StrategyError(f"strategy probe:P needs a probability P in (0, 1], got {ctx.arg!r}")
+    min_p = ctx.value
     for k in range(ctx.steps - 1, -1, -1):
         probs = ctx.probe(k)
         top1 = max(probs, key=probs.get)
@@ -198,7 +324,8 @@ def probe_strategy(ctx: SwapContext) -> tuple[int | None, str]:
     return _no_change(ctx, f"the target prompt's x0_hat never read {ctx.target} (probed all {ctx.steps} steps)")
 
 
-@register_strategy("agree", needs_probe=True)
+@register_strategy("agree", needs_probe=True, can_fall_back=True, arg="R",
+                   parse=float_arg("agree:R", lambda r: 0.0 < r < 1.0, "a ratio R in (0, 1)", default=0.3))
 def agree_strategy(ctx: SwapContext) -> tuple[int | None, str]:
     """The earliest step from which the source and target prompts agree on the music for the rest of
     the run (``agree`` or ``agree:R``, R = 0.3 by default): the target prompt is run once on the
@@ -212,12 +339,7 @@ def agree_strategy(ctx: SwapContext) -> tuple[int | None, str]:
     is read (the paper's failure: the source's x0_hat names the source instrument from step 0).
     Scans back from step N-1: costs N-k+1 probe evaluations (+1 for step 0).
     """
-    try:
-        ratio = float(ctx.arg) if ctx.arg is not None else 0.3
-    except ValueError:
-        ratio = -1.0
-    if not 0.0 < ratio < 1.0:
-        raise StrategyError(f"strategy agree:R needs a ratio R in (0, 1), got {ctx.arg!r}")
+    ratio = ctx.value
     full = ctx.probe.prompt_effect(0)
     if not full > 0:
         return _no_change(ctx, "the target prompt does not change x0_hat at step 0 (same prompt?)")

@@ -5,41 +5,33 @@ step with the strategy, and resumes each source's cached trajectory for all its
 targets at once (targets that swap at the same step run as one batch: under
 ``difftone``, ``midpoint``, ``fixed:K`` and ``sigma:S`` that is all of them).
 
-Probe strategies (``agree``, ``probe``) first run the target prompt on the source's
-cached noisy latents (:class:`difftone.engine.TargetProbe`; ``probe`` reads it with the
-distilled latent classifier); those denoiser evaluations are counted per edit (``probe_nfe`` in
-``swaps.csv``, included in ``nfe``) and in ``nfe.json``.
+Each source's edits are one call of the edit step (:func:`difftone.engine.edit_source`).
+Strategies whose spec needs a probe (``agree``, ``probe``) first run the target prompt on
+the source's cached noisy latents (``probe`` reads it with the distilled latent
+classifier); those denoiser evaluations are counted per edit (``probe_nfe`` in
+``swaps.csv``, included in ``nfe``) and in ``nfe.json``. ``fallback`` in ``swaps.csv``:
+``swap.no_change_policy`` decided the step.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import zlib
 from pathlib import Path
 from typing import Mapping, Sequence
 
-import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
 from difftone import audio
-from difftone.engine import Editor, TargetProbe, Trajectory, choose_swap_step, needs_probe, swap_instrument
-from difftone.experiment.items import (
-    SWAP_COLUMNS,
-    ExperimentError,
-    check_finite,
-    pair_name,
-    sigma_of,
-)
+from difftone.engine import EditRecord, Editor, Trajectory, edit_rng, edit_source, strategy_spec
+from difftone.experiment.items import SWAP_COLUMNS, ExperimentError, check_finite, pair_name
 from difftone.experiment.sources import read_sources
 
 log = logging.getLogger(__name__)
 
 
-def edit_rng(seed: int, item: str, target: str) -> np.random.Generator:
-    """The random stream of one edit: depends on the seed, the item and the target only."""
-    return np.random.default_rng([seed, zlib.crc32(item.encode()), zlib.crc32(target.encode())])
+__all__ = ["edit_rng", "run_edits", "swap_record"]
 
 
 def run_edits(
@@ -64,13 +56,12 @@ def run_edits(
     Writes ``out_dir/<source>_to_<target>/{<item>.wav, swaps.csv}`` and ``out_dir/nfe.json``;
     returns the swaps of all pairs.
     """
-    from difftone.models import load_sao
+    from difftone.models import load_backbone
 
     out_dir = Path(out_dir)
-    editor = Editor(load_sao(model, dtype=dtype, device=device), progress=False)
-    probing = needs_probe(strategy)
+    editor = Editor(load_backbone(model, dtype=dtype, device=device), progress=False)
     probe_classifier = None
-    if probing and strategy.partition(":")[0] == "probe":
+    if strategy_spec(strategy).probe_classifier:
         if classifier is None:
             raise ExperimentError(f"strategy {strategy} probes the target prompt with the latent classifier: "
                                   "pass its checkpoint (results/classifiers/distilled)")
@@ -86,15 +77,16 @@ def run_edits(
         targets = [t for t in instruments if t != source]
         for row in tqdm(items.itertuples(), total=len(items), desc=f"{strategy} {source}", unit="source"):
             traj = Trajectory.load(row.trajectory)
-            edits = _edit_source(editor, traj, row, source, targets, strategy, no_change_policy, seed, synonyms,
-                                 probing, probe_classifier)
-            for target, record, wave in edits:
-                if wave is not None:
-                    check_finite(wave, f"the edit of {row.item} to {target} ({strategy})")
+            edits = edit_source(editor, traj, source, targets, strategy, no_change_policy=no_change_policy,
+                                seed=seed, item=row.item, synonyms=synonyms, probe_classifier=probe_classifier)
+            for edit in edits:
+                record = swap_record(edit, traj, row)
+                if edit.audio is not None:
+                    check_finite(edit.audio, f"the edit of {row.item} to {edit.target} ({strategy})")
                     name = f"{row.item}.wav"
-                    audio.write(out_dir / pair_name(source, target) / name, wave.numpy(), traj.sample_rate)
+                    audio.write(out_dir / pair_name(source, edit.target) / name, edit.audio.numpy(), traj.sample_rate)
                     record["audio"] = name
-                swaps[(source, target)].append(record)
+                swaps[(source, edit.target)].append(record)
             n_sources += 1
     if n_sources == 0:
         raise ExperimentError(f"no source generations to edit for strategy {strategy}")
@@ -114,30 +106,12 @@ def run_edits(
     return pd.concat(frames, ignore_index=True)
 
 
-def _edit_source(editor: Editor, traj: Trajectory, row, source: str, targets: Sequence[str], strategy: str,
-                 no_change_policy: str, seed: int, synonyms, probing: bool = False,
-                 probe_classifier=None) -> list[tuple[str, dict, object]]:
-    """All edits of one source (``row`` of its items.csv): (target, swaps.csv record, audio or None when skipped)."""
-    item = row.item
-    prompts = [swap_instrument(traj.prompt, source, t, synonyms) for t in targets]
-    probes = [TargetProbe(editor, probe_classifier, traj, p) if probing else None for p in prompts]
-    choices = [
-        choose_swap_step(strategy, traj.trace, traj.steps, edit_rng(seed, item, t), no_change_policy, traj.sigmas,
-                         target=t, probe=probe)
-        for t, probe in zip(targets, probes)
-    ]
-    steps = [step for step, _ in choices]
-    waves = editor.edit(traj, prompts, steps)
-    probe_nfe = [probe.nfe if probe is not None else 0 for probe in probes]
-    per_edit_nfe = [(traj.steps - s if s is not None else 0) + extra for s, extra in zip(steps, probe_nfe)]
-    trace = json.dumps(traj.trace.top1) if traj.trace is not None else ""
-    records = []
-    for target, prompt, (step, reason), wave, nfe, extra in zip(targets, prompts, choices, waves, per_edit_nfe,
-                                                                probe_nfe):
-        records.append({
-            "item": item, "prompt_index": int(row.prompt_index), "seed": traj.seed,
-            "source_prompt": traj.prompt, "target_prompt": prompt,
-            "swap_step": "" if step is None else int(step), "sigma": sigma_of(traj.sigmas, step), "reason": reason,
-            "audio": "", "nfe": nfe, "probe_nfe": extra, "trace": trace,
-        })
-    return list(zip(targets, records, waves))
+def swap_record(edit: EditRecord, traj: Trajectory, row) -> dict:
+    """The swaps.csv row of one edit of the source ``row`` (its items.csv row); ``audio`` is filled by the caller."""
+    return {
+        "item": row.item, "prompt_index": int(row.prompt_index), "seed": traj.seed,
+        "source_prompt": traj.prompt, "target_prompt": edit.target_prompt,
+        "swap_step": "" if edit.swap_step is None else int(edit.swap_step), "sigma": edit.sigma,
+        "reason": edit.reason, "audio": "", "nfe": edit.nfe, "probe_nfe": edit.probe_nfe,
+        "fallback": bool(edit.fallback), "trace": json.dumps(traj.trace.top1) if traj.trace is not None else "",
+    }

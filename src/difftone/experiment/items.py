@@ -22,7 +22,7 @@ import torch
 
 SOURCE_COLUMNS = ["item", "instrument", "prompt_index", "seed", "prompt", "audio", "trajectory", "top1_final"]
 SWAP_COLUMNS = ["item", "prompt_index", "seed", "source_prompt", "target_prompt", "swap_step", "sigma", "reason",
-                "audio", "nfe", "probe_nfe", "trace"]
+                "audio", "nfe", "probe_nfe", "fallback", "trace"]
 
 
 class ExperimentError(ValueError):

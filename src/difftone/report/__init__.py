@@ -1,8 +1,9 @@
-"""The report stage: Figure 2 of the paper (mel spectrograms of swaps at several steps, with
-their audio) and a self-contained static HTML page of the tables, figures and audio.
+"""The report stage: it only renders files. Figure 2 of the paper (mel spectrograms of swaps at
+several steps, drawn from the audio that the experiment stage's rule ``edit_swap_steps`` writes)
+and a self-contained static HTML page of the tables, figures and audio.
 
-``figures.plot_swap_steps``: rule ``plot_swap_steps`` -> ``results/figures/swap_steps.png`` and
-``results/report/audio/swap_steps/``; ``page.write_report``: rule ``build_report`` ->
+``figures.plot_swap_steps``: rule ``plot_swap_steps``: ``results/report/audio/swap_steps/`` ->
+``results/figures/swap_steps.png``; ``page.write_report``: rule ``build_report`` ->
 ``results/report/index.html`` and ``results/report/assets/``; ``examples``: the example pairs
 and swap steps (light: the config check imports it while Snakemake parses the workflow).
 """

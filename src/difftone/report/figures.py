@@ -1,111 +1,54 @@
-"""Figure 2 of the paper: a source generation and its edits with the instrument word swapped at
-several denoising steps, as mel spectrograms, with the audio of each.
+"""Figure 2 of the paper, drawn from files: a source generation and its edits with the instrument word
+swapped at several denoising steps, as mel spectrograms.
 
-Too early a swap (step 0 is a generation from the target prompt with the same seed) changes
-the music; too late (step N returns the source) changes nothing.
-
-Audio folder layout (``audio_dir``, written to a temporary folder and renamed)::
-
-    swap_steps.csv                 one row per panel (MANIFEST_COLUMNS); ``audio`` relative to audio_dir
-    <source>_to_<target>/source.wav
-    <source>_to_<target>/step_<k:03d>.wav
+The edits are made by the experiment stage (rule ``edit_swap_steps``,
+:func:`difftone.experiment.swap_steps.edit_swap_steps`), which writes the audio folder and
+its manifest ``swap_steps.csv``; this module reads them and draws the PNG (rule
+``plot_swap_steps``). It loads no model.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from difftone import audio
-from difftone.engine import Editor, Trajectory, swap_instrument
-from difftone.experiment.items import check_finite, pair_name, sigma_of
-from difftone.experiment.sources import read_sources
-from difftone.files import atomic_folder, atomic_path
-from difftone.report.examples import swap_steps_of
+from difftone.experiment.items import read_table
+from difftone.experiment.swap_steps import MANIFEST, MANIFEST_COLUMNS
+from difftone.files import atomic_path
 
 log = logging.getLogger(__name__)
 
-MANIFEST = "swap_steps.csv"
-MANIFEST_COLUMNS = ["source", "target", "item", "kind", "prompt", "target_prompt", "swap_step", "steps", "sigma",
-                    "audio", "trace"]
+__all__ = ["MANIFEST", "MANIFEST_COLUMNS", "mel_db", "plot_swap_steps"]
 
 
-def plot_swap_steps(
-    sources_dirs: Mapping[str, str | Path],
-    examples: Sequence[tuple[str, str]],
-    figure: str | Path,
-    audio_dir: str | Path,
-    *,
-    model,
-    fractions: Sequence[float],
-    synonyms: Mapping[str, Sequence[str]] | None = None,
-    device: str = "cpu",
-    dtype: str = "float32",
-    n_mels: int = 128,
-) -> pd.DataFrame:
-    """Edit one source per example pair at the swap steps ``round(f * N)`` of ``fractions``.
-
-    ``sources_dirs``: instrument -> source-generation folder (its first item, the first prompt and
-    seed, is the example); ``model``: a :func:`difftone.models.load_sao` spec, or loaded components.
-    Writes ``figure`` (PNG: one row per pair, the source then each swap step, titled with step and
-    sigma) and ``audio_dir`` (module docstring); returns the manifest.
-    """
-    from difftone.models import load_sao
-
-    if not examples:
-        raise ValueError("figure 2 needs at least one (source, target) example pair (report.examples)")
-    components = load_sao(model, dtype=dtype, device=device) if isinstance(model, str) else model
-    editor = Editor(components, progress=False)
+def plot_swap_steps(audio_dir: str | Path, figure: str | Path, n_mels: int = 128) -> pd.DataFrame:
+    """Draw ``figure`` (PNG: one row per example pair, the source then each swap step, titled with the
+    step and sigma) from the Figure 2 audio folder ``audio_dir``; returns its manifest."""
     audio_dir = Path(audio_dir)
-    rows, panels = [], []
-    with atomic_folder(audio_dir) as tmp:
-        for source, target in tqdm(list(examples), desc="figure 2", unit="pair"):
-            row_panels = _edit_example(editor, sources_dirs[source], source, target, fractions, synonyms, tmp, rows)
-            panels.append((source, target, row_panels))
-        manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
-        manifest.to_csv(tmp / MANIFEST, index=False)
-    _plot(panels, figure, n_mels)
-    log.info("figure 2: %d pair(s) x %d panels -> %s, audio in %s", len(panels), len(panels[0][2]) if panels else 0,
-             figure, audio_dir)
-    return manifest
-
-
-def _edit_example(editor: Editor, sources_dir, source: str, target: str, fractions, synonyms, out: Path,
-                  rows: list[dict]) -> list[tuple[str, np.ndarray, int]]:
-    """Edit the first source item of ``sources_dir`` at every swap step; append manifest rows, return panels."""
-    item = read_sources(sources_dir).iloc[0]
-    traj = Trajectory.load(item["trajectory"])
-    n = traj.steps
-    target_prompt = swap_instrument(traj.prompt, source, target, synonyms)
-    steps = swap_steps_of(fractions, n)
-    waves = editor.edit(traj, [target_prompt] * len(steps), steps)
-    folder = out / pair_name(source, target)
-    trace = json.dumps(traj.trace.top1) if traj.trace is not None else ""
-    base = {"source": source, "target": target, "item": item["item"], "prompt": traj.prompt,
-            "target_prompt": target_prompt, "steps": n, "trace": trace}
+    manifest = read_table(audio_dir / MANIFEST, MANIFEST_COLUMNS, "Figure 2 (edit_swap_steps)")
     panels = []
-    entries = [("source", None, traj.audio)] + [("swap", k, w) for k, w in zip(steps, waves)]
-    for kind, k, wave in entries:
-        check_finite(wave, f"the figure 2 edit of {item['item']} to {target} at step {k}")
-        name = "source.wav" if k is None else f"step_{k:03d}.wav"
-        audio.write(folder / name, wave.numpy(), traj.sample_rate)
-        sigma = sigma_of(traj.sigmas, k)
-        rows.append({**base, "kind": kind, "swap_step": "" if k is None else k, "sigma": sigma,
-                     "audio": f"{pair_name(source, target)}/{name}"})
-        if k is None:
-            title = f"source ({source})"
-        elif k == n:
-            title = f"step {k}/{n} (no swap)"
-        else:
-            title = f"swap at step {k}/{n}\nσ = {sigma:.3g}"
-        panels.append((title, wave.numpy(), traj.sample_rate))
-    return panels
+    for (source, target), rows in manifest.groupby(["source", "target"], sort=False):
+        row_panels = []
+        for r in rows.itertuples():
+            wave, sr = audio.load(audio_dir / r.audio)
+            n, k = int(r.steps), r.swap_step
+            if r.kind == "source":
+                title = f"source ({source})"
+            elif int(float(k)) == n:
+                title = f"step {n}/{n} (no swap)"
+            else:
+                title = f"swap at step {int(float(k))}/{n}\nσ = {float(r.sigma):.3g}"
+            row_panels.append((title, wave, sr))
+        panels.append((source, target, row_panels))
+    if not panels:
+        raise ValueError(f"{audio_dir / MANIFEST} lists no panels: rerun edit_swap_steps")
+    _plot(panels, figure, n_mels)
+    log.info("figure 2: %d pair(s) x %d panels -> %s", len(panels), len(panels[0][2]), figure)
+    return manifest
 
 
 def mel_db(wave: np.ndarray, sample_rate: int, n_mels: int = 128, hop_length: int = 512) -> np.ndarray:

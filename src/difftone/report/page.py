@@ -5,7 +5,7 @@ Layout of the report folder (``results/report/``)::
 
     index.html                     the page
     assets/                        copies of the figures and of the gallery's audio (written by write_report)
-    audio/swap_steps/              Figure 2's audio (rule plot_swap_steps), linked in place
+    audio/swap_steps/              Figure 2's audio (rule edit_swap_steps), linked in place
 
 Media already inside the report folder are linked where they are; anything else is copied
 into ``assets/``, so the folder can be zipped and opened anywhere. ``assets/`` is built in a
@@ -38,7 +38,7 @@ from difftone.experiment.items import (
 from difftone.experiment.sources import read_sources
 from difftone.files import atomic_folder, atomic_path
 from difftone.instruments import INSTRUMENTS
-from difftone.report.figures import MANIFEST, MANIFEST_COLUMNS
+from difftone.experiment.swap_steps import MANIFEST, MANIFEST_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def write_report(
 
     ``config``: the validated workflow config (summarized at the top, in full in a collapsible
     block); ``model_spec``: the spec the model jobs load; tables: the workflow's CSVs;
-    ``swap_steps_audio``/``swap_steps_figure``: :func:`difftone.report.plot_swap_steps`'s outputs;
+    ``swap_steps_audio``/``swap_steps_figure``: the Figure 2 audio folder (rule edit_swap_steps) and figure (rule plot_swap_steps);
     ``sources_dirs`` (instrument -> folder) and ``swaps_csvs`` (the ``<strategy>/<source>_to_<target>/swaps.csv``
     of every strategy and example pair): the audio gallery of each strategy's edit of the example
     pairs' first source item. Optional figures
@@ -323,7 +323,7 @@ def _sweep_section(sweep_table, sweep_figure, media: _Media):
 
 def _figure2_section(audio_dir, figure, media: _Media):
     audio_dir = Path(audio_dir)
-    manifest = read_table(audio_dir / MANIFEST, MANIFEST_COLUMNS, "Figure 2 (plot_swap_steps)")
+    manifest = read_table(audio_dir / MANIFEST, MANIFEST_COLUMNS, "Figure 2 (edit_swap_steps)")
     body = ["<p>One source generation per example pair, edited with the instrument word swapped at several "
             "denoising steps (paper Figure 2). Step 0 regenerates from the target prompt with the same seed; "
             "step N keeps the source.</p>",
