@@ -141,6 +141,14 @@ def get_clip_folder():
 
 
 # --- Classifiers (workflow/rules/features.smk, classifiers.smk) -------------
+JUDGE_FILE = "results/classifiers/judge/model.json"
+
+
+def get_judge_input():
+    """The trained judge file (mfcc_logreg) or nothing (clap_zero_shot trains nothing)."""
+    return [JUDGE_FILE] if config["judge"]["kind"] == "mfcc_logreg" else []
+
+
 IRMAS_CLIPS = 6705  # IRMAS training set, all classes: an upper bound to size jobs
 CLASSIFIER_NAMES = ["teacher", "distilled", "non-distilled"]
 
