@@ -41,6 +41,7 @@ def get_final_output():
         "results/tables/table1_classifiers.csv",
         "results/tables/table2_strategies.csv",
         "results/tables/per_pair.csv",
+        "results/tables/paired.csv",
         "results/report/index.html",
     ] + (
         ["results/tables/sweep.csv", "results/figures/sweep.png"]
@@ -202,6 +203,9 @@ wildcard_constraints:
     strategy="|".join(map(re.escape, STRATEGIES)) if STRATEGIES else "$^",
 
 
+SOURCE_SPLIT = "results/sources/split.csv"
+
+
 def get_sources():
     """Source-generation folders of every instrument."""
     return expand("results/sources/{instrument}", instrument=INSTRUMENTS)
@@ -225,7 +229,8 @@ def strategy_options(wildcards):
 
 def sweep_seconds():
     """GPU seconds of the sweep job: every grid point edits a subset of the sources into every other instrument."""
-    sources = min(sources_count(), config["sweep"]["sources_per_instrument"])
+    cap = config["sweep"]["sources_per_instrument"] or sources_count()
+    sources = min(sources_count(), config["evaluation"]["tuning_per_instrument"], cap)
     n_edits = (
         sources
         * len(INSTRUMENTS)
