@@ -205,11 +205,11 @@ def paired_table(items: Mapping[str, pd.DataFrame], bootstrap: Mapping,
     for baseline in baselines:
         if baseline not in items:
             continue
-        base = items[baseline].set_index(["item", "target"])
+        base = items[baseline][["item", "target", *PAIRED_METRICS]]
         for strategy, df in items.items():
             if strategy == baseline:
                 continue
-            joined = df.join(base, on=["item", "target"], how="inner", rsuffix="_base")
+            joined = df.merge(base, on=["item", "target"], how="inner", suffixes=("", "_base"))
             for metric in PAIRED_METRICS:
                 a = pd.to_numeric(joined[metric], errors="coerce")
                 b = pd.to_numeric(joined[f"{metric}_base"], errors="coerce")
