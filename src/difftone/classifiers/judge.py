@@ -104,8 +104,8 @@ def train_mfcc_judge(index_csv: str | Path, instruments: Sequence[str], out_json
     scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
     model = LogisticRegression(C=c, max_iter=max_iter, random_state=seed)
     model.fit((feats[train] - scaler.mean_) / scale, labels[train])
-    judge = MfccJudge(instruments, scaler.mean_, scale, model.coef_, model.intercept_, n_mfcc=n_mfcc,
-                      sample_rate=sample_rate)
+    coef, intercept = _full_coefficients(model, len(instruments))
+    judge = MfccJudge(instruments, scaler.mean_, scale, coef, intercept, n_mfcc=n_mfcc, sample_rate=sample_rate)
     accuracy = {}
     for split in ("train", "val", "test"):
         mask = (index["split"] == split).to_numpy()
@@ -114,6 +114,18 @@ def train_mfcc_judge(index_csv: str | Path, instruments: Sequence[str], out_json
     save_mfcc_judge(judge, out_json, {"accuracy": accuracy, "n_train": int(train.sum()), "C": c})
     log.info("MFCC judge: accuracy %s", {k: round(v, 3) for k, v in accuracy.items()})
     return accuracy
+
+
+def _full_coefficients(model, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """One row of scores per instrument from a fitted LogisticRegression (two classes: sklearn keeps one row;
+    an instrument absent from training never wins)."""
+    coef, intercept = model.coef_, model.intercept_
+    if len(model.classes_) == 2:
+        coef, intercept = np.vstack([-coef / 2, coef / 2]), np.array([-intercept[0] / 2, intercept[0] / 2])
+    full = np.zeros((n_classes, coef.shape[1]))
+    bias = np.full(n_classes, -1e9)
+    full[model.classes_], bias[model.classes_] = coef, intercept
+    return full, bias
 
 
 def save_mfcc_judge(judge: MfccJudge, path: str | Path, extra: Mapping | None = None) -> None:
