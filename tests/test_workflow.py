@@ -69,7 +69,7 @@ def test_the_dag_writes_the_output_contract(wf):
     assert (results / "tables" / "chroma_reference.csv").is_file()
 
     table1 = pd.read_csv(results / "tables" / "table1_classifiers.csv")
-    assert set(table1["eval_set"]) == {"irmas_val", "generated"}
+    assert set(table1["eval_set"]) == {"irmas_test", "generated"}
     generated = table1[table1["eval_set"] == "generated"]
     assert (generated["n"] == 3 * 2).all()  # every source generation, labelled by its prompt
 
