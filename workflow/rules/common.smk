@@ -11,8 +11,10 @@ from snakemake.utils import validate
 # do not install it: jobs inherit PYTHONPATH from here.
 SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, SRC)
+# PYTHONHASHSEED: set and dict orders of strings are the same in every job and run.
 os.environ.update(
-    PYTHONPATH=os.pathsep.join(p for p in [SRC, os.environ.get("PYTHONPATH")] if p)
+    PYTHONPATH=os.pathsep.join(p for p in [SRC, os.environ.get("PYTHONPATH")] if p),
+    PYTHONHASHSEED="0",
 )
 
 from difftone.config import check_config
