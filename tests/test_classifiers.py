@@ -47,18 +47,18 @@ LATENT_CHANNELS = 3
 # ---------------------------------------------------------------- fixtures
 
 
-def _write_cache(root, name, make, n_train=10, n_val=5, seed=0):
+def _write_cache(root, name, make, n_train=10, n_val=5, seed=0, n_test=5):
     """A cache manifest + clip files where each clip's tensor is ``make(class_index, rng)``."""
     rng = np.random.default_rng(seed)
     rows = []
     for k, code in enumerate(CLASSES):
-        for i in range(n_train + n_val):
+        for i in range(n_train + n_val + n_test):
             path = f"clips/{code}/{code}{i:03d}.wav"
             f = f"clips/{code}-{i}.safetensors"
             x = torch.from_numpy(make(k, rng, i)).to(torch.float16 if name == "mert" else torch.float32)
             (root / name / "clips").mkdir(parents=True, exist_ok=True)
             write_clip(root / name / f, x, "synthetic")
-            rows.append(dict(path=path, instrument=code, split="train" if i < n_train else "val", file=f, frames=x.shape[-2 if name == "mert" else -1]))
+            rows.append(dict(path=path, instrument=code, split="train" if i < n_train else ("val" if i < n_train + n_val else "test"), file=f, frames=x.shape[-2 if name == "mert" else -1]))
     pd.DataFrame(rows).to_csv(root / name / "index.csv", index=False)
     return root / name / "index.csv"
 
@@ -321,8 +321,9 @@ def test_table1(trained, clip_index, tmp_path):
     mert_man, lat_man = trained / "mert" / "index.csv", trained / "latents" / "index.csv"
     args = (trained / "teacher", trained / "distilled", trained / "non-distilled", mert_man, lat_man)
     table = write_table1(*args, tmp_path / "table1.csv", tmp_path / "figs", n_boot=200)
-    assert list(table.columns) == ["classifier", "eval_set", "accuracy", "ci_low", "ci_high", "n"]
+    assert list(table.columns) == ["classifier", "eval_set", "accuracy", "ci_low", "ci_high", "n", "selected_by"]
     assert list(table["classifier"]) == ["teacher", "distilled", "non-distilled"]
+    assert set(table["eval_set"]) == {"irmas_test"} and set(table["selected_by"]) == {"val"}  # held out
     assert (table["n"] == 4 * 5).all() and (table["accuracy"] >= 0.8).all()
     assert ((table["ci_low"] <= table["accuracy"]) & (table["accuracy"] <= table["ci_high"])).all()
     for name in table["classifier"]:

@@ -12,6 +12,7 @@ import librosa
 import numpy as np
 import pandas as pd
 import pytest
+from dataclasses import replace
 import soundfile as sf
 import yaml
 
@@ -130,7 +131,13 @@ def test_parse_irmas_names(name, expected):
     assert (got and (got.instrument, got.drums, got.genre, got.number, got.excerpt)) == expected
     if expected:
         code, drums, genre, number, excerpt = expected
-        assert parse_name(irmas.format_name(code, genre, number, excerpt, drums=drums)) == got
+        assert parse_name(irmas.format_name(code, genre, number, excerpt, drums=drums)) == replace(got, prefix=None)
+
+
+def test_excerpts_of_one_irmas_recording_share_a_recording_id():
+    a, b = parse_name("[gac][dru][pop_roc]0560__1.wav"), parse_name("[gac][dru][pop_roc]0560__2.wav")
+    assert a.recording == b.recording != parse_name("[gac][dru][pop_roc]0561__1.wav").recording
+    assert parse_name("008__[cel][nod][cla]0058__3.wav").recording == "008__cel-nod-cla-0058"
 
 
 def _zip(tmp_path, content=b"RIFF..."):
@@ -264,25 +271,33 @@ def test_scan_missing_folder_or_instrument(irmas_dir, tmp_path):
         scan_clips(tmp_path / "nowhere", ["cel"], tmp_path / "c.csv", tmp_path / "r.csv")
 
 
-def _clips_table(path, counts):
-    rows = [{"path": f"d/{c}/{i:04d}.wav", "instrument": c, "genre": None, "drums": None, "duration": 3.0,
-             "sample_rate": SR, "channels": 2} for c, n in counts.items() for i in range(n)]
+def _clips_table(path, counts, excerpts=1):
+    """``counts[c]`` clips of instrument c in IRMAS names, ``excerpts`` excerpts (__1, __2, ...) per recording."""
+    rows = [{"path": f"d/{c}/[{c}][cla]{i // excerpts:04d}__{i % excerpts + 1}.wav", "instrument": c, "genre": "cla",
+             "drums": None, "duration": 3.0, "sample_rate": SR, "channels": 2}
+            for c, n in counts.items() for i in range(n)]
     pd.DataFrame(rows).to_csv(path, index=False)
 
 
-def test_split_is_stratified_and_seeded(tmp_path):
-    counts = {"cel": 388, "cla": 505, "pia": 721, "vio": 7, "flu": 2}
-    _clips_table(tmp_path / "clips.csv", counts)
-    a = split_clips(tmp_path / "clips.csv", tmp_path / "a.csv", seed=0, val_fraction=0.2)
-    per = a.groupby(["instrument", "split"]).size().unstack()
+def test_split_is_stratified_seeded_three_way_and_grouped_by_recording(tmp_path):
+    counts = {"cel": 388, "cla": 505, "pia": 721, "vio": 12, "flu": 9}
+    _clips_table(tmp_path / "clips.csv", counts, excerpts=3)
+    a = split_clips(tmp_path / "clips.csv", tmp_path / "a.csv", seed=0, val_fraction=0.2, test_fraction=0.2)
+    per = a.groupby(["instrument", "split"]).size().unstack(fill_value=0)
     for code, n in counts.items():
-        assert per.loc[code, "val"] == max(1, round(0.2 * n)) and per.loc[code].sum() == n
-    b = split_clips(tmp_path / "clips.csv", tmp_path / "b.csv", seed=0, val_fraction=0.2)
-    c = split_clips(tmp_path / "clips.csv", tmp_path / "c.csv", seed=1, val_fraction=0.2)
+        assert per.loc[code].sum() == n and (per.loc[code, ["train", "val", "test"]] > 0).all()
+        for part in ("val", "test"):  # whole recordings of 3 excerpts: at most one recording over the target
+            assert max(1, round(0.2 * n)) <= per.loc[code, part] < max(1, round(0.2 * n)) + 3
+    assert (a.groupby("recording")["split"].nunique() == 1).all()  # no recording straddles two parts
+    assert a["recording"].nunique() == sum((n + 2) // 3 for n in counts.values())
+    b = split_clips(tmp_path / "clips.csv", tmp_path / "b.csv", seed=0, val_fraction=0.2, test_fraction=0.2)
+    c = split_clips(tmp_path / "clips.csv", tmp_path / "c.csv", seed=1, val_fraction=0.2, test_fraction=0.2)
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
     assert (a["split"] != c["split"]).sum() > 100
-    assert list(read_index(tmp_path / "a.csv").columns)[-1] == "split"
-    assert set(read_index(tmp_path / "a.csv", split="val")["split"]) == {"val"}
+    assert list(read_index(tmp_path / "a.csv").columns)[-2:] == ["recording", "split"]
+    assert set(read_index(tmp_path / "a.csv", split="test")["split"]) == {"test"}
+    with pytest.raises(ValueError, match="data.val_fraction \\+ data.test_fraction must be < 1"):
+        split_clips(tmp_path / "clips.csv", tmp_path / "d.csv", val_fraction=0.5, test_fraction=0.5)
 
 
 def test_split_of_one_instrument_does_not_depend_on_the_others(tmp_path):
@@ -293,9 +308,9 @@ def test_split_of_one_instrument_does_not_depend_on_the_others(tmp_path):
     assert list(both[both["instrument"] == "pia"]["split"]) == list(alone["split"])
 
 
-def test_split_needs_two_clips_per_instrument(tmp_path):
-    _clips_table(tmp_path / "clips.csv", {"cel": 5, "pia": 1})
-    with pytest.raises(DataError, match="clips.csv: instrument 'pia' has 1 usable clip"):
+def test_split_needs_three_recordings_per_instrument(tmp_path):
+    _clips_table(tmp_path / "clips.csv", {"cel": 5, "pia": 2})
+    with pytest.raises(DataError, match="clips.csv: instrument 'pia' has 2 recording\\(s\\); a train/val/test split"):
         split_clips(tmp_path / "clips.csv", tmp_path / "index.csv")
     assert not (tmp_path / "index.csv").exists()
     with pytest.raises(DataError, match=r"missing\.csv does not exist; build it with `snakemake"):

@@ -16,9 +16,10 @@ from difftone.experiment import edits as edits_module
 from difftone.experiment.edits import edit_rng, run_edits
 from difftone.experiment.items import ExperimentError, check_finite, read_table, strategy_slug
 from difftone.experiment.sources import generate_sources, generated_set, read_sources
-from difftone.experiment.scoring import edit_success
+from difftone.experiment.scoring import SKIPPED_COLUMNS, edit_success
+from difftone.experiment.split import part_items, split_sources
 from difftone.experiment.sweep import sweep_table, write_sweep
-from difftone.experiment.tables import strategy_table, to_markdown
+from difftone.experiment.tables import to_markdown, write_tables
 
 SETTINGS = dict(seeds=[0, 1], steps=5, duration=0.5, guidance_scale=4.0, batch_size=2)
 
@@ -142,26 +143,106 @@ def test_generated_set_labels_each_source_by_its_prompt_instrument(sources, tmp_
     assert all(p.endswith("source.wav") for p in df["path"])
 
 
-def test_strategy_table_pools_items_and_pairs(tmp_path):
-    items = pd.DataFrame({"strategy": "x", "source": "pia", "target": ["vio"] * 3 + ["flu"] * 3, "item": list("abcabc"),
-                          "swap_step": [1, 2, 3, 1, 2, 3], "sigma": 1.0, "chroma": [0.1, 0.2, 0.3, 0.1, 0.2, 0.3],
-                          "predicted": "vio", "inst_acc": [1, 1, 0, 0, 0, 0], "success": [1, 0, 0, 0, 0, 0]})
-    pairs = pd.DataFrame({"strategy": "x", "source": "pia", "target": ["vio", "flu"], "n": 3, "skipped": [0, 1],
-                          "swap_step_mean": 2.0, "chroma": 0.2, "chroma_low": 0.1, "chroma_high": 0.3,
-                          "inst_acc": [2 / 3, 0], "inst_acc_low": 0, "inst_acc_high": 1, "success": [1 / 3, 0],
-                          "success_low": 0, "success_high": 1, "kad": [1.0, 3.0],
-                          "kad_low": 0, "kad_high": 4})
-    items.to_csv(tmp_path / "items.csv", index=False)
-    pairs.to_csv(tmp_path / "pairs.csv", index=False)
-    (tmp_path / "nfe.json").write_text(json.dumps({"nfe": 12, "edits": 6, "probe_nfe": 3}))
-    table = strategy_table({"x": tmp_path / "items.csv"}, {"x": tmp_path / "pairs.csv"}, {"x": tmp_path / "nfe.json"},
-                           {"n_boot": 200, "seed": 0, "alpha": 0.05})
-    row = table.iloc[0]
-    assert row["chroma"] == pytest.approx(0.2) and row["inst_acc"] == pytest.approx(2 / 6)
-    assert row["kad"] == pytest.approx(2.0) and row["skipped"] == 1 and row["nfe_per_edit"] == pytest.approx(2.0)
-    assert row["success"] == pytest.approx(1 / 6) and row["success_low"] <= row["success"] <= row["success_high"]
-    assert row["probe_nfe_per_edit"] == pytest.approx(0.5) and row["sigma_median"] == pytest.approx(1.0)
-    assert to_markdown(table).splitlines()[0].startswith("| method | chroma |")
+def edit_items(strategy, items, targets, chroma, inst_acc, fallback=False, swap_step=2):
+    """A strategy's items.csv rows: one per (item, target), in that order."""
+    keys = [(i, t) for i in items for t in targets]
+    n = len(keys)
+    chroma = chroma if isinstance(chroma, list) else [chroma] * n
+    inst_acc = inst_acc if isinstance(inst_acc, list) else [inst_acc] * n
+    fallback = fallback if isinstance(fallback, list) else [fallback] * n
+    return pd.DataFrame({
+        "strategy": strategy, "source": "pia", "target": [t for _, t in keys], "item": [i for i, _ in keys],
+        "swap_step": swap_step, "sigma": 1.0, "chroma": chroma, "predicted": "vio", "inst_acc": inst_acc,
+        "success": [edit_success(a, c, 0.3) for a, c in zip(inst_acc, chroma)], "judge_predicted": "vio",
+        "judge_acc": inst_acc, "fallback": fallback, "reason": "r"})
+
+
+def write_strategy(tmp_path, strategy, items, skipped=()):
+    folder = tmp_path / strategy
+    folder.mkdir()
+    items.to_csv(folder / "items.csv", index=False)
+    pd.DataFrame([{"strategy": strategy, "source": "pia", "target": t, "item": i, "reason": "policy skip"}
+                  for i, t in skipped], columns=SKIPPED_COLUMNS).to_csv(folder / "skipped.csv", index=False)
+    (folder / "nfe.json").write_text(json.dumps({"nfe": 12, "edits": 6, "probe_nfe": 3}))
+    return folder
+
+
+def write_split(tmp_path, tuning, test):
+    pd.DataFrame([{"item": i, "instrument": "pia", "part": "tuning"} for i in tuning]
+                 + [{"item": i, "instrument": "pia", "part": "test"} for i in test]).to_csv(tmp_path / "split.csv",
+                                                                                              index=False)
+    return tmp_path / "split.csv"
+
+
+def _tables(tmp_path, folders, split):
+    out = tmp_path / "tables"
+    table = write_tables({s: f / "items.csv" for s, f in folders.items()},
+                         {s: f / "skipped.csv" for s, f in folders.items()},
+                         {s: f / "nfe.json" for s, f in folders.items()}, split, out / "table2.csv",
+                         out / "per_pair.csv", out / "paired.csv", BOOT)
+    return table.set_index("method"), pd.read_csv(out / "per_pair.csv"), pd.read_csv(out / "paired.csv")
+
+
+def test_table2_reads_only_test_sources_and_counts_sources_edits_fallbacks(tmp_path):
+    targets = ["vio", "flu"]
+    # t0 is a tuning source with absurd values: any trace of it in Table II would show
+    dt = pd.concat([edit_items("difftone", ["t0"], targets, 0.9, 0),
+                    edit_items("difftone", ["a", "b", "c"], targets, [0.1, 0.1, 0.2, 0.2, 0.5, 0.5], 1,
+                               fallback=[False, False, True, True, False, False])])
+    mid = pd.concat([edit_items("midpoint", ["t0"], targets, 0.9, 0),
+                     edit_items("midpoint", ["a", "b", "c"], targets, 0.4, [0, 0, 1, 1, 0, 0])])
+    split = write_split(tmp_path, ["t0"], ["a", "b", "c"])
+    folders = {"difftone": write_strategy(tmp_path, "difftone", dt), "midpoint": write_strategy(tmp_path, "midpoint", mid)}
+    table, per_pair, paired = _tables(tmp_path, folders, split)
+    row = table.loc["difftone"]
+    assert row["sources"] == 3 and row["edits"] == 6 and row["fallbacks"] == 2 and row["skipped"] == 0
+    assert row["chroma"] == pytest.approx(1.6 / 6)  # t0's 0.9 is not in it
+    changed = table.loc["difftone (changed)"]
+    assert changed["edits"] == 4 and changed["fallbacks"] == 0 and changed["chroma"] == pytest.approx(1.2 / 4)
+    assert set(per_pair["n"]) == {3} and (per_pair["strategy"] != "t0").all()
+    # paired: difftone - midpoint chroma per edit, the same edits
+    d = paired[(paired["strategy"] == "difftone") & (paired["baseline"] == "midpoint") & (paired["metric"] == "chroma")]
+    assert d["difference"].iloc[0] == pytest.approx(1.6 / 6 - 0.4) and d["edits"].iloc[0] == 6
+    assert d["sources"].iloc[0] == 3 and d["excludes_zero"].iloc[0] in (True, False)
+    assert set(paired["baseline"]) == {"difftone", "midpoint"}
+    assert (tmp_path / "tables" / "paired.md").read_text().startswith("| strategy | baseline | metric |")
+
+
+def test_table2_compares_every_strategy_on_the_items_difftone_did_not_skip(tmp_path):
+    targets = ["vio", "flu"]
+    dt = edit_items("difftone", ["a", "b"], targets, 0.1, 1)  # c skipped for both targets
+    mid = edit_items("midpoint", ["a", "b", "c"], targets, [0.2, 0.2, 0.2, 0.2, 0.8, 0.8], 1)
+    split = write_split(tmp_path, ["t0"], ["a", "b", "c"])
+    folders = {"difftone": write_strategy(tmp_path, "difftone", dt, skipped=[("c", "vio"), ("c", "flu"), ("t0", "vio")]),
+               "midpoint": write_strategy(tmp_path, "midpoint", mid)}
+    table, _, _ = _tables(tmp_path, folders, split)
+    assert table.loc["difftone", "skipped"] == 2  # t0 is a tuning source: not counted
+    assert table.loc["midpoint", "edits"] == 4 and table.loc["midpoint", "excluded"] == 2
+    assert table.loc["midpoint", "chroma"] == pytest.approx(0.2)  # c's 0.8 left out with difftone's skip
+
+
+def test_source_split_is_disjoint_seeded_per_instrument_and_the_sweep_refuses_test_items(sources, tmp_path):
+    _, dirs = sources
+    split = split_sources(dirs, tmp_path / "split.csv", tuning_per_instrument=1, seed=0)
+    tuning, test = part_items(tmp_path / "split.csv", "tuning"), part_items(tmp_path / "split.csv", "test")
+    assert tuning and test and not tuning & test
+    assert tuning | test == {i for d in dirs.values() for i in read_sources(d)["item"]}
+    assert split.groupby("instrument")["part"].apply(lambda p: (p == "tuning").sum()).tolist() == [1, 1]
+    again = split_sources(dirs, tmp_path / "again.csv", tuning_per_instrument=1, seed=0)
+    assert again.equals(split)
+    only_pia = split_sources({"pia": dirs["pia"]}, tmp_path / "pia.csv", tuning_per_instrument=1, seed=0)
+    assert only_pia.equals(split[split["instrument"] == "pia"].reset_index(drop=True))
+    with pytest.raises(ExperimentError, match="no test source would remain"):
+        split_sources(dirs, tmp_path / "x.csv", tuning_per_instrument=2)
+    # Table II never reads a tuning source: an items table of tuning sources only is an error
+    items = edit_items("difftone", sorted(tuning), ["vio"], 0.1, 1)
+    folders = {"difftone": write_strategy(tmp_path, "difftone", items)}
+    with pytest.raises(ExperimentError, match="none of its .* rows is a test source"):
+        _tables(tmp_path, folders, tmp_path / "split.csv")
+    path = tmp_path / "sweep_items.csv"
+    edit_items("fixed:1", sorted(test), ["vio"], 0.1, 1).to_csv(path, index=False)
+    with pytest.raises(ExperimentError, match="non-tuning source"):
+        sweep_table({"fixed:1": path}, BOOT, tmp_path / "split.csv")
 
 
 def test_strategy_slug_makes_a_folder_name():
@@ -184,7 +265,8 @@ def sweep_items(step: int, sigma: float, chroma: list[float], inst_acc: list[int
     return pd.DataFrame({
         "strategy": f"fixed:{step}", "source": "pia", "target": (["vio", "flu"] * n)[:n], "item": [f"i{j}" for j in range(n)],
         "swap_step": step, "sigma": sigma, "chroma": chroma, "predicted": "vio", "inst_acc": inst_acc,
-        "success": [edit_success(a, c, 0.3) for a, c in zip(inst_acc, chroma)],
+        "success": [edit_success(a, c, 0.3) for a, c in zip(inst_acc, chroma)], "judge_predicted": "",
+        "judge_acc": np.nan, "fallback": False, "reason": "fixed",
     })
 
 

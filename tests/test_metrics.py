@@ -18,6 +18,8 @@ from difftone.metrics import (
     chroma_frame_distance,
     kad,
     kad_bootstrap_ci,
+    cluster_bootstrap_ci,
+    paired_difference_ci,
     load_clap,
 )
 from difftone.metrics import clap as clapmod
@@ -87,12 +89,12 @@ def kad_reference(x, y, bw):
     return 100.0 * (kxx + kyy - 2 * kxy)
 
 
-def test_kad_matches_float64_formula_with_reference_median_bandwidth():
+def test_kad_matches_float64_formula_with_reference_median_bandwidth():  # bandwidth rule 'reference'
     rng = np.random.default_rng(1)
     x = rng.normal(size=(12, 5))
     y = rng.normal(size=(9, 5)) + 0.5
     bw = float(np.median([np.linalg.norm(a - b) for a, b in itertools.combinations(x, 2)]))
-    assert kad(x, y) == pytest.approx(kad_reference(x, y, bw), rel=1e-10, abs=1e-12)
+    assert kad(x, y, bandwidth="reference") == pytest.approx(kad_reference(x, y, bw), rel=1e-10, abs=1e-12)
     assert kad(x, y, bandwidth=2.5) == pytest.approx(kad_reference(x, y, 2.5), rel=1e-10)
     # float32 input gives the same (computed in float64)
     assert kad(x.astype(np.float32), y.astype(np.float32)) == pytest.approx(kad(x, y), rel=1e-5)
@@ -108,8 +110,12 @@ def test_kad_orders_distributions_and_rejects_bad_sets():
         kad(ref, ref[:1])
     with pytest.raises(ValueError, match="dim"):
         kad(ref, rng.normal(size=(5, 3)))
-    with pytest.raises(ValueError, match="identical"):
-        kad(np.ones((5, 4)), ref[:5])
+    with pytest.raises(ValueError, match="reference embeddings are all identical"):
+        kad(np.ones((5, 4)), ref[:5], bandwidth="reference")
+    with pytest.raises(ValueError, match="candidate embeddings are all identical"):
+        kad(ref[:5], np.ones((5, 4)))
+    with pytest.raises(ValueError, match="metrics.kad.bandwidth"):
+        kad(ref, ref, bandwidth="median")
 
 
 def test_kad_bootstrap_resamples_items_with_fixed_reference():
@@ -266,3 +272,77 @@ def test_collapse_guard_trips_only_for_near_identical_sets():
     collapsed = np.ones((20, 16)) + 1e-4 * rng.normal(size=(20, 16))
     with pytest.raises(EmbeddingCollapseError, match="near-identical"):
         check_not_collapsed(collapsed, "reference vio")
+
+
+def _median_distance64(z):
+    z = np.asarray(z, np.float64)
+    return float(np.median([np.linalg.norm(z[i] - z[j]) for i in range(len(z)) for j in range(i + 1, len(z))]))
+
+
+@pytest.mark.parametrize("rule", ["candidate", "reference", 1.7])
+def test_kad_bandwidth_rules_match_an_independent_float64_computation(rule):
+    rng = np.random.default_rng(11)
+    ref = rng.normal(size=(25, 6)).astype(np.float32)
+    cand = (rng.normal(size=(18, 6)) * 1.8 + 0.4).astype(np.float32)  # a wider spread: the two medians differ
+    bw = {"candidate": _median_distance64(cand), "reference": _median_distance64(ref)}.get(rule, rule)
+    assert abs(_median_distance64(cand) - _median_distance64(ref)) > 0.5
+    assert kad(ref, cand, bandwidth=rule) == pytest.approx(kad_reference(ref, cand, bw), rel=1e-6)
+    from difftone.metrics.kad import KADTerms
+
+    assert KADTerms(ref, cand, rule).bandwidth == pytest.approx(bw, rel=1e-12)
+
+
+def test_cluster_bootstrap_gives_the_source_level_width_not_the_edit_level_one():
+    """9 identical edits per source: resampling sources is resampling 30 values; resampling edits would
+    pretend there are 270 independent ones (an interval about 3 = sqrt(9) times narrower)."""
+    rng = np.random.default_rng(4)
+    per_source = rng.normal(size=30)
+    values = np.repeat(per_source, 9)
+    sources = np.repeat([f"src{i}" for i in range(30)], 9)
+    est, low, high = cluster_bootstrap_ci(values, sources, n_boot=4000, seed=0)
+    s_est, s_low, s_high = bootstrap_ci(per_source, n_boot=4000, seed=0)
+    e_est, e_low, e_high = bootstrap_ci(values, n_boot=4000, seed=0)
+    assert est == pytest.approx(s_est)
+    assert high - low == pytest.approx(s_high - s_low, rel=0.05)
+    assert (high - low) > 2.5 * (e_high - e_low)
+    # one item per cluster is the ordinary bootstrap, draw for draw
+    assert cluster_bootstrap_ci(per_source, np.arange(30), n_boot=500, seed=3) == pytest.approx(
+        bootstrap_ci(per_source, n_boot=500, seed=3))
+    with pytest.raises(ValueError, match="cluster labels"):
+        cluster_bootstrap_ci(values, sources[:-1])
+
+
+def test_paired_difference_is_the_cluster_interval_of_the_per_item_difference():
+    rng = np.random.default_rng(5)
+    sources = np.repeat(np.arange(20), 9)
+    shared = np.repeat(rng.normal(size=20), 9)  # a source's difficulty, common to both methods
+    a = shared + 0.3 + 0.05 * rng.normal(size=180)
+    b = shared + 0.05 * rng.normal(size=180)
+    est, low, high = paired_difference_ci(a, b, sources, n_boot=2000, seed=0)
+    assert est == pytest.approx(np.mean(a - b))
+    assert 0 < low < 0.3 < high  # the shared difficulty cancels: a is better, the interval excludes 0
+    _, ua_low, ua_high = cluster_bootstrap_ci(a, sources, n_boot=2000, seed=0)
+    _, ub_low, ub_high = cluster_bootstrap_ci(b, sources, n_boot=2000, seed=0)
+    assert ua_low < ub_high  # while the unpaired intervals overlap
+    with pytest.raises(ValueError, match="as many items"):
+        paired_difference_ci(a, b[:-1], sources)
+
+
+def test_mean_kad_over_pairs_resamples_shared_sources():
+    from difftone.metrics import mean_kad_cluster_ci
+    from difftone.metrics.bootstrap import cluster_counts
+    from difftone.metrics.kad import KADTerms
+
+    rng = np.random.default_rng(6)
+    sets = []
+    for shift in (0.5, 1.0):
+        ref = rng.normal(size=(20, 4))
+        cand = rng.normal(size=(12, 4)) + shift
+        sets.append((ref, cand, np.array([f"s{i:02d}" for i in range(12)])))  # the same 12 sources in both pairs
+    est, low, high = mean_kad_cluster_ci(sets, n_boot=300, seed=1)
+    assert est == pytest.approx(np.mean([kad(r, c) for r, c, _ in sets]))
+    assert low < est < high
+    counts = cluster_counts(12, 300, 1)
+    members = [[np.repeat(np.arange(12), counts[b].astype(int))] for b in range(300)]
+    brute = [np.mean([KADTerms(r, c).value(m[0]) for r, c, _ in sets]) for m in members]
+    assert (low, high) == pytest.approx(tuple(np.quantile(brute, [0.025, 0.975])), rel=1e-9)

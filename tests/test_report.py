@@ -136,10 +136,10 @@ def results(tmp_path):
     """A results/ folder with tables, two source items, edits of two strategies, Figure 2's audio."""
     r = tmp_path / "results"
     (r / "tables").mkdir(parents=True)
-    pd.DataFrame({"classifier": ["teacher", "distilled"], "eval_set": ["irmas_val", "generated"],
+    pd.DataFrame({"classifier": ["teacher", "distilled"], "eval_set": ["irmas_test", "generated"],
                   "accuracy": [0.72, 0.5], "ci_low": [0.65, 0.4], "ci_high": [0.79, 0.6], "n": [100, 8]}
                  ).to_csv(r / "tables" / "table1_classifiers.csv", index=False)
-    t2 = {"method": ["difftone", "fixed:2"], "n": [8, 8]}
+    t2 = {"method": ["difftone", "fixed:2"], "edits": [8, 8], "judge_acc": [0.5, 0.25]}
     for m, v in [("chroma", 0.31), ("kad", 1.5), ("inst_acc", 0.625)]:
         t2 |= {m: [v, v + 0.1], f"{m}_low": [v - 0.05, v], f"{m}_high": [v + 0.05, v + 0.2]}
     pd.DataFrame(t2).to_csv(r / "tables" / "table2_strategies.csv", index=False)

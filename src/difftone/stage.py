@@ -6,7 +6,9 @@ Every ``workflow/scripts/*.py`` wrapper is a few lines::
     with rule_logging(snakemake):
         build_index(...)
 
-so the work itself lives in the package where pytest reaches it.
+so the work itself lives in the package where pytest reaches it. It also makes the
+job reproducible (:func:`reproducible`): the same inputs give the same outputs on any
+machine load.
 """
 
 from __future__ import annotations
@@ -18,6 +20,30 @@ from pathlib import Path
 from typing import Iterator
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+JOB_SEED = 0  # global seed of every job; each component also seeds its own generator from the config
+
+
+def reproducible(threads: int = 1, seed: int = JOB_SEED) -> None:
+    """Fix what torch would otherwise pick from the machine: the intra-op thread count (a reduction split
+    over a different number of threads rounds differently), deterministic algorithms where torch has them
+    (warning where it has none), and the global seeds of torch, numpy and random."""
+    import os
+    import random
+
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS (read at CUDA start)
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(max(1, int(threads)))
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # already set in this process
+        pass
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
 
 
 @contextlib.contextmanager
@@ -41,6 +67,9 @@ def rule_logging(smk=None, log_path: str | Path | None = None) -> Iterator[loggi
         h.setFormatter(logging.Formatter(LOG_FORMAT))
         logger.addHandler(h)
     try:
+        if smk is not None:
+            # the rule's `threads:` (1 unless a rule asks for more), not the machine's core count
+            reproducible(threads=getattr(smk, "threads", 1) or 1)
         yield logger
     except (ValueError, FileNotFoundError) as exc:
         logger.error("%s", exc)

@@ -114,8 +114,29 @@ rule train_baseline:
         "../scripts/train_baseline.py"
 
 
+rule train_judge:
+    input:
+        "results/data/index.csv",
+    output:
+        JUDGE_FILE,
+    log:
+        "logs/classifiers/train_judge.log",
+    conda:
+        "../../envs/difftone.yaml"
+    resources:
+        **cpu_resources(seconds=dataset_clips() * 0.05, mem_mb=3000),
+    params:
+        instruments=INSTRUMENTS,
+        judge=config["judge"],
+        seed=config["seed"],
+    script:
+        "../scripts/train_judge.py"
+
+
 rule table1_classifiers:
     input:
+        judge=get_judge_input(),
+        index="results/data/index.csv",
         teacher="results/classifiers/teacher/model.safetensors",
         distilled="results/classifiers/distilled/model.safetensors",
         nondistilled="results/classifiers/non-distilled/model.safetensors",
@@ -139,5 +160,9 @@ rule table1_classifiers:
         n_boot=config["metrics"]["bootstrap"]["n_boot"],
         seed=config["metrics"]["bootstrap"]["seed"],
         model=get_model_spec(),
+        judge=config["judge"],
+        instruments=INSTRUMENTS,
+        clap=config["metrics"]["clap"],
+        device=config["device"],
     script:
         "../scripts/table1_classifiers.py"

@@ -11,8 +11,10 @@ from snakemake.utils import validate
 # do not install it: jobs inherit PYTHONPATH from here.
 SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, SRC)
+# PYTHONHASHSEED: set and dict orders of strings are the same in every job and run.
 os.environ.update(
-    PYTHONPATH=os.pathsep.join(p for p in [SRC, os.environ.get("PYTHONPATH")] if p)
+    PYTHONPATH=os.pathsep.join(p for p in [SRC, os.environ.get("PYTHONPATH")] if p),
+    PYTHONHASHSEED="0",
 )
 
 from difftone.config import check_config
@@ -41,6 +43,7 @@ def get_final_output():
         "results/tables/table1_classifiers.csv",
         "results/tables/table2_strategies.csv",
         "results/tables/per_pair.csv",
+        "results/tables/paired.csv",
         "results/report/index.html",
     ] + (
         ["results/tables/sweep.csv", "results/figures/sweep.png"]
@@ -141,6 +144,14 @@ def get_clip_folder():
 
 
 # --- Classifiers (workflow/rules/features.smk, classifiers.smk) -------------
+JUDGE_FILE = "results/classifiers/judge/model.json"
+
+
+def get_judge_input():
+    """The trained judge file (mfcc_logreg) or nothing (clap_zero_shot trains nothing)."""
+    return [JUDGE_FILE] if config["judge"]["kind"] == "mfcc_logreg" else []
+
+
 IRMAS_CLIPS = 6705  # IRMAS training set, all classes: an upper bound to size jobs
 CLASSIFIER_NAMES = ["teacher", "distilled", "non-distilled"]
 
@@ -194,6 +205,9 @@ wildcard_constraints:
     strategy="|".join(map(re.escape, STRATEGIES)) if STRATEGIES else "$^",
 
 
+SOURCE_SPLIT = "results/sources/split.csv"
+
+
 def get_sources():
     """Source-generation folders of every instrument."""
     return expand("results/sources/{instrument}", instrument=INSTRUMENTS)
@@ -215,7 +229,8 @@ def strategy_options(wildcards):
 
 def sweep_seconds():
     """GPU seconds of the sweep job: every grid point edits a subset of the sources into every other instrument."""
-    sources = min(sources_count(), config["sweep"]["sources_per_instrument"])
+    cap = config["sweep"]["sources_per_instrument"] or sources_count()
+    sources = min(sources_count(), config["evaluation"]["tuning_per_instrument"], cap)
     n_edits = (
         sources
         * len(INSTRUMENTS)

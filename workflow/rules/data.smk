@@ -98,5 +98,6 @@ rule split_clips:
     params:
         seed=config["data"]["split_seed"],
         val_fraction=config["data"]["val_fraction"],
+        test_fraction=config["data"]["test_fraction"],
     script:
         "../scripts/split_clips.py"

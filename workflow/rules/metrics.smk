@@ -1,6 +1,26 @@
 # Metrics (paper V-E) per strategy: chroma distance to the source, the teacher's
-# top-1 on the edit, KAD of CLAP embeddings against the target's training clips;
-# then Table II and the per-pair table.
+# and the independent judge's top-1 on the edit, KAD of CLAP embeddings against the
+# target's training clips; the tuning/test split of the sources; then Table II, the
+# per-pair table and the paired comparisons on the test sources.
+
+
+rule split_sources:
+    input:
+        get_sources(),
+    output:
+        SOURCE_SPLIT,
+    log:
+        "logs/sources/split_sources.log",
+    conda:
+        "../../envs/difftone.yaml"
+    resources:
+        **cpu_resources(seconds=5, mem_mb=1000),
+    params:
+        instruments=INSTRUMENTS,
+        tuning_per_instrument=config["evaluation"]["tuning_per_instrument"],
+        seed=config["evaluation"]["split_seed"],
+    script:
+        "../scripts/split_sources.py"
 
 
 rule embed_references:
@@ -31,9 +51,12 @@ rule score_edits:
         sources=get_sources(),
         reference="results/metrics/reference_clap.npz",
         teacher="results/classifiers/teacher/model.safetensors",
+        judge=get_judge_input(),
     output:
         per_item="results/metrics/{strategy}/items.csv",
         pairs="results/metrics/{strategy}/pairs.csv",
+        skipped="results/metrics/{strategy}/skipped.csv",
+        embeddings="results/metrics/{strategy}/clap.npz",
     log:
         "logs/metrics/{strategy}.log",
     conda:
@@ -47,6 +70,8 @@ rule score_edits:
         chroma=config["metrics"]["chroma"],
         bootstrap=config["metrics"]["bootstrap"],
         success=config["metrics"]["success"],
+        kad_bandwidth=config["metrics"]["kad"]["bandwidth"],
+        judge=config["judge"],
         device=config["device"],
     script:
         "../scripts/score_edits.py"
@@ -55,11 +80,15 @@ rule score_edits:
 rule table2_strategies:
     input:
         per_item=expand("results/metrics/{strategy}/items.csv", strategy=STRATEGIES),
-        pairs=expand("results/metrics/{strategy}/pairs.csv", strategy=STRATEGIES),
+        skipped=expand("results/metrics/{strategy}/skipped.csv", strategy=STRATEGIES),
+        embeddings=expand("results/metrics/{strategy}/clap.npz", strategy=STRATEGIES),
         nfe=expand("results/edits/{strategy}/nfe.json", strategy=STRATEGIES),
+        split=SOURCE_SPLIT,
+        reference="results/metrics/reference_clap.npz",
     output:
         table2="results/tables/table2_strategies.csv",
         per_pair="results/tables/per_pair.csv",
+        paired="results/tables/paired.csv",
     log:
         "logs/metrics/table2_strategies.log",
     conda:
@@ -69,5 +98,6 @@ rule table2_strategies:
     params:
         strategies=list(STRATEGIES.values()),
         bootstrap=config["metrics"]["bootstrap"],
+        kad_bandwidth=config["metrics"]["kad"]["bandwidth"],
     script:
         "../scripts/table2_strategies.py"

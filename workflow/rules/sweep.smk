@@ -1,6 +1,6 @@
 # The swap-step sweep (issue 7; the paper's Figure 2 made quantitative): fixed:K at
 # every step of sweep.steps, edited and scored (no KAD) by the edit and metrics
-# stages' functions on sweep.sources_per_instrument sources per instrument, in one
+# stages' functions on the tuning sources (results/sources/split.csv), in one
 # job; then pooled by step and pair, with the figure.
 
 
@@ -8,6 +8,7 @@ rule sweep_swap_steps:
     input:
         model=get_model_input(),
         sources=get_sources(),
+        split=SOURCE_SPLIT,
         teacher="results/classifiers/teacher/model.safetensors",
     output:
         edits=directory("results/sweep"),

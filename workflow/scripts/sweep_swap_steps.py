@@ -12,6 +12,7 @@ with rule_logging(snakemake):
         snakemake.output.table,
         snakemake.output.reference,
         snakemake.output.figure,
+        split_csv=snakemake.input.split,
         model=p.model,
         sources_per_instrument=p.sources_per_instrument,
         steps=p.steps,

@@ -1,12 +1,16 @@
 """Table I: top-1 accuracy of the teacher, distilled and non-distilled classifiers.
 
-Each classifier is scored on the IRMAS validation split (its own cached input:
-MERT features for the teacher, SAO latents for the latent classifiers) and,
+Each classifier is scored on the IRMAS **test** split (grouped by recording; never
+used for training or to pick an epoch: ``selected_by`` names the split that chose
+the epoch, ``val``), on its own cached input (MERT features for the teacher, SAO
+latents for the latent classifiers) and,
 when given, on a generated evaluation set (a CSV with ``path`` and
 ``instrument``: each generation labelled by its prompt's instrument), where the
 teacher hears the audio through MERT and the latent classifiers read its SAO
-latents. Every cell has n and a percentile bootstrap 95% interval. One
-confusion-matrix figure per classifier (a panel per evaluation set).
+latents. The independent judge (:mod:`difftone.classifiers.judge`) gets a row
+too when given (its own features of the audio). Every cell has n and a percentile
+bootstrap 95% interval. One confusion-matrix figure per classifier (a panel per
+evaluation set).
 """
 
 from __future__ import annotations
@@ -32,7 +36,9 @@ from difftone.metrics.bootstrap import accuracy_ci
 log = logging.getLogger(__name__)
 
 CLASSIFIERS = ("teacher", "distilled", "non-distilled")
-COLUMNS = ["classifier", "eval_set", "accuracy", "ci_low", "ci_high", "n"]
+COLUMNS = ["classifier", "eval_set", "accuracy", "ci_low", "ci_high", "n", "selected_by"]
+EVAL_SPLIT = "test"  # the IRMAS split Table I reports
+SELECTED_BY = {"teacher": "val", "distilled": "val", "non-distilled": "val", "judge": "none (fixed iterations)"}
 
 
 @torch.no_grad()
@@ -40,14 +46,15 @@ def _predict(model, x: torch.Tensor, batch_size: int = 64) -> np.ndarray:
     return torch.cat([model(b).argmax(-1) for b in x.split(batch_size)]).numpy()
 
 
-def _validation_predictions(teacher_dir, distilled_dir, nondistilled_dir, mert_manifest, latent_manifest):
+def _split_predictions(teacher_dir, distilled_dir, nondistilled_dir, mert_manifest, latent_manifest,
+                       split: str = EVAL_SPLIT):
     teacher, tconfig = load_teacher(teacher_dir)
     instruments = tconfig["instruments"]
-    mert = _mert_split(mert_manifest, "val", instruments, tconfig["encoder"]["frames_in"])
+    mert = _mert_split(mert_manifest, split, instruments, tconfig["encoder"]["frames_in"])
     y = mert.labels.numpy()
     with torch.no_grad():
         teacher_pred = np.concatenate([teacher(x).argmax(-1).numpy() for x, _ in DataLoader(mert, batch_size=64)])
-    lat, ly, _ = _latent_split(latent_manifest, "val", instruments, int(read_index(latent_manifest)["frames"].median()))
+    lat, ly, _ = _latent_split(latent_manifest, split, instruments, int(read_index(latent_manifest)["frames"].median()))
     preds = {"teacher": (teacher_pred, y)}
     for name, path in (("distilled", distilled_dir), ("non-distilled", nondistilled_dir)):
         clf = load_latent_classifier(path)
@@ -57,7 +64,19 @@ def _validation_predictions(teacher_dir, distilled_dir, nondistilled_dir, mert_m
     return instruments, preds
 
 
-def _generated_predictions(generated_csv, instruments, teacher_dir, distilled_dir, nondistilled_dir, mert_spec, components, device):
+def _judge_predictions(judge, index_csv, instruments, split: str = EVAL_SPLIT):
+    """The judge's predictions on one split of the clip index (it reads the audio files itself)."""
+    from difftone.data import read_index as read_clip_index
+
+    df = read_clip_index(index_csv, split=split)
+    df = df[df["instrument"].isin(instruments)]
+    pred = [instruments.index(judge.predict_audio(*audio.load(p))) for p in tqdm(df["path"], desc="Table I judge",
+                                                                                   unit="clip", mininterval=5)]
+    return np.array(pred), np.array([instruments.index(c) for c in df["instrument"]])
+
+
+def _generated_predictions(generated_csv, instruments, teacher_dir, distilled_dir, nondistilled_dir, mert_spec, components, device,
+                           judge=None):
     df = read_index(generated_csv, ("path", "instrument"))
     codes = [resolve(str(i)).code for i in df["instrument"]]
     unknown = sorted(set(codes) - set(instruments))
@@ -67,10 +86,12 @@ def _generated_predictions(generated_csv, instruments, teacher_dir, distilled_di
     teacher = load_teacher_classifier(teacher_dir, mert_spec, device=device)
     latent = {name: load_latent_classifier(p) for name, p in (("distilled", distilled_dir), ("non-distilled", nondistilled_dir))}
     rate, channels = int(components.sample_rate), int(components.vae.config.audio_channels)
-    preds = {k: [] for k in CLASSIFIERS}
+    preds = {k: [] for k in CLASSIFIERS + (("judge",) if judge is not None else ())}
     for path in tqdm(df["path"], desc="Table I generated set", unit="clip", mininterval=5):
         wave, sr = audio.load(path)
         preds["teacher"].append(int(teacher.predict_audio(wave, sr).argmax(-1)[0]))
+        if judge is not None:
+            preds["judge"].append(instruments.index(judge.predict_audio(wave, sr)))
         w = audio.to_channels(audio.resample(wave, sr, rate), channels)
         with torch.no_grad():
             lat = components.encode_audio(torch.from_numpy(w)[None]).float().cpu()
@@ -127,29 +148,38 @@ def write_table1(
     n_boot: int = 1000,
     seed: int = 0,
     device: str = "cpu",
+    judge=None,
+    index_csv: str | Path | None = None,
 ) -> pd.DataFrame:
     """Write Table I (``out_csv``) and ``figure_dir/confusion_<classifier>.png``; return the table.
 
     ``generated_csv`` (path, instrument) adds the generated evaluation set; its
-    latents come from ``components`` or ``load_sao(model_spec)``.
+    latents come from ``components`` or ``load_sao(model_spec)``. ``judge`` (a loaded judge) with
+    ``index_csv`` (the clip index) adds the judge's row.
     """
-    instruments, sets = _validation_predictions(teacher_dir, distilled_dir, nondistilled_dir, mert_manifest, latent_manifest)
-    results = {"irmas_val": sets}
+    instruments, sets = _split_predictions(teacher_dir, distilled_dir, nondistilled_dir, mert_manifest, latent_manifest)
+    if judge is not None:
+        if index_csv is None:
+            raise ValueError("Table I: the judge's row needs the clip index (index_csv)")
+        sets["judge"] = _judge_predictions(judge, index_csv, instruments)
+    results = {f"irmas_{EVAL_SPLIT}": sets}
     if generated_csv is not None:
         if components is None:
             from difftone.models import load_sao
 
             components = load_sao(model_spec, device=device)
         results["generated"] = _generated_predictions(
-            generated_csv, instruments, teacher_dir, distilled_dir, nondistilled_dir, mert_spec, components, device
+            generated_csv, instruments, teacher_dir, distilled_dir, nondistilled_dir, mert_spec, components, device,
+            judge,
         )
     rows = []
-    for name in CLASSIFIERS:
+    for name in CLASSIFIERS + (("judge",) if judge is not None else ()):
         mats = {}
         for eval_set, preds in results.items():
             pred, y = preds[name]
             acc, low, high = accuracy_ci(pred, y, n_boot=n_boot, seed=seed)
-            rows.append(dict(classifier=name, eval_set=eval_set, accuracy=acc, ci_low=low, ci_high=high, n=len(y)))
+            rows.append(dict(classifier=name, eval_set=eval_set, accuracy=acc, ci_low=low, ci_high=high, n=len(y),
+                             selected_by=SELECTED_BY[name]))
             log.info("Table I: %s on %s: %.3f [%.3f, %.3f], n=%d", name, eval_set, acc, low, high, len(y))
             mats[eval_set] = confusion(pred, y, len(instruments))
         plot_confusion(mats, instruments, name, Path(figure_dir) / f"confusion_{name}.png")

@@ -4,8 +4,9 @@ Two steps, so that changing the split seed reruns only the split:
 
 1. :func:`scan_clips` walks an IRMAS-layout folder, checks every clip (decodes, rate,
    length, silence) and writes ``clips.csv`` and ``rejected.csv`` (path, reason).
-2. :func:`split_clips` adds a stratified, seeded train/validation ``split`` column
-   and writes ``index.csv``.
+2. :func:`split_clips` adds a stratified, seeded ``split`` column (``train``, ``val``
+   for early stopping, ``test`` for Table I), grouped by recording (``recording``:
+   every excerpt of one IRMAS recording lands in one part), and writes ``index.csv``.
 
 Bad clips follow ``policy``: ``skip`` lists them in ``rejected.csv`` and goes on,
 ``error`` stops at the first one, naming it.
@@ -29,9 +30,9 @@ from difftone.instruments import INSTRUMENTS
 log = logging.getLogger(__name__)
 
 CLIP_COLUMNS = ["path", "instrument", "genre", "drums", "duration", "sample_rate", "channels"]
-INDEX_COLUMNS = CLIP_COLUMNS + ["split"]
+INDEX_COLUMNS = CLIP_COLUMNS + ["recording", "split"]
 REJECTED_COLUMNS = ["path", "reason"]
-SPLITS = ("train", "val")
+SPLITS = ("train", "val", "test")
 
 
 def check_clip_file(
@@ -129,26 +130,54 @@ def scan_clips(
     return clips, rejected
 
 
-def split_clips(clips_csv: str | Path, index_csv: str | Path, seed: int = 0, val_fraction: float = 0.2) -> pd.DataFrame:
-    """Stratified, seeded train/validation split of ``clips.csv`` into ``index.csv``.
+def recording_of(path: str) -> str:
+    """The recording id of a clip (:attr:`difftone.data.irmas.ClipName.recording`); a file outside the IRMAS
+    naming is its own recording."""
+    name = parse_name(Path(path).name)
+    return name.recording if name is not None else Path(path).as_posix()
 
-    Per instrument, ``round(n * val_fraction)`` clips (at least 1, at most n - 1) go to
-    ``val``. The draw for an instrument depends only on ``seed`` and that instrument's
-    clips, not on which other instruments are indexed.
+
+def split_clips(clips_csv: str | Path, index_csv: str | Path, seed: int = 0, val_fraction: float = 0.2,
+                test_fraction: float = 0.2) -> pd.DataFrame:
+    """Stratified, seeded train/val/test split of ``clips.csv`` into ``index.csv``, grouped by recording.
+
+    Per instrument, its recordings are shuffled (seeded by ``seed`` and the instrument only, so the draw
+    does not depend on which other instruments are indexed) and dealt whole: first to ``test`` until it holds
+    ``round(n * test_fraction)`` clips or more (at least one recording), then to ``val`` likewise, the rest to
+    ``train``. Excerpts of one recording never straddle two parts. The embedded dataset renders every clip from
+    its own seed, so there each clip is one recording.
     """
-    if not 0 < val_fraction < 1:
-        raise ValueError(f"data.val_fraction must be in (0, 1), got {val_fraction}")
+    for key, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0 < value < 1:
+            raise ValueError(f"data.{key} must be in (0, 1), got {value}")
+    if val_fraction + test_fraction >= 1:
+        raise ValueError(f"data.val_fraction + data.test_fraction must be < 1 (some clips train), got "
+                         f"{val_fraction} + {test_fraction}")
     clips = _read_csv(clips_csv, CLIP_COLUMNS).sort_values("path", ignore_index=True)
+    clips["recording"] = [recording_of(p) for p in clips["path"]]
     clips["split"] = "train"
     for code, group in clips.groupby("instrument", sort=True):
-        n = len(group)
-        if n < 2:
-            raise DataError(f"{clips_csv}: instrument {code!r} has {n} usable clip; a train/validation split needs 2")
-        n_val = min(n - 1, max(1, round(n * val_fraction)))
+        recordings = sorted(group["recording"].unique())
+        if len(recordings) < 3:
+            raise DataError(f"{clips_csv}: instrument {code!r} has {len(recordings)} recording(s); a train/val/test "
+                            "split by recording needs 3 (add clips or remove the instrument)")
         rng = np.random.default_rng([seed, list(INSTRUMENTS).index(code)])
-        clips.loc[group.sample(n=n_val, random_state=rng).index, "split"] = "val"
+        order = [recordings[i] for i in rng.permutation(len(recordings))]
+        sizes = group.groupby("recording").size()
+        n = len(group)
+        dealt = 0
+        for part, fraction in (("test", test_fraction), ("val", val_fraction)):
+            want, taken = max(1, round(n * fraction)), 0
+            while taken < want and dealt < len(order) - 1:  # keep at least one recording for training
+                rec = order[dealt]
+                clips.loc[group.index[group["recording"] == rec], "split"] = part
+                taken += int(sizes[rec])
+                dealt += 1
+        if dealt >= len(order) or not (clips.loc[group.index, "split"] == "val").any():
+            raise DataError(f"{clips_csv}: instrument {code!r}: its {len(recordings)} recordings do not fill "
+                            "train, val and test; add clips or lower data.val_fraction/data.test_fraction")
     _write_csv(clips[INDEX_COLUMNS], index_csv)
-    log.info("split (seed %d, val_fraction %g): %s", seed, val_fraction,
+    log.info("split (seed %d, val %g, test %g, by recording): %s", seed, val_fraction, test_fraction,
              clips.groupby(["instrument", "split"]).size().unstack(fill_value=0).to_dict("index"))
     return clips[INDEX_COLUMNS]
 
@@ -165,7 +194,7 @@ def _read_csv(path: str | Path, columns: list[str]) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path} does not exist; build it with `snakemake {path}`")
-    table = pd.read_csv(path, dtype={"genre": "string", "drums": "string"})
+    table = pd.read_csv(path, dtype={"genre": "string", "drums": "string", "recording": "string"})
     lacking = [c for c in columns if c not in table.columns]
     if lacking:
         raise DataError(f"{path}: missing column(s) {', '.join(lacking)}; rebuild it with `snakemake -R {path}`")

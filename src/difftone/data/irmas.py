@@ -32,7 +32,7 @@ GENRES = ("cla", "cou_fol", "jaz_blu", "lat_sou", "pop_roc")
 DRUM_TAGS = ("dru", "nod")
 
 _NAME = re.compile(
-    r"^(?:\d+__)?\[(?P<instrument>[a-z]{3})\]"
+    r"^(?:(?P<prefix>\d+)__)?\[(?P<instrument>[a-z]{3})\]"
     r"(?:\[(?P<drums>dru|nod)\])?"
     r"\[(?P<genre>[a-z_]+)\]"
     r"(?P<number>\d+)__(?P<excerpt>\d+)\.wav$"
@@ -46,6 +46,14 @@ class ClipName:
     genre: str
     number: int
     excerpt: int
+    prefix: int | None = None
+
+    @property
+    def recording(self) -> str:
+        """The recording the clip was cut from: IRMAS cuts several 3 s excerpts ``__K`` from one recording
+        ``NNNN``, so every excerpt of one (prefix, instrument, drum tag, genre, NNNN) is one recording."""
+        head = f"{self.prefix:03d}__" if self.prefix is not None else ""
+        return f"{head}{self.instrument}-{self.drums or ''}-{self.genre}-{self.number:04d}"
 
 
 def parse_name(name: str) -> ClipName | None:
@@ -53,7 +61,8 @@ def parse_name(name: str) -> ClipName | None:
     m = _NAME.match(name)
     if m is None:
         return None
-    return ClipName(m["instrument"], m["drums"], m["genre"], int(m["number"]), int(m["excerpt"]))
+    return ClipName(m["instrument"], m["drums"], m["genre"], int(m["number"]), int(m["excerpt"]),
+                    int(m["prefix"]) if m["prefix"] else None)
 
 
 def format_name(instrument: str, genre: str, number: int, excerpt: int = 1, drums: str | None = None) -> str:

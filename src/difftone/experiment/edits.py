@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Collection, Mapping, Sequence
 
 import pandas as pd
 from tqdm.auto import tqdm
@@ -48,11 +48,13 @@ def run_edits(
     dtype: str = "float32",
     classifier: str | Path | None = None,
     max_sources: int | None = None,
+    only_items: Collection[str] | None = None,
 ) -> pd.DataFrame:
     """Edit every source of ``sources_dirs`` (instrument -> folder) into every other instrument.
 
     ``classifier``: the latent classifier checkpoint probe strategies read (needed only by them);
-    ``max_sources``: edit only the first this many sources of each instrument (the sweep's subset).
+    ``only_items``: edit only these source items (the sweep: the tuning part); ``max_sources``: then only
+    the first this many sources of each instrument.
     Writes ``out_dir/<source>_to_<target>/{<item>.wav, swaps.csv}`` and ``out_dir/nfe.json``;
     returns the swaps of all pairs.
     """
@@ -72,6 +74,8 @@ def run_edits(
     n_sources = 0
     for source in instruments:
         items = read_sources(sources_dirs[source])
+        if only_items is not None:
+            items = items[items["item"].isin(set(only_items))]
         if max_sources:
             items = items.head(int(max_sources))
         targets = [t for t in instruments if t != source]

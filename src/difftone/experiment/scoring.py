@@ -3,9 +3,15 @@
 - ``chroma``: :func:`difftone.metrics.chroma_distance` between edit and source
   (lower: the content is kept);
 - ``inst_acc``: the teacher's top-1 on the edit equals the target instrument;
+- ``judge_acc``: the same by the independent judge (:mod:`difftone.classifiers.judge`),
+  which shares nothing with the teacher or the step selector (empty without a judge);
 - ``kad``: KAD of the CLAP embeddings of a pair's edits against the target
-  instrument's training clips (bandwidth: median pairwise distance of the reference);
-  optional per call (``kad=False``: the sweep's many strategies skip CLAP);
+  instrument's training clips (bandwidth: ``metrics.kad.bandwidth``); optional per
+  call (``kad=False``: the sweep's many strategies skip CLAP); the edits' embeddings
+  are saved (``embeddings_npz``) so that the tables recompute KAD on the test part;
+- ``fallback``: the strategy found no step and its no-change policy chose it
+  (``swaps.csv``'s ``fallback`` column, or a ``reason`` naming a policy); items a
+  policy skipped are listed in ``skipped_csv``;
 - ``success``: the edit kept the content *and* reached the target: ``inst_acc`` and
   ``chroma <= max_chroma`` (config ``metrics.success.max_chroma``).
 """
@@ -29,10 +35,24 @@ from difftone.metrics.clap import check_not_collapsed, load_clap, load_embedding
 log = logging.getLogger(__name__)
 
 ITEM_COLUMNS = ["strategy", "source", "target", "item", "swap_step", "sigma", "chroma", "predicted", "inst_acc",
-                "success"]
+                "success", "judge_predicted", "judge_acc", "fallback", "reason"]
+SKIPPED_COLUMNS = ["strategy", "source", "target", "item", "reason"]
 PAIR_COLUMNS = ["strategy", "source", "target", "n", "skipped", "swap_step_mean", "chroma", "chroma_low",
                 "chroma_high", "inst_acc", "inst_acc_low", "inst_acc_high", "success", "success_low", "success_high",
                 "kad", "kad_low", "kad_high"]
+
+
+def fallback_flags(swaps: pd.DataFrame) -> pd.Series:
+    """Per swaps.csv row: True where the no-change policy chose the step (a fallback, not the strategy's own
+    choice). Uses the ``fallback`` column when the edit stage wrote one, else a ``reason`` naming a policy."""
+    if "fallback" in swaps.columns:
+        return swaps["fallback"].astype(str).str.lower().isin(["true", "1", "1.0"])
+    return swaps["reason"].astype(str).str.contains("policy", regex=False)
+
+
+def edit_label(item: str, target: str) -> str:
+    """The name of one edit (a source item edited into a target) in embedding files."""
+    return f"{item}|{target}"
 
 
 def edit_success(inst_acc: float, chroma: float, max_chroma: float) -> float:
@@ -81,13 +101,19 @@ def score_edits(
     bootstrap: Mapping,
     success: Mapping | None = None,
     kad: bool = True,
+    kad_bandwidth: str | float | None = "candidate",
     mert_spec: str | None = None,
     device: str = "cpu",
+    judge=None,
+    skipped_csv: str | Path | None = None,
+    embeddings_npz: str | Path | None = None,
 ) -> pd.DataFrame:
     """Score every edit of one strategy; write the per-item and per-pair tables.
 
     ``success``: ``{"max_chroma": d}`` (config ``metrics.success``); ``kad``: False skips CLAP and KAD
-    (the columns are then empty)."""
+    (the columns are then empty); ``judge``: a loaded judge (:func:`difftone.classifiers.judge.load_judge`)
+    for ``judge_acc``; ``skipped_csv``/``embeddings_npz``: where the skipped items and the edits' CLAP
+    embeddings go (the tables read them)."""
     from difftone.classifiers import load_teacher_classifier
 
     edits_dir = Path(edits_dir)
@@ -96,12 +122,16 @@ def score_edits(
     embedder = _clap(clap, device) if kad else None
     ref_emb, ref_label = load_embeddings(reference_npz)[:2] if kad else (None, None)
     sources = {code: read_sources(sources_dirs[code]).set_index("item") for code in instruments}
-    item_rows, pair_rows = [], []
+    item_rows, pair_rows, skipped_rows = [], [], []
+    all_embs, all_labels = [], []
     pairs = [(s, t) for s in instruments for t in instruments if s != t]
     for source, target in tqdm(pairs, desc=f"metrics {strategy}", unit="pair"):
         folder = edits_dir / pair_name(source, target)
         swaps = read_table(folder / "swaps.csv", SWAP_COLUMNS[:-1], f"edit ({strategy})")
+        swaps = swaps.assign(fallback=fallback_flags(swaps))
         done = swaps[swaps["audio"] != ""]
+        skipped_rows += [{"strategy": strategy, "source": source, "target": target, "item": r.item,
+                          "reason": r.reason} for r in swaps[swaps["audio"] == ""].itertuples()]
         embs, groups, rows = [], [], []
         for r in done.itertuples():
             wave, sr = audio.load(folder / r.audio)
@@ -112,28 +142,53 @@ def score_edits(
             distance = chroma_distance(wave, src_wave, sr, source_sr=src_sr, method=chroma["method"],
                                        target_sr=chroma["sample_rate"], hop_length=chroma["hop_length"])
             reached = float(predicted == target)
+            judged = judge.predict_audio(wave, sr) if judge is not None else ""
             rows.append({
                 "strategy": strategy, "source": source, "target": target, "item": r.item,
                 "swap_step": r.swap_step, "sigma": r.sigma, "chroma": distance,
                 "predicted": predicted, "inst_acc": reached, "success": edit_success(reached, distance, max_chroma),
+                "judge_predicted": judged, "judge_acc": float(judged == target) if judge is not None else np.nan,
+                "fallback": bool(r.fallback), "reason": r.reason,
             })
             if embedder is not None:
                 e = embedder.embed(wave, sr)
                 embs.append(e)
                 groups.append(np.full(len(e), len(rows) - 1))
+                all_embs.append(e)
+                all_labels.append(np.full(len(e), edit_label(r.item, target)))
         item_rows.extend(rows)
         reference = ref_emb[ref_label == target] if kad else None
         pair_rows.append(_pair_summary(strategy, source, target, rows, len(swaps) - len(done), embs, groups,
-                                       reference, bootstrap))
+                                       reference, bootstrap, kad_bandwidth))
     if not item_rows:
         raise ExperimentError(f"{edits_dir}: strategy {strategy} has no edits to score (every item was skipped?)")
     items = pd.DataFrame(item_rows, columns=ITEM_COLUMNS)
     items.to_csv(items_csv, index=False)
     pd.DataFrame(pair_rows, columns=PAIR_COLUMNS).to_csv(pairs_csv, index=False)
+    if skipped_csv is not None:
+        pd.DataFrame(skipped_rows, columns=SKIPPED_COLUMNS).to_csv(skipped_csv, index=False)
+    if embeddings_npz is not None:
+        if not all_embs:
+            raise ExperimentError(f"{embeddings_npz}: no CLAP embeddings to save (score_edits ran with kad=False)")
+        save_embeddings(embeddings_npz, np.concatenate(all_embs), np.concatenate(all_labels),
+                        {"strategy": strategy, "clap": dict(clap)})
     return items
 
 
-def _pair_summary(strategy, source, target, rows, skipped, embs, groups, reference, bootstrap) -> dict:
+def read_skipped(path: str | Path) -> pd.DataFrame:
+    """``skipped.csv`` of a strategy (may have no rows)."""
+    try:
+        df = pd.read_csv(path, keep_default_na=False)
+    except FileNotFoundError:
+        raise ExperimentError(f"{path} does not exist; run the metrics stage first") from None
+    missing = [c for c in SKIPPED_COLUMNS if c not in df.columns]
+    if missing:
+        raise ExperimentError(f"{path} lacks the columns {missing}; rerun the metrics stage")
+    return df
+
+
+def _pair_summary(strategy, source, target, rows, skipped, embs, groups, reference, bootstrap,
+                  kad_bandwidth="candidate") -> dict:
     out = {"strategy": strategy, "source": source, "target": target, "n": len(rows), "skipped": skipped}
     if not rows:
         return out | {c: np.nan for c in PAIR_COLUMNS if c not in out}
@@ -143,7 +198,7 @@ def _pair_summary(strategy, source, target, rows, skipped, embs, groups, referen
         out[metric], out[f"{metric}_low"], out[f"{metric}_high"] = bootstrap_ci([r[metric] for r in rows], **boot)
     if len(rows) >= 2 and reference is not None and embs:
         out["kad"], out["kad_low"], out["kad_high"] = kad_bootstrap_ci(reference, np.concatenate(embs),
-                                                                       np.concatenate(groups), **boot)
+                                                                       np.concatenate(groups), kad_bandwidth, **boot)
     else:
         out["kad"] = out["kad_low"] = out["kad_high"] = np.nan
     return out

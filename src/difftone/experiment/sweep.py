@@ -1,19 +1,22 @@
 """The swap-step sweep (the paper's Figure 2 argument made quantitative).
 
 Every sweep point is a ``fixed:K`` strategy edited and scored by the ordinary stage
-functions (:func:`~difftone.experiment.edits.run_edits` on the first
-``sources_per_instrument`` sources of each instrument,
+functions (:func:`~difftone.experiment.edits.run_edits` on the **tuning** sources of
+``results/sources/split.csv`` only, at most ``sources_per_instrument`` per instrument:
+thresholds read off the sweep never saw a test source,
 :func:`~difftone.experiment.scoring.score_edits` without KAD), all points in one job
 (:func:`run_sweep`: on the embedded default a job's start-up costs as much as a
 point). Layout: ``results/sweep/<fixed-K>/`` (the edit folders of that point and
 ``items.csv``/``pairs.csv``). This module then pools the per-item metrics into ``results/tables/sweep.csv`` (+ ``.md``): one row
 per (swap step, pair) and one pooled row per step (``source`` = ``target`` = ``all``),
 each with the step, its noise level sigma, chroma distance, target accuracy and
-success with percentile bootstrap intervals over edits, and ``n``; and the figure
+success with percentile bootstrap intervals over sources (all of a source's edits
+resampled together), and ``n``; and the figure
 ``results/figures/sweep.png``: the metrics against the swap step (sigma on the top
 axis), pooled with intervals and per pair as thin lines. ``chroma_reference`` gives
 the chroma distance between two *different* sources of the same instrument: the
-level of "the music changed", against which ``metrics.success.max_chroma`` is set.
+level of "the music changed", against which ``metrics.success.max_chroma`` is set
+(tuning sources only, too).
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ from difftone.experiment.items import ExperimentError, read_table
 from difftone.experiment.scoring import ITEM_COLUMNS
 from difftone.experiment.sources import read_sources
 from difftone.experiment.tables import write_csv_and_markdown
-from difftone.metrics import bootstrap_ci, chroma_distance
+from difftone.experiment.split import part_items
+from difftone.metrics import bootstrap_ci, chroma_distance, cluster_bootstrap_ci
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +45,18 @@ SWEEP_COLUMNS = ["strategy", "step", "sigma", "source", "target", "n"] + [
 REFERENCE_COLUMNS = ["instrument", "n", "chroma", "chroma_low", "chroma_high"]
 
 
-def sweep_table(items_csvs: Mapping[str, str | Path], bootstrap: Mapping) -> pd.DataFrame:
-    """Per-pair and pooled rows of every sweep strategy (``items_csvs``: strategy -> its items.csv)."""
+def sweep_table(items_csvs: Mapping[str, str | Path], bootstrap: Mapping,
+                split_csv: str | Path | None = None) -> pd.DataFrame:
+    """Per-pair and pooled rows of every sweep strategy (``items_csvs``: strategy -> its items.csv); with
+    ``split_csv``, an item that is not a tuning source is an error."""
     boot = {"n_boot": bootstrap["n_boot"], "seed": bootstrap["seed"], "alpha": bootstrap["alpha"]}
     rows = []
+    tuning = part_items(split_csv, "tuning") if split_csv is not None else None
     for strategy, path in items_csvs.items():
         items = read_table(path, ITEM_COLUMNS, f"metrics ({strategy})")
+        if tuning is not None and not items["item"].isin(tuning).all():
+            bad = sorted(set(items["item"]) - tuning)
+            raise ExperimentError(f"{path}: the sweep read non-tuning source(s) {bad[:3]}; rerun rule sweep_swap_steps")
         step = float(items["swap_step"].astype(float).mean())
         sigma = float(items["sigma"].astype(float).median())
         groups = [(("all", "all"), items)] + list(items.groupby(["source", "target"], sort=True))
@@ -54,7 +64,8 @@ def sweep_table(items_csvs: Mapping[str, str | Path], bootstrap: Mapping) -> pd.
             row = {"strategy": strategy, "step": step, "sigma": sigma, "source": source, "target": target,
                    "n": len(df)}
             for m in METRICS:
-                row[m], row[f"{m}_low"], row[f"{m}_high"] = bootstrap_ci(df[m].astype(float), **boot)
+                row[m], row[f"{m}_low"], row[f"{m}_high"] = cluster_bootstrap_ci(df[m].astype(float), df["item"],
+                                                                                  **boot)
             rows.append(row)
     if not rows:
         raise ExperimentError("the sweep has no strategies: set sweep.steps in the config")
@@ -66,15 +77,17 @@ def sweep_table(items_csvs: Mapping[str, str | Path], bootstrap: Mapping) -> pd.
 
 
 def chroma_reference(sources_dirs: Mapping[str, str | Path], chroma: Mapping, bootstrap: Mapping,
-                     max_pairs: int = 20) -> pd.DataFrame:
+                     max_pairs: int = 20, only_items: set[str] | None = None) -> pd.DataFrame:
     """Chroma distance between two sources of the same instrument generated from *different seeds*, per
     instrument and pooled (``all``): the distance of music that shares nothing but the instrument (sources
     of one seed start from the same noise and share much of their pitch content). With a single seed, all
-    pairs are used. Up to ``max_pairs`` pairs each."""
+    pairs are used. Up to ``max_pairs`` pairs each; ``only_items``: only these sources (the tuning part)."""
     boot = {"n_boot": bootstrap["n_boot"], "seed": bootstrap["seed"], "alpha": bootstrap["alpha"]}
     rows, pooled = [], []
     for code, folder in sources_dirs.items():
         items = read_sources(folder)
+        if only_items is not None:
+            items = items[items["item"].isin(only_items)]
         paths, seeds = items["audio"].tolist(), dict(zip(items["audio"], items["seed"]))
         waves = {p: audio.load(p) for p in paths}
         pairs = list(itertools.combinations(paths, 2))
@@ -161,8 +174,9 @@ def run_sweep(
     reference_csv: str | Path,
     figure: str | Path,
     *,
+    split_csv: str | Path,
     model: str,
-    sources_per_instrument: int,
+    sources_per_instrument: int | None,
     steps: int,
     chroma: Mapping,
     bootstrap: Mapping,
@@ -182,27 +196,31 @@ def run_sweep(
     if bad or not steps_grid:
         raise ExperimentError(f"sweep.steps must be a non-empty list of steps in [0, {steps}] (model.steps); got {list(steps_grid)}")
     out_dir = Path(out_dir)
+    tuning = part_items(split_csv, "tuning")
     items_csvs = {}
     for k in sorted(int(k) for k in steps_grid):
         strategy = f"fixed:{k}"
         folder = out_dir / strategy_slug(strategy)
         log.info("sweep point %s", strategy)
         run_edits(strategy, sources_dirs, instruments, folder, model=model, seed=seed, synonyms=synonyms,
-                  device=device, dtype=dtype, max_sources=sources_per_instrument)
+                  device=device, dtype=dtype, max_sources=sources_per_instrument, only_items=tuning)
         score_edits(strategy, folder, sources_dirs, instruments, None, teacher, folder / "items.csv",
                     folder / "pairs.csv", clap=clap or {}, chroma=chroma, bootstrap=bootstrap, success=success,
                     kad=False, device=device)
         items_csvs[strategy] = folder / "items.csv"
     return write_sweep(items_csvs, sources_dirs, sweep_csv, reference_csv, figure, chroma=chroma,
-                       bootstrap=bootstrap, max_chroma=success.get("max_chroma"), steps=steps)
+                       bootstrap=bootstrap, max_chroma=success.get("max_chroma"), steps=steps, split_csv=split_csv)
 
 
 def write_sweep(items_csvs: Mapping[str, str | Path], sources_dirs: Mapping[str, str | Path], sweep_csv: str | Path,
                 reference_csv: str | Path, figure: str | Path, *, chroma: Mapping, bootstrap: Mapping,
-                max_chroma: float | None = None, steps: int | None = None) -> pd.DataFrame:
-    """The sweep stage: ``sweep.csv`` (+ .md), the different-source chroma reference (+ .md) and the figure."""
-    table = sweep_table(items_csvs, bootstrap)
-    reference = chroma_reference(sources_dirs, chroma, bootstrap)
+                max_chroma: float | None = None, steps: int | None = None,
+                split_csv: str | Path | None = None) -> pd.DataFrame:
+    """The sweep stage: ``sweep.csv`` (+ .md), the different-source chroma reference (+ .md) and the figure,
+    on the tuning sources of ``split_csv`` (all sources without it)."""
+    table = sweep_table(items_csvs, bootstrap, split_csv)
+    tuning = part_items(split_csv, "tuning") if split_csv is not None else None
+    reference = chroma_reference(sources_dirs, chroma, bootstrap, only_items=tuning)
     write_csv_and_markdown(table, sweep_csv)
     write_csv_and_markdown(reference, reference_csv)
     different = float(reference.loc[reference["instrument"] == "all", "chroma"].iloc[0])

@@ -1,12 +1,31 @@
-"""Table II (strategies), the per-pair table and the swap-step sweep, as CSV and Markdown.
+"""Table II (strategies), the per-pair table and the paired comparisons, as CSV and Markdown.
 
-Table II per strategy: ``chroma`` and ``inst_acc`` are means over every edit with a
-percentile bootstrap interval over edits; ``kad`` is the mean of the per-pair KADs
-(each pair's edits against its target's reference set) with a bootstrap interval
-over pairs; ``n`` counts edits, ``skipped`` the items a no-change policy skipped,
-``nfe_per_edit`` the denoiser evaluations an edit cost on average (probes included;
-``probe_nfe_per_edit`` the probes' share); ``success`` the share of edits that kept
-the content and reached the target, with a bootstrap interval over edits.
+Choices (the README repeats them where the tables are explained):
+
+- **Test part only**: every table here reads only the test sources of
+  ``results/sources/split.csv`` (:mod:`difftone.experiment.split`); the tuning sources
+  belong to the sweep.
+- **Same items for every strategy**: a strategy row is computed on the edits (source
+  item, target) that *every* strategy of the table edited; an item a no-change policy
+  skipped (``skip``) is left out of every row (``excluded`` counts what this row lost
+  to the other strategies' skips, ``skipped`` this strategy's own).
+- **Intervals over sources**: a source's edits share its audio and (for most
+  strategies) its swap step, so every interval resamples source generations (all of a
+  source's edits together; :func:`~difftone.metrics.cluster_bootstrap_ci`); KAD's too
+  (:func:`~difftone.metrics.mean_kad_cluster_ci`: the mean over pairs of the per-pair KAD,
+  the sources drawn once per resample for all pairs).
+- **Fallbacks in the open**: ``sources``, ``edits``, ``fallbacks`` (edits whose step
+  the no-change policy chose) and ``skipped`` per row; ``difftone (changed)`` is
+  difftone on the edits where its classifier did change its mind (no fallback).
+- **Two judges**: ``inst_acc`` is the teacher's top-1 (related to the step selector,
+  which was distilled from it); ``judge_acc`` an independent judge's
+  (:mod:`difftone.classifiers.judge`); ``success`` uses the teacher.
+- **Paired comparisons** (``paired.csv``): per strategy against ``difftone`` and
+  ``midpoint``, the mean per-item difference over the same edits with a source-level
+  interval. Only an interval that excludes 0 supports "A differs from B".
+
+``nfe_per_edit`` is the denoiser evaluations an edit cost on average (probes included;
+``probe_nfe_per_edit`` the probes' share).
 """
 
 from __future__ import annotations
@@ -18,13 +37,24 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from difftone.experiment.items import read_table
-from difftone.experiment.scoring import ITEM_COLUMNS, PAIR_COLUMNS
-from difftone.metrics import bootstrap_ci
+from difftone.experiment.items import ExperimentError, read_table
+from difftone.experiment.scoring import ITEM_COLUMNS, edit_label, read_skipped
+from difftone.experiment.split import part_items, restrict_to_part
+from difftone.metrics import cluster_bootstrap_ci, kad_bootstrap_ci, load_embeddings, mean_kad_cluster_ci
+from difftone.metrics import paired_difference_ci
 
+METRICS = ("chroma", "inst_acc", "judge_acc", "success")
 TABLE2_COLUMNS = ["method", "chroma", "chroma_low", "chroma_high", "kad", "kad_low", "kad_high", "inst_acc",
-                  "inst_acc_low", "inst_acc_high", "success", "success_low", "success_high", "n", "skipped",
+                  "inst_acc_low", "inst_acc_high", "judge_acc", "judge_acc_low", "judge_acc_high", "success",
+                  "success_low", "success_high", "sources", "edits", "fallbacks", "skipped", "excluded",
                   "swap_step_mean", "sigma_median", "nfe_per_edit", "probe_nfe_per_edit"]
+PER_PAIR_COLUMNS = ["strategy", "source", "target", "n", "skipped", "swap_step_mean"] + [
+    f"{m}{x}" for m in METRICS + ("kad",) for x in ("", "_low", "_high")]
+PAIRED_COLUMNS = ["strategy", "baseline", "metric", "edits", "sources", "strategy_mean", "baseline_mean",
+                  "difference", "low", "high", "excludes_zero"]
+PAIRED_METRICS = ("success", "chroma", "inst_acc", "judge_acc")
+BASELINES = ("difftone", "midpoint")
+CHANGED_SUFFIX = " (changed)"
 
 
 def write_csv_and_markdown(df: pd.DataFrame, csv_path: str | Path, floatfmt: str = ".3f") -> None:
@@ -46,38 +76,165 @@ def to_markdown(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
     return "\n".join(lines)
 
 
-def strategy_table(items_csvs: Mapping[str, str | Path], pairs_csvs: Mapping[str, str | Path],
-                   nfe_jsons: Mapping[str, str | Path], bootstrap: Mapping) -> pd.DataFrame:
-    """Table II: one row per strategy (keys of the mappings, in order)."""
-    boot = {"n_boot": bootstrap["n_boot"], "seed": bootstrap["seed"], "alpha": bootstrap["alpha"]}
+def _boot(bootstrap: Mapping) -> dict:
+    return {"n_boot": bootstrap["n_boot"], "seed": bootstrap["seed"], "alpha": bootstrap["alpha"]}
+
+
+def _interval(df: pd.DataFrame, metric: str, boot: Mapping) -> tuple[float, float, float]:
+    values = pd.to_numeric(df[metric], errors="coerce")
+    ok = values.notna().to_numpy()
+    if not ok.any():
+        return np.nan, np.nan, np.nan
+    return cluster_bootstrap_ci(values[ok].to_numpy(), df["item"].to_numpy()[ok], **boot)
+
+
+def load_test_items(items_csvs: Mapping[str, str | Path], skipped_csvs: Mapping[str, str | Path],
+                    split_csv: str | Path) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], dict[str, int]]:
+    """Per strategy: its test-part edits restricted to the edits every strategy has, its own skipped test
+    items, and how many of its test edits were excluded because another strategy skipped them."""
+    items, skipped = {}, {}
+    test = part_items(split_csv, "test")
+    for strategy, path in items_csvs.items():
+        df = read_table(path, ITEM_COLUMNS, f"metrics ({strategy})")
+        items[strategy] = restrict_to_part(df, split_csv, "test", str(path))
+        sk = read_skipped(skipped_csvs[strategy]) if skipped_csvs else pd.DataFrame(columns=["item", "source",
+                                                                                                 "target"])
+        skipped[strategy] = sk[sk["item"].isin(test)]
+    keys = {s: set(zip(df["item"], df["target"])) for s, df in items.items()}
+    common = set.intersection(*keys.values())
+    if not common:
+        raise ExperimentError("no edit (source item, target) was made by every strategy on the test sources: "
+                              "nothing to compare (every item skipped?)")
+    excluded = {}
+    for strategy, df in items.items():
+        keep = [k in common for k in zip(df["item"], df["target"])]
+        excluded[strategy] = int(len(df) - sum(keep))
+        items[strategy] = df[keep].reset_index(drop=True)
+    return items, skipped, excluded
+
+
+def _kad_sets(items: pd.DataFrame, embeddings_npz, reference: tuple[np.ndarray, np.ndarray]):
+    """Per pair of ``items``: (reference set of the target, the pair's edit embeddings, their source items)."""
+    emb, labels, _ = load_embeddings(embeddings_npz)
+    ref_emb, ref_label = reference
+    sets, pairs = [], []
+    for (source, target), df in items.groupby(["source", "target"], sort=True):
+        wanted = {edit_label(i, target): i for i in df["item"]}
+        rows = np.flatnonzero(np.isin(labels, list(wanted)))
+        if len(np.unique(labels[rows])) < 2:
+            continue
+        sets.append((ref_emb[ref_label == target], emb[rows], np.array([wanted[str(l)] for l in labels[rows]])))
+        pairs.append((source, target))
+    return sets, pairs
+
+
+def _strategy_row(method: str, df: pd.DataFrame, boot: Mapping, *, skipped: int, excluded: int, nfe: Mapping | None,
+                  kad_sets, kad_bandwidth) -> dict:
+    row = {"method": method, "sources": int(df["item"].nunique()), "edits": len(df),
+           "fallbacks": int(df["fallback"].astype(str).str.lower().isin(["true", "1"]).sum()),
+           "skipped": skipped, "excluded": excluded,
+           "swap_step_mean": float(pd.to_numeric(df["swap_step"]).mean()),
+           "sigma_median": float(pd.to_numeric(df["sigma"]).median())}
+    if nfe is not None:
+        row["nfe_per_edit"] = nfe["nfe"] / max(nfe["edits"], 1)
+        row["probe_nfe_per_edit"] = nfe.get("probe_nfe", 0) / max(nfe["edits"], 1)
+    for metric in METRICS:
+        row[metric], row[f"{metric}_low"], row[f"{metric}_high"] = _interval(df, metric, boot)
+    if kad_sets:
+        row["kad"], row["kad_low"], row["kad_high"] = mean_kad_cluster_ci(kad_sets, kad_bandwidth, **boot)
+    return row
+
+
+def strategy_table(items: Mapping[str, pd.DataFrame], skipped: Mapping[str, pd.DataFrame],
+                   excluded: Mapping[str, int], nfe_jsons: Mapping[str, str | Path], bootstrap: Mapping, *,
+                   embeddings: Mapping[str, str | Path] | None = None, reference_npz: str | Path | None = None,
+                   kad_bandwidth: str | float | None = "candidate") -> pd.DataFrame:
+    """Table II: one row per strategy (in order) on the common test edits (:func:`load_test_items`), and
+    ``difftone (changed)`` after difftone."""
+    boot = _boot(bootstrap)
+    reference = load_embeddings(reference_npz)[:2] if embeddings and reference_npz else None
     rows = []
-    for strategy in items_csvs:
-        items = read_table(items_csvs[strategy], ITEM_COLUMNS, f"metrics ({strategy})")
-        pairs = read_table(pairs_csvs[strategy], PAIR_COLUMNS, f"metrics ({strategy})")
-        nfe = json.loads(Path(nfe_jsons[strategy]).read_text())
-        row = {"method": strategy, "n": len(items), "skipped": int(pairs["skipped"].sum()),
-               "swap_step_mean": float(items["swap_step"].astype(float).mean()),
-               "sigma_median": float(items["sigma"].astype(float).median()),
-               "nfe_per_edit": nfe["nfe"] / max(nfe["edits"], 1),
-               "probe_nfe_per_edit": nfe.get("probe_nfe", 0) / max(nfe["edits"], 1)}
-        for metric in ("chroma", "inst_acc", "success"):
-            row[metric], row[f"{metric}_low"], row[f"{metric}_high"] = bootstrap_ci(items[metric], **boot)
-        kads = pairs["kad"].astype(float).dropna()
-        if len(kads):
-            row["kad"], row["kad_low"], row["kad_high"] = bootstrap_ci(kads, **boot)
-        rows.append(row)
+    for strategy, df in items.items():
+        nfe = json.loads(Path(nfe_jsons[strategy]).read_text()) if strategy in nfe_jsons else None
+        sets = _kad_sets(df, embeddings[strategy], reference)[0] if reference is not None else []
+        rows.append(_strategy_row(strategy, df, boot, skipped=len(skipped[strategy]), excluded=excluded[strategy],
+                                  nfe=nfe, kad_sets=sets, kad_bandwidth=kad_bandwidth))
+        if strategy == "difftone":
+            changed = df[~df["fallback"].astype(str).str.lower().isin(["true", "1"])]
+            if len(changed):
+                sets = _kad_sets(changed, embeddings[strategy], reference)[0] if reference is not None else []
+                rows.append(_strategy_row(strategy + CHANGED_SUFFIX, changed, boot, skipped=0,
+                                          excluded=len(df) - len(changed), nfe=None, kad_sets=sets,
+                                          kad_bandwidth=kad_bandwidth))
     return pd.DataFrame(rows, columns=TABLE2_COLUMNS)
 
 
-def per_pair_table(pairs_csvs: Sequence[str | Path]) -> pd.DataFrame:
-    frames = [read_table(p, PAIR_COLUMNS, "metrics") for p in pairs_csvs]
-    return pd.concat(frames, ignore_index=True).sort_values(["strategy", "source", "target"], kind="stable")
+def per_pair_table(items: Mapping[str, pd.DataFrame], skipped: Mapping[str, pd.DataFrame], bootstrap: Mapping, *,
+                   embeddings: Mapping[str, str | Path] | None = None, reference_npz: str | Path | None = None,
+                   kad_bandwidth: str | float | None = "candidate") -> pd.DataFrame:
+    """One row per (strategy, source, target) on the common test edits; intervals over sources (here one edit
+    per source, so this is the bootstrap over edits)."""
+    boot = _boot(bootstrap)
+    reference = load_embeddings(reference_npz)[:2] if embeddings and reference_npz else None
+    rows = []
+    for strategy, df in items.items():
+        kads = {}
+        if reference is not None:
+            sets, pairs = _kad_sets(df, embeddings[strategy], reference)
+            for (ref, cand, groups), pair in zip(sets, pairs):
+                kads[pair] = kad_bootstrap_ci(ref, cand, groups, kad_bandwidth, **boot)
+        sk = skipped[strategy]
+        for (source, target), g in df.groupby(["source", "target"], sort=True):
+            row = {"strategy": strategy, "source": source, "target": target, "n": len(g),
+                   "skipped": int(((sk["source"] == source) & (sk["target"] == target)).sum()) if len(sk) else 0,
+                   "swap_step_mean": float(pd.to_numeric(g["swap_step"]).mean())}
+            for metric in METRICS:
+                row[metric], row[f"{metric}_low"], row[f"{metric}_high"] = _interval(g, metric, boot)
+            row["kad"], row["kad_low"], row["kad_high"] = kads.get((source, target), (np.nan,) * 3)
+            rows.append(row)
+    return pd.DataFrame(rows, columns=PER_PAIR_COLUMNS).sort_values(["strategy", "source", "target"], kind="stable")
 
 
-def write_tables(items_csvs: Mapping[str, str | Path], pairs_csvs: Mapping[str, str | Path],
-                 nfe_jsons: Mapping[str, str | Path], table2_csv: str | Path, per_pair_csv: str | Path,
-                 bootstrap: Mapping) -> pd.DataFrame:
-    table2 = strategy_table(items_csvs, pairs_csvs, nfe_jsons, bootstrap)
+def paired_table(items: Mapping[str, pd.DataFrame], bootstrap: Mapping,
+                 baselines: Sequence[str] = BASELINES) -> pd.DataFrame:
+    """Every strategy against each present baseline: mean per-edit difference (strategy - baseline) of each
+    metric over the same edits, with a source-level interval. For chroma lower is better; for the others
+    higher."""
+    boot = _boot(bootstrap)
+    rows = []
+    for baseline in baselines:
+        if baseline not in items:
+            continue
+        base = items[baseline][["item", "target", *PAIRED_METRICS]]
+        for strategy, df in items.items():
+            if strategy == baseline:
+                continue
+            joined = df.merge(base, on=["item", "target"], how="inner", suffixes=("", "_base"))
+            for metric in PAIRED_METRICS:
+                a = pd.to_numeric(joined[metric], errors="coerce")
+                b = pd.to_numeric(joined[f"{metric}_base"], errors="coerce")
+                ok = (a.notna() & b.notna()).to_numpy()
+                if not ok.any():
+                    continue
+                d, low, high = paired_difference_ci(a[ok].to_numpy(), b[ok].to_numpy(),
+                                                    joined["item"].to_numpy()[ok], **boot)
+                rows.append({"strategy": strategy, "baseline": baseline, "metric": metric, "edits": int(ok.sum()),
+                             "sources": int(joined["item"][ok].nunique()), "strategy_mean": float(a[ok].mean()),
+                             "baseline_mean": float(b[ok].mean()), "difference": d, "low": low, "high": high,
+                             "excludes_zero": bool(low > 0 or high < 0)})
+    return pd.DataFrame(rows, columns=PAIRED_COLUMNS)
+
+
+def write_tables(items_csvs: Mapping[str, str | Path], skipped_csvs: Mapping[str, str | Path],
+                 nfe_jsons: Mapping[str, str | Path], split_csv: str | Path, table2_csv: str | Path,
+                 per_pair_csv: str | Path, paired_csv: str | Path, bootstrap: Mapping, *,
+                 embeddings: Mapping[str, str | Path] | None = None, reference_npz: str | Path | None = None,
+                 kad_bandwidth: str | float | None = "candidate") -> pd.DataFrame:
+    """Table II, the per-pair table and the paired comparisons (CSV + Markdown) on the test sources."""
+    items, skipped, excluded = load_test_items(items_csvs, skipped_csvs, split_csv)
+    kad = {"embeddings": embeddings, "reference_npz": reference_npz, "kad_bandwidth": kad_bandwidth}
+    table2 = strategy_table(items, skipped, excluded, nfe_jsons, bootstrap, **kad)
     write_csv_and_markdown(table2, table2_csv)
-    write_csv_and_markdown(per_pair_table(list(pairs_csvs.values())), per_pair_csv)
+    write_csv_and_markdown(per_pair_table(items, skipped, bootstrap, **kad), per_pair_csv)
+    write_csv_and_markdown(paired_table(items, bootstrap), paired_csv)
     return table2

@@ -5,12 +5,21 @@
 - :func:`top1_correct`, :func:`accuracy_ci`: ``inst_acc`` from the teacher's predictions.
 - :func:`load_clap` -> :class:`ClapEmbedder`: CLAP-LAION music embeddings (48 kHz mono,
   10 s windows, 1 s hop), ``tiny`` offline stand-in; :func:`check_not_collapsed` guards a set.
-- :func:`kad`, :func:`kad_bootstrap_ci`: Kernel Audio Distance x 100, bandwidth = median
-  pairwise distance of the reference set.
-- :func:`bootstrap_ci`: ``(estimate, low, high)`` percentile bootstrap.
+- :func:`kad`, :func:`kad_bootstrap_ci`, :func:`mean_kad_cluster_ci`: Kernel Audio Distance x 100,
+  bandwidth ``candidate`` (kadtk), ``reference`` or a number (:func:`resolve_bandwidth`).
+- :func:`bootstrap_ci`: ``(estimate, low, high)`` percentile bootstrap; :func:`cluster_bootstrap_ci`,
+  :func:`paired_difference_ci`: the same resampling whole sources (clusters) of edits.
 """
 
-from difftone.metrics.bootstrap import accuracy_ci, bootstrap_ci, top1_correct
+from difftone.metrics.bootstrap import (
+    accuracy_ci,
+    bootstrap_ci,
+    cluster_bootstrap_ci,
+    cluster_codes,
+    cluster_counts,
+    paired_difference_ci,
+    top1_correct,
+)
 from difftone.metrics.chroma import chroma_distance, chroma_distance_files, chroma_frame_distance, chromagram
 from difftone.metrics.clap import (
     ClapCheckpointError,
@@ -22,7 +31,7 @@ from difftone.metrics.clap import (
     load_embeddings,
     save_embeddings,
 )
-from difftone.metrics.kad import kad, kad_bootstrap_ci, median_pairwise_distance
+from difftone.metrics.kad import kad, kad_bootstrap_ci, mean_kad_cluster_ci, median_pairwise_distance, resolve_bandwidth
 
 __all__ = [
     "ClapCheckpointError",
@@ -32,6 +41,9 @@ __all__ = [
     "bootstrap_ci",
     "check_not_collapsed",
     "chroma_distance",
+    "cluster_bootstrap_ci",
+    "cluster_codes",
+    "cluster_counts",
     "chroma_distance_files",
     "chroma_frame_distance",
     "chromagram",
@@ -40,7 +52,10 @@ __all__ = [
     "kad_bootstrap_ci",
     "load_clap",
     "load_embeddings",
+    "mean_kad_cluster_ci",
     "median_pairwise_distance",
+    "paired_difference_ci",
+    "resolve_bandwidth",
     "save_embeddings",
     "top1_correct",
 ]

@@ -43,7 +43,7 @@ from difftone.experiment.swap_steps import MANIFEST, MANIFEST_COLUMNS
 log = logging.getLogger(__name__)
 
 TABLE1_COLUMNS = ["classifier", "eval_set", "accuracy", "ci_low", "ci_high", "n"]
-TABLE2_COLUMNS = ["method", "chroma", "kad", "inst_acc", "n"]
+TABLE2_COLUMNS = ["method", "chroma", "kad", "inst_acc", "judge_acc", "edits"]
 PER_PAIR_COLUMNS = ["strategy", "source", "target", "n", "chroma", "kad", "inst_acc"]
 SWAP_COLUMNS = ["item", "swap_step", "sigma", "reason", "target_prompt", "audio"]
 
@@ -289,9 +289,11 @@ def _read(path, columns: list[str], what: str) -> pd.DataFrame:
 
 def _table1_section(table1, media: _Media, confusion_figures):
     df = _read(table1, TABLE1_COLUMNS, "Table I (classifiers)")
-    body = ["<p>Top-1 instrument accuracy of the classifiers (paper Table I) on the validation split "
-            "(<code>irmas_val</code>) and on the source generations labelled by their prompt "
-            "(<code>generated</code>), with bootstrap intervals.</p>",
+    body = ["<p>Top-1 instrument accuracy of the classifiers (paper Table I) on the held-out test split "
+            "(<code>irmas_test</code>, split by recording; the epoch was selected on <code>val</code>, see "
+            "<code>selected_by</code>) and on the source generations labelled by their prompt "
+            "(<code>generated</code>), with bootstrap intervals. <code>judge</code> is the independent judge "
+            "of Table II's <code>judge_acc</code>.</p>",
             table_html(df, {"accuracy": ("ci_low", "ci_high")})]
     figs = [_img(media.link(p, f"classifiers/{Path(p).name}"), Path(p).stem) for p in confusion_figures]
     if figs:
@@ -305,8 +307,11 @@ def _table2_section(table2, per_pair):
     pp = _read(per_pair, PER_PAIR_COLUMNS, "per-pair metrics")
     body = ("<p>Swap strategies (paper Table II): <b>chroma</b> distance to the source (lower keeps the music), "
             "<b>kad</b> of CLAP embeddings against the target instrument's training clips (lower is closer), "
-            "<b>inst_acc</b> the teacher's top-1 on the edit equals the target (higher reaches the target); "
-            "bootstrap intervals; <b>nfe_per_edit</b> the denoiser evaluations an edit costs.</p>\n"
+            "<b>inst_acc</b> the teacher's top-1 on the edit equals the target (higher reaches the target), "
+            "<b>judge_acc</b> the same by an independent judge; test sources only, every strategy on the same "
+            "edits; intervals resample whole sources; <b>fallbacks</b> counts edits whose step the no-change "
+            "policy chose; <b>nfe_per_edit</b> the denoiser evaluations an edit costs. Which strategy is better: "
+            "see the paired comparisons (results/tables/paired.csv).</p>\n"
             + table_html(t2)
             + f"\n<details><summary>Per instrument pair ({len(pp)} rows)</summary>\n{table_html(pp)}\n</details>")
     return _section("table2", "Table II: swap strategies", body)

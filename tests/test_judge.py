@@ -1,0 +1,65 @@
+"""The independent judge: MFCC logistic regression (JSON, no pickle) and CLAP zero-shot on the tiny stand-in."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from difftone.classifiers.judge import JudgeError, load_judge, load_mfcc_judge, mfcc_features, train_mfcc_judge
+
+SR = 22050
+
+
+def _tone(freq, harmonics, rng, seconds=1.0):
+    t = np.arange(int(seconds * SR)) / SR
+    f = freq * (1 + 0.02 * rng.normal())
+    wave = sum(np.sin(2 * np.pi * f * k * t) / k ** (0.5 if harmonics else 3) for k in range(1, 8))
+    return (0.3 * wave / np.abs(wave).max() + 0.01 * rng.normal(size=t.size)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def index_csv(tmp_path_factory):
+    root = tmp_path_factory.mktemp("judge")
+    rng = np.random.default_rng(0)
+    rows = []
+    for code, harmonics in (("pia", True), ("flu", False)):
+        for i in range(12):
+            path = root / f"{code}{i}.wav"
+            sf.write(path, _tone(440 * 2 ** (rng.integers(-5, 5) / 12), harmonics, rng), SR)
+            split = "train" if i < 8 else ("val" if i < 10 else "test")
+            rows.append({"path": str(path), "instrument": code, "genre": "cla", "drums": "", "duration": 1.0,
+                         "sample_rate": SR, "channels": 1, "recording": f"{code}{i}", "split": split})
+    pd.DataFrame(rows).to_csv(root / "index.csv", index=False)
+    return root / "index.csv"
+
+
+def test_mfcc_judge_trains_on_train_saves_json_and_predicts(index_csv, tmp_path):
+    acc = train_mfcc_judge(index_csv, ["pia", "flu"], tmp_path / "judge.json", n_mfcc=13)
+    assert acc["test"] == 1.0 and set(acc) == {"train", "val", "test"}  # bright vs dull tones: separable
+    doc = json.loads((tmp_path / "judge.json").read_text())  # plain JSON, no pickle
+    assert doc["kind"] == "mfcc_logreg" and np.shape(doc["coef"]) == (2, 52)
+    judge = load_mfcc_judge(tmp_path / "judge.json")
+    index = pd.read_csv(index_csv)
+    test = index[index["split"] == "test"]
+    assert [judge.predict_audio(sf.read(p, dtype="float32")[0], SR) for p in test["path"]] == list(test["instrument"])
+    assert mfcc_features(np.zeros(SR, np.float32) + 0.1, SR, n_mfcc=13).shape == (52,)
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(JudgeError, match="bad.json is not an MFCC judge file"):
+        load_mfcc_judge(tmp_path / "bad.json")
+    with pytest.raises(JudgeError, match="needs its trained file"):
+        load_judge({"kind": "mfcc_logreg"})
+
+
+def test_clap_zero_shot_judge_reads_text_prompts_of_each_instrument():
+    judge = load_judge({"kind": "clap_zero_shot", "tokenizer": "tiny", "prompt_template": "the sound of a {name}"},
+                       clap={"checkpoint": "tiny", "window_s": 1.0, "hop_s": 1.0}, instruments=["pia", "vio", "gac"])
+    assert judge.prompts == ["the sound of a piano", "the sound of a violin", "the sound of a acoustic guitar"]
+    assert judge.text.shape[0] == 3 and np.allclose(np.linalg.norm(judge.text, axis=1), 1)
+    assert len(set(map(tuple, judge.text.round(6)))) == 3  # different prompts, different text embeddings
+    rng = np.random.default_rng(1)
+    assert judge.predict_audio(_tone(440, True, rng), SR) in {"pia", "vio", "gac"}
+    with pytest.raises(JudgeError, match="must contain \\{name\\}"):
+        load_judge({"kind": "clap_zero_shot", "tokenizer": "tiny", "prompt_template": "music"},
+                   clap={"checkpoint": "tiny", "window_s": 1.0}, instruments=["pia"])
