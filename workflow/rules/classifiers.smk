@@ -20,7 +20,8 @@ rule train_teacher:
         **gpu_resources(seconds=classifier_train_seconds("teacher")),
     params:
         instruments=config["instruments"],
-        mert=config["teacher_features"],
+        mert=get_teacher_features(),
+        clip_seconds=config["data"]["clip_seconds"],
         arch={
             k: config["classifiers"][k]
             for k in ("frames", "feature_dim", "head_hidden", "lstm_size", "dropout")
@@ -144,6 +145,7 @@ rule table1_classifiers:
         latents="results/features/sao_latents/index.csv",
         generated="results/sources/generated_set.csv",
         model=get_model_input(),
+        mert_model=FETCH.inputs("mert"),
     output:
         table="results/tables/table1_classifiers.csv",
         figures=expand(
@@ -162,7 +164,8 @@ rule table1_classifiers:
         model=get_model_spec(),
         judge=config["judge"],
         instruments=INSTRUMENTS,
-        clap=config["metrics"]["clap"],
+        clap=get_clap(),
         device=config["device"],
+        window=config["classifiers"]["window"],
     script:
         "../scripts/table1_classifiers.py"

@@ -134,6 +134,32 @@ def cpu_resources(seconds=0.0, mem_mb=2000, setup_minutes=2):
     }
 
 
+# --- Fetched models (workflow/rules/models.smk) ------------------------------
+# Every hub model the config names is fetched once by the local rule fetch_models
+# into models.dir; jobs take the fetched folder as input and load it from there.
+from difftone.models.fetch import FetchPlan
+
+FETCH = FetchPlan.of(config)
+
+
+wildcard_constraints:
+    model_name="|".join(FETCH.models) if FETCH.models else "$^",
+
+
+def get_teacher_features():
+    """teacher_features with the fetched MERT folder as spec (recorded in the teacher's checkpoint)."""
+    feats = dict(config["teacher_features"])
+    feats["spec"] = FETCH.spec("mert", feats["spec"])
+    return feats
+
+
+def get_clap():
+    """metrics.clap with the fetched checkpoint file as checkpoint."""
+    clap = dict(config["metrics"]["clap"])
+    clap["checkpoint"] = FETCH.spec("clap", clap["checkpoint"])
+    return clap
+
+
 # --- Data stage (workflow/rules/data.smk) -----------------------------------
 def get_clip_folder():
     """The IRMAS-layout folder the index is built from: rendered, downloaded, or the user's."""
@@ -177,14 +203,16 @@ DEMO_CHECKPOINT = "results/demo/model"
 
 
 def get_model_spec():
-    """The spec model jobs pass to difftone.models.load_sao."""
+    """The spec model jobs pass to difftone.models.load_sao: the demo checkpoint, the fetched snapshot, or model.spec."""
     spec = str(config["model"]["spec"])
-    return f"demo:{DEMO_CHECKPOINT}" if spec == "demo" else spec
+    return f"demo:{DEMO_CHECKPOINT}" if spec == "demo" else FETCH.spec("sao", spec)
 
 
 def get_model_input():
-    """Files a model job needs: the trained demo checkpoint under model.spec demo, else none."""
-    return [DEMO_CHECKPOINT] if str(config["model"]["spec"]) == "demo" else []
+    """Files a model job needs: the trained demo checkpoint (model.spec demo) or the fetched SAO snapshot."""
+    if str(config["model"]["spec"]) == "demo":
+        return [DEMO_CHECKPOINT]
+    return FETCH.inputs("sao")
 
 
 def demo_train_seconds():

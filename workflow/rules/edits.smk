@@ -1,24 +1,25 @@
-# Edits (paper VI-B): one job per swap strategy edits every source into every
-# other instrument, resuming the cached trajectories and batching targets; probe
-# strategies read the distilled classifier.
+# Edits (paper VI-B): one job per swap strategy and source instrument edits that
+# instrument's sources into every other instrument, resuming the cached
+# trajectories and batching the targets that swap at the same step; probe
+# strategies read the distilled classifier. gather_edits puts a strategy's jobs
+# into results/edits/<strategy>/<source>_to_<target>/ and sums their nfe.json.
 
 
 rule edit_pairs:
     input:
         model=get_model_input(),
-        sources=get_sources(),
+        sources="results/sources/{source}",
         classifier="results/classifiers/distilled/model.safetensors",
     output:
-        swaps=get_pair_outputs("results/edits/{strategy}/{pair}/swaps.csv"),
-        nfe="results/edits/{strategy}/nfe.json",
+        directory("results/edit_jobs/{strategy}/{source}"),
     log:
-        "logs/edits/{strategy}.log",
+        "logs/edits/{strategy}/{source}.log",
     benchmark:
-        "benchmarks/edits/{strategy}.tsv"
+        "benchmarks/edits/{strategy}/{source}.tsv"
     conda:
         "../../envs/difftone.yaml"
     resources:
-        **gpu_resources(seconds=edit_seconds()),
+        **gpu_resources(seconds=edit_seconds() / len(INSTRUMENTS)),
     params:
         strategy=lambda wildcards: STRATEGIES[wildcards.strategy],
         options=strategy_options,
@@ -57,3 +58,22 @@ rule edit_swap_steps:
         device=config["device"],
     script:
         "../scripts/edit_swap_steps.py"
+rule gather_edits:
+    input:
+        expand(
+            "results/edit_jobs/{{strategy}}/{source}",
+            source=INSTRUMENTS,
+        ),
+    output:
+        swaps=get_pair_outputs("results/edits/{strategy}/{pair}/swaps.csv"),
+        nfe="results/edits/{strategy}/nfe.json",
+    log:
+        "logs/edits/{strategy}/gather_edits.log",
+    conda:
+        "../../envs/difftone.yaml"
+    resources:
+        **cpu_resources(seconds=60, mem_mb=1000),
+    params:
+        instruments=INSTRUMENTS,
+    script:
+        "../scripts/gather_edits.py"

@@ -7,6 +7,7 @@
 rule extract_mert_features:
     input:
         "results/data/index.csv",
+        FETCH.inputs("mert"),
     output:
         "results/features/mert/index.csv",
     log:
@@ -18,7 +19,7 @@ rule extract_mert_features:
             seconds=audio_seconds(dataset_clips() * config["data"]["clip_seconds"]),
         ),
     params:
-        spec=config["teacher_features"]["spec"],
+        spec=get_teacher_features()["spec"],
         revision=config["teacher_features"]["revision"],
         sample_rate=config["teacher_features"]["sample_rate"],
         layers=config["teacher_features"]["layers"],

@@ -27,6 +27,7 @@ rule generate_sources:
         guidance_scale=config["model"]["guidance_scale"],
         dtype=config["model"]["dtype"],
         device=config["device"],
+        window=config["classifiers"]["window"],
     script:
         "../scripts/generate_sources.py"
 

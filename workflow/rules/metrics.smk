@@ -26,6 +26,7 @@ rule split_sources:
 rule embed_references:
     input:
         "results/data/index.csv",
+        FETCH.inputs("clap"),
     output:
         "results/metrics/reference_clap.npz",
     log:
@@ -39,7 +40,7 @@ rule embed_references:
         ),
     params:
         instruments=INSTRUMENTS,
-        clap=config["metrics"]["clap"],
+        clap=get_clap(),
         device=config["device"],
     script:
         "../scripts/embed_references.py"
@@ -52,6 +53,7 @@ rule score_edits:
         reference="results/metrics/reference_clap.npz",
         teacher="results/classifiers/teacher/model.safetensors",
         judge=get_judge_input(),
+        models=FETCH.inputs("mert", "clap"),
     output:
         per_item="results/metrics/{strategy}/items.csv",
         pairs="results/metrics/{strategy}/pairs.csv",
@@ -66,12 +68,13 @@ rule score_edits:
     params:
         strategy=lambda wildcards: STRATEGIES[wildcards.strategy],
         instruments=INSTRUMENTS,
-        clap=config["metrics"]["clap"],
+        clap=get_clap(),
         chroma=config["metrics"]["chroma"],
         bootstrap=config["metrics"]["bootstrap"],
         success=config["metrics"]["success"],
         kad_bandwidth=config["metrics"]["kad"]["bandwidth"],
         judge=config["judge"],
+        window=config["classifiers"]["window"],
         device=config["device"],
     script:
         "../scripts/score_edits.py"

@@ -10,6 +10,7 @@ rule sweep_swap_steps:
         sources=get_sources(),
         split=SOURCE_SPLIT,
         teacher="results/classifiers/teacher/model.safetensors",
+        mert_model=FETCH.inputs("mert"),
     output:
         edits=directory("results/sweep"),
         table=SWEEP_TABLE,
@@ -34,6 +35,7 @@ rule sweep_swap_steps:
         chroma=config["metrics"]["chroma"],
         bootstrap=config["metrics"]["bootstrap"],
         success=config["metrics"]["success"],
+        window=config["classifiers"]["window"],
         seed=config["seed"],
         dtype=config["model"]["dtype"],
         device=config["device"],

@@ -1,15 +1,14 @@
-from pathlib import Path
-
 from difftone.experiment.edits import run_edits
 from difftone.stage import rule_logging
 
 with rule_logging(snakemake):
     p = snakemake.params
+    source = snakemake.wildcards.source
     run_edits(
         p.strategy,
-        dict(zip(p.instruments, snakemake.input.sources)),
+        {source: snakemake.input.sources},
         p.instruments,
-        Path(snakemake.output.nfe).parent,
+        snakemake.output[0],
         model=p.model,
         no_change_policy=p.options.get("no_change_policy", "midpoint"),
         seed=p.options.get("random_seed", p.seed),
@@ -17,4 +16,5 @@ with rule_logging(snakemake):
         device=p.device,
         dtype=p.dtype,
         classifier=snakemake.input.classifier,
+        source_instruments=[source],
     )

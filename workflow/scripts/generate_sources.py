@@ -16,4 +16,5 @@ with rule_logging(snakemake):
         batch_size=p.batch_size,
         device=p.device,
         dtype=p.dtype,
+        window=p.window,
     )

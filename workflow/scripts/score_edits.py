@@ -22,6 +22,7 @@ with rule_logging(snakemake):
         bootstrap=p.bootstrap,
         success=p.success,
         kad_bandwidth=p.kad_bandwidth,
+        window=p.window,
         device=p.device,
         judge=judge,
         skipped_csv=o.skipped,

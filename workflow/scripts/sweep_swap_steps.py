@@ -19,6 +19,7 @@ with rule_logging(snakemake):
         chroma=p.chroma,
         bootstrap=p.bootstrap,
         success=p.success,
+        window=p.window,
         synonyms=p.synonyms,
         seed=p.seed,
         device=p.device,

@@ -13,4 +13,4 @@ with rule_logging(snakemake):
     write_table1(Path(i.teacher).parent, Path(i.distilled).parent, Path(i.nondistilled).parent, i.mert, i.latents,
                  snakemake.output.table, Path(snakemake.output.figures[0]).parent,
                  generated_csv=i.generated, model_spec=p.model,
-                 n_boot=p.n_boot, seed=p.seed, device=p.device, judge=judge, index_csv=i.index)
+                 n_boot=p.n_boot, seed=p.seed, device=p.device, judge=judge, index_csv=i.index, window=p.window)

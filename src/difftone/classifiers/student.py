@@ -5,7 +5,9 @@ time to ``8 T'`` frames, then the SEANet encoder of Mimi (``transformers``'
 ``MimiEncoder``) with three blocks, each doubling the channels and halving time,
 and a last convolution to ``feature_dim``: ``latents [B, C, T_any] -> [B, T', 64]``,
 shaped like the teacher representation. ``LatentClassifier`` adds the head; it is
-what the editing engine runs on ``x0_hat`` at every denoising step. The same class,
+what the editing engine runs on ``x0_hat`` at every denoising step. A trained one
+knows its training length (``window_frames``, the latent frames of a training clip)
+and reads longer latents as windows of that length (:mod:`difftone.classifiers.windows`). The same class,
 trained end to end with cross-entropy, is the non-distilled baseline.
 """
 
@@ -22,6 +24,7 @@ from transformers.models.mimi.modeling_mimi import MimiEncoder
 
 from difftone.classifiers.checkpoint import load_state, read_checkpoint
 from difftone.classifiers.heads import ClassifierHead
+from difftone.classifiers.windows import Windowing, windowed
 
 N_BLOCKS = 3  # each halves time: the pooled length is 2**3 * T'
 
@@ -79,12 +82,18 @@ class LatentClassifier(nn.Module):
         self.student = student
         self.head = head
         self.instruments = list(instruments)
+        self.window_frames: int | None = None  # training length; None: read any length whole
+        self.windowing = Windowing()
 
     @property
     def in_channels(self) -> int:
         return self.student.config["in_channels"]
 
     def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        return windowed(self.classify_window, latents, self.window_frames, self.windowing)
+
+    def classify_window(self, latents: torch.Tensor) -> torch.Tensor:
+        """Logits of latents read whole (the training-length path)."""
         return self.head(self.student(latents))
 
     @torch.no_grad()
@@ -108,11 +117,17 @@ def load_student(path: str | Path) -> tuple[StudentEncoder, dict[str, Any]]:
     return student.eval(), config
 
 
-def load_latent_classifier(path: str | Path, device: str | torch.device = "cpu") -> LatentClassifier:
-    """A trained latent classifier (distilled or non-distilled), frozen and in eval mode."""
+def load_latent_classifier(path: str | Path, device: str | torch.device = "cpu", window=None) -> LatentClassifier:
+    """A trained latent classifier (distilled or non-distilled), frozen and in eval mode.
+
+    ``window``: ``classifiers.window`` (hop, aggregate; default :class:`Windowing`); the window
+    length is the training length recorded in the checkpoint (``window_frames``).
+    """
     config, state = read_checkpoint(path, "latent_classifier")
     model = LatentClassifier.from_config(config)
     load_state(model, state, path)
+    model.window_frames = config.get("window_frames")
+    model.windowing = Windowing.of(window)
     model.requires_grad_(False)
     return model.to(device).eval()
 

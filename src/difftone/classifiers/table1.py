@@ -76,15 +76,15 @@ def _judge_predictions(judge, index_csv, instruments, split: str = EVAL_SPLIT):
 
 
 def _generated_predictions(generated_csv, instruments, teacher_dir, distilled_dir, nondistilled_dir, mert_spec, components, device,
-                           judge=None):
+                           judge=None, window=None):
     df = read_index(generated_csv, ("path", "instrument"))
     codes = [resolve(str(i)).code for i in df["instrument"]]
     unknown = sorted(set(codes) - set(instruments))
     if unknown:
         raise ValueError(f"{generated_csv}: instrument(s) {unknown} are not classified (instruments: {instruments})")
     y = np.array([instruments.index(c) for c in codes])
-    teacher = load_teacher_classifier(teacher_dir, mert_spec, device=device)
-    latent = {name: load_latent_classifier(p) for name, p in (("distilled", distilled_dir), ("non-distilled", nondistilled_dir))}
+    teacher = load_teacher_classifier(teacher_dir, mert_spec, device=device, window=window)
+    latent = {name: load_latent_classifier(p, window=window) for name, p in (("distilled", distilled_dir), ("non-distilled", nondistilled_dir))}
     rate, channels = int(components.sample_rate), int(components.vae.config.audio_channels)
     preds = {k: [] for k in CLASSIFIERS + (("judge",) if judge is not None else ())}
     for path in tqdm(df["path"], desc="Table I generated set", unit="clip", mininterval=5):
@@ -150,12 +150,14 @@ def write_table1(
     device: str = "cpu",
     judge=None,
     index_csv: str | Path | None = None,
+    window=None,
 ) -> pd.DataFrame:
     """Write Table I (``out_csv``) and ``figure_dir/confusion_<classifier>.png``; return the table.
 
     ``generated_csv`` (path, instrument) adds the generated evaluation set; its
     latents come from ``components`` or ``load_sao(model_spec)``. ``judge`` (a loaded judge) with
-    ``index_csv`` (the clip index) adds the judge's row.
+    ``index_csv`` (the clip index) adds the judge's row. Generations longer than the training
+    clips are read in windows (``window``: ``classifiers.window``).
     """
     instruments, sets = _split_predictions(teacher_dir, distilled_dir, nondistilled_dir, mert_manifest, latent_manifest)
     if judge is not None:
@@ -170,7 +172,7 @@ def write_table1(
             components = load_sao(model_spec, device=device)
         results["generated"] = _generated_predictions(
             generated_csv, instruments, teacher_dir, distilled_dir, nondistilled_dir, mert_spec, components, device,
-            judge,
+            judge, window,
         )
     rows = []
     for name in CLASSIFIERS + (("judge",) if judge is not None else ()):

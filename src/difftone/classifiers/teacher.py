@@ -5,7 +5,10 @@ over the hidden-state layers, a linear layer over time (``frames_in -> T'``) and
 linear layer over features (``hidden -> feature_dim``). Its output ``[B, T', 64]``
 is the *teacher representation* the student is distilled towards.
 ``TeacherClassifier`` adds the head; ``TeacherAudioClassifier`` puts MERT in front
-so that the metrics stage can classify waveforms (``inst_acc``).
+so that the metrics stage can classify waveforms (``inst_acc``). Waveforms longer
+than the training clip (``window_seconds`` of the checkpoint) are read as windows
+of that length, cut from the audio before any feature extraction
+(:mod:`difftone.classifiers.windows`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from torch import nn
 
 from difftone.classifiers.checkpoint import load_state, read_checkpoint
 from difftone.classifiers.heads import ClassifierHead
+from difftone.classifiers.windows import Windowing, windowed
 
 
 def fit_frames(x: torch.Tensor, frames: int) -> torch.Tensor:
@@ -92,7 +96,7 @@ def load_teacher(path: str | Path) -> tuple[TeacherClassifier, dict[str, Any]]:
 class TeacherAudioClassifier(nn.Module):
     """MERT + teacher: classifies waveforms; ``predict_audio(wave, sr) -> probs [B, n]``."""
 
-    def __init__(self, teacher: TeacherClassifier, mert):
+    def __init__(self, teacher: TeacherClassifier, mert, window_seconds: float | None = None, windowing=None):
         super().__init__()
         n_layers = mert.num_layers
         if n_layers != teacher.encoder.config["num_layers"] or mert.hidden_size != teacher.encoder.config["hidden_size"]:
@@ -104,23 +108,35 @@ class TeacherAudioClassifier(nn.Module):
         self.teacher = teacher.eval()
         self.mert = mert
         self.instruments = teacher.instruments
+        self.window_seconds = window_seconds  # training clip length; None: read any length whole
+        self.windowing = Windowing.of(windowing)
 
     @torch.no_grad()
     def predict_audio(self, wave: np.ndarray | torch.Tensor, sr: int) -> torch.Tensor:
         """Class probabilities of ``wave`` (``[samples]``, ``[ch, samples]`` or ``[B, ch, samples]``) at rate ``sr``."""
-        hidden = self.mert.hidden_states(wave, sr)  # [B, L, T, D]
+        w = wave.detach().cpu().float() if isinstance(wave, torch.Tensor) else torch.from_numpy(np.asarray(wave, np.float32))
+        w = w.reshape((1,) * (3 - w.dim()) + tuple(w.shape)) if w.dim() < 3 else w  # [B, ch, samples]
         device = next(self.teacher.parameters()).device
-        return torch.softmax(self.teacher(hidden.to(device)), dim=-1).cpu()
+
+        def classify(chunk: torch.Tensor) -> torch.Tensor:
+            return self.teacher(self.mert.hidden_states(chunk, sr).to(device)).cpu()  # MERT [B, L, T, D] -> logits
+
+        length = None if self.window_seconds is None else int(round(self.window_seconds * sr))
+        return torch.softmax(windowed(classify, w, length, self.windowing), dim=-1)
 
     def forward(self, wave: torch.Tensor, sr: int) -> torch.Tensor:
         return self.predict_audio(wave, sr)
 
 
-def load_teacher_classifier(path: str | Path, mert_spec: str | None = None, device: str = "cpu") -> TeacherAudioClassifier:
+def load_teacher_classifier(
+    path: str | Path, mert_spec: str | None = None, device: str = "cpu", window=None
+) -> TeacherAudioClassifier:
     """The teacher as an audio classifier for the metrics stage.
 
     ``mert_spec`` overrides the MERT spec recorded in the checkpoint (e.g. a local
-    snapshot of the same hub model); ``None`` uses the recorded one.
+    snapshot of the same hub model); ``None`` uses the recorded one. ``window``:
+    ``classifiers.window`` (hop, aggregate); the window length is the training clip
+    length recorded in the checkpoint (``window_seconds``).
     """
     from difftone.classifiers.mert import load_mert
 
@@ -133,4 +149,4 @@ def load_teacher_classifier(path: str | Path, mert_spec: str | None = None, devi
         layers=feats.get("layers"),
         device=device,
     )
-    return TeacherAudioClassifier(teacher.to(device), mert)
+    return TeacherAudioClassifier(teacher.to(device), mert, config.get("window_seconds"), window)

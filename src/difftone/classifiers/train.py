@@ -207,8 +207,13 @@ def train_teacher(
     params: dict[str, Any] | StageParams,
     device: str = "cpu",
     seed: int = 0,
+    clip_seconds: float | None = None,
 ) -> TeacherClassifier:
-    """Train the teacher on cached MERT features; ``mert`` (the teacher_features config) is recorded."""
+    """Train the teacher on cached MERT features; ``mert`` (the teacher_features config) is recorded.
+
+    ``clip_seconds``: the training clips' length (``data.clip_seconds``), recorded as the window
+    length the teacher reads longer audio with (None: longer audio is read whole).
+    """
     arch, params, dev, out_dir = Arch.of(arch), StageParams.of(params), _device(device), Path(out_dir)
     frames_in = _frames_of(mert_manifest)
     train = _mert_split(mert_manifest, "train", instruments, frames_in)
@@ -222,7 +227,7 @@ def train_teacher(
     weights = [round(w, 4) for w in model.encoder.layer_weights().tolist()]
     log.info("teacher: layer weights %s", weights)
     summary = {"val_acc": float(hist["val_acc"].max()), "epochs_run": len(hist), "layer_weights": weights}
-    save_checkpoint(model, "teacher", model.checkpoint_config(mert=dict(mert), training={**params.__dict__, "seed": seed}, summary=summary), out_dir)
+    save_checkpoint(model, "teacher", model.checkpoint_config(mert=dict(mert), window_seconds=clip_seconds, training={**params.__dict__, "seed": seed}, summary=summary), out_dir)
     _write_history(hist, out_dir)
     return model
 
@@ -311,7 +316,7 @@ def train_student_head(
     hist = fit(head, sets["train"], sets["val"], F.cross_entropy, params, dev, seed, "student head", score_fn=accuracy)
     model = LatentClassifier(student.cpu(), head.cpu(), instruments).eval()
     summary = {"val_acc": float(hist["val_acc"].max()), "epochs_run": len(hist)}
-    save_checkpoint(model, "latent_classifier", model.checkpoint_config(variant="distilled", training={**params.__dict__, "seed": seed}, summary=summary), out_dir)
+    save_checkpoint(model, "latent_classifier", model.checkpoint_config(variant="distilled", window_frames=_frames_of(latent_manifest), training={**params.__dict__, "seed": seed}, summary=summary), out_dir)
     _write_history(hist, out_dir)
     return model
 
@@ -338,6 +343,6 @@ def train_baseline(
     hist = fit(model, TensorDataset(lat, y), TensorDataset(vlat, vy), F.cross_entropy, params, dev, seed, "baseline", score_fn=accuracy)
     model = model.cpu().eval()
     summary = {"val_acc": float(hist["val_acc"].max()), "epochs_run": len(hist)}
-    save_checkpoint(model, "latent_classifier", model.checkpoint_config(variant="non-distilled", training={**params.__dict__, "seed": seed}, summary=summary), out_dir)
+    save_checkpoint(model, "latent_classifier", model.checkpoint_config(variant="non-distilled", window_frames=frames, training={**params.__dict__, "seed": seed}, summary=summary), out_dir)
     _write_history(hist, out_dir)
     return model

@@ -49,12 +49,15 @@ def run_edits(
     classifier: str | Path | None = None,
     max_sources: int | None = None,
     only_items: Collection[str] | None = None,
+    source_instruments: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Edit every source of ``sources_dirs`` (instrument -> folder) into every other instrument.
 
     ``classifier``: the latent classifier checkpoint probe strategies read (needed only by them);
     ``only_items``: edit only these source items (the sweep: the tuning part); ``max_sources``: then only
-    the first this many sources of each instrument.
+    the first this many sources of each instrument;
+    ``source_instruments``: edit only the sources of these instruments (into every other instrument; one
+    workflow job per strategy and source instrument), default all.
     Writes ``out_dir/<source>_to_<target>/{<item>.wav, swaps.csv}`` and ``out_dir/nfe.json``;
     returns the swaps of all pairs.
     """
@@ -70,9 +73,13 @@ def run_edits(
         from difftone.classifiers import load_latent_classifier
 
         probe_classifier = load_latent_classifier(classifier, device=device)
-    swaps: dict[tuple[str, str], list[dict]] = {(s, t): [] for s in instruments for t in instruments if s != t}
+    selected = list(source_instruments) if source_instruments is not None else list(instruments)
+    unknown = sorted(set(selected) - set(instruments))
+    if unknown:
+        raise ExperimentError(f"source instrument(s) {unknown} are not in the instruments {list(instruments)}")
+    swaps: dict[tuple[str, str], list[dict]] = {(s, t): [] for s in selected for t in instruments if s != t}
     n_sources = 0
-    for source in instruments:
+    for source in selected:
         items = read_sources(sources_dirs[source])
         if only_items is not None:
             items = items[items["item"].isin(set(only_items))]

@@ -83,7 +83,8 @@ def embed_references(index_csv: str | Path, instruments: Sequence[str], out_npz:
 
 def _clap(clap: Mapping, device: str):
     return load_clap(clap["checkpoint"], device=device, cache_dir=clap.get("cache_dir"), window_s=clap["window_s"],
-                     hop_s=clap["hop_s"], batch_size=clap["batch_size"])
+                     hop_s=clap["hop_s"], batch_size=clap["batch_size"],
+                     architecture=clap.get("architecture", "laion_music"))
 
 
 def score_edits(
@@ -107,18 +108,20 @@ def score_edits(
     judge=None,
     skipped_csv: str | Path | None = None,
     embeddings_npz: str | Path | None = None,
+    window=None,
 ) -> pd.DataFrame:
     """Score every edit of one strategy; write the per-item and per-pair tables.
 
     ``success``: ``{"max_chroma": d}`` (config ``metrics.success``); ``kad``: False skips CLAP and KAD
     (the columns are then empty); ``judge``: a loaded judge (:func:`difftone.classifiers.judge.load_judge`)
     for ``judge_acc``; ``skipped_csv``/``embeddings_npz``: where the skipped items and the edits' CLAP
-    embeddings go (the tables read them)."""
+    embeddings go (the tables read them); ``window``: ``classifiers.window``, how the teacher reads edits
+    longer than its training clip."""
     from difftone.classifiers import load_teacher_classifier
 
     edits_dir = Path(edits_dir)
     max_chroma = float((success or {}).get("max_chroma", 0.5))
-    classifier = load_teacher_classifier(teacher, mert_spec, device=device)
+    classifier = load_teacher_classifier(teacher, mert_spec, device=device, window=window)
     embedder = _clap(clap, device) if kad else None
     ref_emb, ref_label = load_embeddings(reference_npz)[:2] if kad else (None, None)
     sources = {code: read_sources(sources_dirs[code]).set_index("item") for code in instruments}

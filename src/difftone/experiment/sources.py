@@ -32,11 +32,13 @@ def generate_sources(
     batch_size: int = 8,
     device: str = "cpu",
     dtype: str = "float32",
+    window=None,
 ) -> pd.DataFrame:
     """Generate the sources of ``instrument`` into ``out_dir`` (layout: :mod:`difftone.experiment.items`).
 
     ``model``: a :func:`difftone.models.load_sao` spec; ``classifier``: the distilled latent
-    classifier checkpoint the engine runs on x0_hat. Returns and writes ``items.csv``.
+    classifier checkpoint the engine runs on x0_hat (read in windows of its training length, ``window``:
+    ``classifiers.window``). Returns and writes ``items.csv``.
     """
     from difftone.classifiers import load_latent_classifier
     from difftone.models import load_sao
@@ -45,7 +47,7 @@ def generate_sources(
     prompts = read_prompts(prompts_file, instrument)
     jobs = [(p, seed) for p in range(len(prompts)) for seed in seeds]
     components = load_sao(model, dtype=dtype, device=device)
-    editor = Editor(components, classifier=load_latent_classifier(classifier, device=device), progress=False)
+    editor = Editor(components, classifier=load_latent_classifier(classifier, device=device, window=window), progress=False)
     editor.check_settings(steps, duration, guidance_scale)
     rows = []
     for start in tqdm(range(0, len(jobs), batch_size), desc=f"sources {instrument}", unit="batch"):

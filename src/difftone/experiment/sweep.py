@@ -186,6 +186,7 @@ def run_sweep(
     seed: int = 0,
     device: str = "cpu",
     dtype: str = "float32",
+    window=None,
 ) -> pd.DataFrame:
     """The sweep stage: edit and score ``fixed:K`` for every K of ``steps_grid``, then :func:`write_sweep`."""
     from difftone.experiment.edits import run_edits
@@ -206,7 +207,7 @@ def run_sweep(
                   device=device, dtype=dtype, max_sources=sources_per_instrument, only_items=tuning)
         score_edits(strategy, folder, sources_dirs, instruments, None, teacher, folder / "items.csv",
                     folder / "pairs.csv", clap=clap or {}, chroma=chroma, bootstrap=bootstrap, success=success,
-                    kad=False, device=device)
+                    kad=False, device=device, window=window)
         items_csvs[strategy] = folder / "items.csv"
     return write_sweep(items_csvs, sources_dirs, sweep_csv, reference_csv, figure, chroma=chroma,
                        bootstrap=bootstrap, max_chroma=success.get("max_chroma"), steps=steps, split_csv=split_csv)

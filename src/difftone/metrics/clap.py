@@ -256,9 +256,18 @@ def _save_atomic(model: ClapModel, out_dir: Path) -> None:
         model.save_pretrained(tmp)  # config.json + model.safetensors
 
 
-def load_clap_model(spec: str = "tiny", cache_dir: str | Path | None = None, window_s: float = 10.0) -> ClapModel:
+ARCHITECTURES = {"laion_music": laion_music_config, "tiny": tiny_clap_config}
+
+
+def load_clap_model(spec: str = "tiny", cache_dir: str | Path | None = None, window_s: float = 10.0,
+                    architecture: str = "laion_music") -> ClapModel:
     """The CLAP model named by ``spec`` (module docstring); original checkpoints are converted once
-    and cached under ``cache_dir/<checkpoint stem>/`` as safetensors."""
+    and cached under ``cache_dir/<checkpoint stem>/`` as safetensors.
+
+    ``architecture`` (``metrics.clap.architecture``): the ClapConfig an original ``.pt`` is read into,
+    ``laion_music`` (LAION's music checkpoint) or ``tiny`` (a small stand-in in the same format)."""
+    if architecture not in ARCHITECTURES:
+        raise ClapCheckpointError(f"metrics.clap.architecture={architecture!r}: use one of {', '.join(ARCHITECTURES)}")
     if spec == "tiny":
         return build_tiny_clap(window_s=window_s)
     if "larger_clap_music" in spec:
@@ -298,7 +307,7 @@ def load_clap_model(spec: str = "tiny", cache_dir: str | Path | None = None, win
         except Exception as exc:
             raise ClapCheckpointError(f"cannot download CLAP checkpoint {filename} from {repo_id}: {exc}") from None
     log.info("CLAP: converting %s to transformers' ClapModel", pt_path)
-    model = load_laion_checkpoint(pt_path)
+    model = load_laion_checkpoint(pt_path, config=ARCHITECTURES[architecture]())
     if cached is not None:
         _save_atomic(model, cached)
         log.info("CLAP: cached converted model in %s", cached)
@@ -404,9 +413,10 @@ def load_clap(
     window_s: float = 10.0,
     hop_s: float = 1.0,
     batch_size: int = 8,
+    architecture: str = "laion_music",
 ) -> ClapEmbedder:
     """A ready :class:`ClapEmbedder` for ``spec`` (``tiny``, a LAION ``.pt`` checkpoint, or a converted folder)."""
-    return ClapEmbedder(load_clap_model(spec, cache_dir, window_s), window_s=window_s, hop_s=hop_s,
+    return ClapEmbedder(load_clap_model(spec, cache_dir, window_s, architecture), window_s=window_s, hop_s=hop_s,
                         batch_size=batch_size, device=device)
 
 
