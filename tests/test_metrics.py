@@ -166,36 +166,8 @@ def test_accuracy_ci_from_logits_and_labels():
 # ---- CLAP ------------------------------------------------------------------------------------
 
 
-def original_style_state_dict(hf: torch.nn.Module) -> dict:
-    """Write a ClapModel's weights under LAION-CLAP's original names (independently of the converter)."""
-    out = {}
-    for key, value in hf.state_dict().items():
-        k = key.replace("text_model.", "text_branch.").replace("audio_model.audio_encoder.", "audio_branch.")
-        k = k.replace("_projection.linear1.", "_projection.0.").replace("_projection.linear2.", "_projection.2.")
-        if k.startswith("audio_branch."):
-            k = k.replace("batch_norm", "bn0").replace("layernorm_before", "norm1").replace("layernorm_after", "norm2")
-            k = k.replace("attention.output.dense", "attn.proj").replace("intermediate.dense", "mlp.fc1")
-            k = k.replace(".output.dense", ".mlp.fc2").replace("attention.self.", "attn.")
-            if ".attn.query." in k:
-                kind = k.rsplit(".", 1)[1]
-                base = key.rsplit(".", 2)[0]
-                out["module." + k.replace(".attn.query.", ".attn.qkv.")] = torch.cat(
-                    [hf.state_dict()[f"{base}.{n}.{kind}"] for n in ("query", "key", "value")]
-                )
-                continue
-            if ".attn.key." in k or ".attn.value." in k:
-                continue
-        if k.endswith("token_type_ids"):
-            continue  # not in the original checkpoint
-        out["module." + k] = value.clone()
-    # original-only tensors that ClapModel does not hold
-    out["module.audio_branch.spectrogram_extractor.stft.conv_real.weight"] = torch.zeros(513, 1, 1024)
-    out["module.audio_branch.logmel_extractor.melW"] = torch.zeros(513, 64)
-    out["module.audio_branch.layers.0.blocks.0.attn_mask"] = torch.zeros(4, 64, 64)
-    out["module.audio_branch.head.weight"] = torch.zeros(527, 32)
-    out["module.text_transform.sequential.0.weight"] = torch.zeros(16, 16)
-    out["module.audio_transform.sequential.3.bias"] = torch.zeros(16)
-    return out
+# LAION-CLAP's original names, written independently of the converter (shared with the rehearsal's stand-in)
+from difftone.rehearsal import laion_original_state_dict as original_style_state_dict  # noqa: E402
 
 
 def test_laion_checkpoint_conversion_round_trip(tmp_path):

@@ -119,6 +119,8 @@ class MertExtractor:
         self.layers = list(layers) if layers else None
         self.num_layers = len(self.layers) if self.layers else n_all
         self.hidden_size = int(self.model.config.hidden_size)
+        log.info("loaded MERT %s (revision %s): %d hidden states of %d on %s", spec, revision, self.num_layers,
+                 self.hidden_size, self.device)
         # samples needed for one frame (400 for MERT's conv front end); shorter audio is zero-padded
         self.min_samples = 1
         for k, s in reversed(list(zip(self.model.config.conv_kernel, self.model.config.conv_stride))):

@@ -287,7 +287,7 @@ def load_clap_model(spec: str = "tiny", cache_dir: str | Path | None = None, win
         )
     cached = Path(cache_dir) / Path(spec).stem if cache_dir is not None else None
     if cached is not None and (cached / "config.json").is_file():
-        log.info("CLAP: using converted checkpoint %s", cached)
+        log.info("CLAP: using converted checkpoint %s of %s", cached, spec)
         return ClapModel.from_pretrained(cached).eval()
     if local.is_file():
         pt_path = local
