@@ -61,15 +61,32 @@ def get_final_output():
 # more (profiles/slurm sets `retries`). Override one rule on a site with
 # `set-resources: {rule: {runtime: 600}}` in a profile.
 
-# Seconds of GPU work per unit, for the real models (conservative, fp32, A100
-# class) and for the small tiny/demo stand-ins.
-GPU_SECONDS_PER_DENOISE_STEP = {"real": 0.3, "small": 0.02}  # per item, CFG included
+# Seconds of GPU work per unit. "real": derived from the reference figures of
+# issue 11, measured by its reporter on ONE H200 (fp16, random weights, 10 s, 100
+# steps, CFG 7; docs/cluster.md, "GPU cost per unit"): the engine's source
+# generation with its classifier trace 4.5 s (0.045 s per step), 9 targets batched
+# from step 50 8.7 s (0.0193 s per edit and step), peak 31 GiB of GPU memory. The
+# DiT always denoises its whole window, so a step costs the same at any duration.
+# GPU_CLASS_FACTOR allows for GPUs up to 2x slower than the H200 (A100 class);
+# runtime doubles the work again (gpu_resources). Audio encoders, host memory and
+# set-up were not measured: conservative guesses. "small": the tiny/demo stand-ins.
+GPU_CLASS_FACTOR = 2.0
+H200_SECONDS_PER_DENOISE_STEP = 4.5 / 100  # one source with trace, per step
+H200_SECONDS_PER_BATCHED_EDIT_STEP = 8.7 / (9 * 50)  # one edit of a batch of 9, per step
+GPU_SECONDS_PER_DENOISE_STEP = {
+    "real": GPU_CLASS_FACTOR * H200_SECONDS_PER_DENOISE_STEP,
+    "small": 0.02,
+}  # per item, CFG included
+GPU_SECONDS_PER_EDIT_STEP = {
+    "real": GPU_CLASS_FACTOR * H200_SECONDS_PER_BATCHED_EDIT_STEP,
+    "small": 0.02,
+}  # per edit, targets batched
 GPU_SECONDS_PER_AUDIO_SECOND = {
     "real": 0.02,
     "small": 0.002,
-}  # MERT, VAE, CLAP encoders
-HOST_MEM_MB = {"real": 16000, "small": 3000}  # load the model + torch
-SETUP_MINUTES = {"real": 10, "small": 2}  # start-up, imports, loading weights
+}  # MERT, VAE, CLAP encoders (not measured)
+HOST_MEM_MB = {"real": 16000, "small": 3000}  # load the model + torch (not measured)
+SETUP_MINUTES = {"real": 10, "small": 2}  # start-up, imports, loading weights (not measured)
 
 
 def model_scale():
@@ -87,6 +104,12 @@ def denoise_seconds(items, steps=None):
     """GPU seconds to run `items` trajectories of `steps` (default: model.steps)."""
     steps = config["model"]["steps"] if steps is None else steps
     return items * steps * GPU_SECONDS_PER_DENOISE_STEP[model_scale()]
+
+
+def batched_edit_seconds(n_edits):
+    """GPU seconds of `n_edits` edits resumed at half the steps on average, targets batched."""
+    steps = config["model"]["steps"] / 2
+    return n_edits * steps * GPU_SECONDS_PER_EDIT_STEP[model_scale()]
 
 
 def audio_seconds(seconds_of_audio):
@@ -265,7 +288,7 @@ def sweep_seconds():
         * (len(INSTRUMENTS) - 1)
         * len(config["sweep"]["steps"])
     )
-    return denoise_seconds(n_edits, steps=config["model"]["steps"] / 2) + audio_seconds(
+    return batched_edit_seconds(n_edits) + audio_seconds(
         2 * n_edits * config["model"]["duration"]
     )
 
@@ -276,11 +299,16 @@ def sources_count():
 
 
 def edit_seconds():
-    """GPU seconds of one strategy's edits: every source into every other instrument, half the steps on average."""
-    n_edits = sources_count() * len(INSTRUMENTS) * (len(INSTRUMENTS) - 1)
-    return denoise_seconds(n_edits, steps=config["model"]["steps"] / 2) + audio_seconds(
+    """GPU seconds of one edit job: one instrument's sources into every other instrument."""
+    n_edits = sources_count() * (len(INSTRUMENTS) - 1)
+    return batched_edit_seconds(n_edits) + audio_seconds(
         n_edits * config["model"]["duration"]
     )
+
+
+def strategy_edit_seconds():
+    """GPU seconds of all the edit jobs of one strategy (every source instrument)."""
+    return edit_seconds() * len(INSTRUMENTS)
 
 
 # --- Report (workflow/rules/report.smk) -------------------------------------

@@ -19,7 +19,7 @@ rule edit_pairs:
     conda:
         "../../envs/difftone.yaml"
     resources:
-        **gpu_resources(seconds=edit_seconds() / len(INSTRUMENTS)),
+        **gpu_resources(seconds=edit_seconds()),
     params:
         strategy=lambda wildcards: STRATEGIES[wildcards.strategy],
         options=strategy_options,

@@ -64,7 +64,7 @@ rule score_edits:
     conda:
         "../../envs/difftone.yaml"
     resources:
-        **gpu_resources(seconds=edit_seconds() / 4, mem_mb=6000),
+        **gpu_resources(seconds=strategy_edit_seconds() / 4, mem_mb=6000),
     params:
         strategy=lambda wildcards: STRATEGIES[wildcards.strategy],
         instruments=INSTRUMENTS,
