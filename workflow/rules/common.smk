@@ -72,7 +72,9 @@ def get_final_output():
 # set-up were not measured: conservative guesses. "small": the tiny/demo stand-ins.
 GPU_CLASS_FACTOR = 2.0
 H200_SECONDS_PER_DENOISE_STEP = 4.5 / 100  # one source with trace, per step
-H200_SECONDS_PER_BATCHED_EDIT_STEP = 8.7 / (9 * 50)  # one edit of a batch of 9, per step
+H200_SECONDS_PER_BATCHED_EDIT_STEP = 8.7 / (
+    9 * 50
+)  # one edit of a batch of 9, per step
 GPU_SECONDS_PER_DENOISE_STEP = {
     "real": GPU_CLASS_FACTOR * H200_SECONDS_PER_DENOISE_STEP,
     "small": 0.02,
@@ -86,7 +88,10 @@ GPU_SECONDS_PER_AUDIO_SECOND = {
     "small": 0.002,
 }  # MERT, VAE, CLAP encoders (not measured)
 HOST_MEM_MB = {"real": 16000, "small": 3000}  # load the model + torch (not measured)
-SETUP_MINUTES = {"real": 10, "small": 2}  # start-up, imports, loading weights (not measured)
+SETUP_MINUTES = {
+    "real": 10,
+    "small": 2,
+}  # start-up, imports, loading weights (not measured)
 
 
 def model_scale():
