@@ -50,7 +50,7 @@ def test_step_settings_are_checked_against_model_steps():
     cfg = paper_config()
     with pytest.raises(ConfigError, match=r"sweep.steps: step 60 is beyond model.steps \(50\)"):
         validate_config(merge(cfg, {"model": {"steps": 50}}))
-    with pytest.raises(ConfigError, match=r"edits.strategies: fixed:101 is beyond model.steps \(100\)"):
+    with pytest.raises(ConfigError, match=r"edits.strategies: strategy fixed:K needs an integer K in \[0, 100\], got .101."):
         validate_config(merge(cfg, {"edits": {"strategies": ["fixed:101"]}}))
 
 
