@@ -84,8 +84,11 @@ class MusicMagusSettings:
 
     @classmethod
     def from_config(cls, section: Mapping) -> "MusicMagusSettings":
+        section = dict(section)
+        if "constraint_steps" in section:  # the config key's name
+            section["steps"] = section.pop("constraint_steps")
         keys = {f for f in cls.__dataclass_fields__}
-        values = {k: v for k, v in dict(section).items() if k in keys}
+        values = {k: v for k, v in section.items() if k in keys}
         if "layers" in values:
             values["layers"] = tuple(values["layers"] or ())
         if "steps" in values:
