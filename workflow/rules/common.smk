@@ -49,6 +49,11 @@ def get_final_output():
         ["results/tables/sweep.csv", "results/figures/sweep.png"]
         if config["sweep"]["steps"]
         else []
+    ) + (
+        # Table III compares MusicMagus with Diff-TONE's own strategy: only when it is edited
+        ["results/tables/table3_musicmagus.csv"]
+        if "difftone" in config["edits"]["strategies"] and config["musicmagus"]["pairs"]
+        else []
     )
 
 
