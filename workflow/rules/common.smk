@@ -49,12 +49,9 @@ def get_final_output():
         ["results/tables/sweep.csv", "results/figures/sweep.png"]
         if config["sweep"]["steps"]
         else []
-    ) + (
-        # Table III compares MusicMagus with Diff-TONE's own strategy: only when it is edited
-        ["results/tables/table3_musicmagus.csv"]
-        if "difftone" in config["edits"]["strategies"] and config["musicmagus"]["pairs"]
-        else []
     )
+    # Table III (results/tables/table3_musicmagus.csv, workflow/rules/musicmagus.smk) is not in `all` yet:
+    # its rules are not yet checked against the test-split metrics stage; ask for it by name.
 
 
 # --- Cluster resources (docs/cluster.md) ------------------------------------

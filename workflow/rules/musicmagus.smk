@@ -110,7 +110,7 @@ rule score_musicmagus:
 
 rule table3_musicmagus:
     input:
-        items=["results/metrics/musicmagus/items.csv", "results/metrics/difftone/items.csv"],
+        per_item=["results/metrics/musicmagus/items.csv", "results/metrics/difftone/items.csv"],
         pairs=["results/metrics/musicmagus/pairs.csv", "results/metrics/difftone/pairs.csv"],
     output:
         table="results/tables/table3_musicmagus.csv",

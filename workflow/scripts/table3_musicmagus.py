@@ -3,5 +3,5 @@ from difftone.stage import rule_logging
 
 with rule_logging(snakemake):
     p = snakemake.params
-    write_table3(dict(zip(p.methods, snakemake.input.items)), dict(zip(p.methods, snakemake.input.pairs)), p.pairs,
+    write_table3(dict(zip(p.methods, snakemake.input.per_item)), dict(zip(p.methods, snakemake.input.pairs)), p.pairs,
                  snakemake.output.table, p.bootstrap)
