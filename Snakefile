@@ -18,6 +18,7 @@ include: "workflow/rules/generate.smk"
 include: "workflow/rules/edits.smk"
 include: "workflow/rules/metrics.smk"
 include: "workflow/rules/sweep.smk"
+include: "workflow/rules/musicmagus.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -40,7 +40,11 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from difftone.engine import EditError, StrategyError, SwapError
     from difftone.models import ModelLoadError
 
-    errors: list[type[BaseException]] = [CLIError, ConfigError, ModelLoadError, SwapError, EditError, StrategyError]
+    from difftone.captions import CaptionError
+    from difftone.engine.musicmagus import MusicMagusError
+
+    errors: list[type[BaseException]] = [CLIError, ConfigError, ModelLoadError, SwapError, EditError, StrategyError,
+                                         MusicMagusError, CaptionError]
     try:
         from difftone.classifiers import CheckpointError
 
@@ -56,6 +60,11 @@ def _add_edit_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", required=True, help="source instrument: IRMAS code (pia) or name (piano)")
     p.add_argument("--target", required=True, help="target instrument: IRMAS code (vio) or name (violin)")
     p.add_argument("--seed", type=int, default=0, help="seed of the source generation (default 0)")
+    p.add_argument("--method", choices=["difftone", "musicmagus"], default="difftone",
+                   help="difftone: a prompt swap at one step (default) | musicmagus: the caption direction + "
+                        "cross-attention constraint (config musicmagus.*)")
+    p.add_argument("--captions", metavar="DIR", help="musicmagus: folder of caption files <code>.txt (the captions "
+                   "stage's results/captions); default: the offline generator's (config musicmagus.n_captions)")
     p.add_argument("--strategy", default="difftone", help="difftone | midpoint | random | fixed:K | sigma:S | agree[:R] | probe[:P] | none (default difftone)")
     p.add_argument("--steps", type=int, help="denoising steps N (default: config model.steps)")
     p.add_argument("--duration", type=float, help="seconds to generate (default: config model.duration)")
@@ -125,12 +134,15 @@ def run_edit(args: argparse.Namespace) -> int:
     spec = args.model or model_cfg["spec"]
 
     components = load_backbone(spec, dtype=args.dtype or model_cfg["dtype"], device=args.device or config["device"])
-    classifier, clf_info = _classifier_for(args, spec, components, list(config["instruments"]), args.strategy)
+    classifier, clf_info = (None, None) if args.method == "musicmagus" else _classifier_for(
+        args, spec, components, list(config["instruments"]), args.strategy)
     editor = Editor(components, classifier)
     editor.check_settings(steps, duration, guidance)
 
     trajectory = editor.generate_source(args.prompt, args.seed, steps, duration, guidance)
     nfe_source = editor.nfe
+    if args.method == "musicmagus":
+        return _write_musicmagus(args, config, editor, trajectory, src.code, tgt.code, spec, nfe_source)
     edit = edit_source(editor, trajectory, src.code, [tgt.code], args.strategy, no_change_policy=policy,
                        seed=args.seed, synonyms=swap_cfg["synonyms"], probe_classifier=classifier,
                        rng=np.random.default_rng(args.seed))[0]
@@ -173,6 +185,46 @@ def run_edit(args: argparse.Namespace) -> int:
     with audio_io.atomic_path(out / "edit.json") as tmp:
         tmp.write_text(json.dumps(record, indent=1) + "\n")
     print(f"{out / 'edit.json'}: swap step {swap_step} of {steps} ({reason})")
+    return 0
+
+
+def _cli_captions(args: argparse.Namespace, config, codes: list[str]) -> dict[str, list[str]]:
+    from difftone.captions import read_captions
+    from difftone.prompts import offline_prompts
+
+    if args.captions:
+        return read_captions(args.captions, codes)
+    mm = config["musicmagus"]
+    return {c: offline_prompts(c, mm["n_captions"], mm["caption_seed"]) for c in codes}
+
+
+def _write_musicmagus(args, config, editor, trajectory, src: str, tgt: str, spec: str, nfe_source: int) -> int:
+    from difftone import audio as audio_io
+    from difftone.engine.musicmagus import MusicMagusSettings, musicmagus_edit
+
+    settings = MusicMagusSettings.from_config(config["musicmagus"])
+    edit = musicmagus_edit(editor, trajectory, src, tgt, _cli_captions(args, config, [src, tgt]), settings,
+                           synonyms=config["swap"]["synonyms"])
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    sr = editor.backbone.sample_rate
+    audio_io.write(out / "source.wav", trajectory.audio.numpy(), sr)
+    audio_io.write(out / "edit.wav", edit.audio.numpy(), sr)
+    files = {"source": "source.wav", "edit": "edit.wav"}
+    if args.save_trajectory:
+        trajectory.save(out / "trajectory")
+        files["trajectory"] = "trajectory"
+    record = {
+        "method": "musicmagus", "prompt": args.prompt, "target_prompt": edit.target_prompt, "source": src,
+        "target": tgt, "seed": args.seed, "model": spec, "steps": trajectory.steps, "duration": trajectory.duration,
+        "guidance_scale": trajectory.guidance_scale, "sample_rate": sr,
+        "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(settings).items()},
+        "captions": args.captions or "offline", "constraint_loss": edit.losses,
+        "nfe": {"source": nfe_source, "edit": edit.nfe, "total": nfe_source + edit.nfe}, "files": files,
+    }
+    with audio_io.atomic_path(out / "edit.json") as tmp:
+        tmp.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"{out / 'edit.json'}: musicmagus edit {src} -> {tgt}, {edit.nfe} NFE")
     return 0
 
 

@@ -50,6 +50,8 @@ def get_final_output():
         if config["sweep"]["steps"]
         else []
     )
+    # Table III (results/tables/table3_musicmagus.csv, workflow/rules/musicmagus.smk) is not in `all` yet:
+    # its rules are not yet checked against the test-split metrics stage; ask for it by name.
 
 
 # --- Cluster resources (docs/cluster.md) ------------------------------------

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -43,6 +43,9 @@ class EditError(ValueError):
 
 
 ConditioningSchedule = Sequence[tuple[int, Conditioning]]
+# A per-step latent update before the step's guided evaluation: (step, x_step, schedule, cond) -> x_step'
+# (MusicMagus' cross-attention constraint, difftone.engine.musicmagus). Runs with grad disabled; enable it inside.
+LatentGuide = Callable[[int, torch.Tensor, Schedule, Conditioning], torch.Tensor]
 
 
 def conditioning_at(changes: ConditioningSchedule, start: int, steps: int) -> list[Conditioning]:
@@ -147,10 +150,12 @@ class Editor:
         hooks: Sequence[StepHook] = (),
         record: bool = False,
         noise: Mapping[int, torch.Tensor] | None = None,
+        guide: LatentGuide | None = None,
     ) -> DenoiseResult:
         """Steps ``start..steps-1`` from ``latents`` (= x_start). ``conditioning``: one conditioning, or a
         schedule of ``(from_step, conditioning)`` changes; ``prev_x0``: x0_hat of step start-1;
-        ``noise``: step -> injected noise (instead of the schedule's own)."""
+        ``noise``: step -> injected noise (instead of the schedule's own); ``guide``: a latent update
+        before each step's guided evaluation (its denoiser evaluations go through :meth:`predict`)."""
         if isinstance(conditioning, Conditioning):
             conditioning = [(start, conditioning)]
         per_step = conditioning_at(conditioning, start, steps)
@@ -166,6 +171,8 @@ class Editor:
         bar = tqdm(range(start, steps), desc="denoise", leave=False,
                    disable=None if self.progress is None else not self.progress)
         for i, cond in zip(bar, per_step):
+            if guide is not None:
+                latents = guide(i, latents, schedule, cond)
             prediction = self.predict(latents, i, schedule, cond, guidance_scale)
             latents = self.backbone.step(schedule, prediction, i, latents, noise=noise.get(i))
             x0_hat = prediction.x0_hat

@@ -109,6 +109,7 @@ def score_edits(
     skipped_csv: str | Path | None = None,
     embeddings_npz: str | Path | None = None,
     window=None,
+    pairs: Sequence[Sequence[str]] | None = None,
 ) -> pd.DataFrame:
     """Score every edit of one strategy; write the per-item and per-pair tables.
 
@@ -116,7 +117,8 @@ def score_edits(
     (the columns are then empty); ``judge``: a loaded judge (:func:`difftone.classifiers.judge.load_judge`)
     for ``judge_acc``; ``skipped_csv``/``embeddings_npz``: where the skipped items and the edits' CLAP
     embeddings go (the tables read them); ``window``: ``classifiers.window``, how the teacher reads edits
-    longer than its training clip."""
+    longer than its training clip; ``pairs``: the (source, target) pairs edited (default: every
+    ordered pair of ``instruments``; Table III's MusicMagus edits only its three)."""
     from difftone.classifiers import load_teacher_classifier
 
     edits_dir = Path(edits_dir)
@@ -124,10 +126,10 @@ def score_edits(
     classifier = load_teacher_classifier(teacher, mert_spec, device=device, window=window)
     embedder = _clap(clap, device) if kad else None
     ref_emb, ref_label = load_embeddings(reference_npz)[:2] if kad else (None, None)
-    sources = {code: read_sources(sources_dirs[code]).set_index("item") for code in instruments}
+    pairs = [(s, t) for s in instruments for t in instruments if s != t] if pairs is None else [tuple(p) for p in pairs]
+    sources = {code: read_sources(sources_dirs[code]).set_index("item") for code in dict.fromkeys(s for s, _ in pairs)}
     item_rows, pair_rows, skipped_rows = [], [], []
     all_embs, all_labels = [], []
-    pairs = [(s, t) for s in instruments for t in instruments if s != t]
     for source, target in tqdm(pairs, desc=f"metrics {strategy}", unit="pair"):
         folder = edits_dir / pair_name(source, target)
         swaps = read_table(folder / "swaps.csv", SWAP_COLUMNS[:-1], f"edit ({strategy})")

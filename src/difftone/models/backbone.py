@@ -39,15 +39,23 @@ Contracts an implementation must keep:
   the trajectory so that a cache made by another schedule is refused.
 - :class:`Conditioning` is batch-first and indexable; ``text`` is the tensor of prompt
   embeddings a caller may shift (``cond.replace(text=cond.text + direction)``).
-- ``denoiser``: the network module (SAO's ``StableAudioDiTModel``), for callers that
-  install attention processors on its cross-attention layers.
+- ``denoiser``: the network module (SAO's ``StableAudioDiTModel``, AudioLDM2's UNet).
+- ``cross_attention_layers()``: name -> diffusers ``Attention`` module of every layer whose
+  keys come from the text conditioning (MusicMagus installs its attention processors there);
+  an empty mapping means the backbone has none.
+- ``input_scale(schedule, i)``: the factor the denoiser's input is ``x_i`` scaled by (a latent
+  update defined on the model input, as MusicMagus' SGD step, is converted with it).
+- ``encode_text(texts, length)``: the tensor ``Conditioning.text`` holds, for texts padded or
+  truncated to ``length`` tokens (MusicMagus' caption embeddings, averaged per position).
+  ``Conditioning.text_fields`` names the fields that belong to that stream (the text and its
+  mask): they travel together when a caller builds a conditioning from two prompts.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Protocol, Sequence, TypeVar, runtime_checkable
+from typing import ClassVar, Protocol, Sequence, TypeVar, runtime_checkable
 
 import torch
 
@@ -65,6 +73,7 @@ class Conditioning:
     """
 
     text: torch.Tensor
+    text_fields: ClassVar[tuple[str, ...]] = ("text",)  # the shiftable stream and its companions (mask)
 
     def tensors(self) -> dict[str, torch.Tensor]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -151,6 +160,12 @@ class Backbone(Protocol):
     def frames_for(self, duration: float) -> int:
         """Latent frames that cover ``duration`` seconds (what a classifier reads)."""
 
+    def cross_attention_layers(self) -> dict[str, torch.nn.Module]:
+        """Name -> ``Attention`` module of every text cross-attention layer of ``denoiser`` (may be empty)."""
+
+    def encode_text(self, texts: Sequence[str], length: int) -> torch.Tensor:
+        """``Conditioning.text`` of ``texts`` at exactly ``length`` tokens ``[B, length, D]`` (no grad)."""
+
     def encode_prompts(self, prompts: Sequence[str], duration: float) -> Conditioning: ...
 
     def initial_noise(self, seeds: Sequence[int]) -> torch.Tensor:
@@ -162,6 +177,10 @@ class Backbone(Protocol):
                 guidance_scale: float) -> Prediction:
         """One guided denoiser evaluation at ``step`` (grad allowed; does not change ``schedule``)."""
 
+    def input_scale(self, schedule: Schedule, step: int) -> float:
+        """c: the denoiser reads ``c * x_step`` at ``step`` (SAO: 1 / sqrt(sigma^2 + sigma_data^2); DDIM: 1).
+        A gradient step taken on the model input (MusicMagus) is ``x - lr * grad_x / c**2`` on the latent."""
+
     def step(self, schedule: Schedule, prediction: Prediction, step: int, latents: torch.Tensor,
              noise: torch.Tensor | None = None) -> torch.Tensor:
         """x_{step+1} from x_step and the prediction; ``noise`` replaces the schedule's own noise."""
@@ -171,3 +190,12 @@ class Backbone(Protocol):
 
     def encode_audio(self, wave: torch.Tensor) -> torch.Tensor:
         """Audio ``[B, ch, samples]`` at ``sample_rate`` -> latents ``[B, C, T]`` (deterministic)."""
+
+
+def cross_attention_modules(network: torch.nn.Module) -> dict[str, torch.nn.Module]:
+    """Name -> diffusers ``Attention`` module of every cross-attention layer of ``network`` (its keys and
+    values come from ``encoder_hidden_states``), in module order. Shared by the backbones."""
+    from diffusers.models.attention_processor import Attention
+
+    return {name: m for name, m in network.named_modules()
+            if isinstance(m, Attention) and getattr(m, "is_cross_attention", False)}

@@ -95,9 +95,17 @@ def load_sao(spec: str, dtype: str = "float32", device: str = "cpu") -> SAOCompo
     return components
 
 
-def load_backbone(spec: str, dtype: str = "float32", device: str = "cpu") -> SAOBackbone:
-    """The backbone of ``spec`` (:class:`difftone.models.backbone.Backbone`). Every spec today names a
-    Stable Audio Open model (:func:`load_sao`); a second backbone family adds its specs here."""
+def load_backbone(spec: str, dtype: str = "float32", device: str = "cpu"):
+    """The backbone of ``spec`` (:class:`difftone.models.backbone.Backbone`): AudioLDM2 for
+    ``audioldm2-tiny``, ``cvssp/audioldm2*`` or a snapshot of ``AudioLDM2Pipeline``
+    (:mod:`difftone.models.audioldm2`); every other spec names a Stable Audio Open model (:func:`load_sao`)."""
+    from difftone.models.audioldm2 import is_audioldm2_spec, load_audioldm2
+
+    if is_audioldm2_spec(spec):
+        if dtype not in DTYPES:
+            raise ModelLoadError(f"unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}")
+        _check_device(device)
+        return load_audioldm2(str(spec).strip(), DTYPES[dtype], device)
     return load_sao(spec, dtype=dtype, device=device)
 
 

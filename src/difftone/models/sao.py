@@ -25,7 +25,7 @@ from typing import Any, Sequence
 
 import torch
 
-from difftone.models.backbone import Conditioning, Prediction
+from difftone.models.backbone import Conditioning, Prediction, cross_attention_modules
 
 COMPONENT_NAMES = ("transformer", "vae", "text_encoder", "tokenizer", "projection_model", "scheduler")
 NOISE_BOUND_MARGIN = 1e-3
@@ -166,6 +166,10 @@ class SAOBackbone:
         samples = int(duration * self.sample_rate)
         return min(self.window_frames, -(-samples // self.hop_length))
 
+    def cross_attention_layers(self) -> dict[str, torch.nn.Module]:
+        """The DiT blocks' ``attn2`` (keys from the prompt embeddings + seconds tokens)."""
+        return cross_attention_modules(self.transformer)
+
     def as_pipeline_kwargs(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in COMPONENT_NAMES}
 
@@ -175,16 +179,25 @@ class SAOBackbone:
         half. Grad flows when enabled (demo training); the text encoder is not switched to eval here."""
         prompts = list(prompts)
         proj = self.projection_model
-        tok = self.tokenizer(prompts, padding="max_length", max_length=self.tokenizer.model_max_length,
-                             truncation=True, return_tensors="pt")
-        ids, mask = tok.input_ids.to(proj.device), tok.attention_mask.to(proj.device)
-        text = self.text_encoder(ids, attention_mask=mask)[0]
-        text = proj(text_hidden_states=text).text_hidden_states
-        text = text * mask.unsqueeze(-1).to(text.dtype)
+        text = self._text(prompts, self.tokenizer.model_max_length)
         b = len(prompts)
         seconds = proj(start_seconds=torch.zeros(b, device=proj.device),
                        end_seconds=torch.full((b,), float(duration), device=proj.device))
         return SAOConditioning(text, seconds.seconds_start_hidden_states, seconds.seconds_end_hidden_states)
+
+    def _text(self, texts: Sequence[str], length: int) -> torch.Tensor:
+        proj = self.projection_model
+        tok = self.tokenizer(list(texts), padding="max_length", max_length=int(length), truncation=True,
+                             return_tensors="pt")
+        ids, mask = tok.input_ids.to(proj.device), tok.attention_mask.to(proj.device)
+        text = self.text_encoder(ids, attention_mask=mask)[0]
+        text = proj(text_hidden_states=text).text_hidden_states
+        return text * mask.unsqueeze(-1).to(text.dtype)
+
+    def encode_text(self, texts: Sequence[str], length: int) -> torch.Tensor:
+        """The projected, masked T5 states of ``texts`` padded/truncated to ``length`` tokens."""
+        with torch.no_grad():
+            return self._text(texts, length).float()
 
     # -- noise and schedule --------------------------------------------------------------------------
     def initial_noise(self, seeds: Sequence[int]) -> torch.Tensor:
@@ -231,6 +244,12 @@ class SAOBackbone:
             v_uncond, v_cond = v.chunk(2)
             v = v_uncond + guidance_scale * (v_cond - v_uncond)
         return Prediction(v, s.precondition_outputs(x, v, sigma))
+
+    def input_scale(self, schedule: SAOSchedule, step: int) -> float:
+        """``precondition_inputs``' factor c_in = 1 / sqrt(sigma^2 + sigma_data^2)."""
+        s = schedule.scheduler
+        sigma = float(s.sigmas[step])
+        return 1.0 / (sigma ** 2 + float(s.config.sigma_data) ** 2) ** 0.5
 
     def step(self, schedule: SAOSchedule, prediction: Prediction, step: int, latents: torch.Tensor,
              noise: torch.Tensor | None = None) -> torch.Tensor:

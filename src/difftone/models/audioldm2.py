@@ -1,0 +1,340 @@
+"""AudioLDM2 (``AudioLDM2Pipeline``'s components) as a :class:`difftone.models.backbone.Backbone`.
+
+MusicMagus' backbone (``cvssp/audioldm2`` in the reference notebook, ``cvssp/audioldm2-music``
+one config key away). The operations follow ``AudioLDM2Pipeline.__call__``:
+
+- ``encode_prompts``: the pipeline's own ``encode_prompt`` (CLAP text + FLAN-T5 -> projection
+  -> GPT-2 "generated" tokens; T5 states and mask), once for the prompts and once for the
+  negative prompt (the unconditional half, ``negative_prompt``, "low quality" in the notebook).
+  ``Conditioning.text`` is the T5 stream (the one MusicMagus shifts, with its mask in
+  ``text_fields``); T5 states are padded with zeros (mask 0) to ``text_tokens`` so that
+  conditionings of different prompts batch (padded keys are masked out).
+- ``predict``: CFG batch ``[uncond; cond]``, ``unet(x, t, encoder_hidden_states=generated,
+  encoder_hidden_states_1=t5, encoder_attention_mask_1=mask)``, epsilon; x0_hat =
+  ``(x - sqrt(1 - a_t) eps) / sqrt(a_t)`` (what DDIM's step uses).
+- ``DDIMScheduler`` with eta 0 (deterministic: ``noise=`` is ignored, there is no noise term);
+  ``sigmas`` reports ``sqrt((1 - a) / a)`` of each step (0 for the final x_N).
+- Latents ``[B, C, T, F]`` (time frames x mel bins / 4) are carried as ``[B, C * F, T]`` so that
+  the engine's ``[B, C, W]`` contract (time last) holds; decode: VAE -> mel -> SpeechT5 HiFi-GAN.
+
+Specs: ``audioldm2-tiny`` (the real classes, small, seeded random weights, offline, built from
+constructors as diffusers' own pipeline tests build them), a hub id starting ``cvssp/audioldm2``
+or a local snapshot with ``model_index.json`` naming ``AudioLDM2Pipeline``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from difftone.models.backbone import Conditioning, Prediction, cross_attention_modules
+
+TINY_SPEC = "audioldm2-tiny"
+HUB_PREFIX = "cvssp/audioldm2"
+NEGATIVE_PROMPT = "low quality"  # the notebook's negative prompt
+DDIM_ETA = 0.0
+
+
+def is_audioldm2_spec(spec: str) -> bool:
+    spec = str(spec).strip()
+    if spec == TINY_SPEC or spec.startswith(HUB_PREFIX):
+        return True
+    index = Path(spec).expanduser() / "model_index.json"
+    if index.is_file():
+        try:
+            return json.loads(index.read_text()).get("_class_name") == "AudioLDM2Pipeline"
+        except (OSError, ValueError):
+            return False
+    return False
+
+
+@dataclass
+class AudioLDM2Conditioning(Conditioning):
+    """Cond half: ``text`` T5 states [B, L, 1024] and ``text_mask`` [B, L]; ``generated`` GPT-2 tokens [B, 8, 768];
+    the unconditional half (negative prompt) in ``uncond_*``."""
+
+    text_mask: torch.Tensor
+    generated: torch.Tensor
+    uncond_text: torch.Tensor
+    uncond_mask: torch.Tensor
+    uncond_generated: torch.Tensor
+    text_fields = ("text", "text_mask")
+
+
+class AudioLDM2Schedule:
+    """A fresh ``DDIMScheduler`` set to ``steps`` (eta 0)."""
+
+    order = 1
+    noise_bounds = (0.0, 0.0)  # deterministic: no noise drawn
+
+    def __init__(self, template, steps: int, device):
+        self.scheduler = type(template).from_config(template.config)
+        self.scheduler.set_timesteps(int(steps), device=device)
+        self.steps = int(steps)
+        self.timesteps = self.scheduler.timesteps
+        a = self.scheduler.alphas_cumprod
+        self.sigmas = [float(math.sqrt((1 - a[t]) / a[t])) for t in self.timesteps.tolist()] + [0.0]
+
+    def start(self, latents: torch.Tensor, seeds: Sequence[int], step: int = 0,
+              prev_x0: torch.Tensor | None = None) -> None:
+        """DDIM needs no state to resume: each step reads only x_i and its own timestep."""
+
+
+@dataclass
+class AudioLDM2Backbone:
+    pipeline: Any  # diffusers AudioLDM2Pipeline (its components)
+    window_seconds: float = 10.24
+    text_tokens: int = 64
+    negative_prompt: str = NEGATIVE_PROMPT
+    spec: str = ""
+
+    # -- sizes ---------------------------------------------------------------------------------
+    @property
+    def unet(self):
+        return self.pipeline.unet
+
+    @property
+    def denoiser(self) -> torch.nn.Module:
+        return self.pipeline.unet
+
+    @property
+    def device(self) -> torch.device:
+        return self.pipeline.unet.device
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.pipeline.vocoder.config.sampling_rate)
+
+    @property
+    def _scale(self) -> int:
+        return int(self.pipeline.vae_scale_factor)
+
+    @property
+    def mel_bins(self) -> int:
+        return int(self.pipeline.vocoder.config.model_in_dim)
+
+    @property
+    def _frame_seconds(self) -> float:
+        """Seconds per latent time frame (the pipeline's vocoder upsample factor x VAE scale)."""
+        voc = self.pipeline.vocoder.config
+        return float(math.prod(voc.upsample_rates)) / voc.sampling_rate * self._scale
+
+    @property
+    def _shape4(self) -> tuple[int, int, int]:
+        c = int(self.unet.config.in_channels)
+        return c, self.window_frames, self.mel_bins // self._scale
+
+    @property
+    def latent_channels(self) -> int:
+        c, _, f = self._shape4
+        return c * f
+
+    @property
+    def window_frames(self) -> int:
+        height = int(round(self.window_seconds / (self._frame_seconds / self._scale)))
+        height = -(-height // self._scale) * self._scale  # the pipeline rounds up to the VAE's factor
+        return height // self._scale
+
+    @property
+    def max_duration(self) -> float:
+        return self.window_frames * self._frame_seconds
+
+    def frames_for(self, duration: float) -> int:
+        return min(self.window_frames, int(math.ceil(duration / self._frame_seconds)))
+
+    def cross_attention_layers(self) -> dict[str, torch.nn.Module]:
+        """Every ``attn2`` of the UNet: both streams (GPT-2 tokens and T5 states), as the reference's."""
+        return cross_attention_modules(self.unet)
+
+    # -- layout ----------------------------------------------------------------------------------
+    def to4(self, x: torch.Tensor) -> torch.Tensor:
+        c, t, f = self._shape4
+        return x.reshape(x.shape[0], c, f, t).transpose(2, 3)
+
+    def to3(self, x: torch.Tensor) -> torch.Tensor:
+        c, t, f = self._shape4
+        return x.transpose(2, 3).reshape(x.shape[0], c * f, t)
+
+    # -- conditioning ----------------------------------------------------------------------------
+    def _encode(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            t5, mask, generated = self.pipeline.encode_prompt(prompts, self.device, 1, False)
+        n = self.text_tokens
+        if t5.shape[1] > n:
+            t5, mask = t5[:, :n], mask[:, :n]
+        pad = n - t5.shape[1]
+        t5 = torch.nn.functional.pad(t5.float(), (0, 0, 0, pad))
+        mask = torch.nn.functional.pad(mask, (0, pad))
+        return t5, mask, generated.float()
+
+    def encode_prompts(self, prompts: Sequence[str], duration: float) -> AudioLDM2Conditioning:
+        prompts = list(prompts)
+        text, mask, gen = self._encode(prompts)
+        u_text, u_mask, u_gen = self._encode([self.negative_prompt] * len(prompts))
+        return AudioLDM2Conditioning(text, mask, gen, u_text, u_mask, u_gen)
+
+    def encode_text(self, texts: Sequence[str], length: int) -> torch.Tensor:
+        """FLAN-T5 states of ``texts`` at exactly ``length`` tokens (the reference's ``fix_length``)."""
+        p = self.pipeline
+        tok = p.tokenizer_2(list(texts), padding="max_length", max_length=int(length), truncation=True,
+                            return_tensors="pt")
+        with torch.no_grad():
+            return p.text_encoder_2(tok.input_ids.to(self.device),
+                                    attention_mask=tok.attention_mask.to(self.device))[0].float()
+
+    # -- noise and schedule ------------------------------------------------------------------------
+    def initial_noise(self, seeds: Sequence[int]) -> torch.Tensor:
+        from diffusers.utils.torch_utils import randn_tensor
+
+        c, t, f = self._shape4
+        generators = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
+        noise = randn_tensor((len(seeds), c, t, f), generator=generators, device=torch.device("cpu"),
+                             dtype=torch.float32)
+        return self.to3(noise).to(self.device) * self.pipeline.scheduler.init_noise_sigma
+
+    def new_schedule(self, steps: int) -> AudioLDM2Schedule:
+        return AudioLDM2Schedule(self.pipeline.scheduler, steps, self.device)
+
+    def input_scale(self, schedule: AudioLDM2Schedule, step: int) -> float:
+        return 1.0  # DDIM's scale_model_input is the identity
+
+    # -- the denoiser ----------------------------------------------------------------------------------
+    def predict(self, latents: torch.Tensor, step: int, schedule: AudioLDM2Schedule, cond: AudioLDM2Conditioning,
+                guidance_scale: float) -> Prediction:
+        s = schedule.scheduler
+        t = s.timesteps[step]
+        cfg = guidance_scale > 1.0
+        x = latents.to(device=self.device, dtype=torch.float32)
+        x4 = self.to4(x)
+        if cfg:
+            model_input = torch.cat([x4, x4])
+            gen = torch.cat([cond.uncond_generated, cond.generated])
+            text = torch.cat([cond.uncond_text, cond.text])
+            mask = torch.cat([cond.uncond_mask, cond.text_mask])
+        else:
+            model_input, gen, text, mask = x4, cond.generated, cond.text, cond.text_mask
+        dtype = self.unet.dtype
+        eps = self.unet(s.scale_model_input(model_input, t).to(dtype), t, encoder_hidden_states=gen.to(dtype),
+                        encoder_hidden_states_1=text.to(dtype), encoder_attention_mask_1=mask,
+                        return_dict=False)[0].float()
+        if cfg:
+            e_uncond, e_cond = eps.chunk(2)
+            eps = e_uncond + guidance_scale * (e_cond - e_uncond)
+        a = s.alphas_cumprod[int(t)].to(x.device, torch.float32)
+        eps3 = self.to3(eps)
+        return Prediction(eps3, (x - (1 - a).sqrt() * eps3) / a.sqrt())
+
+    def step(self, schedule: AudioLDM2Schedule, prediction: Prediction, step: int, latents: torch.Tensor,
+             noise: torch.Tensor | None = None) -> torch.Tensor:
+        s = schedule.scheduler
+        out = s.step(self.to4(prediction.output), s.timesteps[step], self.to4(latents), eta=DDIM_ETA).prev_sample
+        return self.to3(out)
+
+    # -- audio ----------------------------------------------------------------------------------------
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        p = self.pipeline
+        with torch.no_grad():
+            x4 = self.to4(latents.to(self.device)).to(p.vae.dtype) / p.vae.config.scaling_factor
+            mel = p.vae.decode(x4).sample
+            wave = p.mel_spectrogram_to_waveform(mel)
+        return wave.float().reshape(wave.shape[0], 1, -1)
+
+    def encode_audio(self, wave: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError("AudioLDM2's mel front end is not wired here: sources are generated from seeds")
+
+
+# -- loading ---------------------------------------------------------------------------------------------
+def load_audioldm2(spec: str, dtype: torch.dtype = torch.float32, device: str = "cpu",
+                   window_seconds: float | None = None) -> AudioLDM2Backbone:
+    """The backbone of an AudioLDM2 spec (module docstring); ``DDIMScheduler`` replaces the checkpoint's."""
+    from diffusers import AudioLDM2Pipeline, DDIMScheduler
+
+    if spec == TINY_SPEC:
+        pipe = AudioLDM2Pipeline(**build_tiny_audioldm2())
+        window, tokens = window_seconds or 2.0, 16
+    else:
+        from difftone.models.loader import ModelLoadError, _looks_local, hub_token
+
+        try:
+            source = str(Path(spec).expanduser()) if _looks_local(spec) else spec
+            pipe = AudioLDM2Pipeline.from_pretrained(source, torch_dtype=dtype, token=hub_token())
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"cannot load the AudioLDM2 model {spec!r}: {exc} (a hub id like "
+                                 f"{HUB_PREFIX}, or a local snapshot of it; `fetch_models` downloads it)") from None
+        window, tokens = window_seconds or 10.24, 64
+    pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
+    pipe = pipe.to(device)
+    for name in ("unet", "vae", "text_encoder", "text_encoder_2", "projection_model", "language_model", "vocoder"):
+        getattr(pipe, name).eval().requires_grad_(False)
+    pipe.set_progress_bar_config(disable=True)
+    return AudioLDM2Backbone(pipe, window_seconds=window, text_tokens=tokens, spec=spec)
+
+
+def _word_tokenizer(kind, words_tokenizer):
+    """``kind`` (RobertaTokenizerFast / T5TokenizerFast: the classes the pipeline checks for) around the
+    offline word-level tokenizer of :func:`difftone.models.tiny.word_tokenizer`."""
+    return kind(tokenizer_object=words_tokenizer.backend_tokenizer, pad_token="<pad>", eos_token="</s>",
+                unk_token="<unk>", bos_token="</s>", model_max_length=words_tokenizer.model_max_length,
+                padding_side="right")
+
+
+def build_tiny_audioldm2(seed: int = 0) -> dict[str, Any]:
+    """``AudioLDM2Pipeline``'s eleven components, small (the sizes of diffusers' pipeline tests), seeded."""
+    from diffusers import AudioLDM2ProjectionModel, AudioLDM2UNet2DConditionModel, AutoencoderKL, DDIMScheduler
+    from transformers import (
+        ClapAudioConfig, ClapConfig, ClapFeatureExtractor, ClapModel, ClapTextConfig, GPT2Config, GPT2LMHeadModel,
+        RobertaTokenizerFast, SpeechT5HifiGan, SpeechT5HifiGanConfig, T5Config, T5EncoderModel, T5TokenizerFast,
+    )
+
+    from difftone.models.tiny import word_tokenizer
+
+    words = word_tokenizer(model_max_length=32)
+    tokenizer, tokenizer_2 = _word_tokenizer(RobertaTokenizerFast, words), _word_tokenizer(T5TokenizerFast, words)
+    vocab = max(len(tokenizer), len(tokenizer_2))  # the wrappers may add special tokens (<mask>)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        unet = AudioLDM2UNet2DConditionModel(
+            block_out_channels=(8, 16), layers_per_block=1, norm_num_groups=8, sample_size=32, in_channels=4,
+            out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=(8, 16),
+        )
+        vae = AutoencoderKL(
+            block_out_channels=[8, 16], in_channels=1, out_channels=1, norm_num_groups=8,
+            down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
+            up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"], latent_channels=4,
+        )
+        text_config = ClapTextConfig(bos_token_id=1, eos_token_id=1, hidden_size=8, intermediate_size=37,
+                                     layer_norm_eps=1e-05, num_attention_heads=1, num_hidden_layers=1, pad_token_id=0,
+                                     vocab_size=vocab, projection_dim=8)
+        audio_config = ClapAudioConfig(spec_size=8, window_size=4, num_mel_bins=8, intermediate_size=37,
+                                       layer_norm_eps=1e-05, depths=[1, 1], num_attention_heads=[1, 1],
+                                       num_hidden_layers=1, hidden_size=192, projection_dim=8, patch_size=2,
+                                       patch_stride=2, patch_embed_input_channels=4)
+        text_encoder = ClapModel(ClapConfig(text_config=text_config.to_dict(), audio_config=audio_config.to_dict(),
+                                            projection_dim=16))
+        text_encoder_2 = T5EncoderModel(T5Config(vocab_size=vocab, d_model=32, d_ff=37, d_kv=8, num_heads=2,
+                                                 num_layers=2, pad_token_id=0, eos_token_id=1))
+        language_model = GPT2LMHeadModel(GPT2Config(n_embd=16, n_head=2, n_layer=2, vocab_size=vocab, n_ctx=99, bos_token_id=1, eos_token_id=1,
+                                                    n_positions=99))
+        language_model.config.max_new_tokens = 8
+        projection_model = AudioLDM2ProjectionModel(text_encoder_dim=16, text_encoder_1_dim=32, langauge_model_dim=16)
+        vocoder = SpeechT5HifiGan(SpeechT5HifiGanConfig(
+            model_in_dim=8, sampling_rate=16000, upsample_initial_channel=16, upsample_rates=[8, 8],
+            upsample_kernel_sizes=[16, 16], resblock_kernel_sizes=[3, 7], resblock_dilation_sizes=[[1, 3, 5], [1, 3, 5]],
+            normalize_before=False,
+        ))
+    return {
+        "vae": vae, "text_encoder": text_encoder, "text_encoder_2": text_encoder_2,
+        "projection_model": projection_model, "language_model": language_model,
+        "tokenizer": tokenizer, "tokenizer_2": tokenizer_2,
+        "feature_extractor": ClapFeatureExtractor(feature_size=8, hop_length=7900),
+        "unet": unet,
+        "scheduler": DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                   clip_sample=False, set_alpha_to_one=False),
+        "vocoder": vocoder,
+    }

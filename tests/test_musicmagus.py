@@ -1,0 +1,123 @@
+"""MusicMagus on the backbone interface: tiny SAO and tiny AudioLDM2 (same code path as the real run)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from difftone.engine import Editor
+from difftone.engine.musicmagus import (
+    Constraint, CrossAttentionStore, MusicMagusError, MusicMagusSettings, caption_direction, edited_conditioning,
+    musicmagus_edit,
+)
+from difftone.models import load_backbone
+
+CAPTIONS = {
+    "pia": ["a soft piano melody with gentle chords", "bright piano notes in a calm classical piece"],
+    "vio": ["a lyrical violin line with vibrato", "slow bowed violin notes in a sad tune"],
+}
+PROMPT = "A soft piano melody"
+STEPS, DURATION = 6, 1.0
+
+
+@pytest.fixture(scope="module", params=["tiny", "audioldm2-tiny"])
+def setup(request):
+    backbone = load_backbone(request.param)
+    editor = Editor(backbone, progress=False)
+    traj = editor.generate_source(PROMPT, seed=3, steps=STEPS, duration=DURATION, guidance_scale=3.0)
+    return editor, traj
+
+
+def plain_edited_run(editor, traj, settings):
+    """The edited conditioning run by the ordinary loop, no constraint: what step size 0 must equal."""
+    b = editor.backbone
+    direction = caption_direction(b, CAPTIONS["pia"], CAPTIONS["vio"], settings)
+    cond = edited_conditioning(editor.encode([traj.prompt], traj.duration),
+                               editor.encode(["A soft violin melody"], traj.duration), direction)
+    result = editor.denoise(traj.latents[0].unsqueeze(0), cond, [traj.seed], traj.steps, traj.guidance_scale,
+                            traj.latent_frames)
+    return editor.decode(result.latents, traj.duration)[0], cond
+
+
+def test_step_size_zero_equals_the_plain_edited_run(setup):
+    editor, traj = setup
+    settings = MusicMagusSettings(step_size=0.0, caption_words=4)
+    edit = musicmagus_edit(editor, traj, "pia", "vio", CAPTIONS, settings)
+    plain, _ = plain_edited_run(editor, traj, settings)
+    assert edit.target_prompt == "A soft violin melody"
+    assert edit.losses == []
+    assert edit.nfe == STEPS
+    torch.testing.assert_close(edit.audio, plain)
+
+
+def test_the_constraint_moves_the_latent_and_lowers_the_loss(setup):
+    editor, traj = setup
+    settings = MusicMagusSettings(step_size=0.04, caption_words=4)
+    _, cond = plain_edited_run(editor, traj, settings)
+    src_cond = editor.encode([traj.prompt], traj.duration)
+    schedule = editor.new_schedule(traj.steps)
+    step = 2
+    # the edited run's own x_step differs from the source's; start from a perturbed source latent
+    x = traj.latents[step].unsqueeze(0) + 0.3 * torch.randn(1, *traj.latents.shape[1:],
+                                                             generator=torch.Generator().manual_seed(0))
+    with CrossAttentionStore(editor.backbone) as store:
+        c = Constraint(editor, store, traj, src_cond, settings)
+        ref = c.reference_maps(step, schedule, 1)
+        assert ref and all(m.shape[0] == 2 for m in ref.values())  # CFG halves
+        x_in = x.clone().requires_grad_(True)
+        with torch.enable_grad():
+            before = c.loss(step, x_in, schedule, cond, ref)
+            (grad,) = torch.autograd.grad(before.sum(), x_in)
+        # random tiny weights: the loss and its gradient are small, so size the step to a 10 % first-order decrease
+        # (in the model-input space the step is taken in: grad / c = gradient w.r.t. c * x)
+        scale = float(editor.backbone.input_scale(schedule, step))
+        g2 = float(((grad / scale) ** 2).sum())
+        settings = MusicMagusSettings(step_size=0.1 * float(before) / g2, caption_words=4)
+        c.settings = settings
+        moved, loss0 = c.update(step, x, schedule, cond, ref)
+        after = c.loss(step, moved, schedule, cond, ref)
+    torch.testing.assert_close(loss0, before.detach())
+    assert not torch.equal(moved, x)
+    assert float(before) > 0 and float(after) < 0.95 * float(before)
+    # a real run with the constraint differs from step size 0 and records one loss per step, 3 NFE per step
+    edit = musicmagus_edit(editor, traj, "pia", "vio", CAPTIONS, settings)
+    plain, _ = plain_edited_run(editor, traj, settings)
+    assert len(edit.losses) == STEPS and edit.nfe == 3 * STEPS
+    assert not torch.allclose(edit.audio, plain)
+
+
+def test_the_processors_are_restored_and_the_output_is_unchanged(setup):
+    editor, traj = setup
+    layers = editor.backbone.cross_attention_layers()
+    before = {n: type(m.processor) for n, m in layers.items()}
+    with CrossAttentionStore(editor.backbone):
+        pass
+    assert {n: type(m.processor) for n, m in layers.items()} == before
+
+
+def test_missing_captions_name_the_instrument(setup):
+    editor, traj = setup
+    with pytest.raises(MusicMagusError, match=r"no captions for gac \(acoustic guitar\)"):
+        musicmagus_edit(editor, traj, "pia", "gac", CAPTIONS)
+
+
+def test_a_backbone_without_cross_attention_is_refused(setup):
+    editor, _ = setup
+
+    class NoCross:
+        spec = "no-cross"
+
+        def cross_attention_layers(self):
+            return {}
+
+    with pytest.raises(MusicMagusError, match="no-cross has no cross-attention layers"):
+        CrossAttentionStore(NoCross())
+
+
+def test_settings_are_checked():
+    with pytest.raises(MusicMagusError, match="musicmagus.step_size"):
+        MusicMagusSettings(step_size=-1)
+    with pytest.raises(MusicMagusError, match="musicmagus.steps"):
+        MusicMagusSettings(steps=(0.5, 0.2))
+    s = MusicMagusSettings.from_config({"step_size": 0.15, "layers": ["attn2"], "steps": [0, 0.5], "other": 1})
+    assert s.layers == ("attn2",) and s.steps == (0.0, 0.5) and s.constrained(2, 6) and not s.constrained(3, 6)
