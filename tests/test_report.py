@@ -275,3 +275,33 @@ def test_git_commit_of_a_checkout_and_of_a_plain_folder(tmp_path):
     commit = git_commit(Path(__file__).parent)
     assert commit is None or re.fullmatch(r"[0-9a-f]{12}(\+dirty)?", commit)
     assert git_commit(tmp_path) is None
+
+
+# -- the page in a real browser ---------------------------------------------------------------------
+@pytest.mark.parametrize("width", [1280, 390])
+def test_page_in_headless_chromium_fits_the_width_and_loads_everything(results, tmp_path, width):
+    from browser import check_page
+
+    page = results["swap_steps_audio"].parents[1] / "index.html"
+    sweep = tmp_path / "sweep.csv"
+    rows = [{"strategy": f"fixed:{k}", "step": k, "sigma": 1.0 / (k + 1), "source": s, "target": t, "n": 1,
+             "chroma": 0.5 - 0.1 * k, "chroma_low": 0.4 - 0.1 * k, "chroma_high": 0.6 - 0.1 * k}
+            for k in range(7) for s, t in [("all", "all"), ("pia", "vio"), ("vio", "pia"), ("pia", "flu")]]
+    pd.DataFrame(rows).to_csv(sweep, index=False)
+    write_report(page, **results, sweep_table=sweep, sweep_figure=png(tmp_path / "sweep.png"))
+    assert check_page(page, width) == []
+
+
+def test_the_browser_check_finds_overflow_broken_media_and_console_errors(tmp_path):
+    from browser import check_page
+
+    page = tmp_path / "bad.html"
+    page.write_text('<!DOCTYPE html><html><head><meta name="viewport" content="width=device-width"></head><body>'
+                    '<div style="width:900px">wide</div><img src="missing.png" alt="x.png">'
+                    '<audio controls preload="none" src="missing.wav"></audio>'
+                    "<script>console.error('boom')</script></body></html>")
+    problems = "\n".join(check_page(page, 390, timeout=10))
+    for expected in ["page scrolls sideways at 390 px", "image does not load: missing.png",
+                     "audio does not load: missing.wav", "section #verdict missing", "without a label",
+                     "without preload=metadata", "without a meaningful alt", "console: ", "boom"]:
+        assert expected in problems, problems
