@@ -57,6 +57,7 @@ DEFINITIONS: dict[str, str] = {
     "step": "the fixed swap step K of the sweep (0 = regenerate from the target prompt, N = the source).",
     "sigma": "noise level sigma at that step.",
     "instrument": "the instrument whose different sources are compared (<i>all</i>: pooled).",
+    "pair": "the instrument pair source_to_target (<i>all</i>: pooled over the pairs).",
     "baseline": "the strategy compared against.",
     "metric": "the metric of the paired comparison.",
     "strategy_mean": "the strategy's mean on the paired edits.",
@@ -100,7 +101,7 @@ class TableSpec:
 TABLES: tuple[TableSpec, ...] = (
     TableSpec("table3", "Table III: against MusicMagus", "results/tables/table3_musicmagus.csv",
               "Diff-TONE's strategies beside MusicMagus (editing by moving the text embedding's instrument "
-              "direction) on the same sources.",
+              "direction) on the same sources.", group_by=("pair",), pooled=("pair", "all"),
               definitions={"method": "the editing method: a swap strategy or MusicMagus."}),
     TableSpec("table4", "Table IV: real recordings", "results/tables/table4_real_audio.csv",
               "Edits of real recordings (inverted into the model's trajectory) instead of generations."),
