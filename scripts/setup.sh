@@ -20,6 +20,20 @@ if ! ldconfig -p 2>/dev/null | grep -q libfluidsynth; then
   fi
 fi
 
+# 1b. For the tests only: headless Chromium and its driver (the report page's browser test drives
+#     Debian's chromium through selenium; nothing is downloaded by the test itself).
+if [ "$extras" = test ] && ! { command -v chromium >/dev/null && command -v chromedriver >/dev/null; }; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "[setup] installing Debian's chromium and chromium-driver (browser test of the report page)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    echo "[setup] chromium/chromedriver are missing for the report's browser test: install them" \
+         "(Debian/Ubuntu: apt-get install chromium chromium-driver) and rerun" >&2
+    exit 1
+  fi
+fi
+
 # 2. A virtual environment.
 PY="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv

@@ -275,3 +275,116 @@ def test_git_commit_of_a_checkout_and_of_a_plain_folder(tmp_path):
     commit = git_commit(Path(__file__).parent)
     assert commit is None or re.fullmatch(r"[0-9a-f]{12}(\+dirty)?", commit)
     assert git_commit(tmp_path) is None
+
+
+# -- the page in a real browser ---------------------------------------------------------------------
+@pytest.mark.parametrize("width", [1280, 390])
+def test_page_in_headless_chromium_fits_the_width_and_loads_everything(results, tmp_path, width):
+    from browser import check_page
+
+    page = results["swap_steps_audio"].parents[1] / "index.html"
+    sweep = tmp_path / "sweep.csv"
+    rows = [{"strategy": f"fixed:{k}", "step": k, "sigma": 1.0 / (k + 1), "source": s, "target": t, "n": 1,
+             "chroma": 0.5 - 0.1 * k, "chroma_low": 0.4 - 0.1 * k, "chroma_high": 0.6 - 0.1 * k}
+            for k in range(7) for s, t in [("all", "all"), ("pia", "vio"), ("vio", "pia"), ("pia", "flu")]]
+    pd.DataFrame(rows).to_csv(sweep, index=False)
+    write_report(page, **results, sweep_table=sweep, sweep_figure=png(tmp_path / "sweep.png"))
+    assert check_page(page, width) == []
+
+
+def test_the_browser_check_finds_overflow_broken_media_and_console_errors(tmp_path):
+    from browser import check_page
+
+    page = tmp_path / "bad.html"
+    page.write_text('<!DOCTYPE html><html><head><meta name="viewport" content="width=device-width"></head><body>'
+                    '<div style="width:900px">wide</div><img src="missing.png" alt="x.png">'
+                    '<audio controls preload="none" src="missing.wav"></audio>'
+                    "<script>console.error('boom')</script></body></html>")
+    problems = "\n".join(check_page(page, 390, timeout=10))
+    for expected in ["page scrolls sideways at 390 px", "image does not load: missing.png",
+                     "audio does not load: missing.wav", "section #verdict missing", "without a label",
+                     "without preload=metadata", "without a meaningful alt", "console: ", "boom"]:
+        assert expected in problems, problems
+
+
+# -- the verdict and the table rules -------------------------------------------------------------------
+def test_verdict_says_stand_ins_and_weighs_the_papers_claims_by_paired_intervals():
+    from difftone.report.verdict import PAPER_CLAIMS, claim_outcome, comparable_with_paper, held_differences, run_facts
+
+    embedded = {"data": {"source": "embedded"}, "teacher_features": {"kind": "logmel"},
+                "metrics": {"clap": {"checkpoint": "tiny"}}}
+    facts = run_facts(embedded, "demo")
+    assert all(stand_in for _, _, stand_in in facts) and "not Stable Audio Open" in facts[0][1]
+    assert not comparable_with_paper(facts, "demo")
+    paper = {"data": {"source": "irmas"}, "teacher_features": {"kind": "mert", "spec": "m-a-p/MERT-v1-95M"},
+             "metrics": {"clap": {"checkpoint": "lukewys/laion_clap/music_audioset_epoch_15_esc_90.14.pt"}}}
+    assert comparable_with_paper(run_facts(paper, "stabilityai/stable-audio-open-1.0"),
+                                 "stabilityai/stable-audio-open-1.0")
+
+    t2 = pd.DataFrame({"method": ["difftone", "difftone (changed)", "midpoint", "random"],
+                       "chroma": [0.2, 0.1, 0.3, 0.4], "kad": [1.0, 0.5, 2.0, 3.0],
+                       "inst_acc": [0.5, 0.9, 0.4, 0.6]})
+    paired = pd.DataFrame({"strategy": ["midpoint", "random", "random"], "baseline": ["difftone", "difftone", "midpoint"],
+                           "metric": ["chroma", "chroma", "inst_acc"], "edits": 12, "sources": 6,
+                           "difference": [0.1, 0.2, 0.2], "low": [0.05, 0.1, -0.1], "high": [0.15, 0.3, 0.5],
+                           "excludes_zero": [True, True, False]})
+    outcomes = {c.metric: claim_outcome(c, t2, paired)[0] for c in PAPER_CLAIMS}
+    # the "(changed)" subset row is no strategy: difftone is best on chroma, held by both paired intervals
+    assert outcomes == {"chroma": "holds", "kad": "best here, not resolved", "inst_acc": "not seen"}
+    held = held_differences(paired)
+    assert [(h["strategy"], h["metric"], h["better"]) for h in held] == [("midpoint", "chroma", False),
+                                                                         ("random", "chroma", False)]
+
+
+def test_page_verdict_reference_rows_and_best_marks(results, tmp_path):
+    t2 = pd.read_csv(results["table2"])
+    paired = tmp_path / "paired.csv"
+    pd.DataFrame({"strategy": ["fixed:2"], "baseline": ["difftone"], "metric": ["chroma"], "edits": [8], "sources": [2],
+                  "strategy_mean": [0.41], "baseline_mean": [0.31], "difference": [0.1], "low": [0.02], "high": [0.2],
+                  "excludes_zero": [True]}).to_csv(paired, index=False)
+    ref = tmp_path / "chroma_reference.csv"
+    pd.DataFrame({"instrument": ["pia", "all"], "n": [2, 4], "chroma": [0.55, 0.6], "chroma_low": [0.5, 0.52],
+                  "chroma_high": [0.6, 0.68]}).to_csv(ref, index=False)
+    page = tmp_path / "report" / "index.html"
+    write_report(page, **results, paired=paired, chroma_reference=ref)
+    text = page.read_text()
+    parse(text)
+    verdict = text.split('<section id="verdict">')[1].split("</section>")[0]
+    assert "Not comparable with the paper" in verdict
+    assert "Best <b>chroma</b> ↓: <b>difftone</b> (0.310 [0.260, 0.360])" in verdict
+    assert "<b>fixed:2</b> is worse than difftone on <b>chroma</b>: difference 0.100 [0.020, 0.200]" in verdict
+    assert "95% percentile bootstrap" in text and "resampling whole source generations" in text
+    table2 = text.split('<section id="table2">')[1]
+    assert "chroma ↓ [CI]" in table2 and "inst_acc ↑ [CI]" in table2
+    assert '<td class="num best"><b>0.310 [0.260, 0.360]</b> ★</td>' in table2  # lowest chroma
+    assert "reference: chance (1/2 instruments)" in table2 and "0.500" in table2
+    assert "reference: two different sources of one instrument (chroma)" in table2 and "0.600 [0.520, 0.680]" in table2
+    assert 'href="assets/tables/table2_strategies.csv"' in table2 and (page.parent / "assets/tables/paired.csv").is_file()
+    assert "<dt>inst_acc</dt>" in table2  # every column defined
+
+
+def test_registered_tables_render_when_given_and_unknown_ones_are_refused(results, tmp_path):
+    t3 = tmp_path / "table3_musicmagus.csv"
+    pd.DataFrame({"method": ["difftone", "musicmagus"], "chroma": [0.3, 0.5], "inst_acc": [0.4, 0.7],
+                  "edits": [8, 8]}).to_csv(t3, index=False)
+    page = tmp_path / "report" / "index.html"
+    write_report(page, **results, extra_tables={"table3": t3})
+    section = page.read_text().split('<section id="table3">')[1].split("</section>")[0]
+    assert "Table III: against MusicMagus" in section
+    assert '<td class="num best"><b>0.300</b> ★</td>' in section and '<td class="num best"><b>0.700</b> ★</td>' in section
+    assert "<dt>method</dt><dd>the editing method" in section
+    with pytest.raises(ExperimentError, match=r"tables \['table9'\] are not in difftone.report.columns.TABLES"):
+        write_report(tmp_path / "other" / "index.html", **results, extra_tables={"table9": t3})
+
+
+def test_a_long_sweep_shows_its_pooled_rows_and_folds_the_rest(results, tmp_path):
+    sweep = tmp_path / "sweep.csv"
+    rows = [{"strategy": f"fixed:{k}", "step": k, "sigma": 1.0, "source": s, "target": t, "n": 1, "chroma": 0.1 * k}
+            for k in range(7) for s, t in [("all", "all"), ("pia", "vio"), ("vio", "pia"), ("pia", "flu")]]
+    pd.DataFrame(rows).to_csv(sweep, index=False)
+    page = tmp_path / "report" / "index.html"
+    write_report(page, **results, sweep_table=sweep)
+    section = page.read_text().split('<section id="sweep">')[1].split("</section>")[0]
+    visible, folded = section.split("<details><summary>Every step and pair (28 rows)</summary>")
+    assert visible.count("<tr>") == 1 + 7  # header + the pooled rows
+    assert folded.count("<tr>") >= 1 + 28

@@ -132,3 +132,26 @@ def test_a_second_run_of_the_same_config_gives_the_same_tables_byte_for_byte(wf,
                                        "paired.csv", "sweep.csv", "chroma_reference.csv"}
     differ = [str(p) for p in tables if (wf.workdir / p).read_bytes() != (again.workdir / p).read_bytes()]
     assert not differ, f"tables differ between two runs of one config: {differ}"
+
+
+def test_the_report_page_in_headless_chromium_at_1280_and_390_px(wf):
+    from browser import check_page
+
+    page = wf.workdir / "results" / "report" / "index.html"
+    text = page.read_text()
+    assert 'id="verdict"' in text and "Not comparable with the paper" in text  # tiny model, embedded data
+    assert 'preload="none"' not in text
+    for width in (1280, 390):
+        assert check_page(page, width) == [], width
+
+
+def test_snakemakes_own_report_carries_the_figures_and_tables(wf):
+    import zipfile
+
+    res = wf.snakemake("--report", "report.zip")
+    assert res.returncode == 0, res.stderr[-4000:]
+    names = {name.rsplit("/", 1)[-1] for name in zipfile.ZipFile(wf.workdir / "report.zip").namelist()}
+    figures = {"swap_steps.png", "sweep.png"} | {f"confusion_{c}.png" for c in ["teacher", "distilled", "non-distilled"]}
+    assert figures <= names, sorted(names)
+    assert {"table1_classifiers.csv", "table2_strategies.csv", "per_pair.csv", "sweep.csv",
+            "paired.csv", "chroma_reference.csv"} <= names, sorted(names)

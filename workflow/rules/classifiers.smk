@@ -147,10 +147,18 @@ rule table1_classifiers:
         model=get_model_input(),
         mert_model=FETCH.inputs("mert"),
     output:
-        table="results/tables/table1_classifiers.csv",
-        figures=expand(
-            "results/classifiers/figures/confusion_{classifier}.png",
-            classifier=CLASSIFIER_NAMES,
+        table=report(
+            "results/tables/table1_classifiers.csv",
+            caption="../report/table1.rst",
+            category="Classifiers",
+        ),
+        figures=report(
+            expand(
+                "results/classifiers/figures/confusion_{classifier}.png",
+                classifier=CLASSIFIER_NAMES,
+            ),
+            caption="../report/confusion.rst",
+            category="Classifiers",
         ),
     log:
         "logs/classifiers/table1_classifiers.log",

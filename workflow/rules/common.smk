@@ -319,9 +319,12 @@ def strategy_edit_seconds():
 
 
 # --- Report (workflow/rules/report.smk) -------------------------------------
-from difftone.report.examples import example_pairs
+from difftone.report.columns import TABLES as REPORT_TABLES
+from difftone.report.examples import example_pairs, gallery_pairs
 
 REPORT_EXAMPLES = example_pairs(config["report"]["examples"], INSTRUMENTS)
+# The listening examples: Figure 2's pairs plus one pair per other source instrument.
+GALLERY_PAIRS = gallery_pairs(REPORT_EXAMPLES, INSTRUMENTS)
 # The swap-step sweep stage (workflow/rules/sweep.smk) writes these; the report shows
 # them when the workflow makes them, i.e. when get_final_output() asks for them.
 SWEEP_TABLE = "results/tables/sweep.csv"
@@ -329,8 +332,8 @@ SWEEP_FIGURE = "results/figures/sweep.png"
 
 
 def get_example_sources():
-    """Source folders of the report's example pairs' source instruments (in INSTRUMENTS order)."""
-    codes = {s for s, _ in REPORT_EXAMPLES}
+    """Source folders of the listening examples' source instruments (in INSTRUMENTS order)."""
+    codes = {s for s, _ in GALLERY_PAIRS}
     return expand(
         "results/sources/{instrument}",
         instrument=[c for c in INSTRUMENTS if c in codes],
@@ -338,13 +341,13 @@ def get_example_sources():
 
 
 def get_example_swaps():
-    """swaps.csv of every strategy's edits of the example pairs (the report's audio gallery)."""
+    """swaps.csv of every strategy's edits of the listening examples (the report's audio gallery)."""
     return expand(
         "results/edits/{strategy}/{source}_to_{target}/swaps.csv",
         zip,
-        strategy=[s for s in STRATEGIES for _ in REPORT_EXAMPLES],
-        source=[s for _ in STRATEGIES for s, _ in REPORT_EXAMPLES],
-        target=[t for _ in STRATEGIES for _, t in REPORT_EXAMPLES],
+        strategy=[s for s in STRATEGIES for _ in GALLERY_PAIRS],
+        source=[s for _ in STRATEGIES for s, _ in GALLERY_PAIRS],
+        target=[t for _ in STRATEGIES for _, t in GALLERY_PAIRS],
     )
 
 
@@ -356,10 +359,18 @@ def get_sweep_outputs():
 
 
 def get_report_extras():
-    """Optional inputs of the report page: the demo loss curve (model.spec demo) and the sweep."""
+    """Optional inputs of the report page: the demo loss curve (model.spec demo), the sweep and its chroma
+    reference, the paired comparisons, and the registered tables (difftone.report.columns.TABLES) that
+    the workflow makes (those in get_final_output())."""
     extras = get_sweep_outputs()
+    if extras.get("sweep_table"):
+        extras["chroma_reference"] = "results/tables/chroma_reference.csv"
     if str(config["model"]["spec"]) == "demo":
         extras["loss_figure"] = "results/demo/loss.png"
+    final = set(get_final_output())
+    if "results/tables/paired.csv" in final:
+        extras["paired"] = "results/tables/paired.csv"
+    extras.update({spec.key: spec.csv for spec in REPORT_TABLES if spec.csv in final})
     return extras
 
 

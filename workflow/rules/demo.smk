@@ -10,7 +10,11 @@ rule train_demo_model:
     output:
         model=directory(DEMO_CHECKPOINT),
         losses="results/demo/loss.csv",
-        figure="results/demo/loss.png",
+        figure=report(
+            "results/demo/loss.png",
+            caption="../report/demo_loss.rst",
+            category="Demo generator",
+        ),
     log:
         "logs/demo/train_demo_model.log",
     benchmark:

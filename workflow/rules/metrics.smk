@@ -89,9 +89,21 @@ rule table2_strategies:
         split=SOURCE_SPLIT,
         reference="results/metrics/reference_clap.npz",
     output:
-        table2="results/tables/table2_strategies.csv",
-        per_pair="results/tables/per_pair.csv",
-        paired="results/tables/paired.csv",
+        table2=report(
+            "results/tables/table2_strategies.csv",
+            caption="../report/table2.rst",
+            category="Metrics",
+        ),
+        per_pair=report(
+            "results/tables/per_pair.csv",
+            caption="../report/per_pair.rst",
+            category="Metrics",
+        ),
+        paired=report(
+            "results/tables/paired.csv",
+            caption="../report/paired.rst",
+            category="Metrics",
+        ),
     log:
         "logs/metrics/table2_strategies.log",
     conda:

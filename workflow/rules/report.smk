@@ -8,7 +8,11 @@ rule plot_swap_steps:
     input:
         audio="results/report/audio/swap_steps",
     output:
-        figure="results/figures/swap_steps.png",
+        figure=report(
+            "results/figures/swap_steps.png",
+            caption="../report/swap_steps.rst",
+            category="Report",
+        ),
     log:
         "logs/report/plot_swap_steps.log",
     conda:
@@ -33,6 +37,7 @@ rule build_report:
         swap_audio="results/report/audio/swap_steps",
         sources=get_example_sources(),
         swaps=get_example_swaps(),
+        judged=expand("results/metrics/{strategy}/items.csv", strategy=STRATEGIES),
     output:
         html="results/report/index.html",
         assets=directory("results/report/assets"),
@@ -43,7 +48,7 @@ rule build_report:
     resources:
         **cpu_resources(seconds=30),
     params:
-        examples=[list(pair) for pair in REPORT_EXAMPLES],
+        examples=[list(pair) for pair in GALLERY_PAIRS],
         strategies=list(STRATEGIES.values()),
         model=get_model_spec(),
         config=config,

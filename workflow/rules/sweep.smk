@@ -13,10 +13,14 @@ rule sweep_swap_steps:
         mert_model=FETCH.inputs("mert"),
     output:
         edits=directory("results/sweep"),
-        table=SWEEP_TABLE,
+        table=report(SWEEP_TABLE, caption="../report/sweep_table.rst", category="Sweep"),
         markdown="results/tables/sweep.md",
-        reference="results/tables/chroma_reference.csv",
-        figure=SWEEP_FIGURE,
+        reference=report(
+            "results/tables/chroma_reference.csv",
+            caption="../report/chroma_reference.rst",
+            category="Sweep",
+        ),
+        figure=report(SWEEP_FIGURE, caption="../report/sweep.rst", category="Sweep"),
     log:
         "logs/sweep/sweep_swap_steps.log",
     benchmark:

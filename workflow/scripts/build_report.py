@@ -1,6 +1,7 @@
 from pathlib import Path
 
 from difftone.report import write_report
+from difftone.report.columns import TABLES
 from difftone.stage import rule_logging
 
 with rule_logging(snakemake):
@@ -22,4 +23,8 @@ with rule_logging(snakemake):
         loss_figure=i.get("loss_figure"),
         sweep_table=i.get("sweep_table"),
         sweep_figure=i.get("sweep_figure"),
+        paired=i.get("paired"),
+        chroma_reference=i.get("chroma_reference"),
+        items_csvs=i.judged,
+        extra_tables={spec.key: i.get(spec.key) for spec in TABLES if i.get(spec.key)},
     )

@@ -52,3 +52,15 @@ def swap_steps_of(fractions: Sequence[float], steps: int) -> list[int]:
             raise ConfigError(f"report.swap_steps: {f} is not a fraction of the steps in [0, 1]")
         out.add(int(math.floor(float(f) * steps + 0.5)))
     return sorted(out)
+
+
+def gallery_pairs(examples: Sequence[tuple[str, str]], instruments: Sequence[str]) -> list[tuple[str, str]]:
+    """The listening examples: the example pairs, then one pair for every instrument that is no example's
+    source yet (to the next configured instrument), so every source instrument is heard."""
+    instruments = list(instruments)
+    pairs = list(examples)
+    sources = {s for s, _ in pairs}
+    for i, code in enumerate(instruments):
+        if code not in sources and len(instruments) > 1:
+            pairs.append((code, instruments[(i + 1) % len(instruments)]))
+    return pairs

@@ -92,3 +92,30 @@ def _plot(panels, figure: str | Path, n_mels: int, hop_length: int = 512) -> Non
     with atomic_path(figure) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
+
+
+def plot_mel_thumbnail(wav: str | Path, png: str | Path, n_mels: int = 64, hop_length: int = 512,
+                       top_db: float = 80.0) -> Path:
+    """A small mel spectrogram (PNG, about 420 x 190 px, time in s, frequency in Hz on a mel axis) of the
+    audio file ``wav``, for the page's players."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import librosa.display
+    import matplotlib.pyplot as plt
+
+    wave, sr = audio.load(wav)
+    mel = mel_db(wave, sr, n_mels, hop_length)
+    fig, ax = plt.subplots(figsize=(4.2, 1.9), layout="constrained")
+    vmax = float(mel.max())
+    librosa.display.specshow(mel, sr=sr, hop_length=hop_length, x_axis="time", y_axis="mel", ax=ax,
+                             vmin=vmax - top_db, vmax=vmax, cmap="magma")
+    ax.tick_params(labelsize=8)
+    ax.set_xlabel("s", fontsize=8)
+    ax.set_ylabel("Hz", fontsize=8)
+    png = Path(png)
+    png.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(png) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+    return png

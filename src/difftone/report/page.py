@@ -4,22 +4,27 @@ relative links to the images and audio beside it.
 Layout of the report folder (``results/report/``)::
 
     index.html                     the page
-    assets/                        copies of the figures and of the gallery's audio (written by write_report)
+    assets/                        copies of the figures, tables (CSV) and gallery audio, and the
+                                   spectrogram thumbnails of every player (written by write_report)
     audio/swap_steps/              Figure 2's audio (rule edit_swap_steps), linked in place
 
 Media already inside the report folder are linked where they are; anything else is copied
 into ``assets/``, so the folder can be zipped and opened anywhere. ``assets/`` is built in a
 temporary folder and renamed, ``index.html`` written atomically, and every local link of the
 page is checked to exist before either is put in place.
+
+Order of the page: the verdict (what was run, findings, the paper's claims), Table II with
+reference rows and the paired comparisons, the listening examples, Figure 2, Table I, the tables
+of later stages (:data:`difftone.report.columns.TABLES`), the sweep, the configuration. Layout
+rules: tables scroll inside their own box, players and spectrograms stack on narrow screens,
+figures link to their full size.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import html
 import json
 import logging
-import math
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -29,38 +34,54 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 import yaml
 
-from difftone.experiment.items import (
-    ExperimentError,
-    pair_name,
-    read_table,
-    strategy_slug,
-)
+from difftone.experiment.items import ExperimentError, pair_name, read_table, strategy_slug
 from difftone.experiment.sources import read_sources
+from difftone.experiment.swap_steps import MANIFEST, MANIFEST_COLUMNS
 from difftone.files import atomic_folder, atomic_path
 from difftone.instruments import INSTRUMENTS
-from difftone.experiment.swap_steps import MANIFEST, MANIFEST_COLUMNS
+from difftone.report import verdict as V
+from difftone.report.columns import ARROW, DIRECTION, TABLES, TableSpec
+from difftone.report.html import audio as _audio_player
+from difftone.report.html import definitions_html, esc, fmt, img, table_html
 
 log = logging.getLogger(__name__)
 
 TABLE1_COLUMNS = ["classifier", "eval_set", "accuracy", "ci_low", "ci_high", "n"]
-TABLE2_COLUMNS = ["method", "chroma", "kad", "inst_acc", "judge_acc", "edits"]
-PER_PAIR_COLUMNS = ["strategy", "source", "target", "n", "chroma", "kad", "inst_acc"]
+TABLE2_COLUMNS = ["method", "chroma", "kad", "inst_acc"]
+PER_PAIR_COLUMNS = ["strategy", "source", "target", "chroma", "kad", "inst_acc"]
+PAIRED_COLUMNS = ["strategy", "baseline", "metric", "difference", "low", "high", "excludes_zero"]
+FIGURE2_ALT = ("Mel spectrograms of a source generation and of its edits swapped at several denoising "
+               "steps, one row per example pair")
 SWAP_COLUMNS = ["item", "swap_step", "sigma", "reason", "target_prompt", "audio"]
 
 CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1150px;
-       padding: 0 1em; color: #222; line-height: 1.45; }
+* { box-sizing: border-box; }
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.5em auto; max-width: 1180px;
+       padding: 0 1em; color: #222; line-height: 1.45; overflow-wrap: break-word; }
 h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.2em; margin-top: 2em; }
-nav a { margin-right: 1em; } .muted { color: #666; font-size: 0.9em; }
-table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.88em; }
+nav { display: flex; flex-wrap: wrap; gap: 0.3em 1em; } .muted { color: #666; font-size: 0.9em; }
+.banner { background: #fff4d6; border: 1px solid #e0b44a; padding: 0.6em 0.9em; border-radius: 4px; }
+.banner.ok { background: #e8f5e9; border-color: #7cb47f; }
+.scroll { overflow-x: auto; max-width: 100%; margin: 0.6em 0; }
+table { border-collapse: collapse; font-size: 0.88em; }
+caption { text-align: left; color: #555; padding-bottom: 0.3em; }
 th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: left; vertical-align: middle; }
-th { background: #f3f3f3; } tr:nth-child(even) td { background: #fafafa; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-img { max-width: 100%; border: 1px solid #eee; } audio { height: 32px; width: 260px; }
+th { background: #f3f3f3; white-space: nowrap; } tr:nth-child(even) td { background: #fafafa; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.best b { color: #0b5d1e; } tr.ref td { font-style: italic; color: #555; background: #f4f7fb; }
+img { max-width: 100%; height: auto; border: 1px solid #eee; display: block; }
 figure { margin: 1em 0; } figcaption { color: #555; font-size: 0.9em; }
 details { margin: 0.6em 0; } summary { cursor: pointer; font-weight: 600; }
+details.defs summary { font-weight: normal; color: #444; } dl { margin: 0.3em 0 0 0; }
+dt { font-family: monospace; font-weight: 600; } dd { margin: 0 0 0.4em 1.2em; }
 code, pre { background: #f6f6f6; padding: 0.1em 0.3em; } pre { padding: 0.6em; overflow-x: auto; }
-.gallery { display: flex; flex-wrap: wrap; gap: 1em; } .figs img { max-width: 48%; }
+.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(250px, 1fr)); gap: 0.8em; }
+.card { border: 1px solid #ddd; border-radius: 4px; padding: 0.5em; min-width: 0; }
+.card h4 { margin: 0 0 0.3em 0; font-size: 0.95em; } .card p { margin: 0.3em 0; font-size: 0.85em; }
+.player { display: flex; flex-direction: column; gap: 0.15em; margin: 0.3em 0; }
+.plabel { font-size: 0.8em; color: #444; } audio { width: 100%; height: 36px; }
+.figs { display: grid; grid-template-columns: 1fr; gap: 0.8em; }
+ul.findings li { margin: 0.25em 0; }
 """
 
 
@@ -82,34 +103,54 @@ def write_report(
     loss_figure: str | Path | None = None,
     sweep_table: str | Path | None = None,
     sweep_figure: str | Path | None = None,
+    paired: str | Path | None = None,
+    chroma_reference: str | Path | None = None,
+    items_csvs: Sequence[str | Path] = (),
+    extra_tables: Mapping[str, str | Path] | None = None,
 ) -> Path:
     """Write the report page ``out_html`` and its ``assets/`` folder beside it.
 
-    ``config``: the validated workflow config (summarized at the top, in full in a collapsible
-    block); ``model_spec``: the spec the model jobs load; tables: the workflow's CSVs;
-    ``swap_steps_audio``/``swap_steps_figure``: the Figure 2 audio folder (rule edit_swap_steps) and figure (rule plot_swap_steps);
-    ``sources_dirs`` (instrument -> folder) and ``swaps_csvs`` (the ``<strategy>/<source>_to_<target>/swaps.csv``
-    of every strategy and example pair): the audio gallery of each strategy's edit of the example
-    pairs' first source item. Optional figures
-    and the sweep are shown when given. Returns the page's path.
+    ``config``: the validated workflow config (what was run, the verdict's banner, the full config
+    collapsible); ``model_spec``: the spec the model jobs load; tables: the workflow's CSVs
+    (``paired``: paired differences, ``chroma_reference``: the different-source chroma, when the
+    workflow makes them); ``swap_steps_audio``/``swap_steps_figure``: Figure 2's audio folder (rule
+    edit_swap_steps) and figure (rule plot_swap_steps); ``sources_dirs`` (instrument -> folder) and
+    ``swaps_csvs`` (``<strategy>/<source>_to_<target>/swaps.csv`` of every strategy and example pair):
+    the listening examples, each the first source item of the pair's source instrument with every
+    strategy's edit; ``items_csvs`` (``results/metrics/<strategy>/items.csv``): what the judges heard
+    on them; ``extra_tables``: key of a :data:`~difftone.report.columns.TABLES` entry -> its CSV.
+    Returns the page's path.
     """
     out_html = Path(out_html)
     page_dir = out_html.parent
     assets = page_dir / "assets"
+    specs = {s.key: s for s in TABLES}
+    unknown = sorted(set(extra_tables or {}) - set(specs))
+    if unknown:
+        raise ExperimentError(f"report: tables {unknown} are not in difftone.report.columns.TABLES; register them")
     with atomic_folder(assets) as tmp:
+        t2 = _read(table2, TABLE2_COLUMNS, "Table II (strategies)")
+        paired_df = _read(paired, PAIRED_COLUMNS, "paired comparisons") if paired is not None else None
+        sweep_df = _read(sweep_table, [], "swap-step sweep") if sweep_table is not None else None
+        ref_df = _read(chroma_reference, ["instrument", "chroma"], "chroma reference") \
+            if chroma_reference is not None else None
         media = _Media(page_dir, assets, tmp)
         sections = [
-            _summary_section(config, model_spec),
-            _table1_section(table1, media, confusion_figures),
-            _table2_section(table2, per_pair),
+            _verdict_section(config, model_spec, t2, paired_df),
+            _table2_section(t2, per_pair, paired_df, config, sweep_df, ref_df, media,
+                            {"table2": table2, "per_pair": per_pair, "paired": paired}),
+            _gallery_section(sources_dirs, swaps_csvs, strategies, examples, items_csvs, config, media),
+            _figure2_section(swap_steps_audio, swap_steps_figure, media),
+            _table1_section(table1, media, confusion_figures, config),
         ]
+        for key, csv in (extra_tables or {}).items():
+            sections.append(_registered_section(specs[key], csv, config, media))
         if sweep_table is not None or sweep_figure is not None:
-            sections.append(_sweep_section(sweep_table, sweep_figure, media))
-        sections.append(_figure2_section(swap_steps_audio, swap_steps_figure, media))
-        sections.append(_gallery_section(sources_dirs, swaps_csvs, strategies, examples, media))
+            sections.append(_sweep_section(sweep_df, sweep_table, sweep_figure, ref_df, media))
         if loss_figure is not None:
             sections.append(_loss_section(loss_figure, media))
-        text = _page(sections)
+        sections.append(_summary_section(config, model_spec))
+        text = _page(sections, config, model_spec)
         missing = [link for link in local_links(text) if not media.resolve(link).is_file()]
         if missing:
             raise ExperimentError(f"{out_html}: the page would link missing files {missing[:5]}; rerun the stages "
@@ -140,7 +181,8 @@ def local_links(page: str) -> list[str]:
 
 
 class _Media:
-    """Relative links for media: files inside the report folder in place, others copied to assets/."""
+    """Relative links for media: files inside the report folder in place, others copied to assets/;
+    spectrogram thumbnails drawn into assets/spectrograms/."""
 
     def __init__(self, page_dir: Path, assets: Path, tmp: Path):
         self.page_dir, self.assets, self.tmp = page_dir.resolve(), assets, tmp
@@ -157,6 +199,15 @@ class _Media:
         shutil.copyfile(path, dest)
         return f"assets/{name}"
 
+    def spectrogram(self, wav: str | Path, name: str) -> str:
+        """Link of a mel-spectrogram thumbnail of ``wav`` (drawn into assets/spectrograms/<name>.png)."""
+        from difftone.report.figures import plot_mel_thumbnail
+
+        if not Path(wav).is_file():
+            raise ExperimentError(f"{wav} does not exist; run the stage that writes it before the report")
+        plot_mel_thumbnail(wav, self.tmp / "spectrograms" / f"{name}.png")
+        return f"assets/spectrograms/{name}.png"
+
     def resolve(self, link: str) -> Path:
         """Where a link of the page will point once the assets are in place (for the check)."""
         if link.startswith("assets/"):
@@ -164,86 +215,374 @@ class _Media:
         return self.page_dir / link
 
 
-# -- sections ------------------------------------------------------------------------------------
-def _esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _audio(link: str) -> str:
-    return f'<audio controls preload="none" src="{_esc(link)}"></audio>'
-
-
-def _img(link: str, alt: str) -> str:
-    return f'<img src="{_esc(link)}" alt="{_esc(alt)}">'
-
-
-def _is_nan(v: Any) -> bool:
-    return isinstance(v, float) and math.isnan(v)
-
-
-def _fmt(v: Any, digits: int = 3) -> str:
-    if v is None or _is_nan(v) or v == "":
-        return ""
-    if isinstance(v, float):
-        return f"{v:.{digits}f}"
-    return str(v)
-
-
-def table_html(df: pd.DataFrame, intervals: Mapping[str, tuple[str, str]] | None = None, digits: int = 3) -> str:
-    """``df`` as an HTML table; each estimate with its interval as ``est [low, high]``.
-
-    ``intervals``: column -> (low column, high column); columns ``X_low``/``X_high`` pair with
-    ``X`` automatically.
-    """
-    intervals = dict(intervals or {})
-    for col in df.columns:
-        if f"{col}_low" in df.columns and f"{col}_high" in df.columns:
-            intervals.setdefault(col, (f"{col}_low", f"{col}_high"))
-    shown = pd.DataFrame(index=df.index)
-    dropped = {c for pair in intervals.values() for c in pair}
-    for col in df.columns:
-        if col in dropped:
-            continue
-        if col in intervals:
-            low, high = intervals[col]
-            shown[f"{col} [CI]"] = [
-                "" if _fmt(e) == "" else f"{_fmt(e, digits)} [{_fmt(lo, digits)}, {_fmt(hi, digits)}]"
-                for e, lo, hi in zip(df[col], df[low], df[high])
-            ]
-        else:
-            shown[col] = [_fmt(v, digits) for v in df[col]]
-    return shown.to_html(index=False, escape=True, border=0, na_rep="")
-
-
+# -- helpers -------------------------------------------------------------------------------------
 def _section(anchor: str, title: str, body: str) -> tuple[str, str, str]:
-    return anchor, title, f'<section id="{anchor}">\n<h2>{_esc(title)}</h2>\n{body}\n</section>'
+    return anchor, title, f'<section id="{anchor}">\n<h2>{esc(title)}</h2>\n{body}\n</section>'
 
 
+def _get(config: Mapping, *keys, default: Any = "") -> Any:
+    return V._get(config, *keys, default=default)
+
+
+def _read(path, columns: list[str], what: str) -> pd.DataFrame:
+    """A workflow table, checked (columns, rows) by read_table, with numbers parsed (empty cells NaN)."""
+    read_table(path, columns, what)
+    return pd.read_csv(path)
+
+
+def intervals_note(config: Mapping[str, Any]) -> str:
+    """How the page's intervals were computed, from the config's bootstrap settings."""
+    alpha = float(_get(config, "metrics", "bootstrap", "alpha", default=0.05))
+    n_boot = _get(config, "metrics", "bootstrap", "n_boot", default="")
+    boots = f", {n_boot} resamples" if n_boot != "" else ""
+    return (f"Intervals <code>[low, high]</code>: {100 * (1 - alpha):g}% percentile bootstrap{boots}, resampling "
+            "whole source generations (all edits of a source together); Table I's resample clips. "
+            "★ marks the best value of a column (ties included); ↓/↑: lower/higher is better.")
+
+
+def _csv_links(media: "_Media", paths: Mapping[str, str | Path | None]) -> str:
+    links = [f'<a href="{esc(media.link(p, "tables/" + Path(p).name))}">{esc(Path(p).name)}</a>'
+             for p in paths.values() if p is not None]
+    return f'<p class="muted">CSV: {", ".join(links)}</p>' if links else ""
+
+
+def _folded(df: pd.DataFrame, title: str, pooled: tuple[str, str] | None, fold_rows: int, **table_kw) -> str:
+    """A table, or for long ones its pooled rows visible and the whole table folded."""
+    if len(df) <= fold_rows:
+        return table_html(df, **table_kw)
+    head = ""
+    if pooled is not None and pooled[0] in df.columns:
+        rows = df[df[pooled[0]].astype(str) == pooled[1]]
+        if len(rows):
+            head = (f'<p class="muted">Pooled rows ({pooled[0]} = {esc(pooled[1])}):</p>'
+                    + table_html(rows, **table_kw))
+    return head + f"<details><summary>{esc(title)} ({len(df)} rows)</summary>\n{table_html(df, **table_kw)}\n</details>"
+
+
+# -- the verdict -----------------------------------------------------------------------------------
+def _verdict_section(config, model_spec, t2: pd.DataFrame, paired: pd.DataFrame | None):
+    facts = V.run_facts(config, model_spec)
+    comparable = V.comparable_with_paper(facts, model_spec)
+    if comparable:
+        banner = ('<p class="banner ok">This run used the paper\'s model on real data with real features: its '
+                  "numbers can be set beside the paper's (same protocol as configured below).</p>")
+    else:
+        standins = ", ".join(what for what, _, s in facts if s)
+        banner = ('<p class="banner"><b>Not comparable with the paper\'s numbers.</b> This run uses stand-ins '
+                  f"({esc(standins)}): it checks the method end to end at small scale; its numbers say how the "
+                  "strategies compare <i>on this setup</i> only.</p>")
+    ran = "".join(f"<tr><th scope=\"row\">{esc(w)}</th><td>{esc(d)}</td><td>{'stand-in' if s else 'real'}</td></tr>"
+                  for w, d, s in facts)
+    ran = f'<div class="scroll"><table><tbody>{ran}</tbody></table></div>'
+    findings = _findings(t2, paired)
+    claims = []
+    for claim in V.PAPER_CLAIMS:
+        word, why = V.claim_outcome(claim, t2, paired)
+        claims.append(f"<tr><td>{esc(claim.text)}</td><td><b>{esc(word)}</b></td><td>{esc(why)}</td></tr>")
+    claims_html = ('<div class="scroll"><table><thead><tr><th scope="col">the paper says</th>'
+                   '<th scope="col">this run</th><th scope="col">why</th></tr></thead><tbody>'
+                   + "".join(claims) + "</tbody></table></div>")
+    body = (banner + "<h3>What was run</h3>" + ran
+            + f"<p class=\"muted\">{_get(config, 'model', 'steps')} denoising steps, "
+              f"{len(_get(config, 'instruments', default=[]))} instruments, strategies: "
+              f"{esc(', '.join(map(str, _get(config, 'edits', 'strategies', default=[]))))}. "
+              "Details: <a href=\"#config\">configuration</a>.</p>"
+            + "<h3>Findings</h3>" + findings
+            + "<h3>The paper's claims on this run</h3>" + claims_html
+            + f"<p class=\"muted\">{intervals_note(config)} <i>holds</i>: best here and every paired difference "
+              "against it excludes 0.</p>")
+    return _section("verdict", "Verdict", body)
+
+
+def _findings(t2: pd.DataFrame, paired: pd.DataFrame | None) -> str:
+    items = []
+    for metric, (method, est, lo, hi) in V.best_per_metric(t2).items():
+        arrow = ARROW[DIRECTION[metric]]
+        ci = f" [{fmt(lo)}, {fmt(hi)}]" if fmt(lo) else ""
+        items.append(f"<li>Best <b>{esc(metric)}</b> {arrow}: <b>{esc(method)}</b> ({fmt(est)}{ci}).</li>")
+    if paired is None:
+        items.append("<li>No paired comparisons in this run (<code>paired.csv</code>): the intervals of Table II "
+                     "alone do not say which differences hold.</li>")
+    else:
+        held = V.held_differences(paired)
+        if not held:
+            items.append(f"<li>None of the {len(paired)} paired differences (each strategy against "
+                         f"{esc(', '.join(sorted(set(paired['baseline']))))}, same edits) excludes 0: no "
+                         "strategy is shown better or worse than another on this run.</li>")
+        for h in held:
+            word = "better" if h["better"] else "worse"
+            items.append(f"<li><b>{esc(h['strategy'])}</b> is {word} than {esc(h['baseline'])} on "
+                         f"<b>{esc(h['metric'])}</b>: difference {fmt(h['difference'])} [{fmt(h['low'])}, "
+                         f"{fmt(h['high'])}] over {esc(h['edits'])} paired edits of {esc(h['sources'])} sources.</li>")
+        if held:
+            items.append(f"<li>The other {len(paired) - len(held)} paired differences include 0.</li>")
+    return '<ul class="findings">' + "".join(items) + "</ul>"
+
+
+# -- tables ------------------------------------------------------------------------------------------
+def _reference_rows(t2: pd.DataFrame, config, sweep: pd.DataFrame | None, ref: pd.DataFrame | None) -> pd.DataFrame:
+    """Rows to read Table II against: chance, the source unchanged and full regeneration (the sweep's
+    pooled step N and step 0, tuning sources), two different sources of one instrument (chroma)."""
+    rows = []
+    n_inst = len(_get(config, "instruments", default=[]))
+    if n_inst:
+        rows.append({"method": f"reference: chance (1/{n_inst} instruments)", "inst_acc": 1 / n_inst,
+                     **({"judge_acc": 1 / n_inst} if "judge_acc" in t2.columns else {})})
+    if sweep is not None and {"step", "source"} <= set(sweep.columns):
+        pooled = sweep[(sweep["source"].astype(str) == "all")]
+        steps = int(_get(config, "model", "steps", default=-1))
+        for step, label in ((steps, "source unchanged (sweep: swap at step N)"),
+                            (0, "full regeneration from the target prompt (sweep: step 0)")):
+            r = pooled[pd.to_numeric(pooled["step"], errors="coerce") == step]
+            if len(r):
+                rows.append({"method": f"reference: {label}",
+                             **{c: r.iloc[0][c] for c in r.columns if c in t2.columns and c != "method"}})
+    if ref is not None:
+        r = ref[ref["instrument"].astype(str) == "all"]
+        if len(r):
+            rows.append({"method": "reference: two different sources of one instrument (chroma)",
+                         **{c: r.iloc[0][c] for c in ("chroma", "chroma_low", "chroma_high") if c in r.columns}})
+    return pd.DataFrame(rows, columns=t2.columns)
+
+
+def _table2_section(t2, per_pair, paired, config, sweep, ref, media: _Media, csvs):
+    pp = _read(per_pair, PER_PAIR_COLUMNS, "per-pair metrics")
+    refs = _reference_rows(t2, config, sweep, ref)
+    shown = pd.concat([t2, refs], ignore_index=True) if len(refs) else t2.copy()
+    is_ref = pd.Series([i >= len(t2) for i in range(len(shown))], index=shown.index)
+    eligible = ~is_ref & ~shown["method"].astype(str).str.endswith(V.CHANGED_SUFFIX)
+    row_class = {i: "ref" for i in shown.index[is_ref]}
+    body = [
+        "<p>Swap strategies (paper Table II), every strategy on the same edits. Reference rows (italic) are not "
+        "strategies: they bound what the numbers can be (the sweep's rows come from its tuning sources).</p>",
+        table_html(shown, eligible=eligible, row_class=row_class),
+        definitions_html(list(t2.columns)),
+        f"<p class=\"muted\">{intervals_note(config)}</p>",
+        "<details><summary>Per instrument pair ({} rows)</summary>\n{}\n{}\n</details>".format(
+            len(pp), table_html(pp, group_by=[c for c in ("source", "target") if c in pp.columns]),
+            definitions_html(list(pp.columns))),
+    ]
+    if paired is not None:
+        body.append(f"<details><summary>Paired comparisons ({len(paired)} rows: each strategy minus "
+                    f"{esc(', '.join(sorted(set(paired['baseline']))))} on the same edits)</summary>\n"
+                    + table_html(paired, {"difference": ("low", "high")}, mark_best=False)
+                    + definitions_html(list(paired.columns)) + "\n</details>")
+    body.append(_csv_links(media, csvs))
+    return _section("table2", "Table II: swap strategies", "\n".join(body))
+
+
+def _table1_section(table1, media: _Media, confusion_figures, config):
+    df = _read(table1, TABLE1_COLUMNS, "Table I (classifiers)")
+    note = ""
+    if _get(config, "data", "source") == "embedded":
+        df["eval_set"] = df["eval_set"].astype(str).str.replace(r"^irmas_", "embedded_", regex=True)
+        note = (" On this run the clips are the embedded dataset's rendered clips, so the workflow's "
+                "<code>irmas_*</code> sets are shown as <code>embedded_*</code>.")
+    n_inst = len(_get(config, "instruments", default=[]))
+    chance = f" Chance is 1/{n_inst} = {1 / n_inst:.3f}." if n_inst else ""
+    body = [f"<p>Top-1 instrument accuracy of the classifiers (paper Table I) on the held-out test split of the "
+            "dataset (split by recording; the epoch was selected on <code>val</code>, see <code>selected_by</code>) "
+            f"and on the source generations labelled by their prompt (<code>generated</code>).{chance}{note} "
+            "<code>judge</code> is the independent judge of Table II's <code>judge_acc</code>. The best accuracy "
+            "is marked within each evaluation set.</p>",
+            table_html(df, {"accuracy": ("ci_low", "ci_high")}, group_by=["eval_set"]),
+            definitions_html(list(df.columns)),
+            '<p class="muted">Intervals: percentile bootstrap over the scored clips.</p>',
+            _csv_links(media, {"t1": table1})]
+    figs = []
+    for p in confusion_figures:
+        name = Path(p).stem.replace("confusion_", "")
+        link = media.link(p, f"classifiers/{Path(p).name}")
+        alt = f"Confusion matrices of the {name} classifier: true instrument by row, predicted by column, counts"
+        figs.append(f"<figure>{img(link, alt)}"
+                    f"<figcaption>{esc(name)}: rows true instrument, columns predicted (click for full size)."
+                    "</figcaption></figure>")
+    if figs:
+        body.append("<details open><summary>Confusion matrices</summary>\n<div class=\"figs\">"
+                    + "\n".join(figs) + "</div>\n</details>")
+    return _section("table1", "Table I: instrument classifiers", "\n".join(body))
+
+
+def _registered_section(spec: TableSpec, csv, config, media: _Media):
+    df = _read(csv, [spec.label] if spec.label else [], spec.title)
+    eligible = None
+    if spec.label in df.columns:
+        eligible = ~df[spec.label].astype(str).str.endswith(V.CHANGED_SUFFIX)
+    kw = dict(group_by=[g for g in spec.group_by if g in df.columns], eligible=eligible, mark_best=spec.mark_best)
+    body = [f"<p>{spec.intro}</p>" if spec.intro else "",
+            _folded(df, spec.title, spec.pooled, spec.fold_rows, **kw),
+            definitions_html(list(df.columns), spec.definitions),
+            f"<p class=\"muted\">{intervals_note(config)}</p>", _csv_links(media, {spec.key: csv})]
+    return _section(spec.key, spec.title, "\n".join(b for b in body if b))
+
+
+def _sweep_section(sweep: pd.DataFrame | None, sweep_table, sweep_figure, ref, media: _Media):
+    body = ["<p>Edits with the swap at fixed steps K across the trajectory (fixed:K, tuning sources): early "
+            "swaps regenerate the music, late swaps keep the source instrument.</p>"]
+    if sweep_figure is not None:
+        link = media.link(sweep_figure, "sweep.png")
+        alt = ("Chroma distance and instrument accuracy against the swap step: pooled over pairs with intervals, "
+               "each pair as a thin line")
+        body.append(f"<figure>{img(link, alt)}"
+                    "<figcaption>Metrics by swap step (click for full size).</figcaption></figure>")
+    if sweep is not None:
+        body.append(_folded(sweep, "Every step and pair", ("source", "all"), 24, mark_best=False))
+        body.append(definitions_html(list(sweep.columns)))
+        if ref is not None:
+            body.append("<p>Chroma distance between two <i>different</i> sources of the same instrument (what "
+                        "losing the music looks like):</p>" + table_html(ref, mark_best=False))
+        body.append(_csv_links(media, {"sweep": sweep_table}))
+    return _section("sweep", "Swap-step sweep", "\n".join(body))
+
+
+# -- listening -------------------------------------------------------------------------------------
+def _card(title: str, wav, name: str, media: _Media, lines: Sequence[str], label: str, copy_as: str | None = None):
+    link = media.link(wav, copy_as) if copy_as else media.link(wav, name + ".wav")
+    spec = media.spectrogram(wav, name)
+    meta = "".join(f"<p>{line}</p>" for line in lines)
+    return (f'<div class="card"><h4>{esc(title)}</h4>'
+            f"{img(spec, f'Mel spectrogram of {label}')}{_audio_player(link, label)}{meta}</div>")
+
+
+def _judged(items_csvs: Sequence[str | Path]) -> dict[tuple[str, str, str], dict]:
+    """(strategy slug, item, target) -> the metrics row of that edit (what the judges heard)."""
+    out = {}
+    for path in items_csvs:
+        df = pd.read_csv(path, keep_default_na=False)
+        slug = Path(path).parent.name
+        for r in df.to_dict("records"):
+            out[(slug, str(r.get("item")), str(r.get("target")))] = r
+    return out
+
+
+def _gallery_section(sources_dirs, swaps_csvs, strategies, examples, items_csvs, config, media: _Media):
+    by_folder = {(Path(p).parent.parent.name, Path(p).parent.name): Path(p) for p in swaps_csvs}
+    judged = _judged(items_csvs)
+    steps = _get(config, "model", "steps", default="N")
+    body = ["<p>For each example: the source generation and every strategy's edit of it, each with its mel "
+            "spectrogram and player, the step it swapped at and why (<code>swaps.csv</code>), and what the "
+            "judges heard (the teacher's top-1 and, when the run has it, the independent judge's).</p>"]
+    for source, target in examples:
+        item = read_sources(sources_dirs[source]).iloc[0]
+        pair = pair_name(source, target)
+        src_label = f"source ({_name(source)}): {item['prompt']}"
+        cards = [_card(f"source: {_name(source)}", item["audio"], f"{pair}/source", media,
+                       [f"“{esc(item['prompt'])}”"], src_label, copy_as=f"gallery/{pair}/source.wav")]
+        for strategy in strategies:
+            slug = strategy_slug(strategy)
+            swaps_csv = by_folder.get((slug, pair))
+            if swaps_csv is None:
+                raise ExperimentError(f"no swaps.csv of the {strategy} edits of {pair} was given to the report "
+                                      f"(expected .../{slug}/{pair}/swaps.csv)")
+            swaps = read_table(swaps_csv, SWAP_COLUMNS, f"edits ({strategy})")
+            match = swaps[swaps["item"] == item["item"]]
+            if match.empty:
+                raise ExperimentError(f"{swaps_csv} has no edit of {item['item']}; rerun the {strategy} edits")
+            edit = match.iloc[0]
+            lines = [f"swap at step <b>{esc(edit['swap_step'] or '-')}</b> / {esc(steps)}"
+                     + (f", σ = {esc(fmt(_float(edit['sigma']), 3))}" if edit["swap_step"] else ""),
+                     f"why: {esc(edit['reason'])}"]
+            heard = judged.get((slug, str(item["item"]), target))
+            if heard is not None:
+                said = f"teacher heard: <b>{esc(_name(heard.get('predicted', '')))}</b>"
+                if heard.get("judge_predicted", "") != "":
+                    said += f"; judge heard: <b>{esc(_name(heard['judge_predicted']))}</b>"
+                lines.append(said)
+            if edit["audio"]:
+                label = f"{strategy} edit ({_name(source)} → {_name(target)})"
+                cards.append(_card(strategy, swaps_csv.parent / edit["audio"], f"{pair}/{slug}", media, lines,
+                                   label, copy_as=f"gallery/{pair}/{slug}.wav"))
+            else:
+                cards.append(f'<div class="card"><h4>{esc(strategy)}</h4><p>no edit (skipped)</p>'
+                             + "".join(f"<p>{x}</p>" for x in lines) + "</div>")
+        body.append(f"<h3>{esc(_name(source))} → {esc(_name(target))} <span class=\"muted\">({esc(item['item'])}, "
+                    f"target prompt “{esc(_target_prompt(by_folder, pair, item['item']))}”)</span></h3>\n"
+                    f'<div class="cards">{"".join(cards)}</div>')
+    return _section("gallery", "Listen: each strategy's edit of the same source", "\n".join(body))
+
+
+def _target_prompt(by_folder, pair, item) -> str:
+    for (_, p), path in by_folder.items():
+        if p == pair:
+            swaps = pd.read_csv(path, keep_default_na=False)
+            match = swaps[swaps["item"] == item]
+            if len(match):
+                return str(match.iloc[0]["target_prompt"])
+    return ""
+
+
+def _name(code: str) -> str:
+    return INSTRUMENTS[code].name if code in INSTRUMENTS else str(code)
+
+
+def _float(v) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _figure2_section(audio_dir, figure, media: _Media):
+    audio_dir = Path(audio_dir)
+    manifest = read_table(audio_dir / MANIFEST, MANIFEST_COLUMNS, "Figure 2 (edit_swap_steps)")
+    link = media.link(figure, "swap_steps.png")
+    body = ["<p>One source generation per example pair, edited with the instrument word swapped at several "
+            "denoising steps (paper Figure 2). Step 0 regenerates from the target prompt with the same seed; "
+            "step N keeps the source.</p>",
+            f"<figure>{img(link, FIGURE2_ALT)}"
+            "<figcaption>Mel spectrograms of the source and of each swap step (click for full size).</figcaption>"
+            "</figure>"]
+    for (source, target), rows in manifest.groupby(["source", "target"], sort=False):
+        first = rows.iloc[0]
+        cards = []
+        for r in rows.itertuples(index=False):
+            if r.kind == "source":
+                title, lines = "source", [f"“{esc(r.prompt)}”"]
+            else:
+                title = f"swap at step {r.swap_step} / {r.steps}"
+                lines = [f"σ = {esc(fmt(_float(r.sigma), 4))}"]
+            stem = Path(r.audio).with_suffix("").as_posix()
+            cards.append(_card(title, audio_dir / r.audio, f"swap_steps/{stem}", media, lines,
+                               f"{_name(source)} → {_name(target)}, {title}", copy_as=f"swap_steps/{r.audio}"))
+        trace = ""
+        if first["trace"]:
+            trace = (f"<p class=\"muted\">Classifier top-1 on x0_hat per step of the source: "
+                     f"<code>{esc(' '.join(json.loads(first['trace'])))}</code></p>")
+        body.append(
+            f"<h3>{esc(_name(source))} → {esc(_name(target))} <span class=\"muted\">({esc(first['item'])})</span></h3>\n"
+            f"<p>“{esc(first['prompt'])}” → “{esc(first['target_prompt'])}”</p>\n{trace}\n"
+            f'<div class="cards">{"".join(cards)}</div>')
+    return _section("figure2", "Figure 2: swapping at different steps", "\n".join(body))
+
+
+def _loss_section(loss_figure, media: _Media):
+    link = media.link(loss_figure, "demo_loss.png")
+    body = (f"<figure>{img(link, 'Training loss of the demo generator against the training step')}"
+            "<figcaption>Training loss of the demo generator (embedded default only).</figcaption></figure>")
+    return _section("demo", "Demo generator training", body)
+
+
+# -- configuration -------------------------------------------------------------------------------------
 def config_summary(config: Mapping[str, Any], model_spec: str) -> list[tuple[str, str]]:
     """The key facts of a run as (label, value) rows."""
-    def get(*keys, default=""):
-        node: Any = config
-        for k in keys:
-            if not isinstance(node, Mapping) or k not in node:
-                return default
-            node = node[k]
-        return node
-
-    names = [f"{c} ({INSTRUMENTS[c].name})" if c in INSTRUMENTS else str(c) for c in get("instruments", default=[])]
+    names = [f"{c} ({INSTRUMENTS[c].name})" if c in INSTRUMENTS else str(c) for c in _get(config, "instruments",
+                                                                                          default=[])]
     commit = git_commit()
     return [
-        ("model", f"{model_spec} ({get('model', 'dtype')}, device {get('device')})"),
-        ("denoising steps N", str(get("model", "steps"))),
-        ("duration (s)", str(get("model", "duration"))),
-        ("guidance scale", str(get("model", "guidance_scale"))),
+        ("model", f"{model_spec} ({_get(config, 'model', 'dtype')}, device {_get(config, 'device')})"),
+        ("denoising steps N", str(_get(config, "model", "steps"))),
+        ("duration (s)", str(_get(config, "model", "duration"))),
+        ("guidance scale", str(_get(config, "model", "guidance_scale"))),
         ("instruments", ", ".join(names)),
-        ("swap strategies", ", ".join(map(str, get("edits", "strategies", default=[])))),
-        ("no-change policy (difftone)", str(get("swap", "no_change_policy"))),
-        ("seeds", ", ".join(map(str, get("generation", "seeds", default=[])))),
-        ("prompts per instrument", f"{get('prompts', 'n_per_instrument')} (source: {get('prompts', 'source')})"),
-        ("data", str(get("data", "source"))),
-        ("teacher features", str(get("teacher_features", "spec"))),
-        ("CLAP checkpoint (KAD)", str(get("metrics", "clap", "checkpoint"))),
+        ("swap strategies", ", ".join(map(str, _get(config, "edits", "strategies", default=[])))),
+        ("no-change policy (difftone)", str(_get(config, "swap", "no_change_policy"))),
+        ("seeds", ", ".join(map(str, _get(config, "generation", "seeds", default=[])))),
+        ("prompts per instrument",
+         f"{_get(config, 'prompts', 'n_per_instrument')} (source: {_get(config, 'prompts', 'source')})"),
+        ("data", str(_get(config, "data", "source"))),
+        ("teacher features", f"{_get(config, 'teacher_features', 'kind', default='mert')} "
+                             f"{_get(config, 'teacher_features', 'spec')}".strip()),
+        ("CLAP checkpoint (KAD)", str(_get(config, "metrics", "clap", "checkpoint"))),
         ("git commit", commit or "not available (not a git checkout)"),
     ]
 
@@ -265,10 +604,11 @@ def git_commit(path: str | Path | None = None) -> str | None:
 
 
 def _summary_section(config, model_spec):
-    rows = "\n".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in config_summary(config, model_spec))
+    rows = "\n".join(f"<tr><th scope=\"row\">{esc(k)}</th><td>{esc(v)}</td></tr>"
+                     for k, v in config_summary(config, model_spec))
     full = yaml.safe_dump(_plain(config), sort_keys=False)
-    body = (f"<table>\n{rows}\n</table>\n<details><summary>Full configuration</summary>\n"
-            f"<pre>{_esc(full)}</pre>\n</details>")
+    body = (f'<div class="scroll"><table>\n{rows}\n</table></div>\n<details><summary>Full configuration</summary>\n'
+            f"<pre>{esc(full)}</pre>\n</details>")
     return _section("config", "Run configuration", body)
 
 
@@ -281,133 +621,17 @@ def _plain(value):
     return value
 
 
-def _read(path, columns: list[str], what: str) -> pd.DataFrame:
-    """A workflow table, checked (columns, rows) by read_table, with numbers parsed (empty cells NaN)."""
-    read_table(path, columns, what)
-    return pd.read_csv(path)
-
-
-def _table1_section(table1, media: _Media, confusion_figures):
-    df = _read(table1, TABLE1_COLUMNS, "Table I (classifiers)")
-    body = ["<p>Top-1 instrument accuracy of the classifiers (paper Table I) on the held-out test split "
-            "(<code>irmas_test</code>, split by recording; the epoch was selected on <code>val</code>, see "
-            "<code>selected_by</code>) and on the source generations labelled by their prompt "
-            "(<code>generated</code>), with bootstrap intervals. <code>judge</code> is the independent judge "
-            "of Table II's <code>judge_acc</code>.</p>",
-            table_html(df, {"accuracy": ("ci_low", "ci_high")})]
-    figs = [_img(media.link(p, f"classifiers/{Path(p).name}"), Path(p).stem) for p in confusion_figures]
-    if figs:
-        body.append("<details open><summary>Confusion matrices</summary>\n<div class=\"figs\">"
-                    + "\n".join(figs) + "</div>\n</details>")
-    return _section("table1", "Table I: instrument classifiers", "\n".join(body))
-
-
-def _table2_section(table2, per_pair):
-    t2 = _read(table2, TABLE2_COLUMNS, "Table II (strategies)")
-    pp = _read(per_pair, PER_PAIR_COLUMNS, "per-pair metrics")
-    body = ("<p>Swap strategies (paper Table II): <b>chroma</b> distance to the source (lower keeps the music), "
-            "<b>kad</b> of CLAP embeddings against the target instrument's training clips (lower is closer), "
-            "<b>inst_acc</b> the teacher's top-1 on the edit equals the target (higher reaches the target), "
-            "<b>judge_acc</b> the same by an independent judge; test sources only, every strategy on the same "
-            "edits; intervals resample whole sources; <b>fallbacks</b> counts edits whose step the no-change "
-            "policy chose; <b>nfe_per_edit</b> the denoiser evaluations an edit costs. Which strategy is better: "
-            "see the paired comparisons (results/tables/paired.csv).</p>\n"
-            + table_html(t2)
-            + f"\n<details><summary>Per instrument pair ({len(pp)} rows)</summary>\n{table_html(pp)}\n</details>")
-    return _section("table2", "Table II: swap strategies", body)
-
-
-def _sweep_section(sweep_table, sweep_figure, media: _Media):
-    body = ["<p>Metrics of edits with the swap at fixed steps across the trajectory.</p>"]
-    if sweep_figure is not None:
-        body.append(f"<figure>{_img(media.link(sweep_figure, 'sweep.png'), 'swap-step sweep')}</figure>")
-    if sweep_table is not None:
-        body.append(table_html(_read(sweep_table, [], "swap-step sweep")))
-    return _section("sweep", "Swap-step sweep", "\n".join(body))
-
-
-def _figure2_section(audio_dir, figure, media: _Media):
-    audio_dir = Path(audio_dir)
-    manifest = read_table(audio_dir / MANIFEST, MANIFEST_COLUMNS, "Figure 2 (edit_swap_steps)")
-    body = ["<p>One source generation per example pair, edited with the instrument word swapped at several "
-            "denoising steps (paper Figure 2). Step 0 regenerates from the target prompt with the same seed; "
-            "step N keeps the source.</p>",
-            f"<figure>{_img(media.link(figure, 'swap_steps.png'), 'mel spectrograms of swaps at several steps')}"
-            "<figcaption>Mel spectrograms of the source and of each swap step.</figcaption></figure>"]
-    for (source, target), rows in manifest.groupby(["source", "target"], sort=False):
-        first = rows.iloc[0]
-        lines = []
-        for r in rows.itertuples(index=False):
-            link = media.link(audio_dir / r.audio, f"swap_steps/{r.audio}")
-            step = "source" if r.kind == "source" else f"{r.swap_step} / {r.steps}"
-            lines.append(f"<tr><td>{_esc(step)}</td><td class=\"num\">{_esc(_fmt(_float(r.sigma), 4))}</td>"
-                         f"<td>{_audio(link)}</td></tr>")
-        trace = ""
-        if first["trace"]:
-            trace = (f"<p class=\"muted\">Classifier top-1 on x0_hat per step of the source: "
-                     f"<code>{_esc(' '.join(json.loads(first['trace'])))}</code></p>")
-        body.append(
-            f"<h3>{_esc(source)} → {_esc(target)} <span class=\"muted\">({_esc(first['item'])})</span></h3>\n"
-            f"<p>“{_esc(first['prompt'])}” → “{_esc(first['target_prompt'])}”</p>\n{trace}\n"
-            "<table><tr><th>swap step</th><th>σ</th><th>audio</th></tr>\n" + "\n".join(lines) + "\n</table>"
-        )
-    return _section("figure2", "Figure 2: swapping at different steps", "\n".join(body))
-
-
-def _float(v) -> float:
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return float("nan")
-
-
-def _gallery_section(sources_dirs, swaps_csvs, strategies, examples, media: _Media):
-    by_folder = {(Path(p).parent.parent.name, Path(p).parent.name): Path(p) for p in swaps_csvs}
-    body = ["<p>Each strategy's edit of the same source item: the swap step it chose and why "
-            "(from <code>swaps.csv</code>).</p>"]
-    for source, target in examples:
-        item = read_sources(sources_dirs[source]).iloc[0]
-        pair = pair_name(source, target)
-        src_link = media.link(item["audio"], f"gallery/{pair}/source.wav")
-        rows = [f"<tr><td>source</td><td></td><td></td><td>{_esc(item['prompt'])}</td><td>{_audio(src_link)}</td></tr>"]
-        for strategy in strategies:
-            slug = strategy_slug(strategy)
-            swaps_csv = by_folder.get((slug, pair))
-            if swaps_csv is None:
-                raise ExperimentError(f"no swaps.csv of the {strategy} edits of {pair} was given to the report "
-                                      f"(expected .../{slug}/{pair}/swaps.csv)")
-            swaps = read_table(swaps_csv, SWAP_COLUMNS, f"edits ({strategy})")
-            match = swaps[swaps["item"] == item["item"]]
-            if match.empty:
-                raise ExperimentError(f"{swaps_csv} has no edit of {item['item']}; rerun the {strategy} edits")
-            edit = match.iloc[0]
-            player = "no edit (skipped)"
-            if edit["audio"]:
-                player = _audio(media.link(swaps_csv.parent / edit["audio"], f"gallery/{pair}/{slug}.wav"))
-            rows.append(f"<tr><td>{_esc(strategy)}</td><td class=\"num\">{_esc(edit['swap_step'])}</td>"
-                        f"<td>{_esc(edit['reason'])}</td><td>{_esc(edit['target_prompt'])}</td><td>{player}</td></tr>")
-        body.append(f"<h3>{_esc(source)} → {_esc(target)} <span class=\"muted\">({_esc(item['item'])})</span></h3>\n"
-                    "<table><tr><th>strategy</th><th>swap step</th><th>reason</th><th>prompt</th><th>audio</th></tr>\n"
-                    + "\n".join(rows) + "\n</table>")
-    return _section("gallery", "Audio gallery: edits per strategy", "\n".join(body))
-
-
-def _loss_section(loss_figure, media: _Media):
-    body = (f"<figure>{_img(media.link(loss_figure, 'demo_loss.png'), 'demo model training loss')}"
-            "<figcaption>Training loss of the demo generator (embedded default only).</figcaption></figure>")
-    return _section("demo", "Demo generator training", body)
-
-
-def _page(sections: Sequence[tuple[str, str, str]]) -> str:
-    nav = " ".join(f'<a href="#{a}">{_esc(t)}</a>' for a, t, _ in sections)
+def _page(sections: Sequence[tuple[str, str, str]], config, model_spec) -> str:
+    nav = " ".join(f'<a href="#{a}">{esc(t)}</a>' for a, t, _ in sections)
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    generator = dict((w, d) for w, d, _ in V.run_facts(config, model_spec))["generator"]
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
         "<title>difftone report: Diff-TONE instrument editing</title>\n"
         f"<style>{CSS}</style>\n</head>\n<body>\n"
         "<h1>difftone report</h1>\n"
-        "<p class=\"muted\">Instrument editing in Stable Audio Open by swapping the prompt's instrument word at a "
-        f"denoising step chosen by a classifier on x0_hat (Diff-TONE). Written {stamp}.</p>\n"
+        "<p class=\"muted\">Instrument editing by swapping the prompt's instrument word at a denoising step chosen "
+        f"by a classifier reading x0_hat (Diff-TONE). Generator of this run: {esc(generator)}. Written {stamp}.</p>\n"
         f"<nav>{nav}</nav>\n" + "\n".join(s for _, _, s in sections) + "\n</body>\n</html>\n"
     )
