@@ -22,7 +22,10 @@ TINY = {
     "edits": {"strategies": ["difftone", "midpoint", "random", "fixed:2", "probe", "agree", "sigma:1.0"]},
     "sweep": {"steps": [0, 3, 6], "sources_per_instrument": 1},
     "metrics": {"bootstrap": {"n_boot": 50}},
+    "musicmagus": {"pairs": [["pia", "flu"], ["vio", "pia"]], "n_captions": 3, "caption_words": 4,
+                   "caption_source": "offline"},
 }
+MM_PAIRS = [("pia", "flu"), ("vio", "pia")]
 STRATEGY_DIRS = ["difftone", "midpoint", "random", "fixed-2", "probe", "agree", "sigma-1.0"]
 PAIRS = [(s, t) for s in TINY["instruments"] for t in TINY["instruments"] if s != t]
 

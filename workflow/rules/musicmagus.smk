@@ -8,14 +8,38 @@ MM_CODES = sorted({c for p in MM_PAIRS for c in p})
 MM_SOURCES = sorted({s for s, _ in MM_PAIRS})
 
 
+# Table III's methods: MusicMagus, then the Diff-TONE strategies whose existing edits it reads.
+MM_METHODS = ["musicmagus"] + [s for s in ("difftone", "midpoint") if s in STRATEGIES]
+
+
 def get_musicmagus_model():
-    """The backbone spec of MusicMagus: musicmagus.model, or the workflow's model."""
-    return get_model_spec() if MM["model"] is None else str(MM["model"])
+    """The backbone spec of MusicMagus: the fetched musicmagus.model (AudioLDM2), or the workflow's model."""
+    return (
+        get_model_spec()
+        if MM["model"] is None
+        else FETCH.spec("audioldm2", str(MM["model"]))
+    )
+
+
+def get_musicmagus_model_input():
+    """Files the MusicMagus job loads: the fetched AudioLDM2 folder, or the sources' model."""
+    return get_model_input() if MM["model"] is None else FETCH.inputs("audioldm2")
+
+
+def musicmagus_edits():
+    """Edits of the stage: each pair's test sources (at most musicmagus.sources_per_pair)."""
+    test = max(sources_count() - config["evaluation"]["tuning_per_instrument"], 0)
+    per_pair = min(test, MM["sources_per_pair"] or test)
+    return per_pair * len(MM_PAIRS)
 
 
 def musicmagus_seconds():
-    n = sources_count() // max(len(INSTRUMENTS), 1) * len(MM_PAIRS)
-    return denoise_seconds(3 * n, steps=MM["steps"] or config["model"]["steps"]) + 120
+    """GPU seconds of the MusicMagus job: per edit, the constrained run costs 3 NFE per step (+ backward);
+    on another backbone the source is regenerated first."""
+    n = musicmagus_edits()
+    steps = MM["steps"] or config["model"]["steps"]
+    regenerate = 0 if MM["model"] is None else n
+    return denoise_seconds(4 * n + regenerate, steps=steps) + 120
 
 
 rule make_captions:
@@ -47,8 +71,9 @@ rule make_captions:
 
 rule edit_musicmagus:
     input:
-        model=get_model_input(),
+        model=get_musicmagus_model_input(),
         sources=expand("results/sources/{instrument}", instrument=MM_SOURCES),
+        split=SOURCE_SPLIT,
         captions=expand("results/captions/{instrument}.txt", instrument=MM_CODES),
     output:
         swaps=[f"results/edits/musicmagus/{s}_to_{t}/swaps.csv" for s, t in MM_PAIRS],
@@ -86,23 +111,35 @@ rule score_musicmagus:
         sources=expand("results/edits/musicmagus/sources/{instrument}/items.csv", instrument=MM_SOURCES),
         reference="results/metrics/reference_clap.npz",
         teacher="results/classifiers/teacher/model.safetensors",
+        judge=get_judge_input(),
+        models=FETCH.inputs("mert", "clap"),
     output:
         per_item="results/metrics/musicmagus/items.csv",
         pairs="results/metrics/musicmagus/pairs.csv",
+        skipped="results/metrics/musicmagus/skipped.csv",
+        embeddings="results/metrics/musicmagus/clap.npz",
     log:
         "logs/metrics/musicmagus.log",
+    benchmark:
+        "benchmarks/metrics/musicmagus.tsv"
     conda:
         "../../envs/difftone.yaml"
     resources:
-        **gpu_resources(seconds=musicmagus_seconds() / 4, mem_mb=6000),
+        **gpu_resources(
+            seconds=audio_seconds(3 * musicmagus_edits() * config["model"]["duration"]),
+            mem_mb=6000,
+        ),
     params:
         pairs=[list(p) for p in MM_PAIRS],
         sources=MM_SOURCES,
         instruments=INSTRUMENTS,
-        clap=config["metrics"]["clap"],
+        clap=get_clap(),
         chroma=config["metrics"]["chroma"],
         bootstrap=config["metrics"]["bootstrap"],
         success=config["metrics"]["success"],
+        kad_bandwidth=config["metrics"]["kad"]["bandwidth"],
+        judge=config["judge"],
+        window=config["classifiers"]["window"],
         device=config["device"],
     script:
         "../scripts/score_musicmagus.py"
@@ -110,11 +147,16 @@ rule score_musicmagus:
 
 rule table3_musicmagus:
     input:
-        per_item=["results/metrics/musicmagus/items.csv", "results/metrics/difftone/items.csv"],
-        pairs=["results/metrics/musicmagus/pairs.csv", "results/metrics/difftone/pairs.csv"],
+        per_item=expand("results/metrics/{method}/items.csv", method=MM_METHODS),
+        skipped=expand("results/metrics/{method}/skipped.csv", method=MM_METHODS),
+        embeddings=expand("results/metrics/{method}/clap.npz", method=MM_METHODS),
+        nfe=expand("results/edits/{method}/nfe.json", method=MM_METHODS),
+        split=SOURCE_SPLIT,
+        reference="results/metrics/reference_clap.npz",
     output:
         table="results/tables/table3_musicmagus.csv",
         markdown="results/tables/table3_musicmagus.md",
+        paired="results/tables/table3_paired.csv",
     log:
         "logs/metrics/table3_musicmagus.log",
     conda:
@@ -122,8 +164,9 @@ rule table3_musicmagus:
     resources:
         **cpu_resources(seconds=30),
     params:
-        methods=["musicmagus", "difftone"],
+        methods=MM_METHODS,
         pairs=[list(p) for p in MM_PAIRS],
         bootstrap=config["metrics"]["bootstrap"],
+        kad_bandwidth=config["metrics"]["kad"]["bandwidth"],
     script:
         "../scripts/table3_musicmagus.py"
