@@ -2,45 +2,6 @@
 # MusicMagus' own pairs (musicmagus.pairs), on the same sources (same prompts and seeds),
 # scored by the same metrics and judges as Table II.
 
-MM = config["musicmagus"]
-MM_PAIRS = [tuple(p) for p in MM["pairs"]]
-MM_CODES = sorted({c for p in MM_PAIRS for c in p})
-MM_SOURCES = sorted({s for s, _ in MM_PAIRS})
-
-
-# Table III's methods: MusicMagus, then the Diff-TONE strategies whose existing edits it reads.
-MM_METHODS = ["musicmagus"] + [s for s in ("difftone", "midpoint") if s in STRATEGIES]
-
-
-def get_musicmagus_model():
-    """The backbone spec of MusicMagus: the fetched musicmagus.model (AudioLDM2), or the workflow's model."""
-    return (
-        get_model_spec()
-        if MM["model"] is None
-        else FETCH.spec("audioldm2", str(MM["model"]))
-    )
-
-
-def get_musicmagus_model_input():
-    """Files the MusicMagus job loads: the fetched AudioLDM2 folder, or the sources' model."""
-    return get_model_input() if MM["model"] is None else FETCH.inputs("audioldm2")
-
-
-def musicmagus_edits():
-    """Edits of the stage: each pair's test sources (at most musicmagus.sources_per_pair)."""
-    test = max(sources_count() - config["evaluation"]["tuning_per_instrument"], 0)
-    per_pair = min(test, MM["sources_per_pair"] or test)
-    return per_pair * len(MM_PAIRS)
-
-
-def musicmagus_seconds():
-    """GPU seconds of the MusicMagus job: per edit, the constrained run costs 3 NFE per step (+ backward);
-    on another backbone the source is regenerated first."""
-    n = musicmagus_edits()
-    steps = MM["steps"] or config["model"]["steps"]
-    regenerate = 0 if MM["model"] is None else n
-    return denoise_seconds(4 * n + regenerate, steps=steps) + 120
-
 
 rule make_captions:
     output:
@@ -77,7 +38,10 @@ rule edit_musicmagus:
         captions=expand("results/captions/{instrument}.txt", instrument=MM_CODES),
     output:
         swaps=[f"results/edits/musicmagus/{s}_to_{t}/swaps.csv" for s, t in MM_PAIRS],
-        sources=expand("results/edits/musicmagus/sources/{instrument}/items.csv", instrument=MM_SOURCES),
+        sources=expand(
+            "results/edits/musicmagus/sources/{instrument}/items.csv",
+            instrument=MM_SOURCES,
+        ),
         nfe="results/edits/musicmagus/nfe.json",
     log:
         "logs/edits/musicmagus.log",
@@ -92,8 +56,17 @@ rule edit_musicmagus:
         sources=MM_SOURCES,
         model=get_musicmagus_model(),
         sources_model=get_model_spec(),
-        settings={k: MM[k] for k in ("step_size", "constraint_steps", "layers", "direction_scale", "n_captions",
-                                     "caption_words")},
+        settings={
+            k: MM[k]
+            for k in (
+                "step_size",
+                "constraint_steps",
+                "layers",
+                "direction_scale",
+                "n_captions",
+                "caption_words",
+            )
+        },
         steps=MM["steps"],
         guidance_scale=MM["guidance_scale"],
         negative_prompt=MM["negative_prompt"],
@@ -108,7 +81,10 @@ rule edit_musicmagus:
 rule score_musicmagus:
     input:
         swaps=[f"results/edits/musicmagus/{s}_to_{t}/swaps.csv" for s, t in MM_PAIRS],
-        sources=expand("results/edits/musicmagus/sources/{instrument}/items.csv", instrument=MM_SOURCES),
+        sources=expand(
+            "results/edits/musicmagus/sources/{instrument}/items.csv",
+            instrument=MM_SOURCES,
+        ),
         reference="results/metrics/reference_clap.npz",
         teacher="results/classifiers/teacher/model.safetensors",
         judge=get_judge_input(),
@@ -126,7 +102,9 @@ rule score_musicmagus:
         "../../envs/difftone.yaml"
     resources:
         **gpu_resources(
-            seconds=audio_seconds(3 * musicmagus_edits() * config["model"]["duration"]),
+            seconds=audio_seconds(
+                3 * musicmagus_edits() * config["model"]["duration"]
+            ),
             mem_mb=6000,
         ),
     params:
