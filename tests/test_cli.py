@@ -95,3 +95,32 @@ def test_console_script(tmp_path):
                         env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert ok.returncode == 0, ok.stderr
     assert json.loads((tmp_path / "ok" / "edit.json").read_text())["steps"] == 3
+
+
+def test_edit_with_musicmagus_writes_audio_and_json(tmp_path):
+    out = tmp_path / "mm"
+    assert main(["-q", *BASE, "--method", "musicmagus", "-o", str(out)]) == 0
+    record = json.loads((out / "edit.json").read_text())
+    assert record["method"] == "musicmagus" and (record["source"], record["target"]) == ("pia", "vio")
+    assert record["target_prompt"] == "A soft violin melody" and record["captions"] == "offline"
+    assert record["settings"]["step_size"] == 0.04  # the reference notebook's default
+    assert len(record["constraint_loss"]) == 4  # the constraint ran at every step (constraint_steps [0, 1])
+    assert record["nfe"] == {"source": 4, "edit": 3 * 4, "total": 16}  # 3 NFE per constrained step
+    source, sr = sf.read(out / "source.wav")
+    edit, sr2 = sf.read(out / "edit.wav")
+    assert sr == sr2 == 44100 and source.shape == edit.shape == (44100, 2)
+    assert abs(source - edit).max() > 0
+    assert sorted(p.name for p in out.iterdir()) == ["edit.json", "edit.wav", "source.wav"]
+
+
+def test_musicmagus_caption_file_without_its_word_names_the_file(tmp_path, capsys):
+    captions = tmp_path / "captions"
+    captions.mkdir()
+    (captions / "pia.txt").write_text("a soft piano melody with gentle chords\n")
+    (captions / "vio.txt").write_text("a lyrical melody with vibrato and slow bowing\n")  # no violin word
+    out = tmp_path / "out"
+    assert main(["-q", *BASE, "--method", "musicmagus", "--captions", str(captions), "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("difftone edit: error: caption file ") and str(captions / "vio.txt") in err
+    assert "line 1" in err and "regenerate it" in err and len(err.splitlines()) == 1
+    assert not out.exists()

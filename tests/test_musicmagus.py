@@ -121,3 +121,59 @@ def test_settings_are_checked():
         MusicMagusSettings(steps=(0.5, 0.2))
     s = MusicMagusSettings.from_config({"step_size": 0.15, "layers": ["attn2"], "steps": [0, 0.5], "other": 1})
     assert s.layers == ("attn2",) and s.steps == (0.0, 0.5) and s.constrained(2, 6) and not s.constrained(3, 6)
+
+
+def _items(path, strategy, rows):
+    import pandas as pd
+
+    from difftone.experiment.scoring import ITEM_COLUMNS
+
+    df = pd.DataFrame([{"strategy": strategy, "source": s, "target": t, "item": i, "swap_step": 0, "sigma": 1.0,
+                        "chroma": c, "predicted": t, "inst_acc": a, "success": a, "judge_predicted": t,
+                        "judge_acc": a, "fallback": False, "reason": "x"} for s, t, i, c, a in rows],
+                      columns=ITEM_COLUMNS)
+    df.to_csv(path, index=False)
+    return path
+
+
+def test_table3_reads_the_test_sources_of_the_pairs_every_method_edited(tmp_path):
+    import pandas as pd
+
+    from difftone.experiment.musicmagus import write_table3
+
+    pd.DataFrame({"item": ["p0", "p1", "p2", "v0", "v1"], "instrument": ["pia"] * 3 + ["vio"] * 2,
+                  "part": ["tuning", "test", "test", "tuning", "test"]}).to_csv(tmp_path / "split.csv", index=False)
+    mm = _items(tmp_path / "mm.csv", "musicmagus", [("pia", "vio", "p1", 0.2, 1.0), ("pia", "vio", "p2", 0.4, 0.0),
+                                                    ("vio", "pia", "v1", 0.3, 1.0)])
+    dt = _items(tmp_path / "dt.csv", "difftone", [  # every pair, a tuning source too: neither may enter Table III
+        ("pia", "vio", "p0", 0.9, 0.0), ("pia", "vio", "p1", 0.1, 0.0), ("pia", "vio", "p2", 0.1, 1.0),
+        ("pia", "flu", "p1", 0.5, 1.0), ("vio", "pia", "v1", 0.2, 0.0)])
+    table = write_table3({"musicmagus": mm, "difftone": dt}, {}, tmp_path / "split.csv", [["pia", "vio"], ["vio", "pia"]],
+                         tmp_path / "t3.csv", tmp_path / "t3_paired.csv", {"n_boot": 50, "seed": 0, "alpha": 0.05})
+    assert list(zip(table["method"], table["pair"])) == [(m, p) for m in ["musicmagus", "difftone"]
+                                                          for p in ["pia_to_vio", "vio_to_pia", "all"]]
+    rows = table.set_index(["method", "pair"])
+    assert rows.loc[("musicmagus", "all"), "edits"] == 3 and rows.loc[("musicmagus", "all"), "sources"] == 3
+    assert rows.loc[("musicmagus", "pia_to_vio"), "chroma"] == pytest.approx(0.3)
+    assert rows.loc[("difftone", "all"), "chroma"] == pytest.approx((0.1 + 0.1 + 0.2) / 3)
+    assert rows.loc[("difftone", "all"), "excluded"] == 0  # its pia->flu edit is not a Table III pair
+    assert rows.loc[("musicmagus", "all"), "judge_acc"] == pytest.approx(2 / 3)
+    paired = pd.read_csv(tmp_path / "t3_paired.csv").set_index(["pair", "metric"])
+    assert paired.loc[("all", "chroma"), "difference"] == pytest.approx((0.1 + 0.3 + 0.1) / 3)
+    assert set(paired["strategy"]) == {"musicmagus"} and set(paired["baseline"]) == {"difftone"}
+    assert (tmp_path / "t3.md").read_text().startswith("| method | pair |")
+
+
+def test_table3_names_a_pair_a_method_did_not_edit(tmp_path):
+    import pandas as pd
+
+    from difftone.experiment.items import ExperimentError
+    from difftone.experiment.musicmagus import table3
+
+    pd.DataFrame({"item": ["p0", "p1"], "instrument": ["pia"] * 2, "part": ["tuning", "test"]}).to_csv(
+        tmp_path / "split.csv", index=False)
+    mm = _items(tmp_path / "mm.csv", "musicmagus", [("pia", "vio", "p1", 0.2, 1.0)])
+    dt = _items(tmp_path / "dt.csv", "difftone", [("pia", "vio", "p1", 0.1, 0.0)])
+    with pytest.raises(ExperimentError, match=r"mm.csv has no test edit of pia->gac"):
+        table3({"musicmagus": mm, "difftone": dt}, {}, tmp_path / "split.csv", [["pia", "vio"], ["pia", "gac"]],
+               {"n_boot": 10, "seed": 0, "alpha": 0.05})

@@ -42,8 +42,12 @@ def test_paper_config_fetches_every_hub_model_it_names():
         "sao": ("stabilityai/stable-audio-open-1.0", None, None),
         "mert": ("m-a-p/MERT-v1-95M", "12af15fef9d0ac838c3f475bfbbf26d2060dd4f5", None),
         "clap": ("lukewys/laion_clap", None, "music_audioset_epoch_15_esc_90.14.pt"),
+        "audioldm2": ("cvssp/audioldm2", None, None),  # musicmagus.model: Table III's backbone
     }
     assert "model_index.json" in models["sao"].allow_patterns
+    assert {"model_index.json", "*/*.safetensors", "*/*.json"} <= set(models["audioldm2"].allow_patterns)
+    assert "audioldm2" not in hub_models(merge(cfg, {"musicmagus": {"model": None}}))
+    assert cfg["musicmagus"]["sources_per_pair"] is None  # every test source (the default caps it for CPU)
 
 
 def test_step_settings_are_checked_against_model_steps():
@@ -56,7 +60,7 @@ def test_step_settings_are_checked_against_model_steps():
 
 @pytest.fixture(scope="module")
 def paper_dry_run(tmp_path_factory) -> list[tuple[str, dict]]:
-    """(rule, wildcards) of every job a dry run of `--configfile configs/paper.yaml` plans."""
+    """(rule, wildcards and ``_input``) of every job a dry run of `--configfile configs/paper.yaml` plans."""
     workdir = tmp_path_factory.mktemp("paper-dry")
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2",
            "--workflow-profile", "none", "-n", "--configfile", str(REPO / "config.yaml"),
@@ -69,15 +73,24 @@ def paper_dry_run(tmp_path_factory) -> list[tuple[str, dict]]:
         if m := re.match(r"^(?:local)?rule (\w+):$", line):
             rule = m.group(1)
             jobs.append((rule, {}))
+        elif line.startswith("input:") and rule is not None:
+            jobs[-1][1]["_input"] = line.split(":", 1)[1].strip()
         elif line.startswith("wildcards:") and rule is not None:
-            jobs[-1] = (rule, dict(kv.split("=", 1) for kv in line.split(":", 1)[1].strip().split(", ")))
+            jobs[-1][1].update(kv.split("=", 1) for kv in line.split(":", 1)[1].strip().split(", "))
     return jobs
 
 
 def test_paper_dry_run_plans_no_demo_model_and_fetches_models(paper_dry_run):
     rules = Counter(rule for rule, _ in paper_dry_run)
     assert "train_demo_model" not in rules
-    assert sorted(w["model_name"] for r, w in paper_dry_run if r == "fetch_models") == ["clap", "mert", "sao"]
+    assert sorted(w["model_name"] for r, w in paper_dry_run if r == "fetch_models") == ["audioldm2", "clap", "mert",
+                                                                                         "sao"]
+
+
+def test_paper_dry_run_plans_musicmagus_on_the_fetched_audioldm2(paper_dry_run):
+    (mm,) = [w for r, w in paper_dry_run if r == "edit_musicmagus"]
+    assert "resources/models/audioldm2" in mm["_input"] and "resources/models/sao" not in mm["_input"]
+    assert [r for r, _ in paper_dry_run].count("table3_musicmagus") == 1
 
 
 def test_paper_dry_run_spreads_edits_per_strategy_and_source(paper_dry_run):

@@ -22,7 +22,10 @@ TINY = {
     "edits": {"strategies": ["difftone", "midpoint", "random", "fixed:2", "probe", "agree", "sigma:1.0"]},
     "sweep": {"steps": [0, 3, 6], "sources_per_instrument": 1},
     "metrics": {"bootstrap": {"n_boot": 50}},
+    "musicmagus": {"pairs": [["pia", "flu"], ["vio", "pia"]], "n_captions": 3, "caption_words": 4,
+                   "caption_source": "offline"},
 }
+MM_PAIRS = [("pia", "flu"), ("vio", "pia")]
 STRATEGY_DIRS = ["difftone", "midpoint", "random", "fixed-2", "probe", "agree", "sigma-1.0"]
 PAIRS = [(s, t) for s in TINY["instruments"] for t in TINY["instruments"] if s != t]
 
@@ -76,6 +79,28 @@ def test_the_dag_writes_the_output_contract(wf):
     assert (results / "figures" / "sweep.png").stat().st_size > 10_000
     assert (results / "tables" / "chroma_reference.csv").is_file()
 
+    test = set(split.loc[split["part"] == "test", "item"])
+    for s, t in MM_PAIRS:  # MusicMagus edits the first 2 (musicmagus.sources_per_pair) of each pair's test sources
+        swaps = pd.read_csv(results / "edits" / "musicmagus" / f"{s}_to_{t}" / "swaps.csv")
+        assert len(swaps) == 2 and set(swaps["item"]) <= test and (swaps["reason"] == "musicmagus").all()
+        assert all((results / "edits" / "musicmagus" / f"{s}_to_{t}" / a).is_file() for a in swaps["audio"])
+    table3 = pd.read_csv(results / "tables" / "table3_musicmagus.csv")
+    assert list(zip(table3["method"], table3["pair"])) == [
+        (m, p) for m in ["musicmagus", "difftone", "midpoint"] for p in ["pia_to_flu", "vio_to_pia", "all"]]
+    pooled = table3[table3["pair"] == "all"]
+    assert (pooled["edits"] == 4).all() and (pooled["sources"] == 4).all()  # the same test edits for each method
+    assert (table3.loc[table3["pair"] != "all", "edits"] == 2).all()
+    assert pooled.set_index("method").loc["difftone", "excluded"] == 2  # its third test source of each pair
+    for metric in ["chroma", "kad", "inst_acc", "judge_acc", "success"]:
+        assert table3[metric].notna().all(), metric
+        assert (table3[f"{metric}_low"] <= table3[metric] + 1e-9).all()
+        assert (table3[metric] <= table3[f"{metric}_high"] + 1e-9).all()
+    assert pooled.set_index("method").loc["musicmagus", "nfe_per_edit"] == 3 * 6  # 3 NFE per constrained step
+    t3_paired = pd.read_csv(results / "tables" / "table3_paired.csv")
+    assert set(t3_paired["baseline"]) == {"difftone"} and set(t3_paired["strategy"]) == {"musicmagus", "midpoint"}
+    assert set(t3_paired["pair"]) == {"pia_to_flu", "vio_to_pia", "all"}
+    assert (t3_paired.loc[t3_paired["pair"] == "all", "edits"] == 4).all()
+
     table1 = pd.read_csv(results / "tables" / "table1_classifiers.csv")
     assert set(table1["eval_set"]) == {"irmas_test", "generated"}
     assert "judge" in set(table1["classifier"]) and set(table1["selected_by"]) >= {"val"}
@@ -95,7 +120,8 @@ def without_report(planned: dict[str, int]) -> dict[str, int]:
 def test_changing_one_strategy_reruns_only_that_strategy(wf):
     planned = wf.planned_rules(override={"swap": {"no_change_policy": "skip"}})
     # difftone, probe and agree can fall back to the no-change policy (their registry specs say so)
-    assert without_report(planned) == {"edit_pairs": 3, "score_edits": 3, "table2_strategies": 1, "all": 1}
+    assert without_report(planned) == {"edit_pairs": 3, "score_edits": 3, "table2_strategies": 1,
+                                       "table3_musicmagus": 1, "all": 1}  # Table III reads difftone's edits
     planned = wf.planned_rules(override={"edits": {"random_seed": 5}})
     assert without_report(planned) == {"edit_pairs": 1, "score_edits": 1, "table2_strategies": 1, "all": 1}
 
@@ -105,7 +131,14 @@ def test_changing_the_sweep_reruns_only_the_sweep(wf):
     assert without_report(planned) == {"sweep_swap_steps": 1, "all": 1}
     planned = wf.planned_rules(override={"metrics": {"success": {"max_chroma": 0.2}}})
     assert without_report(planned) == {"score_edits": len(STRATEGY_DIRS), "sweep_swap_steps": 1,
-                                       "table2_strategies": 1, "all": 1}
+                                       "table2_strategies": 1, "score_musicmagus": 1, "table3_musicmagus": 1,
+                                       "all": 1}
+
+
+def test_changing_a_musicmagus_setting_reruns_only_the_musicmagus_stage(wf):
+    planned = wf.planned_rules(override={"musicmagus": {"step_size": 0.1}})
+    assert without_report(planned) == {"edit_musicmagus": 1, "score_musicmagus": 1, "table3_musicmagus": 1,
+                                       "all": 1}
 
 
 def test_the_report_page_exists_and_its_links_resolve(wf):
@@ -129,7 +162,8 @@ def test_a_second_run_of_the_same_config_gives_the_same_tables_byte_for_byte(wf,
     again.run()
     tables = sorted(p.relative_to(wf.workdir) for p in (wf.workdir / "results" / "tables").glob("*.*"))
     assert {p.name for p in tables} >= {"table1_classifiers.csv", "table2_strategies.csv", "per_pair.csv",
-                                       "paired.csv", "sweep.csv", "chroma_reference.csv"}
+                                       "paired.csv", "sweep.csv", "chroma_reference.csv", "table3_musicmagus.csv",
+                                       "table3_paired.csv"}
     differ = [str(p) for p in tables if (wf.workdir / p).read_bytes() != (again.workdir / p).read_bytes()]
     assert not differ, f"tables differ between two runs of one config: {differ}"
 

@@ -2,21 +2,6 @@
 # MusicMagus' own pairs (musicmagus.pairs), on the same sources (same prompts and seeds),
 # scored by the same metrics and judges as Table II.
 
-MM = config["musicmagus"]
-MM_PAIRS = [tuple(p) for p in MM["pairs"]]
-MM_CODES = sorted({c for p in MM_PAIRS for c in p})
-MM_SOURCES = sorted({s for s, _ in MM_PAIRS})
-
-
-def get_musicmagus_model():
-    """The backbone spec of MusicMagus: musicmagus.model, or the workflow's model."""
-    return get_model_spec() if MM["model"] is None else str(MM["model"])
-
-
-def musicmagus_seconds():
-    n = sources_count() // max(len(INSTRUMENTS), 1) * len(MM_PAIRS)
-    return denoise_seconds(3 * n, steps=MM["steps"] or config["model"]["steps"]) + 120
-
 
 rule make_captions:
     output:
@@ -47,12 +32,16 @@ rule make_captions:
 
 rule edit_musicmagus:
     input:
-        model=get_model_input(),
+        model=get_musicmagus_model_input(),
         sources=expand("results/sources/{instrument}", instrument=MM_SOURCES),
+        split=SOURCE_SPLIT,
         captions=expand("results/captions/{instrument}.txt", instrument=MM_CODES),
     output:
         swaps=[f"results/edits/musicmagus/{s}_to_{t}/swaps.csv" for s, t in MM_PAIRS],
-        sources=expand("results/edits/musicmagus/sources/{instrument}/items.csv", instrument=MM_SOURCES),
+        sources=expand(
+            "results/edits/musicmagus/sources/{instrument}/items.csv",
+            instrument=MM_SOURCES,
+        ),
         nfe="results/edits/musicmagus/nfe.json",
     log:
         "logs/edits/musicmagus.log",
@@ -67,8 +56,17 @@ rule edit_musicmagus:
         sources=MM_SOURCES,
         model=get_musicmagus_model(),
         sources_model=get_model_spec(),
-        settings={k: MM[k] for k in ("step_size", "constraint_steps", "layers", "direction_scale", "n_captions",
-                                     "caption_words")},
+        settings={
+            k: MM[k]
+            for k in (
+                "step_size",
+                "constraint_steps",
+                "layers",
+                "direction_scale",
+                "n_captions",
+                "caption_words",
+            )
+        },
         steps=MM["steps"],
         guidance_scale=MM["guidance_scale"],
         negative_prompt=MM["negative_prompt"],
@@ -83,26 +81,43 @@ rule edit_musicmagus:
 rule score_musicmagus:
     input:
         swaps=[f"results/edits/musicmagus/{s}_to_{t}/swaps.csv" for s, t in MM_PAIRS],
-        sources=expand("results/edits/musicmagus/sources/{instrument}/items.csv", instrument=MM_SOURCES),
+        sources=expand(
+            "results/edits/musicmagus/sources/{instrument}/items.csv",
+            instrument=MM_SOURCES,
+        ),
         reference="results/metrics/reference_clap.npz",
         teacher="results/classifiers/teacher/model.safetensors",
+        judge=get_judge_input(),
+        models=FETCH.inputs("mert", "clap"),
     output:
         per_item="results/metrics/musicmagus/items.csv",
         pairs="results/metrics/musicmagus/pairs.csv",
+        skipped="results/metrics/musicmagus/skipped.csv",
+        embeddings="results/metrics/musicmagus/clap.npz",
     log:
         "logs/metrics/musicmagus.log",
+    benchmark:
+        "benchmarks/metrics/musicmagus.tsv"
     conda:
         "../../envs/difftone.yaml"
     resources:
-        **gpu_resources(seconds=musicmagus_seconds() / 4, mem_mb=6000),
+        **gpu_resources(
+            seconds=audio_seconds(
+                3 * musicmagus_edits() * config["model"]["duration"]
+            ),
+            mem_mb=6000,
+        ),
     params:
         pairs=[list(p) for p in MM_PAIRS],
         sources=MM_SOURCES,
         instruments=INSTRUMENTS,
-        clap=config["metrics"]["clap"],
+        clap=get_clap(),
         chroma=config["metrics"]["chroma"],
         bootstrap=config["metrics"]["bootstrap"],
         success=config["metrics"]["success"],
+        kad_bandwidth=config["metrics"]["kad"]["bandwidth"],
+        judge=config["judge"],
+        window=config["classifiers"]["window"],
         device=config["device"],
     script:
         "../scripts/score_musicmagus.py"
@@ -110,11 +125,16 @@ rule score_musicmagus:
 
 rule table3_musicmagus:
     input:
-        per_item=["results/metrics/musicmagus/items.csv", "results/metrics/difftone/items.csv"],
-        pairs=["results/metrics/musicmagus/pairs.csv", "results/metrics/difftone/pairs.csv"],
+        per_item=expand("results/metrics/{method}/items.csv", method=MM_METHODS),
+        skipped=expand("results/metrics/{method}/skipped.csv", method=MM_METHODS),
+        embeddings=expand("results/metrics/{method}/clap.npz", method=MM_METHODS),
+        nfe=expand("results/edits/{method}/nfe.json", method=MM_METHODS),
+        split=SOURCE_SPLIT,
+        reference="results/metrics/reference_clap.npz",
     output:
         table="results/tables/table3_musicmagus.csv",
         markdown="results/tables/table3_musicmagus.md",
+        paired="results/tables/table3_paired.csv",
     log:
         "logs/metrics/table3_musicmagus.log",
     conda:
@@ -122,8 +142,9 @@ rule table3_musicmagus:
     resources:
         **cpu_resources(seconds=30),
     params:
-        methods=["musicmagus", "difftone"],
+        methods=MM_METHODS,
         pairs=[list(p) for p in MM_PAIRS],
         bootstrap=config["metrics"]["bootstrap"],
+        kad_bandwidth=config["metrics"]["kad"]["bandwidth"],
     script:
         "../scripts/table3_musicmagus.py"

@@ -19,6 +19,7 @@ with rule_logging(snakemake):
         negative_prompt=p.negative_prompt,
         synonyms=p.synonyms,
         max_sources=p.max_sources,
+        split_csv=snakemake.input.split,
         device=p.device,
         dtype=p.dtype,
     )

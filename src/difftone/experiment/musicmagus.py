@@ -12,9 +12,13 @@ seeds as Diff-TONE's sources) with :func:`difftone.engine.musicmagus.musicmagus_
 Layout (the edits stage's, so :func:`difftone.experiment.scoring.score_edits` reads it):
 ``out_dir/<source>_to_<target>/{<item>.wav, swaps.csv}``, ``out_dir/nfe.json`` and the
 sources the edits are scored against, ``out_dir/sources/<code>/items.csv``.
-``table3`` then puts one row per method and pair, plus each method's pooled row
-(Table II's statistics: means over edits with bootstrap intervals over edits, i.e. over
-sources, one edit per source and pair; KAD per pair, pooled as their mean).
+Only the test sources of ``results/sources/split.csv`` are edited (Table II's part; the
+tuning sources belong to the sweep). ``table3`` then puts one row per method (MusicMagus and
+the Diff-TONE strategies whose existing edits of the same sources and pairs it reads:
+``difftone``, ``midpoint``) and pair, plus each method's pooled row, with Table II's
+columns and statistics (on the edits every method made; intervals over sources; teacher
+``inst_acc`` and judge ``judge_acc``; KAD per pair, pooled as the mean over pairs), and a
+paired table (every method minus ``difftone`` per edit, source-level intervals).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import logging
 from pathlib import Path
 from typing import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
@@ -32,16 +37,19 @@ from difftone.captions import read_captions
 from difftone.engine import Editor, Trajectory
 from difftone.engine.musicmagus import MusicMagusError, MusicMagusSettings, check_captions, musicmagus_edit
 from difftone.experiment.items import SOURCE_COLUMNS, SWAP_COLUMNS, ExperimentError, check_finite, pair_name, read_table
-from difftone.experiment.scoring import ITEM_COLUMNS, PAIR_COLUMNS
+from difftone.experiment.scoring import ITEM_COLUMNS
 from difftone.experiment.sources import read_sources
-from difftone.experiment.tables import write_csv_and_markdown
-from difftone.metrics import bootstrap_ci
+from difftone.experiment.split import restrict_to_part
+from difftone.experiment.tables import (PAIRED_COLUMNS, TABLE2_COLUMNS, _boot, _kad_sets, _strategy_row,
+                                        load_test_items, paired_table, write_csv_and_markdown)
+from difftone.metrics import load_embeddings
 
 log = logging.getLogger(__name__)
 
 METHOD = "musicmagus"
-TABLE3_COLUMNS = ["method", "pair", "source", "target", "n", "chroma", "chroma_low", "chroma_high", "kad", "kad_low",
-                  "kad_high", "inst_acc", "inst_acc_low", "inst_acc_high", "success", "success_low", "success_high"]
+BASELINE = "difftone"
+TABLE3_COLUMNS = ["method", "pair", "source", "target", *TABLE2_COLUMNS[1:]]
+TABLE3_PAIRED_COLUMNS = ["pair", *PAIRED_COLUMNS]
 
 
 def check_pairs(pairs: Sequence[Sequence[str]], instruments: Sequence[str]) -> list[tuple[str, str]]:
@@ -72,10 +80,14 @@ def run_musicmagus(
     negative_prompt: str | None = None,
     synonyms: Mapping[str, Sequence[str]] | None = None,
     max_sources: int | None = None,
+    split_csv: str | Path | None = None,
     device: str = "cpu",
     dtype: str = "float32",
 ) -> pd.DataFrame:
-    """Edit each pair's sources with MusicMagus on ``model`` (module docstring); returns every swaps row."""
+    """Edit each pair's sources with MusicMagus on ``model`` (module docstring); returns every swaps row.
+
+    ``split_csv``: the tuning/test split (:mod:`difftone.experiment.split`); only test sources are edited
+    (Table III, like Table II, reads only those); ``max_sources``: then at most the first this many."""
     from difftone.models import load_backbone
 
     out_dir = Path(out_dir)
@@ -91,6 +103,8 @@ def run_musicmagus(
     frames, source_rows = [], {}
     for source, target in pairs:
         items = read_sources(sources_dirs[source])
+        if split_csv is not None:
+            items = restrict_to_part(items, split_csv, "test", f"the sources of {source} ({sources_dirs[source]})")
         if max_sources:
             items = items.head(int(max_sources))
         rows = []
@@ -136,49 +150,80 @@ def _source_audio(out_dir: Path, source: str, row, traj: Trajectory, same_model:
     return str(path.resolve())
 
 
-def table3(items_csvs: Mapping[str, str | Path], pairs_csvs: Mapping[str, str | Path],
-           pairs: Sequence[Sequence[str]], bootstrap: Mapping) -> pd.DataFrame:
-    """One row per method (keys of the mappings) and pair, then each method's pooled row (``pair`` = all)."""
-    boot = {"n_boot": bootstrap["n_boot"], "seed": bootstrap["seed"], "alpha": bootstrap["alpha"]}
+def _pair_items(items: Mapping[str, pd.DataFrame], pairs: Sequence[tuple[str, str]]) -> dict[str, pd.DataFrame]:
+    keep = set(pairs)
+    return {m: df[[k in keep for k in zip(df["source"], df["target"])]].reset_index(drop=True)
+            for m, df in items.items()}
+
+
+def table3_items(items_csvs: Mapping[str, str | Path], skipped_csvs: Mapping[str, str | Path],
+                 split_csv: str | Path, pairs: Sequence[Sequence[str]]):
+    """Per method: its test-part edits of ``pairs`` that every method made (Table II's
+    :func:`~difftone.experiment.tables.load_test_items`), its skipped test items of ``pairs``, and how many of
+    its test edits of ``pairs`` another method's skips excluded."""
     wanted = [tuple(p) for p in pairs]
-    rows = []
-    for method in items_csvs:
-        items = read_table(items_csvs[method], ITEM_COLUMNS, f"metrics ({method})")
-        per_pair = read_table(pairs_csvs[method], PAIR_COLUMNS, f"metrics ({method})")
-        chosen, kads = [], []
-        for s, t in wanted:
-            sel = items[(items["source"] == s) & (items["target"] == t)]
-            if sel.empty:
-                raise ExperimentError(f"{items_csvs[method]} has no edits {s}->{t}: rerun the {method} edits with "
-                                      "that pair's instruments")
-            kad = per_pair[(per_pair["source"] == s) & (per_pair["target"] == t)]
-            k = kad.iloc[0] if len(kad) else None
-            rows.append(_row(method, f"{s}_to_{t}", s, t, sel, boot, k))
-            chosen.append(sel)
-            if k is not None and pd.notna(k["kad"]) and k["kad"] != "":
-                kads.append(float(k["kad"]))
-        pooled = _row(method, "all", "", "", pd.concat(chosen), boot, None)
-        if kads:
-            pooled["kad"], pooled["kad_low"], pooled["kad_high"] = bootstrap_ci(kads, **boot)
-        rows.append(pooled)
-    return pd.DataFrame(rows, columns=TABLE3_COLUMNS)
+    all_items, skipped, _ = load_test_items(items_csvs, skipped_csvs, split_csv)
+    items = _pair_items(all_items, wanted)
+    for method, df in items.items():
+        missing = [f"{s}->{t}" for s, t in wanted if not ((df["source"] == s) & (df["target"] == t)).any()]
+        if missing:
+            raise ExperimentError(f"{items_csvs[method]} has no test edit of {', '.join(missing)} that every method "
+                                  f"of Table III ({', '.join(items_csvs)}) made: rerun the {method} edits with those "
+                                  "pairs' instruments")
+    excluded = {}
+    for method, path in items_csvs.items():
+        own = read_table(path, ITEM_COLUMNS, f"metrics ({method})")
+        own = _pair_items({method: restrict_to_part(own, split_csv, "test", str(path))}, wanted)[method]
+        excluded[method] = len(own) - len(items[method])
+    skipped = _pair_items(skipped, wanted)
+    return items, skipped, excluded
 
 
-def _row(method, pair, s, t, sel: pd.DataFrame, boot, kad_row) -> dict:
-    row = {"method": method, "pair": pair, "source": s, "target": t, "n": len(sel)}
-    for metric in ("chroma", "inst_acc", "success"):
-        row[metric], row[f"{metric}_low"], row[f"{metric}_high"] = bootstrap_ci(sel[metric].astype(float), **boot)
-    if kad_row is not None:
-        for c in ("kad", "kad_low", "kad_high"):
-            v = kad_row[c]
-            row[c] = float(v) if v != "" else float("nan")
-    return row
+def table3(items_csvs: Mapping[str, str | Path], skipped_csvs: Mapping[str, str | Path], split_csv: str | Path,
+           pairs: Sequence[Sequence[str]], bootstrap: Mapping, *, nfe_jsons: Mapping[str, str | Path] | None = None,
+           embeddings: Mapping[str, str | Path] | None = None, reference_npz: str | Path | None = None,
+           kad_bandwidth: str | float | None = "candidate") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Table III and its paired comparisons on the test sources of ``pairs``.
+
+    Table III: per method (keys of ``items_csvs``, in order) one row per pair, then its pooled row
+    (``pair`` = all), with Table II's columns and statistics (:func:`~difftone.experiment.tables._strategy_row`:
+    means with source-level cluster-bootstrap intervals, teacher ``inst_acc`` and judge ``judge_acc``, KAD of a
+    pair with its source-level interval, pooled as the mean over pairs). Paired: every method against
+    ``difftone`` per pair and pooled (:func:`~difftone.experiment.tables.paired_table`)."""
+    items, skipped, excluded = table3_items(items_csvs, skipped_csvs, split_csv, pairs)
+    boot = _boot(bootstrap)
+    reference = load_embeddings(reference_npz)[:2] if embeddings and reference_npz else None
+    nfe_jsons = nfe_jsons or {}
+    rows, paired = [], []
+    for method, df in items.items():
+        nfe = json.loads(Path(nfe_jsons[method]).read_text()) if method in nfe_jsons else None
+        sets, set_pairs = _kad_sets(df, embeddings[method], reference) if reference is not None else ([], [])
+        sk = skipped[method]
+        for s, t in [tuple(p) for p in pairs]:
+            g = df[(df["source"] == s) & (df["target"] == t)]
+            n_skipped = int(((sk["source"] == s) & (sk["target"] == t)).sum()) if len(sk) else 0
+            own_sets = [k for k, p in zip(sets, set_pairs) if p == (s, t)]
+            row = _strategy_row(method, g, boot, skipped=n_skipped, excluded=0, nfe=None, kad_sets=own_sets,
+                                kad_bandwidth=kad_bandwidth)
+            rows.append({**row, "pair": pair_name(s, t), "source": s, "target": t, "excluded": np.nan})
+        row = _strategy_row(method, df, boot, skipped=len(sk), excluded=excluded[method], nfe=nfe, kad_sets=sets,
+                            kad_bandwidth=kad_bandwidth)
+        rows.append({**row, "pair": "all", "source": "", "target": ""})
+    for s, t in [tuple(p) for p in pairs]:
+        one = {m: df[(df["source"] == s) & (df["target"] == t)] for m, df in items.items()}
+        paired.append(paired_table(one, bootstrap, baselines=(BASELINE,)).assign(pair=pair_name(s, t)))
+    paired.append(paired_table(items, bootstrap, baselines=(BASELINE,)).assign(pair="all"))
+    return (pd.DataFrame(rows, columns=TABLE3_COLUMNS),
+            pd.concat(paired, ignore_index=True)[TABLE3_PAIRED_COLUMNS])
 
 
-def write_table3(items_csvs, pairs_csvs, pairs, out_csv, bootstrap) -> pd.DataFrame:
-    table = table3(items_csvs, pairs_csvs, pairs, bootstrap)
-    write_csv_and_markdown(table, out_csv)
+def write_table3(items_csvs, skipped_csvs, split_csv, pairs, table_csv, paired_csv, bootstrap, **kad) -> pd.DataFrame:
+    """Table III and its paired comparisons (CSV + Markdown)."""
+    table, paired = table3(items_csvs, skipped_csvs, split_csv, pairs, bootstrap, **kad)
+    write_csv_and_markdown(table, table_csv)
+    write_csv_and_markdown(paired, paired_csv)
     return table
 
 
-__all__ = ["MusicMagusError", "TABLE3_COLUMNS", "check_pairs", "run_musicmagus", "table3", "write_table3"]
+__all__ = ["MusicMagusError", "TABLE3_COLUMNS", "TABLE3_PAIRED_COLUMNS", "check_pairs", "run_musicmagus", "table3",
+           "table3_items", "write_table3"]

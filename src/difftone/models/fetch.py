@@ -10,6 +10,7 @@ name   config key                                   what is fetched
 sao    ``model.spec`` (a hub id)                    the diffusers-format files (``loader.SNAPSHOT_PATTERNS``)
 mert   ``teacher_features.spec`` at ``revision``    the whole repository (MERT's remote code too)
 clap   ``metrics.clap.checkpoint`` (``repo/file.pt``)  that one file
+audioldm2  ``musicmagus.model`` (a hub id)          the diffusers-format files (``AUDIOLDM2_PATTERNS``)
 =====  ===========================================  ======================================
 
 A spec that is ``tiny``, ``demo`` or a local path names no hub model and is used as
@@ -37,6 +38,9 @@ from difftone.models.loader import SNAPSHOT_PATTERNS, ModelLoadError, _looks_loc
 log = logging.getLogger(__name__)
 
 RECORD = "FETCHED.json"
+# AudioLDM2Pipeline's diffusers files (cvssp/audioldm2, cvssp/audioldm2-music): configs, tokenizers, safetensors
+# weights (not the repositories' duplicate .bin/.ckpt weights).
+AUDIOLDM2_PATTERNS = ("model_index.json", "*/*.json", "*/*.txt", "*/*.model", "*/*.safetensors")
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,9 @@ def hub_models(config: Mapping[str, Any]) -> dict[str, HubModel]:
     checkpoint = config.get("metrics", {}).get("clap", {}).get("checkpoint")
     if checkpoint and checkpoint.endswith(".pt") and (hub := _hub_file(checkpoint)):
         models["clap"] = HubModel("clap", hub[0], filename=hub[1], key="metrics.clap.checkpoint")
+    mm = config.get("musicmagus", {}).get("model")
+    if is_hub_id(mm):
+        models["audioldm2"] = HubModel("audioldm2", str(mm), allow_patterns=AUDIOLDM2_PATTERNS, key="musicmagus.model")
     return models
 
 
