@@ -58,6 +58,8 @@ rule edit_swap_steps:
         device=config["device"],
     script:
         "../scripts/edit_swap_steps.py"
+
+
 rule gather_edits:
     input:
         expand(
