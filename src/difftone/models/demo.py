@@ -74,9 +74,21 @@ def demo_transformer_config(sample_size: int = 65, n_mels: int = 64) -> dict[str
     }
 
 
+def prompt_vocabulary() -> list[str]:
+    """Every word the offline prompt generator (:mod:`difftone.prompts`) writes, in a fixed order."""
+    import re
+
+    from difftone import prompts
+
+    text = " ".join([*prompts.TEMPLATES, *prompts.ADJECTIVES, *prompts.GENRES, *prompts.MOODS])
+    return sorted(set(re.findall(r"[a-z]+", text.lower().replace("{adj}", " ").replace("{inst}", " ")
+                                 .replace("{genre}", " ").replace("{mood}", " "))))
+
+
 def demo_tokenizer() -> PreTrainedTokenizerFast:
-    """The word-level tokenizer of the demo text encoder (the tiny family's, 32 tokens)."""
-    return word_tokenizer(model_max_length=MAX_PROMPT_TOKENS)
+    """The word-level tokenizer of the demo text encoder (the tiny family's, 32 tokens), which also
+    knows every word of the offline prompts, so that no prompt the experiment uses has unknown words."""
+    return word_tokenizer(extra_words=prompt_vocabulary(), model_max_length=MAX_PROMPT_TOKENS)
 
 
 class DeterministicLatent:
@@ -176,12 +188,12 @@ class MelAutoencoder(ModelMixin, ConfigMixin):
         c = self.config
         if z.ndim != 3 or z.shape[1] != c.n_mels:
             raise ValueError(f"expected latents of shape [batch, {c.n_mels}, frames], got {tuple(z.shape)}")
-        z = z.detach().float().cpu().numpy().astype(np.float64)
+        latents = z.detach().float().cpu().numpy().astype(np.float64)
         # A generation (guidance extrapolates) can overshoot every band the training clips ever
         # reached; exp() turns that into gains of 10-40 dB and a clipped square wave. The bands
         # are kept within the training range: decoded audio is as loud as the data, at most.
-        z = np.minimum(z, c.latent_max if c.latent_max is not None else np.inf)
-        log_mel = z * c.latent_std + c.latent_mean
+        latents = np.minimum(latents, c.latent_max if c.latent_max is not None else np.inf)
+        log_mel = latents * c.latent_std + c.latent_mean
         mel = np.maximum(np.exp(np.clip(log_mel, None, 30.0)) - c.log_floor, 0.0)
         power = mel_to_power(self.mel_basis.double().cpu().numpy(), mel, c.mel_inversion_iters)
         frames = z.shape[-1]
