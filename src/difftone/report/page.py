@@ -242,7 +242,7 @@ def config_summary(config: Mapping[str, Any], model_spec: str) -> list[tuple[str
         ("seeds", ", ".join(map(str, get("generation", "seeds", default=[])))),
         ("prompts per instrument", f"{get('prompts', 'n_per_instrument')} (source: {get('prompts', 'source')})"),
         ("data", str(get("data", "source"))),
-        ("teacher features", str(get("teacher_features", "spec"))),
+        ("teacher features", str(get("teacher_features", "kind")) + ("" if get("teacher_features", "kind") == "logmel" else f" {get('teacher_features', 'spec')}")),
         ("CLAP checkpoint (KAD)", str(get("metrics", "clap", "checkpoint"))),
         ("git commit", commit or "not available (not a git checkout)"),
     ]
