@@ -154,7 +154,7 @@ def tiny_index(tmp_path_factory) -> str:
             path = root / f"{code}{k}.wav"
             sf.write(path, render_note(code, pitch, 1.0).T, SR)
             rows.append({"path": str(path), "instrument": code, "genre": "cla", "drums": "nod", "duration": 1.0,
-                         "sample_rate": SR, "channels": 2, "split": "train" if k < 4 else "val"})
+                         "sample_rate": SR, "channels": 2, "recording": f"{code}{k}", "split": "train" if k < 4 else "val"})
     index = root / "index.csv"
     pd.DataFrame(rows).to_csv(index, index=False)
     return str(index)
