@@ -114,3 +114,34 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
         tmp.write_text("new\n")
     assert final.read_text() == "new\n"
     assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+
+
+def test_write_limits_the_peak_records_the_gain_and_never_clips(tmp_path):
+    loud = tone(amp=1.7, channels=2)
+    loud[1] *= 0.5
+    path = audio.write(tmp_path / "loud.wav", loud, SR)
+    got, _ = audio.load(path)
+    assert audio.peak(got) == pytest.approx(audio.PEAK_CEILING, abs=1e-4)
+    assert audio.longest_full_scale_run(got) == 0
+    gain = audio.written_gain(path)
+    assert gain == pytest.approx(audio.PEAK_CEILING / 1.7, rel=1e-5)
+    np.testing.assert_allclose(got / gain, loud, atol=4 / 32768)  # the unclipped signal, scaled back
+    quiet = audio.write(tmp_path / "quiet.wav", tone(amp=0.5), SR)  # below the ceiling: as it is
+    assert audio.written_gain(quiet) == 1.0
+    assert audio.peak(audio.load(quiet)[0]) == pytest.approx(0.5, abs=1e-4)
+
+
+def test_write_stores_identical_channels_as_mono(tmp_path):
+    path = audio.write(tmp_path / "dual.wav", tone(channels=2), SR)
+    assert audio.info(path).channels == 1
+    stereo = tone(channels=2)
+    stereo[1] *= 0.9
+    assert audio.info(audio.write(tmp_path / "st.wav", stereo, SR)).channels == 2
+
+
+def test_longest_full_scale_run_finds_clipping():
+    wave = np.zeros((2, 100), np.float32)
+    wave[1, 10:15] = 1.0
+    wave[0, 50] = -1.0
+    assert audio.longest_full_scale_run(wave) == 5
+    assert audio.longest_full_scale_run(np.zeros((1, 10))) == 0

@@ -74,5 +74,5 @@ def test_teacher_epochs_retrain_teacher_and_what_depends_on_it(wf):
 
 def test_mert_spec_reruns_features_not_latents(wf):
     planned = _planned(wf, {"teacher_features": {"layers": [0, 4]}})
-    assert "extract_mert_features" in planned and "train_teacher" in planned
+    assert "extract_teacher_features" in planned and "train_teacher" in planned
     assert "encode_sao_latents" not in planned and "train_baseline" not in planned

@@ -18,14 +18,17 @@ from difftone import audio
 from difftone.classifiers import (
     CheckpointError,
     ClassifierHead,
+    LogMelExtractor,
     TeacherEncoder,
     distill_student,
     encode_sao_latents,
     extract_mert_features,
+    extract_teacher_features,
     load_latent_classifier,
     load_mert,
     load_teacher,
     load_teacher_classifier,
+    load_teacher_features,
     tiny_latent_classifier,
     train_baseline,
     train_student_head,
@@ -300,7 +303,7 @@ def test_teacher_rejects_other_mert(trained):
     from difftone.classifiers.teacher import TeacherAudioClassifier
 
     teacher, _ = load_teacher(trained / "teacher")
-    with pytest.raises(ValueError, match="gives 2 layers of 64"):
+    with pytest.raises(ValueError, match="give 2 layers of 64"):
         TeacherAudioClassifier(teacher, load_mert("tiny", layers=[0, 1]))
 
 
@@ -345,3 +348,37 @@ def test_table1(trained, clip_index, tmp_path):
     with pytest.raises(KeyError, match="unknown instrument 'banjo'"):
         write_table1(*args, tmp_path / "t.csv", tmp_path / "figs", generated_csv=tmp_path / "generated_bad.csv", components=lat3)
     assert not (tmp_path / "t.csv").exists()
+
+
+# ---------------------------------------------------------------- log-mel teacher features
+
+
+def test_logmel_features_have_the_mert_interface_and_hear_pitch():
+    ex = load_teacher_features("logmel")
+    assert (ex.num_layers, ex.hidden_size, ex.sample_rate) == (1, 64, 22050)
+    t = np.arange(44100) / 44100
+    low, high = (np.sin(2 * np.pi * f * t)[None].astype(np.float32) * 0.5 for f in (220.0, 2000.0))
+    h = ex.hidden_states(np.stack([low, high]), 44100)
+    assert h.shape == (2, 1, 44, 64)  # 1 s at 22.05 kHz, hop 512, centred frames
+    peak_band = h[:, 0].mean(1).argmax(-1)
+    assert peak_band[1] > peak_band[0] + 10  # the 2 kHz tone lights bands far above the 220 Hz one
+    # level-scaled audio differs only by a constant in the loud bands (log): the teacher's layer norm removes it
+    louder = ex.hidden_states(np.stack([low * 1.5]), 44100)[0, 0, 10]
+    quiet = h[0, 0, 10]
+    loud_bands = quiet > quiet.max() - 6
+    assert torch.allclose((louder - quiet)[loud_bands], torch.full_like(quiet[loud_bands], float(np.log(2.25))), atol=1e-3)
+
+
+def test_logmel_teacher_is_cached_trained_and_loaded_as_an_audio_classifier(clip_index, tmp_path):
+    out = tmp_path / "teacher_features" / "index.csv"
+    extract_teacher_features(clip_index, out, kind="logmel", sample_rate=22050)
+    man = pd.read_csv(out)
+    assert read_clip(out.parent / man["file"][0]).shape == (1, man["frames"][0], 64)
+    feats = {"kind": "logmel", "spec": "tiny", "revision": None, "sample_rate": 22050, "layers": None}
+    train_teacher(out, tmp_path / "teacher", ["pia", "vio"], feats, ARCH, dict(epochs=30, lr=3e-3, patience=30, batch_size=4))
+    clf = load_teacher_classifier(tmp_path / "teacher")
+    assert isinstance(clf.mert, LogMelExtractor)
+    wave, _ = audio.load(pd.read_csv(clip_index)["path"][0])
+    assert clf.predict_audio(wave, 44100).argmax(-1).item() == 0  # a pia training clip (a 220 Hz tone)
+    with pytest.raises(ValueError, match="teacher_features.kind 'clap' is not one of mert, logmel"):
+        load_teacher_features("clap")

@@ -190,7 +190,8 @@ def test_extract_irmas_zip(tmp_path):
 
 def _tone(seconds=3.0, sr=SR, freq=440.0):
     t = np.arange(int(round(seconds * sr))) / sr
-    return np.stack([0.5 * np.sin(2 * np.pi * freq * t)] * 2).astype(np.float32)
+    left = 0.5 * np.sin(2 * np.pi * freq * t)
+    return np.stack([left, 0.8 * left]).astype(np.float32)  # stereo as IRMAS (identical channels are written as mono)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from difftone import audio
 from workflow_runner import Workflow
 
 pytestmark = pytest.mark.slow
@@ -106,6 +107,16 @@ def test_the_dag_writes_the_output_contract(wf):
     assert "judge" in set(table1["classifier"]) and set(table1["selected_by"]) >= {"val"}
     generated = table1[table1["eval_set"] == "generated"]
     assert (generated["n"] == 3 * 4).all()  # every source generation, labelled by its prompt
+
+
+def test_no_written_audio_is_clipped_and_dual_mono_is_mono(wf):
+    wavs = sorted((wf.workdir / "results").rglob("*.wav"))
+    assert len(wavs) > 100  # data, sources, every strategy's edits, the sweep, Figure 2
+    for path in wavs:
+        wave, _ = audio.load(path)
+        assert audio.longest_full_scale_run(wave) == 0, f"{path} has full-scale samples"
+        assert audio.peak(wave) <= audio.PEAK_CEILING + 1e-4, path
+        assert wave.shape[0] == 1 or not (wave[0] == wave[1]).all(), f"{path}: identical channels stored as stereo"
 
 
 def test_a_finished_run_plans_nothing(wf):

@@ -179,13 +179,69 @@ def _db(x: float) -> float:
     return 20 * np.log10(max(x, 1e-10))
 
 
+PEAK_CEILING = 10 ** (-1 / 20)  # -1 dBFS: the highest peak a written file has
+GAIN_TAG = "difftone peak gain"  # how write() records its gain in the file's comment (WAV INFO ICMT)
+
+
+def limit_peak(wave: np.ndarray, ceiling: float = PEAK_CEILING) -> tuple[np.ndarray, float]:
+    """The level rule of every written file: scale down to ``ceiling`` if the peak exceeds it, else keep.
+
+    Returns ``(wave * gain, gain)`` with ``gain = min(1, ceiling / peak)``: one rule for a source
+    and its edits, so that files below the ceiling (gain 1) keep levels that compare.
+    """
+    p = peak(wave)
+    gain = min(1.0, ceiling / p) if p > 0 else 1.0
+    return (np.asarray(wave, dtype=np.float32) * np.float32(gain)), float(gain)
+
+
+def mono_if_identical(wave: np.ndarray) -> np.ndarray:
+    """``wave[channels, samples]`` with identical channels -> its one channel (a decoder's dual mono)."""
+    wave = np.atleast_2d(wave)
+    if wave.shape[0] > 1 and all(np.array_equal(wave[0], ch) for ch in wave[1:]):
+        return wave[:1]
+    return wave
+
+
 def write(path: str | Path, wave: np.ndarray, sample_rate: int, subtype: str = "PCM_16") -> Path:
-    """Write ``wave[channels, samples]`` atomically; the format follows the suffix (.wav, .flac)."""
+    """Write ``wave[channels, samples]`` atomically; the format follows the suffix (.wav, .flac).
+
+    Every file goes through one rule: identical channels are stored as mono, and the peak is
+    limited to :data:`PEAK_CEILING` (:func:`limit_peak`), never clipped; the gain applied is
+    recorded in the file's comment and read back by :func:`written_gain`.
+    """
     path = Path(path)
-    wave = np.atleast_2d(np.asarray(wave, dtype=np.float32))
+    wave = mono_if_identical(np.asarray(wave, dtype=np.float32))
+    if not np.isfinite(wave).all():
+        raise AudioError(path, "refusing to write NaN or infinite samples")
+    before = peak(wave)
+    wave, gain = limit_peak(wave)
     fmt = path.suffix.lstrip(".").upper() or "WAV"
     with atomic_path(path) as tmp:
         if subtype.startswith("PCM"):
-            wave = np.clip(wave, -1.0, 1.0)  # integer formats would wrap around
-        sf.write(str(tmp), wave.T, sample_rate, subtype=subtype, format=fmt)
+            wave = np.clip(wave, -1.0, 1.0)  # float rounding only: the peak is already at most the ceiling
+        with sf.SoundFile(str(tmp), "w", sample_rate, wave.shape[0], subtype=subtype, format=fmt) as f:
+            f.comment = f"{GAIN_TAG} {gain:.6f} (peak before {before:.4f})"
+            f.write(wave.T)
     return path
+
+
+def written_gain(path: str | Path) -> float:
+    """The gain :func:`write` applied to ``path`` (1.0 for a file it did not write or left as it was)."""
+    path = Path(path)
+    _check_file(path)
+    with sf.SoundFile(str(path)) as f:
+        comment = f.comment or ""
+    if comment.startswith(GAIN_TAG):
+        return float(comment[len(GAIN_TAG):].split()[0])
+    return 1.0
+
+
+def longest_full_scale_run(wave: np.ndarray, threshold: float = 32767 / 32768) -> int:
+    """The longest run of consecutive samples at full scale (``|x| >= threshold``) in any channel: clipping."""
+    longest = 0
+    for ch in np.atleast_2d(wave):
+        hot = np.concatenate([[0], (np.abs(ch) >= threshold).astype(np.int8), [0]])
+        edges = np.flatnonzero(np.diff(hot))
+        if len(edges):
+            longest = max(longest, int((edges[1::2] - edges[::2]).max()))
+    return longest

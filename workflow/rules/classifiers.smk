@@ -7,7 +7,7 @@
 
 rule train_teacher:
     input:
-        "results/features/mert/index.csv",
+        "results/features/teacher/index.csv",
     output:
         weights="results/classifiers/teacher/model.safetensors",
         config="results/classifiers/teacher/config.json",
@@ -35,7 +35,7 @@ rule train_teacher:
 rule distill_student:
     input:
         teacher="results/classifiers/teacher/model.safetensors",
-        mert="results/features/mert/index.csv",
+        mert="results/features/teacher/index.csv",
         latents="results/features/sao_latents/index.csv",
     output:
         weights="results/classifiers/student/model.safetensors",
@@ -141,7 +141,7 @@ rule table1_classifiers:
         teacher="results/classifiers/teacher/model.safetensors",
         distilled="results/classifiers/distilled/model.safetensors",
         nondistilled="results/classifiers/non-distilled/model.safetensors",
-        mert="results/features/mert/index.csv",
+        mert="results/features/teacher/index.csv",
         latents="results/features/sao_latents/index.csv",
         generated="results/sources/generated_set.csv",
         model=get_model_input(),

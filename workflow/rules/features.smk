@@ -1,17 +1,18 @@
 # Features: the classifiers' inputs, computed once per clip and cached under
 # results/features/<kind>/clips/ (the manifest index.csv is the stage's output).
-#   extract_mert_features: MERT hidden states [layers, frames, dim] (fp16), the teacher's input
+#   extract_teacher_features: the teacher's input [layers, frames, dim] (fp16): MERT hidden
+#                             states, or log-mel (teacher_features.kind)
 #   encode_sao_latents:    SAO VAE latents [channels, frames], the student's input
 
 
-rule extract_mert_features:
+rule extract_teacher_features:
     input:
         "results/data/index.csv",
         FETCH.inputs("mert"),
     output:
-        "results/features/mert/index.csv",
+        "results/features/teacher/index.csv",
     log:
-        "logs/features/extract_mert_features.log",
+        "logs/features/extract_teacher_features.log",
     conda:
         "../../envs/difftone.yaml"
     resources:
@@ -19,12 +20,14 @@ rule extract_mert_features:
             seconds=audio_seconds(dataset_clips() * config["data"]["clip_seconds"]),
         ),
     params:
+        kind=config["teacher_features"]["kind"],
         spec=get_teacher_features()["spec"],
         revision=config["teacher_features"]["revision"],
         sample_rate=config["teacher_features"]["sample_rate"],
         layers=config["teacher_features"]["layers"],
+        batch_size=config["teacher_features"]["batch_size"],
     script:
-        "../scripts/extract_mert_features.py"
+        "../scripts/extract_teacher_features.py"
 
 
 rule encode_sao_latents:

@@ -1,4 +1,4 @@
-"""Instrument classifiers (paper, section IV-B): MERT teacher, distilled student, non-distilled baseline.
+"""Instrument classifiers (paper, section IV-B): teacher (on MERT or log-mel features), distilled student, non-distilled baseline.
 
 Public entry points::
 
@@ -6,7 +6,8 @@ Public entry points::
     tiny_latent_classifier(in_channels, instruments, seed=0)
     load_teacher_classifier(path, mert_spec=None) -> TeacherAudioClassifier   # .predict_audio(wave, sr) -> probs
     load_mert(spec, revision, ...) -> MertExtractor
-    extract_mert_features / encode_sao_latents            # feature caches (features.smk)
+    load_teacher_features(kind, spec, ...) -> MertExtractor | LogMelExtractor   # teacher_features.kind: mert | logmel
+    extract_teacher_features / encode_sao_latents         # feature caches (features.smk)
     train_teacher / distill_student / train_student_head / train_baseline   # classifiers.smk
     write_table1                                          # Table I
 """
@@ -14,6 +15,7 @@ Public entry points::
 from difftone.classifiers.checkpoint import CheckpointError
 from difftone.classifiers.heads import ClassifierHead
 from difftone.classifiers.latents import encode_sao_latents
+from difftone.classifiers.logmel import LogMelExtractor
 from difftone.classifiers.mert import MertExtractor, MertLoadError, extract_mert_features, load_mert
 from difftone.classifiers.student import LatentClassifier, StudentEncoder, load_latent_classifier, tiny_latent_classifier
 from difftone.classifiers.table1 import write_table1
@@ -24,12 +26,14 @@ from difftone.classifiers.teacher import (
     load_teacher,
     load_teacher_classifier,
 )
+from difftone.classifiers.teacher_features import extract_teacher_features, load_teacher_features
 from difftone.classifiers.train import distill_student, train_baseline, train_student_head, train_teacher
 
 __all__ = [
     "CheckpointError",
     "ClassifierHead",
     "LatentClassifier",
+    "LogMelExtractor",
     "MertExtractor",
     "MertLoadError",
     "StudentEncoder",
@@ -39,10 +43,12 @@ __all__ = [
     "distill_student",
     "encode_sao_latents",
     "extract_mert_features",
+    "extract_teacher_features",
     "load_latent_classifier",
     "load_mert",
     "load_teacher",
     "load_teacher_classifier",
+    "load_teacher_features",
     "tiny_latent_classifier",
     "train_baseline",
     "train_student_head",

@@ -101,7 +101,7 @@ class TeacherAudioClassifier(nn.Module):
         n_layers = mert.num_layers
         if n_layers != teacher.encoder.config["num_layers"] or mert.hidden_size != teacher.encoder.config["hidden_size"]:
             raise ValueError(
-                f"MERT {mert.spec!r} gives {n_layers} layers of {mert.hidden_size}, but the teacher was trained on "
+                f"features {mert.spec!r} give {n_layers} layers of {mert.hidden_size}, but the teacher was trained on "
                 f"{teacher.encoder.config['num_layers']} of {teacher.encoder.config['hidden_size']}: "
                 "use the teacher_features spec it was trained with"
             )
@@ -133,20 +133,22 @@ def load_teacher_classifier(
 ) -> TeacherAudioClassifier:
     """The teacher as an audio classifier for the metrics stage.
 
-    ``mert_spec`` overrides the MERT spec recorded in the checkpoint (e.g. a local
-    snapshot of the same hub model); ``None`` uses the recorded one. ``window``:
+    Its features are the ones recorded in the checkpoint (``teacher_features``: MERT, or
+    log-mel for ``kind: logmel``). ``mert_spec`` overrides the recorded MERT spec (e.g. a
+    local snapshot of the same hub model); ``None`` uses the recorded one. ``window``:
     ``classifiers.window`` (hop, aggregate); the window length is the training clip
     length recorded in the checkpoint (``window_seconds``).
     """
-    from difftone.classifiers.mert import load_mert
+    from difftone.classifiers.teacher_features import load_teacher_features
 
     teacher, config = load_teacher(path)
     feats = config["mert"]
-    mert = load_mert(
+    extractor = load_teacher_features(
+        feats.get("kind", "mert"),
         mert_spec or feats["spec"],
         revision=feats.get("revision"),
         sample_rate=feats["sample_rate"],
         layers=feats.get("layers"),
         device=device,
     )
-    return TeacherAudioClassifier(teacher.to(device), mert, config.get("window_seconds"), window)
+    return TeacherAudioClassifier(teacher.to(device), extractor, config.get("window_seconds"), window)

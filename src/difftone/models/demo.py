@@ -74,9 +74,21 @@ def demo_transformer_config(sample_size: int = 65, n_mels: int = 64) -> dict[str
     }
 
 
+def prompt_vocabulary() -> list[str]:
+    """Every word the offline prompt generator (:mod:`difftone.prompts`) writes, in a fixed order."""
+    import re
+
+    from difftone import prompts
+
+    text = " ".join([*prompts.TEMPLATES, *prompts.ADJECTIVES, *prompts.GENRES, *prompts.MOODS])
+    return sorted(set(re.findall(r"[a-z]+", text.lower().replace("{adj}", " ").replace("{inst}", " ")
+                                 .replace("{genre}", " ").replace("{mood}", " "))))
+
+
 def demo_tokenizer() -> PreTrainedTokenizerFast:
-    """The word-level tokenizer of the demo text encoder (the tiny family's, 32 tokens)."""
-    return word_tokenizer(model_max_length=MAX_PROMPT_TOKENS)
+    """The word-level tokenizer of the demo text encoder (the tiny family's, 32 tokens), which also
+    knows every word of the offline prompts, so that no prompt the experiment uses has unknown words."""
+    return word_tokenizer(extra_words=prompt_vocabulary(), model_max_length=MAX_PROMPT_TOKENS)
 
 
 class DeterministicLatent:
@@ -102,7 +114,9 @@ class MelAutoencoder(ModelMixin, ConfigMixin):
     ``encode(audio[B, ch, n])`` takes audio at ``sampling_rate`` (mono or stereo) and
     returns ``latent_dist`` with ``mode()``/``sample()`` of shape ``[B, n_mels, 1 + n // hop_length]``:
     ``(log(mel_power + log_floor) - latent_mean) / latent_std``. ``decode(latents[B, n_mels, T])``
-    returns ``sample`` of shape ``[B, audio_channels, T * hop_length]`` at ``sampling_rate``.
+    returns ``sample`` of shape ``[B, audio_channels, T * hop_length]`` at ``sampling_rate``; latents
+    above ``latent_max`` (the training clips' maximum) are decoded at it, so a generation is never
+    louder than the data it was trained on.
     The mel filterbank is the only tensor (a buffer, saved as safetensors); the latent
     statistics are config values computed from the training clips.
     """
@@ -123,6 +137,7 @@ class MelAutoencoder(ModelMixin, ConfigMixin):
         log_floor: float = 1e-5,
         latent_mean: float = 0.0,
         latent_std: float = 1.0,
+        latent_max: float | None = None,  # the loudest latent value of the training clips: decode's ceiling
         mel_inversion_iters: int = 40,  # 100/32 take 8x longer; the chroma of the audio moves by 0.01-0.06
         griffin_lim_iters: int = 16,  # (two different sources: 0.2-0.9), and every edit is decoded
     ):
@@ -173,7 +188,12 @@ class MelAutoencoder(ModelMixin, ConfigMixin):
         c = self.config
         if z.ndim != 3 or z.shape[1] != c.n_mels:
             raise ValueError(f"expected latents of shape [batch, {c.n_mels}, frames], got {tuple(z.shape)}")
-        log_mel = z.detach().float().cpu().numpy().astype(np.float64) * c.latent_std + c.latent_mean
+        latents = z.detach().float().cpu().numpy().astype(np.float64)
+        # A generation (guidance extrapolates) can overshoot every band the training clips ever
+        # reached; exp() turns that into gains of 10-40 dB and a clipped square wave. The bands
+        # are kept within the training range: decoded audio is as loud as the data, at most.
+        latents = np.minimum(latents, c.latent_max if c.latent_max is not None else np.inf)
+        log_mel = latents * c.latent_std + c.latent_mean
         mel = np.maximum(np.exp(np.clip(log_mel, None, 30.0)) - c.log_floor, 0.0)
         power = mel_to_power(self.mel_basis.double().cpu().numpy(), mel, c.mel_inversion_iters)
         frames = z.shape[-1]

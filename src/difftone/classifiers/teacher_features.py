@@ -1,0 +1,69 @@
+"""The teacher's input features, by ``teacher_features.kind``: MERT hidden states or log-mel.
+
+``kind: mert`` (the paper, ``configs/paper.yaml``): MERT at ``spec``/``revision``
+(:mod:`difftone.classifiers.mert`; ``spec: tiny`` is a random stand-in that cannot
+hear instruments). ``kind: logmel`` (the embedded default): the fixed log-mel
+spectrogram of :mod:`difftone.classifiers.logmel`, informative without any weights.
+Both give ``hidden_states(wave, sr) -> [B, L, T, D]``, cached once per clip (fp16)
+under ``results/features/teacher/`` and read by the same teacher encoder and head.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from difftone import audio
+from difftone.classifiers.cache import cache_clips
+
+KINDS = ("mert", "logmel")
+
+
+def load_teacher_features(
+    kind: str = "mert",
+    spec: str = "tiny",
+    revision: str | None = None,
+    sample_rate: int | None = None,
+    layers: list[int] | None = None,
+    device: str = "cpu",
+):
+    """The feature extractor of ``kind`` (a :class:`MertExtractor` or a :class:`LogMelExtractor`)."""
+    if kind == "mert":
+        from difftone.classifiers.mert import MERT_SAMPLE_RATE, load_mert
+
+        return load_mert(spec, revision, sample_rate or MERT_SAMPLE_RATE, layers, device)
+    if kind == "logmel":
+        from difftone.classifiers.logmel import LOGMEL_SAMPLE_RATE, LogMelExtractor
+
+        return LogMelExtractor(sample_rate or LOGMEL_SAMPLE_RATE, device)
+    raise ValueError(f"teacher_features.kind {kind!r} is not one of {', '.join(KINDS)}")
+
+
+def extract_teacher_features(
+    index_csv: str | Path,
+    manifest_csv: str | Path,
+    kind: str = "mert",
+    spec: str = "tiny",
+    revision: str | None = None,
+    sample_rate: int | None = None,
+    layers: list[int] | None = None,
+    device: str = "cpu",
+    batch_size: int = 8,
+    extractor=None,
+) -> None:
+    """Cache the teacher features ``[L, T, D]`` (fp16) of every clip of ``index_csv``.
+
+    The manifest ``manifest_csv`` lists path, instrument, split, file, frames.
+    """
+    ex = extractor or load_teacher_features(kind, spec, revision, sample_rate, layers, device)
+
+    def load(path: str) -> np.ndarray:
+        wave, _ = audio.load(path, sample_rate=ex.sample_rate, channels=1)
+        return wave[0]
+
+    def compute(waves: list[np.ndarray]):
+        return ex.hidden_states(np.stack(waves)[:, None], ex.sample_rate).half()
+
+    cache_clips(index_csv, manifest_csv, ex.producer(), load, compute, batch_size,
+                desc=f"{kind} features", time_axis=1)
