@@ -23,6 +23,8 @@ rule extract_mert_features:
         revision=config["teacher_features"]["revision"],
         sample_rate=config["teacher_features"]["sample_rate"],
         layers=config["teacher_features"]["layers"],
+        batch_size=config["teacher_features"]["batch_size"],
+        device=config["device"],
     script:
         "../scripts/extract_mert_features.py"
 
@@ -44,5 +46,7 @@ rule encode_sao_latents:
     params:
         spec=get_model_spec(),
         dtype=config["model"]["dtype"],
+        batch_size=config["classifiers"]["latent_batch_size"],
+        device=config["device"],
     script:
         "../scripts/encode_sao_latents.py"
