@@ -313,7 +313,7 @@ def test_split_needs_three_recordings_per_instrument(tmp_path):
     with pytest.raises(DataError, match="clips.csv: instrument 'pia' has 2 recording\\(s\\); a train/val/test split"):
         split_clips(tmp_path / "clips.csv", tmp_path / "index.csv")
     assert not (tmp_path / "index.csv").exists()
-    with pytest.raises(DataError, match=r"missing\.csv does not exist; build it with `snakemake"):
+    with pytest.raises(DataError, match=r"missing\.csv does not exist; run `snakemake -R .*missing\.csv` first"):
         read_index(tmp_path / "missing.csv")
 
 

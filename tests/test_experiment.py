@@ -129,7 +129,7 @@ def test_nan_in_latents_stops_with_the_item_named():
 def test_an_empty_edit_set_is_an_error_naming_the_file(tmp_path):
     path = tmp_path / "swaps.csv"
     pd.DataFrame(columns=["item", "swap_step"]).to_csv(path, index=False)
-    with pytest.raises(ExperimentError, match=r"swaps\.csv has no rows: the edit stage produced no items"):
+    with pytest.raises(ExperimentError, match=r"swaps\.csv has no rows; rerun the edit stage"):
         read_table(path, ["item", "swap_step"], "edit")
     path.write_text("")
     with pytest.raises(ExperimentError, match=r"swaps\.csv is empty"):
