@@ -28,7 +28,7 @@ from difftone.engine import (
     swap_instrument,
 )
 from difftone.models import load_sao
-from difftone.models.tiny import tiny_latent_classifier
+from difftone.classifiers import tiny_latent_classifier
 
 torch.set_num_threads(1)
 
