@@ -22,7 +22,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from difftone import audio
-from difftone.data import DataError
+from difftone.data.errors import DataError
 from difftone.data.irmas import find_root, is_hidden, parse_name
 from difftone.files import atomic_path, read_csv
 from difftone.instruments import INSTRUMENTS

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from difftone.data import DataError
+from difftone.data.errors import DataError
 from difftone.files import atomic_folder, atomic_path
 
 log = logging.getLogger(__name__)

@@ -31,7 +31,7 @@ import pretty_midi
 from tqdm.auto import tqdm
 
 from difftone import audio
-from difftone.data import DataError
+from difftone.data.errors import DataError
 from difftone.data.irmas import GENRES, IRMAS_FOLDER, format_name
 from difftone.files import atomic_folder
 from difftone.instruments import INSTRUMENTS
