@@ -6,15 +6,15 @@ Public entry points::
     tiny_latent_classifier(in_channels, instruments, seed=0)
     load_teacher_classifier(path, mert_spec=None) -> TeacherAudioClassifier   # .predict_audio(wave, sr) -> probs
     load_mert(spec, revision, ...) -> MertExtractor
-    extract_mert_features / encode_sao_latents            # feature caches (features.smk)
+    extract_mert_features / encode_sao_latents            # feature caches (features.smk; classifiers.features)
     train_teacher / distill_student / train_student_head / train_baseline   # classifiers.smk
     write_table1                                          # Table I
 """
 
 from difftone.classifiers.checkpoint import CheckpointError
 from difftone.classifiers.heads import ClassifierHead
-from difftone.classifiers.latents import encode_sao_latents
-from difftone.classifiers.mert import MertExtractor, MertLoadError, extract_mert_features, load_mert
+from difftone.classifiers.features import encode_sao_latents, extract_mert_features
+from difftone.classifiers.mert import MertExtractor, MertLoadError, load_mert
 from difftone.classifiers.student import LatentClassifier, StudentEncoder, load_latent_classifier, tiny_latent_classifier
 from difftone.classifiers.table1 import write_table1
 from difftone.classifiers.teacher import (

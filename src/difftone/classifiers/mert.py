@@ -1,4 +1,5 @@
-"""MERT hidden states: the teacher's input, extracted once per clip and cached (fp16).
+"""MERT hidden states: the teacher's input (cached per clip by
+:func:`difftone.classifiers.features.extract_mert_features`).
 
 ``load_mert(spec, revision, ...)`` returns a :class:`MertExtractor` for
 
@@ -27,7 +28,6 @@ import torch
 from transformers import HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
 
 from difftone import audio
-from difftone.classifiers.cache import cache_clips
 
 log = logging.getLogger(__name__)
 
@@ -165,30 +165,3 @@ def load_mert(
 ) -> MertExtractor:
     """A :class:`MertExtractor` for ``tiny``, a hub id at ``revision``, or a local snapshot folder."""
     return MertExtractor(spec, revision, sample_rate, layers, device)
-
-
-def extract_mert_features(
-    index_csv: str | Path,
-    manifest_csv: str | Path,
-    spec: str = "tiny",
-    revision: str | None = None,
-    sample_rate: int = MERT_SAMPLE_RATE,
-    layers: list[int] | None = None,
-    device: str = "cpu",
-    batch_size: int = 8,
-    extractor: MertExtractor | None = None,
-) -> None:
-    """Cache the MERT hidden states ``[L, T, D]`` (fp16) of every clip of ``index_csv``.
-
-    The manifest ``manifest_csv`` lists path, instrument, split, file, frames.
-    """
-    mert = extractor or load_mert(spec, revision, sample_rate, layers, device)
-
-    def load(path: str) -> np.ndarray:
-        wave, _ = audio.load(path, sample_rate=mert.sample_rate, channels=1)
-        return wave[0]
-
-    def compute(waves: list[np.ndarray]) -> torch.Tensor:
-        return mert.hidden_states(np.stack(waves)[:, None], mert.sample_rate).half()
-
-    cache_clips(index_csv, manifest_csv, mert.producer(), load, compute, batch_size, desc="MERT features", time_axis=1)
