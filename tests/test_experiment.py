@@ -9,8 +9,6 @@ import pandas as pd
 import pytest
 import torch
 
-from difftone.classifiers import tiny_latent_classifier
-from difftone.classifiers.checkpoint import save_checkpoint
 from difftone.engine import Trajectory
 from difftone.experiment import edits as edits_module
 from difftone.experiment.edits import edit_rng, run_edits
@@ -25,13 +23,9 @@ SETTINGS = dict(seeds=[0, 1], steps=5, duration=0.5, guidance_scale=4.0, batch_s
 
 
 @pytest.fixture(scope="module")
-def sources(tmp_path_factory):
+def sources(tmp_path_factory, tiny_classifier_dir):
     root = tmp_path_factory.mktemp("exp")
-    from difftone.models import load_sao
-
-    clf = tiny_latent_classifier(load_sao("tiny").latent_channels, ["pia", "vio"], seed=0)
-    clf_dir = root / "clf"
-    save_checkpoint(clf, "latent_classifier", clf.checkpoint_config(), clf_dir)
+    clf_dir = tiny_classifier_dir
     dirs = {}
     for code, prompt in [("pia", "A soft piano melody"), ("vio", "A bright violin tune")]:
         (root / f"{code}.txt").write_text(prompt + "\n")
