@@ -25,12 +25,11 @@ SETTINGS = dict(seeds=[0, 1], steps=5, duration=0.5, guidance_scale=4.0, batch_s
 @pytest.fixture(scope="module")
 def sources(tmp_path_factory, tiny_classifier_dir):
     root = tmp_path_factory.mktemp("exp")
-    clf_dir = tiny_classifier_dir
     dirs = {}
     for code, prompt in [("pia", "A soft piano melody"), ("vio", "A bright violin tune")]:
         (root / f"{code}.txt").write_text(prompt + "\n")
         dirs[code] = root / "sources" / code
-        generate_sources(root / f"{code}.txt", code, dirs[code], model="tiny", classifier=clf_dir, **SETTINGS)
+        generate_sources(root / f"{code}.txt", code, dirs[code], model="tiny", classifier=tiny_classifier_dir, **SETTINGS)
     return root, dirs
 
 
@@ -56,11 +55,11 @@ def test_edits_write_every_pair_with_swaps_and_nfe(sources, tmp_path):
     assert (table["probe_nfe"] == 0).all()
 
 
-def test_probe_edits_count_their_probes_per_edit_and_in_nfe_json(sources, tmp_path):
-    root, dirs = sources
+def test_probe_edits_count_their_probes_per_edit_and_in_nfe_json(sources, tiny_classifier_dir, tmp_path):
+    _, dirs = sources
     with pytest.raises(ExperimentError, match="probes the target prompt with the latent classifier"):
         run_edits("probe", dirs, ["pia", "vio"], tmp_path, model="tiny")
-    swaps = run_edits("probe", dirs, ["pia", "vio"], tmp_path, model="tiny", classifier=root / "clf")
+    swaps = run_edits("probe", dirs, ["pia", "vio"], tmp_path, model="tiny", classifier=tiny_classifier_dir)
     n = SETTINGS["steps"]
     for r in swaps.itertuples():
         found = "latest step" in r.reason
