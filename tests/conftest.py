@@ -33,10 +33,10 @@ def workflow_workdir(tmp_path) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny_components():
-    """``load_sao("tiny")``: the real diffusers/transformers classes, small and seeded."""
-    from difftone.models import load_sao
+    """``load_backbone("tiny")``: the real diffusers/transformers classes, small and seeded."""
+    from difftone.models import load_backbone
 
-    return load_sao("tiny")
+    return load_backbone("tiny")
 
 
 @pytest.fixture(scope="module")
