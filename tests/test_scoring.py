@@ -23,6 +23,11 @@ def test_item_row_scores_inst_acc_and_success():
     assert (missed["inst_acc"], missed["success"], missed["predicted"]) == (0.0, 0.0, "pia")
     changed = item_row("difftone", "pia", "vio", "x", 3, 0.5, 0.31, "vio", 0.3)  # instrument reached, music changed
     assert (changed["inst_acc"], changed["success"]) == (1.0, 0.0)
+    assert math.isnan(row["judge_acc"]) and row["judge_predicted"] == ""  # no judge
+    judged = item_row("difftone", "pia", "vio", "x", 3, 0.5, 0.2, "vio", 0.3, judged="pia", fallback=True,
+                      reason="policy midpoint")
+    assert (judged["judge_predicted"], judged["judge_acc"], judged["fallback"]) == ("pia", 0.0, True)
+    assert judged["inst_acc"] == 1.0  # the teacher and the judge may disagree
 
 
 def _rows(max_chroma=0.5):
