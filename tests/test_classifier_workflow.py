@@ -76,3 +76,18 @@ def test_mert_spec_reruns_features_not_latents(wf):
     planned = _planned(wf, {"teacher_features": {"layers": [0, 4]}})
     assert "extract_teacher_features" in planned and "train_teacher" in planned
     assert "encode_sao_latents" not in planned and "train_baseline" not in planned
+
+
+# Keys the scripts once read from snakemake.config: now in the rules' params, so a change reruns the job.
+def test_feature_batch_sizes_rerun_their_feature_job(wf):
+    planned = _planned(wf, {"teacher_features": {"batch_size": 3}})
+    assert "extract_teacher_features" in planned and "encode_sao_latents" not in planned
+    planned = _planned(wf, {"classifiers": {"latent_batch_size": 3}})
+    assert "encode_sao_latents" in planned and "extract_teacher_features" not in planned
+
+
+def test_device_reruns_every_model_job(wf):
+    planned = _planned(wf, {"device": "cuda:1"})
+    assert {"extract_teacher_features", "encode_sao_latents", "train_teacher", "distill_student",
+            "train_student_head", "train_baseline", "table1_classifiers", "generate_sources"} <= planned
+    assert "scan_clips" not in planned  # a data job does not run a model

@@ -58,10 +58,8 @@ def test_load_config_names_the_file(tmp_path):
 
 
 @pytest.fixture
-def workdir(tmp_path):
-    for name in ["Snakefile", "workflow", "config.yaml", "src", "envs"]:
-        (tmp_path / name).symlink_to(ROOT / name)
-    return tmp_path
+def workdir(workflow_workdir):
+    return workflow_workdir
 
 
 def _run(workdir, config, *args):

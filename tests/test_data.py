@@ -23,7 +23,8 @@ from difftone.data import irmas
 from difftone.data.render import KIND_CYCLE, PROFILES, render_clip
 from difftone.instruments import INSTRUMENTS
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import link_workflow
+
 SR = 44100
 RENDERED = ["pia", "flu", "gac", "vio"]
 N_CLIPS = 10
@@ -314,7 +315,7 @@ def test_split_needs_three_recordings_per_instrument(tmp_path):
     with pytest.raises(DataError, match="clips.csv: instrument 'pia' has 2 recording\\(s\\); a train/val/test split"):
         split_clips(tmp_path / "clips.csv", tmp_path / "index.csv")
     assert not (tmp_path / "index.csv").exists()
-    with pytest.raises(DataError, match=r"missing\.csv does not exist; build it with `snakemake"):
+    with pytest.raises(DataError, match=r"missing\.csv does not exist; run `snakemake -R .*missing\.csv` first"):
         read_index(tmp_path / "missing.csv")
 
 
@@ -325,8 +326,7 @@ SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 
 def workflow_dir(tmp_path, config):
     """A working directory with the repo's workflow linked in and a config overlay."""
-    for name in ["Snakefile", "workflow", "config.yaml", "src", "envs"]:
-        (tmp_path / name).symlink_to(ROOT / name)
+    link_workflow(tmp_path)
     (tmp_path / "test.yaml").write_text(yaml.safe_dump(config))
     return tmp_path
 

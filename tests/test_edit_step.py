@@ -20,8 +20,7 @@ from difftone.engine import (
     strategy_spec,
     validate_strategy,
 )
-from difftone.models import load_backbone
-from difftone.models.tiny import tiny_latent_classifier
+from difftone.classifiers import tiny_latent_classifier
 
 torch.set_num_threads(1)
 
@@ -31,8 +30,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "difftone"
 
 
 @pytest.fixture(scope="module")
-def backbone():
-    return load_backbone("tiny")
+def backbone(tiny_components):
+    return tiny_components
 
 
 @pytest.fixture(scope="module")

@@ -27,8 +27,7 @@ from difftone.engine import (
     register_strategy,
     swap_instrument,
 )
-from difftone.models import load_sao
-from difftone.models.tiny import tiny_latent_classifier
+from difftone.classifiers import tiny_latent_classifier
 
 torch.set_num_threads(1)
 
@@ -39,8 +38,8 @@ BATCHED = dict(atol=1e-5, rtol=0)
 
 
 @pytest.fixture(scope="module")
-def components():
-    return load_sao("tiny")
+def components(tiny_components):
+    return tiny_components
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,6 @@ import pandas as pd
 import pytest
 import torch
 
-from difftone.classifiers import tiny_latent_classifier
-from difftone.classifiers.checkpoint import save_checkpoint
 from difftone.engine import Trajectory
 from difftone.experiment import edits as edits_module
 from difftone.experiment.edits import edit_rng, run_edits
@@ -25,18 +23,13 @@ SETTINGS = dict(seeds=[0, 1], steps=5, duration=0.5, guidance_scale=4.0, batch_s
 
 
 @pytest.fixture(scope="module")
-def sources(tmp_path_factory):
+def sources(tmp_path_factory, tiny_classifier_dir):
     root = tmp_path_factory.mktemp("exp")
-    from difftone.models import load_sao
-
-    clf = tiny_latent_classifier(load_sao("tiny").latent_channels, ["pia", "vio"], seed=0)
-    clf_dir = root / "clf"
-    save_checkpoint(clf, "latent_classifier", clf.checkpoint_config(), clf_dir)
     dirs = {}
     for code, prompt in [("pia", "A soft piano melody"), ("vio", "A bright violin tune")]:
         (root / f"{code}.txt").write_text(prompt + "\n")
         dirs[code] = root / "sources" / code
-        generate_sources(root / f"{code}.txt", code, dirs[code], model="tiny", classifier=clf_dir, **SETTINGS)
+        generate_sources(root / f"{code}.txt", code, dirs[code], model="tiny", classifier=tiny_classifier_dir, **SETTINGS)
     return root, dirs
 
 
@@ -62,11 +55,11 @@ def test_edits_write_every_pair_with_swaps_and_nfe(sources, tmp_path):
     assert (table["probe_nfe"] == 0).all()
 
 
-def test_probe_edits_count_their_probes_per_edit_and_in_nfe_json(sources, tmp_path):
-    root, dirs = sources
+def test_probe_edits_count_their_probes_per_edit_and_in_nfe_json(sources, tiny_classifier_dir, tmp_path):
+    _, dirs = sources
     with pytest.raises(ExperimentError, match="probes the target prompt with the latent classifier"):
         run_edits("probe", dirs, ["pia", "vio"], tmp_path, model="tiny")
-    swaps = run_edits("probe", dirs, ["pia", "vio"], tmp_path, model="tiny", classifier=root / "clf")
+    swaps = run_edits("probe", dirs, ["pia", "vio"], tmp_path, model="tiny", classifier=tiny_classifier_dir)
     n = SETTINGS["steps"]
     for r in swaps.itertuples():
         found = "latest step" in r.reason
@@ -129,7 +122,7 @@ def test_nan_in_latents_stops_with_the_item_named():
 def test_an_empty_edit_set_is_an_error_naming_the_file(tmp_path):
     path = tmp_path / "swaps.csv"
     pd.DataFrame(columns=["item", "swap_step"]).to_csv(path, index=False)
-    with pytest.raises(ExperimentError, match=r"swaps\.csv has no rows: the edit stage produced no items"):
+    with pytest.raises(ExperimentError, match=r"swaps\.csv has no rows; rerun the edit stage"):
         read_table(path, ["item", "swap_step"], "edit")
     path.write_text("")
     with pytest.raises(ExperimentError, match=r"swaps\.csv is empty"):

@@ -20,3 +20,26 @@ def test_rule_files_are_snakefmt_formatted():
     res = subprocess.run([Path(sys.executable).parent / "snakefmt", "--check", *map(str, files)],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr + res.stdout
+
+
+def _config_reads(script: Path) -> list[int]:
+    """Lines of ``script`` that read ``snakemake.config`` (a key that bypasses the rule's params)."""
+    import ast
+
+    return [node.lineno for node in ast.walk(ast.parse(script.read_text()))
+            if isinstance(node, ast.Attribute) and node.attr == "config"
+            and isinstance(node.value, ast.Name) and node.value.id == "snakemake"]
+
+
+def test_workflow_scripts_read_config_only_through_params():
+    """A key read from ``snakemake.config`` is not in the rule's params, so changing it would not rerun the job."""
+    scripts = sorted((ROOT / "workflow" / "scripts").glob("*.py"))
+    assert scripts
+    reads = {script.name: lines for script in scripts if (lines := _config_reads(script))}
+    assert reads == {}, f"move these config reads into the rule's params: {reads}"
+
+
+def test_the_config_read_check_finds_a_read(tmp_path):
+    script = tmp_path / "s.py"
+    script.write_text('x = 1\ndevice = snakemake.config["device"]\n')
+    assert _config_reads(script) == [2]

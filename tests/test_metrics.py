@@ -318,3 +318,15 @@ def test_mean_kad_over_pairs_resamples_shared_sources():
     members = [[np.repeat(np.arange(12), counts[b].astype(int))] for b in range(300)]
     brute = [np.mean([KADTerms(r, c).value(m[0]) for r, c, _ in sets]) for m in members]
     assert (low, high) == pytest.approx(tuple(np.quantile(brute, [0.025, 0.975])), rel=1e-9)
+
+
+def test_embeddings_round_trip_under_the_exact_name(tmp_path):
+    from difftone.metrics import load_embeddings, save_embeddings
+
+    path = tmp_path / "sub" / "ref.npz"
+    emb = np.arange(6, dtype=np.float64).reshape(2, 3)
+    save_embeddings(path, emb, np.array(["pia", "vio"]), {"clap": {"checkpoint": "x"}})
+    assert sorted(p.name for p in path.parent.iterdir()) == ["ref.npz"]  # no temporary file left beside it
+    got, items, meta = load_embeddings(path)
+    assert got.dtype == np.float32 and np.array_equal(got, emb) and list(items) == ["pia", "vio"]
+    assert meta == {"clap": {"checkpoint": "x"}}

@@ -19,8 +19,8 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
-def tiny() -> SAOComponents:
-    return load_sao("tiny")
+def tiny(tiny_components) -> SAOComponents:
+    return tiny_components
 
 
 def test_tiny_builds_the_real_classes_with_real_audio_geometry(tiny):

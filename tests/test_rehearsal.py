@@ -38,7 +38,7 @@ MODEL_LOGS = {
     "sweep/sweep_swap_steps.log": ["resources/models/sao", "resources/models/mert"],
     "report/plot_swap_steps.log": ["resources/models/sao"],
     "classifiers/table1_classifiers.log": ["resources/models/sao", "resources/models/mert"],
-    "features/extract_mert_features.log": ["resources/models/mert"],
+    "features/extract_teacher_features.log": ["resources/models/mert"],
     "metrics/embed_references.log": ["resources/models/clap/music_audioset_epoch_15_esc_90.14.pt"],
     "metrics/difftone.log": ["resources/models/mert", "resources/models/clap/music_audioset_epoch_15_esc_90.14.pt"],
 }

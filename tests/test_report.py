@@ -52,22 +52,17 @@ def parse(text: str) -> StrictParser:
 
 # -- Figure 2 with the tiny model --------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def tiny_sources(tmp_path_factory):
-    from difftone.classifiers import tiny_latent_classifier
-    from difftone.classifiers.checkpoint import save_checkpoint
+def tiny_sources(tmp_path_factory, tiny_components, tiny_classifier_dir):
     from difftone.experiment.sources import generate_sources
-    from difftone.models import load_sao
 
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("fig2")
-    components = load_sao("tiny")
-    clf = tiny_latent_classifier(components.latent_channels, ["pia", "vio"], seed=0)
-    save_checkpoint(clf, "latent_classifier", clf.checkpoint_config(), root / "clf")
+    components = tiny_components
     dirs = {}
     for code, prompt in [("pia", "A soft piano melody"), ("vio", "A bright violin tune")]:
         (root / f"{code}.txt").write_text(prompt + "\n")
         dirs[code] = root / "sources" / code
-        generate_sources(root / f"{code}.txt", code, dirs[code], model="tiny", classifier=root / "clf", seeds=[3],
+        generate_sources(root / f"{code}.txt", code, dirs[code], model="tiny", classifier=tiny_classifier_dir, seeds=[3],
                          steps=6, duration=0.5, guidance_scale=4.0)
     return root, dirs, components
 

@@ -27,10 +27,8 @@ def _classifier(components, path: str | None):
         from difftone.classifiers import load_latent_classifier
 
         return load_latent_classifier(path), f"{path}"
-    try:
-        from difftone.classifiers import tiny_latent_classifier
-    except ImportError:
-        from difftone.models.tiny import tiny_latent_classifier
+    from difftone.classifiers import tiny_latent_classifier
+
     return tiny_latent_classifier(components.latent_channels, codes, seed=0), "tiny untrained classifier"
 
 
@@ -79,18 +77,13 @@ def nfe_sweep(model: str, steps: int, duration: float, guidance: float, seed: in
 
 
 def _paper_size_classifier(in_channels: int):
-    """The student classifier as the classifiers package builds it by default (or a stand-in)."""
+    """The student classifier as the classifiers package builds it by default."""
+    from difftone.classifiers import ClassifierHead, LatentClassifier, StudentEncoder
+
     codes = list(DEFAULT_CODES)
-    try:
-        from difftone.classifiers import ClassifierHead, LatentClassifier, StudentEncoder
-
-        student = StudentEncoder(in_channels)
-        head = ClassifierHead(student.config["feature_dim"], len(codes))
-        return LatentClassifier(student, head, codes).eval(), "difftone.classifiers LatentClassifier (default sizes)"
-    except (ImportError, TypeError):
-        from difftone.models.tiny import tiny_latent_classifier
-
-        return tiny_latent_classifier(in_channels, codes), "difftone.models.tiny.TinyLatentClassifier"
+    student = StudentEncoder(in_channels)
+    head = ClassifierHead(student.config["feature_dim"], len(codes))
+    return LatentClassifier(student, head, codes).eval(), "difftone.classifiers LatentClassifier (default sizes)"
 
 
 @torch.no_grad()

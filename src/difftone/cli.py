@@ -91,10 +91,8 @@ def _classifier_for(args: argparse.Namespace, spec: str, components, instruments
             raise CLIError(f"cannot load --classifier: difftone.classifiers is not available ({exc})") from None
         return load_latent_classifier(args.classifier).to(components.device), {"path": str(args.classifier), "trained": True}
     if spec == "tiny":
-        try:
-            from difftone.classifiers import tiny_latent_classifier
-        except ImportError:
-            from difftone.models.tiny import tiny_latent_classifier
+        from difftone.classifiers import tiny_latent_classifier
+
         clf = tiny_latent_classifier(components.latent_channels, instruments, seed=0).to(components.device)
         return clf, {"path": None, "trained": False, "note": "tiny untrained classifier with random weights (--model tiny)"}
     from difftone.engine import strategy_spec

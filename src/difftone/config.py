@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import jsonschema
 import yaml
@@ -74,9 +74,44 @@ def check_config(config: dict[str, Any]) -> None:
         except StrategyError as exc:
             raise ConfigError(f"edits.strategies: {exc} (model.steps is {steps})") from None
     if config.get("report", {}).get("examples") is not None:
-        from difftone.report.examples import example_pairs
-
         example_pairs(config["report"]["examples"], config.get("instruments", []))
+
+
+# The pairs the paper's figures and listening examples use (piano -> violin, piano -> acoustic
+# guitar, violin -> piano): `report.examples: null` shows those present in `instruments`.
+DEFAULT_EXAMPLES: tuple[tuple[str, str], ...] = (("pia", "vio"), ("pia", "gac"), ("vio", "pia"))
+
+
+def example_pairs(examples: Sequence[Sequence[str]] | None, instruments: Sequence[str]) -> list[tuple[str, str]]:
+    """The (source, target) pairs the report shows.
+
+    ``examples``: the config's ``report.examples``; ``None`` picks the paper's pairs whose
+    instruments are both configured, or else the first two instruments both ways. An explicit
+    pair naming an instrument that is not in ``instruments`` (or the same one twice) is a
+    :class:`ConfigError` naming the key.
+    """
+    instruments = list(instruments)
+    if examples is None:
+        pairs = [(s, t) for s, t in DEFAULT_EXAMPLES if s in instruments and t in instruments]
+        return pairs or [(instruments[0], instruments[1]), (instruments[1], instruments[0])]
+    pairs: list[tuple[str, str]] = []
+    for i, pair in enumerate(examples):
+        if len(pair) != 2:
+            raise ConfigError(f"report.examples[{i}]: {list(pair)} is not a [source, target] pair of IRMAS codes")
+        source, target = str(pair[0]), str(pair[1])
+        for code in (source, target):
+            if code not in instruments:
+                raise ConfigError(
+                    f"report.examples[{i}]: {code!r} is not one of the configured instruments "
+                    f"({', '.join(instruments)}); add it to `instruments` or choose another pair"
+                )
+        if source == target:
+            raise ConfigError(f"report.examples[{i}]: source and target are both {source!r}; an edit needs two")
+        if (source, target) not in pairs:
+            pairs.append((source, target))
+    if not pairs:
+        raise ConfigError("report.examples is empty; list at least one [source, target] pair or set it to null")
+    return pairs
 
 
 def load_config(path: str | Path) -> dict[str, Any]:

@@ -1,5 +1,9 @@
-"""Atomic writes: a killed or failing writer never leaves a half-written file or folder
-under its final name, so Snakemake never takes a partial output as done."""
+"""Files the stages hand each other.
+
+Atomic writes (:func:`atomic_path`, :func:`atomic_folder`): a killed or failing writer never
+leaves a half-written file or folder under its final name, so Snakemake never takes a partial
+output as done. One CSV reader (:func:`read_csv`): a missing file, a missing column or an empty
+table is a one-line error naming the file and the stage that writes it."""
 
 from __future__ import annotations
 
@@ -8,7 +12,9 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
+
+import pandas as pd
 
 
 def _umask() -> int:
@@ -48,3 +54,33 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+class TableError(ValueError):
+    """A CSV that a stage wrote is missing, unreadable, lacks columns or has no rows."""
+
+
+def read_csv(path: str | Path, required_columns: Sequence[str] = (), *, what: str,
+             error: type[Exception] = TableError, allow_empty: bool = False, **read_kwargs) -> pd.DataFrame:
+    """Read the CSV ``path`` with :func:`pandas.read_csv` (``read_kwargs``), checking that it exists,
+    has ``required_columns`` and, unless ``allow_empty``, at least one row.
+
+    ``what`` names what writes the file (``"the edit stage"``, ```snakemake results/data/index.csv```);
+    every error is an ``error`` naming the file and telling to run ``what``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path} does not exist; run {what} first")
+    try:
+        table = pd.read_csv(path, **read_kwargs)
+    except pd.errors.EmptyDataError:
+        raise error(f"{path} is empty (not even a header); rerun {what}") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise error(f"{path} is not a readable CSV ({exc}); rerun {what}") from None
+    missing = [c for c in required_columns if c not in table.columns]
+    if missing:
+        has = ", ".join(map(str, table.columns)) or "none"
+        raise error(f"{path} lacks column(s) {', '.join(missing)} (it has {has}); rerun {what}")
+    if table.empty and not allow_empty:
+        raise error(f"{path} has no rows; rerun {what}")
+    return table

@@ -31,6 +31,7 @@ from typing import Callable
 
 from pydantic import BaseModel
 
+from difftone.files import atomic_path
 from difftone.instruments import INSTRUMENTS, Instrument, resolve
 
 log = logging.getLogger(__name__)
@@ -111,10 +112,8 @@ def validate_prompt_file(path: str | Path, instrument: str | Instrument) -> int:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ rule train_teacher:
         },
         stage=config["classifiers"]["teacher"],
         seed=config["seed"],
+        device=config["device"],
     script:
         "../scripts/train_teacher.py"
 
@@ -54,6 +55,7 @@ rule distill_student:
         },
         stage=config["classifiers"]["distill"],
         seed=config["seed"],
+        device=config["device"],
     script:
         "../scripts/distill_student.py"
 
@@ -79,6 +81,7 @@ rule train_student_head:
         },
         stage=config["classifiers"]["student_head"],
         seed=config["seed"],
+        device=config["device"],
     script:
         "../scripts/train_student_head.py"
 
@@ -111,6 +114,7 @@ rule train_baseline:
         },
         stage=config["classifiers"]["baseline"],
         seed=config["seed"],
+        device=config["device"],
     script:
         "../scripts/train_baseline.py"
 

@@ -318,7 +318,8 @@ def strategy_edit_seconds():
 
 # --- Report (workflow/rules/report.smk) -------------------------------------
 from difftone.report.columns import TABLES as REPORT_TABLES
-from difftone.report.examples import example_pairs, gallery_pairs
+from difftone.config import example_pairs
+from difftone.report.examples import gallery_pairs
 
 REPORT_EXAMPLES = example_pairs(config["report"]["examples"], INSTRUMENTS)
 # The listening examples: Figure 2's pairs plus one pair per other source instrument.

@@ -28,5 +28,6 @@ rule train_demo_model:
         instruments=config["instruments"],
         clip_seconds=config["data"]["clip_seconds"],
         settings=config["demo"],
+        device=config["device"],
     script:
         "../scripts/train_demo_model.py"

@@ -26,6 +26,7 @@ rule extract_teacher_features:
         sample_rate=config["teacher_features"]["sample_rate"],
         layers=config["teacher_features"]["layers"],
         batch_size=config["teacher_features"]["batch_size"],
+        device=config["device"],
     script:
         "../scripts/extract_teacher_features.py"
 
@@ -47,5 +48,7 @@ rule encode_sao_latents:
     params:
         spec=get_model_spec(),
         dtype=config["model"]["dtype"],
+        batch_size=config["classifiers"]["latent_batch_size"],
+        device=config["device"],
     script:
         "../scripts/encode_sao_latents.py"

@@ -5,5 +5,5 @@ from difftone.stage import rule_logging
 
 with rule_logging(snakemake):
     encode_sao_latents(snakemake.input.index, snakemake.output[0], model_spec=snakemake.params.spec,
-                       dtype=snakemake.params.dtype, device=snakemake.config["device"],
-                       batch_size=snakemake.config["classifiers"]["latent_batch_size"])
+                       dtype=snakemake.params.dtype, device=snakemake.params.device,
+                       batch_size=snakemake.params.batch_size)

@@ -8,4 +8,4 @@ from difftone.stage import rule_logging
 with rule_logging(snakemake):
     p = snakemake.params
     train_teacher(snakemake.input[0], Path(snakemake.output.weights).parent, p.instruments, p.mert, p.arch, p.stage,
-                  device=snakemake.config["device"], seed=p.seed, clip_seconds=p.clip_seconds)
+                  device=p.device, seed=p.seed, clip_seconds=p.clip_seconds)

@@ -7,16 +7,16 @@ Public entry points::
     load_teacher_classifier(path, mert_spec=None) -> TeacherAudioClassifier   # .predict_audio(wave, sr) -> probs
     load_mert(spec, revision, ...) -> MertExtractor
     load_teacher_features(kind, spec, ...) -> MertExtractor | LogMelExtractor   # teacher_features.kind: mert | logmel
-    extract_teacher_features / encode_sao_latents         # feature caches (features.smk)
+    extract_teacher_features / encode_sao_latents         # feature caches (features.smk; classifiers.features)
     train_teacher / distill_student / train_student_head / train_baseline   # classifiers.smk
     write_table1                                          # Table I
 """
 
 from difftone.classifiers.checkpoint import CheckpointError
 from difftone.classifiers.heads import ClassifierHead
-from difftone.classifiers.latents import encode_sao_latents
+from difftone.classifiers.features import encode_sao_latents, extract_mert_features, extract_teacher_features
 from difftone.classifiers.logmel import LogMelExtractor
-from difftone.classifiers.mert import MertExtractor, MertLoadError, extract_mert_features, load_mert
+from difftone.classifiers.mert import MertExtractor, MertLoadError, load_mert
 from difftone.classifiers.student import LatentClassifier, StudentEncoder, load_latent_classifier, tiny_latent_classifier
 from difftone.classifiers.table1 import write_table1
 from difftone.classifiers.teacher import (
@@ -26,7 +26,7 @@ from difftone.classifiers.teacher import (
     load_teacher,
     load_teacher_classifier,
 )
-from difftone.classifiers.teacher_features import extract_teacher_features, load_teacher_features
+from difftone.classifiers.teacher_features import load_teacher_features
 from difftone.classifiers.train import distill_student, train_baseline, train_student_head, train_teacher
 
 __all__ = [

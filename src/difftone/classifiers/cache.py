@@ -21,7 +21,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from difftone.files import atomic_path
+from difftone.files import atomic_path, read_csv
 
 INDEX_COLUMNS = ("path", "instrument", "split")
 TENSOR_KEY = "x"
@@ -68,16 +68,7 @@ def read_clip(path: str | Path) -> torch.Tensor:
 
 def read_index(index_csv: str | Path, columns: tuple[str, ...] = INDEX_COLUMNS) -> pd.DataFrame:
     """Read a data index or cache manifest, checking its columns."""
-    index_csv = Path(index_csv)
-    if not index_csv.is_file():
-        raise CacheError(f"{index_csv} does not exist; run the stage that writes it first")
-    df = pd.read_csv(index_csv)
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise CacheError(f"{index_csv} lacks column(s) {', '.join(missing)}; it has {', '.join(df.columns)}")
-    if df.empty:
-        raise CacheError(f"{index_csv} lists no clips")
-    return df
+    return read_csv(index_csv, columns, what="the stage that writes it", error=CacheError)
 
 
 def write_manifest(df: pd.DataFrame, manifest_csv: str | Path) -> None:

@@ -2,21 +2,22 @@
 
 A checkpoint is a folder. ``config.json`` names the ``kind`` of module and every
 constructor argument, so loading needs no code from the training run; the
-weights are read with ``safetensors`` only. Both files are written to a
-temporary name and renamed, so a killed job never leaves a half-written
+weights are read with ``safetensors`` only. Both files are written atomically
+(:func:`difftone.files.atomic_path`), so a killed job never leaves a half-written
 checkpoint under its final name.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+
+from difftone.files import atomic_path
 
 FORMAT_VERSION = 1
 WEIGHTS_NAME = "model.safetensors"
@@ -34,21 +35,14 @@ def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
     return folder / WEIGHTS_NAME, folder / CONFIG_NAME
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def save_checkpoint(module: torch.nn.Module, kind: str, config: dict[str, Any], path: str | Path) -> Path:
     """Write ``module``'s state dict and ``{"kind": kind, **config}`` to the folder ``path``."""
     weights, cfg = checkpoint_paths(path)
-    weights.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu").contiguous() for k, v in module.state_dict().items()}
-    tmp = weights.with_name(f".{weights.name}.tmp{os.getpid()}")
-    save_file(state, str(tmp), metadata={"kind": kind, "format_version": str(FORMAT_VERSION)})
-    os.replace(tmp, weights)
-    _atomic_write_text(cfg, json.dumps({"kind": kind, "format_version": FORMAT_VERSION, **config}, indent=2) + "\n")
+    with atomic_path(weights) as tmp:
+        save_file(state, str(tmp), metadata={"kind": kind, "format_version": str(FORMAT_VERSION)})
+    with atomic_path(cfg) as tmp:
+        tmp.write_text(json.dumps({"kind": kind, "format_version": FORMAT_VERSION, **config}, indent=2) + "\n")
     return weights.parent
 
 

@@ -1,4 +1,5 @@
-"""MERT hidden states: the teacher's input, extracted once per clip and cached (fp16).
+"""MERT hidden states: the teacher's input (cached per clip by
+:func:`difftone.classifiers.features.extract_mert_features`).
 
 ``load_mert(spec, revision, ...)`` returns a :class:`MertExtractor` for
 
@@ -164,14 +165,3 @@ def load_mert(
 ) -> MertExtractor:
     """A :class:`MertExtractor` for ``tiny``, a hub id at ``revision``, or a local snapshot folder."""
     return MertExtractor(spec, revision, sample_rate, layers, device)
-
-
-def extract_mert_features(index_csv: str | Path, manifest_csv: str | Path, spec: str = "tiny", revision: str | None = None,
-                          sample_rate: int = MERT_SAMPLE_RATE, layers: list[int] | None = None, device: str = "cpu",
-                          batch_size: int = 8, extractor: MertExtractor | None = None) -> None:
-    """Cache the MERT hidden states ``[L, T, D]`` (fp16) of every clip of ``index_csv`` (see
-    :func:`difftone.classifiers.teacher_features.extract_teacher_features`)."""
-    from difftone.classifiers.teacher_features import extract_teacher_features
-
-    extract_teacher_features(index_csv, manifest_csv, "mert", spec, revision, sample_rate, layers, device, batch_size,
-                             extractor)

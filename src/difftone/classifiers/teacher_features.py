@@ -14,8 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from difftone import audio
-from difftone.classifiers.cache import cache_clips
 
 KINDS = ("mert", "logmel")
 
@@ -38,32 +36,3 @@ def load_teacher_features(
 
         return LogMelExtractor(sample_rate or LOGMEL_SAMPLE_RATE, device)
     raise ValueError(f"teacher_features.kind {kind!r} is not one of {', '.join(KINDS)}")
-
-
-def extract_teacher_features(
-    index_csv: str | Path,
-    manifest_csv: str | Path,
-    kind: str = "mert",
-    spec: str = "tiny",
-    revision: str | None = None,
-    sample_rate: int | None = None,
-    layers: list[int] | None = None,
-    device: str = "cpu",
-    batch_size: int = 8,
-    extractor=None,
-) -> None:
-    """Cache the teacher features ``[L, T, D]`` (fp16) of every clip of ``index_csv``.
-
-    The manifest ``manifest_csv`` lists path, instrument, split, file, frames.
-    """
-    ex = extractor or load_teacher_features(kind, spec, revision, sample_rate, layers, device)
-
-    def load(path: str) -> np.ndarray:
-        wave, _ = audio.load(path, sample_rate=ex.sample_rate, channels=1)
-        return wave[0]
-
-    def compute(waves: list[np.ndarray]):
-        return ex.hidden_states(np.stack(waves)[:, None], ex.sample_rate).half()
-
-    cache_clips(index_csv, manifest_csv, ex.producer(), load, compute, batch_size,
-                desc=f"{kind} features", time_axis=1)

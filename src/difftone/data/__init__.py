@@ -8,14 +8,10 @@
 
 from __future__ import annotations
 
-
-class DataError(ValueError):
-    """A dataset-level problem: unknown instrument folder, checksum mismatch, too few clips."""
-
-
-from difftone.data.index import read_index, scan_clips, split_clips  # noqa: E402
-from difftone.data.irmas import download, extract, find_root, parse_name  # noqa: E402
-from difftone.data.render import render_embedded  # noqa: E402
+from difftone.data.errors import DataError
+from difftone.data.index import read_index, scan_clips, split_clips
+from difftone.data.irmas import download, extract, find_root, parse_name
+from difftone.data.render import render_embedded
 
 __all__ = [
     "DataError",

@@ -22,9 +22,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from difftone import audio
-from difftone.data import DataError
+from difftone.data.errors import DataError
 from difftone.data.irmas import find_root, is_hidden, parse_name
-from difftone.files import atomic_path
+from difftone.files import atomic_path, read_csv
 from difftone.instruments import INSTRUMENTS
 
 log = logging.getLogger(__name__)
@@ -191,14 +191,8 @@ def read_index(path: str | Path = "results/data/index.csv", split: str | None = 
 
 
 def _read_csv(path: str | Path, columns: list[str]) -> pd.DataFrame:
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path} does not exist; build it with `snakemake {path}`")
-    table = pd.read_csv(path, dtype={"genre": "string", "drums": "string", "recording": "string"})
-    lacking = [c for c in columns if c not in table.columns]
-    if lacking:
-        raise DataError(f"{path}: missing column(s) {', '.join(lacking)}; rebuild it with `snakemake -R {path}`")
-    return table
+    return read_csv(path, columns, what=f"`snakemake -R {path}`", error=DataError, allow_empty=True,
+                    dtype={"genre": "string", "drums": "string", "recording": "string"})
 
 
 def _write_csv(table: pd.DataFrame, path: str | Path) -> None:

@@ -21,7 +21,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from difftone.data import DataError
+from difftone.data.errors import DataError
+from difftone.files import atomic_folder, atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -109,10 +110,8 @@ def download(url: str, dest: str | Path, md5: str | None, retries: int = 3, time
 
 def _download_once(url: str, dest: Path, md5: str | None, timeout: float) -> Path:
     h = hashlib.md5()
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    tmp = Path(tmp)
-    try:
-        with open(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+    with atomic_path(dest) as tmp:  # renamed onto dest only if the checksum matches
+        with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
             total = resp.headers.get("Content-Length")
             with tqdm(total=int(total) if total else None, unit="B", unit_scale=True, desc=dest.name) as bar:
                 while block := resp.read(1 << 20):
@@ -126,38 +125,36 @@ def _download_once(url: str, dest: Path, md5: str | None, timeout: float) -> Pat
                 f"file changed; nothing was written to {dest}. Rerun to download again, or check data.irmas_url "
                 "and data.irmas_md5."
             )
-        tmp.replace(dest)
-        log.info("downloaded %s to %s (md5 %s)", url, dest, got)
-        return dest
-    finally:
-        tmp.unlink(missing_ok=True)
+    log.info("downloaded %s to %s (md5 %s)", url, dest, got)
+    return dest
 
 
 def extract(zip_path: str | Path, dest: str | Path) -> Path:
     """Extract the IRMAS zip so that ``dest`` is the folder holding the instrument folders.
 
-    Extraction happens in a temporary folder beside ``dest`` that is renamed at the end.
+    Extraction happens in a temporary folder beside ``dest`` that is renamed at the end
+    (:func:`difftone.files.atomic_folder`).
     """
     zip_path, dest = Path(zip_path), Path(dest)
     if dest.exists():
         raise DataError(f"{dest} already exists; delete it to extract {zip_path} again")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
-    try:
+    with atomic_folder(dest) as out:
+        unzipped = Path(tempfile.mkdtemp(dir=out, prefix=".unzipped-"))
         try:
             with zipfile.ZipFile(zip_path) as zf:
                 members = zf.infolist()
                 for member in tqdm(members, desc=f"extract {zip_path.name}", unit="file"):
-                    zf.extract(member, tmp)  # zipfile drops absolute and '..' components
+                    zf.extract(member, unzipped)  # zipfile drops absolute and '..' components
         except zipfile.BadZipFile as exc:
             raise DataError(f"{zip_path}: not a valid zip file ({exc}); delete it and download again") from None
-        top = [p for p in tmp.iterdir() if not is_hidden(p)]
+        top = [p for p in unzipped.iterdir() if not is_hidden(p)]
         # The zip's single top folder (IRMAS-TrainingData/) becomes dest; else the whole tree does.
-        (top[0] if len(top) == 1 and top[0].is_dir() else tmp).rename(dest)
-        log.info("extracted %s to %s", zip_path, dest)
-        return dest
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        root = top[0] if len(top) == 1 and top[0].is_dir() else unzipped
+        for child in list(root.iterdir()):
+            child.rename(out / child.name)
+        shutil.rmtree(unzipped)
+    log.info("extracted %s to %s", zip_path, dest)
+    return dest
 
 
 def find_root(folder: str | Path) -> Path:

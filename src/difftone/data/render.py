@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import importlib.resources
 import logging
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,8 +31,9 @@ import pretty_midi
 from tqdm.auto import tqdm
 
 from difftone import audio
-from difftone.data import DataError
+from difftone.data.errors import DataError
 from difftone.data.irmas import GENRES, IRMAS_FOLDER, format_name
+from difftone.files import atomic_folder
 from difftone.instruments import INSTRUMENTS
 
 log = logging.getLogger(__name__)
@@ -260,20 +259,17 @@ def render_embedded(
 ) -> pd.DataFrame:
     """Render the embedded dataset into ``out_dir`` (see the module doc); returns the manifest.
 
-    Everything is written in a temporary folder beside ``out_dir`` and renamed at the end.
+    Everything is written in a temporary folder beside ``out_dir`` that replaces it at the end
+    (:func:`difftone.files.atomic_folder`), so a failed render keeps an older ``out_dir``.
     """
     out_dir = Path(out_dir)
-    if out_dir.exists():
-        if not overwrite:
-            raise DataError(f"{out_dir} already exists; delete it or pass overwrite=True")
-        shutil.rmtree(out_dir)
+    if out_dir.exists() and not overwrite:
+        raise DataError(f"{out_dir} already exists; delete it or pass overwrite=True")
     for code in instruments:  # fail before rendering anything
         if code not in INSTRUMENTS:
             raise DataError(f"unknown instrument {code!r}; known codes: {', '.join(INSTRUMENTS)}")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
     rows = []
-    try:
+    with atomic_folder(out_dir) as tmp:
         jobs = [(code, i) for code in instruments for i in range(clips_per_instrument)]
         for code, i in tqdm(jobs, desc="render embedded dataset", unit="clip"):
             wave, inst, meta = render_clip(code, i, seed, sample_rate, clip_seconds, silence_db)
@@ -288,9 +284,6 @@ def render_embedded(
             rows.append({"path": rel.as_posix(), **meta})
         manifest = pd.DataFrame(rows)
         manifest.to_csv(tmp / "render.csv", index=False)
-        tmp.rename(out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     counts = manifest.groupby("kind").size().to_dict()
     log.info("rendered %d clips (%s) into %s", len(manifest), counts, out_dir)
     return manifest

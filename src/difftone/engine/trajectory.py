@@ -23,6 +23,8 @@ scheduler state that follows from k (step index k, lower_order_nums = min(k, ord
 and the noise of steps k..N-1, which depends only on the seed, the sigmas and
 ``noise_bounds``: so an edit at step k costs N-k denoiser steps.
 The folder is written to a temporary name and renamed, never left half-written.
+A folder of another format or version (both files carry them) is a :class:`TrajectoryError`
+naming the file, never read as if it were this one.
 """
 
 from __future__ import annotations
@@ -35,12 +37,29 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from difftone.files import atomic_folder
 
 FORMAT = "difftone-trajectory"
 VERSION = 1
+REGENERATE = "rerun the source generation (generate_sources) to rewrite it"
+
+
+class TrajectoryError(ValueError):
+    """A trajectory folder of another format or version, or unreadable."""
+
+
+def check_format(what: str | Path, fmt: Any, version: Any) -> None:
+    """Raise :class:`TrajectoryError` unless ``(fmt, version)`` is this module's ``(FORMAT, VERSION)``."""
+    if fmt != FORMAT:
+        raise TrajectoryError(f"{what}: not a {FORMAT} (format {fmt!r}); {REGENERATE}")
+    if version is None:
+        raise TrajectoryError(f"{what}: no format version (this difftone reads version {VERSION}); {REGENERATE}")
+    if str(version) != str(VERSION):
+        raise TrajectoryError(f"{what}: trajectory format version {version}, this difftone reads version {VERSION}; "
+                              f"{REGENERATE}")
 
 
 @dataclass
@@ -140,10 +159,30 @@ class Trajectory:
                 f"{path} is not a trajectory folder (needs trajectory.json and tensors.safetensors); "
                 "rerun the source generation"
             )
-        meta = json.loads(meta_path.read_text())
-        if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-            raise ValueError(f"{meta_path}: not a {FORMAT} version {VERSION} file; rerun the source generation")
-        tensors = load_file(str(tensor_path))
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise TrajectoryError(f"{meta_path}: not valid JSON ({exc}); {REGENERATE}") from None
+        if not isinstance(meta, dict):
+            raise TrajectoryError(f"{meta_path}: not a {FORMAT} (a JSON {type(meta).__name__}); {REGENERATE}")
+        check_format(meta_path, meta.get("format"), meta.get("version"))
+        try:
+            with safe_open(str(tensor_path), framework="pt") as f:
+                header = f.metadata() or {}
+            tensors = load_file(str(tensor_path))
+        except (SafetensorError, OSError) as exc:
+            raise TrajectoryError(f"{tensor_path}: cannot be read ({exc}); {REGENERATE}") from None
+        check_format(tensor_path, header.get("format"), header.get("version"))
+        missing = [k for k in ("latents", "x0_hat", "audio") if k not in tensors]
+        if missing:
+            raise TrajectoryError(f"{tensor_path}: lacks the tensor(s) {', '.join(missing)}; {REGENERATE}")
+        try:
+            return cls._from(meta, tensors)
+        except KeyError as exc:
+            raise TrajectoryError(f"{meta_path}: lacks the key {exc}; {REGENERATE}") from None
+
+    @classmethod
+    def _from(cls, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> "Trajectory":
         return cls(
             prompt=meta["prompt"],
             seed=int(meta["seed"]),

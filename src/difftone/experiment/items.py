@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from difftone.files import read_csv
+
 SOURCE_COLUMNS = ["item", "instrument", "prompt_index", "seed", "prompt", "audio", "trajectory", "top1_final"]
 SWAP_COLUMNS = ["item", "prompt_index", "seed", "source_prompt", "target_prompt", "swap_step", "sigma", "reason",
                 "audio", "nfe", "probe_nfe", "fallback", "trace"]
@@ -55,18 +57,7 @@ def check_finite(x: torch.Tensor | np.ndarray, what: str) -> None:
 
 def read_table(path, columns: list[str], what: str) -> pd.DataFrame:
     """Read a stage's CSV, checking its columns; an empty table is an error naming the file."""
-    try:
-        df = pd.read_csv(path, keep_default_na=False)
-    except FileNotFoundError:
-        raise ExperimentError(f"{path} does not exist; run the {what} stage first") from None
-    except pd.errors.EmptyDataError:
-        raise ExperimentError(f"{path} is empty: the {what} stage produced no items") from None
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ExperimentError(f"{path} lacks the columns {missing}; rerun the {what} stage")
-    if df.empty:
-        raise ExperimentError(f"{path} has no rows: the {what} stage produced no items")
-    return df
+    return read_csv(path, columns, what=f"the {what} stage", error=ExperimentError, keep_default_na=False)
 
 
 def sigma_of(sigmas: list[float], step: int | None) -> float:

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from difftone import audio
 from difftone.experiment.items import SWAP_COLUMNS, ExperimentError, check_finite, pair_name, read_table
 from difftone.experiment.sources import read_sources
+from difftone.files import read_csv
 from difftone.metrics import bootstrap_ci, chroma_distance, kad_bootstrap_ci
 from difftone.metrics.clap import check_not_collapsed, load_clap, load_embeddings, save_embeddings
 
@@ -59,6 +60,20 @@ def edit_success(inst_acc: float, chroma: float, max_chroma: float) -> float:
     """1.0 when an edit reached the target instrument and kept the source's pitch content
     (chroma distance at most ``max_chroma``), else 0.0."""
     return float(bool(inst_acc) and chroma <= max_chroma)
+
+
+def item_row(strategy: str, source: str, target: str, item: str, swap_step, sigma: float, chroma: float,
+             predicted: str, max_chroma: float, *, judged: str | None = None, fallback: bool = False,
+             reason: str = "") -> dict:
+    """One row of ``items.csv`` (:data:`ITEM_COLUMNS`): ``inst_acc`` is 1.0 when the teacher's top-1
+    ``predicted`` is the target, ``success`` is :func:`edit_success`, ``judge_acc`` the same for the
+    judge's reading ``judged`` (NaN without a judge)."""
+    reached = float(predicted == target)
+    return {"strategy": strategy, "source": source, "target": target, "item": item, "swap_step": swap_step,
+            "sigma": sigma, "chroma": chroma, "predicted": predicted, "inst_acc": reached,
+            "success": edit_success(reached, chroma, max_chroma), "judge_predicted": "" if judged is None else judged,
+            "judge_acc": np.nan if judged is None else float(judged == target), "fallback": bool(fallback),
+            "reason": reason}
 
 
 def embed_references(index_csv: str | Path, instruments: Sequence[str], out_npz: str | Path, *, clap: Mapping,
@@ -146,15 +161,9 @@ def score_edits(
             predicted = classifier.instruments[int(probs.argmax())]
             distance = chroma_distance(wave, src_wave, sr, source_sr=src_sr, method=chroma["method"],
                                        target_sr=chroma["sample_rate"], hop_length=chroma["hop_length"])
-            reached = float(predicted == target)
-            judged = judge.predict_audio(wave, sr) if judge is not None else ""
-            rows.append({
-                "strategy": strategy, "source": source, "target": target, "item": r.item,
-                "swap_step": r.swap_step, "sigma": r.sigma, "chroma": distance,
-                "predicted": predicted, "inst_acc": reached, "success": edit_success(reached, distance, max_chroma),
-                "judge_predicted": judged, "judge_acc": float(judged == target) if judge is not None else np.nan,
-                "fallback": bool(r.fallback), "reason": r.reason,
-            })
+            judged = judge.predict_audio(wave, sr) if judge is not None else None
+            rows.append(item_row(strategy, source, target, r.item, r.swap_step, r.sigma, distance, predicted,
+                                 max_chroma, judged=judged, fallback=bool(r.fallback), reason=r.reason))
             if embedder is not None:
                 e = embedder.embed(wave, sr)
                 embs.append(e)
@@ -163,8 +172,8 @@ def score_edits(
                 all_labels.append(np.full(len(e), edit_label(r.item, target)))
         item_rows.extend(rows)
         reference = ref_emb[ref_label == target] if kad else None
-        pair_rows.append(_pair_summary(strategy, source, target, rows, len(swaps) - len(done), embs, groups,
-                                       reference, bootstrap, kad_bandwidth))
+        pair_rows.append(pair_summary(strategy, source, target, rows, len(swaps) - len(done), embs, groups,
+                                      reference, bootstrap, kad_bandwidth))
     if not item_rows:
         raise ExperimentError(f"{edits_dir}: strategy {strategy} has no edits to score (every item was skipped?)")
     items = pd.DataFrame(item_rows, columns=ITEM_COLUMNS)
@@ -182,18 +191,16 @@ def score_edits(
 
 def read_skipped(path: str | Path) -> pd.DataFrame:
     """``skipped.csv`` of a strategy (may have no rows)."""
-    try:
-        df = pd.read_csv(path, keep_default_na=False)
-    except FileNotFoundError:
-        raise ExperimentError(f"{path} does not exist; run the metrics stage first") from None
-    missing = [c for c in SKIPPED_COLUMNS if c not in df.columns]
-    if missing:
-        raise ExperimentError(f"{path} lacks the columns {missing}; rerun the metrics stage")
-    return df
+    return read_csv(path, SKIPPED_COLUMNS, what="the metrics stage", error=ExperimentError, allow_empty=True,
+                    keep_default_na=False)
 
 
-def _pair_summary(strategy, source, target, rows, skipped, embs, groups, reference, bootstrap,
-                  kad_bandwidth="candidate") -> dict:
+def pair_summary(strategy, source, target, rows, skipped, embs, groups, reference, bootstrap,
+                 kad_bandwidth="candidate") -> dict:
+    """One row of ``pairs.csv`` (:data:`PAIR_COLUMNS`) from a pair's item ``rows``: the mean swap step,
+    bootstrap means of chroma, inst_acc and success, and KAD of the CLAP embeddings ``embs`` (rows of
+    item ``groups``) against ``reference`` with the ``kad_bandwidth`` rule (NaN under two items or
+    without a reference); a pair with no rows (every item skipped) has NaN metrics."""
     out = {"strategy": strategy, "source": source, "target": target, "n": len(rows), "skipped": skipped}
     if not rows:
         return out | {c: np.nan for c in PAIR_COLUMNS if c not in out}

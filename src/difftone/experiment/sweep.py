@@ -34,6 +34,7 @@ from difftone.experiment.scoring import ITEM_COLUMNS
 from difftone.experiment.sources import read_sources
 from difftone.experiment.tables import write_csv_and_markdown
 from difftone.experiment.split import part_items
+from difftone.files import atomic_path
 from difftone.metrics import bootstrap_ci, chroma_distance, cluster_bootstrap_ci
 
 log = logging.getLogger(__name__)
@@ -157,10 +158,9 @@ def sweep_figure(table: pd.DataFrame, figure: str | Path, steps: int | None = No
             ax.set_xlim(-0.5, steps + 0.5)
     fig.suptitle("Swap-step sweep: early swaps lose the content, late swaps miss the target", fontsize=10)
     fig.tight_layout()
-    tmp = figure.with_name(f".{figure.stem}.tmp{figure.suffix}")
-    fig.savefig(tmp, dpi=120)
+    with atomic_path(figure) as tmp:
+        fig.savefig(tmp, dpi=120, format=figure.suffix[1:])
     plt.close(fig)
-    tmp.replace(figure)
     return figure
 
 

@@ -45,7 +45,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import ClapConfig, ClapFeatureExtractor, ClapModel
 
-from difftone.files import atomic_folder
+from difftone.files import atomic_folder, atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -446,11 +446,8 @@ def check_not_collapsed(emb: np.ndarray, what: str, max_median_cosine: float = 0
 
 def save_embeddings(path: str | Path, emb: np.ndarray, items: np.ndarray, meta: dict | None = None) -> None:
     """Write embeddings as ``.npz`` (``emb``, ``item``, ``meta`` JSON) atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, emb=emb.astype(np.float32), item=items, meta=np.array(json.dumps(meta or {})))
-    tmp.replace(path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:  # a file object: np.savez adds no ".npz" to it
+        np.savez(f, emb=emb.astype(np.float32), item=items, meta=np.array(json.dumps(meta or {})))
 
 
 def load_embeddings(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict]:

@@ -258,7 +258,7 @@ def load_audioldm2(spec: str, dtype: torch.dtype = torch.float32, device: str = 
         pipe = AudioLDM2Pipeline(**build_tiny_audioldm2())
         window, tokens = window_seconds or 2.0, 16
     else:
-        from difftone.models.loader import ModelLoadError, _looks_local, hub_token
+        from difftone.models.hub import ModelLoadError, hub_token, looks_local as _looks_local
 
         try:
             source = str(Path(spec).expanduser()) if _looks_local(spec) else spec

@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from difftone.models.hub import ModelLoadError, hub_token, looks_local as _looks_local  # re-exported: fetch, callers
 from difftone.models.sao import COMPONENT_NAMES, SAOBackbone
 
 log = logging.getLogger(__name__)
@@ -55,10 +56,6 @@ SAO_TRANSFORMER_CONFIG: dict[str, Any] = {
     "sample_size": 1024,
     "time_proj_dim": 256,
 }
-
-
-class ModelLoadError(RuntimeError):
-    """The model spec cannot be loaded; the message says why and what to do."""
 
 
 SAOComponents = SAOBackbone  # the older name
@@ -114,11 +111,6 @@ def _check_device(device: str) -> None:
         raise ModelLoadError(f"device {device!r} requested but CUDA is not available; use --device cpu")
 
 
-def _looks_local(spec: str) -> bool:
-    """A path (exists, or starts like one) rather than a hub id ``owner/name``."""
-    return os.path.exists(os.path.expanduser(spec)) or spec.startswith(("/", ".", "~")) or spec.count("/") != 1
-
-
 def _load_demo(checkpoint_dir: str | None, dtype: str, device: str) -> dict[str, Any]:
     try:
         from difftone.models.demo import build_demo_components
@@ -135,11 +127,6 @@ def _load_demo(checkpoint_dir: str | None, dtype: str, device: str) -> dict[str,
         return build_demo_components(checkpoint_dir, dtype, device)
     except (OSError, ValueError, KeyError) as exc:
         raise ModelLoadError(f"cannot load the demo checkpoint {checkpoint_dir}: {exc}") from None
-
-
-def hub_token() -> str | None:
-    """The Hugging Face token from the environment (``HF_TOKEN``, or the older ``HUGGING_FACE_HUB_TOKEN``)."""
-    return os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN") or None
 
 
 def _download(repo_id: str) -> Path:

@@ -21,7 +21,6 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 import torch
-from torch import nn
 
 from difftone.instruments import INSTRUMENTS
 
@@ -188,27 +187,3 @@ def build_tiny_components(seed: int = 0, sample_size: int = TINY_SAMPLE_SIZE) ->
         "projection_model": projection_model,
         "scheduler": CosineDPMSolverMultistepScheduler(**SAO_SCHEDULER_CONFIG),
     }
-
-
-class TinyLatentClassifier(nn.Module):
-    """An untrained latent instrument classifier with the classifier interface.
-
-    ``instruments``: IRMAS codes (index = class id); maps latents ``[B, C, T]`` (any
-    T >= 1) to logits ``[B, n_classes]``: a 1x1 conv, mean over time, a linear head.
-    A stand-in for tests and ``--model tiny`` until a trained student exists.
-    """
-
-    def __init__(self, in_channels: int, instruments: list[str], hidden: int = 16):
-        super().__init__()
-        self.instruments = list(instruments)
-        self.proj = nn.Conv1d(in_channels, hidden, 1)
-        self.head = nn.Linear(hidden, len(self.instruments))
-
-    def forward(self, latents: torch.Tensor) -> torch.Tensor:
-        return self.head(torch.tanh(self.proj(latents)).mean(dim=-1))
-
-
-def tiny_latent_classifier(in_channels: int, instruments: list[str], seed: int = 0) -> TinyLatentClassifier:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return TinyLatentClassifier(in_channels, instruments).eval()

@@ -37,7 +37,7 @@ import yaml
 from difftone.experiment.items import ExperimentError, pair_name, read_table, strategy_slug
 from difftone.experiment.sources import read_sources
 from difftone.experiment.swap_steps import MANIFEST, MANIFEST_COLUMNS
-from difftone.files import atomic_folder, atomic_path
+from difftone.files import atomic_folder, atomic_path, read_csv
 from difftone.instruments import INSTRUMENTS
 from difftone.report import verdict as V
 from difftone.report.columns import ARROW, DIRECTION, TABLES, TableSpec
@@ -225,9 +225,8 @@ def _get(config: Mapping, *keys, default: Any = "") -> Any:
 
 
 def _read(path, columns: list[str], what: str) -> pd.DataFrame:
-    """A workflow table, checked (columns, rows) by read_table, with numbers parsed (empty cells NaN)."""
-    read_table(path, columns, what)
-    return pd.read_csv(path)
+    """A workflow table, checked (columns, rows), with numbers parsed (empty cells NaN)."""
+    return read_csv(path, columns, what=f"the {what} stage", error=ExperimentError)
 
 
 def intervals_note(config: Mapping[str, Any]) -> str:

@@ -1,0 +1,52 @@
+"""difftone.files: atomic folders and the one CSV reader's errors."""
+
+import pandas as pd
+import pytest
+
+from difftone.files import TableError, atomic_folder, read_csv
+
+
+def test_atomic_folder_replaces_only_on_success(tmp_path):
+    final = tmp_path / "out"
+    final.mkdir()
+    (final / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_folder(final) as tmp:
+            (tmp / "new.txt").write_text("half")
+            raise RuntimeError("killed")
+    assert [p.name for p in tmp_path.iterdir()] == ["out"] and (final / "old.txt").read_text() == "old"
+    with atomic_folder(final) as tmp:
+        (tmp / "new.txt").write_text("new")
+    assert [p.name for p in final.iterdir()] == ["new.txt"] and [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_read_csv_returns_the_table_with_the_read_options(tmp_path):
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"a": [1, 2], "b": ["x", ""]}).to_csv(path, index=False)
+    table = read_csv(path, ["a", "b"], what="the test stage", keep_default_na=False)
+    assert table["a"].tolist() == [1, 2] and table["b"].tolist() == ["x", ""]
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, r"t\.csv does not exist; run the edit stage first"),
+    ("", r"t\.csv is empty \(not even a header\); rerun the edit stage"),
+    ("a,c\n1,2\n", r"t\.csv lacks column\(s\) b \(it has a, c\); rerun the edit stage"),
+    ("a,b\n", r"t\.csv has no rows; rerun the edit stage"),
+])
+def test_read_csv_errors_name_the_file_and_what_writes_it(tmp_path, content, message):
+    path = tmp_path / "t.csv"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(TableError, match=message):
+        read_csv(path, ["a", "b"], what="the edit stage")
+
+
+def test_read_csv_raises_the_callers_error_and_may_allow_empty(tmp_path):
+    class StageError(ValueError):
+        pass
+
+    path = tmp_path / "t.csv"
+    path.write_text("a,b\n")
+    assert read_csv(path, ["a"], what="x", allow_empty=True).empty
+    with pytest.raises(StageError, match="no rows"):
+        read_csv(path, ["a"], what="x", error=StageError)
