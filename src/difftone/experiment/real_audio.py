@@ -1,0 +1,168 @@
+"""Table IV (beyond the paper): editing real recordings, the swap strategies beside ZETA.
+
+Each recording is inverted once per source guidance (:func:`difftone.engine.inversion`,
+edit-friendly DDPM inversion on the model's own sampler) into a folder of the *same
+layout as the source generations* (:mod:`difftone.experiment.items`: ``<code>/items.csv``,
+``<item>/source.wav`` = the VAE reconstruction, ``<item>/trajectory/``), so the edits
+(:func:`difftone.experiment.edits.run_edits`, the one edit step), the metrics
+(:func:`difftone.experiment.scoring.score_edits`: chroma against the reconstruction, the
+teacher's top-1, KAD against the target's training clips, source-level bootstrap
+intervals) and the table (:func:`difftone.experiment.tables.strategy_table`) are those of
+Table II, unchanged. A row of Table IV is ``(strategy, source guidance, target guidance)``:
+the swap strategies of Table II at ``real_audio.source_guidance`` -> the edit guidance, and
+ZETA's row: ``fixed:round(edit_from * N)`` with ZETA's guidance (3 -> 12 by default).
+
+Recordings: ``real_audio.folder`` (``<code>/<name>.wav``, or IRMAS test clips with their
+``.txt`` labels) or the dataset's validation split (the embedded default: the rendered
+clips no classifier or demo model was trained on). A bad file is skipped, listed in
+``rejected.csv`` with its one-line reason; an instrument left with no recording stops the
+stage with an error naming the folder.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from difftone import audio
+from difftone.audio import AudioError
+from difftone.experiment.items import SOURCE_COLUMNS, ExperimentError, check_finite
+from difftone.experiment.tables import strategy_table, write_csv_and_markdown
+from difftone.files import atomic_folder
+from difftone.instruments import resolve
+
+log = logging.getLogger(__name__)
+
+RECORDING_COLUMNS = ["instrument", "path"]
+
+
+def inversion_label(guidance: float) -> str:
+    """The folder of one inversion setting: ``guidance-3``, ``guidance-1.5``."""
+    return f"guidance-{float(guidance):g}"
+
+
+def table4_rows(strategies: Sequence[str], steps: int, source_guidance: float, target_guidance: float,
+                zeta: Mapping | None) -> dict[str, dict]:
+    """Row slug -> {method, strategy, inversion, source_guidance, target_guidance} of Table IV, in order."""
+    rows = {s.replace(":", "-"): {"method": s, "strategy": s, "source_guidance": float(source_guidance),
+                                  "target_guidance": float(target_guidance)} for s in strategies}
+    if zeta and zeta.get("enabled", True):
+        k = int(round(float(zeta["edit_from"]) * int(steps)))
+        rows["zeta"] = {"method": f"zeta (fixed:{k})", "strategy": f"fixed:{k}",
+                        "source_guidance": float(zeta["source_guidance"]),
+                        "target_guidance": float(zeta["target_guidance"])}
+    for row in rows.values():
+        row["inversion"] = inversion_label(row["source_guidance"])
+    return rows
+
+
+def _labels_of(wav: Path, instruments: Sequence[str]) -> list[str]:
+    if wav.parent.name in instruments:
+        return [wav.parent.name]
+    txt = wav.with_suffix(".txt")
+    if txt.is_file():  # IRMAS test clips: one instrument code per line
+        return sorted({line.strip() for line in txt.read_text().splitlines() if line.strip()})
+    return []
+
+
+def collect_recordings(instruments: Sequence[str], per_instrument: int, *, folder: str | Path | None = None,
+                       index_csv: str | Path | None = None) -> pd.DataFrame:
+    """The first ``per_instrument`` recordings of each instrument (by path): from ``folder`` (module doc)
+    or the validation split of ``index_csv``. ExperimentError naming the source when one has none."""
+    if folder is not None:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise ExperimentError(f"real_audio.folder {folder} is not a folder of recordings")
+        found = [(labels[0], str(p)) for p in sorted(folder.rglob("*.wav"))
+                 if len(labels := _labels_of(p, instruments)) == 1 and labels[0] in instruments]
+        where = f"real_audio.folder {folder}"
+    else:
+        from difftone.data import read_index
+
+        index = read_index(index_csv, split="val").sort_values("path")
+        found = [(r.instrument, r.path) for r in index.itertuples() if r.instrument in instruments]
+        where = f"the validation split of {index_csv}"
+    df = pd.DataFrame(found, columns=RECORDING_COLUMNS)
+    missing = [c for c in instruments if not (df["instrument"] == c).any()]
+    if missing:
+        raise ExperimentError(f"{where} has no single-instrument recording of {', '.join(missing)}: add some or "
+                              "remove the instrument from `instruments`")
+    return df.groupby("instrument", sort=False).head(int(per_instrument)).reset_index(drop=True)
+
+
+def invert_recordings(
+    recordings: pd.DataFrame,
+    out_dir: str | Path,
+    *,
+    model: str,
+    classifier: str | Path,
+    steps: int,
+    source_guidance: float,
+    target_guidance: float,
+    template: str,
+    seed: int = 0,
+    peak: float = 0.5,
+    silence_db: float = -60.0,
+    max_silent_fraction: float = 0.9,
+    device: str = "cpu",
+    dtype: str = "float32",
+) -> pd.DataFrame:
+    """Invert every recording (``instrument``, ``path``) into ``out_dir/<code>/`` (the sources layout, plus a
+    ``recording`` column); bad files go to ``out_dir/rejected.csv``. The folder appears whole or not at all."""
+    from difftone.classifiers import load_latent_classifier
+    from difftone.engine import Editor
+    from difftone.models import load_backbone
+    from difftone.real_audio import invert_recording, load_recording, source_prompt
+
+    backbone = load_backbone(model, dtype=dtype, device=device)
+    editor = Editor(backbone, classifier=load_latent_classifier(classifier, device=device), progress=False)
+    rows, rejected = [], []
+    with atomic_folder(out_dir) as tmp:
+        counts: dict[str, int] = {}
+        for r in tqdm(recordings.itertuples(), total=len(recordings), desc="invert recordings", unit="clip"):
+            try:
+                rec = load_recording(r.path, backbone, peak=peak, silence_db=silence_db,
+                                     max_silent_fraction=max_silent_fraction)
+            except AudioError as exc:
+                log.warning("skipped: %s", exc)
+                rejected.append({"path": r.path, "instrument": r.instrument, "reason": exc.reason})
+                continue
+            i = counts[r.instrument] = counts.get(r.instrument, -1) + 1
+            prompt = source_prompt(resolve(r.instrument).name, None, template)
+            traj = invert_recording(editor, rec, prompt, steps, source_guidance, seed=seed,
+                                    target_guidance_scale=target_guidance)
+            item = f"{r.instrument}-r{i:03d}"
+            check_finite(traj.latents, f"the inverted latents of {r.path}")
+            folder = tmp / r.instrument / item
+            traj.save(folder / "trajectory")
+            audio.write(folder / "source.wav", traj.audio.numpy(), traj.sample_rate, subtype="FLOAT")
+            rows.append({"item": item, "instrument": r.instrument, "prompt_index": i, "seed": seed, "prompt": prompt,
+                         "audio": str(Path(item) / "source.wav"), "trajectory": str(Path(item) / "trajectory"),
+                         "top1_final": traj.trace.top1[-1] if traj.trace is not None else "", "recording": r.path})
+        items = pd.DataFrame(rows, columns=[*SOURCE_COLUMNS, "recording"])
+        missing = sorted(set(recordings["instrument"]) - set(items["instrument"]))
+        if missing:
+            raise ExperimentError(f"no usable recording of {', '.join(missing)} (see the warnings above): "
+                                  "replace the files or remove the instrument from `instruments`")
+        for code, group in items.groupby("instrument"):
+            group.to_csv(tmp / code / "items.csv", index=False)
+        pd.DataFrame(rejected, columns=["path", "instrument", "reason"]).to_csv(tmp / "rejected.csv", index=False)
+    log.info("inverted %d recording(s) at source guidance %g (%d rejected): %d NFE", len(items), source_guidance,
+             len(rejected), editor.nfe)
+    return items
+
+
+def write_table4(rows: Mapping[str, Mapping], items_csvs: Mapping[str, str | Path],
+                 pairs_csvs: Mapping[str, str | Path], nfe_jsons: Mapping[str, str | Path], out_csv: str | Path,
+                 bootstrap: Mapping) -> pd.DataFrame:
+    """Table IV: Table II's columns (same function) per row slug, with the row's method and guidance."""
+    table = strategy_table(items_csvs, pairs_csvs, nfe_jsons, bootstrap)
+    table.insert(1, "source_guidance", [float(rows[slug]["source_guidance"]) for slug in items_csvs])
+    table.insert(2, "target_guidance", [float(rows[slug]["target_guidance"]) for slug in items_csvs])
+    table["method"] = [rows[slug]["method"] for slug in items_csvs]
+    write_csv_and_markdown(table, out_csv)
+    return table
