@@ -1,5 +1,10 @@
 """The ``difftone`` command line: ``difftone edit ...`` and stage entry points.
 
+``difftone edit --prompt ...`` edits a generation (writes ``source.wav``, ``edit.wav``,
+``edit.json``); ``difftone edit --audio FILE ...`` edits a recording: it is inverted
+(:mod:`difftone.engine.inversion`) and ``reconstruction.wav`` (the VAE round trip) and
+``edit.wav`` are written at the file's rate, channels, length and level (float WAV).
+
 Add a subcommand with :func:`register_command` (a name, a help line, a function that
 adds its arguments, a function that runs it). User errors (bad instrument, prompt,
 settings, missing model or token) exit with status 1 and one message, no traceback
