@@ -206,3 +206,25 @@ def test_cli_bad_recording_exits_1_and_writes_nothing(tmp_path, capsys, kind):
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("difftone edit: error: ") and message in err[-1] and str(path) in err[-1]
     assert not out.exists()
+
+
+# -- the Table IV stage's inputs -------------------------------------------------------------------
+def test_collect_recordings_reads_instrument_folders_and_irmas_test_labels(tmp_path):
+    from difftone.experiment.items import ExperimentError
+    from difftone.experiment.real_audio import collect_recordings, table4_rows
+
+    for name in ("pia/b.wav", "pia/a.wav", "vio/x.wav", "test/solo.wav", "test/duo.wav", "test/no_label.wav"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        sf.write(tmp_path / name, tone(0.5, 44100).T, 44100)
+    (tmp_path / "test/solo.txt").write_text("flu\n")
+    (tmp_path / "test/duo.txt").write_text("flu\npia\n")  # two instruments: not a single-instrument clip
+    found = collect_recordings(["pia", "vio", "flu"], 1, folder=tmp_path)
+    assert [(r.instrument, r.path.replace(str(tmp_path) + "/", "")) for r in found.itertuples()] == [
+        ("pia", "pia/a.wav"), ("flu", "test/solo.wav"), ("vio", "vio/x.wav")]
+    with pytest.raises(ExperimentError, match="no single-instrument recording of cel"):
+        collect_recordings(["pia", "cel"], 1, folder=tmp_path)
+    rows = table4_rows(["difftone", "sigma:2.0"], 30, 3.0, 4.0, {"enabled": True, "edit_from": 0.5,
+                                                               "source_guidance": 1.0, "target_guidance": 12.0})
+    assert list(rows) == ["difftone", "sigma-2.0", "zeta"]
+    assert rows["zeta"]["strategy"] == "fixed:15" and rows["zeta"]["inversion"] == "guidance-1"
+    assert rows["difftone"]["inversion"] == "guidance-3" and rows["difftone"]["target_guidance"] == 4.0
