@@ -425,7 +425,7 @@ def musicmagus_seconds():
 
 
 # --- Real recordings, Table IV (workflow/rules/real_audio.smk) -----------------
-from difftone.experiment.real_audio import table4_rows
+from difftone.experiment.table4 import table4_rows  # no torch at parse time
 
 REAL_AUDIO = config["real_audio"]
 
