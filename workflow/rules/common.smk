@@ -443,7 +443,9 @@ REAL_ROWS = table4_rows(
     real_audio_target_guidance(),
     REAL_AUDIO["zeta"],
 )
-REAL_INVERSIONS = {row["inversion"]: row["source_guidance"] for row in REAL_ROWS.values()}
+REAL_INVERSIONS = {
+    row["inversion"]: row["source_guidance"] for row in REAL_ROWS.values()
+}
 
 
 wildcard_constraints:

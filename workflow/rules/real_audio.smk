@@ -52,11 +52,18 @@ rule edit_recordings:
     conda:
         "../../envs/difftone.yaml"
     resources:
-        **gpu_resources(seconds=denoise_seconds(real_audio_clips() * (len(INSTRUMENTS) - 1), steps=config["model"]["steps"] / 2)),
+        **gpu_resources(
+            seconds=denoise_seconds(
+                real_audio_clips() * (len(INSTRUMENTS) - 1),
+                steps=config["model"]["steps"] / 2,
+            )
+        ),
     params:
         strategy=lambda wildcards: REAL_ROWS[wildcards.row]["strategy"],
         target_guidance=lambda wildcards: REAL_ROWS[wildcards.row]["target_guidance"],
-        options=lambda wildcards: strategy_options_of(REAL_ROWS[wildcards.row]["strategy"]),
+        options=lambda wildcards: strategy_options_of(
+            REAL_ROWS[wildcards.row]["strategy"]
+        ),
         instruments=INSTRUMENTS,
         model=get_model_spec(),
         synonyms=config["swap"]["synonyms"],
@@ -81,7 +88,10 @@ rule score_recordings:
     conda:
         "../../envs/difftone.yaml"
     resources:
-        **gpu_resources(seconds=audio_seconds(real_audio_clips() * len(INSTRUMENTS) * 10), mem_mb=6000),
+        **gpu_resources(
+            seconds=audio_seconds(real_audio_clips() * len(INSTRUMENTS) * 10),
+            mem_mb=6000,
+        ),
     params:
         strategy=lambda wildcards: REAL_ROWS[wildcards.row]["method"],
         instruments=INSTRUMENTS,
