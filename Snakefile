@@ -21,11 +21,8 @@ include: "workflow/rules/generate.smk"
 include: "workflow/rules/edits.smk"
 include: "workflow/rules/metrics.smk"
 include: "workflow/rules/sweep.smk"
-<<<<<<< HEAD
 include: "workflow/rules/musicmagus.smk"
-=======
 include: "workflow/rules/real_audio.smk"
->>>>>>> 27dbf5e (Table IV stage: invert_recordings, edit_recordings, score_recordings, table4_real_audio (reusing run_edits, score_edits, strategy_table); ZETA row; config keys real_audio.*)
 include: "workflow/rules/report.smk"
 
 

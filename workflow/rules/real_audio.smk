@@ -80,9 +80,13 @@ rule score_recordings:
         sources=lambda wildcards: f"results/real_audio/sources/{REAL_ROWS[wildcards.row]['inversion']}",
         reference="results/metrics/reference_clap.npz",
         teacher="results/classifiers/teacher/model.safetensors",
+        judge=get_judge_input(),
+        models=FETCH.inputs("mert", "clap"),
     output:
         per_item="results/real_audio/metrics/{row}/items.csv",
         pairs="results/real_audio/metrics/{row}/pairs.csv",
+        skipped="results/real_audio/metrics/{row}/skipped.csv",
+        embeddings="results/real_audio/metrics/{row}/clap.npz",
     log:
         "logs/real_audio/score_{row}.log",
     conda:
@@ -95,10 +99,13 @@ rule score_recordings:
     params:
         strategy=lambda wildcards: REAL_ROWS[wildcards.row]["method"],
         instruments=INSTRUMENTS,
-        clap=config["metrics"]["clap"],
+        clap=get_clap(),
         chroma=config["metrics"]["chroma"],
         bootstrap=config["metrics"]["bootstrap"],
         success=config["metrics"]["success"],
+        kad_bandwidth=config["metrics"]["kad"]["bandwidth"],
+        judge=config["judge"],
+        window=config["classifiers"]["window"],
         device=config["device"],
     script:
         "../scripts/score_recordings.py"
@@ -107,8 +114,11 @@ rule score_recordings:
 rule table4_real_audio:
     input:
         per_item=expand("results/real_audio/metrics/{row}/items.csv", row=REAL_ROWS),
-        pairs=expand("results/real_audio/metrics/{row}/pairs.csv", row=REAL_ROWS),
+        skipped=expand("results/real_audio/metrics/{row}/skipped.csv", row=REAL_ROWS),
+        embeddings=expand("results/real_audio/metrics/{row}/clap.npz", row=REAL_ROWS),
         nfe=expand("results/real_audio/edits/{row}/nfe.json", row=REAL_ROWS),
+        sources=f"results/real_audio/sources/{next(iter(REAL_INVERSIONS))}",
+        reference="results/metrics/reference_clap.npz",
     output:
         table="results/tables/table4_real_audio.csv",
         markdown="results/tables/table4_real_audio.md",
@@ -121,5 +131,6 @@ rule table4_real_audio:
     params:
         rows=REAL_ROWS,
         bootstrap=config["metrics"]["bootstrap"],
+        kad_bandwidth=config["metrics"]["kad"]["bandwidth"],
     script:
         "../scripts/table4_real_audio.py"

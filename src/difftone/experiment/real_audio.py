@@ -31,7 +31,8 @@ from tqdm.auto import tqdm
 from difftone import audio
 from difftone.audio import AudioError
 from difftone.experiment.items import SOURCE_COLUMNS, ExperimentError, check_finite
-from difftone.experiment.tables import strategy_table, write_csv_and_markdown
+from difftone.experiment.split import SPLIT_COLUMNS
+from difftone.experiment.tables import CHANGED_SUFFIX, load_test_items, strategy_table, write_csv_and_markdown
 from difftone.files import atomic_folder
 from difftone.experiment.table4 import inversion_label, table4_rows  # noqa: F401  (re-exported)
 from difftone.instruments import resolve
@@ -132,18 +133,25 @@ def invert_recordings(
         for code, group in items.groupby("instrument"):
             group.to_csv(tmp / code / "items.csv", index=False)
         pd.DataFrame(rejected, columns=["path", "instrument", "reason"]).to_csv(tmp / "rejected.csv", index=False)
+        # every recording is a test item (nothing is tuned on them): the split the tables read
+        items.assign(part="test")[SPLIT_COLUMNS].to_csv(tmp / "split.csv", index=False)
     log.info("inverted %d recording(s) at source guidance %g (%d rejected): %d NFE", len(items), source_guidance,
              len(rejected), editor.nfe)
     return items
 
 
 def write_table4(rows: Mapping[str, Mapping], items_csvs: Mapping[str, str | Path],
-                 pairs_csvs: Mapping[str, str | Path], nfe_jsons: Mapping[str, str | Path], out_csv: str | Path,
-                 bootstrap: Mapping) -> pd.DataFrame:
-    """Table IV: Table II's columns (same function) per row slug, with the row's method and guidance."""
-    table = strategy_table(items_csvs, pairs_csvs, nfe_jsons, bootstrap)
-    table.insert(1, "source_guidance", [float(rows[slug]["source_guidance"]) for slug in items_csvs])
-    table.insert(2, "target_guidance", [float(rows[slug]["target_guidance"]) for slug in items_csvs])
-    table["method"] = [rows[slug]["method"] for slug in items_csvs]
+                 skipped_csvs: Mapping[str, str | Path], nfe_jsons: Mapping[str, str | Path],
+                 embeddings: Mapping[str, str | Path], split_csv: str | Path, reference_npz: str | Path,
+                 out_csv: str | Path, bootstrap: Mapping, kad_bandwidth="candidate") -> pd.DataFrame:
+    """Table IV: Table II's function (:func:`strategy_table`, on the edits every row made) per row slug, with
+    the row's method and guidance. ``split_csv``: an inversion's ``split.csv`` (every recording a test item)."""
+    items, skipped, excluded = load_test_items(items_csvs, skipped_csvs, split_csv)
+    table = strategy_table(items, skipped, excluded, nfe_jsons, bootstrap, embeddings=embeddings,
+                           reference_npz=reference_npz, kad_bandwidth=kad_bandwidth)
+    slugs = [m[: -len(CHANGED_SUFFIX)] if m.endswith(CHANGED_SUFFIX) else m for m in table["method"]]
+    table.insert(1, "source_guidance", [float(rows[s]["source_guidance"]) for s in slugs])
+    table.insert(2, "target_guidance", [float(rows[s]["target_guidance"]) for s in slugs])
+    table["method"] = [rows[s]["method"] + m[len(s):] for s, m in zip(slugs, table["method"])]
     write_csv_and_markdown(table, out_csv)
     return table
