@@ -38,22 +38,26 @@ def use_gpu():
 
 def get_final_output():
     """Everything `rule all` asks for; grows with the stages."""
-    return [
-        "results/data/index.csv",
-        "results/tables/table1_classifiers.csv",
-        "results/tables/table2_strategies.csv",
-        "results/tables/per_pair.csv",
-        "results/tables/paired.csv",
-        "results/tables/table3_musicmagus.csv",
-        "results/report/index.html",
-    ] + (
-        ["results/tables/sweep.csv", "results/figures/sweep.png"]
-        if config["sweep"]["steps"]
-        else []
-    ) + (
-        ["results/tables/table4_real_audio.csv"]
-        if config["real_audio"]["enabled"]
-        else []
+    return (
+        [
+            "results/data/index.csv",
+            "results/tables/table1_classifiers.csv",
+            "results/tables/table2_strategies.csv",
+            "results/tables/per_pair.csv",
+            "results/tables/paired.csv",
+            "results/tables/table3_musicmagus.csv",
+            "results/report/index.html",
+        ]
+        + (
+            ["results/tables/sweep.csv", "results/figures/sweep.png"]
+            if config["sweep"]["steps"]
+            else []
+        )
+        + (
+            ["results/tables/table4_real_audio.csv"]
+            if config["real_audio"]["enabled"]
+            else []
+        )
     )
 
 
