@@ -102,11 +102,12 @@ def test_the_dag_writes_the_output_contract(wf):
     assert set(t3_paired["pair"]) == {"pia_to_flu", "vio_to_pia", "all"}
     assert (t3_paired.loc[t3_paired["pair"] == "all", "edits"] == 4).all()
     table4 = pd.read_csv(results / "tables" / "table4_real_audio.csv")
+    table4 = table4[~table4["method"].str.endswith(" (changed)")]  # difftone's row without fallbacks, if any
     assert table4["method"].tolist() == ["difftone", "midpoint", "zeta (fixed:3)"]
     assert table4["source_guidance"].tolist() == [3.0, 3.0, 3.0] and table4["target_guidance"].tolist() == [4.0, 4.0, 12.0]
     # 5 clips per instrument leave one validation clip each: one edit per pair, so no KAD (it needs 2)
-    assert (table4["n"] == len(PAIRS)).all() and table4["kad"].isna().all()
-    for metric in ["chroma", "inst_acc", "success"]:
+    assert (table4["edits"] == len(PAIRS)).all() and table4["kad"].isna().all()
+    for metric in ["chroma", "inst_acc", "judge_acc", "success"]:
         assert table4[metric].notna().all()
     zeta = pd.read_csv(results / "real_audio" / "edits" / "zeta" / "pia_to_vio" / "swaps.csv")
     assert (zeta["swap_step"] == 3).all()
