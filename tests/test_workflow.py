@@ -25,6 +25,7 @@ TINY = {
     "metrics": {"bootstrap": {"n_boot": 50}},
     "musicmagus": {"pairs": [["pia", "flu"], ["vio", "pia"]], "n_captions": 3, "caption_words": 4,
                    "caption_source": "offline"},
+    "real_audio": {"strategies": ["difftone", "midpoint"]},  # + the ZETA row
 }
 MM_PAIRS = [("pia", "flu"), ("vio", "pia")]
 STRATEGY_DIRS = ["difftone", "midpoint", "random", "fixed-2", "probe", "agree", "sigma-1.0"]
@@ -101,6 +102,19 @@ def test_the_dag_writes_the_output_contract(wf):
     assert set(t3_paired["baseline"]) == {"difftone"} and set(t3_paired["strategy"]) == {"musicmagus", "midpoint"}
     assert set(t3_paired["pair"]) == {"pia_to_flu", "vio_to_pia", "all"}
     assert (t3_paired.loc[t3_paired["pair"] == "all", "edits"] == 4).all()
+    table4 = pd.read_csv(results / "tables" / "table4_real_audio.csv")
+    table4 = table4[~table4["method"].str.endswith(" (changed)")]  # difftone's row without fallbacks, if any
+    assert table4["method"].tolist() == ["difftone", "midpoint", "zeta (fixed:3)"]
+    assert table4["source_guidance"].tolist() == [3.0, 3.0, 3.0] and table4["target_guidance"].tolist() == [4.0, 4.0, 12.0]
+    # 5 clips per instrument leave one validation clip each: one edit per pair, so no KAD (it needs 2)
+    assert (table4["edits"] == len(PAIRS)).all() and table4["kad"].isna().all()
+    for metric in ["chroma", "inst_acc", "judge_acc", "success"]:
+        assert table4[metric].notna().all()
+    zeta = pd.read_csv(results / "real_audio" / "edits" / "zeta" / "pia_to_vio" / "swaps.csv")
+    assert (zeta["swap_step"] == 3).all()
+    inverted = pd.read_csv(results / "real_audio" / "sources" / "guidance-3" / "pia" / "items.csv")
+    assert len(inverted) == 1 and inverted["recording"].iloc[0].startswith("results/data/")
+    assert (results / "tables" / "table4_real_audio.md").read_text().startswith("| method |")
 
     table1 = pd.read_csv(results / "tables" / "table1_classifiers.csv")
     assert set(table1["eval_set"]) == {"irmas_test", "generated"}
@@ -132,7 +146,8 @@ def test_changing_one_strategy_reruns_only_that_strategy(wf):
     planned = wf.planned_rules(override={"swap": {"no_change_policy": "skip"}})
     # difftone, probe and agree can fall back to the no-change policy (their registry specs say so)
     assert without_report(planned) == {"edit_pairs": 3, "score_edits": 3, "table2_strategies": 1,
-                                       "table3_musicmagus": 1, "all": 1}  # Table III reads difftone's edits
+                                       "table3_musicmagus": 1,  # Table III reads difftone's edits
+                                       "edit_recordings": 1, "score_recordings": 1, "table4_real_audio": 1, "all": 1}
     planned = wf.planned_rules(override={"edits": {"random_seed": 5}})
     assert without_report(planned) == {"edit_pairs": 1, "score_edits": 1, "table2_strategies": 1, "all": 1}
 
@@ -143,13 +158,18 @@ def test_changing_the_sweep_reruns_only_the_sweep(wf):
     planned = wf.planned_rules(override={"metrics": {"success": {"max_chroma": 0.2}}})
     assert without_report(planned) == {"score_edits": len(STRATEGY_DIRS), "sweep_swap_steps": 1,
                                        "table2_strategies": 1, "score_musicmagus": 1, "table3_musicmagus": 1,
-                                       "all": 1}
+                                       "score_recordings": 3, "table4_real_audio": 1, "all": 1}
 
 
 def test_changing_a_musicmagus_setting_reruns_only_the_musicmagus_stage(wf):
     planned = wf.planned_rules(override={"musicmagus": {"step_size": 0.1}})
     assert without_report(planned) == {"edit_musicmagus": 1, "score_musicmagus": 1, "table3_musicmagus": 1,
                                        "all": 1}
+
+
+def test_changing_zetas_guidance_reruns_only_its_row(wf):
+    planned = wf.planned_rules(override={"real_audio": {"zeta": {"target_guidance": 9.0}}})
+    assert without_report(planned) == {"edit_recordings": 1, "score_recordings": 1, "table4_real_audio": 1, "all": 1}
 
 
 def test_the_report_page_exists_and_its_links_resolve(wf):

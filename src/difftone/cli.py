@@ -1,5 +1,10 @@
 """The ``difftone`` command line: ``difftone edit ...`` and stage entry points.
 
+``difftone edit --prompt ...`` edits a generation (writes ``source.wav``, ``edit.wav``,
+``edit.json``); ``difftone edit --audio FILE ...`` edits a recording: it is inverted
+(:mod:`difftone.engine.inversion`) and ``reconstruction.wav`` (the VAE round trip) and
+``edit.wav`` are written at the file's rate, channels, length and level (float WAV).
+
 Add a subcommand with :func:`register_command` (a name, a help line, a function that
 adds its arguments, a function that runs it). User errors (bad instrument, prompt,
 settings, missing model or token) exit with status 1 and one message, no traceback
@@ -40,11 +45,12 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from difftone.engine import EditError, StrategyError, SwapError
     from difftone.models import ModelLoadError
 
+    from difftone.audio import AudioError
     from difftone.captions import CaptionError
     from difftone.engine.musicmagus import MusicMagusError
 
     errors: list[type[BaseException]] = [CLIError, ConfigError, ModelLoadError, SwapError, EditError, StrategyError,
-                                         MusicMagusError, CaptionError]
+                                         MusicMagusError, CaptionError, AudioError]
     try:
         from difftone.classifiers import CheckpointError
 
@@ -56,10 +62,16 @@ def user_errors() -> tuple[type[BaseException], ...]:
 
 # -- difftone edit --------------------------------------------------------------------------
 def _add_edit_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--prompt", required=True, help='source prompt naming the source instrument, e.g. "A soft piano melody"')
+    p.add_argument("--prompt", help='source prompt naming the source instrument, e.g. "A soft piano melody" '
+                   '(required without --audio; with --audio default: config real_audio.source_prompt)')
+    p.add_argument("--audio", metavar="FILE", help="edit this recording instead of a generation: it is inverted "
+                   "(edit-friendly DDPM inversion) with the source prompt; writes reconstruction.wav (the VAE round "
+                   "trip) and edit.wav at the file's rate, channels and length")
+    p.add_argument("--source-guidance", type=float, help="with --audio: guidance of the inversion "
+                   "(default: config real_audio.source_guidance)")
     p.add_argument("--source", required=True, help="source instrument: IRMAS code (pia) or name (piano)")
     p.add_argument("--target", required=True, help="target instrument: IRMAS code (vio) or name (violin)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the source generation (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the source generation, or of the inversion's noise (default 0)")
     p.add_argument("--method", choices=["difftone", "musicmagus"], default="difftone",
                    help="difftone: a prompt swap at one step (default) | musicmagus: the caption direction + "
                         "cross-attention constraint (config musicmagus.*)")
@@ -67,8 +79,9 @@ def _add_edit_arguments(p: argparse.ArgumentParser) -> None:
                    "stage's results/captions); default: the offline generator's (config musicmagus.n_captions)")
     p.add_argument("--strategy", default="difftone", help="difftone | midpoint | random | fixed:K | sigma:S | agree[:R] | probe[:P] | none (default difftone)")
     p.add_argument("--steps", type=int, help="denoising steps N (default: config model.steps)")
-    p.add_argument("--duration", type=float, help="seconds to generate (default: config model.duration)")
-    p.add_argument("--guidance-scale", type=float, help="classifier-free guidance (default: config model.guidance_scale)")
+    p.add_argument("--duration", type=float, help="seconds to generate (default: config model.duration; with --audio: the file's)")
+    p.add_argument("--guidance-scale", type=float, help="classifier-free guidance (default: config model.guidance_scale; "
+                   "with --audio: of the edited steps, default real_audio.target_guidance or model.guidance_scale)")
     p.add_argument("--model", help="tiny | demo | demo:DIR | a hub id | a local snapshot folder (default: config model.spec)")
     p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], help="default: config model.dtype")
     p.add_argument("--device", help="cpu | cuda | cuda:N (default: config device)")
@@ -114,12 +127,21 @@ def run_edit(args: argparse.Namespace) -> int:
     from difftone.engine.swap import instrument
     from difftone.models import load_backbone
 
+    from difftone.real_audio import invert_recording, load_recording, restore, source_prompt
+
     config = load_config(args.config) if args.config else validate_config({})
-    model_cfg, swap_cfg = config["model"], config["swap"]
+    model_cfg, swap_cfg, real_cfg = config["model"], config["swap"], config["real_audio"]
     src, tgt = instrument(args.source), instrument(args.target)
     if src.code == tgt.code:
         raise CLIError(f"--source and --target are the same instrument ({src.code})")
-    target_prompt = swap_instrument(args.prompt, src.code, tgt.code, swap_cfg["synonyms"])
+    if args.audio is None and not args.prompt:
+        raise CLIError("give --prompt (edit a generation) or --audio FILE (edit a recording)")
+    if args.audio is not None and args.method == "musicmagus":
+        raise CLIError("--audio edits a recording with --method difftone only (MusicMagus on recordings is not built)")
+    if args.audio is not None and args.duration is not None:
+        raise CLIError("--duration is the file's with --audio; trim the file instead")
+    prompt = source_prompt(src.name, args.prompt, real_cfg["source_prompt"]) if args.audio else args.prompt
+    target_prompt = swap_instrument(prompt, src.code, tgt.code, swap_cfg["synonyms"])
     steps = args.steps if args.steps is not None else model_cfg["steps"]
     if steps < 2:
         raise CLIError(f"--steps must be at least 2, got {steps}")
@@ -127,17 +149,31 @@ def run_edit(args: argparse.Namespace) -> int:
     if duration <= 0:
         raise CLIError(f"--duration must be positive, got {duration}")
     guidance = args.guidance_scale if args.guidance_scale is not None else model_cfg["guidance_scale"]
+    if args.audio is not None and args.guidance_scale is None and real_cfg["target_guidance"] is not None:
+        guidance = real_cfg["target_guidance"]
+    source_guidance = args.source_guidance if args.source_guidance is not None else real_cfg["source_guidance"]
+    if source_guidance < 0:
+        raise CLIError(f"--source-guidance must be >= 0, got {source_guidance}")
     policy = args.no_change_policy or swap_cfg["no_change_policy"]
     validate_strategy(args.strategy, steps)
     spec = args.model or model_cfg["spec"]
 
     components = load_backbone(spec, dtype=args.dtype or model_cfg["dtype"], device=args.device or config["device"])
+    recording = None
+    if args.audio is not None:
+        recording = load_recording(args.audio, components, peak=real_cfg["peak"], silence_db=real_cfg["silence_db"],
+                                   max_silent_fraction=real_cfg["max_silent_fraction"])
+        duration = recording.samples / recording.sample_rate
     classifier, clf_info = (None, None) if args.method == "musicmagus" else _classifier_for(
         args, spec, components, list(config["instruments"]), args.strategy)
     editor = Editor(components, classifier)
     editor.check_settings(steps, duration, guidance)
 
-    trajectory = editor.generate_source(args.prompt, args.seed, steps, duration, guidance)
+    if recording is not None:
+        trajectory = invert_recording(editor, recording, prompt, steps, source_guidance, seed=args.seed,
+                                      target_guidance_scale=guidance)
+    else:
+        trajectory = editor.generate_source(prompt, args.seed, steps, duration, guidance)
     nfe_source = editor.nfe
     if args.method == "musicmagus":
         return _write_musicmagus(args, config, editor, trajectory, src.code, tgt.code, spec, nfe_source)
@@ -150,16 +186,28 @@ def run_edit(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     sr = components.sample_rate
-    files = {"source": "source.wav"}
-    audio_io.write(out / "source.wav", trajectory.audio.numpy(), sr)
-    if edited is not None:
-        audio_io.write(out / "edit.wav", edited.numpy(), sr)
-        files["edit"] = "edit.wav"
+    if recording is not None:  # at the input's rate, channels, length and level; float, unclipped
+        sr = recording.sample_rate
+        files = {"reconstruction": "reconstruction.wav"}
+        audio_io.write(out / "reconstruction.wav", restore(trajectory.audio, recording, components.sample_rate), sr,
+                       subtype="FLOAT")
+        if edited is not None:
+            audio_io.write(out / "edit.wav", restore(edited, recording, components.sample_rate), sr, subtype="FLOAT")
+            files["edit"] = "edit.wav"
+    else:
+        files = {"source": "source.wav"}
+        audio_io.write(out / "source.wav", trajectory.audio.numpy(), sr)
+        if edited is not None:
+            audio_io.write(out / "edit.wav", edited.numpy(), sr)
+            files["edit"] = "edit.wav"
     if args.save_trajectory:
         trajectory.save(out / "trajectory")
         files["trajectory"] = "trajectory"
     record: dict[str, Any] = {
-        "prompt": args.prompt,
+        "prompt": prompt,
+        "audio": None if recording is None else recording.info(),
+        "source_guidance_scale": None if recording is None else source_guidance,
+        "model_sample_rate": components.sample_rate,
         "target_prompt": target_prompt,
         "source": src.code,
         "target": tgt.code,
@@ -177,7 +225,7 @@ def run_edit(args: argparse.Namespace) -> int:
         "fallback": edit.fallback,
         "classifier": clf_info,
         "trace": None if trajectory.trace is None else trajectory.trace.to_dict(),
-        "nfe": {"source": nfe_source, "edit": edit.nfe, "probe": edit.probe_nfe, "total": nfe_source + edit.nfe},
+        "nfe": {("inversion" if recording is not None else "source"): nfe_source, "edit": edit.nfe, "probe": edit.probe_nfe, "total": nfe_source + edit.nfe},
         "files": files,
     }
     with audio_io.atomic_path(out / "edit.json") as tmp:
@@ -226,7 +274,8 @@ def _write_musicmagus(args, config, editor, trajectory, src: str, tgt: str, spec
     return 0
 
 
-register_command("edit", "edit the instrument of a generation by a prompt swap (Diff-TONE)", _add_edit_arguments, run_edit)
+register_command("edit", "edit the instrument of a generation, or of a recording (--audio), by a prompt swap (Diff-TONE)",
+                 _add_edit_arguments, run_edit)
 
 
 # -- entry point ------------------------------------------------------------------------------

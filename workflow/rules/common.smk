@@ -38,18 +38,26 @@ def use_gpu():
 
 def get_final_output():
     """Everything `rule all` asks for; grows with the stages."""
-    return [
-        "results/data/index.csv",
-        "results/tables/table1_classifiers.csv",
-        "results/tables/table2_strategies.csv",
-        "results/tables/per_pair.csv",
-        "results/tables/paired.csv",
-        "results/tables/table3_musicmagus.csv",
-        "results/report/index.html",
-    ] + (
-        ["results/tables/sweep.csv", "results/figures/sweep.png"]
-        if config["sweep"]["steps"]
-        else []
+    return (
+        [
+            "results/data/index.csv",
+            "results/tables/table1_classifiers.csv",
+            "results/tables/table2_strategies.csv",
+            "results/tables/per_pair.csv",
+            "results/tables/paired.csv",
+            "results/tables/table3_musicmagus.csv",
+            "results/report/index.html",
+        ]
+        + (
+            ["results/tables/sweep.csv", "results/figures/sweep.png"]
+            if config["sweep"]["steps"]
+            else []
+        )
+        + (
+            ["results/tables/table4_real_audio.csv"]
+            if config["real_audio"]["enabled"]
+            else []
+        )
     )
 
 
@@ -418,3 +426,49 @@ def musicmagus_seconds():
     steps = MM["steps"] or config["model"]["steps"]
     regenerate = 0 if MM["model"] is None else n
     return denoise_seconds(4 * n + regenerate, steps=steps) + 120
+
+
+# --- Real recordings, Table IV (workflow/rules/real_audio.smk) -----------------
+from difftone.experiment.table4 import table4_rows  # no torch at parse time
+
+REAL_AUDIO = config["real_audio"]
+
+
+def real_audio_target_guidance():
+    """Guidance of the strategies' edited steps on inverted recordings (default: model.guidance_scale)."""
+    g = REAL_AUDIO["target_guidance"]
+    return config["model"]["guidance_scale"] if g is None else g
+
+
+REAL_ROWS = table4_rows(
+    REAL_AUDIO["strategies"] or config["edits"]["strategies"],
+    config["model"]["steps"],
+    REAL_AUDIO["source_guidance"],
+    real_audio_target_guidance(),
+    REAL_AUDIO["zeta"],
+)
+REAL_INVERSIONS = {
+    row["inversion"]: row["source_guidance"] for row in REAL_ROWS.values()
+}
+
+
+wildcard_constraints:
+    row="|".join(re.escape(r) for r in REAL_ROWS),
+    inversion="|".join(re.escape(i) for i in REAL_INVERSIONS),
+
+
+def real_audio_inputs(wildcards):
+    """The recordings' source: the dataset index (default) or real_audio.folder."""
+    if REAL_AUDIO["folder"] is None:
+        return {"index": "results/data/index.csv"}
+    return {"folder": REAL_AUDIO["folder"]}
+
+
+def real_audio_clips():
+    return len(INSTRUMENTS) * REAL_AUDIO["clips_per_instrument"]
+
+
+def strategy_options_of(strategy):
+    from difftone.engine import strategy_options as options_of
+
+    return options_of(strategy, config)

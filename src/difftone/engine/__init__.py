@@ -40,6 +40,8 @@ _LAZY = {
     "swap_instrument": "swap",
     "Trace": "trajectory",
     "Trajectory": "trajectory",
+    "invert_audio": "inversion",
+    "invert_latents": "inversion",
     "EditPlan": "edit_step",
     "EditRecord": "edit_step",
     "apply_edits": "edit_step",

@@ -303,10 +303,15 @@ class Editor:
 
     @torch.no_grad()
     def resume(self, trajectory: Trajectory, changes: ConditioningSchedule | Sequence[tuple[int, Sequence[str]]],
-               noise: Mapping[int, torch.Tensor] | None = None) -> torch.Tensor:
+               noise: Mapping[int, torch.Tensor] | None = None, guidance_scale: float | None = None,
+               return_latents: bool = False) -> torch.Tensor:
         """Audio ``[B, ch, samples]`` of the source resumed at the first change's step k from its cached x_k
         and x0_hat_{k-1}, under the conditioning schedule ``changes`` (``(from_step, Conditioning | prompts)``,
-        sorted, one batch size B): several swaps in one resumed run. Costs B * (N - k) NFE."""
+        sorted, one batch size B): several swaps in one resumed run. Costs B * (N - k) NFE.
+
+        An inverted trajectory injects its stored noise maps (unless ``noise`` is given) and adds its
+        last-step residual. ``guidance_scale``: default the trajectory's ``edit_guidance_scale``.
+        ``return_latents``: the final latents ``[B, C, W]`` instead of the audio."""
         self.check_trajectory(trajectory)
         n = trajectory.steps
         changes = [(int(k), c if isinstance(c, Conditioning) else self.encode(c, trajectory.duration))
@@ -322,14 +327,17 @@ class Editor:
             changes,
             [trajectory.seed] * b,
             n,
-            trajectory.guidance_scale,
+            trajectory.edit_guidance_scale if guidance_scale is None else float(guidance_scale),
             trajectory.latent_frames,
             start=k,
             prev_x0=trajectory.x0_hat[k - 1].unsqueeze(0).expand(b, -1, -1) if k > 0 else None,
             hooks=self.hooks,
-            noise=noise,
+            noise=trajectory.noise_at(k, b) if noise is None else noise,
         )
-        return self.decode(result.latents, trajectory.duration)
+        latents = result.latents
+        if trajectory.residual is not None:
+            latents = latents + trajectory.residual.to(latents.device).unsqueeze(0)
+        return latents if return_latents else self.decode(latents, trajectory.duration)
 
     @torch.no_grad()
     def edit(self, trajectory: Trajectory, target_prompts: Sequence[str],

@@ -1,10 +1,14 @@
-"""A source generation's trajectory: what is needed to resume it at any step.
+"""A source's trajectory (a generation, or an inverted recording): what is needed to resume it at any step.
 
-On-disk format (version 1), one folder per source generation::
+On-disk format (version 2), one folder per source::
 
     DIR/trajectory.json        metadata, UTF-8 JSON:
-        format          "difftone-trajectory", version 1
+        format          "difftone-trajectory", version 2
+        origin          "generated" (a seeded generation) | "inverted" (edit-friendly inversion of a recording,
+                        difftone.engine.inversion)
         prompt, seed, steps (N), duration (s), guidance_scale, model (spec string)
+        target_guidance_scale  null (edits use guidance_scale) | the guidance of the resumed (edited) steps
+        recording       null | {path, sample_rate, channels, samples, gain}: the input of an inverted trajectory
         sample_rate, latent_frames (frames of the requested duration), window_frames
         sigmas          N+1 floats: sigma_0 (= sigma_max) ... sigma_N (= 0)
         noise_bounds    [lo, hi]: interval of the Brownian tree the SDE noise is drawn from
@@ -17,11 +21,21 @@ On-disk format (version 1), one folder per source generation::
         latents  [N+1, C, window_frames]  latents[k] is x_k, the input of step k; latents[N] the final latent
         x0_hat   [N, C, window_frames]    the prediction of x0 made at step k (after guidance)
         audio    [channels, samples]      the decoded source audio of the requested duration
+                                          (inverted: the VAE reconstruction of the recording)
+        noise    [N, C, window_frames]    inverted only: the noise map z_k injected at step k instead of the
+                                          Brownian tree (z_{N-1} = 0: SAO's last step has no noise)
+        residual [C, window_frames]       inverted only: w0 - mu_{N-1}, added after the last step, so that the
+                                          source prompt reproduces the encoded recording exactly
+
+Version 1 folders (generations made before inversion existed) load unchanged: they have no
+noise maps, no residual and origin "generated". Other versions are refused with an error
+that says to rerun the stage.
 
 Resuming at step k needs x_k, x0_hat_{k-1} (the multistep solver's memory), the
 scheduler state that follows from k (step index k, lower_order_nums = min(k, order)),
 and the noise of steps k..N-1, which depends only on the seed, the sigmas and
-``noise_bounds``: so an edit at step k costs N-k denoiser steps.
+``noise_bounds`` (a generation) or is stored (``noise``, an inversion): so an edit at step k
+costs N-k denoiser steps.
 The folder is written to a temporary name and renamed, never left half-written.
 A folder of another format or version (both files carry them) is a :class:`TrajectoryError`
 naming the file, never read as if it were this one.
@@ -43,8 +57,9 @@ from safetensors.torch import load_file, save_file
 from difftone.files import atomic_folder
 
 FORMAT = "difftone-trajectory"
-VERSION = 1
-REGENERATE = "rerun the source generation (generate_sources) to rewrite it"
+VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1: generations only (no stored noise, residual or origin)
+REGENERATE = "rerun the stage that made it (source generation or inversion) to rewrite it"
 
 
 class TrajectoryError(ValueError):
@@ -52,14 +67,15 @@ class TrajectoryError(ValueError):
 
 
 def check_format(what: str | Path, fmt: Any, version: Any) -> None:
-    """Raise :class:`TrajectoryError` unless ``(fmt, version)`` is this module's ``(FORMAT, VERSION)``."""
+    """Raise :class:`TrajectoryError` unless ``fmt`` is this module's ``FORMAT`` and ``version`` one it reads."""
     if fmt != FORMAT:
         raise TrajectoryError(f"{what}: not a {FORMAT} (format {fmt!r}); {REGENERATE}")
     if version is None:
-        raise TrajectoryError(f"{what}: no format version (this difftone reads version {VERSION}); {REGENERATE}")
-    if str(version) != str(VERSION):
-        raise TrajectoryError(f"{what}: trajectory format version {version}, this difftone reads version {VERSION}; "
-                              f"{REGENERATE}")
+        raise TrajectoryError(f"{what}: no format version (this difftone reads version "
+                              f"{' or '.join(map(str, READABLE_VERSIONS))}); {REGENERATE}")
+    if str(version) not in {str(v) for v in READABLE_VERSIONS}:
+        raise TrajectoryError(f"{what}: trajectory format version {version}, this difftone reads version "
+                              f"{' or '.join(map(str, READABLE_VERSIONS))}; {REGENERATE}")
 
 
 @dataclass
@@ -116,6 +132,22 @@ class Trajectory:
     trace: Trace | None = None
     nfe: int = 0
     model: str = ""
+    origin: str = "generated"  # "generated" | "inverted"
+    noise: torch.Tensor | None = None  # [N, C, T] injected noise maps (inverted)
+    residual: torch.Tensor | None = None  # [C, T] added after the last step (inverted)
+    target_guidance_scale: float | None = None  # guidance of the edited steps; None: guidance_scale
+    recording: dict[str, Any] | None = None  # the input file of an inverted trajectory
+
+    @property
+    def edit_guidance_scale(self) -> float:
+        """The guidance of a resumed (edited) run."""
+        return float(self.guidance_scale if self.target_guidance_scale is None else self.target_guidance_scale)
+
+    def noise_at(self, start: int, batch: int) -> dict[int, torch.Tensor]:
+        """The stored noise maps of steps ``start..N-1`` expanded to ``batch`` (``{}`` for a generation)."""
+        if self.noise is None:
+            return {}
+        return {i: self.noise[i].unsqueeze(0).expand(batch, -1, -1) for i in range(int(start), self.steps)}
 
     def metadata(self) -> dict[str, Any]:
         return {
@@ -134,6 +166,9 @@ class Trajectory:
             "noise_bounds": [float(b) for b in self.noise_bounds],
             "solver_order": self.solver_order,
             "nfe": self.nfe,
+            "origin": self.origin,
+            "target_guidance_scale": self.target_guidance_scale,
+            "recording": self.recording,
             "trace": None if self.trace is None else self.trace.to_dict(),
         }
 
@@ -146,6 +181,10 @@ class Trajectory:
                 "x0_hat": self.x0_hat.detach().float().cpu().contiguous(),
                 "audio": self.audio.detach().float().cpu().contiguous(),
             }
+            for name in ("noise", "residual"):
+                value = getattr(self, name)
+                if value is not None:
+                    tensors[name] = value.detach().float().cpu().contiguous()
             save_file(tensors, str(tmp / "tensors.safetensors"), metadata={"format": FORMAT, "version": str(VERSION)})
             (tmp / "trajectory.json").write_text(json.dumps(self.metadata(), indent=1) + "\n")
         return path
@@ -200,4 +239,9 @@ class Trajectory:
             trace=None if meta["trace"] is None else Trace.from_dict(meta["trace"]),
             nfe=int(meta["nfe"]),
             model=meta.get("model", ""),
+            origin=meta.get("origin", "generated"),
+            noise=tensors.get("noise"),
+            residual=tensors.get("residual"),
+            target_guidance_scale=meta.get("target_guidance_scale"),
+            recording=meta.get("recording"),
         )

@@ -15,6 +15,7 @@ classifier); those denoiser evaluations are counted per edit (``probe_nfe`` in
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -50,6 +51,7 @@ def run_edits(
     max_sources: int | None = None,
     only_items: Collection[str] | None = None,
     source_instruments: Sequence[str] | None = None,
+    target_guidance_scale: float | None = None,
 ) -> pd.DataFrame:
     """Edit every source of ``sources_dirs`` (instrument -> folder) into every other instrument.
 
@@ -58,6 +60,8 @@ def run_edits(
     the first this many sources of each instrument;
     ``source_instruments``: edit only the sources of these instruments (into every other instrument; one
     workflow job per strategy and source instrument), default all.
+    ``target_guidance_scale``: the guidance of the edited steps instead of the trajectory's own
+    (Table IV's ZETA row shares the inversion of the other rows).
     Writes ``out_dir/<source>_to_<target>/{<item>.wav, swaps.csv}`` and ``out_dir/nfe.json``;
     returns the swaps of all pairs.
     """
@@ -88,6 +92,8 @@ def run_edits(
         targets = [t for t in instruments if t != source]
         for row in tqdm(items.itertuples(), total=len(items), desc=f"{strategy} {source}", unit="source"):
             traj = Trajectory.load(row.trajectory)
+            if target_guidance_scale is not None:
+                traj = dataclasses.replace(traj, target_guidance_scale=float(target_guidance_scale))
             edits = edit_source(editor, traj, source, targets, strategy, no_change_policy=no_change_policy,
                                 seed=seed, item=row.item, synonyms=synonyms, probe_classifier=probe_classifier)
             for edit in edits:

@@ -4,7 +4,10 @@ Source generations live in ``results/sources/<instrument>/``::
 
     items.csv                    item, instrument, prompt_index, seed, prompt, audio, trajectory, top1_final
     <item>/source.wav            the decoded source audio
-    <item>/trajectory/           the resume cache (difftone.engine.trajectory, format 1)
+    <item>/trajectory/           the resume cache (difftone.engine.trajectory, format 2)
+
+Inverted recordings (Table IV) use the same layout under ``results/real_audio/sources/guidance-G/``
+(``source.wav`` is the VAE reconstruction; items.csv has a ``recording`` column more).
 
 An item id is ``<instrument>-p<prompt index:03d>-s<seed>``. Edits of one strategy
 live in ``results/edits/<strategy slug>/<source>_to_<target>/`` (``<item>.wav`` and

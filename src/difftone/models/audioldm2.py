@@ -84,6 +84,10 @@ class AudioLDM2Schedule:
               prev_x0: torch.Tensor | None = None) -> None:
         """DDIM needs no state to resume: each step reads only x_i and its own timestep."""
 
+    def noise_scale(self, step: int) -> float:
+        """DDIM with eta 0 has no noise term (edit-friendly inversion refuses this sampler)."""
+        return 0.0
+
 
 @dataclass
 class AudioLDM2Backbone:
@@ -143,6 +147,11 @@ class AudioLDM2Backbone:
     @property
     def max_duration(self) -> float:
         return self.window_frames * self._frame_seconds
+
+    @property
+    def hop_length(self) -> int:
+        """Audio samples per latent time frame."""
+        return int(round(self._frame_seconds * self.sample_rate))
 
     def frames_for(self, duration: float) -> int:
         return min(self.window_frames, int(math.ceil(duration / self._frame_seconds)))

@@ -31,6 +31,8 @@ Contracts an implementation must keep:
 - ``step(..., noise=n)`` uses ``n`` (shaped like ``x``) as the step's stochastic term
   instead of the schedule's own noise (edit-friendly inversion injects its noise maps).
   A deterministic scheduler (DDIM, eta 0) may ignore it only if its step has no noise term.
+  The step is affine in the noise: ``step(noise=n) = step(noise=0) + schedule.noise_scale(i) * n``
+  (:mod:`difftone.engine.inversion` relies on it; ``tests/test_inversion.py`` checks it).
 - The noise of step ``i`` depends only on the seeds and the schedule, not on the batch,
   the prompt or the start step: so a run resumed at step ``k`` from ``x_k`` and
   ``x0_hat_{k-1}`` equals the uninterrupted run (``tests/test_engine.py``).
@@ -132,6 +134,11 @@ class Schedule(Protocol):
         """Prepare to run steps ``step..N-1`` from ``latents`` (= x_step), with one noise stream per seed;
         ``prev_x0``: x0_hat of step ``step - 1`` (needed when ``step > 0`` by multistep solvers)."""
 
+    def noise_scale(self, step: int) -> float:
+        """s_step: the factor of the noise in step ``step``'s update, ``x_{step+1} = mu + s_step * noise``
+        (mu: the step with zero noise). Edit-friendly inversion solves the noise maps with it; 0 for a
+        step without a noise term (SAO's last step, a DDIM step with eta 0)."""
+
 
 @runtime_checkable
 class Backbone(Protocol):
@@ -145,6 +152,10 @@ class Backbone(Protocol):
 
     @property
     def latent_channels(self) -> int: ...
+
+    @property
+    def hop_length(self) -> int:
+        """Audio samples per latent frame (the window in samples is ``window_frames * hop_length``)."""
 
     @property
     def window_frames(self) -> int:

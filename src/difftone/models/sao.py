@@ -108,6 +108,15 @@ class SAOSchedule:
             s.lower_order_nums = min(int(step), self.order)
         s.noise_sampler = make_noise_sampler(s, latents, seeds)
 
+    def noise_scale(self, step: int) -> float:
+        """SDE-DPM-Solver++'s noise factor of step ``step``: sigma_{k+1} sqrt(1 - e^{-2h}), h = ln(sigma_k /
+        sigma_{k+1}), i.e. sigma_{k+1} sqrt(1 - (sigma_{k+1} / sigma_k)^2) (the scheduler's first- and
+        second-order updates share it); 0 at the last step (sigma_N = 0)."""
+        s_k, s_next = self.sigmas[int(step)], self.sigmas[int(step) + 1]
+        if s_next <= 0.0:
+            return 0.0
+        return float(s_next * (1.0 - (s_next / s_k) ** 2) ** 0.5)
+
 
 @dataclass
 class SAOBackbone:
