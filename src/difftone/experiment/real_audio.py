@@ -13,7 +13,7 @@ the swap strategies of Table II at ``real_audio.source_guidance`` -> the edit gu
 ZETA's row: ``fixed:round(edit_from * N)`` with ZETA's guidance (3 -> 12 by default).
 
 Recordings: ``real_audio.folder`` (``<code>/<name>.wav``, or IRMAS test clips with their
-``.txt`` labels) or the dataset's validation split (the embedded default: the rendered
+``.txt`` labels) or the dataset's test split (the embedded default: the rendered
 clips no classifier or demo model was trained on). A bad file is skipped, listed in
 ``rejected.csv`` with its one-line reason; an instrument left with no recording stops the
 stage with an error naming the folder.
@@ -54,7 +54,7 @@ def _labels_of(wav: Path, instruments: Sequence[str]) -> list[str]:
 def collect_recordings(instruments: Sequence[str], per_instrument: int, *, folder: str | Path | None = None,
                        index_csv: str | Path | None = None) -> pd.DataFrame:
     """The first ``per_instrument`` recordings of each instrument (by path): from ``folder`` (module doc)
-    or the validation split of ``index_csv``. ExperimentError naming the source when one has none."""
+    or the test split of ``index_csv``. ExperimentError naming the source when one has none."""
     if folder is not None:
         folder = Path(folder)
         if not folder.is_dir():
@@ -65,9 +65,9 @@ def collect_recordings(instruments: Sequence[str], per_instrument: int, *, folde
     else:
         from difftone.data import read_index
 
-        index = read_index(index_csv, split="val").sort_values("path")
+        index = read_index(index_csv, split="test").sort_values("path")
         found = [(r.instrument, r.path) for r in index.itertuples() if r.instrument in instruments]
-        where = f"the validation split of {index_csv}"
+        where = f"the test split of {index_csv}"
     df = pd.DataFrame(found, columns=RECORDING_COLUMNS)
     missing = [c for c in instruments if not (df["instrument"] == c).any()]
     if missing:
