@@ -20,7 +20,7 @@ from difftone.cli import main
 from difftone.engine import SPECS, Editor, Trajectory, edit_source
 from difftone.engine.inversion import invert_audio, window_wave
 from difftone.models import load_backbone
-from difftone.models.tiny import tiny_latent_classifier
+from difftone.classifiers import tiny_latent_classifier
 from difftone.real_audio import load_recording, restore
 
 torch.set_num_threads(1)
