@@ -185,15 +185,16 @@ def test_laion_checkpoint_conversion_round_trip(tmp_path):
     assert np.allclose(got, clapmod.ClapEmbedder(source, window_s=2.0).embed(wave, 48000), atol=1e-6)
 
 
-def test_laion_checkpoint_cached_as_safetensors(tmp_path, monkeypatch):
+def test_laion_checkpoint_cached_as_safetensors(tmp_path):
     source = clapmod.build_tiny_clap(seed=4)
     pt = tmp_path / "tiny_music.pt"
     torch.save({"state_dict": original_style_state_dict(source)}, pt)
-    monkeypatch.setattr(clapmod, "laion_music_config", clapmod.tiny_clap_config)
-    model = clapmod.load_clap_model(str(pt), cache_dir=tmp_path / "cache")
+    model = clapmod.load_clap_model(str(pt), cache_dir=tmp_path / "cache", architecture="tiny")
     assert (tmp_path / "cache" / "tiny_music" / "model.safetensors").is_file()
+    for key, value in source.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key
     pt.unlink()  # the cache is used from now on
-    again = clapmod.load_clap_model(str(pt), cache_dir=tmp_path / "cache")
+    again = clapmod.load_clap_model(str(pt), cache_dir=tmp_path / "cache", architecture="tiny")
     for key, value in model.state_dict().items():
         assert torch.equal(again.state_dict()[key], value), key
 

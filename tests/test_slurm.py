@@ -110,6 +110,7 @@ RULES_DUMP = textwrap.dedent(
                 "n_inputs": len(rule.input),
                 "outputs": [str(o) for o in rule.output],
                 "resources": sorted(k for k in rule.resources.keys() if not k.startswith("_")),
+                "params": sorted(rule.params.keys()),
                 "script": str(Path(str(rule.snakefile)).parent / rule.script) if rule.script else None,
             }
             for rule in workflow.rules
@@ -217,15 +218,12 @@ def test_downloads_are_local_rules_and_only_they(paper_workflow):
 
 
 def test_rules_running_models_on_the_device_are_gpu_rules(paper_workflow):
-    """A job whose script puts models on config["device"] needs a GPU under cuda."""
+    """A job that gets config["device"] (as ``params.device``: scripts read no config) needs a GPU under cuda."""
     rules = declared_rules(paper_workflow, "configs/paper.yaml")
-    uses_device = {
-        name for name, r in rules.items()
-        if r["script"] and re.search(r"""config\[["']device["']\]""", Path(r["script"]).read_text())
-    }
-    assert uses_device, "no workflow script reads config['device']: is the device passed another way?"
+    uses_device = {name for name, r in rules.items() if "device" in r["params"]}
+    assert uses_device, "no workflow rule passes config['device'] as params.device: is the device passed another way?"
     not_gpu = sorted(name for name in uses_device if "gpu" not in rules[name]["resources"])
-    assert not not_gpu, f"rules run models on config['device'] but ask for no GPU: {not_gpu} (use **gpu_resources(...))"
+    assert not not_gpu, f"rules run models on params.device but ask for no GPU: {not_gpu} (use **gpu_resources(...))"
 
 
 def read_profile(name: str) -> dict:

@@ -202,15 +202,18 @@ def mono_if_identical(wave: np.ndarray) -> np.ndarray:
     return wave
 
 
-def write(path: str | Path, wave: np.ndarray, sample_rate: int, subtype: str = "PCM_16") -> Path:
+def write(path: str | Path, wave: np.ndarray, sample_rate: int, subtype: str = "PCM_16",
+          keep_channels: bool = False) -> Path:
     """Write ``wave[channels, samples]`` atomically; the format follows the suffix (.wav, .flac).
 
-    Every file goes through one rule: identical channels are stored as mono, and the peak is
+    Every file goes through one rule: identical channels are stored as mono (unless
+    ``keep_channels``: a file that must keep a user's recording's channel count), and the peak is
     limited to :data:`PEAK_CEILING` (:func:`limit_peak`), never clipped; the gain applied is
     recorded in the file's comment and read back by :func:`written_gain`.
     """
     path = Path(path)
-    wave = mono_if_identical(np.asarray(wave, dtype=np.float32))
+    wave = np.atleast_2d(np.asarray(wave, dtype=np.float32))
+    wave = wave if keep_channels else mono_if_identical(wave)
     if not np.isfinite(wave).all():
         raise AudioError(path, "refusing to write NaN or infinite samples")
     before = peak(wave)

@@ -1,7 +1,7 @@
 """Benchmark of the editing engine: ``python -m difftone.bench``.
 
-1. NFE of a sweep: one source, 9 targets (every other instrument), 3 strategies
-   (difftone, midpoint, random), edited from the trajectory cache with equal swap
+1. NFE of a sweep: one source, 9 targets (every other instrument; ``--targets`` takes the
+   first few), 3 strategies (difftone, midpoint, random), edited from the trajectory cache with equal swap
    steps batched, against regenerating every edit from scratch (an uninterrupted run
    that swaps at the same step). Runs the real loop on ``--model`` (default tiny) and
    checks that both give the same audio.
@@ -32,14 +32,15 @@ def _classifier(components, path: str | None):
     return tiny_latent_classifier(components.latent_channels, codes, seed=0), "tiny untrained classifier"
 
 
-def nfe_sweep(model: str, steps: int, duration: float, guidance: float, seed: int, classifier: str | None) -> dict:
+def nfe_sweep(model: str, steps: int, duration: float, guidance: float, seed: int, classifier: str | None,
+              n_targets: int | None = None) -> dict:
     from difftone.engine import Editor, apply_edits, plan_edits
     from difftone.models import load_backbone
 
     components = load_backbone(model)
     clf, clf_name = _classifier(components, classifier)
     prompt, source = "A soft piano melody", "pia"
-    targets = [c for c in DEFAULT_CODES if c != source]
+    targets = [c for c in DEFAULT_CODES if c != source][:n_targets]
 
     cached = Editor(components, clf, progress=False)
     start = time.perf_counter()
@@ -69,7 +70,7 @@ def nfe_sweep(model: str, steps: int, duration: float, guidance: float, seed: in
             worst = max(worst, float((audio - edits[strategy][j]).abs().max()))
     scratch_seconds = time.perf_counter() - start
     return {
-        "model": model, "classifier": clf_name, "steps": steps, "plan": plan,
+        "model": model, "classifier": clf_name, "steps": steps, "targets": targets, "plan": plan,
         "cached_nfe": cached.nfe, "cached_calls": cached.calls, "cached_seconds": cached_seconds,
         "scratch_nfe": scratch.nfe, "scratch_calls": scratch.calls, "scratch_seconds": scratch_seconds,
         "max_abs_diff": worst,
@@ -140,6 +141,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--classifier", help="latent classifier checkpoint for the difftone strategy (default: untrained tiny)")
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--duration", type=float, default=3.0, help="seconds (sweep); the hook reads these frames")
+    p.add_argument("--targets", type=int, default=None,
+                   help="edit to the first TARGETS other instruments only (default: all 9; a quick smoke run)")
     p.add_argument("--guidance-scale", type=float, default=4.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="device of the full-size denoiser timing")
@@ -148,9 +151,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--skip-full-size", action="store_true", help="skip the full-size denoiser timing")
     p.add_argument("--skip-sweep", action="store_true", help="skip the NFE sweep")
     args = p.parse_args(argv)
+    if args.targets is not None and not 1 <= args.targets <= len(DEFAULT_CODES) - 1:
+        p.error(f"--targets {args.targets}: give 1 to {len(DEFAULT_CODES) - 1} (the other instruments)")
 
     if not args.skip_sweep:
-        print_sweep(nfe_sweep(args.model, args.steps, args.duration, args.guidance_scale, args.seed, args.classifier))
+        print_sweep(nfe_sweep(args.model, args.steps, args.duration, args.guidance_scale, args.seed, args.classifier,
+                               args.targets))
     if args.skip_full_size:
         return
     hook = hook_ratio(args.device, args.denoiser_steps, args.hook_calls, args.duration)
@@ -164,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def print_sweep(sweep: dict) -> None:
     n = sweep["steps"]
-    print(f"== NFE: 1 source + 9 targets x 3 strategies, N = {n} steps, model {sweep['model']} "
+    print(f"== NFE: 1 source + {len(sweep['targets'])} targets x 3 strategies, N = {n} steps, model {sweep['model']} "
           f"({sweep['classifier']})")
     for strategy, choices in sweep["plan"].items():
         steps = [k for k, _ in choices]

@@ -190,9 +190,10 @@ def run_edit(args: argparse.Namespace) -> int:
         sr = recording.sample_rate
         files = {"reconstruction": "reconstruction.wav"}
         audio_io.write(out / "reconstruction.wav", restore(trajectory.audio, recording, components.sample_rate), sr,
-                       subtype="FLOAT")
+                       subtype="FLOAT", keep_channels=True)
         if edited is not None:
-            audio_io.write(out / "edit.wav", restore(edited, recording, components.sample_rate), sr, subtype="FLOAT")
+            audio_io.write(out / "edit.wav", restore(edited, recording, components.sample_rate), sr, subtype="FLOAT",
+                           keep_channels=True)
             files["edit"] = "edit.wav"
     else:
         files = {"source": "source.wav"}
