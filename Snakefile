@@ -22,6 +22,7 @@ include: "workflow/rules/edits.smk"
 include: "workflow/rules/metrics.smk"
 include: "workflow/rules/sweep.smk"
 include: "workflow/rules/musicmagus.smk"
+include: "workflow/rules/multi.smk"
 include: "workflow/rules/report.smk"
 
 

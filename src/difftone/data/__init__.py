@@ -15,7 +15,7 @@ class DataError(ValueError):
 
 from difftone.data.index import read_index, scan_clips, split_clips  # noqa: E402
 from difftone.data.irmas import download, extract, find_root, parse_name  # noqa: E402
-from difftone.data.render import render_embedded  # noqa: E402
+from difftone.data.render import read_duets, render_duets, render_embedded  # noqa: E402
 
 __all__ = [
     "DataError",
@@ -24,6 +24,8 @@ __all__ = [
     "find_root",
     "parse_name",
     "read_index",
+    "read_duets",
+    "render_duets",
     "render_embedded",
     "scan_clips",
     "split_clips",
