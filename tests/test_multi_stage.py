@@ -43,10 +43,21 @@ def checkpoints(tmp_path_factory):
 
 
 def test_judge_reading_is_the_share_of_instruments_in_the_top_k():
-    probs = np.array([0.4, 0.3, 0.2, 0.1])
-    assert judge_reading(probs, CLASSES, ["pia", "tru"], 2) == 1.0
-    assert judge_reading(probs, CLASSES, ["pia", "org"], 2) == 0.5
-    assert judge_reading(probs, CLASSES, ["org", "sax"], 1) == 0.0
+    ranking = ["pia", "tru", "org", "sax"]
+    assert judge_reading(ranking, ["pia", "tru"], 2) == 1.0
+    assert judge_reading(ranking, ["pia", "org"], 2) == 0.5
+    assert judge_reading(ranking, ["org", "sax"], 1) == 0.0
+
+
+def test_the_independent_judges_rank_every_instrument(tmp_path):
+    from difftone.classifiers.judge import MfccJudge
+
+    rng = np.random.default_rng(0)
+    judge = MfccJudge(CLASSES, np.zeros(8), np.ones(8), rng.normal(size=(4, 8)), np.zeros(4), n_mfcc=2,
+                      sample_rate=22050)
+    wave = rng.normal(size=22050).astype(np.float32) * 0.1
+    ranking = judge.ranking(wave, 22050)
+    assert sorted(ranking) == sorted(CLASSES) and ranking[0] == judge.predict_audio(wave, 22050)
 
 
 def test_the_stage_writes_table5_edits_items_and_audio(checkpoints, tmp_path):
@@ -54,8 +65,13 @@ def test_the_stage_writes_table5_edits_items_and_audio(checkpoints, tmp_path):
     strategies = ["presence", "midpoint", "difftone"]
     options = {"presence": {"presence_threshold": 0.26, "no_change_policy": "midpoint"},
                "difftone": {"no_change_policy": "midpoint"}, "midpoint": {}}
+    from difftone.classifiers.judge import MfccJudge
+
+    rng = np.random.default_rng(1)
+    judge = MfccJudge(CLASSES, np.zeros(8), np.ones(8), rng.normal(size=(4, 8)), np.zeros(4), n_mfcc=2,
+                      sample_rate=22050)
     table = run_multi(edits, tmp_path / "multi", tmp_path / "tables" / "table5_multi.csv", model="tiny",
-                      classifier=checkpoints / "distilled", teacher=checkpoints / "teacher",
+                      classifier=checkpoints / "distilled", teacher=checkpoints / "teacher", judge=judge,
                       prompt="A jazz duet for {first} and {second}", seeds=[0, 1], strategies=strategies,
                       options=options, steps=5, duration=0.5, guidance_scale=4.0, chroma=CHROMA, bootstrap=BOOT,
                       top_k=2)
@@ -63,7 +79,7 @@ def test_the_stage_writes_table5_edits_items_and_audio(checkpoints, tmp_path):
     assert list(written.columns) == TABLE5_COLUMNS and written["method"].tolist() == [*strategies, JUDGE_CHECK]
     assert (tmp_path / "tables" / "table5_multi.md").read_text().startswith("| method | sources | n |")
     assert table["sources"].tolist() == [2, 2, 2, 2]
-    for m in ("inst_acc", "all_reached"):
+    for m in ("inst_acc", "all_reached", "judge_acc"):
         assert ((table[f"{m}_low"] <= table[m] + 1e-12) & (table[m] <= table[f"{m}_high"] + 1e-12)).all()
     rows = table.set_index("method")
     assert rows.loc["midpoint", "swap_step_mean"] == 2 and rows.loc["midpoint", "step_gap_mean"] == 0
@@ -82,6 +98,7 @@ def test_the_stage_writes_table5_edits_items_and_audio(checkpoints, tmp_path):
         assert sr == 44100 and len(wave) == 22050
     items = pd.read_csv(tmp_path / "multi" / "items.csv")
     assert set(items["strategy"]) == {*strategies, JUDGE_CHECK} and (items["top_k"] == 2).all()
+    assert items["judge_acc"].notna().all() and all(len(t.split()) == 2 for t in items["teacher_top"])
     assert items.loc[items["strategy"] != JUDGE_CHECK, "chroma"].notna().all()
     assert sorted(p.name for p in (tmp_path / "multi" / "sources").iterdir()) == ["pia+tru-s0", "pia+tru-s1"]
 

@@ -1,8 +1,8 @@
 # Table V (issue 16, beyond the paper): both instruments of a duet edited at once. One job
 # generates the duet sources (multi.prompt x multi.seeds, with the distilled classifier's
 # trace), edits them into their target duets with each strategy applied per word (the words
-# swap one after another in one resumed run), scores chroma and the teacher's multi-label
-# reading (target in its top multi.top_k), and writes the table.
+# swap one after another in one resumed run), scores chroma and the judges' multi-label
+# reading (target in the teacher's and the independent judge's top multi.top_k), and writes the table.
 
 
 rule edit_duets:
@@ -10,6 +10,8 @@ rule edit_duets:
         model=get_model_input(),
         classifier="results/classifiers/distilled/model.safetensors",
         teacher="results/classifiers/teacher/model.safetensors",
+        judge=get_judge_input(),
+        models=FETCH.inputs("mert", "clap"),
     output:
         folder=directory("results/multi"),
         table=MULTI_TABLE,
@@ -34,6 +36,10 @@ rule edit_duets:
         duration=config["model"]["duration"],
         guidance_scale=config["model"]["guidance_scale"],
         synonyms=config["swap"]["synonyms"],
+        judge=config["judge"],
+        instruments=INSTRUMENTS,
+        clap=get_clap(),
+        window=config["classifiers"]["window"],
         chroma=config["metrics"]["chroma"],
         bootstrap=config["metrics"]["bootstrap"],
         seed=config["seed"],

@@ -2,11 +2,14 @@
 
 from pathlib import Path
 
+from difftone.classifiers.judge import load_judge
 from difftone.experiment.multi import run_multi
 from difftone.stage import rule_logging
 
 with rule_logging(snakemake):
-    p = snakemake.params
+    p, i = snakemake.params, snakemake.input
+    judge = load_judge(p.judge, i.judge[0] if i.judge else None, clap=p.clap, instruments=p.instruments,
+                       device=p.device)
     run_multi(
         p.edits,
         snakemake.output.folder,
@@ -24,6 +27,8 @@ with rule_logging(snakemake):
         chroma=p.chroma,
         bootstrap=p.bootstrap,
         top_k=p.top_k,
+        judge=judge,
+        window=p.window,
         synonyms=p.synonyms,
         seed=p.seed,
         device=p.device,

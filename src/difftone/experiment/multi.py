@@ -9,14 +9,16 @@ swap one after another along the trajectory in one resumed run), ``midpoint`` sw
 N//2, ``difftone`` swaps both at the single-instrument rule's step (the last top-1 change).
 
 Scores per edit: ``chroma`` distance to the source (content kept), and a multi-label reading of the
-judge (the teacher, trained on single-instrument clips): a target instrument is reached when it is
-among the teacher's ``top_k`` classes on the edit; ``inst_acc`` = the share of the edit's target
-words reached, ``all_reached`` = all of them, ``source_left`` = the share of the source's words
-still in the top-k. The sources themselves are read the same way for their own instruments (the
-``sources (judge check)`` row): how well this judge reads a duet at all.
+judges (both trained on single-instrument clips): a target instrument is reached when it is among a
+judge's ``top_k`` classes on the edit. The teacher gives ``inst_acc`` (the share of the edit's target
+words reached), ``all_reached`` (all of them) and ``source_left`` (the share of the source's words
+still in its top-k); the independent judge (``judge.*``, :mod:`difftone.classifiers.judge`) gives
+``judge_acc`` the same way. The sources themselves are read the same way for their own instruments
+(the ``sources (judge check)`` row): how well the judges read a duet at all.
 
-Table V (``results/tables/table5_multi.csv`` + ``.md``): one row per strategy; every interval is a
-percentile bootstrap over *sources* (an edit's metrics are first averaged per source).
+Table V (``results/tables/table5_multi.csv`` + ``.md``): one row per strategy; every interval is the
+cluster bootstrap over *sources* (:func:`difftone.metrics.cluster_bootstrap_ci`: all of a source's
+edits resampled together).
 Layout: ``results/multi/sources/<a+b>-s<seed>/{source.wav, trajectory/}``,
 ``results/multi/edits/<strategy>/<a+b>_to_<c+d>/<item>.wav``, ``results/multi/{sources,edits,items}.csv``
 (audio paths as given under ``out_dir``; the report's Table V section plays them).
@@ -38,7 +40,7 @@ from difftone.engine import Editor, Trajectory, edit_words
 from difftone.experiment.items import ExperimentError, check_finite, strategy_slug
 from difftone.experiment.tables import write_csv_and_markdown
 from difftone.instruments import INSTRUMENTS
-from difftone.metrics import bootstrap_ci, chroma_distance
+from difftone.metrics import chroma_distance, cluster_bootstrap_ci
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +48,8 @@ JUDGE_CHECK = "sources (judge check)"
 EDIT_COLUMNS = ["strategy", "item", "source", "target", "seed", "source_prompt", "target_prompt", "swap_step",
                 "sigma", "word_steps", "schedule", "reason", "fallback", "nfe", "audio"]
 ITEM_COLUMNS = ["strategy", "item", "source", "target", "swap_step", "word_steps", "chroma", "top_k",
-                "inst_acc", "all_reached", "source_left"]
-METRICS = ("chroma", "inst_acc", "all_reached", "source_left")
+                "inst_acc", "all_reached", "source_left", "judge_acc", "teacher_top", "judge_top"]
+METRICS = ("chroma", "inst_acc", "all_reached", "source_left", "judge_acc")
 TABLE5_COLUMNS = ["method", "sources", "n"] + [f"{m}{s}" for m in METRICS for s in ("", "_low", "_high")] + [
     "swap_step_mean", "step_gap_mean", "fallback_share", "nfe_per_edit"]
 
@@ -116,46 +118,53 @@ def run_multi_edits(editor: Editor, sources: pd.DataFrame, edits: Sequence[Seque
     return pd.DataFrame(rows, columns=EDIT_COLUMNS)
 
 
-def judge_reading(probs: np.ndarray, instruments: Sequence[str], codes: Sequence[str], top_k: int) -> float:
-    """The share of ``codes`` among the judge's ``top_k`` classes (the multi-label reading of one clip)."""
-    top = {instruments[i] for i in np.argsort(-probs)[:top_k]}
+def judge_reading(ranking: Sequence[str], codes: Sequence[str], top_k: int) -> float:
+    """The share of ``codes`` among the first ``top_k`` of a judge's ``ranking`` (most likely first): the
+    multi-label reading of one clip."""
+    top = set(list(ranking)[:top_k])
     return float(np.mean([c in top for c in codes]))
 
 
-def score_multi(edits: pd.DataFrame, sources: pd.DataFrame, teacher, *, chroma: Mapping, top_k: int) -> pd.DataFrame:
-    """Per-item rows: the edits (chroma, inst_acc, all_reached, source_left) and the judge check of each source."""
+def teacher_ranking(teacher, wave, sr) -> list[str]:
+    probs = np.asarray(teacher.predict_audio(wave, sr)[0], dtype=np.float64)
+    return [teacher.instruments[i] for i in np.argsort(-probs, kind="stable")]
+
+
+def score_multi(edits: pd.DataFrame, sources: pd.DataFrame, teacher, *, chroma: Mapping, top_k: int,
+                judge=None) -> pd.DataFrame:
+    """Per-item rows: the edits (chroma, inst_acc, all_reached, source_left, judge_acc) and the judge check
+    of each source (its own instruments read the same way). ``judge``: the independent judge (``ranking``)."""
     def read(path):
         wave, sr = audio.load(path)
-        return wave, sr, np.asarray(teacher.predict_audio(wave, sr)[0], dtype=np.float64)
+        return wave, sr, teacher_ranking(teacher, wave, sr), (judge.ranking(wave, sr) if judge is not None else None)
 
-    inst = list(teacher.instruments)
+    def row(strategy, item, source, target, ranks, judged, codes, olds, **extra):
+        reached = judge_reading(ranks, codes, top_k)
+        return {"strategy": strategy, "item": item, "source": source, "target": target, "top_k": top_k,
+                "inst_acc": reached, "all_reached": float(reached == 1.0),
+                "source_left": judge_reading(ranks, olds, top_k) if olds else np.nan,
+                "judge_acc": judge_reading(judged, codes, top_k) if judged is not None else np.nan,
+                "teacher_top": " ".join(ranks[:top_k]), "judge_top": " ".join(judged[:top_k]) if judged else "",
+                **extra}
+
     src_audio = {r.item: read(r.audio) for r in sources.itertuples()}
     rows = []
     for r in sources.itertuples():
-        own = r.duet.split("+")
-        rows.append({"strategy": JUDGE_CHECK, "item": r.item, "source": r.duet, "target": r.duet, "swap_step": np.nan,
-                     "word_steps": "", "chroma": np.nan, "top_k": top_k,
-                     "inst_acc": judge_reading(src_audio[r.item][2], inst, own, top_k),
-                     "all_reached": float(judge_reading(src_audio[r.item][2], inst, own, top_k) == 1.0),
-                     "source_left": np.nan})
+        _, _, ranks, judged = src_audio[r.item]
+        rows.append(row(JUDGE_CHECK, r.item, r.duet, r.duet, ranks, judged, r.duet.split("+"), None,
+                        swap_step=np.nan, word_steps="", chroma=np.nan))
     for r in tqdm(list(edits[edits["audio"] != ""].itertuples()), desc="score duet edits", unit="edit"):
-        wave, sr, probs = read(r.audio)
-        src_wave, src_sr, _ = src_audio[r.item]
-        targets, olds = r.target.split("+"), r.source.split("+")
-        reached = judge_reading(probs, inst, targets, top_k)
-        rows.append({
-            "strategy": r.strategy, "item": r.item, "source": r.source, "target": r.target,
-            "swap_step": float(r.swap_step), "word_steps": r.word_steps,
-            "chroma": chroma_distance(wave, src_wave, sr, source_sr=src_sr, method=chroma["method"],
-                                      target_sr=chroma["sample_rate"], hop_length=chroma["hop_length"]),
-            "top_k": top_k, "inst_acc": reached, "all_reached": float(reached == 1.0),
-            "source_left": judge_reading(probs, inst, olds, top_k),
-        })
+        wave, sr, ranks, judged = read(r.audio)
+        src_wave, src_sr, _, _ = src_audio[r.item]
+        distance = chroma_distance(wave, src_wave, sr, source_sr=src_sr, method=chroma["method"],
+                                   target_sr=chroma["sample_rate"], hop_length=chroma["hop_length"])
+        rows.append(row(r.strategy, r.item, r.source, r.target, ranks, judged, r.target.split("+"),
+                        r.source.split("+"), swap_step=float(r.swap_step), word_steps=r.word_steps, chroma=distance))
     return pd.DataFrame(rows, columns=ITEM_COLUMNS)
 
 
 def table5(items: pd.DataFrame, edits: pd.DataFrame, strategies: Sequence[str], bootstrap: Mapping) -> pd.DataFrame:
-    """One row per strategy (then the judge check); intervals: bootstrap over sources of per-source means."""
+    """One row per strategy (then the judge check); intervals: cluster bootstrap over sources."""
     boot = {"n_boot": bootstrap["n_boot"], "seed": bootstrap["seed"], "alpha": bootstrap["alpha"]}
     rows = []
     for method in [*strategies, JUDGE_CHECK]:
@@ -165,11 +174,12 @@ def table5(items: pd.DataFrame, edits: pd.DataFrame, strategies: Sequence[str], 
             if method != JUDGE_CHECK:
                 raise ExperimentError(f"Table V: strategy {method} has no edits to score (every item skipped?)")
             continue
-        per_source = df.groupby("item")[list(METRICS)].mean()
-        row: dict[str, Any] = {"method": method, "sources": len(per_source), "n": len(df)}
+        row: dict[str, Any] = {"method": method, "sources": df["item"].nunique(), "n": len(df)}
         for m in METRICS:
-            values = per_source[m].dropna()
-            row[m], row[f"{m}_low"], row[f"{m}_high"] = bootstrap_ci(values, **boot) if len(values) else (np.nan,) * 3
+            ok = df[m].notna()
+            row[m], row[f"{m}_low"], row[f"{m}_high"] = (
+                cluster_bootstrap_ci(df.loc[ok, m].astype(float), df.loc[ok, "item"], **boot) if ok.any()
+                else (np.nan,) * 3)
         if method != JUDGE_CHECK:
             steps = [list(json.loads(s).values()) for s in done["word_steps"]]
             gaps = [max(s) - min(s) for s in steps if s and None not in s]
@@ -199,12 +209,16 @@ def run_multi(
     chroma: Mapping,
     bootstrap: Mapping,
     top_k: int = 2,
+    judge=None,
+    window=None,
     synonyms: Mapping[str, Sequence[str]] | None = None,
     seed: int = 0,
     device: str = "cpu",
     dtype: str = "float32",
 ) -> pd.DataFrame:
-    """The Table V stage (module doc): duet sources, per-word edits, scores, the table (+ .md)."""
+    """The Table V stage (module doc): duet sources, per-word edits, scores, the table (+ .md).
+    ``judge``: the loaded independent judge (:func:`difftone.classifiers.judge.load_judge`) or None;
+    ``window``: ``classifiers.window`` (how the classifiers read clips longer than their training clips)."""
     from difftone.classifiers import load_latent_classifier, load_teacher_classifier
     from difftone.models import load_backbone
 
@@ -213,7 +227,8 @@ def run_multi(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     backbone = load_backbone(model, dtype=dtype, device=device)
-    editor = Editor(backbone, classifier=load_latent_classifier(classifier, device=device), progress=False)
+    editor = Editor(backbone, classifier=load_latent_classifier(classifier, device=device, window=window),
+                    progress=False)
     editor.check_settings(steps, duration, guidance_scale)
     sources = generate_duet_sources(editor, edits, prompt, seeds, out_dir / "sources", steps=steps,
                                     duration=duration, guidance_scale=guidance_scale)
@@ -222,14 +237,14 @@ def run_multi(
     done = run_multi_edits(editor, sources, edits, strategies, out_dir / "edits", options=options, seed=seed,
                            synonyms=synonyms)
     done.to_csv(out_dir / "edits.csv", index=False)
-    judge = load_teacher_classifier(teacher, None, device=device)
-    items = score_multi(done, sources, judge, chroma=chroma, top_k=top_k)
+    teacher_clf = load_teacher_classifier(teacher, None, device=device, window=window)
+    items = score_multi(done, sources, teacher_clf, chroma=chroma, top_k=top_k, judge=judge)
     items.to_csv(out_dir / "items.csv", index=False)
     table = table5(items, done, strategies, bootstrap)
     write_csv_and_markdown(table, table_csv)
     log.info("Table V: %d duet sources (%d NFE), %d edits (%d NFE)", len(sources), nfe_sources, len(done),
              editor.nfe - nfe_sources)
     for r in table.itertuples():
-        log.info("%s: chroma %.3f, inst_acc %.2f, all %.2f, source left %.2f (%d sources)", r.method, r.chroma,
-                 r.inst_acc, r.all_reached, r.source_left, r.sources)
+        log.info("%s: chroma %.3f, inst_acc %.2f, all %.2f, source left %.2f, judge_acc %.2f (%d sources)", r.method,
+                 r.chroma, r.inst_acc, r.all_reached, r.source_left, r.judge_acc, r.sources)
     return table
