@@ -38,19 +38,23 @@ def use_gpu():
 
 def get_final_output():
     """Everything `rule all` asks for; grows with the stages."""
-    return [
-        "results/data/index.csv",
-        "results/tables/table1_classifiers.csv",
-        "results/tables/table2_strategies.csv",
-        "results/tables/per_pair.csv",
-        "results/tables/paired.csv",
-        "results/tables/table3_musicmagus.csv",
-        "results/report/index.html",
-    ] + (
-        ["results/tables/sweep.csv", "results/figures/sweep.png"]
-        if config["sweep"]["steps"]
-        else []
-    ) + ([MULTI_TABLE] if MULTI_EDITS else [])
+    return (
+        [
+            "results/data/index.csv",
+            "results/tables/table1_classifiers.csv",
+            "results/tables/table2_strategies.csv",
+            "results/tables/per_pair.csv",
+            "results/tables/paired.csv",
+            "results/tables/table3_musicmagus.csv",
+            "results/report/index.html",
+        ]
+        + (
+            ["results/tables/sweep.csv", "results/figures/sweep.png"]
+            if config["sweep"]["steps"]
+            else []
+        )
+        + ([MULTI_TABLE] if MULTI_EDITS else [])
+    )
 
 
 # --- Cluster resources (docs/cluster.md) ------------------------------------
@@ -202,7 +206,9 @@ def get_duet_pairs():
     """The duets of the embedded dataset (data.duets.pairs); none for IRMAS (single-instrument labels)."""
     if config["data"]["source"] != "embedded":
         return []
-    return [list(p) for p in config["data"]["duets"]["pairs"] if set(p) <= set(INSTRUMENTS)]
+    return [
+        list(p) for p in config["data"]["duets"]["pairs"] if set(p) <= set(INSTRUMENTS)
+    ]
 
 
 def duet_clips():
@@ -326,6 +332,8 @@ def edit_seconds():
 def strategy_edit_seconds():
     """GPU seconds of all the edit jobs of one strategy (every source instrument)."""
     return edit_seconds() * len(INSTRUMENTS)
+
+
 # --- Table V: duets edited per word (workflow/rules/multi.smk) --------------
 MULTI_TABLE = "results/tables/table5_multi.csv"
 # multi.edits whose duets are all in `instruments` (the others are left out, like unlisted instruments)
@@ -346,7 +354,11 @@ def multi_strategy_options():
 def multi_seconds():
     """GPU seconds of Table V: the duet sources, then each edited once per strategy (half the steps on average)."""
     n_sources = len({tuple(e[0]) for e in MULTI_EDITS}) * len(config["multi"]["seeds"])
-    n_edits = len(MULTI_EDITS) * len(config["multi"]["seeds"]) * len(config["multi"]["strategies"])
+    n_edits = (
+        len(MULTI_EDITS)
+        * len(config["multi"]["seeds"])
+        * len(config["multi"]["strategies"])
+    )
     return (
         denoise_seconds(n_sources)
         + denoise_seconds(n_edits, steps=config["model"]["steps"] / 2)
@@ -402,7 +414,9 @@ def get_report_extras():
     if extras.get("sweep_table"):
         extras["chroma_reference"] = "results/tables/chroma_reference.csv"
     if MULTI_EDITS:
-        extras["multi_dir"] = "results/multi"  # Table V's duet edits, listened to beside the table
+        extras["multi_dir"] = (
+            "results/multi"  # Table V's duet edits, listened to beside the table
+        )
     if str(config["model"]["spec"]) == "demo":
         extras["loss_figure"] = "results/demo/loss.png"
     final = set(get_final_output())

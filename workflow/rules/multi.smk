@@ -14,7 +14,7 @@ rule edit_duets:
         models=FETCH.inputs("mert", "clap"),
     output:
         folder=directory("results/multi"),
-        table=MULTI_TABLE,
+        table=report(MULTI_TABLE, caption="../report/table5.rst", category="Table V"),
         markdown="results/tables/table5_multi.md",
     log:
         "logs/multi/edit_duets.log",
