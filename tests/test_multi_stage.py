@@ -102,14 +102,17 @@ def test_the_stage_writes_table5_edits_items_and_audio(checkpoints, tmp_path):
     assert items.loc[items["strategy"] != JUDGE_CHECK, "chroma"].notna().all()
     assert sorted(p.name for p in (tmp_path / "multi" / "sources").iterdir()) == ["pia+tru-s0", "pia+tru-s1"]
 
-    # the report's Table V section: the table, the first source and each strategy's edit of it, playable
-    from difftone.report.page import _Media, _multi_section, local_links, strategies_of_multi
+    # the report: Table V is a registered table, and its duet edits are listened to (source + each strategy)
+    from difftone.report.columns import TABLES
+    from difftone.report.page import _Media, _multi_listening_section, local_links
 
+    assert [s.csv for s in TABLES if s.key == "table5"] == ["results/tables/table5_multi.csv"]
     page, assets = tmp_path / "report", tmp_path / "report" / "assets"
     assets.mkdir(parents=True)
-    anchor, title, body = _multi_section(tmp_path / "tables" / "table5_multi.csv", tmp_path / "multi",
-                                         strategies_of_multi(tmp_path / "multi"), _Media(page, assets, assets))
-    assert anchor == "table5" and body.count("<audio") == 1 + len(strategies)
+    anchor, title, body = _multi_listening_section(tmp_path / "multi", {"model": {"steps": 5}},
+                                                   _Media(page, assets, assets))
+    assert anchor == "table5-listen" and body.count("<audio") == 1 + len(strategies)
+    assert "pia-&gt;org at step" in body or "pia->org at step" in body
     assert all((page / link).is_file() for link in local_links(body))
 
 
