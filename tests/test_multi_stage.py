@@ -157,10 +157,10 @@ def test_the_demo_generator_captions_duets_with_both_words():
 def test_the_dag_has_the_duet_stage_only_when_configured(tmp_path):
     from workflow_runner import Workflow
 
-    wf = Workflow(tmp_path, {"instruments": ["pia", "tru", "org", "sax"]})
+    wf = Workflow(tmp_path, {"instruments": ["pia", "tru", "org", "sax"], "musicmagus": {"pairs": [["pia", "org"]]}})
     planned = wf.planned_rules("results/tables/table5_multi.csv")
     assert planned["edit_duets"] == 1 and planned["render_duets"] == 1
     without = wf.planned_rules(override={"multi": {"edits": []}})
     assert "edit_duets" not in without and "render_duets" in without  # the demo generator still learns duets
-    subset = wf.planned_rules(override={"instruments": ["pia", "vio"]})
+    subset = wf.planned_rules(override={"instruments": ["pia", "vio"], "musicmagus": {"pairs": [["pia", "vio"]]}})
     assert "edit_duets" not in subset  # the configured duets name instruments outside `instruments`
