@@ -23,6 +23,7 @@ include: "workflow/rules/metrics.smk"
 include: "workflow/rules/sweep.smk"
 include: "workflow/rules/musicmagus.smk"
 include: "workflow/rules/real_audio.smk"
+include: "workflow/rules/multi.smk"
 include: "workflow/rules/report.smk"
 
 

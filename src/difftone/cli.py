@@ -62,22 +62,26 @@ def user_errors() -> tuple[type[BaseException], ...]:
 
 # -- difftone edit --------------------------------------------------------------------------
 def _add_edit_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--prompt", help='source prompt naming the source instrument, e.g. "A soft piano melody" '
+    p.add_argument("--prompt", help='source prompt naming the source instrument(s), e.g. "A soft piano melody" '
                    '(required without --audio; with --audio default: config real_audio.source_prompt)')
     p.add_argument("--audio", metavar="FILE", help="edit this recording instead of a generation: it is inverted "
                    "(edit-friendly DDPM inversion) with the source prompt; writes reconstruction.wav (the VAE round "
                    "trip) and edit.wav at the file's rate, channels and length")
     p.add_argument("--source-guidance", type=float, help="with --audio: guidance of the inversion "
                    "(default: config real_audio.source_guidance)")
-    p.add_argument("--source", required=True, help="source instrument: IRMAS code (pia) or name (piano)")
-    p.add_argument("--target", required=True, help="target instrument: IRMAS code (vio) or name (violin)")
+    p.add_argument("--source", required=True,
+                   help="source instrument: IRMAS code (pia) or name (piano); several, comma-separated, swap several "
+                        "words of the prompt (--source piano,trumpet --target organ,saxophone: the pairs in order)")
+    p.add_argument("--target", required=True, help="target instrument(s): IRMAS code (vio) or name (violin), one per source")
     p.add_argument("--seed", type=int, default=0, help="seed of the source generation, or of the inversion's noise (default 0)")
     p.add_argument("--method", choices=["difftone", "musicmagus"], default="difftone",
                    help="difftone: a prompt swap at one step (default) | musicmagus: the caption direction + "
                         "cross-attention constraint (config musicmagus.*)")
     p.add_argument("--captions", metavar="DIR", help="musicmagus: folder of caption files <code>.txt (the captions "
                    "stage's results/captions); default: the offline generator's (config musicmagus.n_captions)")
-    p.add_argument("--strategy", default="difftone", help="difftone | midpoint | random | fixed:K | sigma:S | agree[:R] | probe[:P] | none (default difftone)")
+    p.add_argument("--strategy", default=None,
+                   help="difftone | presence[:T] | midpoint | random | fixed:K | sigma:S | agree[:R] | probe[:P] | none, "
+                        "applied per word (default: difftone for one word, presence = per-word Diff-TONE for several)")
     p.add_argument("--steps", type=int, help="denoising steps N (default: config model.steps)")
     p.add_argument("--duration", type=float, help="seconds to generate (default: config model.duration; with --audio: the file's)")
     p.add_argument("--guidance-scale", type=float, help="classifier-free guidance (default: config model.guidance_scale; "
@@ -123,7 +127,7 @@ def run_edit(args: argparse.Namespace) -> int:
 
     from difftone import audio as audio_io
     from difftone.config import load_config, validate_config
-    from difftone.engine import Editor, edit_source, swap_instrument, validate_strategy
+    from difftone.engine import Editor, edit_source, edit_words, strategy_options, swap_instruments, validate_strategy
     from difftone.engine.swap import instrument
     from difftone.models import load_backbone
 
@@ -131,17 +135,22 @@ def run_edit(args: argparse.Namespace) -> int:
 
     config = load_config(args.config) if args.config else validate_config({})
     model_cfg, swap_cfg, real_cfg = config["model"], config["swap"], config["real_audio"]
-    src, tgt = instrument(args.source), instrument(args.target)
-    if src.code == tgt.code:
-        raise CLIError(f"--source and --target are the same instrument ({src.code})")
+    words = _word_pairs(args.source, args.target)
     if args.audio is None and not args.prompt:
         raise CLIError("give --prompt (edit a generation) or --audio FILE (edit a recording)")
+    if args.method == "musicmagus" and len(words) > 1:
+        raise CLIError("--method musicmagus edits one instrument: give one --source and one --target")
     if args.audio is not None and args.method == "musicmagus":
         raise CLIError("--audio edits a recording with --method difftone only (MusicMagus on recordings is not built)")
     if args.audio is not None and args.duration is not None:
         raise CLIError("--duration is the file's with --audio; trim the file instead")
+    if args.audio is not None and len(words) > 1 and not args.prompt:
+        raise CLIError("--audio with several instruments needs --prompt naming all of them (the default prompt names one)")
+    if args.strategy is None:
+        args.strategy = "difftone" if len(words) == 1 else "presence"
+    src, tgt = instrument(words[0][0]), instrument(words[0][1])
     prompt = source_prompt(src.name, args.prompt, real_cfg["source_prompt"]) if args.audio else args.prompt
-    target_prompt = swap_instrument(prompt, src.code, tgt.code, swap_cfg["synonyms"])
+    target_prompt = swap_instruments(prompt, words, swap_cfg["synonyms"])
     steps = args.steps if args.steps is not None else model_cfg["steps"]
     if steps < 2:
         raise CLIError(f"--steps must be at least 2, got {steps}")
@@ -177,9 +186,21 @@ def run_edit(args: argparse.Namespace) -> int:
     nfe_source = editor.nfe
     if args.method == "musicmagus":
         return _write_musicmagus(args, config, editor, trajectory, src.code, tgt.code, spec, nfe_source)
-    edit = edit_source(editor, trajectory, src.code, [tgt.code], args.strategy, no_change_policy=policy,
-                       seed=args.seed, synonyms=swap_cfg["synonyms"], probe_classifier=classifier,
-                       rng=np.random.default_rng(args.seed))[0]
+    options = strategy_options(args.strategy, config)
+    if len(words) == 1:
+        edit = edit_source(editor, trajectory, src.code, [tgt.code], args.strategy, no_change_policy=policy,
+                           seed=args.seed, synonyms=swap_cfg["synonyms"], probe_classifier=classifier,
+                           rng=np.random.default_rng(args.seed), options=options)[0]
+        word_records = [{"source": src.code, "target": tgt.code, "swap_step": edit.swap_step, "sigma": edit.sigma,
+                         "reason": edit.reason, "fallback": edit.fallback, "probe_nfe": edit.probe_nfe}]
+        schedule = [] if edit.swap_step is None or edit.swap_step >= steps else [(edit.swap_step, target_prompt)]
+    else:
+        edit = edit_words(editor, trajectory, words, args.strategy, no_change_policy=policy, seed=args.seed,
+                          synonyms=swap_cfg["synonyms"], probe_classifier=classifier, options=options)
+        word_records = [{**vars(w)} for w in edit.words]
+        schedule = edit.schedule
+    for w in word_records:
+        w["sigma"] = None if w["swap_step"] is None else float(w["sigma"])
     swap_step, reason, edited = edit.swap_step, edit.reason, edit.audio
     log.info("swap step %s: %s", swap_step, reason)
 
@@ -210,8 +231,8 @@ def run_edit(args: argparse.Namespace) -> int:
         "source_guidance_scale": None if recording is None else source_guidance,
         "model_sample_rate": components.sample_rate,
         "target_prompt": target_prompt,
-        "source": src.code,
-        "target": tgt.code,
+        "source": src.code if len(words) == 1 else [w["source"] for w in word_records],
+        "target": tgt.code if len(words) == 1 else [w["target"] for w in word_records],
         "seed": args.seed,
         "model": spec,
         "steps": steps,
@@ -221,7 +242,10 @@ def run_edit(args: argparse.Namespace) -> int:
         "strategy": args.strategy,
         "no_change_policy": policy,
         "swap_step": swap_step,
+        "sigma": None if swap_step is None else float(trajectory.sigmas[swap_step]),
         "reason": reason,
+        "words": word_records,
+        "schedule": [[int(k), p] for k, p in schedule],
         "skipped": swap_step is None,
         "fallback": edit.fallback,
         "classifier": clf_info,
@@ -233,6 +257,29 @@ def run_edit(args: argparse.Namespace) -> int:
         tmp.write_text(json.dumps(record, indent=1) + "\n")
     print(f"{out / 'edit.json'}: swap step {swap_step} of {steps} ({reason})")
     return 0
+
+
+def _word_pairs(sources: str, targets: str) -> list[tuple[str, str]]:
+    """``--source a,b --target c,d`` -> ``[(a, c), (b, d)]`` (IRMAS codes); one message per bad list."""
+    from difftone.engine.swap import instrument
+
+    src = [w.strip() for w in sources.split(",")]
+    tgt = [w.strip() for w in targets.split(",")]
+    for flag, names in (("--source", src), ("--target", tgt)):
+        if any(not n for n in names):
+            raise CLIError(f"{flag} {','.join(names)!r} has an empty name; separate instruments by single commas")
+    if len(src) != len(tgt):
+        raise CLIError(f"--source names {len(src)} instrument(s) but --target {len(tgt)}: give one target per "
+                       "source, in order (e.g. --source piano,trumpet --target organ,saxophone)")
+    codes = {flag: [instrument(n).code for n in names] for flag, names in (("--source", src), ("--target", tgt))}
+    for flag, cs in codes.items():
+        twice = sorted({c for c in cs if cs.count(c) > 1})
+        if twice:
+            raise CLIError(f"{flag} names {', '.join(twice)} twice; name each instrument once")
+    for s_code, t_code in zip(codes["--source"], codes["--target"]):
+        if s_code == t_code:
+            raise CLIError(f"--source and --target are the same instrument ({s_code})")
+    return list(zip(codes["--source"], codes["--target"]))
 
 
 def _cli_captions(args: argparse.Namespace, config, codes: list[str]) -> dict[str, list[str]]:

@@ -73,6 +73,7 @@ def check_config(config: dict[str, Any]) -> None:
             validate_strategy(strategy, steps)  # the registry checks its argument (e.g. fixed:K against model.steps)
         except StrategyError as exc:
             raise ConfigError(f"edits.strategies: {exc} (model.steps is {steps})") from None
+    _check_duets(config)
     if config.get("report", {}).get("examples") is not None:
         example_pairs(config["report"]["examples"], config.get("instruments", []))
 
@@ -112,6 +113,30 @@ def example_pairs(examples: Sequence[Sequence[str]] | None, instruments: Sequenc
     if not pairs:
         raise ConfigError("report.examples is empty; list at least one [source, target] pair or set it to null")
     return pairs
+
+
+def _check_duets(config: dict[str, Any]) -> None:
+    """data.duets.pairs and multi.edits: two different instruments each (entries naming an instrument not in
+    `instruments` are left out by the workflow, as an unlisted instrument is not indexed); no word swapped
+    for itself; the Table V strategies are known (the registry checks their arguments)."""
+    for i, pair in enumerate(config.get("data", {}).get("duets", {}).get("pairs", [])):
+        if pair[0] == pair[1]:
+            raise ConfigError(f"data.duets.pairs[{i}]: {pair} names one instrument twice; a duet needs two")
+    for i, (source, target) in enumerate(config.get("multi", {}).get("edits", [])):
+        for side, duet in (("source", source), ("target", target)):
+            if duet[0] == duet[1]:
+                raise ConfigError(f"multi.edits[{i}]: the {side} duet {duet} names one instrument twice")
+        for a, b in zip(source, target):
+            if a == b:
+                raise ConfigError(f"multi.edits[{i}]: {source} -> {target} swaps {a} for itself; change the target")
+    if config.get("multi", {}).get("edits"):
+        from difftone.engine import StrategyError, validate_strategy
+
+        for strategy in config["multi"]["strategies"]:
+            try:
+                validate_strategy(strategy, config.get("model", {}).get("steps"))
+            except StrategyError as exc:
+                raise ConfigError(f"multi.strategies: {exc}") from None
 
 
 def load_config(path: str | Path) -> dict[str, Any]:

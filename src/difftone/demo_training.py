@@ -103,6 +103,30 @@ NOUNS = "note notes melody chord chords phrase line tune motif theme piece sound
 GENRES = "classical jazz pop rock folk blues ambient cinematic country latin".split()
 
 
+DUET_TEMPLATES: tuple[str, ...] = (
+    "{a} and {b}",
+    "a duet for {a} and {b}",
+    "a {adj} duet for {a} and {b}",
+    "a {genre} duet for {a} and {b}",
+    "{a} and {b} playing a {noun}",
+    "a {adj} {noun} played on {a} and {b}",
+    "{genre} {a} and {b} duet",
+    "a {adj} {genre} duet of {a} with {b}",
+)
+
+
+def duet_caption(codes: tuple[str, str], rng: np.random.Generator) -> str:
+    """A random caption naming both instruments of a duet by their prompt words, once each, in either order."""
+    a, b = (INSTRUMENTS[c].name for c in (codes if rng.random() < 0.5 else codes[::-1]))
+    template = DUET_TEMPLATES[rng.integers(len(DUET_TEMPLATES))]
+    return template.format(a=a, b=b, adj=rng.choice(ADJECTIVES), noun=rng.choice(NOUNS), genre=rng.choice(GENRES))
+
+
+def training_caption(codes: str | tuple[str, ...], rng: np.random.Generator) -> str:
+    """The caption of a training clip: one instrument (:func:`caption`) or a duet (:func:`duet_caption`)."""
+    return caption(codes, rng) if isinstance(codes, str) else duet_caption(tuple(codes), rng)
+
+
 def caption(code: str, rng: np.random.Generator) -> str:
     """A random caption naming instrument ``code`` by its prompt word exactly once.
 
@@ -153,6 +177,18 @@ def training_clips(index_csv: str | Path, instruments: list[str], clips_per_inst
     if clips_per_instrument is not None:
         table = table.sample(frac=1.0, random_state=seed).groupby("instrument").head(clips_per_instrument)
     return table.sort_values("path").reset_index(drop=True)
+
+
+def training_duets(duets_dir: str | Path, instruments: list[str]):
+    """The duet clips of ``duets_dir`` (``read_duets``); every duet instrument must be one of ``instruments``."""
+    from difftone.data.render import read_duets
+
+    duets = read_duets(duets_dir)
+    unknown = sorted({c for pair in duets["instruments"] for c in pair} - set(instruments))
+    if unknown:
+        raise DemoTrainingError(f"{duets_dir}: duets of instrument(s) {', '.join(unknown)} not in `instruments`; "
+                                "fix data.duets.pairs")
+    return duets
 
 
 def encode_clips(paths: list[str], vae: MelAutoencoder, seconds: float, batch: int = 32) -> torch.Tensor:
@@ -208,10 +244,14 @@ def train_demo_model(
     settings: DemoTrainingSettings | dict,
     threads: int | None = None,
     device: str = "cpu",
+    duets_dir: str | Path | None = None,
 ) -> dict:
     """Train the demo model on the training clips of ``index_csv``; write checkpoint, loss table and figure.
 
-    Returns the training summary (also stored as ``training.json`` in the checkpoint).
+    ``duets_dir``: the embedded dataset's duet section (:func:`difftone.data.render.render_duets`): its
+    clips join the training pool with captions naming both instruments (a duet pair whose instruments
+    are not all in ``instruments`` is an error). Returns the training summary (also stored as
+    ``training.json`` in the checkpoint).
     """
     from diffusers.training_utils import EMAModel
 
@@ -226,12 +266,17 @@ def train_demo_model(
     # 1. data: log-mels once, global statistics, standardized latents
     clips = training_clips(index_csv, instruments, s.clips_per_instrument, s.seed)
     log.info("training on %d clips of %d instruments from %s", len(clips), len(instruments), index_csv)
-    log_mels = encode_clips(clips["path"].tolist(), MelAutoencoder(), s.clip_seconds)
+    paths, codes = clips["path"].tolist(), clips["instrument"].tolist()
+    duets = training_duets(duets_dir, instruments) if duets_dir is not None else None
+    if duets is not None and len(duets):
+        paths += duets["path"].tolist()
+        codes += duets["instruments"].tolist()
+        log.info("+ %d duet clips of %d pair(s) from %s", len(duets), duets["instruments"].nunique(), duets_dir)
+    log_mels = encode_clips(paths, MelAutoencoder(), s.clip_seconds)
     mean, std = float(log_mels.mean()), float(log_mels.std())
     standardized_max = float(((log_mels - round(mean, 6)) / round(std, 6)).max())
     vae = MelAutoencoder(latent_mean=round(mean, 6), latent_std=round(std, 6), latent_max=round(standardized_max, 4))
     latents = (log_mels - vae.config.latent_mean) / vae.config.latent_std
-    codes = clips["instrument"].tolist()
     log.info("latents %s, log-mel mean %.4f std %.4f", tuple(latents.shape), mean, std)
 
     # 2. model
@@ -267,7 +312,7 @@ def train_demo_model(
         for group in optimizer.param_groups:
             group["lr"] = lr
         idx = torch.from_numpy(rng.integers(len(latents), size=s.batch_size))
-        prompts = [caption(codes[i], rng) for i in idx.tolist()]
+        prompts = [training_caption(codes[i], rng) for i in idx.tolist()]
         drop = torch.from_numpy(rng.random(s.batch_size) < s.prompt_dropout)
         x_in, t, target = (a.to(device) for a in v_training_batch(latents[idx], gen, t_bounds))
         cross, global_states = conditioning(backbone, prompts, s.clip_seconds, drop)
@@ -300,6 +345,7 @@ def train_demo_model(
         "steps_per_second": round(step / seconds, 3),
         "over_budget": warned,
         "clips": len(clips),
+        "duet_clips": 0 if duets is None else len(duets),
         "instruments": list(instruments),
         "latent_frames": int(latents.shape[-1]),
         "latent_mean": vae.config.latent_mean,
@@ -309,7 +355,8 @@ def train_demo_model(
         "settings": asdict(s),
     }
     if s.eval_per_instrument > 0:
-        summary["prompt_adherence"] = prompt_adherence(backbone, latents, codes, instruments, s)
+        single = len(clips)  # the single-instrument clips come first; duets have no one centroid
+        summary["prompt_adherence"] = prompt_adherence(backbone, latents[:single], codes[:single], instruments, s)
     log.info("trained %d steps in %.0f s (%.2f steps/s); loss %.4f -> %.4f", step, seconds, step / seconds,
              summary["loss_first_100"], summary["loss_last_100"])
     out_dir = Path(out_dir)

@@ -58,6 +58,7 @@ def get_final_output():
             if config["real_audio"]["enabled"]
             else []
         )
+        + ([MULTI_TABLE] if MULTI_EDITS else [])
     )
 
 
@@ -206,6 +207,19 @@ def get_clip_folder():
     return data["irmas_dir"] or "resources/IRMAS-TrainingData"
 
 
+def get_duet_pairs():
+    """The duets of the embedded dataset (data.duets.pairs); none for IRMAS (single-instrument labels)."""
+    if config["data"]["source"] != "embedded":
+        return []
+    return [
+        list(p) for p in config["data"]["duets"]["pairs"] if set(p) <= set(INSTRUMENTS)
+    ]
+
+
+def duet_clips():
+    return len(get_duet_pairs()) * config["data"]["duets"]["clips_per_pair"]
+
+
 # --- Classifiers (workflow/rules/features.smk, classifiers.smk) -------------
 JUDGE_FILE = "results/classifiers/judge/model.json"
 
@@ -324,6 +338,38 @@ def strategy_edit_seconds():
     return edit_seconds() * len(INSTRUMENTS)
 
 
+# --- Table V: duets edited per word (workflow/rules/multi.smk) --------------
+MULTI_TABLE = "results/tables/table5_multi.csv"
+# multi.edits whose duets are all in `instruments` (the others are left out, like unlisted instruments)
+MULTI_EDITS = [
+    [list(src), list(tgt)]
+    for src, tgt in config["multi"]["edits"]
+    if set(src) | set(tgt) <= set(INSTRUMENTS)
+]
+
+
+def multi_strategy_options():
+    """strategy -> the config values it reads (its spec's config keys), for every Table V strategy."""
+    from difftone.engine import strategy_options as options_of
+
+    return {s: options_of(s, config) for s in config["multi"]["strategies"]}
+
+
+def multi_seconds():
+    """GPU seconds of Table V: the duet sources, then each edited once per strategy (half the steps on average)."""
+    n_sources = len({tuple(e[0]) for e in MULTI_EDITS}) * len(config["multi"]["seeds"])
+    n_edits = (
+        len(MULTI_EDITS)
+        * len(config["multi"]["seeds"])
+        * len(config["multi"]["strategies"])
+    )
+    return (
+        denoise_seconds(n_sources)
+        + denoise_seconds(n_edits, steps=config["model"]["steps"] / 2)
+        + audio_seconds((n_sources + n_edits) * config["model"]["duration"])
+    )
+
+
 # --- Report (workflow/rules/report.smk) -------------------------------------
 from difftone.report.columns import TABLES as REPORT_TABLES
 from difftone.config import example_pairs
@@ -372,6 +418,10 @@ def get_report_extras():
     extras = get_sweep_outputs()
     if extras.get("sweep_table"):
         extras["chroma_reference"] = "results/tables/chroma_reference.csv"
+    if MULTI_EDITS:
+        extras["multi_dir"] = (
+            "results/multi"  # Table V's duet edits, listened to beside the table
+        )
     if str(config["model"]["spec"]) == "demo":
         extras["loss_figure"] = "results/demo/loss.png"
     final = set(get_final_output())

@@ -101,3 +101,27 @@ rule split_clips:
         test_fraction=config["data"]["test_fraction"],
     script:
         "../scripts/split_clips.py"
+
+
+# Duets (issue 16): two-instrument clips of the embedded dataset (data.duets.pairs), beside the
+# IRMAS-layout folder, so that only the demo generator learns them (the classifiers stay
+# single-label). IRMAS runs have none (predominant-instrument labels only): the rule then writes
+# an empty manifest.
+rule render_duets:
+    output:
+        directory("results/data/duets"),
+    log:
+        "logs/data/render_duets.log",
+    conda:
+        "../../envs/difftone.yaml"
+    resources:
+        **cpu_resources(seconds=0.3 * duet_clips(), mem_mb=2000),
+    params:
+        pairs=get_duet_pairs(),
+        clips_per_pair=config["data"]["duets"]["clips_per_pair"],
+        seed=config["data"]["render_seed"],
+        sample_rate=config["data"]["sample_rate"],
+        clip_seconds=config["data"]["clip_seconds"],
+        silence_db=config["data"]["silence_db"],
+    script:
+        "../scripts/render_duets.py"

@@ -7,6 +7,7 @@
 rule train_demo_model:
     input:
         "results/data/index.csv",
+        duets="results/data/duets",
     output:
         model=directory(DEMO_CHECKPOINT),
         losses="results/demo/loss.csv",

@@ -27,4 +27,5 @@ with rule_logging(snakemake):
         chroma_reference=i.get("chroma_reference"),
         items_csvs=i.judged,
         extra_tables={spec.key: i.get(spec.key) for spec in TABLES if i.get(spec.key)},
+        multi_dir=i.get("multi_dir"),
     )

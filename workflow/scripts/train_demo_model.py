@@ -7,4 +7,5 @@ with rule_logging(snakemake):
     p = snakemake.params
     train_demo_model(snakemake.input[0], snakemake.output.model, snakemake.output.losses, snakemake.output.figure,
                      instruments=p.instruments, settings={**p.settings, "clip_seconds": p.clip_seconds},
-                     threads=snakemake.threads, device=snakemake.params.device)
+                     threads=snakemake.threads, device=snakemake.params.device,
+                     duets_dir=snakemake.input.duets)

@@ -84,6 +84,10 @@ class MfccJudge:
     def predict_audio(self, wave, sr) -> str:
         return self.instruments[int(self.scores(self.features(wave, sr))[0].argmax())]
 
+    def ranking(self, wave, sr) -> list[str]:
+        """The instruments, most likely first (a multi-label reading takes the first k)."""
+        return [self.instruments[i] for i in np.argsort(-self.scores(self.features(wave, sr))[0], kind="stable")]
+
 
 def train_mfcc_judge(index_csv: str | Path, instruments: Sequence[str], out_json: str | Path, *, n_mfcc: int = 20,
                      sample_rate: int = 22050, c: float = 1.0, max_iter: int = 2000, seed: int = 0) -> dict:
@@ -170,10 +174,17 @@ class ClapZeroShotJudge:
         text = getattr(text, "pooler_output", text).float().cpu().numpy()
         self.text = text / np.maximum(np.linalg.norm(text, axis=1, keepdims=True), 1e-12)
 
-    def predict_audio(self, wave, sr) -> str:
+    def _similarity(self, wave, sr) -> np.ndarray:
         emb = self.embedder.embed(wave, sr).mean(axis=0)
         emb = emb / max(float(np.linalg.norm(emb)), 1e-12)
-        return self.instruments[int((self.text @ emb).argmax())]
+        return self.text @ emb
+
+    def predict_audio(self, wave, sr) -> str:
+        return self.instruments[int(self._similarity(wave, sr).argmax())]
+
+    def ranking(self, wave, sr) -> list[str]:
+        """The instruments, most similar first (a multi-label reading takes the first k)."""
+        return [self.instruments[i] for i in np.argsort(-self._similarity(wave, sr), kind="stable")]
 
 
 def tiny_clap_tokenizer():

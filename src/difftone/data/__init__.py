@@ -11,7 +11,7 @@ from __future__ import annotations
 from difftone.data.errors import DataError
 from difftone.data.index import read_index, scan_clips, split_clips
 from difftone.data.irmas import download, extract, find_root, parse_name
-from difftone.data.render import render_embedded
+from difftone.data.render import read_duets, render_duets, render_embedded
 
 __all__ = [
     "DataError",
@@ -20,6 +20,8 @@ __all__ = [
     "find_root",
     "parse_name",
     "read_index",
+    "read_duets",
+    "render_duets",
     "render_embedded",
     "scan_clips",
     "split_clips",

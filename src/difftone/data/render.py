@@ -292,3 +292,155 @@ def render_embedded(
 def _genre(seed: int, code: str, index: int) -> str:
     """A genre tag for the file name (the rendered clips have none; the name keeps IRMAS's layout)."""
     return GENRES[int(np.random.default_rng([seed, list(INSTRUMENTS).index(code), index, 1]).integers(len(GENRES)))]
+
+
+# -- duets: two instruments in one clip (issue 16) ----------------------------------------------------
+# The embedded dataset's duet section: mixtures of two instruments rendered from the same soundfont,
+# seeded like the single clips (duet i of a pair depends only on (seed, pair, i)). Two kinds, alternating:
+#
+# - ``unison``: both play the same melody, each transposed by octaves into its own range;
+# - ``accompaniment``: the first plays a melody, the second an accompaniment (chords, or a held
+#   note/arpeggio on a monophonic instrument).
+#
+# Output (beside, not inside, the IRMAS-layout folder, so the single-label classifiers never see it)::
+#
+#     out_dir/<a>+<b>/<a>+<b>_NNNN.wav   (44.1 kHz stereo PCM_16)
+#     out_dir/midi/<a>+<b>/<same>.mid    (two tracks)
+#     out_dir/duets.csv                  path (relative to out_dir), instruments ("pia tru"), kind, pitches, ...
+#
+# IRMAS has predominant-instrument labels only: IRMAS-based runs have no duets.
+
+DUET_KINDS = ("unison", "accompaniment")
+DUETS_CSV = "duets.csv"
+
+
+def duet_name(pair: tuple[str, str]) -> str:
+    return f"{pair[0]}+{pair[1]}"
+
+
+def duet_rng(seed: int, pair: tuple[str, str], index: int) -> np.random.Generator:
+    codes = list(INSTRUMENTS)
+    return np.random.default_rng([seed, codes.index(pair[0]), codes.index(pair[1]), index, 2])
+
+
+def _into_range(pitch: int, prof: Profile) -> int:
+    """``pitch`` moved by octaves into the profile's range (the nearest octave that fits)."""
+    while pitch < prof.low:
+        pitch += 12
+    while pitch > prof.high:
+        pitch -= 12
+    return max(prof.low, pitch)
+
+
+def duet_notes(rng: np.random.Generator, kind: str, first: Profile, second: Profile,
+               seconds: float) -> tuple[list[pretty_midi.Note], list[pretty_midi.Note]]:
+    """The notes of both instruments of one duet clip (see the section's comment)."""
+    melody = phrase(rng, first, seconds)
+    if kind == "unison":
+        shift = int(rng.choice([-12, 0, 12]))
+        other = [pretty_midi.Note(_velocity(rng, n.velocity), _into_range(n.pitch + shift, second), n.start, n.end)
+                 for n in melody]
+        return melody, other
+    if kind == "accompaniment":
+        return melody, (chord(rng, second, seconds) if second.polyphony > 1 else
+                        KINDS[str(rng.choice(["note", "chord"]))](rng, second, seconds))
+    raise DataError(f"unknown duet kind {kind!r}; known: {', '.join(DUET_KINDS)}")
+
+
+def render_duet(pair: tuple[str, str], index: int, seed: int, sample_rate: int, seconds: float,
+                silence_db: float = -60.0) -> tuple[np.ndarray, list[pretty_midi.Instrument], dict]:
+    """Draw and render duet ``index`` of the instrument ``pair``: each part rendered alone, panned apart,
+    brought to the same peak and mixed; redrawn until the mix passes the strict silence check."""
+    for code in pair:
+        if INSTRUMENTS[code].gm_program is None or code not in PROFILES:
+            raise DataError(f"instrument {code!r} has no General MIDI program: no duet can render it; "
+                            "remove it from data.duets.pairs")
+    kind = DUET_KINDS[index % len(DUET_KINDS)]
+    rng = duet_rng(seed, pair, index)
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        notes = duet_notes(rng, kind, PROFILES[pair[0]], PROFILES[pair[1]], seconds)
+        pans = (int(rng.integers(30, 60)), int(rng.integers(68, 99)))
+        if rng.random() < 0.5:
+            pans = pans[::-1]
+        parts, waves = [], []
+        for code, part, pan in zip(pair, notes, pans):
+            inst = pretty_midi.Instrument(program=INSTRUMENTS[code].gm_program, name=INSTRUMENTS[code].name)
+            inst.notes = part
+            parts.append(inst)
+            waves.append(audio.normalize_peak(synthesize(inst, sample_rate, seconds, pan), 0.5))
+        wave = audio.normalize_peak(waves[0] + waves[1], float(rng.uniform(0.5, 0.9)))
+        try:
+            audio.check_silence(wave, sample_rate, f"duet {duet_name(pair)} {index}", silence_db,
+                                max_silent_fraction=0.0)
+        except audio.AudioError as exc:
+            log.debug("redrawing %s (%s)", exc.path, exc.reason)
+            continue
+        meta = {
+            "instruments": " ".join(pair),
+            "kind": kind,
+            "pitches": " | ".join(" ".join(str(p) for p in sorted({n.pitch for n in part})) for part in notes),
+            "n_notes": sum(len(part) for part in notes),
+            "peak": round(audio.peak(wave), 4),
+            "attempt": attempt,
+        }
+        return wave, parts, meta
+    raise DataError(f"duet {duet_name(pair)} {index}: no draw passed the silence check in {MAX_ATTEMPTS} attempts")
+
+
+def render_duets(
+    out_dir: str | Path,
+    pairs: list[tuple[str, str]] | list[list[str]],
+    clips_per_pair: int,
+    seed: int = 0,
+    sample_rate: int = 44100,
+    clip_seconds: float = 3.0,
+    silence_db: float = -60.0,
+    overwrite: bool = False,
+) -> pd.DataFrame:
+    """Render the duet section into ``out_dir`` (see the section's comment); returns the manifest
+    (also ``out_dir/duets.csv``). Written in a temporary folder and renamed at the end."""
+    out_dir = Path(out_dir)
+    pairs = [tuple(p) for p in pairs]
+    for p in pairs:  # fail before rendering anything
+        if len(p) != 2 or p[0] == p[1] or any(c not in INSTRUMENTS for c in p):
+            raise DataError(f"data.duets.pairs: {list(p)} is not two different instrument codes "
+                            f"(known: {', '.join(INSTRUMENTS)})")
+    if out_dir.exists():
+        if not overwrite:
+            raise DataError(f"{out_dir} already exists; delete it or pass overwrite=True")
+        shutil.rmtree(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
+    rows = []
+    try:
+        jobs = [(p, i) for p in pairs for i in range(clips_per_pair)]
+        for pair, i in tqdm(jobs, desc="render duets", unit="clip"):
+            wave, parts, meta = render_duet(pair, i, seed, sample_rate, clip_seconds, silence_db)
+            name = f"{duet_name(pair)}_{i + 1:04d}"
+            rel = Path(duet_name(pair)) / f"{name}.wav"
+            audio.write(tmp / rel, wave, sample_rate)
+            midi = pretty_midi.PrettyMIDI()
+            midi.instruments.extend(parts)
+            (tmp / "midi" / duet_name(pair)).mkdir(parents=True, exist_ok=True)
+            midi.write(str(tmp / "midi" / duet_name(pair) / f"{name}.mid"))
+            rows.append({"path": rel.as_posix(), **meta})
+        manifest = pd.DataFrame(rows, columns=["path", "instruments", "kind", "pitches", "n_notes", "peak", "attempt"])
+        manifest.to_csv(tmp / DUETS_CSV, index=False)
+        tmp.rename(out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log.info("rendered %d duet clips of %d pair(s) into %s", len(manifest), len(pairs), out_dir)
+    return manifest
+
+
+def read_duets(folder: str | Path) -> pd.DataFrame:
+    """The duet manifest of a :func:`render_duets` folder, with ``path`` joined to the folder and
+    ``instruments`` as a tuple of codes; an empty folder (no pairs) gives an empty table."""
+    folder = Path(folder)
+    path = folder / DUETS_CSV
+    if not path.is_file():
+        raise DataError(f"{path} does not exist; rerun the data stage (rule render_duets)")
+    table = pd.read_csv(path, keep_default_na=False, dtype={"instruments": str, "path": str})
+    table["path"] = [str(folder / p) for p in table["path"]]
+    table["instruments"] = [tuple(s.split()) for s in table["instruments"]]
+    return table

@@ -15,13 +15,19 @@ the step.
 Two halves for callers that mix strategies in one batch (the benchmark):
 ``plan_edits`` (prompt swap, probe, step choice) and ``apply_edits`` (the resumed runs);
 ``edit_source`` is both.
+
+Several instrument words of one prompt ("a duet for piano and trumpet" -> "... organ and
+saxophone"): :func:`edit_words` chooses a step per word with the same strategies (each
+word's instrument is the strategy's ``source``; ``presence`` reads that instrument's
+probability in the trace) and runs the swaps one after another along the trajectory, in one
+resumed run (:meth:`Editor.resume` with a conditioning schedule) -> :class:`MultiEditRecord`.
 """
 
 from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -29,7 +35,7 @@ import torch
 from difftone.engine.loop import Editor
 from difftone.engine.probe import TargetProbe
 from difftone.engine.strategies import StrategyError, choose_swap, strategy_spec
-from difftone.engine.swap import swap_instrument
+from difftone.engine.swap import check_word_swaps, instrument, swap_instrument, swap_instruments
 from difftone.engine.trajectory import Trajectory
 
 RngFor = Callable[[str], np.random.Generator]
@@ -79,13 +85,16 @@ def plan_edits(
     synonyms: Mapping[str, Sequence[str]] | None = None,
     probe_classifier: torch.nn.Module | None = None,
     rng: np.random.Generator | RngFor | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> list[EditPlan]:
     """Swap the prompt, probe when the strategy's spec needs it, choose the swap step, per target.
 
     ``rng``: a generator shared by all targets, or target -> generator; default
     :func:`edit_rng` (seed, item, target). ``probe_classifier``: the latent classifier, for
-    strategies whose probe reads it (their spec's ``probe_classifier``)."""
+    strategies whose probe reads it (their spec's ``probe_classifier``). ``options``: the values of
+    the strategy's config keys (:func:`difftone.engine.strategy_options`)."""
     spec = strategy_spec(strategy)
+    source = instrument(source).code
     if spec.probe_classifier and probe_classifier is None:
         raise StrategyError(f"strategy {strategy} probes the target prompt with the latent classifier: "
                             "pass its checkpoint (results/classifiers/distilled)")
@@ -97,7 +106,7 @@ def plan_edits(
             probe = TargetProbe(editor, probe_classifier if spec.probe_classifier else None, trajectory, prompt)
         generator = rng(target) if callable(rng) else (rng if rng is not None else edit_rng(seed, item, target))
         choice = choose_swap(strategy, trajectory.trace, trajectory.steps, generator, no_change_policy,
-                             trajectory.sigmas, target=target, probe=probe)
+                             trajectory.sigmas, target=target, probe=probe, source=source, options=options)
         step = choice.step
         plans.append(EditPlan(
             strategy=strategy, target=target, target_prompt=prompt, swap_step=step, reason=choice.reason,
@@ -130,9 +139,116 @@ def edit_source(
     synonyms: Mapping[str, Sequence[str]] | None = None,
     probe_classifier: torch.nn.Module | None = None,
     rng: np.random.Generator | RngFor | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> list[EditRecord]:
     """All edits of one source generation into ``targets`` under ``strategy`` (module doc): one
     :class:`EditRecord` per target, in order."""
     plans = plan_edits(editor, trajectory, source, targets, strategy, no_change_policy=no_change_policy, seed=seed,
-                       item=item, synonyms=synonyms, probe_classifier=probe_classifier, rng=rng)
+                       item=item, synonyms=synonyms, probe_classifier=probe_classifier, rng=rng, options=options)
     return apply_edits(editor, trajectory, plans)
+
+
+# -- several words of one prompt (issue 16) ------------------------------------------------------------
+@dataclass
+class WordSwap:
+    """One swapped word of a multi-word edit: its instruments, its step and why."""
+
+    source: str  # IRMAS code
+    target: str
+    swap_step: int | None  # None: skipped (policy skip); N: this word is never swapped
+    sigma: float
+    reason: str
+    fallback: bool
+    probe_nfe: int
+
+
+@dataclass
+class MultiEditRecord:
+    """An edit that swaps several instrument words, each at its own step, in one resumed run.
+
+    ``schedule``: the prompt changes ``(from_step, prompt)`` of the resumed run (word by word, in step
+    order; empty when no word is swapped before step N); ``swap_step``: the first of them (where the run
+    resumes; N: the source is kept, None: skipped because a word's policy skipped it)."""
+
+    strategy: str
+    source_prompt: str
+    target_prompt: str  # every word swapped
+    words: list[WordSwap]
+    schedule: list[tuple[int, str]]
+    swap_step: int | None
+    sigma: float
+    reason: str
+    nfe: int = 0  # the resumed run + every word's probe
+    audio: torch.Tensor | None = None
+
+    @property
+    def skipped(self) -> bool:
+        return self.swap_step is None
+
+    @property
+    def fallback(self) -> bool:
+        return any(w.fallback for w in self.words)
+
+    @property
+    def probe_nfe(self) -> int:
+        return sum(w.probe_nfe for w in self.words)
+
+
+def word_schedule(prompt: str, words: Sequence[WordSwap], steps: int,
+                  synonyms: Mapping[str, Sequence[str]] | None = None) -> list[tuple[int, str]]:
+    """The prompt changes of a multi-word edit: at each distinct swap step k < N, the source prompt with
+    every word whose step is <= k swapped (so the prompt changes word by word along the trajectory)."""
+    changes = []
+    for k in sorted({w.swap_step for w in words if w.swap_step is not None and w.swap_step < steps}):
+        done = [(w.source, w.target) for w in words if w.swap_step is not None and w.swap_step <= k]
+        changes.append((int(k), swap_instruments(prompt, done, synonyms)))
+    return changes
+
+
+def edit_words(
+    editor: Editor,
+    trajectory: Trajectory,
+    words: Sequence[tuple[str, str]],
+    strategy: str,
+    *,
+    no_change_policy: str = "midpoint",
+    seed: int = 0,
+    item: str = "",
+    synonyms: Mapping[str, Sequence[str]] | None = None,
+    probe_classifier: torch.nn.Module | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> MultiEditRecord:
+    """Swap several instrument words of the source prompt (``words``: ``(source, target)`` pairs, in order),
+    each at the step ``strategy`` chooses for that word (``ctx.source`` = the word's instrument; a probe runs
+    the prompt with that word alone swapped; random draws per word from :func:`edit_rng` (seed, item, target)),
+    then resume the source once at the earliest step under the word-by-word schedule (:func:`word_schedule`).
+    Bad pairs (a word twice, a word not in the prompt) raise :class:`SwapError` before any evaluation."""
+    resolved = check_word_swaps(words)
+    full_prompt = swap_instruments(trajectory.prompt, [(s.code, t.code) for s, t in resolved], synonyms)
+    swaps = []
+    for src, tgt in resolved:
+        plan = plan_edits(editor, trajectory, src.code, [tgt.code], strategy, no_change_policy=no_change_policy,
+                          seed=seed, item=item, synonyms=synonyms, probe_classifier=probe_classifier,
+                          options=options)[0]
+        swaps.append(WordSwap(src.code, tgt.code, plan.swap_step, plan.sigma, plan.reason, plan.fallback,
+                              plan.probe_nfe))
+    n = trajectory.steps
+    probe_nfe = sum(w.probe_nfe for w in swaps)
+    record = MultiEditRecord(strategy=strategy, source_prompt=trajectory.prompt, target_prompt=full_prompt,
+                             words=swaps, schedule=[], swap_step=None, sigma=float("nan"), reason="", nfe=probe_nfe)
+    skipped = [w.source for w in swaps if w.swap_step is None]
+    if skipped:
+        record.reason = f"skipped: the no-change policy skipped the word(s) of {', '.join(skipped)}"
+        return record
+    record.schedule = word_schedule(trajectory.prompt, swaps, n, synonyms)
+    if not record.schedule:
+        record.swap_step, record.sigma = n, float(trajectory.sigmas[n])
+        record.reason = "no word swapped before the last step: the source is kept"
+        record.audio = trajectory.audio.clone()
+        return record
+    k = record.schedule[0][0]
+    record.swap_step, record.sigma = k, float(trajectory.sigmas[k])
+    record.reason = "; ".join(f"{w.source}->{w.target} at step {w.swap_step}" for w in swaps)
+    record.audio = editor.resume(trajectory, [(step, [prompt]) for step, prompt in record.schedule])[0]
+    record.nfe = (n - k) + probe_nfe
+    return record

@@ -29,7 +29,7 @@ changes x0_hat). Each evaluation costs one guided denoiser call, which
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 
@@ -57,6 +57,8 @@ class SwapContext:
     probe: "TargetProbe | None" = None  # the target prompt's probe (strategies with needs_probe)
     value: Any = None  # the argument as the spec's parser returned it
     fallback: bool = False  # set when swap.no_change_policy decided the step
+    source: str | None = None  # IRMAS code of the instrument whose word is swapped (the source)
+    options: Mapping[str, Any] = field(default_factory=dict)  # its config keys' values (strategy_options)
 
 
 StrategyFn = Callable[[SwapContext], tuple["int | None", str]]
@@ -203,10 +205,14 @@ def choose_swap_step(
     sigmas: list[float] | None = None,
     target: str | None = None,
     probe: "TargetProbe | None" = None,
+    source: str | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> tuple[int | None, str]:
     """The swap step for ``strategy`` and why. ``target`` and ``probe``: for strategies whose spec
-    needs a probe (see the module doc). Callers go through :func:`difftone.engine.edit_source`."""
-    choice = choose_swap(strategy, trace, steps, rng, no_change_policy, sigmas, target, probe)
+    needs a probe (see the module doc); ``source``: the swapped word's instrument (``presence``);
+    ``options``: the values of the strategy's config keys by option name (:func:`strategy_options`).
+    Callers go through :func:`difftone.engine.edit_source`."""
+    choice = choose_swap(strategy, trace, steps, rng, no_change_policy, sigmas, target, probe, source, options)
     return choice.step, choice.reason
 
 
@@ -219,6 +225,8 @@ def choose_swap(
     sigmas: list[float] | None = None,
     target: str | None = None,
     probe: "TargetProbe | None" = None,
+    source: str | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> SwapChoice:
     """:func:`choose_swap_step` with whether ``swap.no_change_policy`` decided the step."""
     name, arg = parse_strategy(strategy)
@@ -235,7 +243,8 @@ def choose_swap(
         raise StrategyError(f"steps must be at least 2, got {steps}")
     value = validate_strategy(strategy, steps)
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    ctx = SwapContext(trace, steps, rng, arg, no_change_policy, list(sigmas or []), target, probe, value)
+    ctx = SwapContext(trace, steps, rng, arg, no_change_policy, list(sigmas or []), target, probe, value,
+                      source=source, options=dict(options or {}))
     step, reason = STRATEGIES[name](ctx)
     return SwapChoice(step, reason, ctx.fallback)
 
@@ -263,6 +272,43 @@ def _no_change(ctx: SwapContext, why: str) -> tuple[int | None, str]:
     if ctx.no_change_policy == "no_edit":
         return ctx.steps, f"{why}{FALLBACK_MARK}no_edit: the source is kept (step {ctx.steps})"
     return None, f"{why}{FALLBACK_MARK}skip: no edit"
+
+
+PRESENCE_KEY = "swap.presence_threshold"
+PRESENCE_DEFAULT = 0.3  # the schema's default of swap.presence_threshold
+
+
+def presence_changes(trace: "Trace", code: str, threshold: float) -> list[int]:
+    """Steps i >= 1 where the classifier's probability of ``code`` on x0_hat crosses ``threshold``
+    (is >= it at one of steps i-1, i and below it at the other): where that instrument's presence changes."""
+    if code not in trace.instruments:
+        raise StrategyError(f"the classifier has no class {code!r} (its classes: {', '.join(trace.instruments)}); "
+                            "use a classifier trained on that instrument")
+    present = trace.probs[:, trace.instruments.index(code)] >= threshold
+    return [i for i in range(1, len(present)) if present[i] != present[i - 1]]
+
+
+@register_strategy("presence", needs_trace=True, can_fall_back=True, config_keys=(PRESENCE_KEY,), arg="T",
+                   parse=float_arg("presence:T", lambda t: 0.0 < t < 1.0, "a probability T in (0, 1), e.g. presence:0.3"))
+def presence_strategy(ctx: SwapContext) -> tuple[int | None, str]:
+    """Per-word Diff-TONE (the paper's rule generalised to one instrument of several): the last step where
+    the classifier's probability of the swapped word's instrument on the source's x0_hat crosses T
+    (``presence:T``; else ``swap.presence_threshold``, default 0.3): the last step where the trace changes
+    its mind about *that* instrument being there. One call per swapped word (``ctx.source``), so the words
+    of one prompt get their own steps. If it never crosses, ``swap.no_change_policy`` applies (recorded)."""
+    if ctx.source is None:
+        raise StrategyError("strategy presence reads the swapped word's instrument: pass the source instrument")
+    t = ctx.value if ctx.value is not None else float(ctx.options.get("presence_threshold", PRESENCE_DEFAULT))
+    changes = presence_changes(ctx.trace, ctx.source, t)
+    p = ctx.trace.probs[:, ctx.trace.instruments.index(ctx.source)]
+    if changes:
+        k = changes[-1]
+        way = "rises above" if p[k] >= t else "falls below"
+        return k, (f"last step where p({ctx.source}) crosses {t:g}: step {k} ({p[k - 1]:.2f} -> {p[k]:.2f}, "
+                   f"{way}; {len(changes)} crossing(s))")
+    side = "above" if p[0] >= t else "below"
+    return _no_change(ctx, f"p({ctx.source}) never crossed {t:g} ({side} at all {ctx.trace.steps} steps, "
+                           f"{p.min():.2f}..{p.max():.2f})")
 
 
 @register_strategy("midpoint")

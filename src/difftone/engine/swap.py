@@ -3,7 +3,8 @@
 Whole words only, case kept ("Piano" -> "Violin", "PIANO" -> "VIOLIN"), multi-word
 names and synonyms ("acoustic guitar", "guitar", "sax"), a plural "s" kept, and the
 article before it fixed ("a piano" -> "an organ"). A prompt without any word of the
-source instrument is an error that names the prompt.
+source instrument is an error that names the prompt. Several words of one prompt swap at
+once with :func:`swap_instruments` ("piano and trumpet" -> "organ and saxophone").
 """
 
 from __future__ import annotations
@@ -71,17 +72,57 @@ def swap_instrument(
     ``source``/``target``: IRMAS code, name or synonym. ``extra_synonyms``: more words per
     code (config ``swap.synonyms``). Raises :class:`SwapError` when no source word occurs.
     """
-    src, tgt = instrument(source), instrument(target)
-    words = source_words(src, extra_synonyms)
-    pattern = _pattern(words)
-    if not pattern.search(prompt):
-        raise SwapError(
-            f"prompt {prompt!r} does not contain the source instrument {src.code} "
-            f"(looked for the whole words {', '.join(repr(w) for w in words)})"
-        )
+    return swap_instruments(prompt, [(source, target)], extra_synonyms)
+
+
+def check_word_swaps(pairs: Sequence[tuple[str, str]]) -> list[tuple[Instrument, Instrument]]:
+    """The (source, target) instruments of several word swaps in one prompt; :class:`SwapError` for an unknown
+    instrument, an instrument named twice among the sources (or the targets), or a pair that swaps a word for itself."""
+    resolved = [(instrument(s), instrument(t)) for s, t in pairs]
+    if not resolved:
+        raise SwapError("no instrument swap given: name at least one source and one target instrument")
+    for side, index in (("source", 0), ("target", 1)):
+        codes = [pair[index].code for pair in resolved]
+        twice = sorted({c for c in codes if codes.count(c) > 1})
+        if twice:
+            raise SwapError(f"the {side} instruments name {', '.join(twice)} twice; each instrument may be "
+                            f"a {side} once")
+    for src, tgt in resolved:
+        if src.code == tgt.code:
+            raise SwapError(f"source and target are the same instrument ({src.code})")
+    return resolved
+
+
+def swap_instruments(
+    prompt: str,
+    pairs: Sequence[tuple[str, str]],
+    extra_synonyms: Mapping[str, Sequence[str]] | None = None,
+) -> str:
+    """``prompt`` with the words of every ``(source, target)`` pair swapped at once, on the original prompt
+    (so "piano and trumpet" -> "trumpet and piano" works). Each source must occur (:class:`SwapError` naming
+    the prompt and the words looked for); a word that could name two of the sources (a bare "guitar" when
+    both guitars are swapped) is ambiguous and an error; see :func:`check_word_swaps` for the other checks."""
+    resolved = check_word_swaps(pairs)
+    owner: dict[str, list[str]] = {}
+    for src, _ in resolved:
+        words = source_words(src, extra_synonyms)
+        if not _pattern(words).search(prompt):
+            raise SwapError(
+                f"prompt {prompt!r} does not contain the source instrument {src.code} "
+                f"(looked for the whole words {', '.join(repr(w) for w in words)})"
+            )
+        for w in words:
+            owner.setdefault(w, []).append(src.code)
+    target_of = {src.code: tgt for src, tgt in resolved}
+    pattern = _pattern(sorted(owner, key=lambda w: (-len(w), w)))
     out, last = [], 0
     for m in pattern.finditer(prompt):
-        replacement = _match_case(m.group("word"), tgt.name) + m.group("plural")
+        word = " ".join(m.group("word").lower().split())
+        codes = owner[word]
+        if len(codes) > 1:
+            raise SwapError(f"prompt {prompt!r}: the word {m.group('word')!r} could name {' or '.join(codes)}; "
+                            "name the instrument in full (e.g. 'acoustic guitar')")
+        replacement = _match_case(m.group("word"), target_of[codes[0]].name) + m.group("plural")
         before = prompt[last : m.start()]
         if not m.group("plural"):
             before = _fix_article(before, replacement)

@@ -16,6 +16,7 @@ from typing import Mapping
 DIRECTION: dict[str, str] = {
     "chroma": "lower", "kad": "lower", "inst_acc": "higher", "judge_acc": "higher", "success": "higher",
     "accuracy": "higher", "nfe_per_edit": "lower", "probe_nfe_per_edit": "lower", "clap_text": "higher",
+    "all_reached": "higher", "source_left": "lower",
 }
 ARROW = {"lower": "↓", "higher": "↑"}
 
@@ -106,7 +107,24 @@ TABLES: tuple[TableSpec, ...] = (
     TableSpec("table4", "Table IV: real recordings", "results/tables/table4_real_audio.csv",
               "Edits of real recordings (inverted into the model's trajectory) instead of generations."),
     TableSpec("table5", "Table V: several instruments", "results/tables/table5_multi.csv",
-              "Edits of sources whose prompt names several instruments: one is swapped, the others kept."),
+              "Duets (\u201cA jazz duet for piano and trumpet\u201d) edited into other duets: both instrument words "
+              "swapped, each at the step the strategy chooses for it, one after the other in one resumed run. "
+              "The last row reads the sources for their own instruments: how well the judges read a duet.",
+              definitions={
+                  "method": "the swap strategy, applied per word (presence: per-word Diff-TONE, each word at the "
+                            "last step where the classifier's probability of its instrument crosses "
+                            "swap.presence_threshold; midpoint: one shared step N/2; difftone: both words at the "
+                            "single-instrument rule's step).",
+                  "sources": "duet source generations (the clusters of the intervals).",
+                  "n": "edits scored.",
+                  "inst_acc": "share of the target instruments in the teacher's top-k (multi.top_k) on the edit.",
+                  "judge_acc": "share of the target instruments in the independent judge's top-k on the edit.",
+                  "all_reached": "share of edits with every target instrument in the teacher's top-k.",
+                  "source_left": "share of the source instruments still in the teacher's top-k (lower: replaced).",
+                  "swap_step_mean": "mean first swap step of the resumed run.",
+                  "step_gap_mean": "mean gap between the words' swap steps (0: one shared step).",
+                  "fallback_share": "share of edits where swap.no_change_policy chose some word's step.",
+              }),
 )
 
 

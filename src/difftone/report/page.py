@@ -107,6 +107,7 @@ def write_report(
     chroma_reference: str | Path | None = None,
     items_csvs: Sequence[str | Path] = (),
     extra_tables: Mapping[str, str | Path] | None = None,
+    multi_dir: str | Path | None = None,
 ) -> Path:
     """Write the report page ``out_html`` and its ``assets/`` folder beside it.
 
@@ -118,7 +119,8 @@ def write_report(
     ``swaps_csvs`` (``<strategy>/<source>_to_<target>/swaps.csv`` of every strategy and example pair):
     the listening examples, each the first source item of the pair's source instrument with every
     strategy's edit; ``items_csvs`` (``results/metrics/<strategy>/items.csv``): what the judges heard
-    on them; ``extra_tables``: key of a :data:`~difftone.report.columns.TABLES` entry -> its CSV.
+    on them; ``extra_tables``: key of a :data:`~difftone.report.columns.TABLES` entry -> its CSV;
+    ``multi_dir``: Table V's folder (``results/multi``), whose duet edits are listened to beside it.
     Returns the page's path.
     """
     out_html = Path(out_html)
@@ -147,6 +149,8 @@ def write_report(
             sections.append(_registered_section(specs[key], csv, config, media))
         if sweep_table is not None or sweep_figure is not None:
             sections.append(_sweep_section(sweep_df, sweep_table, sweep_figure, ref_df, media))
+        if multi_dir is not None:
+            sections.append(_multi_listening_section(multi_dir, config, media))
         if loss_figure is not None:
             sections.append(_loss_section(loss_figure, media))
         sections.append(_summary_section(config, model_spec))
@@ -618,6 +622,38 @@ def _plain(value):
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
+
+
+def _multi_listening_section(multi_dir, config, media: _Media):
+    """Table V's duet edits: per (source duet, target duet), its first source and each strategy's edit,
+    with each word's swap step (``results/multi/{sources,edits}.csv``)."""
+    multi_dir = Path(multi_dir)
+    sources = read_table(multi_dir / "sources.csv", ["item", "prompt", "audio"], "Table V (edit_duets)")
+    edits = read_table(multi_dir / "edits.csv", ["strategy", "item", "source", "target", "word_steps", "audio",
+                                                 "target_prompt", "reason"], "Table V (edit_duets)")
+    steps = _get(config, "model", "steps", default="N")
+    body = ["<p>Both instruments of a duet edited at once (Table V): the source and each strategy's edit, "
+            "with the step each word was swapped at (the prompt changes word by word in one resumed run) "
+            "and why.</p>"]
+    for (src, tgt), group in edits.groupby(["source", "target"], sort=False):
+        item = group["item"].iloc[0]
+        source = sources[sources["item"] == item].iloc[0]
+        name = f"multi/{item}_to_{tgt}"
+        cards = [_card(f"source: {src}", source["audio"], f"{name}/source", media, [f"“{esc(source['prompt'])}”"],
+                       f"source duet ({src}): {source['prompt']}", copy_as=f"{name}/source.wav")]
+        for r in group[group["item"] == item].itertuples(index=False):
+            slug = strategy_slug(r.strategy)
+            words = ", ".join(f"{k} at step {v}" for k, v in json.loads(r.word_steps).items())
+            lines = [f"{esc(words)} (of {esc(steps)})", f"why: {esc(r.reason)}", f"“{esc(r.target_prompt)}”"]
+            if r.audio:
+                cards.append(_card(r.strategy, r.audio, f"{name}/{slug}", media, lines,
+                                   f"{r.strategy} edit ({src} → {tgt})", copy_as=f"{name}/{slug}.wav"))
+            else:
+                cards.append(f'<div class="card"><h4>{esc(r.strategy)}</h4><p>no edit (skipped)</p>'
+                             + "".join(f"<p>{x}</p>" for x in lines) + "</div>")
+        body.append(f"<h3>{esc(src)} → {esc(tgt)} <span class=\"muted\">({esc(item)})</span></h3>\n"
+                    f'<div class="cards">{"".join(cards)}</div>')
+    return _section("table5-listen", "Listen: two instruments edited at once", "\n".join(body))
 
 
 def _page(sections: Sequence[tuple[str, str, str]], config, model_spec) -> str:
