@@ -291,6 +291,16 @@ def strategy_options(wildcards):
     return options_of(STRATEGIES[wildcards.strategy], config)
 
 
+def probe_window(wildcards):
+    """classifiers.window for the strategies whose probe reads x0_hat with the latent classifier
+    (`probe`), None for the others (changing it reruns only those)."""
+    from difftone.engine import strategy_spec
+
+    if strategy_spec(STRATEGIES[wildcards.strategy]).probe_classifier:
+        return config["classifiers"]["window"]
+    return None
+
+
 def sweep_seconds():
     """GPU seconds of the sweep job: every grid point edits a subset of the sources into every other instrument."""
     cap = config["sweep"]["sources_per_instrument"] or sources_count()
