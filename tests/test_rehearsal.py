@@ -33,10 +33,10 @@ CONTRACT = [
 # rule log (glob under logs/) -> the fetched model folder its job must have loaded from
 MODEL_LOGS = {
     "features/encode_sao_latents.log": ["resources/models/sao"],
-    "sources/*.log": ["resources/models/sao"],
-    "edits/*/pia.log": ["resources/models/sao"],
+    "sources/[a-z][a-z][a-z].log": ["resources/models/sao"],  # generate_sources (not split_sources, generated_set)
+    "edits/*/[a-z][a-z][a-z].log": ["resources/models/sao"],  # edit_pairs (not gather_edits)
     "sweep/sweep_swap_steps.log": ["resources/models/sao", "resources/models/mert"],
-    "report/plot_swap_steps.log": ["resources/models/sao"],
+    "edits/edit_swap_steps.log": ["resources/models/sao"],  # Figure 2's edits (plot_swap_steps only draws)
     "classifiers/table1_classifiers.log": ["resources/models/sao", "resources/models/mert",
                                            "resources/models/clap_tokenizer"],
     "features/extract_teacher_features.log": ["resources/models/mert"],
