@@ -25,6 +25,7 @@ CONTRACT = [
     "results/tables/table1_classifiers.csv",
     "results/tables/table2_strategies.csv",
     "results/tables/per_pair.csv",
+    "results/tables/table3_musicmagus.csv",
     "results/tables/sweep.csv",
     "results/figures/sweep.png",
     "results/figures/swap_steps.png",
