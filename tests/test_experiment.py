@@ -70,11 +70,11 @@ def test_probe_edits_count_their_probes_per_edit_and_in_nfe_json(sources, tiny_c
     assert nfe["nfe"] == swaps["nfe"].sum()  # every denoiser evaluation is some edit's
 
 
-def test_probe_edits_read_x0_hat_with_the_configured_windowing(sources, tmp_path, monkeypatch):
+def test_probe_edits_read_x0_hat_with_the_configured_windowing(sources, tiny_classifier_dir, tmp_path, monkeypatch):
     import difftone.classifiers as classifiers
     from difftone.classifiers.windows import Windowing
 
-    root, dirs = sources
+    _, dirs = sources
     real, seen = classifiers.load_latent_classifier, []
 
     def spy(*args, **kwargs):
@@ -84,7 +84,7 @@ def test_probe_edits_read_x0_hat_with_the_configured_windowing(sources, tmp_path
 
     monkeypatch.setattr(classifiers, "load_latent_classifier", spy)
     window = {"hop": 0.25, "aggregate": "mean_logits"}
-    run_edits("probe", dirs, ["pia", "vio"], tmp_path, model="tiny", classifier=root / "clf", max_sources=1,
+    run_edits("probe", dirs, ["pia", "vio"], tmp_path, model="tiny", classifier=tiny_classifier_dir, max_sources=1,
               window=window)
     assert seen == [Windowing(0.25, "mean_logits")]
 
