@@ -70,6 +70,25 @@ def test_probe_edits_count_their_probes_per_edit_and_in_nfe_json(sources, tiny_c
     assert nfe["nfe"] == swaps["nfe"].sum()  # every denoiser evaluation is some edit's
 
 
+def test_probe_edits_read_x0_hat_with_the_configured_windowing(sources, tiny_classifier_dir, tmp_path, monkeypatch):
+    import difftone.classifiers as classifiers
+    from difftone.classifiers.windows import Windowing
+
+    _, dirs = sources
+    real, seen = classifiers.load_latent_classifier, []
+
+    def spy(*args, **kwargs):
+        model = real(*args, **kwargs)
+        seen.append(model.windowing)
+        return model
+
+    monkeypatch.setattr(classifiers, "load_latent_classifier", spy)
+    window = {"hop": 0.25, "aggregate": "mean_logits"}
+    run_edits("probe", dirs, ["pia", "vio"], tmp_path, model="tiny", classifier=tiny_classifier_dir, max_sources=1,
+              window=window)
+    assert seen == [Windowing(0.25, "mean_logits")]
+
+
 def test_agree_edits_need_no_classifier_and_count_their_probes(sources, tmp_path):
     _, dirs = sources
     swaps = run_edits("agree", dirs, ["pia", "vio"], tmp_path, model="tiny")

@@ -63,3 +63,25 @@ def test_clap_zero_shot_judge_reads_text_prompts_of_each_instrument():
     with pytest.raises(JudgeError, match="must contain \\{name\\}"):
         load_judge({"kind": "clap_zero_shot", "tokenizer": "tiny", "prompt_template": "music"},
                    clap={"checkpoint": "tiny", "window_s": 1.0}, instruments=["pia"])
+
+
+def test_clap_zero_shot_judge_reads_a_tokenizer_folder_in_the_roberta_base_layout(tmp_path):
+    from difftone.rehearsal import write_roberta_tokenizer
+
+    folder = tmp_path / "clap_tokenizer"  # what fetch_models copies from FacebookAI/roberta-base
+    folder.mkdir()
+    write_roberta_tokenizer(folder)
+    assert {p.name for p in folder.iterdir()} == {"config.json", "tokenizer.json", "vocab.json", "merges.txt"}
+    clap = {"checkpoint": "tiny", "window_s": 1.0, "hop_s": 1.0}
+    judge = load_judge({"kind": "clap_zero_shot", "tokenizer": str(folder)}, clap=clap,
+                       instruments=["pia", "vio", "gac"])
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(folder)
+    ids = tok(judge.prompts, padding=True)["input_ids"]
+    assert type(tok).__name__.startswith("Roberta") and tok.pad_token_id == 1  # RoBERTa's ids, as LAION-CLAP's
+    assert all(row[0] == 0 and 0 <= max(row) < 128 for row in ids)  # fit the tiny CLAP's text vocabulary
+    assert tok.unk_token_id not in ids[0]
+    assert len(set(map(tuple, judge.text.round(6)))) == 3
+    with pytest.raises(JudgeError, match=r"judge.tokenizer .*missing.* cannot be loaded.*fetch_models"):
+        load_judge({"kind": "clap_zero_shot", "tokenizer": str(tmp_path / "missing")}, clap=clap, instruments=["pia"])

@@ -43,11 +43,15 @@ def test_paper_config_fetches_every_hub_model_it_names():
         "mert": ("m-a-p/MERT-v1-95M", "12af15fef9d0ac838c3f475bfbbf26d2060dd4f5", None),
         "clap": ("lukewys/laion_clap", None, "music_audioset_epoch_15_esc_90.14.pt"),
         "audioldm2": ("cvssp/audioldm2", None, None),  # musicmagus.model: Table III's backbone
+        "clap_tokenizer": ("FacebookAI/roberta-base", None, None),  # the CLAP zero-shot judge's text side
     }
     assert "model_index.json" in models["sao"].allow_patterns
     assert {"model_index.json", "*/*.safetensors", "*/*.json"} <= set(models["audioldm2"].allow_patterns)
     assert "audioldm2" not in hub_models(merge(cfg, {"musicmagus": {"model": None}}))
     assert cfg["musicmagus"]["sources_per_pair"] is None  # every test source (the default caps it for CPU)
+    assert {"tokenizer.json", "vocab.json", "merges.txt", "config.json"} <= set(models["clap_tokenizer"].allow_patterns)
+    assert not any("safetensors" in p or ".bin" in p for p in models["clap_tokenizer"].allow_patterns)  # no weights
+    assert "clap_tokenizer" not in hub_models(merge(cfg, {"judge": {"kind": "mfcc_logreg"}}))
 
 
 def test_step_settings_are_checked_against_model_steps():
@@ -83,7 +87,8 @@ def paper_dry_run(tmp_path_factory) -> list[tuple[str, dict]]:
 def test_paper_dry_run_plans_no_demo_model_and_fetches_models(paper_dry_run):
     rules = Counter(rule for rule, _ in paper_dry_run)
     assert "train_demo_model" not in rules
-    assert sorted(w["model_name"] for r, w in paper_dry_run if r == "fetch_models") == ["audioldm2", "clap", "mert",
+    assert sorted(w["model_name"] for r, w in paper_dry_run if r == "fetch_models") == ["audioldm2", "clap",
+                                                                                         "clap_tokenizer", "mert",
                                                                                          "sao"]
 
 

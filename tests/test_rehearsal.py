@@ -3,7 +3,7 @@ replaced by a small offline stand-in of the same format (configs/rehearsal.yaml 
 difftone.rehearsal.build_standins), on CPU with 2 steps.
 
 fetch_models resolves the paper's hub ids (SAO, MERT at its pinned revision, the LAION-CLAP
-file) from a Hugging Face cache with the hub switched off; the IRMAS zip goes through the
+file, the judge's RoBERTa tokenizer) from a Hugging Face cache with the hub switched off; the IRMAS zip goes through the
 real download (file:// URL, md5) and extraction rules. Checked: the output contract, that
 no demo-model rule ran, and that every job loaded its models from the fetched-models folder.
 """
@@ -25,6 +25,7 @@ CONTRACT = [
     "results/tables/table1_classifiers.csv",
     "results/tables/table2_strategies.csv",
     "results/tables/per_pair.csv",
+    "results/tables/table3_musicmagus.csv",
     "results/tables/sweep.csv",
     "results/figures/sweep.png",
     "results/figures/swap_steps.png",
@@ -33,14 +34,16 @@ CONTRACT = [
 # rule log (glob under logs/) -> the fetched model folder its job must have loaded from
 MODEL_LOGS = {
     "features/encode_sao_latents.log": ["resources/models/sao"],
-    "sources/*.log": ["resources/models/sao"],
-    "edits/*/pia.log": ["resources/models/sao"],
+    "sources/[a-z][a-z][a-z].log": ["resources/models/sao"],  # generate_sources (not split_sources, generated_set)
+    "edits/*/[a-z][a-z][a-z].log": ["resources/models/sao"],  # edit_pairs (not gather_edits)
     "sweep/sweep_swap_steps.log": ["resources/models/sao", "resources/models/mert"],
-    "report/plot_swap_steps.log": ["resources/models/sao"],
-    "classifiers/table1_classifiers.log": ["resources/models/sao", "resources/models/mert"],
+    "edits/edit_swap_steps.log": ["resources/models/sao"],  # Figure 2's edits (plot_swap_steps only draws)
+    "classifiers/table1_classifiers.log": ["resources/models/sao", "resources/models/mert",
+                                           "resources/models/clap_tokenizer"],
     "features/extract_teacher_features.log": ["resources/models/mert"],
     "metrics/embed_references.log": ["resources/models/clap/music_audioset_epoch_15_esc_90.14.pt"],
-    "metrics/difftone.log": ["resources/models/mert", "resources/models/clap/music_audioset_epoch_15_esc_90.14.pt"],
+    "metrics/difftone.log": ["resources/models/mert", "resources/models/clap/music_audioset_epoch_15_esc_90.14.pt",
+                             "resources/models/clap_tokenizer"],
 }
 
 
@@ -68,7 +71,7 @@ def test_rehearsal_runs_the_paper_dag_on_stand_ins(tmp_path):
     assert (workdir / "logs/data/extract_irmas.log").is_file()
     assert not (workdir / "results/demo").exists() and not (workdir / "logs/demo").exists()
     assert "train_demo_model" not in proc.stderr
-    for name in ("sao", "mert", "clap"):
+    for name in ("sao", "mert", "clap", "clap_tokenizer"):
         assert (workdir / "resources/models" / name / "FETCHED.json").is_file(), name
     logs = workdir / "logs"
     for pattern, folders in MODEL_LOGS.items():

@@ -11,6 +11,10 @@
   cannot be had offline); ``lukewys/laion_clap``: ``music_audioset_epoch_15_esc_90.14.pt``,
   an original-format LAION-CLAP checkpoint (``module.``-prefixed names, ``qkv`` fused) of a
   tiny ClapModel with random weights, read back by the real mapping code;
+  ``FacebookAI/roberta-base``: the CLAP zero-shot judge's text tokenizer in that repository's
+  format (``config.json``, ``tokenizer.json``, ``vocab.json``, ``merges.txt``): a byte-level BPE
+  with RoBERTa's special tokens whose ids fit the tiny CLAP's text vocabulary
+  (:func:`difftone.classifiers.judge.tiny_clap_tokenizer`);
 - ``IRMAS-TrainingData.zip``: an IRMAS-layout zip of rendered clips (3 s, the embedded
   renderer), served to the real download rule as a ``file://`` URL;
 - ``data.yaml``: ``data.irmas_url`` and ``data.irmas_md5`` of that zip.
@@ -39,6 +43,7 @@ MERT_REPO = "m-a-p/MERT-v1-95M"
 MERT_REVISION = "12af15fef9d0ac838c3f475bfbbf26d2060dd4f5"  # configs/paper.yaml's pin
 CLAP_REPO = "lukewys/laion_clap"
 CLAP_FILE = "music_audioset_epoch_15_esc_90.14.pt"
+TOKENIZER_REPO = "FacebookAI/roberta-base"  # configs/paper.yaml's judge.tokenizer
 
 
 def laion_original_state_dict(hf: torch.nn.Module) -> dict:
@@ -112,6 +117,19 @@ def write_clap(path: Path) -> None:
     torch.save({"state_dict": laion_original_state_dict(build_tiny_clap(seed=0))}, path)
 
 
+def write_roberta_tokenizer(snapshot: Path) -> None:
+    """The files of the roberta-base repository a tokenizer is read from, for the tiny stand-in."""
+    from transformers import RobertaConfig
+
+    from difftone.classifiers.judge import tiny_clap_tokenizer
+
+    backend = tiny_clap_tokenizer().backend_tokenizer
+    backend.save(str(snapshot / "tokenizer.json"))
+    backend.model.save(str(snapshot))  # vocab.json, merges.txt
+    RobertaConfig(vocab_size=backend.get_vocab_size(), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                  intermediate_size=32, max_position_embeddings=40).to_json_file(snapshot / "config.json")
+
+
 def write_irmas_zip(out: Path, instruments: list[str], clips_per_instrument: int) -> Path:
     from difftone.data import render_embedded
     from difftone.data.irmas import IRMAS_FOLDER
@@ -136,6 +154,7 @@ def build_standins(out: str | Path, instruments: list[str] = ("pia", "vio"), cli
     write_sao(cache_snapshot(hf_home, SAO_REPO))
     write_mert(cache_snapshot(hf_home, MERT_REPO, MERT_REVISION))
     write_clap(cache_snapshot(hf_home, CLAP_REPO) / CLAP_FILE)
+    write_roberta_tokenizer(cache_snapshot(hf_home, TOKENIZER_REPO))
     zip_path = write_irmas_zip(out, list(instruments), clips_per_instrument)
     data = {"data": {"irmas_url": zip_path.as_uri(), "irmas_md5": md5sum(zip_path)}}
     (out / "data.yaml").write_text(yaml.safe_dump(data))

@@ -150,6 +150,7 @@ rule table1_classifiers:
         generated="results/sources/generated_set.csv",
         model=get_model_input(),
         mert_model=FETCH.inputs("mert"),
+        judge_models=get_judge_models(),
     output:
         table=report(
             "results/tables/table1_classifiers.csv",
@@ -174,7 +175,7 @@ rule table1_classifiers:
         n_boot=config["metrics"]["bootstrap"]["n_boot"],
         seed=config["metrics"]["bootstrap"]["seed"],
         model=get_model_spec(),
-        judge=config["judge"],
+        judge=get_judge(),
         instruments=INSTRUMENTS,
         clap=get_clap(),
         device=config["device"],

@@ -229,6 +229,27 @@ def get_judge_input():
     return [JUDGE_FILE] if config["judge"]["kind"] == "mfcc_logreg" else []
 
 
+def get_judge():
+    """judge with, under clap_zero_shot, the fetched tokenizer folder and CLAP checkpoint file."""
+    judge = dict(config["judge"])
+    if judge["kind"] == "clap_zero_shot":
+        judge["tokenizer"] = FETCH.spec("clap_tokenizer", judge["tokenizer"])
+        judge["checkpoint"] = (
+            FETCH.spec("judge_clap", judge["checkpoint"])
+            if judge["checkpoint"]
+            else get_clap()["checkpoint"]
+        )
+    return judge
+
+
+def get_judge_models():
+    """The fetched folders the judge loads (clap_zero_shot: its tokenizer and CLAP checkpoint)."""
+    if config["judge"]["kind"] != "clap_zero_shot":
+        return []
+    own = "judge_clap" if config["judge"]["checkpoint"] else "clap"
+    return FETCH.inputs("clap_tokenizer", own)
+
+
 IRMAS_CLIPS = 6705  # IRMAS training set, all classes: an upper bound to size jobs
 CLASSIFIER_NAMES = ["teacher", "distilled", "non-distilled"]
 
@@ -303,6 +324,16 @@ def strategy_options(wildcards):
     from difftone.engine import strategy_options as options_of
 
     return options_of(STRATEGIES[wildcards.strategy], config)
+
+
+def probe_window(wildcards):
+    """classifiers.window for the strategies whose probe reads x0_hat with the latent classifier
+    (`probe`), None for the others (changing it reruns only those)."""
+    from difftone.engine import strategy_spec
+
+    if strategy_spec(STRATEGIES[wildcards.strategy]).probe_classifier:
+        return config["classifiers"]["window"]
+    return None
 
 
 def sweep_seconds():

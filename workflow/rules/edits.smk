@@ -23,6 +23,7 @@ rule edit_pairs:
     params:
         strategy=lambda wildcards: STRATEGIES[wildcards.strategy],
         options=strategy_options,
+        window=probe_window,
         instruments=INSTRUMENTS,
         model=get_model_spec(),
         synonyms=config["swap"]["synonyms"],

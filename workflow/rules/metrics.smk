@@ -54,6 +54,7 @@ rule score_edits:
         teacher="results/classifiers/teacher/model.safetensors",
         judge=get_judge_input(),
         models=FETCH.inputs("mert", "clap"),
+        judge_models=get_judge_models(),
     output:
         per_item="results/metrics/{strategy}/items.csv",
         pairs="results/metrics/{strategy}/pairs.csv",
@@ -73,7 +74,7 @@ rule score_edits:
         bootstrap=config["metrics"]["bootstrap"],
         success=config["metrics"]["success"],
         kad_bandwidth=config["metrics"]["kad"]["bandwidth"],
-        judge=config["judge"],
+        judge=get_judge(),
         window=config["classifiers"]["window"],
         device=config["device"],
     script:

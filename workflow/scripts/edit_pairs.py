@@ -17,4 +17,5 @@ with rule_logging(snakemake):
         dtype=p.dtype,
         classifier=snakemake.input.classifier,
         source_instruments=[source],
+        window=p.window,
     )

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 JUDGE_KINDS = ("mfcc_logreg", "clap_zero_shot")
 FORMAT = 1
+TINY_TEXT_VOCAB = 128  # difftone.metrics.clap.tiny_clap_config's text vocab_size
 
 
 class JudgeError(ValueError):
@@ -188,22 +189,39 @@ class ClapZeroShotJudge:
 
 
 def tiny_clap_tokenizer():
-    """An offline word-level tokenizer for the tiny CLAP stand-in (ids fit its 128-word text vocabulary)."""
-    from tokenizers import Tokenizer, normalizers, pre_tokenizers
-    from tokenizers.models import WordLevel
-    from transformers import PreTrainedTokenizerFast
+    """An offline RoBERTa-format tokenizer for the tiny CLAP stand-in: byte-level BPE with RoBERTa's special
+    tokens (``<s>`` 0, ``<pad>`` 1, ``</s>`` 2, ``<unk>`` 3, ``<mask>`` 4), trained on the instrument names into
+    128 ids (the tiny text vocabulary; bytes it never saw become ``<unk>``). The rehearsal saves it where the
+    real ``FacebookAI/roberta-base`` would be (:func:`difftone.rehearsal.write_roberta_tokenizer`)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import RobertaTokenizerFast
 
     from difftone.instruments import INSTRUMENTS
 
-    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
-    for word in "the sound of a an played on music with".split() + [
-            w for i in INSTRUMENTS.values() for w in i.name.split()]:
-        vocab.setdefault(word, len(vocab))
-    tok = Tokenizer(WordLevel(vocab=vocab, unk_token="<unk>"))
-    tok.normalizer = normalizers.Lowercase()
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", bos_token="<s>",
-                                   eos_token="</s>")
+    names = [i.name for i in INSTRUMENTS.values()]
+    corpus = [f"the sound of a {n}" for n in names] + [f"A {n} melody played on music with an {n}" for n in names]
+    corpus.append("abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ 0123456789 .,'-")
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(corpus, trainers.BpeTrainer(
+        vocab_size=TINY_TEXT_VOCAB, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"], initial_alphabet=[],
+        show_progress=False))
+    tok.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0), add_prefix_space=False)
+    return RobertaTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", sep_token="</s>",
+                                cls_token="<s>", unk_token="<unk>", pad_token="<pad>", mask_token="<mask>")
+
+
+def load_tokenizer(spec: str):
+    """The CLAP text tokenizer ``spec``: a folder (fetch_models' ``<models.dir>/clap_tokenizer``) or a hub id."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(spec)
+    except (OSError, ValueError) as exc:
+        raise JudgeError(f"judge.tokenizer {spec!r} cannot be loaded ({str(exc).splitlines()[0]}); run rule "
+                         "fetch_models (it fetches the tokenizer into models.dir/clap_tokenizer) or set "
+                         "judge.tokenizer to a tokenizer folder") from None
 
 
 def load_judge(judge: Mapping, model_file: str | Path | None = None, *, clap: Mapping | None = None,
@@ -222,14 +240,11 @@ def load_judge(judge: Mapping, model_file: str | Path | None = None, *, clap: Ma
         checkpoint = judge.get("checkpoint") or clap.get("checkpoint", "tiny")
         embedder = load_clap(checkpoint, device=device, cache_dir=clap.get("cache_dir"),
                              window_s=clap.get("window_s", 10.0), hop_s=clap.get("hop_s", 1.0),
-                             batch_size=clap.get("batch_size", 8))
-        spec = judge.get("tokenizer") or "FacebookAI/roberta-base"
-        if spec == "tiny":
-            tokenizer = tiny_clap_tokenizer()
-        else:
-            from transformers import AutoTokenizer
-
-            tokenizer = AutoTokenizer.from_pretrained(spec)
+                             batch_size=clap.get("batch_size", 8),
+                             architecture=clap.get("architecture", "laion_music"))
+        spec = str(judge.get("tokenizer") or "FacebookAI/roberta-base")
+        tokenizer = tiny_clap_tokenizer() if spec == "tiny" else load_tokenizer(spec)
+        log.info("judge: CLAP zero-shot, checkpoint %s, tokenizer %s", checkpoint, spec)
         return ClapZeroShotJudge(embedder, tokenizer, instruments,
                                  judge.get("prompt_template", "the sound of a {name}"))
     raise JudgeError(f"judge.kind must be one of {JUDGE_KINDS}, got {kind!r}")

@@ -52,10 +52,12 @@ def run_edits(
     only_items: Collection[str] | None = None,
     source_instruments: Sequence[str] | None = None,
     target_guidance_scale: float | None = None,
+    window: Mapping | None = None,
 ) -> pd.DataFrame:
     """Edit every source of ``sources_dirs`` (instrument -> folder) into every other instrument.
 
-    ``classifier``: the latent classifier checkpoint probe strategies read (needed only by them);
+    ``classifier``: the latent classifier checkpoint probe strategies read (needed only by them), reading
+    x0_hat longer than its training clip as windows of ``window`` (``classifiers.window``: hop, aggregate);
     ``only_items``: edit only these source items (the sweep: the tuning part); ``max_sources``: then only
     the first this many sources of each instrument;
     ``source_instruments``: edit only the sources of these instruments (into every other instrument; one
@@ -76,7 +78,7 @@ def run_edits(
                                   "pass its checkpoint (results/classifiers/distilled)")
         from difftone.classifiers import load_latent_classifier
 
-        probe_classifier = load_latent_classifier(classifier, device=device)
+        probe_classifier = load_latent_classifier(classifier, device=device, window=window)
     selected = list(source_instruments) if source_instruments is not None else list(instruments)
     unknown = sorted(set(selected) - set(instruments))
     if unknown:

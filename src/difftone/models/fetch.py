@@ -4,14 +4,13 @@ Compute nodes of many clusters have no internet. The login node runs
 ``fetch_models`` (one job per model) and every later job reads the model from
 ``<models.dir>/<name>``:
 
-=====  ===========================================  ======================================
-name   config key                                   what is fetched
-=====  ===========================================  ======================================
-sao    ``model.spec`` (a hub id)                    the diffusers-format files (``loader.SNAPSHOT_PATTERNS``)
-mert   ``teacher_features.spec`` at ``revision``    the whole repository (MERT's remote code too)
-clap   ``metrics.clap.checkpoint`` (``repo/file.pt``)  that one file
-audioldm2  ``musicmagus.model`` (a hub id)          the diffusers-format files (``AUDIOLDM2_PATTERNS``)
-=====  ===========================================  ======================================
+- ``sao``: ``model.spec`` (a hub id), its diffusers-format files (``loader.SNAPSHOT_PATTERNS``);
+- ``mert``: ``teacher_features.spec`` at ``revision``, the whole repository (MERT's remote code too);
+- ``clap``: ``metrics.clap.checkpoint`` (``repo/file.pt``), that one file;
+- ``clap_tokenizer``: ``judge.tokenizer`` when the judge is ``clap_zero_shot``, the tokenizer files only
+  (``TOKENIZER_PATTERNS``);
+- ``judge_clap``: ``judge.checkpoint`` when it is set to another ``repo/file.pt``, that one file;
+- ``audioldm2``: ``musicmagus.model`` (a hub id), its diffusers-format files (``AUDIOLDM2_PATTERNS``).
 
 A spec that is ``tiny``, ``demo`` or a local path names no hub model and is used as
 is. Downloads go through ``huggingface_hub`` (``snapshot_download`` /
@@ -41,6 +40,9 @@ RECORD = "FETCHED.json"
 # AudioLDM2Pipeline's diffusers files (cvssp/audioldm2, cvssp/audioldm2-music): configs, tokenizers, safetensors
 # weights (not the repositories' duplicate .bin/.ckpt weights).
 AUDIOLDM2_PATTERNS = ("model_index.json", "*/*.json", "*/*.txt", "*/*.model", "*/*.safetensors")
+# what AutoTokenizer reads from a tokenizer repository (roberta-base: config.json names its type), no weights
+TOKENIZER_PATTERNS = ("config.json", "tokenizer_config.json", "tokenizer.json", "special_tokens_map.json",
+                      "added_tokens.json", "vocab.json", "merges.txt")
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,14 @@ def hub_models(config: Mapping[str, Any]) -> dict[str, HubModel]:
     mm = config.get("musicmagus", {}).get("model")
     if is_hub_id(mm):
         models["audioldm2"] = HubModel("audioldm2", str(mm), allow_patterns=AUDIOLDM2_PATTERNS, key="musicmagus.model")
+    judge = config.get("judge", {})
+    if judge.get("kind") == "clap_zero_shot":
+        if is_hub_id(tokenizer := judge.get("tokenizer", "FacebookAI/roberta-base")):
+            models["clap_tokenizer"] = HubModel("clap_tokenizer", str(tokenizer), allow_patterns=TOKENIZER_PATTERNS,
+                                                key="judge.tokenizer")
+        own = judge.get("checkpoint")
+        if own and own != checkpoint and own.endswith(".pt") and (hub := _hub_file(own)):
+            models["judge_clap"] = HubModel("judge_clap", hub[0], filename=hub[1], key="judge.checkpoint")
     return models
 
 
