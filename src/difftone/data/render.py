@@ -398,21 +398,18 @@ def render_duets(
     overwrite: bool = False,
 ) -> pd.DataFrame:
     """Render the duet section into ``out_dir`` (see the section's comment); returns the manifest
-    (also ``out_dir/duets.csv``). Written in a temporary folder and renamed at the end."""
+    (also ``out_dir/duets.csv``). Written in a temporary folder that replaces ``out_dir`` at the end
+    (:func:`difftone.files.atomic_folder`)."""
     out_dir = Path(out_dir)
     pairs = [tuple(p) for p in pairs]
     for p in pairs:  # fail before rendering anything
         if len(p) != 2 or p[0] == p[1] or any(c not in INSTRUMENTS for c in p):
             raise DataError(f"data.duets.pairs: {list(p)} is not two different instrument codes "
                             f"(known: {', '.join(INSTRUMENTS)})")
-    if out_dir.exists():
-        if not overwrite:
-            raise DataError(f"{out_dir} already exists; delete it or pass overwrite=True")
-        shutil.rmtree(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
+    if out_dir.exists() and not overwrite:
+        raise DataError(f"{out_dir} already exists; delete it or pass overwrite=True")
     rows = []
-    try:
+    with atomic_folder(out_dir) as tmp:
         jobs = [(p, i) for p in pairs for i in range(clips_per_pair)]
         for pair, i in tqdm(jobs, desc="render duets", unit="clip"):
             wave, parts, meta = render_duet(pair, i, seed, sample_rate, clip_seconds, silence_db)
@@ -426,9 +423,6 @@ def render_duets(
             rows.append({"path": rel.as_posix(), **meta})
         manifest = pd.DataFrame(rows, columns=["path", "instruments", "kind", "pitches", "n_notes", "peak", "attempt"])
         manifest.to_csv(tmp / DUETS_CSV, index=False)
-        tmp.rename(out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     log.info("rendered %d duet clips of %d pair(s) into %s", len(manifest), len(pairs), out_dir)
     return manifest
 
