@@ -79,7 +79,10 @@ def test_the_dag_writes_the_output_contract(wf):
     assert len(sweep) == 3 * (1 + len(PAIRS))
     assert pooled["chroma"].iloc[-1] == pytest.approx(0.0, abs=1e-6)  # a swap at step N is the source
     assert (results / "figures" / "sweep.png").stat().st_size > 10_000
-    assert (results / "tables" / "chroma_reference.csv").is_file()
+    reference = pd.read_csv(results / "tables" / "chroma_reference.csv")
+    # one tuning source per instrument: no tuning pair, so the reference reads every source (and says so)
+    assert reference["instrument"].iloc[0] == "all" and (reference["sources"] == "all").all()
+    assert reference["chroma"].notna().all() and (reference["n"] > 0).all()
 
     test = set(split.loc[split["part"] == "test", "item"])
     for s, t in MM_PAIRS:  # MusicMagus edits the first 2 (musicmagus.sources_per_pair) of each pair's test sources

@@ -43,7 +43,7 @@ METRICS = ("chroma", "inst_acc", "success")
 SWEEP_COLUMNS = ["strategy", "step", "sigma", "source", "target", "n"] + [
     f"{m}{suffix}" for m in METRICS for suffix in ("", "_low", "_high")
 ]
-REFERENCE_COLUMNS = ["instrument", "n", "chroma", "chroma_low", "chroma_high"]
+REFERENCE_COLUMNS = ["instrument", "n", "chroma", "chroma_low", "chroma_high", "sources"]
 
 
 def sweep_table(items_csvs: Mapping[str, str | Path], bootstrap: Mapping,
@@ -82,7 +82,9 @@ def chroma_reference(sources_dirs: Mapping[str, str | Path], chroma: Mapping, bo
     """Chroma distance between two sources of the same instrument generated from *different seeds*, per
     instrument and pooled (``all``): the distance of music that shares nothing but the instrument (sources
     of one seed start from the same noise and share much of their pitch content). With a single seed, all
-    pairs are used. Up to ``max_pairs`` pairs each; ``only_items``: only these sources (the tuning part)."""
+    pairs are used. Up to ``max_pairs`` pairs each; ``only_items``: only these sources (the tuning part).
+    When no instrument has two of them (one tuning source each, as in the default split), every
+    source is used, with a warning: the reference compares generations only, no edit (column ``sources``)."""
     boot = {"n_boot": bootstrap["n_boot"], "seed": bootstrap["seed"], "alpha": bootstrap["alpha"]}
     rows, pooled = [], []
     for code, folder in sources_dirs.items():
@@ -103,11 +105,16 @@ def chroma_reference(sources_dirs: Mapping[str, str | Path], chroma: Mapping, bo
             est, low, high = bootstrap_ci(dists, **boot)
             rows.append({"instrument": code, "n": len(dists), "chroma": est, "chroma_low": low, "chroma_high": high})
             pooled.extend(dists)
+    if not pooled and only_items is not None:
+        log.warning("chroma reference: no instrument has two tuning sources; using all sources (generations only)")
+        return chroma_reference(sources_dirs, chroma, bootstrap, max_pairs=max_pairs)
     if not pooled:
         raise ExperimentError("chroma reference: every instrument has a single source; add prompts or seeds")
     est, low, high = bootstrap_ci(pooled, **boot)
     rows.insert(0, {"instrument": "all", "n": len(pooled), "chroma": est, "chroma_low": low, "chroma_high": high})
-    return pd.DataFrame(rows, columns=REFERENCE_COLUMNS)
+    table = pd.DataFrame(rows, columns=REFERENCE_COLUMNS)
+    table["sources"] = "all" if only_items is None else "tuning"
+    return table
 
 
 def sweep_figure(table: pd.DataFrame, figure: str | Path, steps: int | None = None,
