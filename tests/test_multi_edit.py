@@ -25,7 +25,7 @@ from difftone.engine import (
     swap_instruments,
 )
 from difftone.models import load_backbone
-from difftone.models.tiny import tiny_latent_classifier
+from difftone.classifiers import tiny_latent_classifier
 
 torch.set_num_threads(1)
 
