@@ -45,8 +45,10 @@ def _planned(wf: Workflow, override: dict) -> set[str]:
 
 def test_workflow_writes_table1_and_checkpoints(workdir):
     table = pd.read_csv(workdir / TARGET)
-    assert list(table["classifier"]) == ["teacher"] * 2 + ["distilled"] * 2 + ["non-distilled"] * 2
-    assert list(table["eval_set"]) == ["irmas_test", "generated"] * 3 and (table["n"] > 0).all()
+    assert list(table["classifier"]) == ["teacher"] * 2 + ["distilled"] * 2 + ["non-distilled"] * 2 + ["judge"] * 2
+    assert list(table["eval_set"]) == ["irmas_test", "generated"] * 4 and (table["n"] > 0).all()
+    # the epoch of the trained classifiers is chosen on the validation split; the judge trains fixed iterations
+    assert list(table["selected_by"]) == ["val"] * 6 + ["none (fixed iterations)"] * 2
     for name in ("teacher", "student", "distilled", "non-distilled"):
         assert (workdir / "results" / "classifiers" / name / "model.safetensors").is_file()
     log = (workdir / "logs" / "classifiers" / "train_teacher.log").read_text()
