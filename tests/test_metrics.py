@@ -127,13 +127,22 @@ def test_kad_bootstrap_resamples_items_with_fixed_reference():
     assert est == pytest.approx(kad(ref, cand))
     assert low < est < high
     assert kad_bootstrap_ci(ref, cand, groups=groups, n_boot=500, seed=0) == (est, low, high)
-    # brute force: resample items, drop pairs of a row with its own copy
-    from difftone.metrics.kad import KADTerms
+    # brute force: resample items; rows of two copies of one item are not paired (nor a row with itself)
+    from difftone.metrics.kad import SCALE, KADTerms
 
     terms = KADTerms(ref, cand)
     members = [np.flatnonzero(groups == g) for g in range(10)]
     picks = np.random.default_rng(0).integers(0, 10, size=(500, 10))
-    brute = [terms.value(np.concatenate([members[p] for p in pk])) for pk in picks]
+
+    def resample_kad(pk):
+        rows = np.concatenate([members[p] for p in pk])
+        item = np.concatenate([[p] * len(members[p]) for p in pk])
+        copy = np.concatenate([[c] * len(members[p]) for c, p in enumerate(pk)])
+        keep = ~np.eye(len(rows), dtype=bool) & ~((item[:, None] == item[None, :]) & (copy[:, None] != copy[None, :]))
+        k_yy = terms.k_yy[np.ix_(rows, rows)][keep].mean()
+        return SCALE * (terms.k_xx_mean + k_yy - 2.0 * terms.k_xy_row[rows].mean())
+
+    brute = [resample_kad(pk) for pk in picks]
     assert (low, high) == pytest.approx(tuple(np.quantile(brute, [0.025, 0.975])), rel=1e-9)
 
 

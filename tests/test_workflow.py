@@ -147,12 +147,16 @@ def without_report(planned: dict[str, int]) -> dict[str, int]:
 
 def test_changing_one_strategy_reruns_only_that_strategy(wf):
     planned = wf.planned_rules(override={"swap": {"no_change_policy": "skip"}})
-    # difftone, probe and agree can fall back to the no-change policy (their registry specs say so)
-    assert without_report(planned) == {"edit_pairs": 3, "score_edits": 3, "table2_strategies": 1,
+    # difftone, probe and agree can fall back to the no-change policy (their registry specs say so);
+    # edit jobs run per strategy and source instrument, gathered per strategy
+    n = len(TINY["instruments"])
+    assert without_report(planned) == {"edit_pairs": 3 * n, "gather_edits": 3, "score_edits": 3,
+                                       "table2_strategies": 1,
                                        "table3_musicmagus": 1,  # Table III reads difftone's edits
                                        "edit_recordings": 1, "score_recordings": 1, "table4_real_audio": 1, "all": 1}
     planned = wf.planned_rules(override={"edits": {"random_seed": 5}})
-    assert without_report(planned) == {"edit_pairs": 1, "score_edits": 1, "table2_strategies": 1, "all": 1}
+    assert without_report(planned) == {"edit_pairs": n, "gather_edits": 1, "score_edits": 1, "table2_strategies": 1,
+                                       "all": 1}
 
 
 def test_changing_the_sweep_reruns_only_the_sweep(wf):

@@ -90,7 +90,9 @@ class KADTerms:
     def resampled(self, codes: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """KAD of many resamples at once: ``codes[r]`` is the item (0..n_items-1) of candidate row r,
         ``counts[b, g]`` how often resample b draws item g. NaN where a resample holds fewer than two rows
-        that are not copies of one another. Copies of one row are never paired with each other."""
+        that are not copies of one another. Rows of two copies of one item are never paired with each other
+        (the original set has no such pairs: pairing them weighs an item's within-item similarity up with its
+        count, which biases the resamples); rows within one copy are paired as in the original."""
         codes = np.asarray(codes)
         n = self.k_yy.shape[0]
         if codes.shape != (n,):
@@ -102,9 +104,11 @@ class KADTerms:
         size = onehot.sum(axis=0)  # rows per item
         self_sim = onehot.T @ np.diag(self.k_yy)  # sum over an item's rows of k(r, r)
         xy_sum = onehot.T @ self.k_xy_row  # sum over an item's rows of the mean k to the reference
-        yy_sum = np.einsum("bg,gh,bh->b", counts, block_sum, counts) - (counts**2) @ self_sim
+        within = np.diag(block_sum)  # sum of k over the row pairs of one item (its diagonal included)
+        yy_sum = (np.einsum("bg,gh,bh->b", counts, block_sum, counts) - (counts**2) @ within
+                  + counts @ (within - self_sim))
         n_rows = counts @ size
-        yy_pairs = n_rows**2 - (counts**2) @ size
+        yy_pairs = n_rows**2 - (counts**2) @ size**2 + counts @ (size**2 - size)
         out = np.full(counts.shape[0], np.nan)
         ok = yy_pairs > 0
         out[ok] = SCALE * (self.k_xx_mean + yy_sum[ok] / yy_pairs[ok] - 2.0 * (counts[ok] @ xy_sum) / n_rows[ok])
@@ -151,7 +155,8 @@ def kad_bootstrap_ci(
     *items* with replacement (``groups[i]`` names the item of embedding row i,
     e.g. the audio file its window came from, or its source generation; default:
     each row is an item), with the reference set and the bandwidth held fixed.
-    Copies of one row are never paired with each other in the within-candidate term.
+    Rows of two copies of one item are never paired with each other in the within-candidate term
+    (rows within one copy are, as in the original set).
     """
     terms = KADTerms(reference, candidate, bandwidth)
     n = terms.k_yy.shape[0]
