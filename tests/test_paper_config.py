@@ -106,5 +106,5 @@ def test_paper_dry_run_spreads_edits_per_strategy_and_source(paper_dry_run):
     assert set(per_strategy) == slugs
     assert all(n >= 10 for n in per_strategy.values()), per_strategy
     for slug in slugs:
-        assert sorted(w["source"] for w in edits if w["strategy"] == slug) == sorted(cfg["instruments"])
+        assert sorted(w["edit_job"] for w in edits if w["strategy"] == slug) == sorted(cfg["instruments"])
     assert Counter(w["strategy"] for r, w in paper_dry_run if r == "gather_edits") == Counter({s: 1 for s in slugs})

@@ -69,3 +69,22 @@ def test_pair_summary_of_a_pair_with_no_or_one_edit():
     one = pair_summary("s", "pia", "vio", _rows()[:1], 0, [np.ones((2, 8))], [np.zeros(2)], np.eye(8), BOOT)
     assert (one["chroma"], one["chroma_low"], one["chroma_high"]) == (0.2, 0.2, 0.2)  # one value: degenerate CI
     assert math.isnan(one["kad"])  # KAD needs two edits
+
+
+def test_kad_interval_holds_its_value_and_is_left_empty_for_small_sets():
+    """Edits of several CLAP windows: a resample of few edits over-weights the pairs within one edit, which put
+    Table II's KAD below its own interval; sets of fewer than KAD_MIN_ITEMS edits get no interval."""
+    from difftone.experiment.tables import KAD_MIN_ITEMS, kad_with_interval
+
+    rng = np.random.default_rng(0)
+
+    def one_set(n_items):
+        centres = rng.normal(size=(n_items, 8))
+        cand = np.repeat(centres, 3, axis=0) + 0.05 * rng.normal(size=(3 * n_items, 8))  # 3 windows per edit
+        return rng.normal(size=(40, 8)) + 0.5, cand, np.repeat([f"s{i}" for i in range(n_items)], 3)
+
+    boot = {"n_boot": 300, "seed": 0, "alpha": 0.05}
+    value, low, high = kad_with_interval([one_set(KAD_MIN_ITEMS - 7)], "candidate", boot)
+    assert np.isfinite(value) and np.isnan(low) and np.isnan(high)
+    value, low, high = kad_with_interval([one_set(27), one_set(27)], "candidate", boot)
+    assert low <= value <= high

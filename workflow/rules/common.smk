@@ -312,6 +312,26 @@ def get_sources():
     return expand("results/sources/{instrument}", instrument=INSTRUMENTS)
 
 
+def _edit_jobs():
+    """Edit jobs of one strategy: {job name: its source instruments} (edits.instruments_per_job per job,
+    in the order of `instruments`; a job of one instrument is named by it, a group by its first and last)."""
+    size = config["edits"]["instruments_per_job"]
+    groups = [INSTRUMENTS[i : i + size] for i in range(0, len(INSTRUMENTS), size)]
+    return {g[0] if len(g) == 1 else f"{g[0]}-{g[-1]}": g for g in groups}
+
+
+EDIT_JOBS = _edit_jobs()
+
+
+wildcard_constraints:
+    edit_job="|".join(map(re.escape, EDIT_JOBS)) if EDIT_JOBS else "$^",
+
+
+def edit_job_sources(wildcards):
+    """The source-generation folders an edit job reads."""
+    return expand("results/sources/{instrument}", instrument=EDIT_JOBS[wildcards.edit_job])
+
+
 def get_pair_outputs(stem):
     """`stem` with {pair} expanded over every ordered instrument pair (the edit jobs' outputs)."""
     pairs = [f"{s}_to_{t}" for s in INSTRUMENTS for t in INSTRUMENTS if s != t]
@@ -357,8 +377,8 @@ def sources_count():
 
 
 def edit_seconds():
-    """GPU seconds of one edit job: one instrument's sources into every other instrument."""
-    n_edits = sources_count() * (len(INSTRUMENTS) - 1)
+    """GPU seconds of one edit job: its instruments' sources into every other instrument."""
+    n_edits = sources_count() * (len(INSTRUMENTS) - 1) * config["edits"]["instruments_per_job"]
     return batched_edit_seconds(n_edits) + audio_seconds(
         n_edits * config["model"]["duration"]
     )
@@ -366,7 +386,7 @@ def edit_seconds():
 
 def strategy_edit_seconds():
     """GPU seconds of all the edit jobs of one strategy (every source instrument)."""
-    return edit_seconds() * len(INSTRUMENTS)
+    return edit_seconds() * len(EDIT_JOBS)
 
 
 # --- Table V: duets edited per word (workflow/rules/multi.smk) --------------

@@ -1,5 +1,6 @@
-# Edits (paper VI-B): one job per swap strategy and source instrument edits that
-# instrument's sources into every other instrument, resuming the cached
+# Edits (paper VI-B): one job per swap strategy and group of source instruments
+# (edits.instruments_per_job: 1 on a cluster, all on 2 CPU cores) edits those
+# instruments' sources into every other instrument, resuming the cached
 # trajectories and batching the targets that swap at the same step; probe
 # strategies read the distilled classifier. gather_edits puts a strategy's jobs
 # into results/edits/<strategy>/<source>_to_<target>/ and sums their nfe.json.
@@ -8,20 +9,21 @@
 rule edit_pairs:
     input:
         model=get_model_input(),
-        sources="results/sources/{source}",
+        sources=edit_job_sources,
         classifier="results/classifiers/distilled/model.safetensors",
     output:
-        directory("results/edit_jobs/{strategy}/{source}"),
+        directory("results/edit_jobs/{strategy}/{edit_job}"),
     log:
-        "logs/edits/{strategy}/{source}.log",
+        "logs/edits/{strategy}/{edit_job}.log",
     benchmark:
-        "benchmarks/edits/{strategy}/{source}.tsv"
+        "benchmarks/edits/{strategy}/{edit_job}.tsv"
     conda:
         "../../envs/difftone.yaml"
     resources:
         **gpu_resources(seconds=edit_seconds()),
     params:
         strategy=lambda wildcards: STRATEGIES[wildcards.strategy],
+        source_instruments=lambda wildcards: EDIT_JOBS[wildcards.edit_job],
         options=strategy_options,
         window=probe_window,
         instruments=INSTRUMENTS,
@@ -64,8 +66,8 @@ rule edit_swap_steps:
 rule gather_edits:
     input:
         expand(
-            "results/edit_jobs/{{strategy}}/{source}",
-            source=INSTRUMENTS,
+            "results/edit_jobs/{{strategy}}/{edit_job}",
+            edit_job=EDIT_JOBS,
         ),
     output:
         swaps=get_pair_outputs("results/edits/{strategy}/{pair}/swaps.csv"),
@@ -77,6 +79,6 @@ rule gather_edits:
     resources:
         **cpu_resources(seconds=60, mem_mb=1000),
     params:
-        instruments=INSTRUMENTS,
+        jobs=list(EDIT_JOBS.values()),
     script:
         "../scripts/gather_edits.py"

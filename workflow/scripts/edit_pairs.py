@@ -1,12 +1,14 @@
+"""Snakemake wrapper: one edit job of a strategy (difftone.experiment.edits.run_edits)."""
+
 from difftone.experiment.edits import run_edits
 from difftone.stage import rule_logging
 
 with rule_logging(snakemake):
     p = snakemake.params
-    source = snakemake.wildcards.source
+    sources = list(p.source_instruments)
     run_edits(
         p.strategy,
-        {source: snakemake.input.sources},
+        dict(zip(sources, snakemake.input.sources)),
         p.instruments,
         snakemake.output[0],
         model=p.model,
@@ -16,6 +18,6 @@ with rule_logging(snakemake):
         device=p.device,
         dtype=p.dtype,
         classifier=snakemake.input.classifier,
-        source_instruments=[source],
+        source_instruments=sources,
         window=p.window,
     )

@@ -6,4 +6,4 @@ from difftone.experiment.gather import gather_edits
 from difftone.stage import rule_logging
 
 with rule_logging(snakemake):
-    gather_edits(dict(zip(snakemake.params.instruments, snakemake.input)), Path(snakemake.output.nfe).parent)
+    gather_edits(dict(zip(snakemake.input, snakemake.params.jobs)), Path(snakemake.output.nfe).parent)

@@ -1,8 +1,8 @@
-"""One strategy's edits, gathered from its jobs (one per source instrument) into the layout of the outputs.
+"""One strategy's edits, gathered from its jobs into the layout of the outputs.
 
 Each edit job (``workflow/rules/edits.smk``: rule ``edit_pairs``, one per strategy and
-source instrument, so that a cluster can spread them) writes
-``results/edit_jobs/<strategy>/<source>/`` with its pair folders and its ``nfe.json``.
+group of source instruments, ``edits.instruments_per_job``: one instrument each on a cluster,
+which spreads them) writes ``results/edit_jobs/<strategy>/<job>/`` with its pair folders and its ``nfe.json``.
 :func:`gather_edits` hard-links (or copies) the pair folders into
 ``results/edits/<strategy>/<source>_to_<target>/`` and sums the jobs' NFE counts into
 ``results/edits/<strategy>/nfe.json``.
@@ -15,7 +15,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from difftone.experiment.items import ExperimentError
 from difftone.files import atomic_folder, atomic_path
@@ -32,26 +32,29 @@ def _link_or_copy(src: str, dst: str) -> None:
         shutil.copy2(src, dst)
 
 
-def gather_edits(job_dirs: Mapping[str, str | Path], out_dir: str | Path) -> dict:
-    """Gather the edit jobs ``{source instrument: job folder}`` into ``out_dir``; return the summed nfe.json."""
+def gather_edits(job_dirs: Mapping[str | Path, Sequence[str]], out_dir: str | Path) -> dict:
+    """Gather the edit jobs ``{job folder: its source instruments}`` into ``out_dir``; return the summed nfe.json."""
     out_dir = Path(out_dir)
     totals: dict = {}
-    for source, job_dir in job_dirs.items():
+    for job_dir, sources in job_dirs.items():
         job_dir = Path(job_dir)
         nfe_path = job_dir / "nfe.json"
         if not nfe_path.is_file():
-            raise ExperimentError(f"{job_dir} has no nfe.json: the edit job of {source} did not finish; rerun it")
+            raise ExperimentError(f"{job_dir} has no nfe.json: the edit job of {', '.join(sources)} did not finish; "
+                                  "rerun it")
         nfe = json.loads(nfe_path.read_text())
         if totals and nfe["strategy"] != totals["strategy"]:
             raise ExperimentError(f"{job_dir} holds edits of {nfe['strategy']}, not {totals['strategy']}")
         totals.setdefault("strategy", nfe["strategy"])
         for key in SUMMED:
             totals[key] = totals.get(key, 0) + int(nfe[key])
-        pairs = sorted(p for p in job_dir.iterdir() if p.is_dir() and p.name.startswith(f"{source}_to_"))
+        pairs = sorted(p for p in job_dir.iterdir()
+                       if p.is_dir() and any(p.name.startswith(f"{source}_to_") for source in sources))
         for pair in pairs:
             with atomic_folder(out_dir / pair.name) as tmp:
                 shutil.copytree(pair, tmp, copy_function=_link_or_copy, dirs_exist_ok=True)
-        log.info("%s: gathered %d pair folders of %s (%d edits)", totals["strategy"], len(pairs), source, nfe["edits"])
+        log.info("%s: gathered %d pair folders of %s (%d edits)", totals["strategy"], len(pairs), ", ".join(sources),
+                 nfe["edits"])
     totals["jobs"] = len(job_dirs)
     with atomic_path(out_dir / "nfe.json") as tmp:
         tmp.write_text(json.dumps(totals, indent=1) + "\n")

@@ -197,7 +197,8 @@ def table3(items_csvs: Mapping[str, str | Path], skipped_csvs: Mapping[str, str 
     rows, paired = [], []
     for method, df in items.items():
         nfe = json.loads(Path(nfe_jsons[method]).read_text()) if method in nfe_jsons else None
-        sets, set_pairs = _kad_sets(df, embeddings[method], reference) if reference is not None else ([], [])
+        sets, set_pairs = (_kad_sets(df, embeddings[method], reference, by=("source", "target"))
+                           if reference is not None else ([], []))
         sk = skipped[method]
         for s, t in [tuple(p) for p in pairs]:
             g = df[(df["source"] == s) & (df["target"] == t)]

@@ -12,8 +12,11 @@ Choices (the README repeats them where the tables are explained):
 - **Intervals over sources**: a source's edits share its audio and (for most
   strategies) its swap step, so every interval resamples source generations (all of a
   source's edits together; :func:`~difftone.metrics.cluster_bootstrap_ci`); KAD's too
-  (:func:`~difftone.metrics.mean_kad_cluster_ci`: the mean over pairs of the per-pair KAD,
-  the sources drawn once per resample for all pairs).
+  (:func:`~difftone.metrics.mean_kad_cluster_ci`: Table II's KAD is the mean over target
+  instruments of the KAD of every edit into that target against its reference clips, the
+  sources drawn once per resample for all targets). A KAD of fewer than
+  :data:`KAD_MIN_ITEMS` edits (a pair of the per-pair table, Table III's pairs on the
+  embedded default) is given without an interval.
 - **Fallbacks in the open**: ``sources``, ``edits``, ``fallbacks`` (edits whose step
   the no-change policy chose) and ``skipped`` per row; ``difftone (changed)`` is
   difftone on the edits where its classifier did change its mind (no fallback).
@@ -40,7 +43,7 @@ import pandas as pd
 from difftone.experiment.items import ExperimentError, read_table
 from difftone.experiment.scoring import ITEM_COLUMNS, edit_label, read_skipped
 from difftone.experiment.split import part_items, restrict_to_part
-from difftone.metrics import cluster_bootstrap_ci, kad_bootstrap_ci, load_embeddings, mean_kad_cluster_ci
+from difftone.metrics import cluster_bootstrap_ci, kad, load_embeddings, mean_kad_cluster_ci
 from difftone.metrics import paired_difference_ci
 
 METRICS = ("chroma", "inst_acc", "judge_acc", "success")
@@ -113,19 +116,37 @@ def load_test_items(items_csvs: Mapping[str, str | Path], skipped_csvs: Mapping[
     return items, skipped, excluded
 
 
-def _kad_sets(items: pd.DataFrame, embeddings_npz, reference: tuple[np.ndarray, np.ndarray]):
-    """Per pair of ``items``: (reference set of the target, the pair's edit embeddings, their source items)."""
+# A KAD interval needs this many edits in each set: an edit's several CLAP windows are pairs within one item,
+# and a resample of n items weighs them about (n - 1) / (n - 2) times their share in the set (3 edits: twice,
+# which put Table II's KAD below its own interval); from 10 edits the bias is a few percent.
+KAD_MIN_ITEMS = 10
+
+
+def _kad_sets(items: pd.DataFrame, embeddings_npz, reference: tuple[np.ndarray, np.ndarray],
+              by: Sequence[str] = ("target",)):
+    """Per group of ``items`` (``by``: ``target``, the target instrument's edits from every source, as the paper
+    takes one reference set per instrument; or ``source, target``, a pair): (reference set of the target, the
+    group's edit embeddings, their source items); and the groups' keys."""
     emb, labels, _ = load_embeddings(embeddings_npz)
     ref_emb, ref_label = reference
-    sets, pairs = [], []
-    for (source, target), df in items.groupby(["source", "target"], sort=True):
-        wanted = {edit_label(i, target): i for i in df["item"]}
+    sets, keys = [], []
+    for key, df in items.groupby(list(by), sort=True):
+        wanted = {edit_label(i, t): i for i, t in zip(df["item"], df["target"])}
         rows = np.flatnonzero(np.isin(labels, list(wanted)))
         if len(np.unique(labels[rows])) < 2:
             continue
+        target = df["target"].iloc[0]
         sets.append((ref_emb[ref_label == target], emb[rows], np.array([wanted[str(l)] for l in labels[rows]])))
-        pairs.append((source, target))
-    return sets, pairs
+        keys.append(key if isinstance(key, tuple) and len(key) > 1 else (key[0] if isinstance(key, tuple) else key))
+    return sets, keys
+
+
+def kad_with_interval(sets, bandwidth, boot: Mapping) -> tuple[float, float, float]:
+    """Mean KAD over ``sets`` with its source-level interval; the interval is left empty (NaN) when a set has
+    fewer than :data:`KAD_MIN_ITEMS` edits (the bootstrap of so few items is biased, see above)."""
+    if min(len(np.unique(labels_of)) for _, _, labels_of in sets) < KAD_MIN_ITEMS:
+        return float(np.mean([kad(ref, cand, bandwidth) for ref, cand, _ in sets])), np.nan, np.nan
+    return mean_kad_cluster_ci(sets, bandwidth, **boot)
 
 
 def _strategy_row(method: str, df: pd.DataFrame, boot: Mapping, *, skipped: int, excluded: int, nfe: Mapping | None,
@@ -141,7 +162,7 @@ def _strategy_row(method: str, df: pd.DataFrame, boot: Mapping, *, skipped: int,
     for metric in METRICS:
         row[metric], row[f"{metric}_low"], row[f"{metric}_high"] = _interval(df, metric, boot)
     if kad_sets:
-        row["kad"], row["kad_low"], row["kad_high"] = mean_kad_cluster_ci(kad_sets, kad_bandwidth, **boot)
+        row["kad"], row["kad_low"], row["kad_high"] = kad_with_interval(kad_sets, kad_bandwidth, boot)
     return row
 
 
@@ -180,9 +201,9 @@ def per_pair_table(items: Mapping[str, pd.DataFrame], skipped: Mapping[str, pd.D
     for strategy, df in items.items():
         kads = {}
         if reference is not None:
-            sets, pairs = _kad_sets(df, embeddings[strategy], reference)
-            for (ref, cand, groups), pair in zip(sets, pairs):
-                kads[pair] = kad_bootstrap_ci(ref, cand, groups, kad_bandwidth, **boot)
+            sets, pairs = _kad_sets(df, embeddings[strategy], reference, by=("source", "target"))
+            for one, pair in zip(sets, pairs):
+                kads[pair] = kad_with_interval([one], kad_bandwidth, boot)
         sk = skipped[strategy]
         for (source, target), g in df.groupby(["source", "target"], sort=True):
             row = {"strategy": strategy, "source": source, "target": target, "n": len(g),

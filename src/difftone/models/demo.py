@@ -10,7 +10,7 @@ and puts a fixed, parameter-free "autoencoder" behind the VAE interface:
 * :class:`MelAutoencoder` encodes 44.1 kHz audio (any channel count; downmixed,
   resampled to 22.05 kHz) to standardized 64-bin log-mel frames (n_fft 2048, hop
   1024 at 22.05 kHz: 21.5 frames/s, as SAO's latent) and decodes them by non-negative
-  mel inversion + Griffin-Lim (librosa) back to ``sampling_rate`` (44.1 kHz, ``audio_channels``
+  mel inversion + Griffin-Lim (librosa's algorithm, batched in torch) back to ``sampling_rate`` (44.1 kHz, ``audio_channels``
   identical channels). ``hop_length`` is in samples at ``sampling_rate`` (2048).
 * :func:`build_demo_components` builds the untrained architecture (``None``) or
   loads a trained checkpoint folder written by :func:`save_demo_components`
@@ -188,31 +188,19 @@ class MelAutoencoder(ModelMixin, ConfigMixin):
         c = self.config
         if z.ndim != 3 or z.shape[1] != c.n_mels:
             raise ValueError(f"expected latents of shape [batch, {c.n_mels}, frames], got {tuple(z.shape)}")
-        latents = z.detach().float().cpu().numpy().astype(np.float64)
+        latents = z.detach().float().cpu().numpy()
         # A generation (guidance extrapolates) can overshoot every band the training clips ever
         # reached; exp() turns that into gains of 10-40 dB and a clipped square wave. The bands
         # are kept within the training range: decoded audio is as loud as the data, at most.
         latents = np.minimum(latents, c.latent_max if c.latent_max is not None else np.inf)
         log_mel = latents * c.latent_std + c.latent_mean
         mel = np.maximum(np.exp(np.clip(log_mel, None, 30.0)) - c.log_floor, 0.0)
-        power = mel_to_power(self.mel_basis.double().cpu().numpy(), mel, c.mel_inversion_iters)
+        power = mel_to_power(self.mel_basis.float().cpu().numpy(), mel.astype(np.float32), c.mel_inversion_iters)
         frames = z.shape[-1]
-        # one call per item with its own fixed phase seed: an item decodes the same in any batch
-        wave = np.stack(
-            [
-                librosa.griffinlim(
-                    np.sqrt(p),
-                    n_iter=c.griffin_lim_iters,
-                    hop_length=c.mel_hop_length,
-                    n_fft=c.n_fft,
-                    window="hann",
-                    center=True,
-                    length=(frames - 1) * c.mel_hop_length,  # T centred frames span T - 1 hops
-                    random_state=0,
-                )
-                for p in power
-            ]
-        )
+        # every item's initial phases come from its own seed-0 draw: an item decodes the same in any batch
+        wave = griffin_lim(torch.from_numpy(np.sqrt(power)).float(), n_iter=c.griffin_lim_iters,
+                           n_fft=c.n_fft, hop_length=c.mel_hop_length,
+                           length=(frames - 1) * c.mel_hop_length).numpy().astype(np.float64)  # T frames: T - 1 hops
         if c.mel_sampling_rate != self.sampling_rate:
             wave = librosa.resample(wave, orig_sr=c.mel_sampling_rate, target_sr=self.sampling_rate, axis=-1)
         wave = _fit_length(wave, frames * self.hop_length)
@@ -224,6 +212,38 @@ class MelAutoencoder(ModelMixin, ConfigMixin):
 
     def forward(self, sample: torch.Tensor, return_dict: bool = True):
         return self.decode(self.encode(sample).latent_dist.mode(), return_dict=return_dict)
+
+
+def griffin_lim(magnitude: torch.Tensor, n_iter: int, n_fft: int, hop_length: int, length: int,
+                momentum: float = 0.99, seed: int = 0) -> torch.Tensor:
+    """Fast Griffin-Lim (Perraudin et al. 2013) on a batch of magnitudes ``[B, n_fft // 2 + 1, T]`` -> ``[B, length]``.
+
+    ``librosa.griffinlim``'s algorithm (Hann window, centred frames with zero padding, its momentum
+    update; ``tests/test_demo_model.py`` checks equality with it from the same initial phases), batched in
+    torch's FFT: librosa transforms one item at a time, which made decoding most of the embedded default's
+    CPU time. Each item's initial phases are uniform, drawn from its own generator seeded ``seed``, so an
+    item decodes the same in any batch."""
+    if magnitude.ndim != 3 or magnitude.shape[1] != n_fft // 2 + 1:
+        raise ValueError(f"expected magnitudes [batch, {n_fft // 2 + 1}, frames], got {tuple(magnitude.shape)}")
+    phases = torch.stack([torch.rand(magnitude.shape[1:], generator=torch.Generator().manual_seed(seed))
+                          for _ in range(magnitude.shape[0])]) if magnitude.shape[0] else magnitude.clone()
+    return griffin_lim_from(magnitude, torch.exp(2j * np.pi * phases.double()).to(torch.complex64), n_iter, n_fft,
+                            hop_length, length, momentum)
+
+
+def griffin_lim_from(magnitude: torch.Tensor, angles: torch.Tensor, n_iter: int, n_fft: int, hop_length: int,
+                     length: int, momentum: float = 0.99) -> torch.Tensor:
+    """:func:`griffin_lim` from given unit-modulus initial ``angles`` (the same shape as ``magnitude``)."""
+    window = torch.hann_window(n_fft, periodic=True, dtype=magnitude.dtype)
+    stft = dict(n_fft=n_fft, hop_length=hop_length, window=window, center=True)
+    rebuilt = torch.zeros_like(angles)
+    for _ in range(n_iter):
+        previous = rebuilt
+        inverse = torch.istft(magnitude * angles, length=length, **stft)
+        rebuilt = torch.stft(inverse, pad_mode="constant", return_complex=True, **stft)
+        angles = rebuilt - (momentum / (1 + momentum)) * previous
+        angles = angles / (angles.abs() + torch.finfo(magnitude.dtype).tiny)
+    return torch.istft(magnitude * angles, length=length, **stft)
 
 
 def mel_to_power(basis: np.ndarray, mel: np.ndarray, iters: int) -> np.ndarray:
