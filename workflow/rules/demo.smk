@@ -22,7 +22,7 @@ rule train_demo_model:
         "benchmarks/demo/train_demo_model.tsv"
     conda:
         "../../envs/difftone.yaml"
-    threads: 4  # capped at --cores locally; a cluster run has no --cores
+    threads: 2  # scheduling only: torch uses demo.torch_threads whatever the cores
     resources:
         **gpu_resources(seconds=demo_train_seconds(), mem_mb=4000, cpus_per_gpu=4),
     params:
