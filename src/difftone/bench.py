@@ -53,6 +53,10 @@ def _classifier(components, path: str | None):
         from difftone.classifiers import load_latent_classifier
 
         return load_latent_classifier(path, device=str(components.device)), f"{path}"
+    if components.latent_channels == 64:  # a full-size SAO: the paper-size distilled student (random weights)
+        clf, name = _paper_size_classifier(64)
+        clf.window_frames = components.frames_for(3.0)  # reads 3 s windows, as the trained checkpoint does
+        return clf.to(components.device), name
     from difftone.classifiers import tiny_latent_classifier
 
     clf = tiny_latent_classifier(components.latent_channels, codes, seed=0)
