@@ -234,10 +234,10 @@ def run_benchmark(model: str = "tiny", device: str = "cpu", dtype: str = "float3
         "latent_frames": frames, "window_frames": window_frames,
         "cache_bytes_per_source": cache_bytes, "cache_audio_bytes": audio_bytes,
         "cache_bytes_paper_arithmetic": {
-            "float32_full_window": 2 * 101 * 64 * 1024 * 4, "float16_full_window": 2 * 101 * 64 * 1024 * 2,
-            "float16_duration_window_10s": 2 * 101 * 64 * (216 + 8) * 2,
-            "note": "latents + x0_hat of 100 steps x 64 channels (+ the source audio, 10 s stereo float32: "
-                    "3.5 MB); 216 frames = 10 s, + 8 frames margin",
+            "float32_full_window": 201 * 64 * 1024 * 4, "float16_full_window": 201 * 64 * 1024 * 2,
+            "float16_duration_window_10s": 201 * 64 * (216 + 8) * 2, "audio_10s_stereo_float32": 441000 * 2 * 4,
+            "note": "101 latents + 100 x0_hat of 64 channels at 100 steps, plus the source audio either way; "
+                    "216 frames = 10 s, + 8 frames margin",
         },
     }
 

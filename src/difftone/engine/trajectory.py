@@ -33,8 +33,8 @@ On-disk format (version 3), one folder per source::
 Size (issue 17): float16 halves a cache (the resume tolerance is measured in
 ``tests/test_speed.py``), and ``model.window: duration`` stores only the denoised frames
 (the duration plus a margin) instead of the whole window: for SAO at 100 steps and 10 s,
-2 x 101 x 64 x 1024 x 4 B = 52.9 MB (float32, full window) becomes 2 x 101 x 64 x 224 x 2 B
-= 5.8 MB (float16, 216 + 8 frames), plus the audio (3.5 MB of float32) either way.
+(101 + 100) x 64 x 1024 x 4 B = 52.7 MB (float32, full window) becomes 26.3 MB (float16) and
+201 x 64 x 224 x 2 B = 5.8 MB (float16, 216 + 8 frames), plus the audio (3.5 MB of float32) either way.
 
 Versions 1 and 2 (float32 caches; version 1 from before inversion existed: no noise maps,
 no residual, origin "generated") load unchanged, as float32. Other versions are refused
