@@ -146,9 +146,10 @@ class Editor:
     def encode(self, prompts: Sequence[str], duration: float) -> Conditioning:
         return self.backbone.encode_prompts(list(prompts), float(duration))
 
-    def initial_latents(self, seeds: Sequence[int], duration: float) -> torch.Tensor:
-        """x_0 over the window a run of ``duration`` denoises (``backbone.window_for``)."""
-        return self.backbone.initial_noise(seeds, self.backbone.window_for(duration))
+    def initial_latents(self, seeds: Sequence[int], duration: float | None = None) -> torch.Tensor:
+        """x_0 over the window a run of ``duration`` denoises (``backbone.window_for``; None: the whole window)."""
+        frames = None if duration is None else self.backbone.window_for(duration)
+        return self.backbone.initial_noise(seeds, frames)
 
     def new_schedule(self, steps: int) -> Schedule:
         return self.backbone.new_schedule(int(steps))
