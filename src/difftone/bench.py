@@ -162,7 +162,7 @@ def run_benchmark(model: str = "tiny", device: str = "cpu", dtype: str = "float3
     denoiser_seconds = _denoiser_seconds(editor, lambda: editor.generate_source(prompt, seed, steps, duration,
                                                                                 guidance), device)
     one_target = [swap_instrument(prompt, source, targets[0])]
-    _, edit_seconds_half = timed(lambda: editor.edit(trajectory, one_target, [half]), device)
+    _, edit_seconds_half = timed(lambda: editor.resume(trajectory, [(half, one_target)]), device)  # one edit
     with tempfile.TemporaryDirectory() as tmp:
         folder = trajectory.save(Path(tmp) / "source")
         cache_bytes = (folder / "tensors.safetensors").stat().st_size
