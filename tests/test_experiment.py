@@ -51,7 +51,11 @@ def test_edits_write_every_pair_with_swaps_and_nfe(sources, tmp_path):
     assert table["target_prompt"].tolist() == ["A soft violin melody"] * 2
     assert (table["swap_step"] == 3).all() and (table["nfe"] == 2).all()
     nfe = json.loads((tmp_path / "nfe.json").read_text())
-    assert nfe == {"strategy": "fixed:3", "sources": 4, "edits": 4, "nfe": 8, "probe_nfe": 0, "denoiser_calls": 8}
+    # the 2 sources of an instrument resume at step 3 in one batch (edits.batch_size): 2 calls per instrument
+    assert nfe == {"strategy": "fixed:3", "sources": 4, "edits": 4, "nfe": 8, "probe_nfe": 0, "denoiser_calls": 4}
+    one_by_one = run_edits("fixed:3", dirs, ["pia", "vio"], tmp_path / "one", model="tiny", sources_per_batch=1)
+    assert json.loads((tmp_path / "one" / "nfe.json").read_text())["denoiser_calls"] == 8
+    assert np.allclose(one_by_one["swap_step"], swaps["swap_step"])
     assert (table["probe_nfe"] == 0).all()
 
 
@@ -123,12 +127,12 @@ def test_random_strategy_draws_depend_on_item_and_target_only():
 
 def test_nan_in_an_edit_stops_with_the_item_named(sources, tmp_path, monkeypatch):
     _, dirs = sources
-    real_edit = edits_module.Editor.edit
+    real_edit = edits_module.Editor.edit_many  # run_edits batches the sources of a job together
 
-    def nan_edit(self, trajectory, prompts, steps):
-        return [torch.full_like(w, float("nan")) for w in real_edit(self, trajectory, prompts, steps)]
+    def nan_edit(self, jobs):
+        return [[torch.full_like(w, float("nan")) for w in waves] for waves in real_edit(self, jobs)]
 
-    monkeypatch.setattr(edits_module.Editor, "edit", nan_edit)
+    monkeypatch.setattr(edits_module.Editor, "edit_many", nan_edit)
     with pytest.raises(ExperimentError, match=r"the edit of pia-p000-s0 to vio \(midpoint\) contains NaN"):
         run_edits("midpoint", dirs, ["pia", "vio"], tmp_path, model="tiny")
 

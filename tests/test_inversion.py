@@ -110,7 +110,7 @@ def test_inverted_trajectories_save_and_load_and_version_1_still_loads(inverted,
     assert Trajectory.load(tmp_path / "t").origin == "generated"
     meta["version"] = 99
     meta_path.write_text(json.dumps(meta))
-    with pytest.raises(ValueError, match="trajectory format version 99, this difftone reads version 1 or 2"):
+    with pytest.raises(ValueError, match="trajectory format version 99, this difftone reads version 1, 2 or 3"):
         Trajectory.load(tmp_path / "t")
 
 

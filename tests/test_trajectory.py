@@ -67,8 +67,8 @@ def _rewrite_json(folder, **changes):
 
 @pytest.mark.parametrize("changes, message", [
     ({"version": VERSION + 1}, rf"trajectory\.json: trajectory format version {VERSION + 1}, this difftone reads "
-                               rf"version 1 or {VERSION}; rerun the stage that made it"),
-    ({"version": None}, rf"trajectory\.json: no format version \(this difftone reads version 1 or {VERSION}\)"),
+                               rf"version 1, 2 or {VERSION}; rerun the stage that made it"),
+    ({"version": None}, rf"trajectory\.json: no format version \(this difftone reads version 1, 2 or {VERSION}\)"),
     ({"format": "something-else"}, rf"trajectory\.json: not a {FORMAT} \(format 'something-else'\)"),
     ({"format": None}, rf"trajectory\.json: not a {FORMAT} \(format None\)"),
     ({"prompt": None}, r"trajectory\.json: lacks the key 'prompt'"),

@@ -32,6 +32,9 @@ rule edit_pairs:
         seed=config["seed"],
         dtype=config["model"]["dtype"],
         device=config["device"],
+        batch_size=config["edits"]["batch_size"],
+        sources_per_batch=config["edits"]["sources_per_batch"],
+        compile=config["model"]["compile"],
     script:
         "../scripts/edit_pairs.py"
 

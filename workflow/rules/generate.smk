@@ -28,6 +28,10 @@ rule generate_sources:
         dtype=config["model"]["dtype"],
         device=config["device"],
         window=config["classifiers"]["window"],
+        cache_dtype=config["generation"]["cache_dtype"],
+        compile=config["model"]["compile"],
+        model_window=config["model"]["window"],
+        window_margin=config["model"]["window_margin_frames"],
     script:
         "../scripts/generate_sources.py"
 

@@ -20,4 +20,7 @@ with rule_logging(snakemake):
         classifier=snakemake.input.classifier,
         source_instruments=sources,
         window=p.window,
+        batch_size=p.batch_size,
+        sources_per_batch=p.sources_per_batch,
+        compile=p.compile,
     )

@@ -17,4 +17,8 @@ with rule_logging(snakemake):
         device=p.device,
         dtype=p.dtype,
         window=p.window,
+        cache_dtype=p.cache_dtype,
+        compile=p.compile,
+        model_window=p.model_window,
+        window_margin=p.window_margin,
     )

@@ -14,7 +14,9 @@ the step.
 
 Two halves for callers that mix strategies in one batch (the benchmark):
 ``plan_edits`` (prompt swap, probe, step choice) and ``apply_edits`` (the resumed runs);
-``edit_source`` is both.
+``edit_source`` is both. :func:`edit_sources` is ``edit_source`` over several sources whose
+edits run together (:func:`apply_edits_across` -> :meth:`Editor.edit_many`: edits of different
+sources that resume at the same step share a DiT batch of at most ``editor.batch_size``).
 
 Several instrument words of one prompt ("a duet for piano and trumpet" -> "... organ and
 saxophone"): :func:`edit_words` chooses a step per word with the same strategies (each
@@ -119,6 +121,19 @@ def plan_edits(
 def apply_edits(editor: Editor, trajectory: Trajectory, plans: Sequence[EditPlan]) -> list[EditRecord]:
     """Run the plans' edits from the trajectory cache in one :meth:`Editor.edit` call (equal steps batched)."""
     waves = editor.edit(trajectory, [p.target_prompt for p in plans], [p.swap_step for p in plans])
+    return _records(trajectory, plans, waves)
+
+
+def apply_edits_across(editor: Editor, jobs: Sequence[tuple[Trajectory, Sequence[EditPlan]]]
+                       ) -> list[list[EditRecord]]:
+    """The plans of several sources (``(trajectory, plans)`` each) in one :meth:`Editor.edit_many` call: edits of
+    different sources that resume at the same step share a DiT batch. Records per source, in order."""
+    waves = editor.edit_many([(t, [p.target_prompt for p in plans], [p.swap_step for p in plans])
+                              for t, plans in jobs])
+    return [_records(t, plans, w) for (t, plans), w in zip(jobs, waves)]
+
+
+def _records(trajectory: Trajectory, plans: Sequence[EditPlan], waves) -> list[EditRecord]:
     records = []
     for plan, wave in zip(plans, waves):
         run_nfe = trajectory.steps - plan.swap_step if plan.swap_step is not None else 0
@@ -146,6 +161,32 @@ def edit_source(
     plans = plan_edits(editor, trajectory, source, targets, strategy, no_change_policy=no_change_policy, seed=seed,
                        item=item, synonyms=synonyms, probe_classifier=probe_classifier, rng=rng, options=options)
     return apply_edits(editor, trajectory, plans)
+
+
+def edit_sources(
+    editor: Editor,
+    sources: Sequence[tuple[Trajectory, str, str]],
+    targets: Callable[[str], Sequence[str]] | Sequence[str],
+    strategy: str,
+    *,
+    no_change_policy: str = "midpoint",
+    seed: int = 0,
+    synonyms: Mapping[str, Sequence[str]] | None = None,
+    probe_classifier: torch.nn.Module | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> list[list[EditRecord]]:
+    """:func:`edit_source` of several sources at once: ``sources`` = ``(trajectory, source instrument, item)``;
+    ``targets``: the targets of every source, or source instrument -> its targets. Each source is planned
+    alone (its own random stream, :func:`edit_rng` of seed, item, target: the same records as
+    ``edit_source``); the edits of all of them run together (:func:`apply_edits_across`). Records per
+    source, in order."""
+    jobs = []
+    for trajectory, source, item in sources:
+        wanted = targets(source) if callable(targets) else targets
+        jobs.append((trajectory, plan_edits(editor, trajectory, source, wanted, strategy,
+                                            no_change_policy=no_change_policy, seed=seed, item=item,
+                                            synonyms=synonyms, probe_classifier=probe_classifier, options=options)))
+    return apply_edits_across(editor, jobs)
 
 
 # -- several words of one prompt (issue 16) ------------------------------------------------------------

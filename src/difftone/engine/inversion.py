@@ -78,23 +78,22 @@ def invert_latents(
     prompts, seeds = list(prompts), [int(s) for s in seeds]
     if not len(prompts) == len(seeds) == int(w0.shape[0]):
         raise EditError(f"got {w0.shape[0]} latents, {len(prompts)} prompts and {len(seeds)} seeds")
-    if tuple(w0.shape[1:]) != (backbone.latent_channels, backbone.window_frames):
+    window = backbone.window_for(duration)
+    if tuple(w0.shape[1:]) != (backbone.latent_channels, window):
         raise EditError(f"latents {tuple(w0.shape[1:])} do not fill the model's window "
-                        f"({backbone.latent_channels}, {backbone.window_frames}); pad the audio to the window")
+                        f"({backbone.latent_channels}, {window}); pad the audio to the window")
     editor.check_settings(steps, duration, guidance_scale)
     frames = backbone.frames_for(duration)
     schedule = editor.new_schedule(steps)
     sigmas = [float(s) for s in schedule.sigmas]
     xs = noisy_sequence(w0, sigmas, seeds).to(backbone.device)  # [B, N+1, C, W]
     hooks = list(editor.hooks)
-    if editor.classifier_hook is not None:
-        editor.classifier_hook.reset()
-        hooks.insert(0, editor.classifier_hook)
     cond = editor.encode(prompts, duration)
     nfe0 = editor.nfe
     x = xs[:, 0]
     schedule.start(x, seeds, step=0)
-    states, x0s, noise = [x.float().cpu()], [], []
+    # recorded on the device in float32 (an inversion's reconstruction is exact only in float32), copied once
+    states, x0s, noise = [x.float()], [], []
     residual = None
     for k in tqdm(range(steps), desc="invert", leave=False,
                   disable=None if editor.progress is None else not editor.progress):
@@ -113,14 +112,14 @@ def invert_latents(
                             "edit-friendly inversion needs a stochastic sampler")
         for hook in hooks:
             hook(k, sigmas[k], prediction.x0_hat[:, :, :frames])
-        states.append(x.float().cpu())
-        x0s.append(prediction.x0_hat.float().cpu())
-        noise.append(z.float().cpu())
+        states.append(x.float())
+        x0s.append(prediction.x0_hat.float())
+        noise.append(z.float())
     if residual is None:
         residual = torch.zeros_like(x)
     audio = editor.decode(x, duration)
-    traces = editor.classifier_hook.traces() if editor.classifier_hook is not None else [None] * len(prompts)
-    latents, x0_hat, noise_maps = torch.stack(states, 1), torch.stack(x0s, 1), torch.stack(noise, 1)
+    latents, x0_hat, noise_maps = (torch.stack(t, 1).cpu() for t in (states, x0s, noise))
+    traces = editor.read_traces(x0_hat, sigmas, frames)  # the classifier's trace: one batched call
     per_item = (editor.nfe - nfe0) // len(prompts)
     log.info("inverted %d recording(s): %d steps, %d NFE each, |residual| %.3g", len(prompts), steps, per_item,
              float(residual.abs().max()))
@@ -134,14 +133,16 @@ def invert_latents(
             noise=noise_maps[b], residual=residual[b].float().cpu(),
             target_guidance_scale=None if target_guidance_scale is None else float(target_guidance_scale),
             recording=None if recordings is None else dict(recordings[b]),
+            window="full" if latents.shape[-1] == backbone.window_frames else "duration",
         )
         for b in range(len(prompts))
     ]
 
 
 def window_wave(wave: torch.Tensor, backbone) -> torch.Tensor:
-    """Audio ``[B, ch, n]`` zero-padded to the model's window (``window_frames * hop``), as ZETA pads SAO's input."""
-    window = int(backbone.window_frames) * int(backbone.hop_length)
+    """Audio ``[B, ch, n]`` zero-padded to the model's window (``window_for(duration) * hop``; the whole window
+    by default), as ZETA pads SAO's input."""
+    window = int(backbone.window_for(int(wave.shape[-1]) / backbone.sample_rate)) * int(backbone.hop_length)
     n = int(wave.shape[-1])
     if n > window:
         raise EditError(f"{n} samples are longer than the model's window of {window}")

@@ -7,6 +7,14 @@ step, decode): the engine knows no model. On Stable Audio Open with no swap it e
 ``StableAudioPipeline`` (``tests/test_engine.py``). After every step x0_hat goes to the
 hooks, cropped to the frames of the requested duration.
 
+Speed (issue 17): a recorded run keeps x_k and x0_hat on the device in ``cache_dtype`` and
+copies them to the host once at the end (no per-step sync); the classifier reads every
+step's x0_hat in one batched call after the run (:meth:`ClassifierHook.read`), not inside
+the loop; :meth:`Editor.edit_many` batches the edits of several sources that resume at the
+same step (``batch_size`` samples per DiT batch). The window a run denoises is the
+backbone's ``window_for(duration)`` (SAO: the whole ``sample_size``, or the duration plus a
+margin with ``model.window: duration``); a resume denoises the cached latents' own width.
+
 Conditioning schedule: a run takes a sorted list of ``(from_step, conditioning)``
 changes; from ``from_step`` on that conditioning is used, so several swaps can follow
 one another in one run. Today's prompt swap at step k is ``[(0, source), (k, target)]``,
@@ -42,6 +50,17 @@ class EditError(ValueError):
     """Bad generation/edit settings (steps, duration, swap steps, trajectory/model mismatch)."""
 
 
+CACHE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
+
+
+def _dtype(value: torch.dtype | str) -> torch.dtype:
+    if isinstance(value, torch.dtype) and value in CACHE_DTYPES.values():
+        return value
+    if str(value) in CACHE_DTYPES:
+        return CACHE_DTYPES[str(value)]
+    raise EditError(f"generation.cache_dtype must be one of {', '.join(CACHE_DTYPES)}, got {value!r}")
+
+
 ConditioningSchedule = Sequence[tuple[int, Conditioning]]
 # A per-step latent update before the step's guided evaluation: (step, x_step, schedule, cond) -> x_step'
 # (MusicMagus' cross-attention constraint, difftone.engine.musicmagus). Runs with grad disabled; enable it inside.
@@ -72,9 +91,9 @@ def conditioning_at(changes: ConditioningSchedule, start: int, steps: int) -> li
 
 @dataclass
 class DenoiseResult:
-    latents: torch.Tensor  # [B, C, W] final latents
-    states: list[torch.Tensor]  # x_k for k = start..N (on CPU), when recorded
-    x0_hat: list[torch.Tensor]  # x0_hat of steps start..N-1 (on CPU), when recorded
+    latents: torch.Tensor  # [B, C, W] final latents (on the device, float32)
+    states: torch.Tensor | None = None  # [B, N+1-start, C, W] x_k for k = start..N (CPU, cache dtype), when recorded
+    x0_hat: torch.Tensor | None = None  # [B, N-start, C, W] x0_hat of steps start..N-1 (CPU, cache dtype), when recorded
 
 
 class Editor:
@@ -82,15 +101,26 @@ class Editor:
 
     ``backbone``: a :class:`difftone.models.backbone.Backbone` (``load_backbone``/``load_sao``);
     ``classifier``: a latent instrument classifier (``instruments``, ``[B, C, T] -> logits``) run
-    on x0_hat at every step of a source generation; ``hooks``: more :class:`StepHook` callables.
+    on x0_hat at every step of a source generation (one batched call after the run, ``trace_batch``
+    inputs per call); ``hooks``: more :class:`StepHook` callables, called per step;
+    ``cache_dtype``: the dtype the trajectory cache is recorded in (float32 keeps a resume exact; float16
+    halves it, ``generation.cache_dtype``); ``batch_size``: most samples per DiT batch of
+    :meth:`edit_many` (``edits.batch_size``; None: one batch per swap step).
     """
 
     def __init__(self, backbone: Backbone, classifier: torch.nn.Module | None = None,
-                 hooks: Sequence[StepHook] = (), progress: bool | None = None):
+                 hooks: Sequence[StepHook] = (), progress: bool | None = None,
+                 cache_dtype: torch.dtype | str = torch.float32, batch_size: int | None = None,
+                 trace_batch: int = 256):
         self.backbone = backbone
         self.classifier_hook = ClassifierHook(classifier) if classifier is not None else None
         self.hooks = list(hooks)
         self.progress = progress
+        self.cache_dtype = _dtype(cache_dtype)
+        if batch_size is not None and int(batch_size) < 1:
+            raise EditError(f"edits.batch_size must be at least 1, got {batch_size}")
+        self.batch_size = None if batch_size is None else int(batch_size)
+        self.trace_batch = int(trace_batch)
         self.nfe = 0
         self.calls = 0
 
@@ -116,8 +146,10 @@ class Editor:
     def encode(self, prompts: Sequence[str], duration: float) -> Conditioning:
         return self.backbone.encode_prompts(list(prompts), float(duration))
 
-    def initial_latents(self, seeds: Sequence[int]) -> torch.Tensor:
-        return self.backbone.initial_noise(seeds)
+    def initial_latents(self, seeds: Sequence[int], duration: float | None = None) -> torch.Tensor:
+        """x_0 over the window a run of ``duration`` denoises (``backbone.window_for``; None: the whole window)."""
+        frames = None if duration is None else self.backbone.window_for(duration)
+        return self.backbone.initial_noise(seeds, frames)
 
     def new_schedule(self, steps: int) -> Schedule:
         return self.backbone.new_schedule(int(steps))
@@ -165,7 +197,8 @@ class Editor:
         latents = latents.to(device=device, dtype=torch.float32)
         schedule = self.new_schedule(steps)
         schedule.start(latents, seeds, step=start, prev_x0=prev_x0)
-        states = [latents.float().cpu()] if record else []
+        # recorded on the device in the cache dtype, copied to the host once after the loop
+        states = [latents.to(self.cache_dtype, copy=True)] if record else []
         x0s: list[torch.Tensor] = []
         noise = noise or {}
         bar = tqdm(range(start, steps), desc="denoise", leave=False,
@@ -179,9 +212,21 @@ class Editor:
             for hook in hooks:
                 hook(i, schedule.sigmas[i], x0_hat[:, :, :frames])
             if record:
-                states.append(latents.float().cpu())
-                x0s.append(x0_hat.float().cpu())
-        return DenoiseResult(latents, states, x0s)
+                states.append(latents.to(self.cache_dtype, copy=True))
+                x0s.append(x0_hat.to(self.cache_dtype, copy=True))
+        if not record:
+            return DenoiseResult(latents)
+        return DenoiseResult(latents, torch.stack(states, dim=1).cpu(),
+                             torch.stack(x0s, dim=1).cpu() if x0s else None)
+
+    def read_traces(self, x0_hat: torch.Tensor, sigmas: Sequence[float], frames: int) -> list:
+        """The classifier's trace of each sample from its recorded x0_hat ``[B, N, C, W]`` (the frames of the
+        duration), in one batched call; ``[None] * B`` without a classifier."""
+        if self.classifier_hook is None:
+            return [None] * int(x0_hat.shape[0])
+        self.classifier_hook.reset()
+        self.classifier_hook.read(x0_hat[..., :frames], sigmas, batch=self.trace_batch)
+        return self.classifier_hook.traces()
 
     @torch.no_grad()
     def predict_x0(self, trajectory: Trajectory, prompts: Sequence[str], step: int) -> torch.Tensor:
@@ -214,20 +259,15 @@ class Editor:
         self.check_settings(steps, duration, guidance_scale)
         c = self.backbone
         frames = c.frames_for(duration)
-        hooks = list(self.hooks)
-        if self.classifier_hook is not None:
-            self.classifier_hook.reset()
-            hooks.insert(0, self.classifier_hook)
         nfe0 = self.nfe
         result = self.denoise(
-            self.initial_latents(seeds), self.encode(prompts, duration), seeds, steps, guidance_scale, frames,
-            hooks=hooks, record=True,
+            self.initial_latents(seeds, duration), self.encode(prompts, duration), seeds, steps, guidance_scale,
+            frames, hooks=self.hooks, record=True,
         )
         audio = self.decode(result.latents, duration)
-        traces = self.classifier_hook.traces() if self.classifier_hook is not None else [None] * len(prompts)
-        latents = torch.stack(result.states, dim=1)  # [B, N+1, C, W]
-        x0_hat = torch.stack(result.x0_hat, dim=1)  # [B, N, C, W]
         sched = self.new_schedule(steps)
+        latents, x0_hat = result.states, result.x0_hat  # [B, N+1, C, W], [B, N, C, W]
+        traces = self.read_traces(x0_hat, sched.sigmas, frames)
         per_sample_nfe = (self.nfe - nfe0) // len(prompts)
         log.info("generated %d source(s): %d steps, %d NFE each", len(prompts), steps, per_sample_nfe)
         return [
@@ -248,6 +288,7 @@ class Editor:
                 trace=traces[b],
                 nfe=per_sample_nfe,
                 model=c.spec,
+                window="full" if latents.shape[-1] == c.window_frames else "duration",
             )
             for b in range(len(prompts))
         ]
@@ -276,7 +317,8 @@ class Editor:
             schedule.append((int(swap_step), swap_prompts))
         schedule = sorted(schedule + [(int(k), p) for k, p in changes], key=lambda change: change[0])
         result = self.denoise(
-            self.initial_latents(seeds), self._encode_schedule(schedule, duration), seeds, steps, guidance_scale,
+            self.initial_latents(seeds, duration), self._encode_schedule(schedule, duration), seeds, steps,
+            guidance_scale,
             self.backbone.frames_for(duration), hooks=self.hooks,
         )
         return self.decode(result.latents, duration)
@@ -289,7 +331,10 @@ class Editor:
     def check_trajectory(self, trajectory: Trajectory) -> None:
         c = self.backbone
         window = int(trajectory.latents.shape[-1])
-        if window != c.window_frames or int(trajectory.latents.shape[-2]) != c.latent_channels:
+        # a resume denoises the cached width: the whole window, or the duration plus a margin (model.window)
+        fits = (window == c.window_frames if trajectory.window == "full"
+                else trajectory.latent_frames <= window <= c.window_frames)
+        if not fits or int(trajectory.latents.shape[-2]) != c.latent_channels:
             raise EditError(
                 f"the trajectory of {trajectory.prompt!r} was made by another model "
                 f"({trajectory.model or 'unknown'}: latents {tuple(trajectory.latents.shape[-2:])}); "
@@ -312,32 +357,63 @@ class Editor:
         An inverted trajectory injects its stored noise maps (unless ``noise`` is given) and adds its
         last-step residual. ``guidance_scale``: default the trajectory's ``edit_guidance_scale``.
         ``return_latents``: the final latents ``[B, C, W]`` instead of the audio."""
-        self.check_trajectory(trajectory)
-        n = trajectory.steps
-        changes = [(int(k), c if isinstance(c, Conditioning) else self.encode(c, trajectory.duration))
-                   for k, c in changes]
+        b = len(changes[0][1]) if changes else 0
+        return self.resume_batch([trajectory] * b, changes, noise=noise, guidance_scale=guidance_scale,
+                                 return_latents=return_latents)
+
+    @torch.no_grad()
+    def resume_batch(self, trajectories: Sequence[Trajectory],
+                     changes: ConditioningSchedule | Sequence[tuple[int, Sequence[str]]],
+                     noise: Mapping[int, torch.Tensor] | None = None, guidance_scale: float | None = None,
+                     return_latents: bool = False) -> torch.Tensor:
+        """:meth:`resume` where sample b of the batch resumes ``trajectories[b]`` (sources of one batch must
+        share steps, duration, cached width, edit guidance and origin: :func:`resume_key`): edits of several
+        sources that resume at the same step run in one DiT batch."""
         if not changes:
             raise EditError("resume needs at least one conditioning change")
+        if not trajectories:
+            raise EditError("resume needs at least one trajectory")
+        first = trajectories[0]
+        unique = list({id(t): t for t in trajectories}.values())
+        for t in unique:
+            self.check_trajectory(t)
+        keys = {resume_key(t) for t in unique}
+        if len(keys) != 1:
+            raise EditError(f"sources resumed in one batch must share steps, duration, cached width, edit guidance "
+                            f"and origin, got {sorted(keys)}")
+        n = first.steps
+        changes = [(int(k), c if isinstance(c, Conditioning) else self.encode(c, first.duration)) for k, c in changes]
         k = changes[0][0]
         if not 0 <= k < n or changes[-1][0] > n:
             raise EditError(f"swap step {k} is outside [0, {n - 1}] for resuming a {n}-step trajectory")
         b = len(changes[0][1])
+        if b != len(trajectories):
+            raise EditError(f"got {len(trajectories)} trajectories for a conditioning of batch {b}")
+        device = self.backbone.device
+
+        def stacked(get) -> torch.Tensor:
+            # one host->device copy per distinct source, expanded over its repeats
+            rows = {id(t): get(t).to(device=device, dtype=torch.float32) for t in unique}
+            return torch.stack([rows[id(t)] for t in trajectories])
+
+        if noise is None and first.noise is not None:
+            noise = {i: stacked(lambda t, i=i: t.noise[i]) for i in range(k, n)}
         result = self.denoise(
-            trajectory.latents[k].unsqueeze(0).expand(b, -1, -1),
+            stacked(lambda t: t.latents[k]),
             changes,
-            [trajectory.seed] * b,
+            [t.seed for t in trajectories],
             n,
-            trajectory.edit_guidance_scale if guidance_scale is None else float(guidance_scale),
-            trajectory.latent_frames,
+            first.edit_guidance_scale if guidance_scale is None else float(guidance_scale),
+            first.latent_frames,
             start=k,
-            prev_x0=trajectory.x0_hat[k - 1].unsqueeze(0).expand(b, -1, -1) if k > 0 else None,
+            prev_x0=stacked(lambda t: t.x0_hat[k - 1]) if k > 0 else None,
             hooks=self.hooks,
-            noise=trajectory.noise_at(k, b) if noise is None else noise,
+            noise=noise or {},
         )
         latents = result.latents
-        if trajectory.residual is not None:
-            latents = latents + trajectory.residual.to(latents.device).unsqueeze(0)
-        return latents if return_latents else self.decode(latents, trajectory.duration)
+        if first.residual is not None:
+            latents = latents + stacked(lambda t: t.residual)
+        return latents if return_latents else self.decode(latents, first.duration)
 
     @torch.no_grad()
     def edit(self, trajectory: Trajectory, target_prompts: Sequence[str],
@@ -348,27 +424,62 @@ class Editor:
         once); step N returns the source audio,
         ``None`` (a skipped item) returns ``None``. An edit at step k costs N-k NFE.
         """
-        if len(target_prompts) != len(swap_steps):
-            raise EditError(f"got {len(target_prompts)} target prompts but {len(swap_steps)} swap steps")
-        self.check_trajectory(trajectory)
-        n = trajectory.steps
-        groups: dict[int, list[int]] = defaultdict(list)
-        for j, k in enumerate(swap_steps):
-            if k is None:
-                continue
-            if int(k) != k or not 0 <= k <= n:
-                raise EditError(f"swap step {k} is outside [0, {n}] for a {n}-step trajectory")
-            groups[int(k)].append(j)
-        out: list[torch.Tensor | None] = [None] * len(target_prompts)
-        for k, idx in sorted(groups.items()):
-            if k == n:
-                for j in idx:
-                    out[j] = trajectory.audio.clone()
-                continue
-            prompts = list(dict.fromkeys(target_prompts[j] for j in idx))  # equal (prompt, step): computed once
-            b = len(prompts)
-            audio = self.resume(trajectory, [(k, self.encode(prompts, trajectory.duration))])
-            for j in idx:
-                out[j] = audio[prompts.index(target_prompts[j])].clone()
-            log.info("edited %d target(s) from step %d/%d: %d NFE", b, k, n, b * (n - k))
+        return self.edit_many([(trajectory, target_prompts, swap_steps)])[0]
+
+    @torch.no_grad()
+    def edit_many(self, jobs: Sequence[tuple[Trajectory, Sequence[str], Sequence[int | None]]]
+                  ) -> list[list[torch.Tensor | None]]:
+        """:meth:`edit` of several sources at once: ``jobs`` = ``(trajectory, target_prompts, swap_steps)``.
+        Edits of every source that resume at the same step (and share :func:`resume_key`) run in one DiT
+        batch of at most ``batch_size`` samples; a repeated (source, prompt, step) runs once. Returns the
+        audio per job and target, in order."""
+        out: list[list[torch.Tensor | None]] = []
+        groups: dict[tuple, list[tuple[int, str]]] = defaultdict(list)  # (key, k) -> unique (job, prompt)
+        wanted: list[tuple[int, int, tuple, tuple[int, str]]] = []  # (job, target, group, entry)
+        for j, (trajectory, target_prompts, swap_steps) in enumerate(jobs):
+            if len(target_prompts) != len(swap_steps):
+                raise EditError(f"got {len(target_prompts)} target prompts but {len(swap_steps)} swap steps")
+            self.check_trajectory(trajectory)
+            n = trajectory.steps
+            out.append([None] * len(target_prompts))
+            for t, (prompt, k) in enumerate(zip(target_prompts, swap_steps)):
+                if k is None:
+                    continue
+                if int(k) != k or not 0 <= k <= n:
+                    raise EditError(f"swap step {k} is outside [0, {n}] for a {n}-step trajectory")
+                if k == n:
+                    out[j][t] = trajectory.audio.clone()
+                    continue
+                group = (resume_key(trajectory), int(k))
+                entry = (j, prompt)
+                if entry not in groups[group]:
+                    groups[group].append(entry)
+                wanted.append((j, t, group, entry))
+        done: dict[tuple, torch.Tensor] = {}
+        size = self.batch_size
+        for group in sorted(groups, key=lambda g: g[1]):
+            k, entries = group[1], groups[group]
+            for c in range(0, len(entries), size or len(entries)):
+                chunk = entries[c : c + (size or len(entries))]
+                trajs = [jobs[j][0] for j, _ in chunk]
+                audio = self.resume_batch(trajs, [(k, self._encode_per_source(chunk, jobs))])
+                for entry, wave in zip(chunk, audio):
+                    done[(group, entry)] = wave
+                n = trajs[0].steps
+                log.info("edited %d target(s) of %d source(s) from step %d/%d: %d NFE", len(chunk),
+                         len({j for j, _ in chunk}), k, n, len(chunk) * (n - k))
+        for j, t, group, entry in wanted:
+            out[j][t] = done[(group, entry)].clone()
         return out
+
+    def _encode_per_source(self, chunk: Sequence[tuple[int, str]], jobs) -> Conditioning:
+        """The conditioning of a batch's target prompts (one text-encoder call; the batch shares its duration)."""
+        duration = jobs[chunk[0][0]][0].duration
+        return self.encode([prompt for _, prompt in chunk], duration)
+
+
+def resume_key(trajectory: Trajectory) -> tuple:
+    """What sources resumed in one DiT batch must share: steps, duration (decoded length, conditioning),
+    cached width, edit guidance and origin (stored noise maps / residual)."""
+    return (int(trajectory.steps), float(trajectory.duration), int(trajectory.latents.shape[-1]),
+            float(trajectory.edit_guidance_scale), trajectory.noise is not None, trajectory.residual is not None)

@@ -1,15 +1,18 @@
 """A source's trajectory (a generation, or an inverted recording): what is needed to resume it at any step.
 
-On-disk format (version 2), one folder per source::
+On-disk format (version 3), one folder per source::
 
     DIR/trajectory.json        metadata, UTF-8 JSON:
-        format          "difftone-trajectory", version 2
+        format          "difftone-trajectory", version 3
         origin          "generated" (a seeded generation) | "inverted" (edit-friendly inversion of a recording,
                         difftone.engine.inversion)
         prompt, seed, steps (N), duration (s), guidance_scale, model (spec string)
         target_guidance_scale  null (edits use guidance_scale) | the guidance of the resumed (edited) steps
         recording       null | {path, sample_rate, channels, samples, gain}: the input of an inverted trajectory
-        sample_rate, latent_frames (frames of the requested duration), window_frames
+        sample_rate, latent_frames (frames of the requested duration), window_frames (the width the run
+                        denoised: the model's whole window, or the duration plus a margin with model.window duration)
+        window          "full" | "duration" (model.window of the run; absent in versions 1, 2: "full")
+        cache_dtype     "float32" | "float16": the dtype of latents, x0_hat and noise (generation.cache_dtype)
         sigmas          N+1 floats: sigma_0 (= sigma_max) ... sigma_N (= 0)
         noise_bounds    [lo, hi]: interval of the Brownian tree the SDE noise is drawn from
         solver_order    scheduler's solver order (2 for SAO)
@@ -17,19 +20,25 @@ On-disk format (version 2), one folder per source::
         trace           null, or the classifier trace on x0_hat (see Trace.to_dict):
                         {"instruments": [codes], "top1": [code per step], "probs": [[p per class] per step],
                          "sigmas": [sigma per step]}
-    DIR/tensors.safetensors    float32 tensors:
+    DIR/tensors.safetensors    tensors (latents, x0_hat, noise in cache_dtype; audio, residual float32):
         latents  [N+1, C, window_frames]  latents[k] is x_k, the input of step k; latents[N] the final latent
         x0_hat   [N, C, window_frames]    the prediction of x0 made at step k (after guidance)
-        audio    [channels, samples]      the decoded source audio of the requested duration
+        audio    [channels, samples]      the decoded source audio of the requested duration (float32)
                                           (inverted: the VAE reconstruction of the recording)
         noise    [N, C, window_frames]    inverted only: the noise map z_k injected at step k instead of the
                                           Brownian tree (z_{N-1} = 0: SAO's last step has no noise)
         residual [C, window_frames]       inverted only: w0 - mu_{N-1}, added after the last step, so that the
                                           source prompt reproduces the encoded recording exactly
 
-Version 1 folders (generations made before inversion existed) load unchanged: they have no
-noise maps, no residual and origin "generated". Other versions are refused with an error
-that says to rerun the stage.
+Size (issue 17): float16 halves a cache (the resume tolerance is measured in
+``tests/test_speed.py``), and ``model.window: duration`` stores only the denoised frames
+(the duration plus a margin) instead of the whole window: for SAO at 100 steps and 10 s,
+(101 + 100) x 64 x 1024 x 4 B = 52.7 MB (float32, full window) becomes 26.3 MB (float16) and
+201 x 64 x 224 x 2 B = 5.8 MB (float16, 216 + 8 frames), plus the audio (3.5 MB of float32) either way.
+
+Versions 1 and 2 (float32 caches; version 1 from before inversion existed: no noise maps,
+no residual, origin "generated") load unchanged, as float32. Other versions are refused
+with an error that says to rerun the stage.
 
 Resuming at step k needs x_k, x0_hat_{k-1} (the multistep solver's memory), the
 scheduler state that follows from k (step index k, lower_order_nums = min(k, order)),
@@ -57,13 +66,20 @@ from safetensors.torch import load_file, save_file
 from difftone.files import atomic_folder
 
 FORMAT = "difftone-trajectory"
-VERSION = 2
-READABLE_VERSIONS = (1, 2)  # version 1: generations only (no stored noise, residual or origin)
+VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)  # 1: generations only (no stored noise, residual or origin); 1, 2: float32 caches
+CACHED = ("latents", "x0_hat", "noise")  # stored in the cache dtype; audio and residual stay float32
 REGENERATE = "rerun the stage that made it (source generation or inversion) to rewrite it"
 
 
 class TrajectoryError(ValueError):
     """A trajectory folder of another format or version, or unreadable."""
+
+
+def _readable() -> str:
+    """``"1, 2 or 3"``: the versions this module reads."""
+    names = [str(v) for v in READABLE_VERSIONS]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 def check_format(what: str | Path, fmt: Any, version: Any) -> None:
@@ -72,10 +88,10 @@ def check_format(what: str | Path, fmt: Any, version: Any) -> None:
         raise TrajectoryError(f"{what}: not a {FORMAT} (format {fmt!r}); {REGENERATE}")
     if version is None:
         raise TrajectoryError(f"{what}: no format version (this difftone reads version "
-                              f"{' or '.join(map(str, READABLE_VERSIONS))}); {REGENERATE}")
+                              f"{_readable()}); {REGENERATE}")
     if str(version) not in {str(v) for v in READABLE_VERSIONS}:
         raise TrajectoryError(f"{what}: trajectory format version {version}, this difftone reads version "
-                              f"{' or '.join(map(str, READABLE_VERSIONS))}; {REGENERATE}")
+                              f"{_readable()}; {REGENERATE}")
 
 
 @dataclass
@@ -137,6 +153,7 @@ class Trajectory:
     residual: torch.Tensor | None = None  # [C, T] added after the last step (inverted)
     target_guidance_scale: float | None = None  # guidance of the edited steps; None: guidance_scale
     recording: dict[str, Any] | None = None  # the input file of an inverted trajectory
+    window: str = "full"  # "full": latents span the model's whole window | "duration": the duration + a margin
 
     @property
     def edit_guidance_scale(self) -> float:
@@ -162,6 +179,8 @@ class Trajectory:
             "sample_rate": self.sample_rate,
             "latent_frames": self.latent_frames,
             "window_frames": int(self.latents.shape[-1]),
+            "cache_dtype": str(self.latents.dtype).removeprefix("torch."),
+            "window": self.window,
             "sigmas": [float(s) for s in self.sigmas],
             "noise_bounds": [float(b) for b in self.noise_bounds],
             "solver_order": self.solver_order,
@@ -176,15 +195,12 @@ class Trajectory:
         """Write the folder ``path`` (replacing an old one) via a temporary folder and a rename."""
         path = Path(path)
         with atomic_folder(path) as tmp:
-            tensors = {
-                "latents": self.latents.detach().float().cpu().contiguous(),
-                "x0_hat": self.x0_hat.detach().float().cpu().contiguous(),
-                "audio": self.audio.detach().float().cpu().contiguous(),
-            }
-            for name in ("noise", "residual"):
+            cache = self.latents.dtype if self.latents.dtype in (torch.float16, torch.float32) else torch.float32
+            tensors = {}
+            for name in ("latents", "x0_hat", "audio", "noise", "residual"):
                 value = getattr(self, name)
                 if value is not None:
-                    tensors[name] = value.detach().float().cpu().contiguous()
+                    tensors[name] = value.detach().to(cache if name in CACHED else torch.float32).cpu().contiguous()
             save_file(tensors, str(tmp / "tensors.safetensors"), metadata={"format": FORMAT, "version": str(VERSION)})
             (tmp / "trajectory.json").write_text(json.dumps(self.metadata(), indent=1) + "\n")
         return path
@@ -244,4 +260,5 @@ class Trajectory:
             residual=tensors.get("residual"),
             target_guidance_scale=meta.get("target_guidance_scale"),
             recording=meta.get("recording"),
+            window=meta.get("window", "full"),
         )

@@ -5,7 +5,9 @@ step with the strategy, and resumes each source's cached trajectory for all its
 targets at once (targets that swap at the same step run as one batch: under
 ``difftone``, ``midpoint``, ``fixed:K`` and ``sigma:S`` that is all of them).
 
-Each source's edits are one call of the edit step (:func:`difftone.engine.edit_source`).
+The edits of ``sources_per_batch`` sources at a time are one call of the edit step
+(:func:`difftone.engine.edit_sources`): edits of different sources that resume at the same
+step share a DiT batch of at most ``batch_size`` samples (``edits.batch_size``).
 Strategies whose spec needs a probe (``agree``, ``probe``) first run the target prompt on
 the source's cached noisy latents (``probe`` reads it with the distilled latent
 classifier); those denoiser evaluations are counted per edit (``probe_nfe`` in
@@ -25,7 +27,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from difftone import audio
-from difftone.engine import EditRecord, Editor, Trajectory, edit_rng, edit_source, strategy_spec
+from difftone.engine import EditRecord, Editor, Trajectory, edit_rng, edit_sources, strategy_spec
 from difftone.experiment.items import SWAP_COLUMNS, ExperimentError, check_finite, pair_name
 from difftone.experiment.sources import read_sources
 
@@ -53,6 +55,9 @@ def run_edits(
     source_instruments: Sequence[str] | None = None,
     target_guidance_scale: float | None = None,
     window: Mapping | None = None,
+    batch_size: int | None = 16,
+    sources_per_batch: int = 8,
+    compile: bool = False,
 ) -> pd.DataFrame:
     """Edit every source of ``sources_dirs`` (instrument -> folder) into every other instrument.
 
@@ -64,13 +69,18 @@ def run_edits(
     workflow job per strategy and source instrument), default all.
     ``target_guidance_scale``: the guidance of the edited steps instead of the trajectory's own
     (Table IV's ZETA row shares the inversion of the other rows).
+    ``batch_size``: most samples per DiT batch (``edits.batch_size``); ``sources_per_batch``: sources whose
+    edits run together (``edits.sources_per_batch``); ``compile``: ``model.compile``.
     Writes ``out_dir/<source>_to_<target>/{<item>.wav, swaps.csv}`` and ``out_dir/nfe.json``;
     returns the swaps of all pairs.
     """
     from difftone.models import load_backbone
 
     out_dir = Path(out_dir)
-    editor = Editor(load_backbone(model, dtype=dtype, device=device), progress=False)
+    if int(sources_per_batch) < 1:
+        raise ExperimentError(f"edits.sources_per_batch must be at least 1, got {sources_per_batch}")
+    editor = Editor(load_backbone(model, dtype=dtype, device=device, compile=compile), progress=False,
+                    batch_size=batch_size)
     probe_classifier = None
     if strategy_spec(strategy).probe_classifier:
         if classifier is None:
@@ -92,21 +102,29 @@ def run_edits(
         if max_sources:
             items = items.head(int(max_sources))
         targets = [t for t in instruments if t != source]
-        for row in tqdm(items.itertuples(), total=len(items), desc=f"{strategy} {source}", unit="source"):
-            traj = Trajectory.load(row.trajectory)
+        rows = list(items.itertuples())
+        bar = tqdm(total=len(rows), desc=f"{strategy} {source}", unit="source")
+        for start in range(0, len(rows), int(sources_per_batch)):
+            chunk = rows[start : start + int(sources_per_batch)]
+            trajs = [Trajectory.load(row.trajectory) for row in chunk]
             if target_guidance_scale is not None:
-                traj = dataclasses.replace(traj, target_guidance_scale=float(target_guidance_scale))
-            edits = edit_source(editor, traj, source, targets, strategy, no_change_policy=no_change_policy,
-                                seed=seed, item=row.item, synonyms=synonyms, probe_classifier=probe_classifier)
-            for edit in edits:
-                record = swap_record(edit, traj, row)
-                if edit.audio is not None:
-                    check_finite(edit.audio, f"the edit of {row.item} to {edit.target} ({strategy})")
-                    name = f"{row.item}.wav"
-                    audio.write(out_dir / pair_name(source, edit.target) / name, edit.audio.numpy(), traj.sample_rate)
-                    record["audio"] = name
-                swaps[(source, edit.target)].append(record)
-            n_sources += 1
+                trajs = [dataclasses.replace(t, target_guidance_scale=float(target_guidance_scale)) for t in trajs]
+            per_source = edit_sources(editor, [(t, source, row.item) for t, row in zip(trajs, chunk)], targets,
+                                      strategy, no_change_policy=no_change_policy, seed=seed, synonyms=synonyms,
+                                      probe_classifier=probe_classifier)
+            for row, traj, edits in zip(chunk, trajs, per_source):
+                for edit in edits:
+                    record = swap_record(edit, traj, row)
+                    if edit.audio is not None:
+                        check_finite(edit.audio, f"the edit of {row.item} to {edit.target} ({strategy})")
+                        name = f"{row.item}.wav"
+                        audio.write(out_dir / pair_name(source, edit.target) / name, edit.audio.numpy(),
+                                    traj.sample_rate)
+                        record["audio"] = name
+                    swaps[(source, edit.target)].append(record)
+                n_sources += 1
+            bar.update(len(chunk))
+        bar.close()
     if n_sources == 0:
         raise ExperimentError(f"no source generations to edit for strategy {strategy}")
     frames = []

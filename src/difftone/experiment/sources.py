@@ -33,12 +33,18 @@ def generate_sources(
     device: str = "cpu",
     dtype: str = "float32",
     window=None,
+    cache_dtype: str = "float16",
+    compile: bool = False,
+    model_window: str = "full",
+    window_margin: int = 8,
 ) -> pd.DataFrame:
     """Generate the sources of ``instrument`` into ``out_dir`` (layout: :mod:`difftone.experiment.items`).
 
     ``model``: a :func:`difftone.models.load_sao` spec; ``classifier``: the distilled latent
     classifier checkpoint the engine runs on x0_hat (read in windows of its training length, ``window``:
-    ``classifiers.window``). Returns and writes ``items.csv``.
+    ``classifiers.window``). ``cache_dtype``: ``generation.cache_dtype`` (the trajectory cache's dtype);
+    ``compile``, ``model_window``, ``window_margin``: ``model.compile``, ``model.window``,
+    ``model.window_margin_frames`` (:func:`difftone.models.load_sao`). Returns and writes ``items.csv``.
     """
     from difftone.classifiers import load_latent_classifier
     from difftone.models import load_sao
@@ -46,8 +52,14 @@ def generate_sources(
     out_dir = Path(out_dir)
     prompts = read_prompts(prompts_file, instrument)
     jobs = [(p, seed) for p in range(len(prompts)) for seed in seeds]
-    components = load_sao(model, dtype=dtype, device=device)
-    editor = Editor(components, classifier=load_latent_classifier(classifier, device=device, window=window), progress=False)
+    from difftone.models.loader import compile_module
+
+    components = load_sao(model, dtype=dtype, device=device, compile=compile, window=model_window,
+                          window_margin=window_margin)
+    latent_classifier = load_latent_classifier(classifier, device=device, window=window)
+    if compile:
+        compile_module(latent_classifier)
+    editor = Editor(components, classifier=latent_classifier, progress=False, cache_dtype=cache_dtype)
     editor.check_settings(steps, duration, guidance_scale)
     rows = []
     for start in tqdm(range(0, len(jobs), batch_size), desc=f"sources {instrument}", unit="batch"):

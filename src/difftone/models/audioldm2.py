@@ -197,8 +197,15 @@ class AudioLDM2Backbone:
                                     attention_mask=tok.attention_mask.to(self.device))[0].float()
 
     # -- noise and schedule ------------------------------------------------------------------------
-    def initial_noise(self, seeds: Sequence[int]) -> torch.Tensor:
+    def window_for(self, duration: float) -> int:
+        """The UNet always denoises its whole window."""
+        return self.window_frames
+
+    def initial_noise(self, seeds: Sequence[int], frames: int | None = None) -> torch.Tensor:
         from diffusers.utils.torch_utils import randn_tensor
+
+        if frames is not None and int(frames) != self.window_frames:
+            raise ValueError(f"AudioLDM2 denoises its whole window ({self.window_frames} frames), not {frames}")
 
         c, t, f = self._shape4
         generators = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]

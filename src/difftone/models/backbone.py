@@ -8,7 +8,7 @@ changes. Stable Audio Open and the demo family implement it in :mod:`difftone.mo
 One denoising run, as :meth:`difftone.engine.Editor.denoise` drives it::
 
     cond = backbone.encode_prompts(prompts, duration)         # Conditioning, cond half only
-    x = backbone.initial_noise(seeds)                         # x_0 [B, C, window_frames]
+    x = backbone.initial_noise(seeds, backbone.window_for(d)) # x_0 [B, C, W] (W = window_frames by default)
     schedule = backbone.new_schedule(steps)                   # fresh scheduler state for N steps
     schedule.start(x, seeds, step=k, prev_x0=x0_hat_{k-1})    # k = 0, or resume at step k
     for i in range(k, steps):
@@ -179,8 +179,12 @@ class Backbone(Protocol):
 
     def encode_prompts(self, prompts: Sequence[str], duration: float) -> Conditioning: ...
 
-    def initial_noise(self, seeds: Sequence[int]) -> torch.Tensor:
-        """x_0 ``[B, C, window_frames]`` float32 on the device, one generator per seed."""
+    def window_for(self, duration: float) -> int:
+        """Latent frames a new run of ``duration`` seconds denoises (``window_frames``, or fewer when the
+        backbone denoises only the duration plus a margin: SAO's ``model.window: duration``)."""
+
+    def initial_noise(self, seeds: Sequence[int], frames: int | None = None) -> torch.Tensor:
+        """x_0 ``[B, C, frames]`` (default ``window_frames``) float32 on the device, one generator per seed."""
 
     def new_schedule(self, steps: int) -> Schedule: ...
 

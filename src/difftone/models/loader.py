@@ -12,6 +12,11 @@
 
 Every failure a user can fix (missing folder, missing weights, no token, no network)
 raises :class:`ModelLoadError` with one message saying what to do.
+
+Speed options (issue 17), the same for every spec: ``compile=True`` (``model.compile``) applies
+``torch.compile`` to the DiT (:func:`compile_module`, also used for the classifier);
+``window`` / ``window_margin`` (``model.window``, ``model.window_margin_frames``): the frames a
+new run denoises (:meth:`SAOBackbone.window_for`).
 """
 
 from __future__ import annotations
@@ -61,7 +66,19 @@ SAO_TRANSFORMER_CONFIG: dict[str, Any] = {
 SAOComponents = SAOBackbone  # the older name
 
 
-def load_sao(spec: str, dtype: str = "float32", device: str = "cpu") -> SAOComponents:
+def compile_module(module: torch.nn.Module) -> torch.nn.Module:
+    """``torch.compile`` the module in place (``nn.Module.compile``: the class, its config and its weights
+    stay as they are, only ``forward`` is compiled, at the first call of each input shape). On CUDA it
+    uses ``mode="reduce-overhead"`` (CUDA graphs: the DiT steps of a run are launch-bound); elsewhere the
+    default mode."""
+    param = next(module.parameters(), None)
+    cuda = param is not None and param.device.type == "cuda"
+    module.compile(mode="reduce-overhead" if cuda else None, dynamic=None)
+    return module
+
+
+def load_sao(spec: str, dtype: str = "float32", device: str = "cpu", compile: bool = False,
+             window: str = "full", window_margin: int = 8) -> SAOComponents:
     """Load Stable Audio Open's components from ``spec`` (see the module docstring)."""
     if dtype not in DTYPES:
         raise ModelLoadError(f"unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}")
@@ -78,21 +95,29 @@ def load_sao(spec: str, dtype: str = "float32", device: str = "cpu") -> SAOCompo
         parts = _load_snapshot(Path(spec).expanduser(), torch_dtype)
     else:
         parts = _load_snapshot(_download(spec), torch_dtype)
-    components = SAOComponents(**{name: parts[name] for name in COMPONENT_NAMES}, spec=spec)
+    try:
+        components = SAOComponents(**{name: parts[name] for name in COMPONENT_NAMES}, spec=spec, window=window,
+                                   window_margin=int(window_margin))
+    except ValueError as exc:
+        raise ModelLoadError(str(exc)) from None
     for name in WEIGHTED:
         module = getattr(components, name).to(device=device)
         if module.dtype != torch_dtype:
             module = module.to(dtype=torch_dtype)
         module.eval().requires_grad_(False)
         setattr(components, name, module)
+    if compile:
+        compile_module(components.transformer)
     log.info(
-        "loaded %s: %s on %s, window %.2f s, %d latent channels",
-        spec, dtype, device, components.max_duration, components.latent_channels,
+        "loaded %s: %s on %s, window %.2f s (%s), %d latent channels%s",
+        spec, dtype, device, components.max_duration, window, components.latent_channels,
+        ", DiT compiled" if compile else "",
     )
     return components
 
 
-def load_backbone(spec: str, dtype: str = "float32", device: str = "cpu"):
+def load_backbone(spec: str, dtype: str = "float32", device: str = "cpu", compile: bool = False,
+                  window: str = "full", window_margin: int = 8):
     """The backbone of ``spec`` (:class:`difftone.models.backbone.Backbone`): AudioLDM2 for
     ``audioldm2-tiny``, ``cvssp/audioldm2*`` or a snapshot of ``AudioLDM2Pipeline``
     (:mod:`difftone.models.audioldm2`); every other spec names a Stable Audio Open model (:func:`load_sao`)."""
@@ -102,8 +127,13 @@ def load_backbone(spec: str, dtype: str = "float32", device: str = "cpu"):
         if dtype not in DTYPES:
             raise ModelLoadError(f"unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}")
         _check_device(device)
-        return load_audioldm2(str(spec).strip(), DTYPES[dtype], device)
-    return load_sao(spec, dtype=dtype, device=device)
+        if window != "full":
+            raise ModelLoadError(f"model.window {window!r}: AudioLDM2 denoises its whole window; use full")
+        backbone = load_audioldm2(str(spec).strip(), DTYPES[dtype], device)
+        if compile:
+            compile_module(backbone.denoiser)
+        return backbone
+    return load_sao(spec, dtype=dtype, device=device, compile=compile, window=window, window_margin=window_margin)
 
 
 def _check_device(device: str) -> None:

@@ -16,6 +16,13 @@ equals ``StableAudioPipeline`` (``tests/test_engine.py``):
   on the seed and (sigma_i, sigma_{i+1});
 - resume at step k: step index k, ``model_outputs = [None, x0_hat_{k-1}]``,
   ``lower_order_nums = min(k, order)``; injected noise replaces the tree for one step.
+
+The window (``model.window``): ``full`` denoises the DiT's whole ``sample_size`` (1024 frames,
+47.55 s) whatever the duration, as the pipeline and the paper; ``duration`` denoises only
+the frames of the requested duration plus ``window_margin`` frames (the x_0 noise is the
+first frames of the full window's noise, the rotary embedding is built for the shorter
+input as the pipeline builds it for any length). It changes the model's input: its audio
+quality with real weights is unmeasured (opt-in).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import torch
 from difftone.models.backbone import Conditioning, Prediction, cross_attention_modules
 
 COMPONENT_NAMES = ("transformer", "vae", "text_encoder", "tokenizer", "projection_model", "scheduler")
+WINDOWS = ("full", "duration")
 NOISE_BOUND_MARGIN = 1e-3
 
 
@@ -129,6 +137,14 @@ class SAOBackbone:
     projection_model: Any
     scheduler: Any
     spec: str = ""
+    window: str = "full"  # model.window: full | duration
+    window_margin: int = 8  # model.window_margin_frames: frames past the duration (window duration)
+
+    def __post_init__(self):
+        if self.window not in WINDOWS:
+            raise ValueError(f"model.window must be one of {', '.join(WINDOWS)}, got {self.window!r}")
+        if int(self.window_margin) < 0:
+            raise ValueError(f"model.window_margin_frames must be >= 0, got {self.window_margin}")
 
     # -- sizes ---------------------------------------------------------------------------------
     @property
@@ -175,6 +191,13 @@ class SAOBackbone:
         samples = int(duration * self.sample_rate)
         return min(self.window_frames, -(-samples // self.hop_length))
 
+    def window_for(self, duration: float) -> int:
+        """Frames a new run of ``duration`` denoises: ``window_frames`` (``full``), or the duration's frames
+        plus ``window_margin`` (``duration``), never more than the DiT's window."""
+        if self.window == "full":
+            return self.window_frames
+        return min(self.window_frames, self.frames_for(duration) + int(self.window_margin))
+
     def cross_attention_layers(self) -> dict[str, torch.nn.Module]:
         """The DiT blocks' ``attn2`` (keys from the prompt embeddings + seconds tokens)."""
         return cross_attention_modules(self.transformer)
@@ -209,15 +232,19 @@ class SAOBackbone:
             return self._text(texts, length).float()
 
     # -- noise and schedule --------------------------------------------------------------------------
-    def initial_noise(self, seeds: Sequence[int]) -> torch.Tensor:
+    def initial_noise(self, seeds: Sequence[int], frames: int | None = None) -> torch.Tensor:
         """x_0: unit Gaussian noise from one CPU generator per seed (as the pipeline with a list of CPU
-        generators), scaled by the scheduler's ``init_noise_sigma``; float32 on the device."""
+        generators), scaled by the scheduler's ``init_noise_sigma``; float32 on the device. ``frames``: the
+        first frames of the whole window's noise (``window_for``; default the whole window)."""
         from diffusers.utils.torch_utils import randn_tensor
 
+        frames = self.window_frames if frames is None else int(frames)
+        if not 1 <= frames <= self.window_frames:
+            raise ValueError(f"x_0 of {frames} frames: the DiT's window has 1 to {self.window_frames}")
         shape = (len(seeds), self.latent_channels, self.window_frames)
         generators = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
         noise = randn_tensor(shape, generator=generators, device=torch.device("cpu"), dtype=torch.float32)
-        return noise.to(self.device) * self.scheduler.init_noise_sigma
+        return noise[:, :, :frames].to(self.device) * self.scheduler.init_noise_sigma
 
     def new_schedule(self, steps: int) -> SAOSchedule:
         return SAOSchedule(self.scheduler, steps, self.device)
