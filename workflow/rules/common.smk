@@ -314,7 +314,8 @@ def get_sources():
 
 def _edit_jobs():
     """Edit jobs of one strategy: {job name: its source instruments} (edits.instruments_per_job per job,
-    in the order of `instruments`; a job of one instrument is named by it, a group by its first and last)."""
+    in the order of `instruments`; a job of one instrument is named by it, a group by its first and last).
+    """
     size = config["edits"]["instruments_per_job"]
     groups = [INSTRUMENTS[i : i + size] for i in range(0, len(INSTRUMENTS), size)]
     return {g[0] if len(g) == 1 else f"{g[0]}-{g[-1]}": g for g in groups}
@@ -329,7 +330,9 @@ wildcard_constraints:
 
 def edit_job_sources(wildcards):
     """The source-generation folders an edit job reads."""
-    return expand("results/sources/{instrument}", instrument=EDIT_JOBS[wildcards.edit_job])
+    return expand(
+        "results/sources/{instrument}", instrument=EDIT_JOBS[wildcards.edit_job]
+    )
 
 
 def get_pair_outputs(stem):
@@ -378,7 +381,11 @@ def sources_count():
 
 def edit_seconds():
     """GPU seconds of one edit job: its instruments' sources into every other instrument."""
-    n_edits = sources_count() * (len(INSTRUMENTS) - 1) * config["edits"]["instruments_per_job"]
+    n_edits = (
+        sources_count()
+        * (len(INSTRUMENTS) - 1)
+        * config["edits"]["instruments_per_job"]
+    )
     return batched_edit_seconds(n_edits) + audio_seconds(
         n_edits * config["model"]["duration"]
     )
