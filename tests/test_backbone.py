@@ -8,7 +8,7 @@ import torch
 
 from difftone.engine import EditError, Editor, conditioning_at
 from difftone.models import Backbone, Schedule, load_backbone
-from difftone.models.sao import make_noise_sampler
+from difftone.models.sao import SharedSeedNoise, make_noise_sampler, noise_bounds
 
 torch.set_num_threads(1)
 
@@ -85,6 +85,26 @@ def test_injected_noise_replaces_the_brownian_tree(backbone, editor, source):
     zero = editor.denoise(x, cond, [SEED], N, CFG, frames, start=2, prev_x0=prev,
                           noise={i: torch.zeros_like(x) for i in range(2, N)}).latents
     assert float((zero - own).abs().max()) > 1e-4
+
+
+def test_shared_seed_noise_is_diffusers_brownian_tree_noise_item_for_item(backbone):
+    from diffusers.schedulers.scheduling_dpmsolver_sde import BrownianTreeNoiseSampler
+
+    schedule = backbone.new_schedule(N)
+    sigmas = schedule.scheduler.sigmas
+    lo, hi = noise_bounds(schedule.scheduler)
+    seeds = [7, 3, 7, 7, 11, 3]  # repeated seeds: the edits of one source, sources of one seed
+    x = torch.zeros(len(seeds), backbone.latent_channels, 5)
+    SharedSeedNoise._trees.clear()
+    shared = make_noise_sampler(schedule.scheduler, x, seeds)
+    for i in [3, 0, 3, N - 1, 1]:  # out of order and repeated, as resumed edits query
+        stock = BrownianTreeNoiseSampler(x, lo, hi, seed=seeds)(sigmas[i], sigmas[i + 1])
+        assert torch.equal(shared(sigmas[i], sigmas[i + 1]), stock)
+    assert len(SharedSeedNoise._trees) == 3  # one tree per distinct seed
+    again = make_noise_sampler(schedule.scheduler, x[:2], [11, 7])  # a later batch reuses the kept answers
+    assert torch.equal(again(sigmas[2], sigmas[3]), BrownianTreeNoiseSampler(x[:2], lo, hi, seed=[11, 7])(sigmas[2], sigmas[3]))
+    with pytest.raises(ValueError, match="2 seeds for a batch of 6"):
+        make_noise_sampler(schedule.scheduler, x, [1, 2])
 
 
 def test_one_guided_evaluation_takes_a_gradient_step_on_the_latent(backbone, editor, source):

@@ -242,6 +242,24 @@ def test_clap_windows_follow_kadtk():
     assert emb.shape == (3, 16) and np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
 
 
+def test_clap_log_mel_is_the_feature_extractors_input(tmp_path):
+    fe = clapmod.clap_feature_extractor(1.0)
+    rng = np.random.default_rng(0)
+    t = np.arange(fe.nb_max_samples) / clapmod.SAMPLE_RATE
+    windows = np.stack([
+        clapmod.int16_round_trip((0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)),
+        clapmod.int16_round_trip((0.1 * rng.standard_normal(t.size)).astype(np.float32)),
+        np.zeros(t.size, dtype=np.float32),  # silence: every band at the -100 dB floor
+    ])
+    ours = clapmod.clap_log_mel(windows, fe)
+    theirs = fe(list(windows), sampling_rate=clapmod.SAMPLE_RATE, max_length=fe.nb_max_samples,
+                return_tensors="pt")["input_features"]
+    assert ours.shape == theirs.shape and ours.dtype == theirs.dtype
+    assert float((ours - theirs).abs().max()) < 1e-3  # dB
+    with pytest.raises(ValueError, match="non-fusion windows of 48000 samples"):
+        clapmod.clap_log_mel(windows[:, :-1], fe)
+
+
 def test_collapse_guard_trips_only_for_near_identical_sets():
     embedder = load_clap("tiny")
     sr = 48000
