@@ -46,7 +46,9 @@ def test_the_dag_writes_the_output_contract(wf):
     for strategy in STRATEGY_DIRS:
         for s, t in PAIRS:
             swaps = pd.read_csv(results / "edits" / strategy / f"{s}_to_{t}" / "swaps.csv", keep_default_na=False)
-            assert len(swaps) == 4  # prompts x seeds of the source instrument
+            split = pd.read_csv(results / "sources" / "split.csv")
+            test = split[(split["instrument"] == s) & (split["part"] == "test")]["item"]
+            assert sorted(swaps["item"]) == sorted(test) and len(test) == 3  # the test sources only
             assert {"item", "prompt_index", "seed", "swap_step", "reason", "trace"} <= set(swaps.columns)
             for name in swaps["audio"]:
                 assert (results / "edits" / strategy / f"{s}_to_{t}" / name).is_file()

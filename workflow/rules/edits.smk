@@ -1,8 +1,9 @@
 # Edits (paper VI-B): one job per swap strategy and group of source instruments
 # (edits.instruments_per_job: 1 on a cluster, all on 2 CPU cores) edits those
-# instruments' sources into every other instrument, resuming the cached
-# trajectories and batching the targets that swap at the same step; probe
-# strategies read the distilled classifier. gather_edits puts a strategy's jobs
+# instruments' test sources (results/sources/split.csv; the sweep edits the
+# tuning ones) into every other instrument, resuming the cached trajectories and
+# batching the targets that swap at the same step; probe strategies read the
+# distilled classifier. gather_edits puts a strategy's jobs
 # into results/edits/<strategy>/<source>_to_<target>/ and sums their nfe.json.
 
 
@@ -10,6 +11,7 @@ rule edit_pairs:
     input:
         model=get_model_input(),
         sources=edit_job_sources,
+        split=SOURCE_SPLIT,
         classifier="results/classifiers/distilled/model.safetensors",
     output:
         directory("results/edit_jobs/{strategy}/{edit_job}"),

@@ -1,6 +1,7 @@
-"""Snakemake wrapper: one edit job of a strategy (difftone.experiment.edits.run_edits)."""
+"""Snakemake wrapper: one edit job of a strategy (difftone.experiment.edits.run_edits) on the test sources."""
 
 from difftone.experiment.edits import run_edits
+from difftone.experiment.split import part_items
 from difftone.stage import rule_logging
 
 with rule_logging(snakemake):
@@ -19,6 +20,7 @@ with rule_logging(snakemake):
         dtype=p.dtype,
         classifier=snakemake.input.classifier,
         source_instruments=sources,
+        only_items=part_items(snakemake.input.split, "test"),
         window=p.window,
         batch_size=p.batch_size,
         sources_per_batch=p.sources_per_batch,

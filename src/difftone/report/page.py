@@ -466,8 +466,8 @@ def _gallery_section(sources_dirs, swaps_csvs, strategies, examples, items_csvs,
             "spectrogram and player, the step it swapped at and why (<code>swaps.csv</code>), and what the "
             "judges heard (the teacher's top-1 and, when the run has it, the independent judge's).</p>"]
     for source, target in examples:
-        item = read_sources(sources_dirs[source]).iloc[0]
         pair = pair_name(source, target)
+        item = _edited_source(read_sources(sources_dirs[source]), by_folder, strategies, pair)
         src_label = f"source ({_name(source)}): {item['prompt']}"
         cards = [_card(f"source: {_name(source)}", item["audio"], f"{pair}/source", media,
                        [f"“{esc(item['prompt'])}”"], src_label, copy_as=f"gallery/{pair}/source.wav")]
@@ -502,6 +502,19 @@ def _gallery_section(sources_dirs, swaps_csvs, strategies, examples, items_csvs,
                     f"target prompt “{esc(_target_prompt(by_folder, pair, item['item']))}”)</span></h3>\n"
                     f'<div class="cards">{"".join(cards)}</div>')
     return _section("gallery", "Listen: each strategy's edit of the same source", "\n".join(body))
+
+
+def _edited_source(sources: pd.DataFrame, by_folder, strategies, pair: str) -> pd.Series:
+    """The first source of ``pair``'s source instrument that the first strategy edited (a test source: the
+    tuning ones are edited only by the sweep)."""
+    swaps_csv = by_folder.get((strategy_slug(strategies[0]), pair)) if strategies else None
+    if swaps_csv is None:
+        return sources.iloc[0]
+    edited = set(read_table(swaps_csv, SWAP_COLUMNS, f"edits ({strategies[0]})")["item"].astype(str))
+    match = sources[sources["item"].astype(str).isin(edited)]
+    if match.empty:
+        raise ExperimentError(f"{swaps_csv} edits none of the sources {list(sources['item'])}; rerun the edits")
+    return match.iloc[0]
 
 
 def _target_prompt(by_folder, pair, item) -> str:
