@@ -383,3 +383,45 @@ def test_a_long_sweep_shows_its_pooled_rows_and_folds_the_rest(results, tmp_path
     visible, folded = section.split("<details><summary>Every step and pair (28 rows)</summary>")
     assert visible.count("<tr>") == 1 + 7  # header + the pooled rows
     assert folded.count("<tr>") >= 1 + 28
+
+
+def test_table_listening_plays_the_recording_its_reconstruction_and_every_methods_edit(results, tmp_path):
+    r = results["swap_steps_audio"].parents[2]
+    inverted = r / "real_audio" / "sources" / "guidance-3" / "pia"
+    recording = tmp_path / "my_piano.wav"
+    audio.write(recording, tone(262.0), SR)
+    audio.write(inverted / "pia-p000-s0" / "source.wav", tone(261.0), SR)
+    pd.DataFrame([{"item": "pia-p000-s0", "instrument": "pia", "prompt_index": 0, "seed": 0,
+                   "prompt": "A recording of piano", "audio": "pia-p000-s0/source.wav",
+                   "trajectory": "pia-p000-s0/trajectory", "top1_final": "pia", "recording": str(recording)}]
+                 ).to_csv(inverted / "items.csv", index=False)
+    judged = r / "metrics" / "difftone" / "items.csv"
+    judged.parent.mkdir(parents=True)
+    pd.DataFrame([{"item": "pia-p000-s0", "target": "vio", "predicted": "vio", "judge_predicted": "cla"}]
+                 ).to_csv(judged, index=False)
+    spec = {"pairs": [["pia", "vio"]], "sources": {"pia": inverted},
+            "methods": {"difftone": [r / "edits" / "difftone", judged],
+                        "zeta (fixed:2)": [r / "edits" / "fixed-2", r / "metrics" / "fixed-2" / "items.csv"]}}
+    t4 = tmp_path / "table4_real_audio.csv"
+    pd.DataFrame({"method": ["difftone"], "chroma": [0.3], "edits": [1]}).to_csv(t4, index=False)
+    page = tmp_path / "report" / "index.html"
+    with pytest.raises(ExperimentError, match="fixed-2/items.csv does not exist"):  # every items.csv it reads
+        write_report(page, **results, extra_tables={"table4": t4}, listening={"table4": spec})
+    (r / "metrics" / "fixed-2").mkdir()
+    pd.DataFrame([{"item": "pia-p000-s0", "target": "vio", "predicted": "pia"}]).to_csv(
+        r / "metrics" / "fixed-2" / "items.csv", index=False)
+    write_report(page, **results, extra_tables={"table4": t4}, listening={"table4": spec})
+    text = page.read_text()
+    parse(text)
+    section = text.split('<section id="table4-listen">')[1].split("</section>")[0]
+    assert [h for h in ("recording: piano", "VAE reconstruction", "difftone", "zeta (fixed:2)") if h not in section] == []
+    assert "teacher heard: <b>violin</b>; judge heard: <b>clarinet</b>" in section
+    assert section.count("<audio") == 4 and "swap at step <b>2</b>" in section
+    copied = page.parent / "assets" / "table4" / "pia_to_vio" / "recording.wav"
+    assert copied.read_bytes() == recording.read_bytes()
+    assert text.index('<section id="table4">') < text.index('<section id="table4-listen">')
+    swaps = r / "edits" / "fixed-2" / "pia_to_vio" / "swaps.csv"
+    pd.read_csv(swaps).assign(item="pia-p009-s0").to_csv(swaps, index=False)
+    with pytest.raises(ExperimentError, match="fixed-2/pia_to_vio/swaps.csv has no edit of pia-p000-s0"):
+        write_report(tmp_path / "other" / "index.html", **results, extra_tables={"table4": t4},
+                     listening={"table4": spec})

@@ -38,6 +38,7 @@ rule build_report:
         sources=get_example_sources(),
         swaps=get_example_swaps(),
         judged=expand("results/metrics/{strategy}/items.csv", strategy=STRATEGIES),
+        listening=get_report_listening_inputs(),
     output:
         html="results/report/index.html",
         assets=directory("results/report/assets"),
@@ -52,5 +53,6 @@ rule build_report:
         strategies=list(STRATEGIES.values()),
         model=get_model_spec(),
         config=config,
+        listening=get_report_listening(),
     script:
         "../scripts/build_report.py"

@@ -27,6 +27,7 @@ import json
 import logging
 import shutil
 import subprocess
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -108,6 +109,7 @@ def write_report(
     items_csvs: Sequence[str | Path] = (),
     extra_tables: Mapping[str, str | Path] | None = None,
     multi_dir: str | Path | None = None,
+    listening: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Path:
     """Write the report page ``out_html`` and its ``assets/`` folder beside it.
 
@@ -120,7 +122,9 @@ def write_report(
     the listening examples, each the first source item of the pair's source instrument with every
     strategy's edit; ``items_csvs`` (``results/metrics/<strategy>/items.csv``): what the judges heard
     on them; ``extra_tables``: key of a :data:`~difftone.report.columns.TABLES` entry -> its CSV;
-    ``multi_dir``: Table V's folder (``results/multi``), whose duet edits are listened to beside it.
+    ``multi_dir``: Table V's folder (``results/multi``), whose duet edits are listened to beside it;
+    ``listening``: ``table3``/``table4`` -> the pairs, sources and methods of that table's listening section
+    (:func:`_listening_section`).
     Returns the page's path.
     """
     out_html = Path(out_html)
@@ -147,6 +151,8 @@ def write_report(
         ]
         for key, csv in (extra_tables or {}).items():
             sections.append(_registered_section(specs[key], csv, config, media))
+            if key in (listening or {}):
+                sections.append(_listening_section(key, listening[key], config, media))
         if sweep_table is not None or sweep_figure is not None:
             sections.append(_sweep_section(sweep_df, sweep_table, sweep_figure, ref_df, media))
         if multi_dir is not None:
@@ -451,7 +457,7 @@ def _judged(items_csvs: Sequence[str | Path]) -> dict[tuple[str, str, str], dict
     """(strategy slug, item, target) -> the metrics row of that edit (what the judges heard)."""
     out = {}
     for path in items_csvs:
-        df = pd.read_csv(path, keep_default_na=False)
+        df = read_table(path, ["item", "target"], "scoring")
         slug = Path(path).parent.name
         for r in df.to_dict("records"):
             out[(slug, str(r.get("item")), str(r.get("target")))] = r
@@ -460,71 +466,110 @@ def _judged(items_csvs: Sequence[str | Path]) -> dict[tuple[str, str, str], dict
 
 def _gallery_section(sources_dirs, swaps_csvs, strategies, examples, items_csvs, config, media: _Media):
     by_folder = {(Path(p).parent.parent.name, Path(p).parent.name): Path(p) for p in swaps_csvs}
-    judged = _judged(items_csvs)
+    methods = []
+    for strategy in strategies:
+        slug = strategy_slug(strategy)
+        for source, target in examples:
+            if (slug, pair_name(source, target)) not in by_folder:
+                raise ExperimentError(f"no swaps.csv of the {strategy} edits of {pair_name(source, target)} was "
+                                      f"given to the report (expected .../{slug}/{pair_name(source, target)}/swaps.csv)")
+        root = next(p.parent.parent for (sl, _), p in by_folder.items() if sl == slug)
+        methods.append(EditMethod(strategy, slug, root))
+    intro = ("<p>For each example: the source generation and every strategy's edit of it, each with its mel "
+             "spectrogram and player, the step it swapped at and why (<code>swaps.csv</code>), and what the "
+             "judges heard (the teacher's top-1 and, when the run has it, the independent judge's).</p>")
+    body = [intro] + pair_listening(examples, sources_dirs, methods, _judged(items_csvs), config, media, "gallery")
+    return _section("gallery", "Listen: each strategy's edit of the same source", "\n".join(body))
+
+
+@dataclass(frozen=True)
+class EditMethod:
+    """One row of a listening section: ``label`` (shown), ``slug`` (the folder name of its ``items.csv``, what
+    the judges heard) and ``root``, whose ``<source>_to_<target>/swaps.csv`` lists its edits of a pair."""
+
+    label: str
+    slug: str
+    root: Path
+
+
+def pair_listening(pairs, sources_dirs, methods: Sequence[EditMethod], judged, config, media: _Media,
+                   prefix: str) -> list[str]:
+    """Per (source, target) of ``pairs``: the first source (``sources_dirs[source]``'s ``items.csv``) that the
+    first method edited, its recording when it is an inverted one, and each method's edit of it with its
+    spectrogram, player, swap step, reason and what the judges heard. The one listening layout of the page
+    (the gallery, Table III, Table IV); audio is copied to ``assets/<prefix>/<pair>/``."""
     steps = _get(config, "model", "steps", default="N")
-    body = ["<p>For each example: the source generation and every strategy's edit of it, each with its mel "
-            "spectrogram and player, the step it swapped at and why (<code>swaps.csv</code>), and what the "
-            "judges heard (the teacher's top-1 and, when the run has it, the independent judge's).</p>"]
-    for source, target in examples:
+    blocks = []
+    for source, target in pairs:
         pair = pair_name(source, target)
-        item = _edited_source(read_sources(sources_dirs[source]), by_folder, strategies, pair)
-        src_label = f"source ({_name(source)}): {item['prompt']}"
-        cards = [_card(f"source: {_name(source)}", item["audio"], f"{pair}/source", media,
-                       [f"“{esc(item['prompt'])}”"], src_label, copy_as=f"gallery/{pair}/source.wav")]
-        for strategy in strategies:
-            slug = strategy_slug(strategy)
-            swaps_csv = by_folder.get((slug, pair))
-            if swaps_csv is None:
-                raise ExperimentError(f"no swaps.csv of the {strategy} edits of {pair} was given to the report "
-                                      f"(expected .../{slug}/{pair}/swaps.csv)")
-            swaps = read_table(swaps_csv, SWAP_COLUMNS, f"edits ({strategy})")
-            match = swaps[swaps["item"] == item["item"]]
-            if match.empty:
-                raise ExperimentError(f"{swaps_csv} has no edit of {item['item']}; rerun the {strategy} edits")
-            edit = match.iloc[0]
+        swaps = {m.slug: read_table(m.root / pair / "swaps.csv", SWAP_COLUMNS, f"edits ({m.label})") for m in methods}
+        sources = read_sources(sources_dirs[source])
+        edited = set(swaps[methods[0].slug]["item"].astype(str))
+        match = sources[sources["item"].astype(str).isin(edited)]
+        if match.empty:
+            raise ExperimentError(f"{methods[0].root / pair / 'swaps.csv'} edits none of the sources "
+                                  f"{list(sources['item'])}; rerun the edits")
+        item = match.iloc[0]
+        cards = []
+        if str(item.get("recording", "") or "") not in ("", "nan"):
+            cards.append(_card(f"recording: {_name(source)}", item["recording"], f"{prefix}/{pair}/recording", media,
+                               ["the input recording"], f"input recording ({_name(source)})",
+                               copy_as=f"{prefix}/{pair}/recording.wav"))
+        title = "VAE reconstruction" if cards else f"source: {_name(source)}"
+        cards.append(_card(title, item["audio"], f"{prefix}/{pair}/source", media, [f"“{esc(item['prompt'])}”"],
+                           f"source ({_name(source)}): {item['prompt']}", copy_as=f"{prefix}/{pair}/source.wav"))
+        target_prompt = ""
+        for m in methods:
+            rows = swaps[m.slug][swaps[m.slug]["item"] == item["item"]]
+            if rows.empty:
+                raise ExperimentError(f"{m.root / pair / 'swaps.csv'} has no edit of {item['item']}; rerun the "
+                                      f"{m.label} edits")
+            edit = rows.iloc[0]
+            target_prompt = target_prompt or str(edit["target_prompt"])
             lines = [f"swap at step <b>{esc(edit['swap_step'] or '-')}</b> / {esc(steps)}"
                      + (f", σ = {esc(fmt(_float(edit['sigma']), 3))}" if edit["swap_step"] else ""),
                      f"why: {esc(edit['reason'])}"]
-            heard = judged.get((slug, str(item["item"]), target))
+            heard = judged.get((m.slug, str(item["item"]), target))
             if heard is not None:
                 said = f"teacher heard: <b>{esc(_name(heard.get('predicted', '')))}</b>"
                 if heard.get("judge_predicted", "") != "":
                     said += f"; judge heard: <b>{esc(_name(heard['judge_predicted']))}</b>"
                 lines.append(said)
             if edit["audio"]:
-                label = f"{strategy} edit ({_name(source)} → {_name(target)})"
-                cards.append(_card(strategy, swaps_csv.parent / edit["audio"], f"{pair}/{slug}", media, lines,
-                                   label, copy_as=f"gallery/{pair}/{slug}.wav"))
+                cards.append(_card(m.label, m.root / pair / edit["audio"], f"{prefix}/{pair}/{m.slug}", media, lines,
+                                   f"{m.label} edit ({_name(source)} → {_name(target)})",
+                                   copy_as=f"{prefix}/{pair}/{m.slug}.wav"))
             else:
-                cards.append(f'<div class="card"><h4>{esc(strategy)}</h4><p>no edit (skipped)</p>'
+                cards.append(f'<div class="card"><h4>{esc(m.label)}</h4><p>no edit (skipped)</p>'
                              + "".join(f"<p>{x}</p>" for x in lines) + "</div>")
-        body.append(f"<h3>{esc(_name(source))} → {esc(_name(target))} <span class=\"muted\">({esc(item['item'])}, "
-                    f"target prompt “{esc(_target_prompt(by_folder, pair, item['item']))}”)</span></h3>\n"
-                    f'<div class="cards">{"".join(cards)}</div>')
-    return _section("gallery", "Listen: each strategy's edit of the same source", "\n".join(body))
+        blocks.append(f"<h3>{esc(_name(source))} → {esc(_name(target))} <span class=\"muted\">({esc(item['item'])}, "
+                      f"target prompt “{esc(target_prompt)}”)</span></h3>\n"
+                      f'<div class="cards">{"".join(cards)}</div>')
+    return blocks
 
 
-def _edited_source(sources: pd.DataFrame, by_folder, strategies, pair: str) -> pd.Series:
-    """The first source of ``pair``'s source instrument that the first strategy edited (a test source: the
-    tuning ones are edited only by the sweep)."""
-    swaps_csv = by_folder.get((strategy_slug(strategies[0]), pair)) if strategies else None
-    if swaps_csv is None:
-        return sources.iloc[0]
-    edited = set(read_table(swaps_csv, SWAP_COLUMNS, f"edits ({strategies[0]})")["item"].astype(str))
-    match = sources[sources["item"].astype(str).isin(edited)]
-    if match.empty:
-        raise ExperimentError(f"{swaps_csv} edits none of the sources {list(sources['item'])}; rerun the edits")
-    return match.iloc[0]
+LISTENING = {
+    "table3": ("table3-listen", "Listen: MusicMagus and Diff-TONE on the same sources",
+               "<p>MusicMagus (Table III) against the step-choosing strategies on MusicMagus' own pairs: the same "
+               "source generation (same prompt and seed), MusicMagus' edit (its direction added to the prompt "
+               "embedding, cross-attention constrained, from step 0) and each strategy's resumed edit.</p>"),
+    "table4": ("table4-listen", "Listen: real recordings edited",
+               "<p>Recordings edited (Table IV): the input recording, its VAE reconstruction (what the inverted "
+               "trajectory reproduces exactly, and what the edits' chroma is measured against) and each "
+               "method's edit, ZETA's fixed step among them.</p>"),
+}
 
 
-def _target_prompt(by_folder, pair, item) -> str:
-    for (_, p), path in by_folder.items():
-        if p == pair:
-            swaps = pd.read_csv(path, keep_default_na=False)
-            match = swaps[swaps["item"] == item]
-            if len(match):
-                return str(match.iloc[0]["target_prompt"])
-    return ""
+def _listening_section(key: str, spec: Mapping[str, Any], config, media: _Media):
+    """A table's listening section (:data:`LISTENING`): ``spec`` = ``{pairs: [[source, target], ...],
+    sources: {instrument: source folder}, methods: {label: [edits root, its items.csv]}}``."""
+    anchor, title, intro = LISTENING[key]
+    methods = [EditMethod(label, Path(items).parent.name, Path(root)) for label, (root, items)
+               in spec["methods"].items()]
+    items_csvs = [items for _, items in spec["methods"].values()]
+    body = [intro] + pair_listening([tuple(p) for p in spec["pairs"]], spec["sources"], methods,
+                                    _judged(items_csvs), config, media, key)
+    return _section(anchor, title, "\n".join(body))
 
 
 def _name(code: str) -> str:
