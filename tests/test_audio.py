@@ -145,3 +145,15 @@ def test_longest_full_scale_run_finds_clipping():
     wave[0, 50] = -1.0
     assert audio.longest_full_scale_run(wave) == 5
     assert audio.longest_full_scale_run(np.zeros((1, 10))) == 0
+
+
+def test_match_level_sets_the_rms_and_never_exceeds_the_peak_ceiling():
+    quiet = tone(amp=0.01, seconds=0.5)
+    matched, gain_db = audio.match_level(quiet, -20.0)
+    assert abs(audio.rms_db(matched) - -20.0) < 1e-3 and abs(gain_db - (-20.0 - audio.rms_db(quiet))) < 1e-3
+    assert np.allclose(matched, quiet * 10 ** (gain_db / 20), atol=1e-6)  # a pure gain
+    loud, gain_db = audio.match_level(quiet, 0.0)  # a sine's peak is 3 dB above its RMS: the limit holds it
+    assert abs(audio.peak(loud) - audio.PEAK_CEILING) < 1e-6 and audio.rms_db(loud) < -3.9
+    assert abs(gain_db - 20 * np.log10(audio.PEAK_CEILING / audio.peak(quiet))) < 1e-3
+    silent, gain_db = audio.match_level(np.zeros((1, 100), np.float32), -20.0)
+    assert gain_db == 0.0 and not silent.any()

@@ -18,6 +18,7 @@ from difftone.config import ConfigError, validate_config
 from difftone.engine import Editor, Trajectory
 from difftone.experiment.items import SOURCE_COLUMNS, SWAP_COLUMNS, ExperimentError
 from difftone.report import example_pairs, git_commit, local_links, plot_swap_steps, swap_steps_of, write_report
+from difftone.report.page import LISTEN_RMS_DB
 from difftone.experiment.swap_steps import MANIFEST, MANIFEST_COLUMNS, edit_swap_steps
 
 SR = 8000
@@ -201,9 +202,14 @@ def test_page_has_the_tables_audio_players_and_links_that_exist(results):
     assert all(not Path(link).is_absolute() and not link.startswith("..") for link in links)
     for link in links:
         assert (page.parent / link).is_file(), link
-    assert "audio/swap_steps/pia_to_vio/step_000.wav" in links  # Figure 2's audio linked in place
-    copied = page.parent / "assets" / "gallery" / "pia_to_vio" / "source.wav"
-    assert copied.read_bytes() == (results["sources_dirs"]["pia"] / "pia-p000-s0" / "source.wav").read_bytes()
+    assert "assets/swap_steps/pia_to_vio/step_000.wav" in links  # Figure 2's audio, at the listening level
+    # every player plays a copy at one loudness: LISTEN_RMS_DB RMS unless the peak limit held it lower
+    original, sr = audio.load(results["sources_dirs"]["pia"] / "pia-p000-s0" / "source.wav")
+    copied, sr2 = audio.load(page.parent / "assets" / "gallery" / "pia_to_vio" / "source.wav")
+    gain_db = audio.rms_db(copied) - audio.rms_db(original)
+    assert sr2 == sr and abs(audio.rms_db(copied) - LISTEN_RMS_DB) < 0.1 and audio.peak(copied) <= audio.PEAK_CEILING
+    assert f"played at {gain_db:+.1f} dB" in text
+    assert np.corrcoef(original[0], copied[0])[0, 1] > 0.9999  # the same signal, only scaled
     assert {"assets/classifiers/confusion_teacher.png", "assets/demo_loss.png", "assets/swap_steps.png"} <= set(links)
     assert not [p for p in page.parent.iterdir() if p.name.startswith(".")]  # no temporary files left
 
@@ -417,8 +423,8 @@ def test_table_listening_plays_the_recording_its_reconstruction_and_every_method
     assert [h for h in ("recording: piano", "VAE reconstruction", "difftone", "zeta (fixed:2)") if h not in section] == []
     assert "teacher heard: <b>violin</b>; judge heard: <b>clarinet</b>" in section
     assert section.count("<audio") == 4 and "swap at step <b>2</b>" in section
-    copied = page.parent / "assets" / "table4" / "pia_to_vio" / "recording.wav"
-    assert copied.read_bytes() == recording.read_bytes()
+    copied, _ = audio.load(page.parent / "assets" / "table4" / "pia_to_vio" / "recording.wav")
+    assert np.corrcoef(copied[0], audio.load(recording)[0][0])[0, 1] > 0.9999
     assert text.index('<section id="table4">') < text.index('<section id="table4-listen">')
     swaps = r / "edits" / "fixed-2" / "pia_to_vio" / "swaps.csv"
     pd.read_csv(swaps).assign(item="pia-p009-s0").to_csv(swaps, index=False)

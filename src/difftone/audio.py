@@ -194,6 +194,21 @@ def limit_peak(wave: np.ndarray, ceiling: float = PEAK_CEILING) -> tuple[np.ndar
     return (np.asarray(wave, dtype=np.float32) * np.float32(gain)), float(gain)
 
 
+def rms_db(wave: np.ndarray) -> float:
+    """RMS level in dBFS of the whole wave (all channels; -200 for silence)."""
+    x = np.asarray(wave, dtype=np.float64)
+    return float(20 * np.log10(max(np.sqrt(np.mean(x ** 2)) if x.size else 0.0, 1e-10)))
+
+
+def match_level(wave: np.ndarray, target_rms_db: float) -> tuple[np.ndarray, float]:
+    """``wave`` at ``target_rms_db`` RMS, then peak-limited (:func:`limit_peak`), never clipped: the level a
+    listener compares files at. Returns ``(wave, gain_db)``, the gain applied in all (0 for silence)."""
+    level = rms_db(wave)
+    gain = 1.0 if level <= -199.0 else 10 ** ((target_rms_db - level) / 20)
+    limited, limit = limit_peak(np.asarray(wave, dtype=np.float32) * np.float32(gain))
+    return limited, float(20 * np.log10(gain * limit))
+
+
 def mono_if_identical(wave: np.ndarray) -> np.ndarray:
     """``wave[channels, samples]`` with identical channels -> its one channel (a decoder's dual mono)."""
     wave = np.atleast_2d(wave)

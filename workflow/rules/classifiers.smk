@@ -14,6 +14,7 @@ rule train_teacher:
         history="results/classifiers/teacher/history.csv",
     log:
         "logs/classifiers/train_teacher.log",
+    priority: 40  # the chain from the demo model to the sources
     conda:
         "../../envs/difftone.yaml"
     resources:
@@ -44,6 +45,7 @@ rule distill_student:
         history="results/classifiers/student/history.csv",
     log:
         "logs/classifiers/distill_student.log",
+    priority: 40  # the chain from the demo model to the sources
     conda:
         "../../envs/difftone.yaml"
     resources:
@@ -70,6 +72,7 @@ rule train_student_head:
         history="results/classifiers/distilled/history.csv",
     log:
         "logs/classifiers/train_student_head.log",
+    priority: 40  # the chain from the demo model to the sources
     conda:
         "../../envs/difftone.yaml"
     resources:

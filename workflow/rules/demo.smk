@@ -20,7 +20,7 @@ rule train_demo_model:
         "logs/demo/train_demo_model.log",
     benchmark:
         "benchmarks/demo/train_demo_model.tsv"
-    priority: 50  # the head of the longest chain (latents, student, sources, edits): start it first
+    priority: 50  # the head of the longest chain (latents and teacher, student, sources, edits): start it first
     conda:
         "../../envs/difftone.yaml"
     threads: 2  # scheduling only: torch uses demo.torch_threads whatever the cores

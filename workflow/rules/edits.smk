@@ -19,6 +19,7 @@ rule edit_pairs:
         "logs/edits/{strategy}/{edit_job}.log",
     benchmark:
         "benchmarks/edits/{strategy}/{edit_job}.tsv"
+    priority: 20  # Table II's chain before the smaller stages (Tables III-V) that fill the gaps
     conda:
         "../../envs/difftone.yaml"
     resources:
@@ -79,6 +80,7 @@ rule gather_edits:
         nfe="results/edits/{strategy}/nfe.json",
     log:
         "logs/edits/{strategy}/gather_edits.log",
+    priority: 20  # Table II's chain before the smaller stages (Tables III-V) that fill the gaps
     conda:
         "../../envs/difftone.yaml"
     resources:

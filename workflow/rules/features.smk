@@ -13,6 +13,7 @@ rule extract_teacher_features:
         "results/features/teacher/index.csv",
     log:
         "logs/features/extract_teacher_features.log",
+    priority: 40  # the chain from the demo model to the sources
     conda:
         "../../envs/difftone.yaml"
     resources:
@@ -39,6 +40,7 @@ rule encode_sao_latents:
         "results/features/sao_latents/index.csv",
     log:
         "logs/features/encode_sao_latents.log",
+    priority: 40  # the chain from the demo model to the sources
     conda:
         "../../envs/difftone.yaml"
     resources:

@@ -14,6 +14,7 @@ rule generate_sources:
         "logs/sources/{instrument}.log",
     benchmark:
         "benchmarks/sources/{instrument}.tsv"
+    priority: 40  # the chain from the demo model to the sources
     conda:
         "../../envs/difftone.yaml"
     resources:

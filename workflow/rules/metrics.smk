@@ -62,6 +62,7 @@ rule score_edits:
         embeddings="results/metrics/{strategy}/clap.npz",
     log:
         "logs/metrics/{strategy}.log",
+    priority: 20  # Table II's chain before the smaller stages (Tables III-V) that fill the gaps
     conda:
         "../../envs/difftone.yaml"
     resources:

@@ -25,6 +25,7 @@ rule sweep_swap_steps:
         "logs/sweep/sweep_swap_steps.log",
     benchmark:
         "benchmarks/sweep/sweep_swap_steps.tsv"
+    priority: 30  # the longest single job: start it as soon as the sources exist
     conda:
         "../../envs/difftone.yaml"
     resources:

@@ -113,20 +113,24 @@ def plot_confusion(mats: dict[str, np.ndarray], instruments: list[str], title: s
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(mats), figsize=(4.2 * len(mats), 4), squeeze=False)
-    for ax, (name, m) in zip(axes[0], mats.items()):
+    # one panel per evaluation set, stacked, with fonts that stay readable when the page shrinks the figure
+    # to a phone's width (about 0.7x): cell counts 9 pt, labels 10 pt at 120 dpi
+    fig, axes = plt.subplots(len(mats), 1, figsize=(4.6, 4.5 * len(mats)), squeeze=False)
+    for ax, (name, m) in zip(axes[:, 0], mats.items()):
         rows = m.sum(axis=1, keepdims=True)
         ax.imshow(m / np.maximum(rows, 1), vmin=0, vmax=1, cmap="Blues")
         for i in range(len(instruments)):
             for j in range(len(instruments)):
                 if m[i, j]:
-                    ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=6)
-        ax.set_xticks(range(len(instruments)), instruments, rotation=90, fontsize=7)
-        ax.set_yticks(range(len(instruments)), instruments, fontsize=7)
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
-        ax.set_title(f"{name} (n={int(m.sum())}, acc {np.trace(m) / max(m.sum(), 1):.2f})", fontsize=9)
-    fig.suptitle(f"{title} classifier")
+                    share = m[i, j] / max(rows[i, 0], 1)
+                    ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=9,
+                            color="white" if share > 0.6 else "black")
+        ax.set_xticks(range(len(instruments)), instruments, rotation=90, fontsize=10)
+        ax.set_yticks(range(len(instruments)), instruments, fontsize=10)
+        ax.set_xlabel("predicted", fontsize=10)
+        ax.set_ylabel("true", fontsize=10)
+        ax.set_title(f"{name} (n={int(m.sum())}, acc {np.trace(m) / max(m.sum(), 1):.2f})", fontsize=11)
+    fig.suptitle(f"{title} classifier", fontsize=12)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)

@@ -4,12 +4,14 @@ relative links to the images and audio beside it.
 Layout of the report folder (``results/report/``)::
 
     index.html                     the page
-    assets/                        copies of the figures, tables (CSV) and gallery audio, and the
-                                   spectrogram thumbnails of every player (written by write_report)
-    audio/swap_steps/              Figure 2's audio (rule edit_swap_steps), linked in place
+    assets/                        copies of the figures and tables (CSV), every player's audio at the
+                                   listening level, and the spectrogram thumbnails (written by write_report)
+    audio/swap_steps/              Figure 2's audio as the pipeline wrote it (rule edit_swap_steps)
 
-Media already inside the report folder are linked where they are; anything else is copied
-into ``assets/``, so the folder can be zipped and opened anywhere. ``assets/`` is built in a
+Figures already inside the report folder are linked where they are; anything else is copied
+into ``assets/``, so the folder can be zipped and opened anywhere. Every player plays a copy at
+one loudness (``LISTEN_RMS_DB`` RMS, peak-limited, never clipped; the gain is printed under it),
+so a source and its edits compare by ear whatever level the pipeline wrote them at. ``assets/`` is built in a
 temporary folder and renamed, ``index.html`` written atomically, and every local link of the
 page is checked to exist before either is put in place.
 
@@ -35,6 +37,7 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 import yaml
 
+from difftone import audio
 from difftone.experiment.items import ExperimentError, pair_name, read_table, strategy_slug
 from difftone.experiment.sources import read_sources
 from difftone.experiment.swap_steps import MANIFEST, MANIFEST_COLUMNS
@@ -46,6 +49,8 @@ from difftone.report.html import audio as _audio_player
 from difftone.report.html import definitions_html, esc, fmt, img, table_html
 
 log = logging.getLogger(__name__)
+
+LISTEN_RMS_DB = -20.0  # the loudness every player of the page is copied at (peak-limited, never clipped)
 
 TABLE1_COLUMNS = ["classifier", "eval_set", "accuracy", "ci_low", "ci_high", "n"]
 TABLE2_COLUMNS = ["method", "chroma", "kad", "inst_acc"]
@@ -81,7 +86,7 @@ code, pre { background: #f6f6f6; padding: 0.1em 0.3em; } pre { padding: 0.6em; o
 .card h4 { margin: 0 0 0.3em 0; font-size: 0.95em; } .card p { margin: 0.3em 0; font-size: 0.85em; }
 .player { display: flex; flex-direction: column; gap: 0.15em; margin: 0.3em 0; }
 .plabel { font-size: 0.8em; color: #444; } audio { width: 100%; height: 36px; }
-.figs { display: grid; grid-template-columns: 1fr; gap: 0.8em; }
+.figs { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 320px), 1fr)); gap: 0.8em; }
 ul.findings li { margin: 0.25em 0; }
 """
 
@@ -208,6 +213,18 @@ class _Media:
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, dest)
         return f"assets/{name}"
+
+    def listen(self, path: str | Path, name: str) -> tuple[str, float]:
+        """A copy of ``path`` in assets/ at the page's listening level (:data:`LISTEN_RMS_DB` RMS,
+        peak-limited, never clipped): every player of the page compares at one loudness whatever level the
+        pipeline wrote. Returns ``(link, gain_db)``."""
+        path = Path(path)
+        if not path.is_file():
+            raise ExperimentError(f"{path} does not exist; run the stage that writes it before the report")
+        wave, rate = audio.load(path)
+        matched, gain_db = audio.match_level(wave, LISTEN_RMS_DB)
+        audio.write(self.tmp / name, matched, rate)
+        return f"assets/{name}", gain_db
 
     def spectrogram(self, wav: str | Path, name: str) -> str:
         """Link of a mel-spectrogram thumbnail of ``wav`` (drawn into assets/spectrograms/<name>.png)."""
@@ -446,8 +463,10 @@ def _sweep_section(sweep: pd.DataFrame | None, sweep_table, sweep_figure, ref, m
 
 # -- listening -------------------------------------------------------------------------------------
 def _card(title: str, wav, name: str, media: _Media, lines: Sequence[str], label: str, copy_as: str | None = None):
-    link = media.link(wav, copy_as) if copy_as else media.link(wav, name + ".wav")
+    link, gain_db = media.listen(wav, copy_as or name + ".wav")
     spec = media.spectrogram(wav, name)
+    lines = [*lines, f'<span class="muted">played at {gain_db:+.1f} dB (every player at {LISTEN_RMS_DB:g} dBFS RMS)'
+             "</span>"]
     meta = "".join(f"<p>{line}</p>" for line in lines)
     return (f'<div class="card"><h4>{esc(title)}</h4>'
             f"{img(spec, f'Mel spectrogram of {label}')}{_audio_player(link, label)}{meta}</div>")
