@@ -14,7 +14,6 @@ rule train_teacher:
         history="results/classifiers/teacher/history.csv",
     log:
         "logs/classifiers/train_teacher.log",
-    priority: 40  # the chain from the demo model to the sources
     conda:
         "../../envs/difftone.yaml"
     resources:
@@ -98,6 +97,7 @@ rule train_baseline:
         history="results/classifiers/non-distilled/history.csv",
     log:
         "logs/classifiers/train_baseline.log",
+    priority: -10  # needed by later stages only: after the teacher, which the student waits for
     conda:
         "../../envs/difftone.yaml"
     resources:
@@ -129,6 +129,7 @@ rule train_judge:
         JUDGE_FILE,
     log:
         "logs/classifiers/train_judge.log",
+    priority: -10  # needed by later stages only: after the teacher, which the student waits for
     conda:
         "../../envs/difftone.yaml"
     resources:

@@ -13,7 +13,6 @@ rule extract_teacher_features:
         "results/features/teacher/index.csv",
     log:
         "logs/features/extract_teacher_features.log",
-    priority: 40  # the chain from the demo model to the sources
     conda:
         "../../envs/difftone.yaml"
     resources:

@@ -31,6 +31,7 @@ rule embed_references:
         "results/metrics/reference_clap.npz",
     log:
         "logs/metrics/embed_references.log",
+    priority: -10  # needed by later stages only: after the teacher, which the student waits for
     conda:
         "../../envs/difftone.yaml"
     resources:
