@@ -3,21 +3,26 @@ replaced by a small offline stand-in of the same format (configs/rehearsal.yaml 
 difftone.rehearsal.build_standins), on CPU with 2 steps.
 
 fetch_models resolves the paper's hub ids (SAO, MERT at its pinned revision, the LAION-CLAP
-file, the judge's RoBERTa tokenizer) from a Hugging Face cache with the hub switched off; the IRMAS zip goes through the
-real download (file:// URL, md5) and extraction rules. Checked: the output contract, that
+file, the judge's RoBERTa tokenizer, MusicMagus' AudioLDM2) from a Hugging Face cache with the hub switched off; the
+IRMAS zip goes through the real download (file:// URL, md5) and extraction rules. Checked: the output contract, that
 no demo-model rule ran, and that every job loaded its models from the fetched-models folder.
+The fast test checks the AudioLDM2 stand-in alone: fetched from the cache and loaded back with its weights.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
+import torch
+import yaml
 
-from difftone.rehearsal import build_standins
+from difftone.rehearsal import AUDIOLDM2_REPO, build_standins, cache_snapshot, write_audioldm2
 
 REPO = Path(__file__).resolve().parents[1]
 CONTRACT = [
@@ -44,7 +49,45 @@ MODEL_LOGS = {
     "metrics/embed_references.log": ["resources/models/clap/music_audioset_epoch_15_esc_90.14.pt"],
     "metrics/difftone.log": ["resources/models/mert", "resources/models/clap/music_audioset_epoch_15_esc_90.14.pt",
                              "resources/models/clap_tokenizer"],
+    "edits/musicmagus.log": ["resources/models/audioldm2"],  # edit_musicmagus: Table III on the paper's backbone
 }
+
+
+def test_audioldm2_stand_in_is_fetched_from_the_cache_and_loads_with_its_weights(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    from difftone.models import load_backbone
+    from difftone.models.audioldm2 import AudioLDM2Backbone, build_tiny_audioldm2, snapshot_tokenizers
+    from difftone.models.fetch import fetch_model, hub_models
+
+    hf_home = tmp_path / "hf-home"
+    served = write_audioldm2(cache_snapshot(hf_home, AUDIOLDM2_REPO))  # what build_standins writes for it
+    assert {"model_index.json", "unet/diffusion_pytorch_model.safetensors", "language_model/model.safetensors",
+            "tokenizer/tokenizer.json", "tokenizer_2/tokenizer.json", "scheduler/scheduler_config.json"} <= set(served)
+    snapshot = next((hf_home / "hub" / "models--cvssp--audioldm2" / "snapshots").iterdir())
+    assert sorted(p.relative_to(snapshot).as_posix() for p in snapshot.rglob("*") if p.is_file()) == served
+    # fetch_models' download of configs/paper.yaml's musicmagus.model, with the hub switched off
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hf_home / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    model = hub_models(yaml.safe_load((REPO / "configs/paper.yaml").read_text()))["audioldm2"]
+    folder = fetch_model(model, tmp_path / "resources" / "models")
+    assert folder.name == "audioldm2" and (folder / "FETCHED.json").is_file()
+
+    backbone = load_backbone(str(folder))
+    assert isinstance(backbone, AudioLDM2Backbone)
+    reference = build_tiny_audioldm2(seed=0)
+    for name in ("unet", "language_model"):
+        a, b = reference[name].state_dict(), getattr(backbone.pipeline, name).state_dict()
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+    assert backbone.pipeline.language_model.config.max_new_tokens == 8  # where the pipeline reads it
+    tokenizer, tokenizer_2 = snapshot_tokenizers(reference["text_encoder_2"].config.vocab_size)
+    prompt = "a soft piano melody, with violin"
+    assert backbone.pipeline.tokenizer(prompt).input_ids == tokenizer(prompt).input_ids
+    assert backbone.pipeline.tokenizer_2(prompt).input_ids == tokenizer_2(prompt).input_ids
+    assert tokenizer_2.unk_token_id not in tokenizer_2(prompt).input_ids  # the tiny words are whole pieces
+    assert backbone.max_duration >= 10.0  # configs/paper.yaml's model.duration fits its window
+    cond = backbone.encode_prompts([prompt], 10.0)  # the pipeline's encode_prompt on the reloaded parts
+    assert torch.isfinite(cond.text).all() and cond.generated.shape[1] == 8
 
 
 @pytest.mark.slow
@@ -71,8 +114,13 @@ def test_rehearsal_runs_the_paper_dag_on_stand_ins(tmp_path):
     assert (workdir / "logs/data/extract_irmas.log").is_file()
     assert not (workdir / "results/demo").exists() and not (workdir / "logs/demo").exists()
     assert "train_demo_model" not in proc.stderr
-    for name in ("sao", "mert", "clap", "clap_tokenizer"):
+    for name in ("sao", "mert", "clap", "clap_tokenizer", "audioldm2"):
         assert (workdir / "resources/models" / name / "FETCHED.json").is_file(), name
+    # Table III: MusicMagus ran on the fetched AudioLDM2 stand-in (configs/paper.yaml's musicmagus.model)
+    nfe = json.loads((workdir / "results/edits/musicmagus/nfe.json").read_text())
+    assert nfe["model"] == "resources/models/audioldm2" and nfe["edits"] == 2, nfe
+    table3 = pd.read_csv(workdir / "results/tables/table3_musicmagus.csv")
+    assert {"musicmagus", "difftone"} <= set(table3["method"]), table3
     logs = workdir / "logs"
     for pattern, folders in MODEL_LOGS.items():
         found = sorted(logs.glob(pattern))
@@ -82,3 +130,4 @@ def test_rehearsal_runs_the_paper_dag_on_stand_ins(tmp_path):
             for folder in folders:
                 assert folder in text, f"{log.relative_to(workdir)} did not load from {folder}"
             assert "loaded stabilityai/" not in text and "loaded MERT m-a-p/" not in text
+            assert "loaded AudioLDM2 cvssp/" not in text

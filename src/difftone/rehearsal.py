@@ -15,6 +15,12 @@
   format (``config.json``, ``tokenizer.json``, ``vocab.json``, ``merges.txt``): a byte-level BPE
   with RoBERTa's special tokens whose ids fit the tiny CLAP's text vocabulary
   (:func:`difftone.classifiers.judge.tiny_clap_tokenizer`);
+  ``cvssp/audioldm2`` (MusicMagus' backbone, Table III): a diffusers-layout snapshot of the tiny
+  AudioLDM2 (:func:`difftone.models.audioldm2.build_tiny_audioldm2`'s weights, RoBERTa BPE and T5
+  Unigram tokenizers) written by ``AudioLDM2Pipeline.save_pretrained``
+  (:func:`difftone.models.audioldm2.save_tiny_snapshot`), holding only the files ``fetch_models``
+  downloads of that repository (``difftone.models.fetch.AUDIOLDM2_PATTERNS``), so a file the
+  loader needs and the patterns miss fails the rehearsal as it would fail the paper run;
 - ``IRMAS-TrainingData.zip``: an IRMAS-layout zip of rendered clips (3 s, the embedded
   renderer), served to the real download rule as a ``file://`` URL;
 - ``data.yaml``: ``data.irmas_url`` and ``data.irmas_md5`` of that zip.
@@ -44,6 +50,7 @@ MERT_REVISION = "12af15fef9d0ac838c3f475bfbbf26d2060dd4f5"  # configs/paper.yaml
 CLAP_REPO = "lukewys/laion_clap"
 CLAP_FILE = "music_audioset_epoch_15_esc_90.14.pt"
 TOKENIZER_REPO = "FacebookAI/roberta-base"  # configs/paper.yaml's judge.tokenizer
+AUDIOLDM2_REPO = "cvssp/audioldm2"  # configs/paper.yaml's musicmagus.model
 
 
 def laion_original_state_dict(hf: torch.nn.Module) -> dict:
@@ -130,6 +137,25 @@ def write_roberta_tokenizer(snapshot: Path) -> None:
                   intermediate_size=32, max_position_embeddings=40).to_json_file(snapshot / "config.json")
 
 
+def write_audioldm2(snapshot: Path) -> list[str]:
+    """The tiny AudioLDM2 snapshot, only the files fetch_models downloads of it (module docstring); returns them."""
+    from huggingface_hub.utils import filter_repo_objects
+
+    from difftone.models.audioldm2 import save_tiny_snapshot
+    from difftone.models.fetch import AUDIOLDM2_PATTERNS
+
+    with tempfile.TemporaryDirectory(dir=snapshot.parent) as tmp:
+        saved = save_tiny_snapshot(Path(tmp) / "pipeline")
+        files = sorted(p.relative_to(saved).as_posix() for p in saved.rglob("*") if p.is_file())
+        kept = list(filter_repo_objects(files, allow_patterns=list(AUDIOLDM2_PATTERNS)))
+        for name in kept:
+            (snapshot / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(saved / name, snapshot / name)
+    if dropped := sorted(set(files) - set(kept)):
+        log.info("AudioLDM2 stand-in: %s not served (fetch_models does not download them)", ", ".join(dropped))
+    return kept
+
+
 def write_irmas_zip(out: Path, instruments: list[str], clips_per_instrument: int) -> Path:
     from difftone.data import render_embedded
     from difftone.data.irmas import IRMAS_FOLDER
@@ -155,6 +181,7 @@ def build_standins(out: str | Path, instruments: list[str] = ("pia", "vio"), cli
     write_mert(cache_snapshot(hf_home, MERT_REPO, MERT_REVISION))
     write_clap(cache_snapshot(hf_home, CLAP_REPO) / CLAP_FILE)
     write_roberta_tokenizer(cache_snapshot(hf_home, TOKENIZER_REPO))
+    write_audioldm2(cache_snapshot(hf_home, AUDIOLDM2_REPO))
     zip_path = write_irmas_zip(out, list(instruments), clips_per_instrument)
     data = {"data": {"irmas_url": zip_path.as_uri(), "irmas_md5": md5sum(zip_path)}}
     (out / "data.yaml").write_text(yaml.safe_dump(data))

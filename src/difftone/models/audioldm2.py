@@ -20,11 +20,14 @@ one config key away). The operations follow ``AudioLDM2Pipeline.__call__``:
 Specs: ``audioldm2-tiny`` (the real classes, small, seeded random weights, offline, built from
 constructors as diffusers' own pipeline tests build them), a hub id starting ``cvssp/audioldm2``
 or a local snapshot with ``model_index.json`` naming ``AudioLDM2Pipeline``.
+:func:`save_tiny_snapshot` writes the tiny weights as such a snapshot (``AudioLDM2Pipeline.save_pretrained``,
+with tokenizers in the formats of ``cvssp/audioldm2``'s; the rehearsal's stand-in of that repository).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +37,7 @@ import torch
 
 from difftone.models.backbone import Conditioning, Prediction, cross_attention_modules
 
+log = logging.getLogger(__name__)
 TINY_SPEC = "audioldm2-tiny"
 HUB_PREFIX = "cvssp/audioldm2"
 NEGATIVE_PROMPT = "low quality"  # the notebook's negative prompt
@@ -288,7 +292,10 @@ def load_audioldm2(spec: str, dtype: torch.dtype = torch.float32, device: str = 
     for name in ("unet", "vae", "text_encoder", "text_encoder_2", "projection_model", "language_model", "vocoder"):
         getattr(pipe, name).eval().requires_grad_(False)
     pipe.set_progress_bar_config(disable=True)
-    return AudioLDM2Backbone(pipe, window_seconds=window, text_tokens=tokens, spec=spec)
+    backbone = AudioLDM2Backbone(pipe, window_seconds=window, text_tokens=tokens, spec=spec)
+    log.info("loaded AudioLDM2 %s: %s on %s, window %.2f s, %d latent channels", spec, str(dtype).split(".")[-1],
+             device, backbone.max_duration, backbone.latent_channels)
+    return backbone
 
 
 def _word_tokenizer(kind, words_tokenizer):
@@ -354,3 +361,57 @@ def build_tiny_audioldm2(seed: int = 0) -> dict[str, Any]:
                                    clip_sample=False, set_alpha_to_one=False),
         "vocoder": vocoder,
     }
+
+
+# -- the tiny weights as a snapshot (the rehearsal's stand-in of cvssp/audioldm2) ---------------------------------
+SNAPSHOT_MAX_TOKENS = 32  # both tokenizers' model_max_length (the real ones: 512), as the tiny spec's
+
+
+def snapshot_tokenizers(vocab_size: int):
+    """``tokenizer`` and ``tokenizer_2`` in the formats of ``cvssp/audioldm2``'s, which reload from a saved folder
+    (the word-level ones of :func:`build_tiny_audioldm2` do not: transformers' ``T5Tokenizer`` rebuilds a Unigram
+    model from ``tokenizer.json``): RoBERTa's byte-level BPE (:func:`difftone.classifiers.judge.tiny_clap_tokenizer`,
+    128 ids) and T5's Unigram, ``<pad>`` 0, ``</s>`` 1, ``<unk>`` 2, then the tiny words as ``\u2581word`` pieces and
+    the punctuation (no extra ids; uppercase letters, which it has no piece for, become ``<unk>``). Both fit the
+    tiny text encoders' ``vocab_size``."""
+    from transformers import RobertaTokenizerFast, T5TokenizerFast
+
+    from difftone.classifiers.judge import tiny_clap_tokenizer
+    from difftone.models.tiny import EOS, PAD, PUNCTUATION, UNK, base_vocabulary
+
+    clap = tiny_clap_tokenizer()
+    roberta = RobertaTokenizerFast(tokenizer_object=clap.backend_tokenizer, bos_token="<s>", eos_token="</s>",
+                                   sep_token="</s>", cls_token="<s>", unk_token="<unk>", pad_token="<pad>",
+                                   mask_token="<mask>", model_max_length=SNAPSHOT_MAX_TOKENS)
+    pieces = [(PAD, 0.0), (EOS, 0.0), (UNK, 0.0), ("\u2581", -4.0)]
+    pieces += [(w, -2.0) if w in PUNCTUATION else ("\u2581" + w, -1.0) for w in base_vocabulary()]
+    t5 = T5TokenizerFast(vocab=pieces, extra_ids=0, model_max_length=SNAPSHOT_MAX_TOKENS, padding_side="right")
+    for tok in (roberta, t5):
+        if len(tok) > vocab_size:
+            raise ValueError(f"{type(tok).__name__} has {len(tok)} ids, more than the tiny vocabulary ({vocab_size})")
+    return roberta, t5
+
+
+def save_tiny_snapshot(out_dir: str | Path, seed: int = 0) -> Path:
+    """The tiny AudioLDM2 (:func:`build_tiny_audioldm2`'s weights, :func:`snapshot_tokenizers`) written by
+    ``AudioLDM2Pipeline.save_pretrained`` in diffusers' layout (``model_index.json`` + one folder per component,
+    safetensors weights); ``load_audioldm2(out_dir)`` reads it back.
+
+    ``language_model/config.json`` keeps ``max_new_tokens`` (8), where ``cvssp/audioldm2`` keeps it and where the
+    pipeline reads it (``language_model.config.max_new_tokens``): transformers 5 refuses to save a generation
+    parameter in a model config, so it is taken off for ``save_pretrained`` and written into the file after."""
+    from diffusers import AudioLDM2Pipeline
+
+    out = Path(out_dir)
+    parts = build_tiny_audioldm2(seed)
+    vocab = min(parts["text_encoder"].config.text_config.vocab_size, parts["text_encoder_2"].config.vocab_size)
+    parts["tokenizer"], parts["tokenizer_2"] = snapshot_tokenizers(vocab)
+    lm_config = parts["language_model"].config
+    max_new_tokens = int(lm_config.max_new_tokens)
+    del lm_config.max_new_tokens
+    AudioLDM2Pipeline(**parts).save_pretrained(out, safe_serialization=True)
+    config_path = out / "language_model" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["max_new_tokens"] = max_new_tokens
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    return out
