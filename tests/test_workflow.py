@@ -195,8 +195,9 @@ def test_the_report_page_exists_and_its_links_resolve(wf):
     links = local_links(text)
     assert links and all((page.parent / link).is_file() for link in links)
     assert text.count("<audio") == len([link for link in links if link.endswith(".wav")]) >= 2 * 6 + 2
-    # Figure 2 of the default examples present in TINY (pia->vio, vio->pia) at steps 0, 2, 3, 5, N=6
-    assert {f"audio/swap_steps/{p}/step_{k:03d}.wav" for p in ["pia_to_vio", "vio_to_pia"] for k in [0, 2, 3, 5, 6]} \
+    # Figure 2 of the default examples present in TINY (pia->vio, vio->pia) at steps 0, 2, 3, 5, N=6, each
+    # player a copy at the page's listening level
+    assert {f"assets/swap_steps/{p}/step_{k:03d}.wav" for p in ["pia_to_vio", "vio_to_pia"] for k in [0, 2, 3, 5, 6]} \
         <= set(links)
     assert "assets/swap_steps.png" in links and "assets/sweep.png" in links  # the sweep, as the workflow makes it
 
