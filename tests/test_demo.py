@@ -236,3 +236,16 @@ def test_an_item_decodes_the_same_alone_and_in_a_batch():
     z = torch.randn(3, 64, 20)
     alone = vae.decode(z[1:2]).sample
     assert torch.equal(vae.decode(z).sample[1:2], alone)
+
+
+@pytest.mark.parametrize("frames,length", [(20, 19 * 1024), (20, 19 * 1024 - 300), (65, 64 * 1024), (3, 2048)])
+def test_half_overlap_istft_is_torch_istft(frames, length):
+    from difftone.models.demo import istft_half_overlap
+
+    gen = torch.Generator().manual_seed(frames)
+    spec = torch.complex(torch.randn(2, 1025, frames, generator=gen), torch.randn(2, 1025, frames, generator=gen))
+    window = torch.hann_window(2048, periodic=True)
+    reference = torch.istft(spec, n_fft=2048, hop_length=1024, window=window, center=True, length=length)
+    ours = istft_half_overlap(spec, window, length)
+    assert ours.shape == reference.shape
+    assert torch.allclose(ours, reference, atol=1e-6 * float(reference.abs().max()), rtol=0)
