@@ -21,6 +21,7 @@ from difftone.demo_training import (
 )
 from difftone.instruments import INSTRUMENTS
 from difftone.models import load_sao
+from difftone.models.loader import ModelLoadError
 from difftone.models.demo import (
     MelAutoencoder,
     build_demo_components,
@@ -249,3 +250,27 @@ def test_half_overlap_istft_is_torch_istft(frames, length):
     ours = istft_half_overlap(spec, window, length)
     assert ours.shape == reference.shape
     assert torch.allclose(ours, reference, atol=1e-6 * float(reference.abs().max()), rtol=0)
+
+
+def test_the_fitted_autoencoder_is_the_trained_checkpoints_and_gives_its_latents(tmp_path, tiny_index):
+    """fit_demo_autoencoder (rule fit_demo_autoencoder) is what training puts in the checkpoint: the latents cache
+    loaded from it alone (spec demo-autoencoder:DIR, no trained DiT) equals the trained model's encoder."""
+    from difftone.demo_training import fit_demo_autoencoder
+
+    settings = dict(budget_seconds=None, max_steps=2, batch_size=4, clip_seconds=1.0, eval_per_instrument=0)
+    fitted = fit_demo_autoencoder(tiny_index, tmp_path / "ae", ["pia", "flu"], settings)
+    train_demo_model(tiny_index, tmp_path / "m", tmp_path / "l.csv", tmp_path / "l.png", ["pia", "flu"], settings,
+                     autoencoder_dir=tmp_path / "ae")
+    trained = load_sao(f"demo:{tmp_path / 'm'}")
+    alone = load_sao(f"demo-autoencoder:{tmp_path / 'ae'}")
+    for key in ("latent_mean", "latent_std", "latent_max"):
+        assert trained.vae.config[key] == alone.vae.config[key] == fitted.config[key]
+    wave = torch.from_numpy(render_note("pia", 60, 1.0)[None].astype(np.float32))
+    assert torch.equal(trained.encode_audio(wave), alone.encode_audio(wave))
+    # an autoencoder fitted on other clips is refused, naming the rule to rerun
+    fit_demo_autoencoder(tiny_index, tmp_path / "other", ["pia", "flu"], dict(settings, clips_per_instrument=2))
+    with pytest.raises(DemoTrainingError, match="fit_demo_autoencoder"):
+        train_demo_model(tiny_index, tmp_path / "m2", tmp_path / "l2.csv", tmp_path / "l2.png", ["pia", "flu"],
+                         settings, autoencoder_dir=tmp_path / "other")
+    with pytest.raises(ModelLoadError, match="fit_demo_autoencoder"):
+        load_sao(f"demo-autoencoder:{tmp_path / 'missing'}")

@@ -88,7 +88,7 @@ def paper_dry_run(tmp_path_factory) -> list[tuple[str, dict]]:
 
 def test_paper_dry_run_plans_no_demo_model_and_fetches_models(paper_dry_run):
     rules = Counter(rule for rule, _ in paper_dry_run)
-    assert "train_demo_model" not in rules
+    assert "train_demo_model" not in rules and "fit_demo_autoencoder" not in rules
     assert sorted(w["model_name"] for r, w in paper_dry_run if r == "fetch_models") == ["audioldm2", "clap",
                                                                                          "clap_tokenizer", "mert",
                                                                                          "sao"]

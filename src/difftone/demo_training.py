@@ -35,13 +35,14 @@ import torch
 from tqdm.auto import tqdm
 
 from difftone import audio
-from difftone.files import atomic_path
+from difftone.files import atomic_folder, atomic_path
 from difftone.instruments import INSTRUMENTS
 from difftone.models.sao import SAOBackbone
 from difftone.models.demo import (
     MelAutoencoder,
     build_demo_components,
     latent_frames,
+    load_demo_autoencoder,
     save_demo_components,
 )
 
@@ -245,13 +246,16 @@ def train_demo_model(
     threads: int | None = None,
     device: str = "cpu",
     duets_dir: str | Path | None = None,
+    autoencoder_dir: str | Path | None = None,
 ) -> dict:
     """Train the demo model on the training clips of ``index_csv``; write checkpoint, loss table and figure.
 
     ``duets_dir``: the embedded dataset's duet section (:func:`difftone.data.render.render_duets`): its
     clips join the training pool with captions naming both instruments (a duet pair whose instruments
-    are not all in ``instruments`` is an error). Returns the training summary (also stored as
-    ``training.json`` in the checkpoint).
+    are not all in ``instruments`` is an error). ``autoencoder_dir``: the autoencoder
+    :func:`fit_demo_autoencoder` fitted on the same clips (the workflow's rule ``fit_demo_autoencoder``,
+    so that the latents cache need not wait for this training); None: fitted here. Returns the training
+    summary (also stored as ``training.json`` in the checkpoint).
     """
     from diffusers.training_utils import EMAModel
 
@@ -263,21 +267,23 @@ def train_demo_model(
     rng = np.random.default_rng(s.seed)
     gen = torch.Generator().manual_seed(s.seed)
 
-    # 1. data: log-mels once, global statistics, standardized latents
-    clips = training_clips(index_csv, instruments, s.clips_per_instrument, s.seed)
-    log.info("training on %d clips of %d instruments from %s", len(clips), len(instruments), index_csv)
-    paths, codes = clips["path"].tolist(), clips["instrument"].tolist()
-    duets = training_duets(duets_dir, instruments) if duets_dir is not None else None
-    if duets is not None and len(duets):
-        paths += duets["path"].tolist()
-        codes += duets["instruments"].tolist()
-        log.info("+ %d duet clips of %d pair(s) from %s", len(duets), duets["instruments"].nunique(), duets_dir)
+    # 1. data: log-mels once, the autoencoder's statistics, standardized latents
+    clips, duets, paths, codes = _training_pool(index_csv, instruments, s, duets_dir)
     log_mels = encode_clips(paths, MelAutoencoder(), s.clip_seconds)
-    mean, std = float(log_mels.mean()), float(log_mels.std())
-    standardized_max = float(((log_mels - round(mean, 6)) / round(std, 6)).max())
-    vae = MelAutoencoder(latent_mean=round(mean, 6), latent_std=round(std, 6), latent_max=round(standardized_max, 4))
+    if autoencoder_dir is None:
+        vae = autoencoder_of(log_mels)
+    else:
+        try:
+            vae = load_demo_autoencoder(autoencoder_dir)
+        except FileNotFoundError as exc:
+            raise DemoTrainingError(str(exc)) from None
+        fitted = autoencoder_of(log_mels).config
+        if any(vae.config[k] != fitted[k] for k in ("latent_mean", "latent_std", "latent_max")):
+            raise DemoTrainingError(f"{autoencoder_dir} was fitted on other clips or settings than this training; "
+                                    "rerun rule fit_demo_autoencoder (snakemake -R fit_demo_autoencoder)")
     latents = (log_mels - vae.config.latent_mean) / vae.config.latent_std
-    log.info("latents %s, log-mel mean %.4f std %.4f", tuple(latents.shape), mean, std)
+    log.info("latents %s, log-mel mean %.4f std %.4f", tuple(latents.shape), vae.config.latent_mean,
+             vae.config.latent_std)
 
     # 2. model
     components = build_demo_components(None, device=device, sample_size=latents.shape[-1], seed=s.seed)
@@ -367,6 +373,42 @@ def train_demo_model(
         losses.to_csv(tmp, index=False)
     plot_loss(losses, loss_figure)
     return summary
+
+
+def _training_pool(index_csv, instruments, s: DemoTrainingSettings, duets_dir):
+    """The clips the demo model (and its autoencoder's statistics) learn from: training clips, then duets."""
+    clips = training_clips(index_csv, instruments, s.clips_per_instrument, s.seed)
+    log.info("training on %d clips of %d instruments from %s", len(clips), len(instruments), index_csv)
+    paths, codes = clips["path"].tolist(), clips["instrument"].tolist()
+    duets = training_duets(duets_dir, instruments) if duets_dir is not None else None
+    if duets is not None and len(duets):
+        paths += duets["path"].tolist()
+        codes += duets["instruments"].tolist()
+        log.info("+ %d duet clips of %d pair(s) from %s", len(duets), duets["instruments"].nunique(), duets_dir)
+    return clips, duets, paths, codes
+
+
+def autoencoder_of(log_mels: torch.Tensor) -> MelAutoencoder:
+    """The demo autoencoder standardized by the statistics of the training clips' log-mels ``[N, n_mels, T]``."""
+    mean, std = float(log_mels.mean()), float(log_mels.std())
+    standardized_max = float(((log_mels - round(mean, 6)) / round(std, 6)).max())
+    return MelAutoencoder(latent_mean=round(mean, 6), latent_std=round(std, 6), latent_max=round(standardized_max, 4))
+
+
+def fit_demo_autoencoder(index_csv: str | Path, out_dir: str | Path, instruments: list[str],
+                         settings: DemoTrainingSettings | dict, duets_dir: str | Path | None = None) -> MelAutoencoder:
+    """Fit the demo model's parameter-free autoencoder (log-mel statistics of the clips
+    :func:`train_demo_model` learns from) and write it to ``out_dir`` (diffusers layout). Seconds of work:
+    the latents cache and the classifiers need only this, not the trained DiT."""
+    s = settings if isinstance(settings, DemoTrainingSettings) else DemoTrainingSettings.from_config(settings)
+    _check_settings(s)
+    _, _, paths, _ = _training_pool(index_csv, instruments, s, duets_dir)
+    vae = autoencoder_of(encode_clips(paths, MelAutoencoder(), s.clip_seconds))
+    with atomic_folder(out_dir) as tmp:
+        vae.save_pretrained(tmp, safe_serialization=True)
+    log.info("demo autoencoder: log-mel mean %.4f std %.4f, latent max %.4f -> %s", vae.config.latent_mean,
+             vae.config.latent_std, vae.config.latent_max, out_dir)
+    return vae
 
 
 def _check_settings(s: DemoTrainingSettings) -> None:

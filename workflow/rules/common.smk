@@ -272,6 +272,7 @@ def classifier_train_seconds(stage):
 # Rules that load the model take `input: model=get_model_input()` and
 # `params: spec=get_model_spec()`, so that they wait for the trained checkpoint.
 DEMO_CHECKPOINT = "results/demo/model"
+DEMO_AUTOENCODER = "results/demo/autoencoder"  # its parameter-free autoencoder, fitted first (rule fit_demo_autoencoder)
 
 
 def get_model_spec():
@@ -285,6 +286,20 @@ def get_model_input():
     if str(config["model"]["spec"]) == "demo":
         return [DEMO_CHECKPOINT]
     return FETCH.inputs("sao")
+
+
+def get_autoencoder_spec():
+    """The spec the latents cache loads: the demo family's fitted autoencoder (no trained DiT needed), or the model's."""
+    if str(config["model"]["spec"]) == "demo":
+        return f"demo-autoencoder:{DEMO_AUTOENCODER}"
+    return get_model_spec()
+
+
+def get_autoencoder_input():
+    """Files the latents cache needs: the fitted demo autoencoder, or the model's files."""
+    if str(config["model"]["spec"]) == "demo":
+        return [DEMO_AUTOENCODER]
+    return get_model_input()
 
 
 def demo_train_seconds():

@@ -1,13 +1,38 @@
 # Demo model (the `demo` model family, difftone.models.demo): Stable Audio Open's
 # classes, small, on a log-mel latent, trained from the embedded dataset so that the
 # embedded default's generations follow the prompt's instrument word. Model jobs
-# load it as `demo:results/demo/model` (get_model_spec(), get_model_input()).
+# load it as `demo:results/demo/model` (get_model_spec(), get_model_input()). Its
+# autoencoder is parameter-free but for the training clips' log-mel statistics:
+# fit_demo_autoencoder writes it first (seconds), so the latents cache and the
+# classifiers run beside the DiT's training instead of after it.
+
+
+rule fit_demo_autoencoder:
+    input:
+        index="results/data/index.csv",
+        duets="results/data/duets",
+    output:
+        autoencoder=directory(DEMO_AUTOENCODER),
+    log:
+        "logs/demo/fit_demo_autoencoder.log",
+    priority: 50  # the latents cache and the classifiers wait for it, not for the training
+    conda:
+        "../../envs/difftone.yaml"
+    resources:
+        **cpu_resources(seconds=60),
+    params:
+        instruments=config["instruments"],
+        clip_seconds=config["data"]["clip_seconds"],
+        settings=config["demo"],
+    script:
+        "../scripts/fit_demo_autoencoder.py"
 
 
 rule train_demo_model:
     input:
-        "results/data/index.csv",
+        index="results/data/index.csv",
         duets="results/data/duets",
+        autoencoder=DEMO_AUTOENCODER,
     output:
         model=directory(DEMO_CHECKPOINT),
         losses="results/demo/loss.csv",
@@ -23,7 +48,7 @@ rule train_demo_model:
     priority: 50  # the head of the longest chain (latents and teacher, student, sources, edits): start it first
     conda:
         "../../envs/difftone.yaml"
-    threads: 2  # scheduling only: torch uses demo.torch_threads whatever the cores
+    threads: config["demo"]["torch_threads"]  # torch's threads, fixed by the config (not the machine's cores)
     resources:
         **gpu_resources(seconds=demo_train_seconds(), mem_mb=4000, cpus_per_gpu=4),
     params:

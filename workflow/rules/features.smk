@@ -34,12 +34,12 @@ rule extract_teacher_features:
 rule encode_sao_latents:
     input:
         index="results/data/index.csv",
-        model=get_model_input(),
+        model=get_autoencoder_input(),
     output:
         "results/features/sao_latents/index.csv",
     log:
         "logs/features/encode_sao_latents.log",
-    priority: 40  # the chain from the demo model to the sources
+    priority: 40  # the chain from the demo autoencoder to the sources
     conda:
         "../../envs/difftone.yaml"
     resources:
@@ -47,7 +47,7 @@ rule encode_sao_latents:
             seconds=audio_seconds(dataset_clips() * config["data"]["clip_seconds"]),
         ),
     params:
-        spec=get_model_spec(),
+        spec=get_autoencoder_spec(),
         dtype=config["model"]["dtype"],
         batch_size=config["classifiers"]["latent_batch_size"],
         device=config["device"],

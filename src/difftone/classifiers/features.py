@@ -86,5 +86,7 @@ def encode_sao_latents(
     def compute(waves: list[np.ndarray]) -> torch.Tensor:
         return components.encode_audio(torch.from_numpy(np.stack(waves))).float().cpu()
 
-    producer = {"model": model_spec, "dtype": dtype, "sample_rate": rate, "channels": channels}
+    # the VAE's config joins the fingerprint: a refitted demo autoencoder (same spec string) recomputes the cache
+    vae_config = {k: v for k, v in dict(components.vae.config).items() if not k.startswith("_")}
+    producer = {"model": model_spec, "dtype": dtype, "sample_rate": rate, "channels": channels, "vae": vae_config}
     cache_clips(index_csv, manifest_csv, producer, load, compute, batch_size, desc="SAO latents", time_axis=-1)

@@ -386,6 +386,19 @@ def _load_checkpoint(path: Path) -> dict[str, Any]:
         ) from None
 
 
+def load_demo_autoencoder(folder: str | os.PathLike) -> MelAutoencoder:
+    """The fitted autoencoder alone (``difftone.demo_training.fit_demo_autoencoder``'s folder, or a checkpoint's
+    ``vae/``): the latents cache needs only it, not the trained DiT."""
+    folder = Path(folder)
+    how = "run rule fit_demo_autoencoder (snakemake -R fit_demo_autoencoder)"
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"{folder} holds no demo autoencoder (config.json missing); {how}")
+    try:
+        return MelAutoencoder.from_pretrained(folder, use_safetensors=True).eval()
+    except (OSError, ValueError, json.JSONDecodeError) as exc:
+        raise FileNotFoundError(f"cannot load the demo autoencoder {folder} ({exc}); {how}") from None
+
+
 def save_demo_components(components: dict[str, Any], out_dir: str | os.PathLike) -> Path:
     """Write the components as a diffusers-style folder, atomically (temp folder, then rename)."""
     out_dir = Path(out_dir)

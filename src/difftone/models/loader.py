@@ -5,6 +5,8 @@
 
 - ``"tiny"``: the real classes, small, seeded random weights, offline (:mod:`.tiny`);
 - ``"demo"`` / ``"demo:DIR"``: the demo family (:mod:`.demo`), untrained or from a checkpoint folder;
+- ``"demo-autoencoder:DIR"``: the demo family's fitted autoencoder from ``DIR`` with an untrained DiT
+  (the latents cache, which runs only the VAE, then need not wait for the demo training);
 - a local snapshot folder in the diffusers layout of ``stabilityai/stable-audio-open-1.0``
   (``model_index.json`` and ``transformer/ vae/ text_encoder/ tokenizer/ projection_model/ scheduler/``);
 - a hub id (``stabilityai/stable-audio-open-1.0``, gated: the token is read from
@@ -89,6 +91,8 @@ def load_sao(spec: str, dtype: str = "float32", device: str = "cpu", compile: bo
         from difftone.models.tiny import build_tiny_components
 
         parts = build_tiny_components()
+    elif spec.startswith("demo-autoencoder:"):
+        parts = _load_demo_autoencoder(spec.partition(":")[2], dtype, device)
     elif spec == "demo" or spec.startswith("demo:"):
         parts = _load_demo(spec.partition(":")[2] or None, dtype, device)
     elif _looks_local(spec):
@@ -157,6 +161,19 @@ def _load_demo(checkpoint_dir: str | None, dtype: str, device: str) -> dict[str,
         return build_demo_components(checkpoint_dir, dtype, device)
     except (OSError, ValueError, KeyError) as exc:
         raise ModelLoadError(f"cannot load the demo checkpoint {checkpoint_dir}: {exc}") from None
+
+
+def _load_demo_autoencoder(folder: str, dtype: str, device: str) -> dict[str, Any]:
+    """The demo family with the fitted autoencoder of ``folder`` and untrained DiT/text encoder: for the
+    latents cache, which runs only the VAE (it then need not wait for the DiT's training)."""
+    from difftone.models.demo import load_demo_autoencoder
+
+    parts = _load_demo(None, dtype, device)
+    try:
+        parts["vae"] = load_demo_autoencoder(folder).to(device=device)
+    except FileNotFoundError as exc:
+        raise ModelLoadError(str(exc)) from None
+    return parts
 
 
 def _download(repo_id: str) -> Path:
