@@ -51,6 +51,7 @@ def test_paper_config_fetches_every_hub_model_it_names():
     assert {"model_index.json", "*/*.safetensors", "*/*.json"} <= set(models["audioldm2"].allow_patterns)
     assert "audioldm2" not in hub_models(merge(cfg, {"musicmagus": {"model": None}}))
     assert cfg["musicmagus"]["sources_per_pair"] is None  # every test source (the default caps it for CPU)
+    assert (cfg["metrics"]["clap"]["window_s"], cfg["metrics"]["clap"]["hop_s"]) == (10.0, 1.0)  # kadtk's windows
     assert {"tokenizer.json", "vocab.json", "merges.txt", "config.json"} <= set(models["clap_tokenizer"].allow_patterns)
     assert not any("safetensors" in p or ".bin" in p for p in models["clap_tokenizer"].allow_patterns)  # no weights
     assert "clap_tokenizer" not in hub_models(merge(cfg, {"judge": {"kind": "mfcc_logreg"}}))
