@@ -54,6 +54,7 @@ rule edit_swap_steps:
         "logs/edits/edit_swap_steps.log",
     benchmark:
         "benchmarks/edits/edit_swap_steps.tsv"
+    priority: 20  # Figure 2 before the end: the report waits for it
     conda:
         "../../envs/difftone.yaml"
     resources:

@@ -14,6 +14,7 @@ rule invert_recordings:
         "logs/real_audio/invert_{inversion}.log",
     benchmark:
         "benchmarks/real_audio/invert_{inversion}.tsv"
+    priority: 40  # needs only the model: beside the source generations
     conda:
         "../../envs/difftone.yaml"
     resources:
@@ -49,6 +50,7 @@ rule edit_recordings:
         "logs/real_audio/edit_{row}.log",
     benchmark:
         "benchmarks/real_audio/edit_{row}.tsv"
+    priority: 20  # Table IV's chain is as long as Table II's: not left for the end
     conda:
         "../../envs/difftone.yaml"
     resources:
@@ -89,6 +91,7 @@ rule score_recordings:
         embeddings="results/real_audio/metrics/{row}/clap.npz",
     log:
         "logs/real_audio/score_{row}.log",
+    priority: 20  # Table IV's chain is as long as Table II's: not left for the end
     conda:
         "../../envs/difftone.yaml"
     resources:
@@ -124,6 +127,7 @@ rule table4_real_audio:
         markdown="results/tables/table4_real_audio.md",
     log:
         "logs/real_audio/table4.log",
+    priority: 20  # Table IV's chain is as long as Table II's: not left for the end
     conda:
         "../../envs/difftone.yaml"
     resources:

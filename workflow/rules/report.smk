@@ -15,6 +15,7 @@ rule plot_swap_steps:
         ),
     log:
         "logs/report/plot_swap_steps.log",
+    priority: 20  # Figure 2 before the end: the report waits for it
     conda:
         "../../envs/difftone.yaml"
     resources:
