@@ -11,6 +11,7 @@ rule split_sources:
         SOURCE_SPLIT,
     log:
         "logs/sources/split_sources.log",
+    priority: 40  # the sweep and every edit job wait for it (a priority does not pass to a job's inputs)
     conda:
         "../../envs/difftone.yaml"
     resources:
