@@ -205,6 +205,41 @@ def encode_clips(paths: list[str], vae: MelAutoencoder, seconds: float, batch: i
     return torch.cat(out)
 
 
+def training_pool(index_csv: str | Path, instruments: list[str], settings: DemoTrainingSettings,
+                  duets_dir: str | Path | None = None):
+    """The demo model's training clips: ``(clips, duets, paths, codes)``; the single-instrument clips
+    (:func:`training_clips`) come first, then the duets of ``duets_dir`` (codes: a tuple per duet)."""
+    s = settings
+    clips = training_clips(index_csv, instruments, s.clips_per_instrument, s.seed)
+    log.info("training on %d clips of %d instruments from %s", len(clips), len(instruments), index_csv)
+    paths, codes = clips["path"].tolist(), clips["instrument"].tolist()
+    duets = training_duets(duets_dir, instruments) if duets_dir is not None else None
+    if duets is not None and len(duets):
+        paths += duets["path"].tolist()
+        codes += duets["instruments"].tolist()
+        log.info("+ %d duet clips of %d pair(s) from %s", len(duets), duets["instruments"].nunique(), duets_dir)
+    return clips, duets, paths, codes
+
+
+def fitted_autoencoder(log_mels: torch.Tensor) -> MelAutoencoder:
+    """The mel autoencoder whose latent statistics (mean, std, decode's ceiling) are those of ``log_mels``."""
+    mean, std = float(log_mels.mean()), float(log_mels.std())
+    standardized_max = float(((log_mels - round(mean, 6)) / round(std, 6)).max())
+    return MelAutoencoder(latent_mean=round(mean, 6), latent_std=round(std, 6), latent_max=round(standardized_max, 4))
+
+
+def demo_autoencoder(index_csv: str | Path, instruments: list[str], settings: DemoTrainingSettings | dict,
+                     duets_dir: str | Path | None = None) -> MelAutoencoder:
+    """The VAE :func:`train_demo_model` writes into the checkpoint of these arguments, built without training.
+
+    The mel autoencoder has no weights, only the latent statistics of the training clips, so the
+    teacher's round-trip augmentation (``teacher_features.roundtrip: demo``) gets the demo decoder
+    without waiting for the demo model (``tests/test_demo.py`` checks it equals the checkpoint's)."""
+    s = settings if isinstance(settings, DemoTrainingSettings) else DemoTrainingSettings.from_config(settings)
+    _, _, paths, _ = training_pool(index_csv, instruments, s, duets_dir)
+    return fitted_autoencoder(encode_clips(paths, MelAutoencoder(), s.clip_seconds))
+
+
 # -- training ------------------------------------------------------------------------------
 
 
@@ -264,20 +299,12 @@ def train_demo_model(
     gen = torch.Generator().manual_seed(s.seed)
 
     # 1. data: log-mels once, global statistics, standardized latents
-    clips = training_clips(index_csv, instruments, s.clips_per_instrument, s.seed)
-    log.info("training on %d clips of %d instruments from %s", len(clips), len(instruments), index_csv)
-    paths, codes = clips["path"].tolist(), clips["instrument"].tolist()
-    duets = training_duets(duets_dir, instruments) if duets_dir is not None else None
-    if duets is not None and len(duets):
-        paths += duets["path"].tolist()
-        codes += duets["instruments"].tolist()
-        log.info("+ %d duet clips of %d pair(s) from %s", len(duets), duets["instruments"].nunique(), duets_dir)
+    clips, duets, paths, codes = training_pool(index_csv, instruments, s, duets_dir)
     log_mels = encode_clips(paths, MelAutoencoder(), s.clip_seconds)
-    mean, std = float(log_mels.mean()), float(log_mels.std())
-    standardized_max = float(((log_mels - round(mean, 6)) / round(std, 6)).max())
-    vae = MelAutoencoder(latent_mean=round(mean, 6), latent_std=round(std, 6), latent_max=round(standardized_max, 4))
+    vae = fitted_autoencoder(log_mels)
     latents = (log_mels - vae.config.latent_mean) / vae.config.latent_std
-    log.info("latents %s, log-mel mean %.4f std %.4f", tuple(latents.shape), mean, std)
+    log.info("latents %s, log-mel mean %.4f std %.4f", tuple(latents.shape), vae.config.latent_mean,
+             vae.config.latent_std)
 
     # 2. model
     components = build_demo_components(None, device=device, sample_size=latents.shape[-1], seed=s.seed)
