@@ -74,6 +74,14 @@ def test_teacher_epochs_retrain_teacher_and_what_depends_on_it(wf):
     assert planned == {"train_teacher", "distill_student", "train_student_head", "table1_classifiers"} | GENERATED
 
 
+def test_roundtrip_off_keeps_the_clean_features_and_retrains_the_teacher(wf, workdir):
+    # the embedded default round-trips the train/val clips (teacher_features.roundtrip: demo); off, the
+    # clean manifest is the one already there and only the teacher and what depends on it rerun
+    assert (workdir / "results" / "features" / "teacher_roundtrip" / "index.csv").is_file()
+    planned = _planned(wf, {"teacher_features": {"roundtrip": None}})
+    assert planned == {"train_teacher", "distill_student", "train_student_head", "table1_classifiers"} | GENERATED
+
+
 def test_mert_spec_reruns_features_not_latents(wf):
     planned = _planned(wf, {"teacher_features": {"layers": [0, 4]}})
     assert "extract_teacher_features" in planned and "train_teacher" in planned

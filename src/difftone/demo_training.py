@@ -206,6 +206,41 @@ def encode_clips(paths: list[str], vae: MelAutoencoder, seconds: float, batch: i
     return torch.cat(out)
 
 
+def training_pool(index_csv: str | Path, instruments: list[str], settings: DemoTrainingSettings,
+                  duets_dir: str | Path | None = None):
+    """The demo model's training clips: ``(clips, duets, paths, codes)``; the single-instrument clips
+    (:func:`training_clips`) come first, then the duets of ``duets_dir`` (codes: a tuple per duet)."""
+    s = settings
+    clips = training_clips(index_csv, instruments, s.clips_per_instrument, s.seed)
+    log.info("training on %d clips of %d instruments from %s", len(clips), len(instruments), index_csv)
+    paths, codes = clips["path"].tolist(), clips["instrument"].tolist()
+    duets = training_duets(duets_dir, instruments) if duets_dir is not None else None
+    if duets is not None and len(duets):
+        paths += duets["path"].tolist()
+        codes += duets["instruments"].tolist()
+        log.info("+ %d duet clips of %d pair(s) from %s", len(duets), duets["instruments"].nunique(), duets_dir)
+    return clips, duets, paths, codes
+
+
+def fitted_autoencoder(log_mels: torch.Tensor) -> MelAutoencoder:
+    """The mel autoencoder whose latent statistics (mean, std, decode's ceiling) are those of ``log_mels``."""
+    mean, std = float(log_mels.mean()), float(log_mels.std())
+    standardized_max = float(((log_mels - round(mean, 6)) / round(std, 6)).max())
+    return MelAutoencoder(latent_mean=round(mean, 6), latent_std=round(std, 6), latent_max=round(standardized_max, 4))
+
+
+def demo_autoencoder(index_csv: str | Path, instruments: list[str], settings: DemoTrainingSettings | dict,
+                     duets_dir: str | Path | None = None) -> MelAutoencoder:
+    """The VAE :func:`train_demo_model` writes into the checkpoint of these arguments, built without training.
+
+    The mel autoencoder has no weights, only the latent statistics of the training clips, so the
+    teacher's round-trip augmentation (``teacher_features.roundtrip: demo``) gets the demo decoder
+    without waiting for the demo model (``tests/test_demo.py`` checks it equals the checkpoint's)."""
+    s = settings if isinstance(settings, DemoTrainingSettings) else DemoTrainingSettings.from_config(settings)
+    _, _, paths, _ = training_pool(index_csv, instruments, s, duets_dir)
+    return fitted_autoencoder(encode_clips(paths, MelAutoencoder(), s.clip_seconds))
+
+
 # -- training ------------------------------------------------------------------------------
 
 
@@ -268,16 +303,16 @@ def train_demo_model(
     gen = torch.Generator().manual_seed(s.seed)
 
     # 1. data: log-mels once, the autoencoder's statistics, standardized latents
-    clips, duets, paths, codes = _training_pool(index_csv, instruments, s, duets_dir)
+    clips, duets, paths, codes = training_pool(index_csv, instruments, s, duets_dir)
     log_mels = encode_clips(paths, MelAutoencoder(), s.clip_seconds)
     if autoencoder_dir is None:
-        vae = autoencoder_of(log_mels)
+        vae = fitted_autoencoder(log_mels)
     else:
         try:
             vae = load_demo_autoencoder(autoencoder_dir)
         except FileNotFoundError as exc:
             raise DemoTrainingError(str(exc)) from None
-        fitted = autoencoder_of(log_mels).config
+        fitted = fitted_autoencoder(log_mels).config
         if any(vae.config[k] != fitted[k] for k in ("latent_mean", "latent_std", "latent_max")):
             raise DemoTrainingError(f"{autoencoder_dir} was fitted on other clips or settings than this training; "
                                     "rerun rule fit_demo_autoencoder (snakemake -R fit_demo_autoencoder)")
@@ -375,26 +410,6 @@ def train_demo_model(
     return summary
 
 
-def _training_pool(index_csv, instruments, s: DemoTrainingSettings, duets_dir):
-    """The clips the demo model (and its autoencoder's statistics) learn from: training clips, then duets."""
-    clips = training_clips(index_csv, instruments, s.clips_per_instrument, s.seed)
-    log.info("training on %d clips of %d instruments from %s", len(clips), len(instruments), index_csv)
-    paths, codes = clips["path"].tolist(), clips["instrument"].tolist()
-    duets = training_duets(duets_dir, instruments) if duets_dir is not None else None
-    if duets is not None and len(duets):
-        paths += duets["path"].tolist()
-        codes += duets["instruments"].tolist()
-        log.info("+ %d duet clips of %d pair(s) from %s", len(duets), duets["instruments"].nunique(), duets_dir)
-    return clips, duets, paths, codes
-
-
-def autoencoder_of(log_mels: torch.Tensor) -> MelAutoencoder:
-    """The demo autoencoder standardized by the statistics of the training clips' log-mels ``[N, n_mels, T]``."""
-    mean, std = float(log_mels.mean()), float(log_mels.std())
-    standardized_max = float(((log_mels - round(mean, 6)) / round(std, 6)).max())
-    return MelAutoencoder(latent_mean=round(mean, 6), latent_std=round(std, 6), latent_max=round(standardized_max, 4))
-
-
 def fit_demo_autoencoder(index_csv: str | Path, out_dir: str | Path, instruments: list[str],
                          settings: DemoTrainingSettings | dict, duets_dir: str | Path | None = None) -> MelAutoencoder:
     """Fit the demo model's parameter-free autoencoder (log-mel statistics of the clips
@@ -402,8 +417,7 @@ def fit_demo_autoencoder(index_csv: str | Path, out_dir: str | Path, instruments
     the latents cache and the classifiers need only this, not the trained DiT."""
     s = settings if isinstance(settings, DemoTrainingSettings) else DemoTrainingSettings.from_config(settings)
     _check_settings(s)
-    _, _, paths, _ = _training_pool(index_csv, instruments, s, duets_dir)
-    vae = autoencoder_of(encode_clips(paths, MelAutoencoder(), s.clip_seconds))
+    vae = demo_autoencoder(index_csv, instruments, s, duets_dir)
     with atomic_folder(out_dir) as tmp:
         vae.save_pretrained(tmp, safe_serialization=True)
     log.info("demo autoencoder: log-mel mean %.4f std %.4f, latent max %.4f -> %s", vae.config.latent_mean,

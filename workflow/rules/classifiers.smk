@@ -8,6 +8,7 @@
 rule train_teacher:
     input:
         "results/features/teacher/index.csv",
+        unpack(get_teacher_roundtrip_input),
     output:
         weights="results/classifiers/teacher/model.safetensors",
         config="results/classifiers/teacher/config.json",

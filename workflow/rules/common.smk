@@ -191,6 +191,16 @@ def get_teacher_features():
     return feats
 
 
+TEACHER_ROUNDTRIP_MANIFEST = "results/features/teacher_roundtrip/index.csv"
+
+
+def get_teacher_roundtrip_input(wildcards):
+    """The round-tripped train/val features the teacher also trains on (teacher_features.roundtrip), or none."""
+    if config["teacher_features"]["roundtrip"] is None:
+        return {}
+    return {"roundtrip": TEACHER_ROUNDTRIP_MANIFEST}
+
+
 def get_clap():
     """metrics.clap with the fetched checkpoint file as checkpoint."""
     clap = dict(config["metrics"]["clap"])

@@ -8,13 +8,19 @@ Public entry points::
     load_mert(spec, revision, ...) -> MertExtractor
     load_teacher_features(kind, spec, ...) -> MertExtractor | LogMelExtractor   # teacher_features.kind: mert | logmel
     extract_teacher_features / encode_sao_latents         # feature caches (features.smk; classifiers.features)
+    extract_roundtrip_teacher_features                    # teacher_features.roundtrip: train/val clips after the demo round trip
     train_teacher / distill_student / train_student_head / train_baseline   # classifiers.smk
     write_table1                                          # Table I
 """
 
 from difftone.classifiers.checkpoint import CheckpointError
 from difftone.classifiers.heads import ClassifierHead
-from difftone.classifiers.features import encode_sao_latents, extract_mert_features, extract_teacher_features
+from difftone.classifiers.features import (
+    encode_sao_latents,
+    extract_mert_features,
+    extract_roundtrip_teacher_features,
+    extract_teacher_features,
+)
 from difftone.classifiers.logmel import LogMelExtractor
 from difftone.classifiers.mert import MertExtractor, MertLoadError, load_mert
 from difftone.classifiers.student import LatentClassifier, StudentEncoder, load_latent_classifier, tiny_latent_classifier
@@ -43,6 +49,7 @@ __all__ = [
     "distill_student",
     "encode_sao_latents",
     "extract_mert_features",
+    "extract_roundtrip_teacher_features",
     "extract_teacher_features",
     "load_latent_classifier",
     "load_mert",

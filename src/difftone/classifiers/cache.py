@@ -117,13 +117,15 @@ def cache_clips(
     batch_size: int = 8,
     desc: str = "caching",
     time_axis: int = -1,
+    splits: tuple[str, ...] | None = None,
 ) -> pd.DataFrame:
     """Compute one tensor per clip of ``index_csv`` and cache it beside ``manifest_csv``.
 
     ``load(path) -> np.ndarray`` decodes a clip; ``compute(list of arrays of equal
     shape) -> tensor [B, ...]`` runs the model on a batch; ``time_axis`` of a clip's
     tensor is its length in frames (the manifest's ``frames``). Clips whose cached file
-    has the same fingerprint are reused. Returns the manifest (also written).
+    has the same fingerprint are reused. ``splits``: cache only the clips of these splits
+    (None: every clip). Returns the manifest (also written).
     """
     import logging
 
@@ -132,7 +134,10 @@ def cache_clips(
     log = logging.getLogger(__name__)
     manifest_csv = Path(manifest_csv)
     cache_dir = manifest_csv.parent
-    df = read_index(index_csv).reset_index(drop=True)
+    df = read_index(index_csv)
+    if splits is not None:
+        df = df[df["split"].isin(splits)]
+    df = df.reset_index(drop=True)
     targets = [clip_file(cache_dir, p) for p in df["path"]]
     fps = [fingerprint(producer, p) for p in df["path"]]
     todo = [i for i in range(len(df)) if not is_cached(targets[i], fps[i])]

@@ -54,6 +54,58 @@ def extract_teacher_features(
                 desc=f"{kind} features", time_axis=1)
 
 
+ROUNDTRIPS = ("demo",)
+ROUNDTRIP_SPLITS = ("train", "val")  # never the test split: Table I scores the teacher on it
+
+
+def extract_roundtrip_teacher_features(
+    index_csv: str | Path,
+    manifest_csv: str | Path,
+    autoencoder,
+    roundtrip: str = "demo",
+    kind: str = "mert",
+    spec: str = "tiny",
+    revision: str | None = None,
+    sample_rate: int | None = None,
+    layers: list[int] | None = None,
+    device: str = "cpu",
+    batch_size: int = 8,
+    extractor=None,
+) -> None:
+    """Cache the teacher features of the train and val clips after an encode -> decode round trip.
+
+    ``teacher_features.roundtrip`` (``demo``): ``autoencoder`` is the demo model's mel autoencoder
+    (:func:`difftone.demo_training.demo_autoencoder`); each clip is read at its rate and channel count,
+    replaced by ``autoencoder.decode(autoencoder.encode(x))`` (Griffin-Lim audio, as the demo model's
+    generations), and its teacher features are cached as :func:`extract_teacher_features` does, under
+    ``manifest_csv``'s folder, with the same manifest columns (path, instrument, split, file, frames).
+    The test split is never round-tripped (:data:`ROUNDTRIP_SPLITS`).
+    """
+    if roundtrip not in ROUNDTRIPS:
+        raise ValueError(f"teacher_features.roundtrip {roundtrip!r} is not one of {', '.join(ROUNDTRIPS)} (or null)")
+    ex = extractor or load_teacher_features(kind, spec, revision, sample_rate, layers, device)
+    rate, channels = int(autoencoder.sampling_rate), int(autoencoder.config.audio_channels)
+
+    def load(path: str) -> np.ndarray:
+        wave, _ = audio.load(path, sample_rate=rate, channels=channels)
+        return wave
+
+    def compute(waves: list[np.ndarray]):
+        return ex.hidden_states(roundtrip_audio(autoencoder, np.stack(waves)), rate).half()
+
+    producer = {**ex.producer(), "roundtrip": roundtrip, "autoencoder": {k: v for k, v in autoencoder.config.items() if not k.startswith("_")}}
+    cache_clips(index_csv, manifest_csv, producer, load, compute, batch_size,
+                desc=f"{kind} features of round-tripped clips", time_axis=1, splits=ROUNDTRIP_SPLITS)
+
+
+@torch.no_grad()
+def roundtrip_audio(autoencoder, waves: np.ndarray) -> torch.Tensor:
+    """``autoencoder.decode(autoencoder.encode(waves))``, cut to the input length (``[B, ch, n]``, float32)."""
+    x = torch.from_numpy(np.ascontiguousarray(waves, dtype=np.float32))
+    y = autoencoder.decode(autoencoder.encode(x).latent_dist.mode()).sample.float()
+    return y[..., : x.shape[-1]]
+
+
 def extract_mert_features(index_csv: str | Path, manifest_csv: str | Path, spec: str = "tiny", revision: str | None = None,
                           sample_rate: int = MERT_SAMPLE_RATE, layers: list[int] | None = None, device: str = "cpu",
                           batch_size: int = 8, extractor: MertExtractor | None = None) -> None:

@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, TensorDataset
 from tqdm import tqdm
 
 from difftone.files import atomic_path
@@ -208,18 +208,21 @@ def train_teacher(
     device: str = "cpu",
     seed: int = 0,
     clip_seconds: float | None = None,
+    roundtrip_manifest: str | Path | None = None,
 ) -> TeacherClassifier:
     """Train the teacher on cached MERT features; ``mert`` (the teacher_features config) is recorded.
 
     ``clip_seconds``: the training clips' length (``data.clip_seconds``), recorded as the window
     length the teacher reads longer audio with (None: longer audio is read whole).
+    ``roundtrip_manifest`` (``teacher_features.roundtrip``): the features of the same train and val
+    clips after the demo autoencoder's round trip (:func:`teacher_training_sets`).
     """
     arch, params, dev, out_dir = Arch.of(arch), StageParams.of(params), _device(device), Path(out_dir)
     frames_in = _frames_of(mert_manifest)
-    train = _mert_split(mert_manifest, "train", instruments, frames_in)
-    val = _mert_split(mert_manifest, "val", instruments, frames_in)
+    train, val = teacher_training_sets(mert_manifest, instruments, frames_in, roundtrip_manifest)
     num_layers, _, hidden = train[0][0].shape
-    log.info("teacher: %d train / %d val clips, MERT %d layers x %d frames x %d", len(train), len(val), num_layers, frames_in, hidden)
+    log.info("teacher: %d train / %d val clips%s, MERT %d layers x %d frames x %d", len(train), len(val),
+             " (clean + round-tripped)" if roundtrip_manifest is not None else "", num_layers, frames_in, hidden)
     _seed(seed)
     encoder = TeacherEncoder(num_layers, hidden, frames_in, arch.frames, arch.feature_dim)
     model = TeacherClassifier(encoder, arch.head(len(instruments)), instruments).to(dev)
@@ -230,6 +233,31 @@ def train_teacher(
     save_checkpoint(model, "teacher", model.checkpoint_config(mert=dict(mert), window_seconds=clip_seconds, training={**params.__dict__, "seed": seed}, summary=summary), out_dir)
     _write_history(hist, out_dir)
     return model
+
+
+def teacher_training_sets(mert_manifest: str | Path, instruments: list[str], frames_in: int,
+                          roundtrip_manifest: str | Path | None = None) -> tuple[ClipDataset, ClipDataset]:
+    """The teacher's training and validation sets: the clean train / val clips of ``mert_manifest``, and,
+    with ``roundtrip_manifest``, the same clips after the round trip added to each (train: clean +
+    round-tripped; validation: clean + round-tripped, the two kinds of audio the teacher judges: clean
+    clips in Table I, decoded generations and edits in the metrics). The round-trip manifest must list
+    exactly the clean train and val clips: no test clip ever reaches training or model selection."""
+    sets = [_mert_split(mert_manifest, split, instruments, frames_in) for split in ("train", "val")]
+    if roundtrip_manifest is None:
+        return sets[0], sets[1]
+    clean, rt = read_index(mert_manifest), read_index(roundtrip_manifest)
+    extra = sorted(set(rt["split"]) - {"train", "val"})
+    if extra:
+        raise ValueError(f"{roundtrip_manifest} has clips of split(s) {extra}: only train and val clips are "
+                         "round-tripped; rerun the features stage")
+    for split in ("train", "val"):
+        if sorted(rt.loc[rt["split"] == split, "path"]) != sorted(clean.loc[clean["split"] == split, "path"]):
+            raise ValueError(f"{roundtrip_manifest} and {mert_manifest} list different {split} clips; "
+                             "rerun both feature stages from the same results/data/index.csv")
+    for i, split in enumerate(("train", "val")):
+        files, labels = load_split(roundtrip_manifest, split, instruments)
+        sets[i] = ConcatDataset([sets[i], ClipDataset(files, labels, frames_in, time_axis=1)])
+    return sets[0], sets[1]
 
 
 @torch.no_grad()
