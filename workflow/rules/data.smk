@@ -10,6 +10,7 @@ rule render_embedded:
         directory("results/data/embedded"),
     log:
         "logs/data/render_embedded.log",
+    priority: 50  # the head of the chain to the demo training
     conda:
         "../../envs/difftone.yaml"
     resources:
@@ -68,6 +69,7 @@ rule scan_clips:
         rejected="results/data/rejected.csv",
     log:
         "logs/data/scan_clips.log",
+    priority: 50  # the head of the chain to the demo training
     conda:
         "../../envs/difftone.yaml"
     resources:
@@ -91,6 +93,7 @@ rule split_clips:
         "results/data/index.csv",
     log:
         "logs/data/split_clips.log",
+    priority: 50  # the head of the chain to the demo training
     conda:
         "../../envs/difftone.yaml"
     resources:

@@ -9,4 +9,4 @@ with rule_logging(snakemake):
     train_demo_model(snakemake.input.index, snakemake.output.model, snakemake.output.losses, snakemake.output.figure,
                      instruments=p.instruments, settings={**settings, "clip_seconds": p.clip_seconds},
                      threads=p.settings["torch_threads"], device=snakemake.params.device,
-                     duets_dir=snakemake.input.duets, autoencoder_dir=snakemake.input.autoencoder)
+                     duets_dir=snakemake.input.duets)
