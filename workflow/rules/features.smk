@@ -45,7 +45,10 @@ rule extract_roundtrip_teacher_features:
     conda:
         "../../envs/difftone.yaml"
     resources:
-        **cpu_resources(seconds=dataset_clips() * 0.5, mem_mb=3000),
+        **gpu_resources(
+            seconds=audio_seconds(dataset_clips() * config["data"]["clip_seconds"]) + dataset_clips() * 0.5,
+            mem_mb=3000,
+        ),
     params:
         roundtrip=config["teacher_features"]["roundtrip"],
         kind=config["teacher_features"]["kind"],
