@@ -46,7 +46,8 @@ rule extract_roundtrip_teacher_features:
         "../../envs/difftone.yaml"
     resources:
         **gpu_resources(
-            seconds=audio_seconds(dataset_clips() * config["data"]["clip_seconds"]) + dataset_clips() * 0.5,
+            seconds=audio_seconds(dataset_clips() * config["data"]["clip_seconds"])
+            + dataset_clips() * 0.5,
             mem_mb=3000,
         ),
     params:
