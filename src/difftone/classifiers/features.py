@@ -75,7 +75,7 @@ def extract_roundtrip_teacher_features(
     """Cache the teacher features of the train and val clips after an encode -> decode round trip.
 
     ``teacher_features.roundtrip`` (``demo``): ``autoencoder`` is the demo model's mel autoencoder
-    (:func:`difftone.demo_training.demo_autoencoder`); each clip is read at its rate and channel count,
+    (the folder rule ``fit_demo_autoencoder`` writes, :func:`difftone.demo_training.fit_demo_autoencoder`); each clip is read at its rate and channel count,
     replaced by ``autoencoder.decode(autoencoder.encode(x))`` (Griffin-Lim audio, as the demo model's
     generations), and its teacher features are cached as :func:`extract_teacher_features` does, under
     ``manifest_csv``'s folder, with the same manifest columns (path, instrument, split, file, frames).
@@ -93,9 +93,15 @@ def extract_roundtrip_teacher_features(
     def compute(waves: list[np.ndarray]):
         return ex.hidden_states(roundtrip_audio(autoencoder, np.stack(waves)), rate).half()
 
-    producer = {**ex.producer(), "roundtrip": roundtrip, "autoencoder": {k: v for k, v in autoencoder.config.items() if not k.startswith("_")}}
+    producer = {**ex.producer(), "roundtrip": roundtrip, "autoencoder": config_fingerprint(autoencoder)}
     cache_clips(index_csv, manifest_csv, producer, load, compute, batch_size,
                 desc=f"{kind} features of round-tripped clips", time_axis=1, splits=ROUNDTRIP_SPLITS)
+
+
+def config_fingerprint(module) -> dict:
+    """A diffusers module's config without its private keys (``_class_name``, ``_name_or_path``, ...): part of a
+    cache fingerprint, so that a module with other settings under the same spec recomputes the cache."""
+    return {k: v for k, v in dict(module.config).items() if not k.startswith("_")}
 
 
 @torch.no_grad()
@@ -139,6 +145,6 @@ def encode_sao_latents(
         return components.encode_audio(torch.from_numpy(np.stack(waves))).float().cpu()
 
     # the VAE's config joins the fingerprint: a refitted demo autoencoder (same spec string) recomputes the cache
-    vae_config = {k: v for k, v in dict(components.vae.config).items() if not k.startswith("_")}
-    producer = {"model": model_spec, "dtype": dtype, "sample_rate": rate, "channels": channels, "vae": vae_config}
+    producer = {"model": model_spec, "dtype": dtype, "sample_rate": rate, "channels": channels,
+                "vae": config_fingerprint(components.vae)}
     cache_clips(index_csv, manifest_csv, producer, load, compute, batch_size, desc="SAO latents", time_axis=-1)
