@@ -25,7 +25,7 @@ rule fit_demo_autoencoder:
     params:
         instruments=config["instruments"],
         clip_seconds=config["data"]["clip_seconds"],
-        settings=config["demo"],
+        settings={k: config["demo"][k] for k in ("clips_per_instrument", "seed")},  # the clips it reads
     script:
         "../scripts/fit_demo_autoencoder.py"
 
