@@ -11,6 +11,7 @@ from pathlib import Path
 import librosa
 import numpy as np
 import pandas as pd
+import pretty_midi
 import pytest
 from dataclasses import replace
 import soundfile as sf
@@ -20,7 +21,7 @@ from difftone import audio
 from difftone.audio import AudioError
 from difftone.data import DataError, download, extract, parse_name, read_index, render_embedded, scan_clips, split_clips
 from difftone.data import irmas
-from difftone.data.render import KIND_CYCLE, PROFILES, render_clip
+from difftone.data.render import KIND_CYCLE, PROFILES, render_clip, shared_score
 from difftone.instruments import INSTRUMENTS
 
 from conftest import link_workflow
@@ -95,6 +96,22 @@ def test_single_note_clips_have_the_pitch_the_manifest_says(rendered):
         wave, rate = audio.load(out / row["path"], sample_rate=22050, channels=1)
         chroma = librosa.feature.chroma_cqt(y=wave[0], sr=rate).mean(axis=1)
         assert int(np.argmax(chroma)) == int(row["pitches"]) % 12, row["path"]
+
+
+def test_every_instrument_plays_the_shared_score_of_its_clip_number(rendered):
+    out, manifest = rendered
+    manifest["index"] = [parse_name(Path(p).name).number - 1 for p in manifest["path"]]
+    assert (manifest["score"] == "shared").mean() >= 0.8  # most at the very notes; a few an octave or two down
+    for index, clips in manifest.groupby("index"):
+        score = shared_score(0, index, 3.0)
+        assert clips["kind"].nunique() == 1
+        for _, row in clips[clips["score"].str.startswith("shared")].iterrows():
+            shift = 0 if row["score"] == "shared" else int(row["score"].removeprefix("shared"))
+            played = pretty_midi.PrettyMIDI(str(out / "midi" / row["instrument"] / (Path(row["path"]).stem + ".mid")))
+            notes = played.instruments[0].notes
+            assert [n.pitch for n in notes] == [n.pitch + shift for n in score]
+            np.testing.assert_allclose([n.start for n in notes], [n.start for n in score], atol=5e-3)  # MIDI ticks
+    assert manifest.groupby("index")["pitches"].nunique().max() <= 3  # (octave moves only)
 
 
 def test_render_is_seeded_and_deterministic():
@@ -308,6 +325,22 @@ def test_split_of_one_instrument_does_not_depend_on_the_others(tmp_path):
     both = split_clips(tmp_path / "all.csv", tmp_path / "a.csv", seed=3)
     alone = split_clips(tmp_path / "one.csv", tmp_path / "b.csv", seed=3)
     assert list(both[both["instrument"] == "pia"]["split"]) == list(alone["split"])
+
+
+def test_split_by_score_keeps_a_score_in_one_part_for_every_instrument(tmp_path):
+    _clips_table(tmp_path / "clips.csv", {"cel": 30, "pia": 30, "vio": 30})
+    by_score = split_clips(tmp_path / "clips.csv", tmp_path / "a.csv", seed=0, by_score=True)
+    by_score["number"] = [parse_name(Path(p).name).number for p in by_score["path"]]
+    assert (by_score.groupby("number")["split"].nunique() == 1).all()
+    assert by_score.groupby(["instrument", "split"]).size().unstack().loc["pia"].to_dict() == {
+        "test": 6, "val": 6, "train": 18}
+    per_instrument = split_clips(tmp_path / "clips.csv", tmp_path / "b.csv", seed=0)
+    per_instrument["number"] = [parse_name(Path(p).name).number for p in per_instrument["path"]]
+    assert (per_instrument.groupby("number")["split"].nunique() > 1).any()  # what by_score prevents
+    pd.DataFrame([{"path": "d/pia/take1.wav", "instrument": "pia", "genre": "cla", "drums": None, "duration": 3.0,
+                   "sample_rate": SR, "channels": 2}]).to_csv(tmp_path / "odd.csv", index=False)
+    with pytest.raises(DataError, match=r"take1.wav is not named like an IRMAS clip.*data.source: embedded"):
+        split_clips(tmp_path / "odd.csv", tmp_path / "c.csv", by_score=True)
 
 
 def test_split_needs_three_recordings_per_instrument(tmp_path):

@@ -92,6 +92,33 @@ def test_latent_statistics_standardize():
         MelAutoencoder(latent_std=0.0)
 
 
+def test_cepstral_latents_are_the_scaled_mel_axis_dct_and_decode_as_the_log_mel_ones(notes):
+    """demo.timbre_coefficients: latents = orthonormal DCT-II along the mel axis of the standardized log-mel, the
+    first K coefficients times one gain (RMS std timbre_std over the fitted clips), the rest times another (note_std);
+    the inverse is exact, so the decoded audio is that of the log-mel latents."""
+    import scipy.fft
+
+    from difftone.demo_training import fitted_autoencoder
+
+    log_mel = MelAutoencoder().log_mel(notes)
+    plain, cepstral = fitted_autoencoder(log_mel), fitted_autoencoder(log_mel, 10, 0.5, 2.5)
+    standardized = (log_mel - plain.config.latent_mean) / plain.config.latent_std
+    reference = scipy.fft.dct(standardized.numpy(), type=2, norm="ortho", axis=1)
+    z = cepstral.encode(notes).latent_dist.mode()
+    scale = np.asarray(cepstral.config.quefrency_scale)[None, :, None]
+    np.testing.assert_allclose(z.numpy(), reference * scale, atol=1e-4 * np.abs(reference * scale).max())
+    var = reference.var(axis=(0, 2))
+    np.testing.assert_allclose(cepstral.config.quefrency_scale[0], 0.5 / np.sqrt(var[:10].mean()), rtol=1e-4)
+    np.testing.assert_allclose(cepstral.config.quefrency_scale[10], 2.5 / np.sqrt(var[10:].mean()), rtol=1e-4)
+    assert np.sqrt((z[:, :10].numpy().var(axis=(0, 2))).mean()) == pytest.approx(0.5, rel=1e-3)
+    assert np.sqrt((z[:, 10:].numpy().var(axis=(0, 2))).mean()) == pytest.approx(2.5, rel=1e-3)
+    np.testing.assert_allclose(cepstral.standardized_log_mel(z), standardized.numpy(), atol=1e-4)
+    a, b = plain.decode(plain.encode(notes).latent_dist.mode()).sample, cepstral.decode(z).sample
+    assert float((a - b).abs().max()) < 1e-3 * float(a.abs().max())
+    with pytest.raises(ValueError, match="quefrency_scale must be 64 positive gains"):
+        MelAutoencoder(quefrency_scale=[1.0] * 10)
+
+
 def _generate(components, prompts, steps=4, seconds=1.0, seed=0):
     pipe = StableAudioPipeline(**components)
     pipe.set_progress_bar_config(disable=True)

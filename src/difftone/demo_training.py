@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import scipy.fft
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
@@ -72,6 +73,9 @@ class DemoTrainingSettings:
     eval_per_instrument: int = 2
     eval_steps: int = 30
     guidance_scale: float = 4.0
+    timbre_coefficients: int | None = None
+    timbre_std: float = 1.0
+    note_std: float = 1.0
 
     @classmethod
     def from_config(cls, section: dict) -> "DemoTrainingSettings":
@@ -222,11 +226,26 @@ def training_pool(index_csv: str | Path, instruments: list[str], settings: DemoT
     return clips, duets, paths, codes
 
 
-def fitted_autoencoder(log_mels: torch.Tensor) -> MelAutoencoder:
-    """The mel autoencoder whose latent statistics (mean, std, decode's ceiling) are those of ``log_mels``."""
-    mean, std = float(log_mels.mean()), float(log_mels.std())
-    standardized_max = float(((log_mels - round(mean, 6)) / round(std, 6)).max())
-    return MelAutoencoder(latent_mean=round(mean, 6), latent_std=round(std, 6), latent_max=round(standardized_max, 4))
+def fitted_autoencoder(log_mels: torch.Tensor, timbre_coefficients: int | None = None, timbre_std: float = 1.0,
+                       note_std: float = 1.0) -> MelAutoencoder:
+    """The mel autoencoder whose latent statistics (mean, std, decode's ceiling) are those of ``log_mels``.
+
+    ``timbre_coefficients`` K (``demo.timbre_coefficients``): cepstral latents. The mel-axis DCT of the
+    standardized log-mel puts the spectral envelope (the instrument) in its first coefficients and the
+    harmonics (the notes) in the higher ones; the first K coefficients are scaled by one gain to an RMS
+    standard deviation of ``timbre_std`` over these clips, the others by another to ``note_std``. Diffusion settles a direction of large spread at a
+    larger sigma, so notes of larger spread than the timbre are decided first, as in SAO (README, issue 12)."""
+    mean, std = round(float(log_mels.mean()), 6), round(float(log_mels.std()), 6)
+    standardized = (log_mels - mean) / std
+    scale = None
+    if timbre_coefficients is not None:
+        cepstrum = scipy.fft.dct(standardized.numpy(), type=2, norm="ortho", axis=-2)
+        var = cepstrum.var(axis=(0, 2))
+        timbre = np.arange(len(var)) < timbre_coefficients
+        gain = np.where(timbre, timbre_std / np.sqrt(var[timbre].mean()), note_std / np.sqrt(var[~timbre].mean()))
+        scale = [round(float(g), 6) for g in gain]
+    return MelAutoencoder(latent_mean=mean, latent_std=std, latent_max=round(float(standardized.max()), 4),
+                          quefrency_scale=scale)
 
 
 def demo_autoencoder(index_csv: str | Path, instruments: list[str], settings: DemoTrainingSettings | dict,
@@ -238,7 +257,8 @@ def demo_autoencoder(index_csv: str | Path, instruments: list[str], settings: De
     without waiting for the demo model (``tests/test_demo.py`` checks it equals the checkpoint's)."""
     s = settings if isinstance(settings, DemoTrainingSettings) else DemoTrainingSettings.from_config(settings)
     _, _, paths, _ = training_pool(index_csv, instruments, s, duets_dir)
-    return fitted_autoencoder(encode_clips(paths, MelAutoencoder(), s.clip_seconds))
+    return fitted_autoencoder(encode_clips(paths, MelAutoencoder(), s.clip_seconds), s.timbre_coefficients,
+                              s.timbre_std, s.note_std)
 
 
 # -- training ------------------------------------------------------------------------------
@@ -305,20 +325,24 @@ def train_demo_model(
     # 1. data: log-mels once, the autoencoder's statistics, standardized latents
     clips, duets, paths, codes = training_pool(index_csv, instruments, s, duets_dir)
     log_mels = encode_clips(paths, MelAutoencoder(), s.clip_seconds)
+    def fit():
+        return fitted_autoencoder(log_mels, s.timbre_coefficients, s.timbre_std, s.note_std)
+
     if autoencoder_dir is None:
-        vae = fitted_autoencoder(log_mels)
+        vae = fit()
     else:
         try:
             vae = load_demo_autoencoder(autoencoder_dir)
         except FileNotFoundError as exc:
             raise DemoTrainingError(str(exc)) from None
-        fitted = fitted_autoencoder(log_mels).config
-        if any(vae.config[k] != fitted[k] for k in ("latent_mean", "latent_std", "latent_max")):
+        fitted = fit().config
+        if any(vae.config[k] != fitted[k] for k in ("latent_mean", "latent_std", "latent_max", "quefrency_scale")):
             raise DemoTrainingError(f"{autoencoder_dir} was fitted on other clips or settings than this training; "
                                     "rerun rule fit_demo_autoencoder (snakemake -R fit_demo_autoencoder)")
-    latents = (log_mels - vae.config.latent_mean) / vae.config.latent_std
-    log.info("latents %s, log-mel mean %.4f std %.4f", tuple(latents.shape), vae.config.latent_mean,
-             vae.config.latent_std)
+    latents = vae.latents_of(log_mels)
+    log.info("latents %s, log-mel mean %.4f std %.4f%s", tuple(latents.shape), vae.config.latent_mean,
+             vae.config.latent_std, "" if s.timbre_coefficients is None else
+             f", cepstral (timbre coefficients {s.timbre_coefficients} at std {s.timbre_std}, notes at {s.note_std})")
 
     # 2. model
     components = build_demo_components(None, device=device, sample_size=latents.shape[-1], seed=s.seed)

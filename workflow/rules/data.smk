@@ -102,6 +102,7 @@ rule split_clips:
         seed=config["data"]["split_seed"],
         val_fraction=config["data"]["val_fraction"],
         test_fraction=config["data"]["test_fraction"],
+        by_score=config["data"]["source"] == "embedded",  # clip NNNN of every instrument plays score NNNN
     script:
         "../scripts/split_clips.py"
 

@@ -25,7 +25,10 @@ rule fit_demo_autoencoder:
     params:
         instruments=config["instruments"],
         clip_seconds=config["data"]["clip_seconds"],
-        settings={k: config["demo"][k] for k in ("clips_per_instrument", "seed")},  # the clips it reads
+        settings={  # the clips it reads and the latents' scaling
+            k: config["demo"][k]
+            for k in ("clips_per_instrument", "seed", "timbre_coefficients", "timbre_std", "note_std")
+        },
     script:
         "../scripts/fit_demo_autoencoder.py"
 

@@ -138,14 +138,19 @@ def recording_of(path: str) -> str:
 
 
 def split_clips(clips_csv: str | Path, index_csv: str | Path, seed: int = 0, val_fraction: float = 0.2,
-                test_fraction: float = 0.2) -> pd.DataFrame:
+                test_fraction: float = 0.2, by_score: bool = False) -> pd.DataFrame:
     """Stratified, seeded train/val/test split of ``clips.csv`` into ``index.csv``, grouped by recording.
 
     Per instrument, its recordings are shuffled (seeded by ``seed`` and the instrument only, so the draw
     does not depend on which other instruments are indexed) and dealt whole: first to ``test`` until it holds
     ``round(n * test_fraction)`` clips or more (at least one recording), then to ``val`` likewise, the rest to
-    ``train``. Excerpts of one recording never straddle two parts. The embedded dataset renders every clip from
-    its own seed, so there each clip is one recording.
+    ``train``. Excerpts of one recording never straddle two parts.
+
+    ``by_score`` (the embedded dataset, where clip ``NNNN`` of every instrument plays score ``NNNN``:
+    :mod:`difftone.data.render`): the clips are dealt in one seeded order of their numbers, the same for
+    every instrument, so that a score is in one part for all of them; with as many clips per instrument
+    the parts hold the same scores. Otherwise a held-out score would be in another instrument's training
+    clips, and the test split would measure memorised notes.
     """
     for key, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if not 0 < value < 1:
@@ -156,13 +161,20 @@ def split_clips(clips_csv: str | Path, index_csv: str | Path, seed: int = 0, val
     clips = _read_csv(clips_csv, CLIP_COLUMNS).sort_values("path", ignore_index=True)
     clips["recording"] = [recording_of(p) for p in clips["path"]]
     clips["split"] = "train"
+    if by_score:
+        numbers = [_clip_number(p, clips_csv) for p in clips["path"]]
+        deal = {int(n): rank for rank, n in enumerate(np.random.default_rng([seed]).permutation(sorted(set(numbers))))}
+        score_rank = {rec: deal[n] for rec, n in zip(clips["recording"], numbers)}
     for code, group in clips.groupby("instrument", sort=True):
         recordings = sorted(group["recording"].unique())
         if len(recordings) < 3:
             raise DataError(f"{clips_csv}: instrument {code!r} has {len(recordings)} recording(s); a train/val/test "
                             "split by recording needs 3 (add clips or remove the instrument)")
-        rng = np.random.default_rng([seed, list(INSTRUMENTS).index(code)])
-        order = [recordings[i] for i in rng.permutation(len(recordings))]
+        if by_score:
+            order = sorted(recordings, key=score_rank.__getitem__)
+        else:
+            rng = np.random.default_rng([seed, list(INSTRUMENTS).index(code)])
+            order = [recordings[i] for i in rng.permutation(len(recordings))]
         sizes = group.groupby("recording").size()
         n = len(group)
         dealt = 0
@@ -177,9 +189,18 @@ def split_clips(clips_csv: str | Path, index_csv: str | Path, seed: int = 0, val
             raise DataError(f"{clips_csv}: instrument {code!r}: its {len(recordings)} recordings do not fill "
                             "train, val and test; add clips or lower data.val_fraction/data.test_fraction")
     _write_csv(clips[INDEX_COLUMNS], index_csv)
-    log.info("split (seed %d, val %g, test %g, by recording): %s", seed, val_fraction, test_fraction,
+    log.info("split (seed %d, val %g, test %g, by %s): %s", seed, val_fraction, test_fraction,
+             "score" if by_score else "recording",
              clips.groupby(["instrument", "split"]).size().unstack(fill_value=0).to_dict("index"))
     return clips[INDEX_COLUMNS]
+
+
+def _clip_number(path: str, clips_csv: str | Path) -> int:
+    name = parse_name(Path(path).name)
+    if name is None:
+        raise DataError(f"{clips_csv}: {path} is not named like an IRMAS clip ([code][genre]NNNN__K.wav), so it has "
+                        "no score number; a split by score is for the embedded dataset only (data.source: embedded)")
+    return name.number
 
 
 def read_index(path: str | Path = "results/data/index.csv", split: str | None = None) -> pd.DataFrame:

@@ -1,21 +1,29 @@
 """The embedded dataset: IRMAS-layout clips rendered offline from the General MIDI soundfont.
 
-Each clip is one of three kinds, in a fixed 50/30/20 cycle per instrument:
+Clip ``i`` of every instrument plays one shared **score** ``i``: the same MIDI notes, in the
+pitch range every instrument can play (:data:`SHARED_RANGE`, C4-E5), so that the instruments
+differ only in timbre, as one piece played by another instrument does. A score is one of three
+kinds, in a fixed 50/30/20 cycle over ``i``:
 
-- ``note``: one sustained note at a random pitch of the instrument's range;
+- ``note``: one sustained note;
 - ``phrase``: a short melody (random walk on a scale, varied note lengths and dynamics);
-- ``chord``: block or strummed chords (double stops on cello/violin), or an arpeggio
-  on the monophonic winds.
+- ``chord``: an arpeggio of a chord's tones (one note at a time, so that every instrument,
+  winds included, plays the same notes).
 
-Pitch ranges are realistic per instrument (:data:`PROFILES`). Notes sound to the end
-of the clip so the instrument is audible throughout; every clip must pass the strict
-silence check (no 50 ms frame below ``silence_db``) or it is drawn again. Clip ``i`` of
-instrument ``code`` depends only on ``(seed, code, i)``: adding clips or instruments
-never changes the others. Output::
+Each instrument's clip has its own pan and peak level. Notes sound to the end of the clip so the
+instrument is audible throughout; every clip must pass the strict silence check (no 50 ms frame
+below ``silence_db``); a clip that fails it with the shared score tries it one or two octaves
+down, then draws notes of its own in its own range (``render.csv``: ``score``), so clip ``i`` of instrument ``code`` still depends only on
+``(seed, code, i)``. The split keeps a score in one part for every instrument
+(:func:`difftone.data.index.split_clips`, ``by_score``). Output::
 
     out_dir/IRMAS-TrainingData/<code>/[<code>][<genre>]NNNN__1.wav   (44.1 kHz stereo PCM_16)
     out_dir/midi/<code>/<same name>.mid                              (what was played)
-    out_dir/render.csv                                               (kind, pitches, velocity, ...)
+    out_dir/render.csv                                               (kind, score, pitches, velocity, ...)
+
+Before the shared scores every instrument drew its own notes in its own range: the demo model
+then learnt notes and timbre together, and a later swap of the instrument word changed the notes
+with it (README, issue 12).
 """
 
 from __future__ import annotations
@@ -62,6 +70,7 @@ PROFILES: dict[str, Profile] = {
     "tru": Profile(54, 82, 1),  # F#3-Bb5
     "vio": Profile(55, 93, 2),  # G3-A6, double stops
 }
+SHARED_RANGE = Profile(60, 76, 1)  # C4-E5: inside every range above; monophonic, so winds play it too
 KIND_CYCLE = ("note", "phrase", "note", "chord", "note", "phrase", "note", "chord", "note", "phrase")
 SCALES = {
     "major": (0, 2, 4, 5, 7, 9, 11),
@@ -79,6 +88,7 @@ CHORDS = {
 DOUBLE_STOP_INTERVALS = (3, 4, 5, 7, 8, 9)
 HOLD = 0.5  # seconds a final note is held past the clip's end (it is cut, never released)
 MAX_ATTEMPTS = 20
+OCTAVE_RETRIES = (0, -12, -24)  # semitones the shared score is moved when it fails the silence check
 
 
 def soundfont_path() -> Path:
@@ -87,6 +97,16 @@ def soundfont_path() -> Path:
 
 def clip_rng(seed: int, code: str, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, list(INSTRUMENTS).index(code), index])
+
+
+def score_rng(seed: int, index: int) -> np.random.Generator:
+    """The draws of shared score ``index`` (the same for every instrument)."""
+    return np.random.default_rng([seed, index, 3])
+
+
+def shared_score(seed: int, index: int, seconds: float) -> list[pretty_midi.Note]:
+    """Score ``index``: the notes clip ``index`` of every instrument plays (its kind from :data:`KIND_CYCLE`)."""
+    return KINDS[KIND_CYCLE[index % len(KIND_CYCLE)]](score_rng(seed, index), SHARED_RANGE, seconds)
 
 
 def _velocity(rng: np.random.Generator, base: int) -> int:
@@ -211,7 +231,10 @@ def synthesize(
 def render_clip(
     code: str, index: int, seed: int, sample_rate: int, seconds: float, silence_db: float = -60.0
 ) -> tuple[np.ndarray, pretty_midi.Instrument, dict]:
-    """Draw and render clip ``index`` of instrument ``code``; redraw until it passes the strict silence check."""
+    """Render clip ``index`` of instrument ``code``: shared score ``index``; when that fails the strict
+    silence check (a high note that fades: the electric guitar's), the score one then two octaves down
+    (the same pitch classes; only those shifts that stay in the instrument's range), then notes of its own
+    (:data:`PROFILES`), drawn until one passes."""
     program = INSTRUMENTS[code].gm_program
     if program is None or code not in PROFILES:
         raise DataError(
@@ -221,9 +244,17 @@ def render_clip(
     prof = PROFILES[code]
     kind = KIND_CYCLE[index % len(KIND_CYCLE)]
     rng = clip_rng(seed, code, index)
+    shared = shared_score(seed, index, seconds)
+    shifts = [s for s in OCTAVE_RETRIES if all(prof.low <= n.pitch + s <= prof.high for n in shared)]
     for attempt in range(1, MAX_ATTEMPTS + 1):
         inst = pretty_midi.Instrument(program=program, name=INSTRUMENTS[code].name)
-        inst.notes = KINDS[kind](rng, prof, seconds)
+        if attempt <= len(shifts):
+            shift = shifts[attempt - 1]
+            score = "shared" if shift == 0 else f"shared{shift:+d}"
+            inst.notes = [pretty_midi.Note(n.velocity, n.pitch + shift, n.start, n.end) for n in shared]
+        else:
+            score = "own"
+            inst.notes = KINDS[kind](rng, prof, seconds)
         pan = int(rng.integers(40, 89))
         wave = synthesize(inst, sample_rate, seconds, pan)
         wave = audio.normalize_peak(wave, float(rng.uniform(0.5, 0.89)))  # below audio.PEAK_CEILING: written as rendered
@@ -236,6 +267,7 @@ def render_clip(
             "instrument": code,
             "program": program,
             "kind": kind,
+            "score": score,
             "pitches": " ".join(str(p) for p in sorted({n.pitch for n in inst.notes})),
             "n_notes": len(inst.notes),
             "velocity": round(float(np.mean([n.velocity for n in inst.notes])), 1),
@@ -273,7 +305,7 @@ def render_embedded(
         jobs = [(code, i) for code in instruments for i in range(clips_per_instrument)]
         for code, i in tqdm(jobs, desc="render embedded dataset", unit="clip"):
             wave, inst, meta = render_clip(code, i, seed, sample_rate, clip_seconds, silence_db)
-            genre = _genre(seed, code, i)
+            genre = _genre(seed, i)
             name = format_name(code, genre, i + 1, 1, drums=None if genre == "cla" else "nod")
             rel = Path(IRMAS_FOLDER) / code / name
             audio.write(tmp / rel, wave, sample_rate)
@@ -285,13 +317,14 @@ def render_embedded(
         manifest = pd.DataFrame(rows)
         manifest.to_csv(tmp / "render.csv", index=False)
     counts = manifest.groupby("kind").size().to_dict()
-    log.info("rendered %d clips (%s) into %s", len(manifest), counts, out_dir)
+    scores = manifest["score"].value_counts().to_dict() if len(manifest) else {}
+    log.info("rendered %d clips (%s; scores: %s) into %s", len(manifest), counts, scores, out_dir)
     return manifest
 
 
-def _genre(seed: int, code: str, index: int) -> str:
-    """A genre tag for the file name (the rendered clips have none; the name keeps IRMAS's layout)."""
-    return GENRES[int(np.random.default_rng([seed, list(INSTRUMENTS).index(code), index, 1]).integers(len(GENRES)))]
+def _genre(seed: int, index: int) -> str:
+    """A genre tag for the file name, one per score (the rendered clips have none; the name keeps IRMAS's layout)."""
+    return GENRES[int(np.random.default_rng([seed, index, 1]).integers(len(GENRES)))]
 
 
 # -- duets: two instruments in one clip (issue 16) ----------------------------------------------------

@@ -30,6 +30,7 @@ from typing import Any
 
 import librosa
 import numpy as np
+import scipy.fft
 import torch
 from diffusers import (
     CosineDPMSolverMultistepScheduler,
@@ -140,6 +141,7 @@ class MelAutoencoder(ModelMixin, ConfigMixin):
         latent_max: float | None = None,  # the loudest latent value of the training clips: decode's ceiling
         mel_inversion_iters: int = 40,  # 100/32 take 8x longer; the chroma of the audio moves by 0.01-0.06
         griffin_lim_iters: int = 16,  # (two different sources: 0.2-0.9), and every edit is decoded
+        quefrency_scale: list[float] | None = None,  # n_mels gains of the mel-axis DCT coefficients; None: log-mel latents
     ):
         super().__init__()
         if (mel_hop_length * sampling_rate) % mel_sampling_rate:
@@ -149,6 +151,8 @@ class MelAutoencoder(ModelMixin, ConfigMixin):
             )
         if latent_std <= 0:
             raise ValueError(f"latent_std must be positive, got {latent_std}")
+        if quefrency_scale is not None and (len(quefrency_scale) != n_mels or min(quefrency_scale) <= 0):
+            raise ValueError(f"quefrency_scale must be {n_mels} positive gains, got {quefrency_scale}")
         self.sampling_rate = int(sampling_rate)
         self.hop_length = int(mel_hop_length * sampling_rate // mel_sampling_rate)
         basis = librosa.filters.mel(sr=mel_sampling_rate, n_fft=n_fft, n_mels=n_mels, fmin=f_min, fmax=f_max)
@@ -173,9 +177,28 @@ class MelAutoencoder(ModelMixin, ConfigMixin):
         mel = np.einsum("mf,...ft->...mt", self.mel_basis.float().cpu().numpy(), power)
         return torch.from_numpy(np.log(mel + c.log_floor).astype(np.float32))
 
-    def encode(self, x: torch.Tensor, return_dict: bool = True):
+    def latents_of(self, log_mel: torch.Tensor) -> torch.Tensor:
+        """The latents of unstandardized log-mels ``[B, n_mels, T]``: standardized, and with a
+        ``quefrency_scale`` the orthonormal DCT along the mel axis (a cepstrum), each coefficient times its gain."""
         c = self.config
-        latents = (self.log_mel(x) - c.latent_mean) / c.latent_std
+        latents = (log_mel - c.latent_mean) / c.latent_std
+        if c.quefrency_scale is None:
+            return latents
+        cepstrum = scipy.fft.dct(latents.detach().float().cpu().numpy(), type=2, norm="ortho", axis=-2)
+        scale = np.asarray(c.quefrency_scale, dtype=np.float32)[:, None]
+        return torch.from_numpy((cepstrum * scale).astype(np.float32)).to(device=log_mel.device)
+
+    def standardized_log_mel(self, z: torch.Tensor) -> np.ndarray:
+        """The inverse of :meth:`latents_of` up to the standardization: latents -> standardized log-mel (numpy)."""
+        c = self.config
+        latents = z.detach().float().cpu().numpy()
+        if c.quefrency_scale is None:
+            return latents
+        scale = np.asarray(c.quefrency_scale, dtype=np.float32)[:, None]
+        return scipy.fft.idct(latents / scale, type=2, norm="ortho", axis=-2).astype(np.float32)
+
+    def encode(self, x: torch.Tensor, return_dict: bool = True):
+        latents = self.latents_of(self.log_mel(x))
         latents = latents.to(device=x.device, dtype=self.mel_basis.dtype)
         posterior = DeterministicLatent(latents)
         if not return_dict:
@@ -188,7 +211,7 @@ class MelAutoencoder(ModelMixin, ConfigMixin):
         c = self.config
         if z.ndim != 3 or z.shape[1] != c.n_mels:
             raise ValueError(f"expected latents of shape [batch, {c.n_mels}, frames], got {tuple(z.shape)}")
-        latents = z.detach().float().cpu().numpy()
+        latents = self.standardized_log_mel(z)
         # A generation (guidance extrapolates) can overshoot every band the training clips ever
         # reached; exp() turns that into gains of 10-40 dB and a clipped square wave. The bands
         # are kept within the training range: decoded audio is as loud as the data, at most.
