@@ -111,3 +111,10 @@ def test_paper_dry_run_spreads_edits_per_strategy_and_source(paper_dry_run):
     for slug in slugs:
         assert sorted(w["edit_job"] for w in edits if w["strategy"] == slug) == sorted(cfg["instruments"])
     assert Counter(w["strategy"] for r, w in paper_dry_run if r == "gather_edits") == Counter({s: 1 for s in slugs})
+
+
+def test_paper_dry_run_generates_each_instruments_sources_in_its_own_job(paper_dry_run):
+    cfg = paper_config()
+    jobs = [w for r, w in paper_dry_run if r == "generate_sources"]
+    assert sorted(w["source_job"] for w in jobs) == sorted(cfg["instruments"])  # one per instrument: spread on SLURM
+    assert sorted(w["instrument"] for r, w in paper_dry_run if r == "link_sources") == sorted(cfg["instruments"])

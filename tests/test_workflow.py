@@ -17,7 +17,8 @@ TINY = {
     "data": {"clips_per_instrument": 5},
     "model": {"spec": "tiny", "steps": 6, "duration": 1.0},
     "prompts": {"n_per_instrument": 2, "source": "offline"},
-    "generation": {"seeds": [0, 1]},  # 4 sources per instrument: 1 tuning, 3 test
+    # 4 sources per instrument (1 tuning, 3 test); generation jobs pia-vio and flu, linked into results/sources/<code>
+    "generation": {"seeds": [0, 1], "instruments_per_job": 2},
     "classifiers": {"student_channels": 4, "teacher": EPOCHS, "distill": EPOCHS, "student_head": EPOCHS,
                     "baseline": EPOCHS},
     # instruments_per_job 2: one edit job of two source instruments and one of one (pia-vio, flu)
@@ -52,6 +53,14 @@ def test_the_dag_writes_the_output_contract(wf):
             assert {"item", "prompt_index", "seed", "swap_step", "reason", "trace"} <= set(swaps.columns)
             for name in swaps["audio"]:
                 assert (results / "edits" / strategy / f"{s}_to_{t}" / name).is_file()
+    # two generation jobs (pia-vio, flu); each instrument's folder hard-linked where every stage reads it
+    assert sorted(p.name for p in (results / "source_jobs").iterdir()) == ["flu", "pia-vio"]
+    for code in TINY["instruments"]:
+        job = "flu" if code == "flu" else "pia-vio"
+        items = pd.read_csv(results / "sources" / code / "items.csv")
+        assert len(items) == 4 and set(items["instrument"]) == {code}
+        for wav in items["audio"]:
+            assert (results / "sources" / code / wav).samefile(results / "source_jobs" / job / code / wav)
     fixed = pd.read_csv(results / "edits" / "fixed-2" / "pia_to_vio" / "swaps.csv")
     assert (fixed["swap_step"] == 2).all() and (fixed["nfe"] == 6 - 2).all()
 
@@ -165,6 +174,14 @@ def test_changing_one_strategy_reruns_only_that_strategy(wf):
     planned = wf.planned_rules(override={"edits": {"random_seed": 5}})
     assert without_report(planned) == {"edit_pairs": n, "gather_edits": 1, "score_edits": 1, "table2_strategies": 1,
                                        "all": 1}
+
+
+def test_new_prompts_of_one_instrument_regenerate_only_its_generation_job(wf):
+    (wf.workdir / "results" / "prompts" / "flu.txt").touch()
+    planned = wf.planned_rules("results/sources/flu", "results/sources/pia")
+    assert planned == {"generate_sources": 1, "link_sources": 1}  # flu's job, not pia-vio's
+    wf.run("--touch")  # everything up to date again for the tests below
+    assert wf.planned_rules() == {}
 
 
 def test_changing_the_sweep_reruns_only_the_sweep(wf):

@@ -56,6 +56,23 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def link_or_copy(src: str, dst: str) -> None:
+    """Hard-link ``src`` to ``dst``; copy where the file system has no hard links (another device)."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def link_tree(src: str | Path, dst: str | Path) -> Path:
+    """``dst``: the folder tree ``src`` with every file hard-linked (or copied), replacing ``dst`` atomically."""
+    if not Path(src).is_dir():
+        raise FileNotFoundError(f"{src} does not exist: the job that writes it did not finish; rerun it")
+    with atomic_folder(dst) as tmp:
+        shutil.copytree(src, tmp, copy_function=link_or_copy, dirs_exist_ok=True)
+    return Path(dst)
+
+
 class TableError(ValueError):
     """A CSV that a stage wrote is missing, unreadable, lacks columns or has no rows."""
 

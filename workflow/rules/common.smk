@@ -337,20 +337,21 @@ def get_sources():
     return expand("results/sources/{instrument}", instrument=INSTRUMENTS)
 
 
-def _edit_jobs():
-    """Edit jobs of one strategy: {job name: its source instruments} (edits.instruments_per_job per job,
-    in the order of `instruments`; a job of one instrument is named by it, a group by its first and last).
-    """
-    size = config["edits"]["instruments_per_job"]
+def instrument_jobs(size):
+    """{job name: its instruments}: `size` instruments per job, in the order of `instruments`; a job of
+    one instrument is named by it, a group by its first and last."""
     groups = [INSTRUMENTS[i : i + size] for i in range(0, len(INSTRUMENTS), size)]
     return {g[0] if len(g) == 1 else f"{g[0]}-{g[-1]}": g for g in groups}
 
 
-EDIT_JOBS = _edit_jobs()
+EDIT_JOBS = instrument_jobs(config["edits"]["instruments_per_job"])  # of one strategy
+SOURCE_JOBS = instrument_jobs(config["generation"]["instruments_per_job"])
+SOURCE_JOB_OF = {code: job for job, codes in SOURCE_JOBS.items() for code in codes}
 
 
 wildcard_constraints:
     edit_job="|".join(map(re.escape, EDIT_JOBS)) if EDIT_JOBS else "$^",
+    source_job="|".join(map(re.escape, SOURCE_JOBS)) if SOURCE_JOBS else "$^",
 
 
 def edit_job_sources(wildcards):

@@ -1,25 +1,35 @@
 # Source generations (paper V-B): every prompt x seed of an instrument, with the
 # distilled classifier reading x0_hat at every step, and the trajectory cache
-# each edit resumes from. One job per instrument loads the model once.
+# each edit resumes from. One job per group of instruments (generation.instruments_per_job:
+# 1 on a cluster, all on 2 CPU cores) loads the model once and writes
+# results/source_jobs/<job>/<code>/; link_sources hard-links each instrument's folder
+# into results/sources/<code>/, where every later stage reads it.
 
 
 rule generate_sources:
     input:
         model=get_model_input(),
-        prompts="results/prompts/{instrument}.txt",
+        prompts=lambda wildcards: expand(
+            "results/prompts/{instrument}.txt", instrument=SOURCE_JOBS[wildcards.source_job]
+        ),
         classifier="results/classifiers/distilled/model.safetensors",
     output:
-        directory("results/sources/{instrument}"),
+        directory("results/source_jobs/{source_job}"),
     log:
-        "logs/sources/{instrument}.log",
+        "logs/sources/{source_job}.log",
     benchmark:
-        "benchmarks/sources/{instrument}.tsv"
+        "benchmarks/sources/{source_job}.tsv"
     priority: 40  # the chain from the demo model to the sources
     conda:
         "../../envs/difftone.yaml"
     resources:
-        **gpu_resources(seconds=denoise_seconds(sources_count())),
+        **gpu_resources(
+            seconds=denoise_seconds(
+                sources_count() * config["generation"]["instruments_per_job"]
+            )
+        ),
     params:
+        instruments=lambda wildcards: SOURCE_JOBS[wildcards.source_job],
         model=get_model_spec(),
         seeds=config["generation"]["seeds"],
         batch_size=config["generation"]["batch_size"],
@@ -35,6 +45,19 @@ rule generate_sources:
         window_margin=config["model"]["window_margin_frames"],
     script:
         "../scripts/generate_sources.py"
+
+
+rule link_sources:
+    input:
+        lambda wildcards: f"results/source_jobs/{SOURCE_JOB_OF[wildcards.instrument]}",
+    output:
+        directory("results/sources/{instrument}"),
+    localrule: True  # hard links, in Snakemake's own process: no job start
+    priority: 40
+    run:
+        from difftone.files import link_tree
+
+        link_tree(f"{input[0]}/{wildcards.instrument}", output[0])
 
 
 rule generated_set:

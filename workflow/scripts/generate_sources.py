@@ -1,12 +1,16 @@
-from difftone.experiment.sources import generate_sources
+"""Snakemake wrapper: the sources of a group of instruments, one folder each (difftone.experiment.sources)."""
+
+from pathlib import Path
+
+from difftone.experiment.sources import generate_instrument_sources
 from difftone.stage import rule_logging
 
 with rule_logging(snakemake):
     p = snakemake.params
-    generate_sources(
-        snakemake.input.prompts,
-        snakemake.wildcards.instrument,
-        snakemake.output[0],
+    out = Path(snakemake.output[0])
+    generate_instrument_sources(
+        dict(zip(p.instruments, snakemake.input.prompts)),
+        {code: out / code for code in p.instruments},
         model=p.model,
         classifier=snakemake.input.classifier,
         seeds=p.seeds,

@@ -12,24 +12,15 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 from pathlib import Path
 from typing import Mapping, Sequence
 
 from difftone.experiment.items import ExperimentError
-from difftone.files import atomic_folder, atomic_path
+from difftone.files import atomic_path, link_tree
 
 log = logging.getLogger(__name__)
 
 SUMMED = ("sources", "edits", "nfe", "probe_nfe", "denoiser_calls")
-
-
-def _link_or_copy(src: str, dst: str) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
 
 
 def gather_edits(job_dirs: Mapping[str | Path, Sequence[str]], out_dir: str | Path) -> dict:
@@ -51,8 +42,7 @@ def gather_edits(job_dirs: Mapping[str | Path, Sequence[str]], out_dir: str | Pa
         pairs = sorted(p for p in job_dir.iterdir()
                        if p.is_dir() and any(p.name.startswith(f"{source}_to_") for source in sources))
         for pair in pairs:
-            with atomic_folder(out_dir / pair.name) as tmp:
-                shutil.copytree(pair, tmp, copy_function=_link_or_copy, dirs_exist_ok=True)
+            link_tree(pair, out_dir / pair.name)
         log.info("%s: gathered %d pair folders of %s (%d edits)", totals["strategy"], len(pairs), ", ".join(sources),
                  nfe["edits"])
     totals["jobs"] = len(job_dirs)

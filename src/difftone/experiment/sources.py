@@ -1,11 +1,11 @@
-"""Source generations: every prompt x seed of one instrument, with the classifier's
+"""Source generations: every prompt x seed of an instrument, with the classifier's
 reading of x0_hat at every step and the cache an edit resumes from."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import pandas as pd
 from tqdm.auto import tqdm
@@ -18,10 +18,15 @@ from difftone.prompts import read_prompts
 log = logging.getLogger(__name__)
 
 
-def generate_sources(
-    prompts_file: str | Path,
-    instrument: str,
-    out_dir: str | Path,
+def generate_sources(prompts_file: str | Path, instrument: str, out_dir: str | Path, **settings) -> pd.DataFrame:
+    """Generate the sources of ``instrument`` into ``out_dir`` (layout: :mod:`difftone.experiment.items`);
+    ``settings``: those of :func:`generate_instrument_sources`. Returns and writes ``items.csv``."""
+    return generate_instrument_sources({instrument: prompts_file}, {instrument: out_dir}, **settings)[instrument]
+
+
+def generate_instrument_sources(
+    prompt_files: Mapping[str, str | Path],
+    out_dirs: Mapping[str, str | Path],
     *,
     model: str,
     classifier: str | Path,
@@ -37,23 +42,25 @@ def generate_sources(
     compile: bool = False,
     model_window: str = "full",
     window_margin: int = 8,
-) -> pd.DataFrame:
-    """Generate the sources of ``instrument`` into ``out_dir`` (layout: :mod:`difftone.experiment.items`).
+) -> dict[str, pd.DataFrame]:
+    """The sources of several instruments ``{code: prompts file}`` into ``{code: folder}``, in one process: one
+    model load, batches of ``batch_size`` sources across instruments (rule ``generate_sources``: the
+    instruments of ``generation.instruments_per_job``). Returns ``{code: items}`` (each folder's ``items.csv``).
 
     ``model``: a :func:`difftone.models.load_sao` spec; ``classifier``: the distilled latent
     classifier checkpoint the engine runs on x0_hat (read in windows of its training length, ``window``:
     ``classifiers.window``). ``cache_dtype``: ``generation.cache_dtype`` (the trajectory cache's dtype);
     ``compile``, ``model_window``, ``window_margin``: ``model.compile``, ``model.window``,
-    ``model.window_margin_frames`` (:func:`difftone.models.load_sao`). Returns and writes ``items.csv``.
+    ``model.window_margin_frames`` (:func:`difftone.models.load_sao`).
     """
     from difftone.classifiers import load_latent_classifier
     from difftone.models import load_sao
-
-    out_dir = Path(out_dir)
-    prompts = read_prompts(prompts_file, instrument)
-    jobs = [(p, seed) for p in range(len(prompts)) for seed in seeds]
     from difftone.models.loader import compile_module
 
+    if set(prompt_files) != set(out_dirs):
+        raise ValueError(f"prompt files for {sorted(prompt_files)} but folders for {sorted(out_dirs)}")
+    prompts = {code: read_prompts(path, code) for code, path in prompt_files.items()}  # every file checked first
+    jobs = [(code, p, seed) for code in prompts for p in range(len(prompts[code])) for seed in seeds]
     components = load_sao(model, dtype=dtype, device=device, compile=compile, window=model_window,
                           window_margin=window_margin)
     latent_classifier = load_latent_classifier(classifier, device=device, window=window)
@@ -61,17 +68,20 @@ def generate_sources(
         compile_module(latent_classifier)
     editor = Editor(components, classifier=latent_classifier, progress=False, cache_dtype=cache_dtype)
     editor.check_settings(steps, duration, guidance_scale)
-    rows = []
-    for start in tqdm(range(0, len(jobs), batch_size), desc=f"sources {instrument}", unit="batch"):
+    rows: dict[str, list[dict]] = {code: [] for code in prompts}
+    for start in tqdm(range(0, len(jobs), batch_size), desc=f"sources {', '.join(prompts)}", unit="batch"):
         batch = jobs[start : start + batch_size]
         trajectories = editor.generate_sources(
-            [prompts[p] for p, _ in batch], [seed for _, seed in batch], steps, duration, guidance_scale
+            [prompts[code][p] for code, p, _ in batch], [seed for _, _, seed in batch], steps, duration, guidance_scale
         )
-        for (p, seed), traj in zip(batch, trajectories):
-            rows.append(_save_item(out_dir, instrument, p, seed, traj))
-    items = pd.DataFrame(rows, columns=SOURCE_COLUMNS)
-    items.to_csv(out_dir / "items.csv", index=False)
-    log.info("%d sources of %s: %d NFE in all", len(items), instrument, editor.nfe)
+        for (code, p, seed), traj in zip(batch, trajectories):
+            rows[code].append(_save_item(Path(out_dirs[code]), code, p, seed, traj))
+    items = {}
+    for code, folder in out_dirs.items():
+        items[code] = pd.DataFrame(rows[code], columns=SOURCE_COLUMNS)
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        items[code].to_csv(Path(folder) / "items.csv", index=False)
+    log.info("%d sources of %s: %d NFE in all", len(jobs), ", ".join(prompts), editor.nfe)
     return items
 
 
