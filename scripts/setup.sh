@@ -54,3 +54,26 @@ spec="."
 echo "[setup] installing difftone ($spec)"
 pip install -q -e "$spec" 2>&1 | grep -v -e "^WARNING: Location" -e "^ *$" -e "!!" -e "corresp(" || true
 python -c "import difftone, torch, diffusers, snakemake; print('[setup] ok: difftone', difftone.__version__, '| torch', torch.__version__)"
+
+# 5. librosa compiles its numba kernels on first use and caches them in site-packages; two workflow jobs
+#    doing that at once can read a half-written cache (a SIGSEGV of the sweep job in a fresh venv, the
+#    first run of 2026-12-02). Compile them here, in one process, before any job runs.
+python - <<'PY'
+import warnings
+
+import numpy as np
+import librosa
+
+warnings.simplefilter("ignore")  # the short signal's CQT octaves
+
+for dtype in (np.float32, np.float64):
+    y = (0.1 * np.sin(2 * np.pi * 440 * np.arange(22050) / 22050)).astype(dtype)
+    librosa.feature.chroma_stft(y=y, sr=22050, hop_length=512)
+    librosa.feature.chroma_cqt(y=y, sr=22050, hop_length=512)
+    mfcc = librosa.feature.mfcc(y=y, sr=22050, n_mfcc=20)
+    librosa.feature.delta(mfcc)
+    librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=22050))
+    librosa.griffinlim(np.abs(librosa.stft(y, n_fft=512)), n_iter=2)
+    librosa.resample(y, orig_sr=22050, target_sr=44100)
+print("[setup] librosa's numba kernels compiled")
+PY
