@@ -52,7 +52,7 @@ rule link_sources:
         lambda wildcards: f"results/source_jobs/{SOURCE_JOB_OF[wildcards.instrument]}",
     output:
         directory("results/sources/{instrument}"),
-    localrule: True  # hard links, in Snakemake's own process: no job start
+    localrule: True  # hard links on the submitting host (no SLURM job; still about 5 s a job on 2 CPU cores)
     priority: 40
     run:
         from difftone.files import link_tree
