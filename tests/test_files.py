@@ -50,3 +50,22 @@ def test_read_csv_raises_the_callers_error_and_may_allow_empty(tmp_path):
     assert read_csv(path, ["a"], what="x", allow_empty=True).empty
     with pytest.raises(StageError, match="no rows"):
         read_csv(path, ["a"], what="x", error=StageError)
+
+
+def test_link_tree_hard_links_every_file_replaces_the_folder_and_logs(tmp_path):
+    from difftone.files import link_tree
+
+    src = tmp_path / "job" / "pia"
+    (src / "pia-p000-s0").mkdir(parents=True)
+    (src / "items.csv").write_text("item\n")
+    (src / "pia-p000-s0" / "source.wav").write_bytes(b"RIFF")
+    dst = tmp_path / "sources" / "pia"
+    dst.mkdir(parents=True)
+    (dst / "stale.txt").write_text("old")
+    link_tree(src, dst, log=tmp_path / "logs" / "link.log")
+    assert sorted(p.relative_to(dst).as_posix() for p in dst.rglob("*")) == [
+        "items.csv", "pia-p000-s0", "pia-p000-s0/source.wav"]  # the old folder is replaced, not merged
+    assert (dst / "pia-p000-s0" / "source.wav").samefile(src / "pia-p000-s0" / "source.wav")
+    assert "linked" in (tmp_path / "logs" / "link.log").read_text()
+    with pytest.raises(FileNotFoundError, match="missing does not exist: the job that writes it did not finish"):
+        link_tree(tmp_path / "missing", tmp_path / "out")

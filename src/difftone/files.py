@@ -64,12 +64,16 @@ def link_or_copy(src: str, dst: str) -> None:
         shutil.copy2(src, dst)
 
 
-def link_tree(src: str | Path, dst: str | Path) -> Path:
-    """``dst``: the folder tree ``src`` with every file hard-linked (or copied), replacing ``dst`` atomically."""
+def link_tree(src: str | Path, dst: str | Path, log: str | Path | None = None) -> Path:
+    """``dst``: the folder tree ``src`` with every file hard-linked (or copied), replacing ``dst`` atomically;
+    ``log``: a file that says what was linked (a rule's log)."""
     if not Path(src).is_dir():
         raise FileNotFoundError(f"{src} does not exist: the job that writes it did not finish; rerun it")
     with atomic_folder(dst) as tmp:
         shutil.copytree(src, tmp, copy_function=link_or_copy, dirs_exist_ok=True)
+    if log is not None:
+        Path(log).parent.mkdir(parents=True, exist_ok=True)
+        Path(log).write_text(f"linked {src} -> {dst}\n")
     return Path(dst)
 
 

@@ -27,7 +27,13 @@ rule fit_demo_autoencoder:
         clip_seconds=config["data"]["clip_seconds"],
         settings={  # the clips it reads and the latents' scaling
             k: config["demo"][k]
-            for k in ("clips_per_instrument", "seed", "timbre_coefficients", "timbre_std", "note_std")
+            for k in (
+                "clips_per_instrument",
+                "seed",
+                "timbre_coefficients",
+                "timbre_std",
+                "note_std",
+            )
         },
     script:
         "../scripts/fit_demo_autoencoder.py"

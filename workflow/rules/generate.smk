@@ -10,7 +10,8 @@ rule generate_sources:
     input:
         model=get_model_input(),
         prompts=lambda wildcards: expand(
-            "results/prompts/{instrument}.txt", instrument=SOURCE_JOBS[wildcards.source_job]
+            "results/prompts/{instrument}.txt",
+            instrument=SOURCE_JOBS[wildcards.source_job],
         ),
         classifier="results/classifiers/distilled/model.safetensors",
     output:
@@ -47,17 +48,22 @@ rule generate_sources:
         "../scripts/generate_sources.py"
 
 
+from difftone.files import link_tree
+
+
 rule link_sources:
     input:
         lambda wildcards: f"results/source_jobs/{SOURCE_JOB_OF[wildcards.instrument]}",
     output:
         directory("results/sources/{instrument}"),
-    localrule: True  # hard links on the submitting host (no SLURM job; still about 5 s a job on 2 CPU cores)
+    log:
+        "logs/sources/link_{instrument}.log",
     priority: 40
+    localrule: True  # hard links on the submitting host (no SLURM job; still about 5 s a job on 2 CPU cores)
+    params:
+        folder=lambda wildcards: f"results/source_jobs/{SOURCE_JOB_OF[wildcards.instrument]}/{wildcards.instrument}",
     run:
-        from difftone.files import link_tree
-
-        link_tree(f"{input[0]}/{wildcards.instrument}", output[0])
+        link_tree(params.folder, output[0], log=log[0])  # difftone.files
 
 
 rule generated_set:
