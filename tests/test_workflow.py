@@ -124,7 +124,9 @@ def test_the_dag_writes_the_output_contract(wf):
     table4 = pd.read_csv(results / "tables" / "table4_real_audio.csv")
     table4 = table4[~table4["method"].str.endswith(" (changed)")]  # difftone's row without fallbacks, if any
     assert table4["method"].tolist() == ["difftone", "midpoint", "zeta (fixed:3)"]
-    assert table4["source_guidance"].tolist() == [3.0, 3.0, 3.0] and table4["target_guidance"].tolist() == [4.0, 4.0, 12.0]
+    guidance = wf.config["model"]["guidance_scale"]  # the swap rows edit at the sources' guidance, ZETA at its 12
+    assert table4["source_guidance"].tolist() == [3.0, 3.0, 3.0]
+    assert table4["target_guidance"].tolist() == [guidance, guidance, 12.0]
     # one clip per instrument: one edit per pair; KAD per target reads its 2 edits (from the 2 other instruments),
     # too few for an interval
     assert (table4["edits"] == len(PAIRS)).all() and table4["kad"].notna().all() and table4["kad_low"].isna().all()
