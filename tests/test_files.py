@@ -69,3 +69,22 @@ def test_link_tree_hard_links_every_file_replaces_the_folder_and_logs(tmp_path):
     assert "linked" in (tmp_path / "logs" / "link.log").read_text()
     with pytest.raises(FileNotFoundError, match="missing does not exist: the job that writes it did not finish"):
         link_tree(tmp_path / "missing", tmp_path / "out")
+
+
+def test_link_command_of_the_link_sources_rule_links_and_names_a_missing_folder(tmp_path):
+    """``python -m difftone.files link``: the shell command of rule link_sources."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "job" / "flu"
+    src.mkdir(parents=True)
+    (src / "items.csv").write_text("item\n")
+    dst, log = tmp_path / "sources" / "flu", tmp_path / "logs" / "link_flu.log"
+    done = subprocess.run([sys.executable, "-m", "difftone.files", "link", str(src), str(dst), "--log", str(log)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (dst / "items.csv").samefile(src / "items.csv") and "linked" in log.read_text()
+    missing = subprocess.run([sys.executable, "-m", "difftone.files", "link", str(tmp_path / "gone"), str(dst)],
+                             capture_output=True, text=True)
+    assert missing.returncode == 1 and "gone does not exist" in missing.stderr
+    assert (dst / "items.csv").is_file()  # a failed link leaves the old folder in place

@@ -97,3 +97,18 @@ def test_the_cycle_check_finds_a_cycle(tmp_path, lazy):
     graph = import_graph(tmp_path, "pkg")
     assert graph["pkg.c"] == {"pkg.a"} and graph["pkg.sub"] == {"pkg.sub.b"}
     assert cycles(graph) == [["pkg.a", "pkg.sub.b"]]
+
+
+@pytest.mark.parametrize("module, absent", [
+    ("difftone.metrics", "transformers"),  # transformers' CLAP (4 s) loads where a CLAP model is built
+    ("difftone.experiment.scoring", "transformers"),
+    ("difftone.experiment.gather", "torch"),  # gather_edits only links files (2 s of torch saved per job)
+])
+def test_a_stage_module_does_not_load_what_its_jobs_do_not_use(module, absent):
+    """Every Snakemake job pays its imports; these stay out of the modules that do not need them."""
+    import subprocess
+    import sys
+
+    code = f"import sys, {module}; print({absent!r} in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

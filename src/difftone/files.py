@@ -105,3 +105,27 @@ def read_csv(path: str | Path, required_columns: Sequence[str] = (), *, what: st
     if table.empty and not allow_empty:
         raise error(f"{path} has no rows; rerun {what}")
     return table
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m difftone.files link SRC DST [--log LOG]``: :func:`link_tree` for a shell rule
+    (``link_sources``), which Snakemake runs in a thread: a ``run:`` rule would re-read the whole
+    workflow in a subprocess, about 5 s a job on 2 CPU cores."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m difftone.files")
+    sub = parser.add_subparsers(dest="command", required=True)
+    link = sub.add_parser("link", help="hard-link (or copy) the folder SRC to DST, replacing DST")
+    link.add_argument("src")
+    link.add_argument("dst")
+    link.add_argument("--log", default=None, help="a file that says what was linked")
+    args = parser.parse_args(argv)
+    try:
+        link_tree(args.src, args.dst, log=args.log)
+    except FileNotFoundError as exc:
+        parser.exit(1, f"error: {exc}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

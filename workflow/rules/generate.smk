@@ -48,9 +48,6 @@ rule generate_sources:
         "../scripts/generate_sources.py"
 
 
-from difftone.files import link_tree
-
-
 rule link_sources:
     input:
         lambda wildcards: f"results/source_jobs/{SOURCE_JOB_OF[wildcards.instrument]}",
@@ -59,11 +56,14 @@ rule link_sources:
     log:
         "logs/sources/link_{instrument}.log",
     priority: 40
-    localrule: True  # hard links on the submitting host (no SLURM job; still about 5 s a job on 2 CPU cores)
+    localrule: True  # hard links on the submitting host, no SLURM job
+    conda:
+        "../../envs/difftone.yaml"
     params:
         folder=lambda wildcards: f"results/source_jobs/{SOURCE_JOB_OF[wildcards.instrument]}/{wildcards.instrument}",
-    run:
-        link_tree(params.folder, output[0], log=log[0])  # difftone.files
+    shell:
+        # a shell rule runs in a thread; a run: rule would re-read the workflow in a subprocess (~5 s a job)
+        "python -m difftone.files link {params.folder:q} {output:q} --log {log:q}"
 
 
 rule generated_set:

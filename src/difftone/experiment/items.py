@@ -18,12 +18,16 @@ live in ``results/edits/<strategy slug>/<source>_to_<target>/`` (``<item>.wav`` 
 from __future__ import annotations
 
 import math
+import sys
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import torch
 
 from difftone.files import read_csv
+
+if TYPE_CHECKING:
+    import torch
 
 SOURCE_COLUMNS = ["item", "instrument", "prompt_index", "seed", "prompt", "audio", "trajectory", "top1_final"]
 SWAP_COLUMNS = ["item", "prompt_index", "seed", "source_prompt", "target_prompt", "swap_step", "sigma", "reason",
@@ -52,7 +56,9 @@ def ordered_pairs(instruments: list[str]) -> list[tuple[str, str]]:
 
 def check_finite(x: torch.Tensor | np.ndarray, what: str) -> None:
     """Stop with an error naming ``what`` when ``x`` holds NaN or infinity."""
-    finite = torch.isfinite(x).all().item() if isinstance(x, torch.Tensor) else bool(np.isfinite(x).all())
+    torch = sys.modules.get("torch")  # a tensor means torch is loaded; a job that holds none skips its 2 s import
+    is_tensor = torch is not None and isinstance(x, torch.Tensor)
+    finite = torch.isfinite(x).all().item() if is_tensor else bool(np.isfinite(x).all())
     if not finite:
         raise ExperimentError(f"{what} contains NaN or infinite values; rerun that stage (check the model weights "
                               "and dtype: fp16 overflows are the usual cause)")

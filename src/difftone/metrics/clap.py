@@ -37,13 +37,15 @@ import json
 import logging
 import re
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import TYPE_CHECKING, Iterable, Mapping
 
 import librosa
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from transformers import ClapConfig, ClapFeatureExtractor, ClapModel
+
+if TYPE_CHECKING:  # transformers' CLAP is imported where a model is built: 4 s that a job reading embeddings skips
+    from transformers import ClapConfig, ClapFeatureExtractor, ClapModel
 
 from difftone.files import atomic_folder, atomic_path
 
@@ -91,6 +93,8 @@ class EmbeddingCollapseError(RuntimeError):
 def laion_music_config() -> ClapConfig:
     """ClapConfig of LAION's music checkpoint: HTSAT-base audio (embed 128, depths 2-2-12-2,
     heads 4-8-16-32, window 8, spec 256, 64 mels, 1024-d), RoBERTa-base text, 512-d projection, no fusion."""
+    from transformers import ClapConfig
+
     return ClapConfig(
         audio_config=dict(
             patch_embeds_hidden_size=128,
@@ -109,6 +113,8 @@ def laion_music_config() -> ClapConfig:
 
 def tiny_clap_config() -> ClapConfig:
     """A few-layer ClapConfig with the real input geometry (64 mels, spec 256) for offline runs."""
+    from transformers import ClapConfig
+
     return ClapConfig(
         audio_config=dict(
             patch_embeds_hidden_size=16,
@@ -144,6 +150,8 @@ def build_tiny_clap(seed: int = 0, window_s: float = 10.0) -> ClapModel:
     the audio projection is centred on the embedding of an all-silent window
     (``linear1.bias = -W1 @ pooled(silence)``, ``linear2.bias = 0``).
     """
+    from transformers import ClapModel
+
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = ClapModel(tiny_clap_config()).eval()
@@ -182,6 +190,8 @@ def clap_log_mel(windows: np.ndarray, feature_extractor: ClapFeatureExtractor) -
 
 def clap_feature_extractor(window_s: float = 10.0) -> ClapFeatureExtractor:
     """LAION's audio front end (HTSAT audio_cfg: 48 kHz, FFT 1024, hop 480, 64 mels, 50-14 000 Hz)."""
+    from transformers import ClapFeatureExtractor
+
     return ClapFeatureExtractor(
         feature_size=64,
         sampling_rate=SAMPLE_RATE,
@@ -257,6 +267,8 @@ def load_converted_state_dict(model: ClapModel, converted: Mapping[str, torch.Te
 
 def load_laion_checkpoint(path: str | Path, config: ClapConfig | None = None, weights_only: bool = True) -> ClapModel:
     """An original LAION-CLAP ``.pt`` checkpoint as a ClapModel (default config: the music checkpoint's)."""
+    from transformers import ClapModel
+
     path = Path(path)
     if not path.is_file():
         raise ClapCheckpointError(f"CLAP checkpoint {path} does not exist; set metrics.clap.checkpoint")
@@ -288,6 +300,8 @@ def load_clap_model(spec: str = "tiny", cache_dir: str | Path | None = None, win
 
     ``architecture`` (``metrics.clap.architecture``): the ClapConfig an original ``.pt`` is read into,
     ``laion_music`` (LAION's music checkpoint) or ``tiny`` (a small stand-in in the same format)."""
+    from transformers import ClapModel
+
     if architecture not in ARCHITECTURES:
         raise ClapCheckpointError(f"metrics.clap.architecture={architecture!r}: use one of {', '.join(ARCHITECTURES)}")
     if spec == "tiny":
