@@ -10,6 +10,7 @@ import torch
 
 from difftone.metrics import (
     EmbeddingCollapseError,
+    SourceChromagrams,
     accuracy_ci,
     bootstrap_ci,
     check_not_collapsed,
@@ -70,6 +71,20 @@ def test_chroma_distance_resamples_and_reads_files(tmp_path):
         chroma_distance(np.full(SR, np.nan, dtype=np.float32), a4, SR)
     with pytest.raises(ValueError, match="empty"):
         chroma_distance(np.zeros(0, dtype=np.float32), a4, SR)
+
+
+def test_source_chromagrams_equal_chroma_distance_and_load_each_source_once():
+    sources = {"a": (tone(440.0, sr=44100), 44100), "b": (tone(523.25, sr=44100), 44100)}
+    loads = []
+    cache = SourceChromagrams(method="stft", target_sr=22050, hop_length=512)
+    for key in ("a", "b", "a", "b", "a"):
+        for edit, sr in ((tone(440.0, harmonics=4), SR), (tone(466.16, sr=44100), 44100)):
+            def load(key=key):
+                loads.append(key)
+                return sources[key]
+            expected = chroma_distance(edit, sources[key][0], sr, source_sr=44100, method="stft")
+            assert cache.distance(edit, sr, key, load) == expected
+    assert loads == ["a", "b"]
 
 
 # ---- KAD -------------------------------------------------------------------------------------
@@ -161,6 +176,16 @@ def test_bootstrap_ci_percentiles_and_errors():
         bootstrap_ci([])
     with pytest.raises(ValueError, match="NaN"):
         bootstrap_ci([1.0, float("nan")])
+
+
+def test_bootstrap_ci_of_the_mean_equals_the_per_resample_loop():
+    # the mean's resamples are computed in one call; the interval is the loop's, to the last bit
+    rng = np.random.default_rng(3)
+    for values in (rng.random(7), rng.integers(0, 2, 90).astype(float), rng.normal(size=270)):
+        idx = np.random.default_rng(5).integers(0, values.size, size=(1000, values.size))
+        stats = np.array([np.mean(values[i]) for i in idx])
+        low, high = np.quantile(stats, [0.025, 0.975])
+        assert bootstrap_ci(values, n_boot=1000, seed=5) == (float(np.mean(values)), float(low), float(high))
 
 
 def test_accuracy_ci_from_logits_and_labels():

@@ -40,7 +40,7 @@ from difftone.engine import Editor, Trajectory, edit_words
 from difftone.experiment.items import ExperimentError, check_finite, strategy_slug
 from difftone.experiment.tables import write_csv_and_markdown
 from difftone.instruments import INSTRUMENTS
-from difftone.metrics import chroma_distance, cluster_bootstrap_ci
+from difftone.metrics import SourceChromagrams, cluster_bootstrap_ci
 
 log = logging.getLogger(__name__)
 
@@ -153,11 +153,11 @@ def score_multi(edits: pd.DataFrame, sources: pd.DataFrame, teacher, *, chroma: 
         _, _, ranks, judged = src_audio[r.item]
         rows.append(row(JUDGE_CHECK, r.item, r.duet, r.duet, ranks, judged, r.duet.split("+"), None,
                         swap_step=np.nan, word_steps="", chroma=np.nan))
+    source_chroma = SourceChromagrams(method=chroma["method"], target_sr=chroma["sample_rate"],
+                                      hop_length=chroma["hop_length"])
     for r in tqdm(list(edits[edits["audio"] != ""].itertuples()), desc="score duet edits", unit="edit"):
         wave, sr, ranks, judged = read(r.audio)
-        src_wave, src_sr, _, _ = src_audio[r.item]
-        distance = chroma_distance(wave, src_wave, sr, source_sr=src_sr, method=chroma["method"],
-                                   target_sr=chroma["sample_rate"], hop_length=chroma["hop_length"])
+        distance = source_chroma.distance(wave, sr, r.item, lambda: src_audio[r.item][:2])
         rows.append(row(r.strategy, r.item, r.source, r.target, ranks, judged, r.target.split("+"),
                         r.source.split("+"), swap_step=float(r.swap_step), word_steps=r.word_steps, chroma=distance))
     return pd.DataFrame(rows, columns=ITEM_COLUMNS)

@@ -30,7 +30,7 @@ from difftone import audio
 from difftone.experiment.items import SWAP_COLUMNS, ExperimentError, check_finite, pair_name, read_table
 from difftone.experiment.sources import read_sources
 from difftone.files import read_csv
-from difftone.metrics import bootstrap_ci, chroma_distance, kad_bootstrap_ci
+from difftone.metrics import SourceChromagrams, bootstrap_ci, kad_bootstrap_ci
 from difftone.metrics.clap import check_not_collapsed, load_clap, load_embeddings, save_embeddings
 
 log = logging.getLogger(__name__)
@@ -145,6 +145,8 @@ def score_edits(
     sources = {code: read_sources(sources_dirs[code]).set_index("item") for code in dict.fromkeys(s for s, _ in pairs)}
     item_rows, pair_rows, skipped_rows = [], [], []
     all_embs, all_labels = [], []
+    source_chroma = SourceChromagrams(method=chroma["method"], target_sr=chroma["sample_rate"],
+                                      hop_length=chroma["hop_length"])
     for source, target in tqdm(pairs, desc=f"metrics {strategy}", unit="pair"):
         folder = edits_dir / pair_name(source, target)
         swaps = read_table(folder / "swaps.csv", SWAP_COLUMNS[:-1], f"edit ({strategy})")
@@ -156,11 +158,10 @@ def score_edits(
         for r in done.itertuples():
             wave, sr = audio.load(folder / r.audio)
             check_finite(wave, f"{folder / r.audio}")
-            src_wave, src_sr = audio.load(sources[source].loc[r.item, "audio"])
             probs = classifier.predict_audio(wave, sr)[0]
             predicted = classifier.instruments[int(probs.argmax())]
-            distance = chroma_distance(wave, src_wave, sr, source_sr=src_sr, method=chroma["method"],
-                                       target_sr=chroma["sample_rate"], hop_length=chroma["hop_length"])
+            source_audio = sources[source].loc[r.item, "audio"]
+            distance = source_chroma.distance(wave, sr, source_audio, lambda: audio.load(source_audio))
             judged = judge.predict_audio(wave, sr) if judge is not None else None
             rows.append(item_row(strategy, source, target, r.item, r.swap_step, r.sigma, distance, predicted,
                                  max_chroma, judged=judged, fallback=bool(r.fallback), reason=r.reason))

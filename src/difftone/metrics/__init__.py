@@ -20,7 +20,13 @@ from difftone.metrics.bootstrap import (
     paired_difference_ci,
     top1_correct,
 )
-from difftone.metrics.chroma import chroma_distance, chroma_distance_files, chroma_frame_distance, chromagram
+from difftone.metrics.chroma import (
+    SourceChromagrams,
+    chroma_distance,
+    chroma_distance_files,
+    chroma_frame_distance,
+    chromagram,
+)
 from difftone.metrics.clap import (
     ClapCheckpointError,
     ClapEmbedder,
@@ -40,6 +46,7 @@ __all__ = [
     "accuracy_ci",
     "bootstrap_ci",
     "check_not_collapsed",
+    "SourceChromagrams",
     "chroma_distance",
     "cluster_bootstrap_ci",
     "cluster_codes",

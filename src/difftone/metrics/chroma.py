@@ -82,19 +82,51 @@ def chroma_distance(
     ``edit``/``source``: float audio, [samples] or [channels, samples]; ``sr`` is the
     edit's rate, ``source_sr`` the source's (defaults to ``sr``).
     """
-    a = _to_mono(edit, "edit")
-    b = _to_mono(source, "source")
-    a = librosa.resample(a, orig_sr=sr, target_sr=target_sr) if sr != target_sr else a
-    src_sr = sr if source_sr is None else source_sr
-    b = librosa.resample(b, orig_sr=src_sr, target_sr=target_sr) if src_sr != target_sr else b
-    n = min(a.size, b.size)
-    if max(a.size, b.size) > 1.05 * n:
-        log.warning("chroma_distance: edit and source differ in length (%d vs %d samples); comparing the first %d",
-                    a.size, b.size, n)
+    a = _mono_at(edit, sr, target_sr, "edit")
+    b = _mono_at(source, sr if source_sr is None else source_sr, target_sr, "source")
+    n = _common_length(a, b)
     return chroma_frame_distance(
         chromagram(a[:n], target_sr, method=method, hop_length=hop_length),
         chromagram(b[:n], target_sr, method=method, hop_length=hop_length),
     )
+
+
+def _mono_at(audio: np.ndarray, sr: int, target_sr: int, name: str) -> np.ndarray:
+    a = _to_mono(audio, name)
+    return librosa.resample(a, orig_sr=sr, target_sr=target_sr) if sr != target_sr else a
+
+
+def _common_length(a: np.ndarray, b: np.ndarray) -> int:
+    n = min(a.size, b.size)
+    if max(a.size, b.size) > 1.05 * n:
+        log.warning("chroma_distance: edit and source differ in length (%d vs %d samples); comparing the first %d",
+                    a.size, b.size, n)
+    return n
+
+
+class SourceChromagrams:
+    """:func:`chroma_distance` of many edits against few sources (a scoring job: nine edits of every
+    source): each source is loaded, resampled and turned into a chromagram once. The distances are
+    :func:`chroma_distance`'s, to the last bit."""
+
+    def __init__(self, *, method: str = "cqt", target_sr: int = CHROMA_SR, hop_length: int = CHROMA_HOP):
+        self.method, self.target_sr, self.hop_length = method, int(target_sr), int(hop_length)
+        self._mono: dict = {}
+        self._chroma: dict = {}
+
+    def distance(self, edit: np.ndarray, sr: int, key, load_source) -> float:
+        """Chroma distance of ``edit`` (at ``sr``) to the source named ``key``; ``load_source()`` returns
+        its ``(audio, rate)`` and is called the first time ``key`` is seen."""
+        a = _mono_at(edit, sr, self.target_sr, "edit")
+        if key not in self._mono:
+            source, source_sr = load_source()
+            self._mono[key] = _mono_at(source, source_sr, self.target_sr, "source")
+        b = self._mono[key]
+        n = _common_length(a, b)
+        if (key, n) not in self._chroma:
+            self._chroma[(key, n)] = chromagram(b[:n], self.target_sr, method=self.method, hop_length=self.hop_length)
+        return chroma_frame_distance(chromagram(a[:n], self.target_sr, method=self.method, hop_length=self.hop_length),
+                                     self._chroma[(key, n)])
 
 
 def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
