@@ -173,4 +173,5 @@ def test_prompts_rule_runs_offline_without_key(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     assert read_prompts(tmp_path / "results/prompts/pia.txt", "pia") == offline_prompts("pia", 3)
     assert json.loads((tmp_path / "results/prompts/vio.json").read_text())["source"] == "offline"
-    assert (tmp_path / "logs/prompts/pia.log").is_file()
+    assert (tmp_path / "results/prompts/cel.txt").is_file()  # one job writes every instrument's prompts
+    assert "wrote 3 offline prompts for vio" in (tmp_path / "logs/prompts/make_prompts.log").read_text()

@@ -130,7 +130,7 @@ rule train_judge:
         JUDGE_FILE,
     log:
         "logs/classifiers/train_judge.log",
-    priority: -10  # needed by later stages only: after the teacher, which the student waits for
+    priority: 10  # after the teacher and student (the sources wait for them), before Table V's edit_duets needs it
     conda:
         "../../envs/difftone.yaml"
     resources:

@@ -20,6 +20,7 @@ rule edit_duets:
         "logs/multi/edit_duets.log",
     benchmark:
         "benchmarks/multi/edit_duets.tsv"
+    priority: 20  # as long as an edit job: beside Table II's chain, not left for the end
     conda:
         "../../envs/difftone.yaml"
     resources:

@@ -1,22 +1,24 @@
 # Prompts: N per instrument, from the OpenAI API (key read from the job's environment,
 # never from config/params) or the deterministic offline generator.
-# Cap concurrent API calls with the openai_api resource, e.g. `--resources openai_api=2`
-# on the command line or `resources: [openai_api=2]` in a profile.
+# One job writes every instrument's prompts, one instrument after another (the API calls are
+# batched per instrument); the openai_api resource keeps it from running beside another API job.
 
 
 rule make_prompts:
     output:
-        prompts="results/prompts/{instrument}.txt",
-        sidecar="results/prompts/{instrument}.json",
+        prompts=expand("results/prompts/{instrument}.txt", instrument=INSTRUMENTS),
+        sidecars=expand("results/prompts/{instrument}.json", instrument=INSTRUMENTS),
     log:
-        "logs/prompts/{instrument}.log",
-    # local: compute nodes often have no internet, and the job is a few API calls
+        "logs/prompts/make_prompts.log",
+    # local: compute nodes often have no internet, and the job is a few API calls; one job for every
+    # instrument (a job's start-up, ~4 s on 2 busy cores, is longer than the offline prompts of all ten)
     localrule: True
     conda:
         "../../envs/difftone.yaml"
     resources:
         openai_api=0 if config["prompts"]["source"] == "offline" else 1,
     params:
+        instruments=INSTRUMENTS,
         n=config["prompts"]["n_per_instrument"],
         source=config["prompts"]["source"],
         seed=config["prompts"]["seed"],
