@@ -96,4 +96,4 @@ def test_swap_steps_beyond_the_schedule_are_rejected_naming_the_key(workdir):
     with pytest.raises(ConfigError, match=r"edits\.strategies: strategy fixed:K needs an integer K in \[0, 30\], got '31' \(model\.steps is 30\)"):
         validate_config({"model": {"steps": 30}, "edits": {"strategies": ["fixed:31"]}})
     rc, out = _run(workdir, {"model": {"steps": 10}}, "-n")  # the default sweep grid reaches step 30
-    assert rc != 0 and "sweep.steps: step 12 is beyond model.steps (10)" in out
+    assert rc != 0 and "sweep.steps: step 18 is beyond model.steps (10)" in out
