@@ -1,7 +1,7 @@
 # Prompts: N per instrument, from the OpenAI API (key read from the job's environment,
 # never from config/params) or the deterministic offline generator.
 # One job writes every instrument's prompts, one instrument after another (the API calls are
-# batched per instrument); the openai_api resource keeps it from running beside another API job.
+# batched per instrument); the openai_api resource counts it among the jobs calling the API (the profiles cap them).
 
 
 rule make_prompts:
