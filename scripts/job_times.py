@@ -4,8 +4,8 @@
     python scripts/job_times.py .snakemake/log/<run>.snakemake.log --timeline # every job: start, seconds
 
 A job's seconds run from the timestamp before its ``rule``/``localrule`` line to the one before its
-``Finished jobid`` line (Snakemake's own clock, one-second resolution). The README's time breakdowns of
-the embedded default are made with it.
+``Finished jobid`` line (Snakemake's own clock, one-second resolution). The time breakdowns of the
+embedded default in docs/results.md are made with it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""scripts/job_times.py: job-seconds per rule from a Snakemake log (the README's time breakdowns)."""
+"""scripts/job_times.py: job-seconds per rule from a Snakemake log (the time breakdowns in docs/results.md)."""
 
 import importlib.util
 from pathlib import Path

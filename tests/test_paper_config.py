@@ -30,7 +30,7 @@ def test_paper_config_selects_stable_audio_open():
     cfg = paper_config()
     assert cfg["model"] == {"spec": "stabilityai/stable-audio-open-1.0", "dtype": "float16", "steps": 100,
                             "guidance_scale": 7.0, "duration": 10.0, "compile": False, "window": "full",
-                            "window_margin_frames": 8}  # the paper's window; speed options off (README "GPU speed")
+                            "window_margin_frames": 8}  # the paper's window; speed options off (docs/speed.md)
     assert cfg["generation"]["cache_dtype"] == "float16" and cfg["edits"]["batch_size"] == 16
     assert cfg["device"] == "cuda"
     assert max(cfg["sweep"]["steps"]) == cfg["model"]["steps"]  # the sweep spans the 100-step schedule

@@ -8,9 +8,8 @@
 # 2. runs python -m difftone.bench on it at the issue's settings (fp16, 10 s, 100 steps, CFG 7, 2 sources x
 #    9 targets x 3 strategies): window full (+ the full-size DiT / trace-read ratio), window duration, and
 #    window full with model.compile (CUDA graphs; its own time limit: the compile itself takes minutes).
-# Writes OUT_DIR/bench_{full,duration,full_compile}.json and OUT_DIR/bench.log. Not run yet (no GPU was lent
-# to the session that wrote it): the README's "GPU speed" table says so until its figures replace the
-# "not measured yet" cells.
+# Writes OUT_DIR/bench_{full,duration,full_compile}.json and OUT_DIR/bench.log. Not run yet: docs/speed.md
+# says what is measured until its figures are added there.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT_DIR=${1:-${OUT:-results/bench}}

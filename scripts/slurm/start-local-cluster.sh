@@ -12,7 +12,7 @@
 #   DIFFTONE_SLURM_DEF_MEM_PER_CPU  MB per CPU for jobs that ask for none (1000)
 #   DIFFTONE_SLURM_WAIT             seconds to wait for the node to be idle (60)
 #
-# The settings (see docs/cluster.md, design.md section 5): select/cons_tres with
+# The settings (see docs/cluster.md): select/cons_tres with
 # CR_Core_Memory and DefMemPerCPU so jobs share the node; proctrack/linuxproc and
 # task/none (no cgroups in containers); ReturnToService=2; a gres "gpu" backed by
 # /dev/null so `--gpus=1` is accepted; no accounting, so MinJobAge=600 keeps

@@ -26,7 +26,7 @@
 - ``data.yaml``: ``data.irmas_url`` and ``data.irmas_md5`` of that zip.
 
 With ``HF_HOME=<out>/hf-home HF_HUB_OFFLINE=1``, ``fetch_models`` resolves the paper's hub
-ids from that cache exactly as it would from a downloaded one; see README ("Rehearse
+ids from that cache exactly as it would from a downloaded one; see docs/cluster.md ("Rehearse
 a cluster installation").
 """
 

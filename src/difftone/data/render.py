@@ -23,7 +23,7 @@ down, then draws notes of its own in its own range (``render.csv``: ``score``), 
 
 Before the shared scores every instrument drew its own notes in its own range: the demo model
 then learnt notes and timbre together, and a later swap of the instrument word changed the notes
-with it (README, issue 12).
+with it (docs/results.md, "Tuning history").
 """
 
 from __future__ import annotations

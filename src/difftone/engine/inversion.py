@@ -8,8 +8,7 @@ What it follows:
   solver update, ``numerical_fix``) and its ``StableAudWrapper`` (``get_zs_from_xts`` on SAO's
   ``CosineDPMSolverMultistepScheduler``) in HilaManor/AudioEditingCode;
 - diffusers' LEDITS++ ``compute_noise_sde_dpm_pp_2nd`` (the same extraction for a VP
-  DPM-Solver++ SDE);
-- design.md section 9 (summary of both).
+  DPM-Solver++ SDE).
 
 The algorithm, for ``w0`` = the VAE encoding of the recording (posterior mode, padded to the
 model's window) and the source prompt at its guidance:

@@ -1,6 +1,6 @@
 """Table II (strategies), the per-pair table and the paired comparisons, as CSV and Markdown.
 
-Choices (the README repeats them where the tables are explained):
+Choices (docs/metrics.md repeats them where the tables are explained):
 
 - **Test part only**: every table here reads only the test sources of
   ``results/sources/split.csv`` (:mod:`difftone.experiment.split`); the tuning sources
