@@ -110,8 +110,8 @@ def write_sao(snapshot: Path) -> None:
 # The MERT stand-in's remote code and published configs (difftone's own code with MERT-v1-95M's structure)
 MERT_REMOTE_CODE = ("configuration_MERT.py", "modeling_MERT.py")
 MERT_SIZES = {
-    "tiny": dict(hidden_size=64, num_hidden_layers=4, num_attention_heads=4, intermediate_size=128, conv_dim=[32] * 7,
-                 num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4),
+    "tiny": {"hidden_size": 64, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 128,
+             "conv_dim": [32] * 7, "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 4},
     "real": {},  # MERT-v1-95M's config.json as published: 768 wide, 12 layers, conv front end 512 x 7
 }
 
