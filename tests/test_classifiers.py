@@ -139,6 +139,10 @@ def test_tiny_mert_has_mert_interface():
     assert abs(h.shape[2] - 75) <= 1  # 75 frames/s like MERT
     assert mert.hidden_states(wave[:, :10], 44100).shape[2] == 1  # very short audio still gives a frame
     assert torch.equal(load_mert("tiny").hidden_states(wave, 44100), h)  # seeded stand-in
+    # the states recorded by hooks are HubertModel's own output_hidden_states
+    values = mert.processor(list(mert.prepare(wave, 44100)), sampling_rate=24000, return_tensors="pt")["input_values"]
+    with torch.no_grad():
+        assert torch.equal(torch.stack(mert.model(values, output_hidden_states=True).hidden_states, 1), h)
     assert load_mert("tiny", layers=[0, -1]).hidden_states(wave, 44100).shape[1] == 2
     with pytest.raises(ValueError, match="out of range"):
         load_mert("tiny", layers=[9])

@@ -6,7 +6,8 @@ fetch_models resolves the paper's hub ids (SAO, MERT at its pinned revision, the
 file, the judge's RoBERTa tokenizer, MusicMagus' AudioLDM2) from a Hugging Face cache with the hub switched off; the
 IRMAS zip goes through the real download (file:// URL, md5) and extraction rules. Checked: the output contract, that
 no demo-model rule ran, and that every job loaded its models from the fetched-models folder.
-The fast test checks the AudioLDM2 stand-in alone: fetched from the cache and loaded back with its weights.
+The fast tests check the AudioLDM2 stand-in alone (fetched from the cache and loaded back with its weights) and the
+MERT stand-in alone (fetched at the pinned revision with its remote code, loaded through it).
 """
 
 from __future__ import annotations
@@ -22,7 +23,15 @@ import pytest
 import torch
 import yaml
 
-from difftone.rehearsal import AUDIOLDM2_REPO, build_standins, cache_snapshot, write_audioldm2
+from difftone.rehearsal import (
+    AUDIOLDM2_REPO,
+    MERT_REPO,
+    MERT_REVISION,
+    build_standins,
+    cache_snapshot,
+    write_audioldm2,
+    write_mert,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 CONTRACT = [
@@ -88,6 +97,31 @@ def test_audioldm2_stand_in_is_fetched_from_the_cache_and_loads_with_its_weights
     assert backbone.max_duration >= 10.0  # configs/paper.yaml's model.duration fits its window
     cond = backbone.encode_prompts([prompt], 10.0)  # the pipeline's encode_prompt on the reloaded parts
     assert torch.isfinite(cond.text).all() and cond.generated.shape[1] == 8
+
+
+def test_mert_stand_in_is_fetched_with_its_remote_code_and_loads_through_it(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    from difftone.classifiers.teacher_features import load_teacher_features
+    from difftone.models.fetch import fetch_model, hub_models
+
+    hf_home = tmp_path / "hf-home"
+    write_mert(cache_snapshot(hf_home, MERT_REPO, MERT_REVISION))  # what build_standins writes for it
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hf_home / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    paper = yaml.safe_load((REPO / "configs/paper.yaml").read_text())
+    model = hub_models(paper)["mert"]
+    assert (model.repo_id, model.revision) == (MERT_REPO, MERT_REVISION)
+    folder = fetch_model(model, tmp_path / "resources" / "models")
+    assert {"config.json", "configuration_MERT.py", "modeling_MERT.py", "preprocessor_config.json",
+            "model.safetensors"} <= {p.name for p in folder.iterdir()}
+
+    feats = paper["teacher_features"]
+    mert = load_teacher_features("mert", str(folder), feats.get("revision"), feats.get("sample_rate"),
+                                 feats.get("layers"), "cpu")
+    assert type(mert.model).__name__ == "MERTModel" and type(mert.model).__module__.startswith("transformers_modules")
+    wave = torch.randn(2, 44100).numpy() * 0.1  # 1 s stereo at 44.1 kHz
+    assert mert.hidden_states(wave, 44100).shape == (1, mert.num_layers, 74, mert.hidden_size)
 
 
 @pytest.mark.slow

@@ -6,9 +6,9 @@
   refs/main`` and ``snapshots/<commit>/``) holding, under the paper config's hub ids,
   ``stabilityai/stable-audio-open-1.0``: a diffusers-layout snapshot of the tiny SAO
   written by ``StableAudioPipeline.save_pretrained`` (:func:`difftone.models.loader.save_snapshot`);
-  ``m-a-p/MERT-v1-95M`` at the paper's pinned revision: a small ``HubertModel`` and its
-  ``Wav2Vec2FeatureExtractor`` (what the MERT loading code reads; MERT's own remote code
-  cannot be had offline); ``lukewys/laion_clap``: ``music_audioset_epoch_15_esc_90.14.pt``,
+  ``m-a-p/MERT-v1-95M`` at the paper's pinned revision: that repository's layout with remote code
+  (:func:`write_mert_snapshot`: ``config.json`` with ``auto_map``, ``configuration_MERT.py``,
+  ``modeling_MERT.py``, ``preprocessor_config.json``, random weights; small); ``lukewys/laion_clap``: ``music_audioset_epoch_15_esc_90.14.pt``,
   an original-format LAION-CLAP checkpoint (``module.``-prefixed names, ``qkv`` fused) of a
   tiny ClapModel with random weights, read back by the real mapping code;
   ``FacebookAI/roberta-base``: the CLAP zero-shot judge's text tokenizer in that repository's
@@ -33,6 +33,7 @@ a cluster installation").
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import shutil
 import tempfile
@@ -106,16 +107,48 @@ def write_sao(snapshot: Path) -> None:
     save_snapshot(load_sao("tiny"), snapshot)
 
 
-def write_mert(snapshot: Path) -> None:
-    from transformers import HubertModel, Wav2Vec2FeatureExtractor
+# The MERT stand-in's remote code and published configs (difftone's own code with MERT-v1-95M's structure)
+MERT_REMOTE_CODE = ("configuration_MERT.py", "modeling_MERT.py")
+MERT_SIZES = {
+    "tiny": {"hidden_size": 64, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 128,
+             "conv_dim": [32] * 7, "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 4},
+    "real": {},  # MERT-v1-95M's config.json as published: 768 wide, 12 layers, conv front end 512 x 7
+}
 
-    from difftone.classifiers.mert import MERT_SAMPLE_RATE, TINY_SEED, tiny_mert_config
 
+def write_mert_snapshot(out_dir: str | Path, size: str = "tiny", seed: int = 0) -> Path:
+    """A folder laid out like the ``m-a-p/MERT-v1-95M`` repository, with random weights; returns it.
+
+    Its ``config.json`` (``model_type`` ``mert_model``, ``auto_map`` to the remote code) and
+    ``preprocessor_config.json`` are MERT-v1-95M's, at ``size`` ``real`` unchanged and at
+    ``tiny`` narrowed to 64 wide and 4 layers (:data:`MERT_SIZES`). The model is built
+    through ``trust_remote_code`` from ``configuration_MERT.py`` / ``modeling_MERT.py``
+    (``difftone/resources/mert_remote``: a ``HubertModel`` subclass whose ``forward``
+    calls the encoder itself, as MERT's does) and saved with ``save_pretrained``.
+    """
+    from importlib import resources
+
+    from transformers import AutoConfig, AutoModel
+
+    if size not in MERT_SIZES:
+        raise ValueError(f"MERT stand-in size {size!r} is not one of {', '.join(MERT_SIZES)}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    remote = resources.files("difftone") / "resources" / "mert_remote"
+    for name in (*MERT_REMOTE_CODE, "preprocessor_config.json"):
+        (out / name).write_bytes((remote / name).read_bytes())
+    config = json.loads((remote / "config.json").read_text()) | MERT_SIZES[size]
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(TINY_SEED)
-        HubertModel(tiny_mert_config()).save_pretrained(snapshot)
-    Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=MERT_SAMPLE_RATE, padding_value=0.0, do_normalize=True,
-                             return_attention_mask=True).save_pretrained(snapshot)
+        torch.manual_seed(seed)
+        model = AutoModel.from_config(AutoConfig.from_pretrained(out, trust_remote_code=True), trust_remote_code=True)
+    model.save_pretrained(out)
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")  # the published file, not transformers'
+    return out
+
+
+def write_mert(snapshot: Path) -> None:
+    write_mert_snapshot(snapshot, "tiny")
 
 
 def write_clap(path: Path) -> None:

@@ -13,13 +13,19 @@
   ``transformers.HubertModel`` (conv strides 5*2**6 = 320: 75 frames/s at 24 kHz,
   like MERT; 5 hidden states of 64).
 
-``extractor.hidden_states(wave, sr)`` returns ``[B, L, T, D]``: all hidden states
-(``output_hidden_states=True``: embeddings + every layer), or the ``layers`` chosen.
+``extractor.hidden_states(wave, sr)`` returns ``[B, L, T, D]``: all hidden states, or the
+``layers`` chosen. They are what transformers' ``HubertModel`` returns for
+``output_hidden_states=True`` (the input to the first encoder layer, i.e. the projected
+features after the positional convolution, layer norm and dropout, then every layer's
+output), but recorded with hooks on the encoder's layers: MERT's remote ``forward`` calls
+the encoder itself, and under transformers 5 its ``hidden_states`` are ``None``.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +68,58 @@ def tiny_mert_config() -> HubertConfig:
     )
 
 
+def _load_hint(spec: str, revision: str | None) -> str:
+    """What to do when ``spec`` cannot be loaded: download a hub id, or complete a local folder."""
+    from difftone.models.fetch import is_hub_id
+
+    if is_hub_id(spec):
+        return (
+            f"With network access it is downloaded from the Hugging Face hub; offline, download it first "
+            f"(`hf download {spec} --revision {revision or 'main'}`) or set teacher_features.spec "
+            "to a local snapshot folder, or to `tiny` for the offline stand-in."
+        )
+    if not Path(spec).is_dir():
+        return f"{spec} is not a folder: set teacher_features.spec to a MERT snapshot folder, a hub id or `tiny`."
+    return (
+        f"{spec} must be a complete MERT snapshot: config.json (with its auto_map), configuration_MERT.py, "
+        "modeling_MERT.py, preprocessor_config.json and the weights, as fetch_models writes it "
+        "(resources/models/mert) from teacher_features.spec set to the hub id."
+    )
+
+
+def _encoder_layers(model: torch.nn.Module, spec: str) -> torch.nn.ModuleList:
+    """The transformer layers whose outputs are the hidden states (HuBERT's ``encoder.layers``)."""
+    layers = getattr(getattr(model, "encoder", None), "layers", None)
+    n = model.config.num_hidden_layers
+    if not isinstance(layers, torch.nn.ModuleList) or len(layers) != n:
+        raise MertLoadError(
+            f"MERT {spec!r} ({type(model).__name__}) has no encoder.layers of its {n} transformer layers: "
+            "teacher_features.spec must name a HuBERT-style model (MERT-v1)"
+        )
+    return layers
+
+
+@contextmanager
+def _recorded_hidden_states(layers: torch.nn.ModuleList) -> Iterator[list[torch.Tensor]]:
+    """Record ``HubertModel``'s hidden states while in the block: the first layer's input, then every layer's output."""
+    states: list[torch.Tensor] = []
+
+    def first_input(module, args, kwargs):
+        if not states:
+            states.append(args[0] if args else kwargs["hidden_states"])
+
+    def output(module, args, out):
+        states.append(out[0] if isinstance(out, tuple) else out)
+
+    handles = [layers[0].register_forward_pre_hook(first_input, with_kwargs=True)]
+    handles += [layer.register_forward_hook(output) for layer in layers]
+    try:
+        yield states
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 def _load_model(spec: str, revision: str | None, sample_rate: int):
     if spec == "tiny":
         with torch.random.fork_rng(devices=[]):
@@ -82,12 +140,7 @@ def _load_model(spec: str, revision: str | None, sample_rate: int):
         model = AutoModel.from_pretrained(spec, revision=revision, config=config, trust_remote_code=True)
         processor = Wav2Vec2FeatureExtractor.from_pretrained(spec, revision=revision)
     except (OSError, ValueError, ImportError) as exc:
-        raise MertLoadError(
-            f"cannot load MERT {spec!r} (revision {revision}): {exc}\n"
-            f"With network access it is downloaded from the Hugging Face hub; offline, download it first "
-            f"(`huggingface-cli download {spec} --revision {revision or 'main'}`) or set teacher_features.spec "
-            "to a local snapshot folder, or to `tiny` for the offline stand-in."
-        ) from None
+        raise MertLoadError(f"cannot load MERT {spec!r} (revision {revision}): {exc}\n{_load_hint(spec, revision)}") from None
     if processor.sampling_rate != sample_rate:
         raise MertLoadError(
             f"MERT {spec!r} expects {processor.sampling_rate} Hz input but teacher_features.sample_rate is {sample_rate}"
@@ -111,6 +164,7 @@ class MertExtractor:
         self.device, self.dtype = torch.device(device), dtype
         self.model, self.processor = _load_model(spec, revision, self.sample_rate)
         self.model.to(self.device, dtype).eval().requires_grad_(False)
+        self._layers = _encoder_layers(self.model, spec)
         n_all = self.model.config.num_hidden_layers + 1
         if layers:
             bad = [i for i in layers if not -n_all <= i < n_all]
@@ -149,8 +203,14 @@ class MertExtractor:
         mono = self.prepare(wave, sr)
         inputs = self.processor(list(mono), sampling_rate=self.sample_rate, return_tensors="pt")
         values = inputs["input_values"].to(self.device, self.dtype)
-        out = self.model(values, output_hidden_states=True)
-        hidden = torch.stack(out.hidden_states, dim=1)  # [B, L, T, D]
+        with _recorded_hidden_states(self._layers) as states:
+            self.model(values)
+        if len(states) != self.model.config.num_hidden_layers + 1:
+            raise RuntimeError(
+                f"MERT {self.spec!r} ran {len(states) - 1} of its {self.model.config.num_hidden_layers} encoder layers "
+                "(layer drop in training mode?): its hidden states are incomplete"
+            )
+        hidden = torch.stack(states, dim=1)  # [B, L, T, D]
         if self.layers:
             hidden = hidden[:, self.layers]
         return hidden.float().cpu()
