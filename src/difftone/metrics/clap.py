@@ -308,10 +308,10 @@ def verify_sha256(path: Path, expected: str) -> None:
     actual = file_sha256(path)
     if actual != expected:
         raise ClapCheckpointError(
-            f"CLAP checkpoint {path} has sha256 {actual}, but metrics.clap.sha256 pins {expected}; it is not "
-            f"the file the config names (an interrupted or corrupted download, or another checkpoint), so it was "
-            f"not unpickled and nothing was written. Delete it and fetch it again (rule fetch_models), or, if you "
-            f"trust this file, pin its own sha256 in metrics.clap.sha256 (judge.sha256 for judge.checkpoint)."
+            f"CLAP checkpoint {path} has sha256 {actual}, but its pin (metrics.clap.sha256, or judge.sha256 for "
+            f"the judge's own checkpoint) is {expected}: it is not the file the config names (an interrupted or "
+            f"corrupted download, or another checkpoint), so it was not unpickled and nothing was written. Delete "
+            f"it and fetch it again (rule fetch_models), or, if you trust this file, pin its own sha256 there."
         )
 
 
