@@ -85,3 +85,27 @@ def test_clap_zero_shot_judge_reads_a_tokenizer_folder_in_the_roberta_base_layou
     assert len(set(map(tuple, judge.text.round(6)))) == 3
     with pytest.raises(JudgeError, match=r"judge.tokenizer .*missing.* cannot be loaded.*fetch_models"):
         load_judge({"kind": "clap_zero_shot", "tokenizer": str(tmp_path / "missing")}, clap=clap, instruments=["pia"])
+
+
+def test_clap_zero_shot_judge_opens_laions_pickle_format_with_the_pinned_hash(tmp_path):
+    """As the workflow calls it (judge.checkpoint filled with metrics.clap.checkpoint): metrics.clap.sha256
+    applies; the judge's own judge.sha256 applies to its own checkpoint; a wrong pin stops the judge."""
+    from difftone.metrics.clap import ClapCheckpointError, build_tiny_clap, file_sha256
+    from difftone.rehearsal import write_clap_checkpoint
+
+    pt = str(write_clap_checkpoint(tmp_path / "music_audioset_epoch_15_esc_90.14.pt", "tiny"))
+    sha = file_sha256(pt)
+    clap = {"checkpoint": pt, "sha256": sha, "architecture": "tiny", "cache_dir": str(tmp_path / "cache"),
+            "window_s": 1.0, "hop_s": 1.0}
+    judge = load_judge({"kind": "clap_zero_shot", "tokenizer": "tiny", "checkpoint": pt}, clap=clap,
+                       instruments=["pia", "vio"])
+    reference = load_judge({"kind": "clap_zero_shot", "tokenizer": "tiny"}, clap={"checkpoint": "tiny", "window_s": 1.0},
+                           instruments=["pia", "vio"])
+    assert np.allclose(judge.text, reference.text, atol=1e-6)  # the stand-in holds build_tiny_clap(seed=0)
+    assert build_tiny_clap(seed=0).config.projection_dim == judge.text.shape[1]
+    other = {**clap, "checkpoint": "tiny", "sha256": "0" * 64}  # the judge's own checkpoint, its own pin
+    load_judge({"kind": "clap_zero_shot", "tokenizer": "tiny", "checkpoint": pt, "sha256": sha}, clap=other,
+               instruments=["pia"])
+    with pytest.raises(ClapCheckpointError, match="judge.sha256"):
+        load_judge({"kind": "clap_zero_shot", "tokenizer": "tiny", "checkpoint": pt, "sha256": "1" * 64}, clap=clap,
+                   instruments=["pia"])

@@ -1,6 +1,7 @@
 """Metrics: chroma distance, KAD vs an independent float64 formula, bootstrap, CLAP conversion and guard."""
 
 import itertools
+import json
 import math
 
 import numpy as np
@@ -202,6 +203,7 @@ def test_accuracy_ci_from_logits_and_labels():
 
 # LAION-CLAP's original names, written independently of the converter (shared with the rehearsal's stand-in)
 from difftone.rehearsal import laion_original_state_dict as original_style_state_dict  # noqa: E402
+from difftone.rehearsal import write_clap_checkpoint  # noqa: E402
 
 
 def test_laion_checkpoint_conversion_round_trip(tmp_path):
@@ -220,17 +222,145 @@ def test_laion_checkpoint_conversion_round_trip(tmp_path):
 
 
 def test_laion_checkpoint_cached_as_safetensors(tmp_path):
+    """A plain (protocol 2, tensors only) file opens weights-only without a pin, and is cached by its hash."""
     source = clapmod.build_tiny_clap(seed=4)
     pt = tmp_path / "tiny_music.pt"
     torch.save({"state_dict": original_style_state_dict(source)}, pt)
     model = clapmod.load_clap_model(str(pt), cache_dir=tmp_path / "cache", architecture="tiny")
-    assert (tmp_path / "cache" / "tiny_music" / "model.safetensors").is_file()
+    cached = tmp_path / "cache" / f"tiny_music-{clapmod.file_sha256(pt)[:16]}"
+    assert (cached / "model.safetensors").is_file()
+    assert json.loads((cached / "conversion.json").read_text())["sha256_pinned"] is False
     for key, value in source.state_dict().items():
         assert torch.equal(model.state_dict()[key], value), key
-    pt.unlink()  # the cache is used from now on
-    again = clapmod.load_clap_model(str(pt), cache_dir=tmp_path / "cache", architecture="tiny")
-    for key, value in model.state_dict().items():
+
+
+def _laion_like_standin(tmp_path, seed=5):
+    """The rehearsal's tiny CLAP stand-in, saved as LAION's files are (protocol 4, numpy scalars)."""
+    pt = write_clap_checkpoint(tmp_path / "music_audioset_epoch_15_esc_90.14.pt", "tiny", seed=seed)
+    return pt, clapmod.build_tiny_clap(seed=seed)
+
+
+def test_clap_standin_reproduces_the_weights_only_failures_of_laions_files(tmp_path):
+    pt, _ = _laion_like_standin(tmp_path)
+    with pytest.raises(Exception, match="Unsupported operand 149"):  # pickle protocol 4's opcode
+        torch.load(pt, map_location="cpu", weights_only=True)
+    ckpt = torch.load(pt, map_location="cpu", weights_only=False)
+    assert sorted(ckpt) == ["epoch", "name", "optimizer", "state_dict"]
+    assert all(k.startswith("module.") for k in ckpt["state_dict"])
+    assert isinstance(ckpt["optimizer"]["param_groups"][0]["lr"], np.floating)
+    torch.save(ckpt, tmp_path / "protocol2.pt")  # the same entries at torch's default protocol: the numpy scalars
+    with pytest.raises(Exception, match="numpy"):
+        torch.load(tmp_path / "protocol2.pt", map_location="cpu", weights_only=True)
+    # the loader, without a pin: never unpickled in full; the error says what to pin; nothing is cached
+    with pytest.raises(clapmod.ClapCheckpointError, match=r"weights-only \(Unsupported operand 149\).*metrics\.clap\.sha256"):
+        clapmod.load_clap_model(str(pt), cache_dir=tmp_path / "cache", architecture="tiny")
+    assert not (tmp_path / "cache").exists()
+
+
+def test_clap_pinned_checkpoint_is_verified_unpickled_once_and_read_as_safetensors_after(tmp_path, monkeypatch):
+    pt, source = _laion_like_standin(tmp_path)
+    sha = clapmod.file_sha256(pt)
+    model = clapmod.load_clap_model(str(pt), cache_dir=tmp_path / "cache", architecture="tiny", sha256=sha.upper())
+    for key, value in source.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key
+    cached = tmp_path / "cache" / f"music_audioset_epoch_15_esc_90.14-{sha[:16]}"
+    record = json.loads((cached / "conversion.json").read_text())
+    assert record["source_sha256"] == sha and record["sha256_pinned"] is True
+    assert sorted(p.name for p in cached.iterdir()) == ["config.json", "conversion.json", "model.safetensors"]
+
+    # later loads read the safetensors: the .pt is gone and any unpickling would fail
+    pt.unlink()
+
+    def no_unpickling(*args, **kwargs):
+        raise AssertionError("torch.load called: a later load unpickled something")
+
+    monkeypatch.setattr(torch, "load", no_unpickling)
+    again = clapmod.load_clap_model(str(pt), cache_dir=tmp_path / "cache", architecture="tiny", sha256=sha)
+    for key, value in source.state_dict().items():
         assert torch.equal(again.state_dict()[key], value), key
+    wave = tone(330.0, seconds=3.0, sr=48000)
+    got = clapmod.ClapEmbedder(again, window_s=2.0).embed(wave, 48000)
+    assert np.allclose(got, clapmod.ClapEmbedder(source, window_s=2.0).embed(wave, 48000), atol=1e-6)
+
+
+def test_clap_wrong_hash_stops_before_unpickling_and_writes_nothing(tmp_path, monkeypatch):
+    pt, _ = _laion_like_standin(tmp_path)
+    actual = clapmod.file_sha256(pt)
+    unpickled = []
+    real_load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: unpickled.append(a) or real_load(*a, **k))
+    with pytest.raises(clapmod.ClapCheckpointError) as err:
+        clapmod.load_clap_model(str(pt), cache_dir=tmp_path / "cache", architecture="tiny",
+                                sha256=clapmod.LAION_MUSIC_SHA256)
+    msg = str(err.value)
+    assert str(pt) in msg and clapmod.LAION_MUSIC_SHA256 in msg and actual in msg
+    assert "metrics.clap.sha256" in msg and "fetch" in msg
+    assert unpickled == [] and not (tmp_path / "cache").exists()
+    with pytest.raises(clapmod.ClapCheckpointError, match="metrics.clap.sha256='abc' is not a sha256"):
+        clapmod.load_clap_model(str(pt), cache_dir=tmp_path / "cache", architecture="tiny", sha256="abc")
+
+
+def test_clap_safetensors_state_dict_loads_under_either_naming(tmp_path):
+    from safetensors.torch import save_file
+
+    source = clapmod.build_tiny_clap(seed=6)
+    original = {k: v.contiguous() for k, v in original_style_state_dict(source).items()}
+    save_file(original, tmp_path / "original.safetensors")
+    save_file({k: v.contiguous() for k, v in source.state_dict().items()}, tmp_path / "clap.safetensors")
+    for name in ("original.safetensors", "clap.safetensors"):
+        model = clapmod.load_clap_model(str(tmp_path / name), architecture="tiny")
+        for key, value in source.state_dict().items():
+            assert torch.equal(model.state_dict()[key], value), (name, key)
+    with pytest.raises(clapmod.ClapCheckpointError, match="does not exist"):
+        clapmod.load_clap_model(str(tmp_path / "absent.safetensors"), architecture="tiny")
+
+
+def test_real_size_clap_standin_has_the_original_files_505_tensors_and_maps_completely():
+    """HTSAT-base + RoBERTa-base under LAION's names (on the meta device: shapes without memory)."""
+    from transformers import ClapModel
+
+    with torch.device("meta"):
+        model = ClapModel(clapmod.laion_music_config())
+    original = original_style_state_dict(model)
+    assert len(original) == 505 and all(k.startswith("module.") for k in original)
+    shapes = {k.removeprefix("module."): tuple(v.shape) for k, v in original.items()}
+    assert sum(math.prod(s) for s in shapes.values()) == 200_064_988  # ~200 M values, as reported
+    masks = {k: s for k, s in shapes.items() if k.endswith("attn_mask")}
+    assert len(masks) == 8 and masks["audio_branch.layers.0.blocks.1.attn_mask"] == (64, 64, 64)
+    assert masks["audio_branch.layers.2.blocks.11.attn_mask"] == (4, 64, 64)
+    assert shapes["audio_branch.layers.0.blocks.0.attn.qkv.weight"] == (384, 128)
+    assert shapes["audio_branch.patch_embed.proj.weight"] == (128, 1, 4, 4)
+    assert shapes["audio_branch.tscam_conv.weight"] == (527, 1024, 2, 3)
+    assert shapes["text_branch.embeddings.word_embeddings.weight"] == (50265, 768)
+    assert shapes["text_branch.embeddings.position_ids"] == (1, 514)
+    assert shapes["audio_projection.0.weight"] == (512, 1024) and shapes["text_projection.0.weight"] == (512, 768)
+    assert shapes["logit_scale_a"] == () and shapes["text_transform.sequential.3.weight"] == (512, 512)
+    # the converter maps every ClapModel weight, and only original-only tensors are left over
+    converted = clapmod.convert_laion_state_dict(original)
+    expected = model.state_dict()
+    assert {k for k in expected if not clapmod.REBUILT_BUFFERS.search(k)} <= set(converted)
+    leftover = set(converted) - set(expected)
+    assert leftover and all(clapmod.IGNORED_ORIGINAL_KEYS.search(k) for k in leftover)
+    assert all(tuple(converted[k].shape) == tuple(v.shape) for k, v in expected.items() if k in converted)
+
+
+@pytest.mark.fullsize
+def test_real_size_clap_standin_loads_through_the_verified_path(tmp_path):
+    """The real-size stand-in file (0.8 GB, protocol 4, numpy scalars) through load_clap_model (~1 min, 2 GB)."""
+    pt = write_clap_checkpoint(tmp_path / "music_audioset_epoch_15_esc_90.14.pt", "real")
+    sha = clapmod.file_sha256(pt)
+    model = clapmod.load_clap_model(str(pt), cache_dir=tmp_path / "cache", sha256=sha)  # laion_music
+    original = torch.load(pt, map_location="cpu", weights_only=False, mmap=True)["state_dict"]
+    assert len(original) == 505
+    qkv = original["module.audio_branch.layers.2.blocks.5.attn.qkv.weight"]
+    state = model.state_dict()
+    assert torch.equal(state["audio_model.audio_encoder.layers.2.blocks.5.attention.self.value.weight"], qkv.chunk(3)[2])
+    assert torch.equal(state["text_model.encoder.layer.11.output.dense.weight"],
+                       original["module.text_branch.encoder.layer.11.output.dense.weight"])
+    del model, state, original
+    pt.unlink()
+    again = clapmod.load_clap_model(str(pt), cache_dir=tmp_path / "cache", sha256=sha)
+    assert again.config.audio_config.depths == [2, 2, 12, 2]
 
 
 def test_laion_checkpoint_errors_name_missing_and_unexpected_keys(tmp_path):

@@ -165,3 +165,28 @@ def test_rehearsal_runs_the_paper_dag_on_stand_ins(tmp_path):
                 assert folder in text, f"{log.relative_to(workdir)} did not load from {folder}"
             assert "loaded stabilityai/" not in text and "loaded MERT m-a-p/" not in text
             assert "loaded AudioLDM2 cvssp/" not in text
+
+
+def test_clap_stand_in_is_fetched_and_opens_only_with_its_own_pinned_hash(tmp_path, monkeypatch):
+    """The CLAP stand-in (LAION's file format: protocol 4, numpy scalars) fetched as configs/paper.yaml names it:
+    the paper's pin of LAION's real file refuses it before unpickling; the stand-in's own pin (data.yaml) opens it."""
+    from huggingface_hub import constants
+
+    from difftone.metrics.clap import LAION_MUSIC_SHA256, ClapCheckpointError, file_sha256, load_clap_model
+    from difftone.models.fetch import fetch_model, hub_models
+    from difftone.rehearsal import CLAP_FILE, CLAP_REPO, write_clap_checkpoint
+
+    hf_home = tmp_path / "hf-home"
+    standin = write_clap_checkpoint(cache_snapshot(hf_home, CLAP_REPO) / CLAP_FILE)  # what build_standins writes
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hf_home / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    paper = yaml.safe_load((REPO / "configs/paper.yaml").read_text())
+    assert paper["metrics"]["clap"]["sha256"] == LAION_MUSIC_SHA256
+    fetched = fetch_model(hub_models(paper)["clap"], tmp_path / "resources" / "models") / CLAP_FILE
+    architecture = yaml.safe_load((REPO / "configs/rehearsal.yaml").read_text())["metrics"]["clap"]["architecture"]
+    cache = tmp_path / "resources" / "clap"
+    with pytest.raises(ClapCheckpointError, match=LAION_MUSIC_SHA256):
+        load_clap_model(str(fetched), cache, architecture=architecture, sha256=paper["metrics"]["clap"]["sha256"])
+    assert not cache.exists()
+    model = load_clap_model(str(fetched), cache, architecture=architecture, sha256=file_sha256(standin))
+    assert model.config.projection_dim == 16 and len(list(cache.glob("*/model.safetensors"))) == 1

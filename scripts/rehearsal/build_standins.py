@@ -19,6 +19,9 @@ if __name__ == "__main__":
     parser.add_argument("out", nargs="?", default="resources/rehearsal", help="folder of the stand-ins")
     parser.add_argument("--instruments", nargs="+", default=["pia", "vio"], help="must match configs/rehearsal.yaml")
     parser.add_argument("--clips-per-instrument", type=int, default=8)
+    parser.add_argument("--clap-size", choices=["tiny", "real"], default="tiny",
+                        help="the CLAP checkpoint: tiny, or real (HTSAT-base + RoBERTa-base, 0.8 GB; read it with "
+                             "metrics.clap.architecture laion_music)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    print(build_standins(args.out, args.instruments, args.clips_per_instrument))
+    print(build_standins(args.out, args.instruments, args.clips_per_instrument, args.clap_size))

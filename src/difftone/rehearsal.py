@@ -8,9 +8,11 @@
   written by ``StableAudioPipeline.save_pretrained`` (:func:`difftone.models.loader.save_snapshot`);
   ``m-a-p/MERT-v1-95M`` at the paper's pinned revision: that repository's layout with remote code
   (:func:`write_mert_snapshot`: ``config.json`` with ``auto_map``, ``configuration_MERT.py``,
-  ``modeling_MERT.py``, ``preprocessor_config.json``, random weights; small); ``lukewys/laion_clap``: ``music_audioset_epoch_15_esc_90.14.pt``,
-  an original-format LAION-CLAP checkpoint (``module.``-prefixed names, ``qkv`` fused) of a
-  tiny ClapModel with random weights, read back by the real mapping code;
+  ``modeling_MERT.py``, ``preprocessor_config.json``, random weights; small); ``lukewys/laion_clap``:
+  ``music_audioset_epoch_15_esc_90.14.pt``, an original-format LAION-CLAP checkpoint (``module.``-prefixed
+  names, ``qkv`` fused, pickle protocol 4 with numpy scalars, as LAION's file: :func:`write_clap_checkpoint`)
+  of a tiny ClapModel (or, ``clap_size="real"``, HTSAT-base + RoBERTa-base) with random weights, read back
+  by the real mapping code after its sha256 is checked;
   ``FacebookAI/roberta-base``: the CLAP zero-shot judge's text tokenizer in that repository's
   format (``config.json``, ``tokenizer.json``, ``vocab.json``, ``merges.txt``): a byte-level BPE
   with RoBERTa's special tokens whose ids fit the tiny CLAP's text vocabulary
@@ -23,7 +25,8 @@
   loader needs and the patterns miss fails the rehearsal as it would fail the paper run;
 - ``IRMAS-TrainingData.zip``: an IRMAS-layout zip of rendered clips (3 s, the embedded
   renderer), served to the real download rule as a ``file://`` URL;
-- ``data.yaml``: ``data.irmas_url`` and ``data.irmas_md5`` of that zip.
+- ``data.yaml``: ``data.irmas_url`` and ``data.irmas_md5`` of that zip, and ``metrics.clap.sha256``
+  of the CLAP stand-in (in place of the real file's pin in configs/paper.yaml).
 
 With ``HF_HOME=<out>/hf-home HF_HUB_OFFLINE=1``, ``fetch_models`` resolves the paper's hub
 ids from that cache exactly as it would from a downloaded one; see docs/cluster.md ("Rehearse
@@ -55,7 +58,9 @@ AUDIOLDM2_REPO = "cvssp/audioldm2"  # configs/paper.yaml's musicmagus.model
 
 
 def laion_original_state_dict(hf: torch.nn.Module) -> dict:
-    """A ClapModel's weights under LAION-CLAP's original names (written independently of the converter)."""
+    """A ClapModel's weights under LAION-CLAP's original names, ``module.``-prefixed as LAION's DDP training
+    saved them, plus the original-only tensors (:func:`laion_original_only_tensors`). Written independently
+    of the converter in :mod:`difftone.metrics.clap`."""
     out = {}
     state = hf.state_dict()
     for key, value in state.items():
@@ -75,16 +80,87 @@ def laion_original_state_dict(hf: torch.nn.Module) -> dict:
             if ".attn.key." in k or ".attn.value." in k:
                 continue
         if k.endswith("token_type_ids"):
-            continue  # not in the original checkpoint
+            continue  # a non-persistent buffer in the transformers LAION trained with: not in the file
         out["module." + k] = value.clone()
-    # original-only tensors that ClapModel does not hold
-    out["module.audio_branch.spectrogram_extractor.stft.conv_real.weight"] = torch.zeros(513, 1, 1024)
-    out["module.audio_branch.logmel_extractor.melW"] = torch.zeros(513, 64)
-    out["module.audio_branch.layers.0.blocks.0.attn_mask"] = torch.zeros(4, 64, 64)
-    out["module.audio_branch.head.weight"] = torch.zeros(527, 32)
-    out["module.text_transform.sequential.0.weight"] = torch.zeros(16, 16)
-    out["module.audio_transform.sequential.3.bias"] = torch.zeros(16)
+    out.update({"module." + k: v for k, v in laion_original_only_tensors(hf.config).items()})
     return out
+
+
+def laion_original_only_tensors(config) -> dict[str, torch.Tensor]:
+    """The tensors of an original LAION-CLAP checkpoint that ClapModel does not hold, with the shapes
+    LAION-AI/CLAP's model code gives them for ``config`` (a ClapConfig; zeros: the loader drops them).
+
+    HTSAT (``clap_module/htsat.py``): torchlibrosa's STFT kernels ``conv_real``/``conv_imag``
+    [n_fft/2+1, 1, n_fft] and mel bank ``melW`` [n_fft/2+1, mels]; each shifted Swin block's
+    ``attn_mask`` buffer [windows, ws^2, ws^2] (odd blocks of a layer wider than its window); the
+    AudioSet heads ``tscam_conv`` [classes, hidden, SF, 3] with SF = spec / 2^(layers-1) / stride /
+    (spec / mels) and ``head`` [classes, classes]. The CLAP wrapper (``clap_module/model.py``):
+    ``text_transform``/``audio_transform``, MLPLayers([d, d, d]) whose Linear layers sit at
+    ``sequential.0`` and ``sequential.3``."""
+    audio, dim = config.audio_config, config.projection_dim
+    n_fft, bins = 1024, 513  # HTSAT-base audio_cfg window_size (ClapFeatureExtractor's fft_window_size)
+    stride = audio.patch_stride[0] if isinstance(audio.patch_stride, (list, tuple)) else audio.patch_stride
+    ws, grid = audio.window_size, audio.spec_size // stride
+    out = {
+        "audio_branch.spectrogram_extractor.stft.conv_real.weight": torch.zeros(bins, 1, n_fft),
+        "audio_branch.spectrogram_extractor.stft.conv_imag.weight": torch.zeros(bins, 1, n_fft),
+        "audio_branch.logmel_extractor.melW": torch.zeros(bins, audio.num_mel_bins),
+    }
+    for i, depth in enumerate(audio.depths):
+        side = grid // 2**i
+        if side <= ws:  # the block's window is the whole map: no shift, no mask
+            continue
+        for block in range(1, depth, 2):
+            out[f"audio_branch.layers.{i}.blocks.{block}.attn_mask"] = torch.zeros((side // ws) ** 2, ws * ws, ws * ws)
+    classes = audio.num_classes
+    sf = audio.spec_size // 2 ** (len(audio.depths) - 1) // stride // (audio.spec_size // audio.num_mel_bins)
+    out["audio_branch.tscam_conv.weight"] = torch.zeros(classes, audio.hidden_size, sf, 3)
+    out["audio_branch.tscam_conv.bias"] = torch.zeros(classes)
+    out["audio_branch.head.weight"] = torch.zeros(classes, classes)
+    out["audio_branch.head.bias"] = torch.zeros(classes)
+    for branch in ("text", "audio"):
+        for n in (0, 3):
+            out[f"{branch}_transform.sequential.{n}.weight"] = torch.zeros(dim, dim)
+            out[f"{branch}_transform.sequential.{n}.bias"] = torch.zeros(dim)
+    return out
+
+
+CLAP_SIZES = ("tiny", "real")
+
+
+def write_clap_checkpoint(path: str | Path, size: str = "tiny", seed: int = 0) -> Path:
+    """An original-format LAION-CLAP checkpoint with random weights, saved as LAION's files are reported
+    to be: a torch pickle of ``{epoch, name, state_dict, optimizer}`` with ``module.`` keys, pickle protocol 4,
+    and numpy scalars among the optimizer's entries (LAION's cosine schedule writes numpy float64 learning
+    rates), so torch's weights-only loader refuses it as it refuses the real file.
+
+    ``size``: ``tiny`` (the seeded tiny ClapModel of ``metrics.clap.checkpoint: tiny``) or ``real``
+    (HTSAT-base + RoBERTa-base, ``laion_music_config``: the real file's 505 tensors, names and shapes;
+    0.8 GB: the real file's Adam moments, 1.5 GB more, are left out)."""
+    import numpy as np
+    from transformers import ClapModel
+
+    from difftone.metrics.clap import build_tiny_clap, laion_music_config
+
+    if size not in CLAP_SIZES:
+        raise ValueError(f"CLAP stand-in size {size!r}: use one of {', '.join(CLAP_SIZES)}")
+    if size == "tiny":
+        model = build_tiny_clap(seed=seed)
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = ClapModel(laion_music_config()).eval()
+    state_dict = laion_original_state_dict(model)
+    del model
+    lr = np.float64(1e-4) * np.cos(np.float64(0.0))  # numpy scalars, as a numpy-computed schedule leaves them
+    param_group = {"lr": lr, "initial_lr": np.float64(1e-4), "betas": (0.9, 0.99), "eps": np.float64(1e-9),
+                   "weight_decay": 0.0, "amsgrad": False, "params": list(range(len(state_dict)))}
+    checkpoint = {"epoch": 15, "name": "music_audioset_epoch_15_esc_90.14 (difftone stand-in, random weights)",
+                  "state_dict": state_dict, "optimizer": {"state": {}, "param_groups": [param_group]}}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(checkpoint, path, pickle_protocol=4)
+    return path
 
 
 def cache_snapshot(hf_home: Path, repo_id: str, revision: str | None = None) -> Path:
@@ -151,12 +227,6 @@ def write_mert(snapshot: Path) -> None:
     write_mert_snapshot(snapshot, "tiny")
 
 
-def write_clap(path: Path) -> None:
-    from difftone.metrics.clap import build_tiny_clap
-
-    torch.save({"state_dict": laion_original_state_dict(build_tiny_clap(seed=0))}, path)
-
-
 def write_roberta_tokenizer(snapshot: Path) -> None:
     """The files of the roberta-base repository a tokenizer is read from, for the tiny stand-in."""
     from transformers import RobertaConfig
@@ -203,20 +273,25 @@ def write_irmas_zip(out: Path, instruments: list[str], clips_per_instrument: int
     return zip_path
 
 
-def build_standins(out: str | Path, instruments: list[str] = ("pia", "vio"), clips_per_instrument: int = 8) -> Path:
-    """Write every stand-in under ``out`` (module docstring); return the path of ``data.yaml``."""
+def build_standins(out: str | Path, instruments: list[str] = ("pia", "vio"), clips_per_instrument: int = 8,
+                   clap_size: str = "tiny") -> Path:
+    """Write every stand-in under ``out`` (module docstring); return the path of ``data.yaml``.
+    ``clap_size``: the CLAP checkpoint's size (:func:`write_clap_checkpoint`)."""
     from difftone.data.irmas import md5sum
+    from difftone.metrics.clap import file_sha256
 
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     hf_home = out / "hf-home"
     write_sao(cache_snapshot(hf_home, SAO_REPO))
     write_mert(cache_snapshot(hf_home, MERT_REPO, MERT_REVISION))
-    write_clap(cache_snapshot(hf_home, CLAP_REPO) / CLAP_FILE)
+    clap = write_clap_checkpoint(cache_snapshot(hf_home, CLAP_REPO) / CLAP_FILE, clap_size)
     write_roberta_tokenizer(cache_snapshot(hf_home, TOKENIZER_REPO))
     write_audioldm2(cache_snapshot(hf_home, AUDIOLDM2_REPO))
     zip_path = write_irmas_zip(out, list(instruments), clips_per_instrument)
-    data = {"data": {"irmas_url": zip_path.as_uri(), "irmas_md5": md5sum(zip_path)}}
+    data = {"data": {"irmas_url": zip_path.as_uri(), "irmas_md5": md5sum(zip_path)},
+            "metrics": {"clap": {"sha256": file_sha256(clap)}}}  # the pin configs/paper.yaml sets for LAION's file
     (out / "data.yaml").write_text(yaml.safe_dump(data))
-    log.info("rehearsal stand-ins in %s (HF cache %s, IRMAS zip md5 %s)", out, hf_home, data["data"]["irmas_md5"])
+    log.info("rehearsal stand-ins in %s (HF cache %s, IRMAS zip md5 %s, CLAP sha256 %s)", out, hf_home,
+             data["data"]["irmas_md5"], data["metrics"]["clap"]["sha256"])
     return out / "data.yaml"

@@ -238,10 +238,12 @@ def load_judge(judge: Mapping, model_file: str | Path | None = None, *, clap: Ma
 
         clap = dict(clap or {})
         checkpoint = judge.get("checkpoint") or clap.get("checkpoint", "tiny")
+        # the pin of the judge's own checkpoint, else metrics.clap's when the judge reads that same checkpoint
+        sha256 = judge.get("sha256") or (clap.get("sha256") if checkpoint == clap.get("checkpoint", "tiny") else None)
         embedder = load_clap(checkpoint, device=device, cache_dir=clap.get("cache_dir"),
                              window_s=clap.get("window_s", 10.0), hop_s=clap.get("hop_s", 1.0),
                              batch_size=clap.get("batch_size", 8),
-                             architecture=clap.get("architecture", "laion_music"))
+                             architecture=clap.get("architecture", "laion_music"), sha256=sha256)
         spec = str(judge.get("tokenizer") or "FacebookAI/roberta-base")
         tokenizer = tiny_clap_tokenizer() if spec == "tiny" else load_tokenizer(spec)
         log.info("judge: CLAP zero-shot, checkpoint %s, tokenizer %s", checkpoint, spec)

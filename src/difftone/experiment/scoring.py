@@ -99,7 +99,7 @@ def embed_references(index_csv: str | Path, instruments: Sequence[str], out_npz:
 def _clap(clap: Mapping, device: str):
     return load_clap(clap["checkpoint"], device=device, cache_dir=clap.get("cache_dir"), window_s=clap["window_s"],
                      hop_s=clap["hop_s"], batch_size=clap["batch_size"],
-                     architecture=clap.get("architecture", "laion_music"))
+                     architecture=clap.get("architecture", "laion_music"), sha256=clap.get("sha256"))
 
 
 def score_edits(

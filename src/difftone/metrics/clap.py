@@ -28,11 +28,24 @@ Model specs (``metrics.clap.checkpoint``):
   classes, feature extractor and windows: the offline stand-in;
 - ``<repo_id>/<file>.pt`` (e.g. ``lukewys/laion_clap/music_audioset_epoch_15_esc_90.14.pt``)
   or a local ``.pt`` path: an original LAION checkpoint, converted once;
+- a ``.safetensors`` file of a state dict, under the original names or ClapModel's;
 - a folder with ``config.json`` + ``model.safetensors``: an already converted model.
+
+Opening an original ``.pt`` (``metrics.clap.sha256``): LAION's files are torch pickles of
+``{epoch, name, state_dict, optimizer}`` saved with pickle protocol 4 and numpy scalars among
+the optimizer's entries, which torch's weights-only unpickler refuses (torch 2.13: "Unsupported
+operand 149"; numpy scalar globals). So a file whose sha256 is pinned is hashed first and, only
+when the hash matches, unpickled in full, converted, and cached as safetensors in
+``cache_dir/<stem>-<sha256 prefix>/`` with a ``conversion.json`` naming the verified hash; every
+later load reads that cache (nothing unpickled, the ``.pt`` not even opened). A file without a
+pin is opened weights-only, which a plain tensor file passes and LAION's files do not; nothing
+unverified is ever unpickled in full.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import logging
 import re
@@ -53,6 +66,11 @@ log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 48_000
 LAION_MUSIC_CHECKPOINT = "lukewys/laion_clap/music_audioset_epoch_15_esc_90.14.pt"
+# sha256 of LAION's music_audioset_epoch_15_esc_90.14.pt (2 352 471 003 bytes, hub commit b370834 of
+# lukewys/laion_clap), as pinned by several independent public projects that download it (configs/paper.yaml)
+LAION_MUSIC_SHA256 = "fae3e9c087f2909c28a09dc31c8dfcdacbc42ba44c70e972b58c1bd1caf6dedd"
+SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
+CONVERSION_RECORD = "conversion.json"  # in a converted cache folder: the verified source and its sha256
 
 # transformers' convert_clap_original_pytorch_to_hf.py, KEYS_TO_MODIFY_MAPPING (applied in order)
 KEYS_TO_MODIFY_MAPPING = {
@@ -265,45 +283,139 @@ def load_converted_state_dict(model: ClapModel, converted: Mapping[str, torch.Te
     return model.eval()
 
 
-def load_laion_checkpoint(path: str | Path, config: ClapConfig | None = None, weights_only: bool = True) -> ClapModel:
-    """An original LAION-CLAP ``.pt`` checkpoint as a ClapModel (default config: the music checkpoint's)."""
-    from transformers import ClapModel
+def file_sha256(path: str | Path, chunk: int = 1 << 22) -> str:
+    """Hex sha256 of a file, read in chunks (a 2.35 GB checkpoint: a few seconds)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
 
+
+def check_sha256_pin(sha256: str | None, key: str = "metrics.clap.sha256") -> str | None:
+    """``sha256`` lower-cased, or an error naming ``key`` when it is not 64 hex digits."""
+    if sha256 is None:
+        return None
+    pin = str(sha256).strip().lower()
+    if not SHA256_PATTERN.fullmatch(pin):
+        raise ClapCheckpointError(f"{key}={sha256!r} is not a sha256 (64 hex digits); put the checkpoint "
+                                  f"file's sha256 there (`sha256sum <file>`), or null")
+    return pin
+
+
+def verify_sha256(path: Path, expected: str) -> None:
+    """Raise :class:`ClapCheckpointError` unless ``path``'s sha256 is ``expected`` (nothing is read as a pickle)."""
+    actual = file_sha256(path)
+    if actual != expected:
+        raise ClapCheckpointError(
+            f"CLAP checkpoint {path} has sha256 {actual}, but its pin (metrics.clap.sha256, or judge.sha256 for "
+            f"the judge's own checkpoint) is {expected}: it is not the file the config names (an interrupted or "
+            f"corrupted download, or another checkpoint), so it was not unpickled and nothing was written. Delete "
+            f"it and fetch it again (rule fetch_models), or, if you trust this file, pin its own sha256 there."
+        )
+
+
+def read_laion_checkpoint(path: str | Path, sha256: str | None = None) -> Mapping[str, torch.Tensor]:
+    """The state dict of an original LAION-CLAP ``.pt`` (module docstring: pinned files are verified,
+    then unpickled in full; unpinned files are opened weights-only)."""
     path = Path(path)
     if not path.is_file():
         raise ClapCheckpointError(f"CLAP checkpoint {path} does not exist; set metrics.clap.checkpoint")
+    pin = check_sha256_pin(sha256)
+    if pin is not None:
+        verify_sha256(path, pin)
+        log.info("CLAP: %s matches its pinned sha256; unpickling it", path)
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=weights_only)
+        ckpt = torch.load(path, map_location="cpu", weights_only=pin is None)  # full unpickling: verified only
     except Exception as exc:
+        if pin is not None:
+            raise ClapCheckpointError(f"cannot read CLAP checkpoint {path} (its sha256 matches the pin): "
+                                      f"{exc}") from None
+        name = Path(path).name
+        known = f" (LAION's {name}: {LAION_MUSIC_SHA256})" if name == Path(LAION_MUSIC_CHECKPOINT).name else ""
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        reason = next((line.removeprefix("WeightsUnpickler error: ").split(" was not")[0] for line in lines
+                       if "Unsupported" in line), lines[0] if lines else repr(exc))
         raise ClapCheckpointError(
-            f"cannot read CLAP checkpoint {path} with torch.load(weights_only={weights_only}): {exc}"
+            f"cannot read CLAP checkpoint {path} weights-only ({reason}). LAION's original "
+            f"checkpoints are pickles that need full unpickling (pickle protocol 4, numpy scalars), which is done "
+            f"only for a file whose sha256 is pinned: set metrics.clap.sha256 to the file's published sha256"
+            f"{known}; it is then verified, read once and cached as safetensors."
         ) from None
     state_dict = ckpt["state_dict"] if isinstance(ckpt, dict) and "state_dict" in ckpt else ckpt
-    if not isinstance(state_dict, Mapping):
-        raise ClapCheckpointError(f"{path} holds no state dict")
-    model = ClapModel(config or laion_music_config())
-    return load_converted_state_dict(model, convert_laion_state_dict(state_dict), str(path))
+    if not isinstance(state_dict, Mapping) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
+        raise ClapCheckpointError(f"{path} holds no state dict of tensors")
+    return state_dict
 
 
-def _save_atomic(model: ClapModel, out_dir: Path) -> None:
+def load_laion_checkpoint(path: str | Path, config: ClapConfig | None = None, sha256: str | None = None) -> ClapModel:
+    """An original LAION-CLAP ``.pt`` checkpoint as a ClapModel (default config: the music checkpoint's);
+    ``sha256``: its pinned hash (:func:`read_laion_checkpoint`)."""
+    state_dict = read_laion_checkpoint(path, sha256)
+    return load_converted_state_dict(_empty_clap(config or laion_music_config()), convert_laion_state_dict(state_dict),
+                                     str(path))
+
+
+def _empty_clap(config: ClapConfig) -> ClapModel:
+    """A ClapModel whose weights are left uninitialised (12 s of random init at HTSAT-base size): every
+    weight is then loaded, :func:`load_converted_state_dict` fails on any missing one; the buffers
+    (position ids, relative position indices) are built as usual."""
+    from transformers import ClapModel
+
+    try:
+        from transformers.initialization import no_init_weights
+    except ImportError:  # another transformers layout: initialise as usual
+        no_init_weights = contextlib.nullcontext
+    with no_init_weights():
+        return ClapModel(config)
+
+
+def load_safetensors_state_dict(path: str | Path, config: ClapConfig) -> ClapModel:
+    """A ``.safetensors`` state dict (original LAION names, ``module.`` or not, or ClapModel's) as a ClapModel."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state_dict = load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise ClapCheckpointError(f"cannot read CLAP safetensors file {path}: {exc}") from None
+    original = any(k.removeprefix("module.").startswith(("text_branch.", "audio_branch.")) for k in state_dict)
+    converted = convert_laion_state_dict(state_dict) if original else state_dict
+    return load_converted_state_dict(_empty_clap(config), converted, str(path))
+
+
+def _save_atomic(model: ClapModel, out_dir: Path, record: Mapping) -> None:
     with atomic_folder(out_dir) as tmp:
         model.save_pretrained(tmp)  # config.json + model.safetensors
+        (tmp / CONVERSION_RECORD).write_text(json.dumps(dict(record), indent=2) + "\n")
+
+
+def _cached_conversion(folder: Path, sha256: str) -> bool:
+    """Whether ``folder`` holds a conversion of the file with this sha256 (its record says so)."""
+    try:
+        record = json.loads((folder / CONVERSION_RECORD).read_text())
+    except (OSError, ValueError):
+        return False
+    return record.get("source_sha256") == sha256 and (folder / "model.safetensors").is_file()
 
 
 ARCHITECTURES = {"laion_music": laion_music_config, "tiny": tiny_clap_config}
 
 
 def load_clap_model(spec: str = "tiny", cache_dir: str | Path | None = None, window_s: float = 10.0,
-                    architecture: str = "laion_music") -> ClapModel:
-    """The CLAP model named by ``spec`` (module docstring); original checkpoints are converted once
-    and cached under ``cache_dir/<checkpoint stem>/`` as safetensors.
+                    architecture: str = "laion_music", sha256: str | None = None) -> ClapModel:
+    """The CLAP model named by ``spec`` (module docstring).
 
-    ``architecture`` (``metrics.clap.architecture``): the ClapConfig an original ``.pt`` is read into,
-    ``laion_music`` (LAION's music checkpoint) or ``tiny`` (a small stand-in in the same format)."""
+    An original ``.pt`` is converted once and cached under ``cache_dir/<stem>-<sha256[:16]>/`` as
+    safetensors; with ``sha256`` (``metrics.clap.sha256``) pinned, the file is verified before it is
+    unpickled and a cached conversion of that hash is used without opening it. ``architecture``
+    (``metrics.clap.architecture``): the ClapConfig an original checkpoint is read into, ``laion_music``
+    (LAION's music checkpoint) or ``tiny`` (a small stand-in in the same format)."""
     from transformers import ClapModel
 
     if architecture not in ARCHITECTURES:
         raise ClapCheckpointError(f"metrics.clap.architecture={architecture!r}: use one of {', '.join(ARCHITECTURES)}")
+    pin = check_sha256_pin(sha256)
     if spec == "tiny":
         return build_tiny_clap(window_s=window_s)
     if "larger_clap_music" in spec:
@@ -316,38 +428,59 @@ def load_clap_model(spec: str = "tiny", cache_dir: str | Path | None = None, win
         if not (local / "config.json").is_file():
             raise ClapCheckpointError(f"{local} has no config.json; expected a converted ClapModel folder")
         return ClapModel.from_pretrained(local).eval()
+    if spec.endswith(".safetensors"):
+        if not local.is_file():
+            raise ClapCheckpointError(f"CLAP checkpoint {spec} does not exist; set metrics.clap.checkpoint")
+        return load_safetensors_state_dict(local, ARCHITECTURES[architecture]())
     if not spec.endswith(".pt"):
         raise ClapCheckpointError(
             f"metrics.clap.checkpoint={spec!r} is neither 'tiny', a .pt checkpoint (local or "
-            f"'<repo_id>/<file>.pt'), nor a converted model folder"
+            f"'<repo_id>/<file>.pt'), a .safetensors state dict, nor a converted model folder"
         )
-    cached = Path(cache_dir) / Path(spec).stem if cache_dir is not None else None
-    if cached is not None and (cached / "config.json").is_file():
-        log.info("CLAP: using converted checkpoint %s of %s", cached, spec)
-        return ClapModel.from_pretrained(cached).eval()
+
+    def cache_folder(key: str) -> Path | None:
+        return Path(cache_dir) / f"{local.stem}-{key[:16]}" if cache_dir is not None else None
+
+    key, cached = pin, (cache_folder(pin) if pin else None)
+    if cached is not None and _cached_conversion(cached, pin):
+        log.info("CLAP: using converted checkpoint %s of %s (sha256 %s)", cached, spec, pin)
+        return ClapModel.from_pretrained(cached, use_safetensors=True).eval()
+    pt_path = _resolve_pt(spec)
+    if pin is None and cache_dir is not None:  # unpinned: the file's own hash names its conversion
+        key = file_sha256(pt_path)
+        cached = cache_folder(key)
+        if _cached_conversion(cached, key):
+            log.info("CLAP: using converted checkpoint %s of %s", cached, spec)
+            return ClapModel.from_pretrained(cached, use_safetensors=True).eval()
+    log.info("CLAP: converting %s to transformers' ClapModel", pt_path)
+    model = load_laion_checkpoint(pt_path, config=ARCHITECTURES[architecture](), sha256=pin)
+    if cached is not None:
+        record = {"source": str(pt_path), "source_sha256": key, "sha256_pinned": pin is not None,
+                  "architecture": architecture}
+        _save_atomic(model, cached, record)
+        log.info("CLAP: cached converted model in %s", cached)
+    return model
+
+
+def _resolve_pt(spec: str) -> Path:
+    """The local file of a ``.pt`` spec: a path, or ``<repo_id>/<file>.pt`` from the hub (its cache)."""
+    local = Path(spec)
     if local.is_file():
-        pt_path = local
-    elif local.is_absolute() or spec.startswith(".") or len(spec.split("/")) < 3:
+        return local
+    if local.is_absolute() or spec.startswith(".") or len(spec.split("/")) < 3:
         raise ClapCheckpointError(
             f"CLAP checkpoint {spec} does not exist; set metrics.clap.checkpoint to a local .pt file, "
             f"'<repo_id>/<file>.pt' on the hub, or 'tiny'"
         )
-    else:
-        parts = spec.split("/")
-        from huggingface_hub import hf_hub_download
+    from huggingface_hub import hf_hub_download
 
-        repo_id, filename = "/".join(parts[:2]), "/".join(parts[2:])
-        log.info("CLAP: downloading %s from the hub repo %s", filename, repo_id)
-        try:
-            pt_path = Path(hf_hub_download(repo_id, filename))
-        except Exception as exc:
-            raise ClapCheckpointError(f"cannot download CLAP checkpoint {filename} from {repo_id}: {exc}") from None
-    log.info("CLAP: converting %s to transformers' ClapModel", pt_path)
-    model = load_laion_checkpoint(pt_path, config=ARCHITECTURES[architecture]())
-    if cached is not None:
-        _save_atomic(model, cached)
-        log.info("CLAP: cached converted model in %s", cached)
-    return model
+    parts = spec.split("/")
+    repo_id, filename = "/".join(parts[:2]), "/".join(parts[2:])
+    log.info("CLAP: downloading %s from the hub repo %s", filename, repo_id)
+    try:
+        return Path(hf_hub_download(repo_id, filename))
+    except Exception as exc:
+        raise ClapCheckpointError(f"cannot download CLAP checkpoint {filename} from {repo_id}: {exc}") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -448,10 +581,12 @@ def load_clap(
     hop_s: float = 1.0,
     batch_size: int = 8,
     architecture: str = "laion_music",
+    sha256: str | None = None,
 ) -> ClapEmbedder:
-    """A ready :class:`ClapEmbedder` for ``spec`` (``tiny``, a LAION ``.pt`` checkpoint, or a converted folder)."""
-    return ClapEmbedder(load_clap_model(spec, cache_dir, window_s, architecture), window_s=window_s, hop_s=hop_s,
-                        batch_size=batch_size, device=device)
+    """A ready :class:`ClapEmbedder` for ``spec`` (``tiny``, a LAION ``.pt`` checkpoint with its pinned
+    ``sha256``, a ``.safetensors`` state dict, or a converted folder)."""
+    return ClapEmbedder(load_clap_model(spec, cache_dir, window_s, architecture, sha256), window_s=window_s,
+                        hop_s=hop_s, batch_size=batch_size, device=device)
 
 
 def check_not_collapsed(emb: np.ndarray, what: str, max_median_cosine: float = 0.999, max_rows: int = 2000) -> float:
