@@ -42,6 +42,8 @@ TINY_SPEC = "audioldm2-tiny"
 HUB_PREFIX = "cvssp/audioldm2"
 NEGATIVE_PROMPT = "low quality"  # the notebook's negative prompt
 DDIM_ETA = 0.0
+# the pipeline's components that hold weights
+MODEL_COMPONENTS = ("unet", "vae", "text_encoder", "text_encoder_2", "projection_model", "language_model", "vocoder")
 
 
 def is_audioldm2_spec(spec: str) -> bool:
@@ -282,20 +284,58 @@ def load_audioldm2(spec: str, dtype: torch.dtype = torch.float32, device: str = 
 
         try:
             source = str(Path(spec).expanduser()) if _looks_local(spec) else spec
-            pipe = AudioLDM2Pipeline.from_pretrained(source, torch_dtype=dtype, token=hub_token())
+            language_model = load_language_model(source, dtype, hub_token())
+            pipe = AudioLDM2Pipeline.from_pretrained(source, language_model=language_model, dtype=dtype,
+                                                     token=hub_token())
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"cannot load the AudioLDM2 model {spec!r}: {exc} (a hub id like "
                                  f"{HUB_PREFIX}, or a local snapshot of it; `fetch_models` downloads it)") from None
         window, tokens = window_seconds or 10.24, 64
     pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
+    check_dtypes(pipe, dtype)
     pipe = pipe.to(device)
-    for name in ("unet", "vae", "text_encoder", "text_encoder_2", "projection_model", "language_model", "vocoder"):
+    for name in MODEL_COMPONENTS:
         getattr(pipe, name).eval().requires_grad_(False)
     pipe.set_progress_bar_config(disable=True)
     backbone = AudioLDM2Backbone(pipe, window_seconds=window, text_tokens=tokens, spec=spec)
     log.info("loaded AudioLDM2 %s: %s on %s, window %.2f s, %d latent channels", spec, str(dtype).split(".")[-1],
              device, backbone.max_duration, backbone.latent_channels)
     return backbone
+
+
+def load_language_model(source: str, dtype: torch.dtype, token=None):
+    """``language_model/`` of an AudioLDM2 snapshot (or hub id) as ``GPT2LMHeadModel`` at ``dtype``.
+
+    ``cvssp/audioldm2``'s ``model_index.json`` names ``GPT2Model``, but the pipeline's ``generate_language_model``
+    calls generation helpers (``_update_model_kwargs_for_generation``, ...) that in transformers 5 only
+    ``GPT2LMHeadModel`` has. The weights are the same: a ``GPT2Model`` file's keys load under the head model's
+    ``transformer.`` prefix, and ``lm_head`` is tied to the token embeddings (``generate_language_model`` never
+    reads it: it takes the last hidden state). Any other missing or unexpected key is refused."""
+    from transformers import GPT2LMHeadModel
+
+    model, info = GPT2LMHeadModel.from_pretrained(source, subfolder="language_model", dtype=dtype, token=token,
+                                                  output_loading_info=True)
+    missing = sorted(set(info["missing_keys"]) - {"lm_head.weight"})
+    wrong = missing + sorted(info["unexpected_keys"]) + sorted(k[0] if isinstance(k, tuple) else k
+                                                                for k in info["mismatched_keys"])
+    if wrong:
+        raise ValueError(f"{source}/language_model does not hold GPT-2 weights the pipeline can use (missing, "
+                         f"unexpected or mismatched: {', '.join(map(str, wrong[:8]))}); re-download the snapshot")
+    log.info("AudioLDM2 language_model: loaded as GPT2LMHeadModel (the pipeline's generation helpers), lm_head tied "
+             "to the token embeddings, no missing weights")
+    return model
+
+
+def check_dtypes(pipe, dtype: torch.dtype) -> None:
+    """Every weight component at ``dtype``: a component a config pins to another dtype (``cvssp/audioldm2``'s CLAP
+    ``text_encoder`` says ``torch_dtype: float64``) is cast, and the cast is logged."""
+    for name in MODEL_COMPONENTS:
+        module = getattr(pipe, name)
+        have = {p.dtype for p in module.parameters()}
+        if have != {dtype}:
+            log.info("AudioLDM2 %s: %s cast to %s", name, "/".join(sorted(str(d).split(".")[-1] for d in have)),
+                     str(dtype).split(".")[-1])
+            module.to(dtype=dtype)
 
 
 def _word_tokenizer(kind, words_tokenizer):
@@ -406,12 +446,36 @@ def save_tiny_snapshot(out_dir: str | Path, seed: int = 0) -> Path:
     parts = build_tiny_audioldm2(seed)
     vocab = min(parts["text_encoder"].config.text_config.vocab_size, parts["text_encoder_2"].config.vocab_size)
     parts["tokenizer"], parts["tokenizer_2"] = snapshot_tokenizers(vocab)
+    parts["language_model"] = parts["language_model"].transformer  # the hub's class: GPT2Model, no LM head
     lm_config = parts["language_model"].config
     max_new_tokens = int(lm_config.max_new_tokens)
     del lm_config.max_new_tokens
     AudioLDM2Pipeline(**parts).save_pretrained(out, safe_serialization=True)
-    config_path = out / "language_model" / "config.json"
-    config = json.loads(config_path.read_text())
-    config["max_new_tokens"] = max_new_tokens
-    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    hub_config_entries(out, max_new_tokens)
     return out
+
+
+# model_index.json's entries where cvssp/audioldm2's differ from what save_pretrained writes here
+HUB_INDEX_CLASSES = {
+    "language_model": ["transformers", "GPT2Model"],
+    "tokenizer": ["transformers", "RobertaTokenizerFast"],
+    "tokenizer_2": ["transformers", "T5TokenizerFast"],
+}
+
+
+def hub_config_entries(snapshot: Path, max_new_tokens: int) -> None:
+    """Write into a saved snapshot the entries ``cvssp/audioldm2`` has and ``save_pretrained`` does not write:
+    ``model_index.json``'s class names (:data:`HUB_INDEX_CLASSES`: ``GPT2Model``, the fast tokenizers),
+    ``language_model``'s ``max_new_tokens`` (transformers 5 refuses to save a generation parameter in a model
+    config) and ``text_encoder``'s ``torch_dtype: float64`` (the dtype a loader gets unless it names one)."""
+    index_path = Path(snapshot) / "model_index.json"
+    index = json.loads(index_path.read_text())
+    index.update(HUB_INDEX_CLASSES)
+    index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+    for component, entries in (("language_model", {"max_new_tokens": int(max_new_tokens)}),
+                               ("text_encoder", {"torch_dtype": "float64"})):
+        path = Path(snapshot) / component / "config.json"
+        config = json.loads(path.read_text())
+        config.pop("dtype", None)  # transformers 5's name of torch_dtype
+        config.update(entries)
+        path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
