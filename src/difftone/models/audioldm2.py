@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -479,3 +480,87 @@ def hub_config_entries(snapshot: Path, max_new_tokens: int) -> None:
         config.pop("dtype", None)  # transformers 5's name of torch_dtype
         config.update(entries)
         path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+# -- a snapshot at cvssp/audioldm2's real size (random weights), from its published configs ----------------------------
+T5_PIECES = 32000  # the T5 Unigram's pieces before the 100 sentinel ids (32100 ids in all, as flan-t5-large's)
+
+
+def real_size_t5_tokenizer():
+    """A T5 Unigram tokenizer with flan-t5-large's id layout, built offline: ``<pad>`` 0, ``</s>`` 1, ``<unk>`` 2,
+    the tiny words (lowercase and capitalised) as ``\u2581word`` pieces, letters, digits and punctuation, filler
+    pieces that never match up to 32000, then ``<extra_id_99>`` .. ``<extra_id_0>`` at 32000 .. 32099."""
+    import string
+
+    from transformers import T5TokenizerFast
+
+    from difftone.models.tiny import EOS, PAD, PUNCTUATION, UNK, base_vocabulary
+
+    words = [w for w in base_vocabulary() if w not in PUNCTUATION]
+    pieces = [(PAD, 0.0), (EOS, 0.0), (UNK, 0.0), ("\u2581", -4.0)]
+    pieces += [("\u2581" + w, -1.0) for w in words] + [("\u2581" + w.capitalize(), -1.0) for w in words
+                                                       if w.capitalize() != w]
+    singles = list(string.ascii_letters + string.digits) + list(PUNCTUATION)
+    pieces += [(c, -3.0) for c in singles] + [("\u2581" + c, -3.5) for c in singles]
+    pieces = list(dict(pieces).items())  # a capitalised word may already be there
+    pieces += [(f"\ue000{i}", -100.0) for i in range(T5_PIECES - len(pieces))]  # private-use: never in a prompt
+    tok = T5TokenizerFast(vocab=pieces, extra_ids=0, model_max_length=512, padding_side="right")
+    tok.add_special_tokens({"additional_special_tokens": [f"<extra_id_{i}>" for i in range(99, -1, -1)]})
+    return tok
+
+
+def _real_size_builders() -> dict[str, Any]:
+    """Component name -> a function building it with random weights from its ``config.json`` (a dict)."""
+    from diffusers import AudioLDM2ProjectionModel, AudioLDM2UNet2DConditionModel, AutoencoderKL
+    from transformers import (
+        ClapConfig, ClapModel, GPT2Config, GPT2Model, SpeechT5HifiGan, SpeechT5HifiGanConfig, T5Config, T5EncoderModel,
+    )
+
+    def hf(model_cls, config_cls):
+        # generation parameters (max_new_tokens) stay in the copied config.json: transformers 5 refuses to save them
+        return lambda c: model_cls(config_cls.from_dict({k: v for k, v in c.items() if k != "max_new_tokens"}))
+
+    return {
+        "unet": AudioLDM2UNet2DConditionModel.from_config,
+        "vae": AutoencoderKL.from_config,
+        "text_encoder": hf(ClapModel, ClapConfig),
+        "text_encoder_2": hf(T5EncoderModel, T5Config),
+        "projection_model": AudioLDM2ProjectionModel.from_config,
+        "language_model": hf(GPT2Model, GPT2Config),  # the hub's class (model_index.json)
+        "vocoder": hf(SpeechT5HifiGan, SpeechT5HifiGanConfig),
+    }
+
+
+def save_real_size_snapshot(out_dir: str | Path, configs: str | Path, seed: int = 0) -> Path:
+    """A snapshot of ``cvssp/audioldm2`` at its real size (1.118 B parameters, float32 safetensors, about 4.5 GB)
+    with random seeded weights: each weight component built from ``configs/<component>/config.json`` (the hub's
+    published configs in the hub's layout, ``tests/fixtures/audioldm2-configs``) and saved one at a time (peak
+    memory: the largest, the UNet, 1.4 GB); then every config file of ``configs`` copied over verbatim
+    (``model_index.json`` naming ``GPT2Model``, the CLAP config's ``torch_dtype: float64``, ``max_new_tokens``).
+    Tokenizers are built offline in the real formats: RoBERTa's byte-level BPE
+    (:func:`difftone.classifiers.judge.tiny_clap_tokenizer`) and :func:`real_size_t5_tokenizer`."""
+    from difftone.classifiers.judge import tiny_clap_tokenizer
+
+    configs, out = Path(configs), Path(out_dir)
+    if not (configs / "model_index.json").is_file():
+        raise FileNotFoundError(f"{configs}: no model_index.json; give the folder of cvssp/audioldm2's configs in the "
+                                "hub's layout (tests/fixtures/audioldm2-configs)")
+    for i, (name, build) in enumerate(_real_size_builders().items()):
+        path = configs / name / "config.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: missing; the configs folder must hold every component's config.json")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed + i)
+            model = build(json.loads(path.read_text()))
+        model.save_pretrained(out / name, safe_serialization=True)
+        log.info("real-size AudioLDM2 %s: %.1f M parameters", name, sum(p.numel() for p in model.parameters()) / 1e6)
+        del model
+    backend = tiny_clap_tokenizer().backend_tokenizer
+    (out / "tokenizer").mkdir(parents=True, exist_ok=True)
+    backend.save(str(out / "tokenizer" / "tokenizer.json"))
+    backend.model.save(str(out / "tokenizer"))  # vocab.json, merges.txt
+    real_size_t5_tokenizer().save_pretrained(out / "tokenizer_2")
+    for f in configs.rglob("*.json"):
+        (out / f.relative_to(configs)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(f, out / f.relative_to(configs))
+    return out
