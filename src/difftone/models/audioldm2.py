@@ -21,7 +21,11 @@ Specs: ``audioldm2-tiny`` (the real classes, small, seeded random weights, offli
 constructors as diffusers' own pipeline tests build them), a hub id starting ``cvssp/audioldm2``
 or a local snapshot with ``model_index.json`` naming ``AudioLDM2Pipeline``.
 :func:`save_tiny_snapshot` writes the tiny weights as such a snapshot (``AudioLDM2Pipeline.save_pretrained``,
-with tokenizers in the formats of ``cvssp/audioldm2``'s; the rehearsal's stand-in of that repository).
+with tokenizers in the formats of ``cvssp/audioldm2``'s; the rehearsal's stand-in of that repository);
+:func:`save_real_size_snapshot` writes one at the hub's real size from its published configs (random weights).
+Both keep the hub's quirks: ``model_index.json`` names the language model ``GPT2Model`` (the loader reads it as
+``GPT2LMHeadModel``: :func:`load_language_model`) and the CLAP config says ``torch_dtype: float64`` (the loader
+passes the dtype asked for to every component: :func:`check_dtypes`).
 """
 
 from __future__ import annotations
