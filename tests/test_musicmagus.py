@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
+import soundfile as sf
 import torch
+from safetensors.torch import load_file
 
 from difftone.engine import Editor
 from difftone.engine.musicmagus import (
@@ -11,6 +16,9 @@ from difftone.engine.musicmagus import (
     musicmagus_edit,
 )
 from difftone.models import load_backbone
+from difftone.models.audioldm2 import MODEL_COMPONENTS, save_tiny_snapshot
+
+REPO = Path(__file__).resolve().parents[1]
 
 CAPTIONS = {
     "pia": ["a soft piano melody with gentle chords", "bright piano notes in a calm classical piece"],
@@ -121,6 +129,44 @@ def test_settings_are_checked():
         MusicMagusSettings(steps=(0.5, 0.2))
     s = MusicMagusSettings.from_config({"step_size": 0.15, "layers": ["attn2"], "steps": [0, 0.5], "other": 1})
     assert s.layers == ("attn2",) and s.steps == (0.0, 0.5) and s.constrained(2, 6) and not s.constrained(3, 6)
+
+
+def test_cli_edits_a_snapshot_in_cvssp_audioldm2s_layout(tmp_path):
+    """`difftone edit --method musicmagus --config configs/paper.yaml --model <snapshot>` on a snapshot laid out as
+    cvssp/audioldm2 is: model_index.json names GPT2Model (no generation helpers, which the pipeline calls) and the
+    CLAP config says float64. The loader reads the language model as GPT2LMHeadModel with the file's weights and
+    every component at the dtype asked for."""
+    from difftone.cli import main
+
+    snapshot = save_tiny_snapshot(tmp_path / "audioldm2")
+    fixture = REPO / "tests" / "fixtures" / "audioldm2-configs"
+    hub_index = json.loads((fixture / "model_index.json").read_text())
+    index = json.loads((snapshot / "model_index.json").read_text())
+    assert {k: v for k, v in index.items() if not k.startswith("_")} == {
+        k: v for k, v in hub_index.items() if not k.startswith("_")}
+    assert index["language_model"] == ["transformers", "GPT2Model"]
+    assert json.loads((snapshot / "text_encoder" / "config.json").read_text())["torch_dtype"] == "float64"
+
+    out = tmp_path / "mm"
+    args = ["-q", "edit", "--method", "musicmagus", "--config", str(REPO / "configs" / "paper.yaml"), "--model",
+            str(snapshot), "--prompt", PROMPT, "--source", "piano", "--target", "violin", "--steps", "2",
+            "--duration", str(DURATION), "--device", "cpu", "--dtype", "float32", "-o", str(out)]
+    assert main(args) == 0
+    record = json.loads((out / "edit.json").read_text())
+    assert record["method"] == "musicmagus" and record["target_prompt"] == "A soft violin melody"
+    assert len(record["constraint_loss"]) == 2 and record["nfe"]["edit"] == 3 * 2
+    source, sr = sf.read(out / "source.wav")
+    edit, sr2 = sf.read(out / "edit.wav")
+    assert sr == sr2 == 16000 and source.shape == edit.shape and abs(source - edit).max() > 0
+
+    pipe = load_backbone(str(snapshot), dtype="float32").pipeline
+    lm = pipe.language_model
+    assert type(lm).__name__ == "GPT2LMHeadModel" and lm.lm_head.weight is lm.transformer.wte.weight
+    saved, state = load_file(snapshot / "language_model" / "model.safetensors"), lm.state_dict()
+    assert set(state) == {f"transformer.{k}" for k in saved} | {"lm_head.weight"}
+    assert all(torch.equal(state[f"transformer.{k}"], v) for k, v in saved.items())
+    assert {name: getattr(pipe, name).dtype for name in MODEL_COMPONENTS} == dict.fromkeys(MODEL_COMPONENTS,
+                                                                                          torch.float32)
 
 
 def _items(path, strategy, rows):

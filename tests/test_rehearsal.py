@@ -24,6 +24,7 @@ import torch
 import yaml
 
 from difftone.rehearsal import (
+    AUDIOLDM2_CONFIGS,
     AUDIOLDM2_REPO,
     MERT_REPO,
     MERT_REVISION,
@@ -75,6 +76,11 @@ def test_audioldm2_stand_in_is_fetched_from_the_cache_and_loads_with_its_weights
             "tokenizer/tokenizer.json", "tokenizer_2/tokenizer.json", "scheduler/scheduler_config.json"} <= set(served)
     snapshot = next((hf_home / "hub" / "models--cvssp--audioldm2" / "snapshots").iterdir())
     assert sorted(p.relative_to(snapshot).as_posix() for p in snapshot.rglob("*") if p.is_file()) == served
+    # the hub's layout: its index's class names (the language model a GPT2Model), its CLAP config's float64
+    index, hub_index = (json.loads((d / "model_index.json").read_text()) for d in (snapshot, AUDIOLDM2_CONFIGS))
+    assert {k: v for k, v in index.items() if not k.startswith("_")} == {
+        k: v for k, v in hub_index.items() if not k.startswith("_")}
+    assert json.loads((snapshot / "text_encoder" / "config.json").read_text())["torch_dtype"] == "float64"
     # fetch_models' download of configs/paper.yaml's musicmagus.model, with the hub switched off
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hf_home / "hub"))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
@@ -122,6 +128,48 @@ def test_mert_stand_in_is_fetched_with_its_remote_code_and_loads_through_it(tmp_
     assert type(mert.model).__name__ == "MERTModel" and type(mert.model).__module__.startswith("transformers_modules")
     wave = torch.randn(2, 44100).numpy() * 0.1  # 1 s stereo at 44.1 kHz
     assert mert.hidden_states(wave, 44100).shape == (1, mert.num_layers, 74, mert.hidden_size)
+
+
+def test_real_size_audioldm2_builds_the_hub_configs_at_their_published_sizes():
+    """write_audioldm2(size="real")'s components, built on the meta device (no memory): each config of
+    tests/fixtures/audioldm2-configs gives the published parameter count (SOURCES.md there), 1.118 B in all."""
+    from difftone.models.audioldm2 import _real_size_builders
+
+    published = {"unet": 346.9, "vae": 55.4, "text_encoder": 193.9, "text_encoder_2": 341.2, "projection_model": 1.2,
+                 "language_model": 124.4, "vocoder": 55.3}
+    counts = {}
+    for name, build in _real_size_builders().items():
+        with torch.device("meta"):
+            model = build(json.loads((AUDIOLDM2_CONFIGS / name / "config.json").read_text()))
+        counts[name] = sum(p.numel() for p in model.parameters())
+    assert {name: round(n / 1e6, 1) for name, n in counts.items()} == published
+    assert round(sum(counts.values()) / 1e9, 3) == 1.118
+
+
+def test_real_size_t5_tokenizer_reads_back_with_the_hubs_tokenizer_files(tmp_path):
+    """tokenizer_2 as the real-size snapshot writes it: the offline Unigram saved, then cvssp/audioldm2's own
+    tokenizer_config.json and special_tokens_map.json over it; T5's id layout (32100 ids, sentinels at the end)."""
+    import shutil
+
+    from transformers import T5TokenizerFast
+
+    from difftone.models.audioldm2 import real_size_t5_tokenizer
+
+    built = real_size_t5_tokenizer()
+    built.save_pretrained(tmp_path)
+    for name in ("tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copyfile(AUDIOLDM2_CONFIGS / "tokenizer_2" / name, tmp_path / name)
+    tok = T5TokenizerFast.from_pretrained(tmp_path)
+    assert len(tok) == 32100 and tok.model_max_length == 512
+    assert tok.convert_tokens_to_ids(["<extra_id_99>", "<extra_id_0>"]) == [32000, 32099]
+    ids = tok("A soft piano melody, 120 BPM.").input_ids
+    assert ids == built("A soft piano melody, 120 BPM.").input_ids
+    assert ids[-1] == tok.eos_token_id == 1 and tok.unk_token_id not in ids
+
+
+def test_audioldm2_stand_in_size_is_checked(tmp_path):
+    with pytest.raises(ValueError, match="size 'huge': use tiny or real"):
+        write_audioldm2(tmp_path / "snapshot", size="huge")
 
 
 @pytest.mark.slow

@@ -20,7 +20,9 @@
   ``cvssp/audioldm2`` (MusicMagus' backbone, Table III): a diffusers-layout snapshot of the tiny
   AudioLDM2 (:func:`difftone.models.audioldm2.build_tiny_audioldm2`'s weights, RoBERTa BPE and T5
   Unigram tokenizers) written by ``AudioLDM2Pipeline.save_pretrained``
-  (:func:`difftone.models.audioldm2.save_tiny_snapshot`), holding only the files ``fetch_models``
+  (:func:`difftone.models.audioldm2.save_tiny_snapshot`) with the hub's ``model_index.json`` class
+  names (the language model a ``GPT2Model``) and its CLAP config's ``torch_dtype: float64``
+  (``write_audioldm2(..., size="real")`` writes it at the real size instead), holding only the files ``fetch_models``
   downloads of that repository (``difftone.models.fetch.AUDIOLDM2_PATTERNS``), so a file the
   loader needs and the patterns miss fails the rehearsal as it would fail the paper run;
 - ``IRMAS-TrainingData.zip``: an IRMAS-layout zip of rendered clips (3 s, the embedded
@@ -55,6 +57,8 @@ CLAP_REPO = "lukewys/laion_clap"
 CLAP_FILE = "music_audioset_epoch_15_esc_90.14.pt"
 TOKENIZER_REPO = "FacebookAI/roberta-base"  # configs/paper.yaml's judge.tokenizer
 AUDIOLDM2_REPO = "cvssp/audioldm2"  # configs/paper.yaml's musicmagus.model
+# cvssp/audioldm2's published config files, in the hub's layout (their provenance: SOURCES.md there)
+AUDIOLDM2_CONFIGS = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "audioldm2-configs"
 
 
 def laion_original_state_dict(hf: torch.nn.Module) -> dict:
@@ -240,20 +244,30 @@ def write_roberta_tokenizer(snapshot: Path) -> None:
                   intermediate_size=32, max_position_embeddings=40).to_json_file(snapshot / "config.json")
 
 
-def write_audioldm2(snapshot: Path) -> list[str]:
-    """The tiny AudioLDM2 snapshot, only the files fetch_models downloads of it (module docstring); returns them."""
+def write_audioldm2(snapshot: Path, size: str = "tiny", configs: Path = AUDIOLDM2_CONFIGS) -> list[str]:
+    """An AudioLDM2 snapshot in cvssp/audioldm2's layout (``model_index.json`` naming ``GPT2Model``, the CLAP
+    config's ``torch_dtype: float64``), only the files fetch_models downloads of it (module docstring); returns them.
+
+    ``size`` ``tiny``: :func:`difftone.models.audioldm2.save_tiny_snapshot`; ``real``: the hub's published configs
+    (``configs``) with random weights, 1.118 B parameters, about 4.5 GB on disk
+    (:func:`difftone.models.audioldm2.save_real_size_snapshot`)."""
     from huggingface_hub.utils import filter_repo_objects
 
-    from difftone.models.audioldm2 import save_tiny_snapshot
+    from difftone.models.audioldm2 import save_real_size_snapshot, save_tiny_snapshot
     from difftone.models.fetch import AUDIOLDM2_PATTERNS
 
+    if size not in ("tiny", "real"):
+        raise ValueError(f"AudioLDM2 stand-in size {size!r}: use tiny or real")
+    snapshot = Path(snapshot)
+    snapshot.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=snapshot.parent) as tmp:
-        saved = save_tiny_snapshot(Path(tmp) / "pipeline")
+        saved = (save_tiny_snapshot(Path(tmp) / "pipeline") if size == "tiny"
+                 else save_real_size_snapshot(Path(tmp) / "pipeline", configs))
         files = sorted(p.relative_to(saved).as_posix() for p in saved.rglob("*") if p.is_file())
         kept = list(filter_repo_objects(files, allow_patterns=list(AUDIOLDM2_PATTERNS)))
         for name in kept:
             (snapshot / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(saved / name, snapshot / name)
+            shutil.move(saved / name, snapshot / name)
     if dropped := sorted(set(files) - set(kept)):
         log.info("AudioLDM2 stand-in: %s not served (fetch_models does not download them)", ", ".join(dropped))
     return kept

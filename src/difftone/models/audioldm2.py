@@ -21,7 +21,11 @@ Specs: ``audioldm2-tiny`` (the real classes, small, seeded random weights, offli
 constructors as diffusers' own pipeline tests build them), a hub id starting ``cvssp/audioldm2``
 or a local snapshot with ``model_index.json`` naming ``AudioLDM2Pipeline``.
 :func:`save_tiny_snapshot` writes the tiny weights as such a snapshot (``AudioLDM2Pipeline.save_pretrained``,
-with tokenizers in the formats of ``cvssp/audioldm2``'s; the rehearsal's stand-in of that repository).
+with tokenizers in the formats of ``cvssp/audioldm2``'s; the rehearsal's stand-in of that repository);
+:func:`save_real_size_snapshot` writes one at the hub's real size from its published configs (random weights).
+Both keep the hub's quirks: ``model_index.json`` names the language model ``GPT2Model`` (the loader reads it as
+``GPT2LMHeadModel``: :func:`load_language_model`) and the CLAP config says ``torch_dtype: float64`` (the loader
+passes the dtype asked for to every component: :func:`check_dtypes`).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -42,6 +47,8 @@ TINY_SPEC = "audioldm2-tiny"
 HUB_PREFIX = "cvssp/audioldm2"
 NEGATIVE_PROMPT = "low quality"  # the notebook's negative prompt
 DDIM_ETA = 0.0
+# the pipeline's components that hold weights
+MODEL_COMPONENTS = ("unet", "vae", "text_encoder", "text_encoder_2", "projection_model", "language_model", "vocoder")
 
 
 def is_audioldm2_spec(spec: str) -> bool:
@@ -282,20 +289,58 @@ def load_audioldm2(spec: str, dtype: torch.dtype = torch.float32, device: str = 
 
         try:
             source = str(Path(spec).expanduser()) if _looks_local(spec) else spec
-            pipe = AudioLDM2Pipeline.from_pretrained(source, torch_dtype=dtype, token=hub_token())
+            language_model = load_language_model(source, dtype, hub_token())
+            pipe = AudioLDM2Pipeline.from_pretrained(source, language_model=language_model, dtype=dtype,
+                                                     token=hub_token())
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"cannot load the AudioLDM2 model {spec!r}: {exc} (a hub id like "
                                  f"{HUB_PREFIX}, or a local snapshot of it; `fetch_models` downloads it)") from None
         window, tokens = window_seconds or 10.24, 64
     pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
+    check_dtypes(pipe, dtype)
     pipe = pipe.to(device)
-    for name in ("unet", "vae", "text_encoder", "text_encoder_2", "projection_model", "language_model", "vocoder"):
+    for name in MODEL_COMPONENTS:
         getattr(pipe, name).eval().requires_grad_(False)
     pipe.set_progress_bar_config(disable=True)
     backbone = AudioLDM2Backbone(pipe, window_seconds=window, text_tokens=tokens, spec=spec)
     log.info("loaded AudioLDM2 %s: %s on %s, window %.2f s, %d latent channels", spec, str(dtype).split(".")[-1],
              device, backbone.max_duration, backbone.latent_channels)
     return backbone
+
+
+def load_language_model(source: str, dtype: torch.dtype, token=None):
+    """``language_model/`` of an AudioLDM2 snapshot (or hub id) as ``GPT2LMHeadModel`` at ``dtype``.
+
+    ``cvssp/audioldm2``'s ``model_index.json`` names ``GPT2Model``, but the pipeline's ``generate_language_model``
+    calls generation helpers (``_update_model_kwargs_for_generation``, ...) that in transformers 5 only
+    ``GPT2LMHeadModel`` has. The weights are the same: a ``GPT2Model`` file's keys load under the head model's
+    ``transformer.`` prefix, and ``lm_head`` is tied to the token embeddings (``generate_language_model`` never
+    reads it: it takes the last hidden state). Any other missing or unexpected key is refused."""
+    from transformers import GPT2LMHeadModel
+
+    model, info = GPT2LMHeadModel.from_pretrained(source, subfolder="language_model", dtype=dtype, token=token,
+                                                  output_loading_info=True)
+    missing = sorted(set(info["missing_keys"]) - {"lm_head.weight"})
+    wrong = missing + sorted(info["unexpected_keys"]) + sorted(k[0] if isinstance(k, tuple) else k
+                                                                for k in info["mismatched_keys"])
+    if wrong:
+        raise ValueError(f"{source}/language_model does not hold GPT-2 weights the pipeline can use (missing, "
+                         f"unexpected or mismatched: {', '.join(map(str, wrong[:8]))}); re-download the snapshot")
+    log.info("AudioLDM2 language_model: loaded as GPT2LMHeadModel (the pipeline's generation helpers), lm_head tied "
+             "to the token embeddings, no missing weights")
+    return model
+
+
+def check_dtypes(pipe, dtype: torch.dtype) -> None:
+    """Every weight component at ``dtype``: a component a config pins to another dtype (``cvssp/audioldm2``'s CLAP
+    ``text_encoder`` says ``torch_dtype: float64``) is cast, and the cast is logged."""
+    for name in MODEL_COMPONENTS:
+        module = getattr(pipe, name)
+        have = {p.dtype for p in module.parameters()}
+        if have != {dtype}:
+            log.info("AudioLDM2 %s: %s cast to %s", name, "/".join(sorted(str(d).split(".")[-1] for d in have)),
+                     str(dtype).split(".")[-1])
+            module.to(dtype=dtype)
 
 
 def _word_tokenizer(kind, words_tokenizer):
@@ -406,12 +451,120 @@ def save_tiny_snapshot(out_dir: str | Path, seed: int = 0) -> Path:
     parts = build_tiny_audioldm2(seed)
     vocab = min(parts["text_encoder"].config.text_config.vocab_size, parts["text_encoder_2"].config.vocab_size)
     parts["tokenizer"], parts["tokenizer_2"] = snapshot_tokenizers(vocab)
+    parts["language_model"] = parts["language_model"].transformer  # the hub's class: GPT2Model, no LM head
     lm_config = parts["language_model"].config
     max_new_tokens = int(lm_config.max_new_tokens)
     del lm_config.max_new_tokens
     AudioLDM2Pipeline(**parts).save_pretrained(out, safe_serialization=True)
-    config_path = out / "language_model" / "config.json"
-    config = json.loads(config_path.read_text())
-    config["max_new_tokens"] = max_new_tokens
-    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    hub_config_entries(out, max_new_tokens)
+    return out
+
+
+# model_index.json's entries where cvssp/audioldm2's differ from what save_pretrained writes here
+HUB_INDEX_CLASSES = {
+    "language_model": ["transformers", "GPT2Model"],
+    "tokenizer": ["transformers", "RobertaTokenizerFast"],
+    "tokenizer_2": ["transformers", "T5TokenizerFast"],
+}
+
+
+def hub_config_entries(snapshot: Path, max_new_tokens: int) -> None:
+    """Write into a saved snapshot the entries ``cvssp/audioldm2`` has and ``save_pretrained`` does not write:
+    ``model_index.json``'s class names (:data:`HUB_INDEX_CLASSES`: ``GPT2Model``, the fast tokenizers),
+    ``language_model``'s ``max_new_tokens`` (transformers 5 refuses to save a generation parameter in a model
+    config) and ``text_encoder``'s ``torch_dtype: float64`` (the dtype a loader gets unless it names one)."""
+    index_path = Path(snapshot) / "model_index.json"
+    index = json.loads(index_path.read_text())
+    index.update(HUB_INDEX_CLASSES)
+    index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+    for component, entries in (("language_model", {"max_new_tokens": int(max_new_tokens)}),
+                               ("text_encoder", {"torch_dtype": "float64"})):
+        path = Path(snapshot) / component / "config.json"
+        config = json.loads(path.read_text())
+        config.pop("dtype", None)  # transformers 5's name of torch_dtype
+        config.update(entries)
+        path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+# -- a snapshot at cvssp/audioldm2's real size (random weights), from its published configs ----------------------------
+T5_PIECES = 32000  # the T5 Unigram's pieces before the 100 sentinel ids (32100 ids in all, as flan-t5-large's)
+
+
+def real_size_t5_tokenizer():
+    """A T5 Unigram tokenizer with flan-t5-large's id layout, built offline: ``<pad>`` 0, ``</s>`` 1, ``<unk>`` 2,
+    the tiny words (lowercase and capitalised) as ``\u2581word`` pieces, letters, digits and punctuation, filler
+    pieces that never match up to 32000, then ``<extra_id_99>`` .. ``<extra_id_0>`` at 32000 .. 32099."""
+    import string
+
+    from transformers import T5TokenizerFast
+
+    from difftone.models.tiny import EOS, PAD, PUNCTUATION, UNK, base_vocabulary
+
+    words = [w for w in base_vocabulary() if w not in PUNCTUATION]
+    pieces = [(PAD, 0.0), (EOS, 0.0), (UNK, 0.0), ("\u2581", -4.0)]
+    pieces += [("\u2581" + w, -1.0) for w in words] + [("\u2581" + w.capitalize(), -1.0) for w in words
+                                                       if w.capitalize() != w]
+    singles = list(string.ascii_letters + string.digits) + list(PUNCTUATION)
+    pieces += [(c, -3.0) for c in singles] + [("\u2581" + c, -3.5) for c in singles]
+    pieces = list(dict(pieces).items())  # a capitalised word may already be there
+    pieces += [(f"\ue000{i}", -100.0) for i in range(T5_PIECES - len(pieces))]  # private-use: never in a prompt
+    tok = T5TokenizerFast(vocab=pieces, extra_ids=0, model_max_length=512, padding_side="right")
+    tok.add_special_tokens({"additional_special_tokens": [f"<extra_id_{i}>" for i in range(99, -1, -1)]})
+    return tok
+
+
+def _real_size_builders() -> dict[str, Any]:
+    """Component name -> a function building it with random weights from its ``config.json`` (a dict)."""
+    from diffusers import AudioLDM2ProjectionModel, AudioLDM2UNet2DConditionModel, AutoencoderKL
+    from transformers import (
+        ClapConfig, ClapModel, GPT2Config, GPT2Model, SpeechT5HifiGan, SpeechT5HifiGanConfig, T5Config, T5EncoderModel,
+    )
+
+    def hf(model_cls, config_cls):
+        # generation parameters (max_new_tokens) stay in the copied config.json: transformers 5 refuses to save them
+        return lambda c: model_cls(config_cls.from_dict({k: v for k, v in c.items() if k != "max_new_tokens"}))
+
+    return {
+        "unet": AudioLDM2UNet2DConditionModel.from_config,
+        "vae": AutoencoderKL.from_config,
+        "text_encoder": hf(ClapModel, ClapConfig),
+        "text_encoder_2": hf(T5EncoderModel, T5Config),
+        "projection_model": AudioLDM2ProjectionModel.from_config,
+        "language_model": hf(GPT2Model, GPT2Config),  # the hub's class (model_index.json)
+        "vocoder": hf(SpeechT5HifiGan, SpeechT5HifiGanConfig),
+    }
+
+
+def save_real_size_snapshot(out_dir: str | Path, configs: str | Path, seed: int = 0) -> Path:
+    """A snapshot of ``cvssp/audioldm2`` at its real size (1.118 B parameters, float32 safetensors, about 4.5 GB)
+    with random seeded weights: each weight component built from ``configs/<component>/config.json`` (the hub's
+    published configs in the hub's layout, ``tests/fixtures/audioldm2-configs``) and saved one at a time (peak
+    memory: the largest, the UNet, 1.4 GB); then every config file of ``configs`` copied over verbatim
+    (``model_index.json`` naming ``GPT2Model``, the CLAP config's ``torch_dtype: float64``, ``max_new_tokens``).
+    Tokenizers are built offline in the real formats: RoBERTa's byte-level BPE
+    (:func:`difftone.classifiers.judge.tiny_clap_tokenizer`) and :func:`real_size_t5_tokenizer`."""
+    from difftone.classifiers.judge import tiny_clap_tokenizer
+
+    configs, out = Path(configs), Path(out_dir)
+    if not (configs / "model_index.json").is_file():
+        raise FileNotFoundError(f"{configs}: no model_index.json; give the folder of cvssp/audioldm2's configs in the "
+                                "hub's layout (tests/fixtures/audioldm2-configs)")
+    for i, (name, build) in enumerate(_real_size_builders().items()):
+        path = configs / name / "config.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: missing; the configs folder must hold every component's config.json")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed + i)
+            model = build(json.loads(path.read_text()))
+        model.save_pretrained(out / name, safe_serialization=True)
+        log.info("real-size AudioLDM2 %s: %.1f M parameters", name, sum(p.numel() for p in model.parameters()) / 1e6)
+        del model
+    backend = tiny_clap_tokenizer().backend_tokenizer
+    (out / "tokenizer").mkdir(parents=True, exist_ok=True)
+    backend.save(str(out / "tokenizer" / "tokenizer.json"))
+    backend.model.save(str(out / "tokenizer"))  # vocab.json, merges.txt
+    real_size_t5_tokenizer().save_pretrained(out / "tokenizer_2")
+    for f in configs.rglob("*.json"):
+        (out / f.relative_to(configs)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(f, out / f.relative_to(configs))
     return out
