@@ -11,10 +11,27 @@ from snakemake.utils import validate
 # do not install it: jobs inherit PYTHONPATH from here.
 SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, SRC)
+
+
+def shell_python():
+    """The interpreter of the shell rules: the one running Snakemake, so that `.venv/bin/snakemake`
+    works with the venv not activated (whatever `python` is on PATH), or the rule's own environment's
+    `python` when Snakemake deploys one (--sdm conda / apptainer)."""
+    from snakemake.settings.types import DeploymentMethod
+
+    deployed = workflow.deployment_settings.deployment_method
+    if DeploymentMethod.CONDA in deployed or DeploymentMethod.APPTAINER in deployed:
+        return "python"
+    return sys.executable
+
+
 # PYTHONHASHSEED: set and dict orders of strings are the same in every job and run.
+# DIFFTONE_PYTHON: shell rules run `"$DIFFTONE_PYTHON" -m ...` (an environment variable,
+# not a param: a run started from another interpreter path reruns nothing).
 os.environ.update(
     PYTHONPATH=os.pathsep.join(p for p in [SRC, os.environ.get("PYTHONPATH")] if p),
     PYTHONHASHSEED="0",
+    DIFFTONE_PYTHON=shell_python(),
 )
 
 from difftone.config import check_config
