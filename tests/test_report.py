@@ -5,6 +5,7 @@ audio players), the example pairs and swap steps, and bad inputs."""
 from __future__ import annotations
 
 import re
+import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from difftone.config import ConfigError, validate_config
 from difftone.engine import Editor, Trajectory
 from difftone.experiment.items import SOURCE_COLUMNS, SWAP_COLUMNS, ExperimentError
 from difftone.report import example_pairs, git_commit, local_links, plot_swap_steps, swap_steps_of, write_report
+from difftone.report.listening import listening_files, listening_layout
 from difftone.report.page import LISTEN_RMS_DB
 from difftone.experiment.swap_steps import MANIFEST, MANIFEST_COLUMNS, edit_swap_steps
 
@@ -405,17 +407,24 @@ def test_table_listening_plays_the_recording_its_reconstruction_and_every_method
     judged.parent.mkdir(parents=True)
     pd.DataFrame([{"item": "pia-p000-s0", "target": "vio", "predicted": "vio", "judge_predicted": "cla"}]
                  ).to_csv(judged, index=False)
-    spec = {"pairs": [["pia", "vio"]], "sources": {"pia": inverted},
-            "methods": {"difftone": [r / "edits" / "difftone", judged],
-                        "zeta (fixed:2)": [r / "edits" / "fixed-2", r / "metrics" / "fixed-2" / "items.csv"]}}
+    # the section's files, as the workflow passes them: the inverted sources' folder, then per method its
+    # items.csv and its swaps.csv of each pair; the table's rows name the methods (zeta's folder: its first word)
+    spec = listening_files([["pia", "vio"]], [inverted.parent],
+                           {"difftone": [r / "edits" / "difftone", judged],
+                            "zeta": [r / "edits" / "zeta", r / "metrics" / "zeta" / "items.csv"]})
+    shutil.copytree(r / "edits" / "fixed-2", r / "edits" / "zeta")
     t4 = tmp_path / "table4_real_audio.csv"
-    pd.DataFrame({"method": ["difftone"], "chroma": [0.3], "edits": [1]}).to_csv(t4, index=False)
+    pd.DataFrame({"method": ["difftone", "difftone (changed)", "zeta (fixed:2)"], "chroma": [0.3, 0.2, 0.4],
+                  "edits": [1, 1, 1]}).to_csv(t4, index=False)
     page = tmp_path / "report" / "index.html"
-    with pytest.raises(ExperimentError, match="fixed-2/items.csv does not exist"):  # every items.csv it reads
+    with pytest.raises(ExperimentError, match="zeta/items.csv does not exist"):  # every items.csv it reads
         write_report(page, **results, extra_tables={"table4": t4}, listening={"table4": spec})
-    (r / "metrics" / "fixed-2").mkdir()
+    (r / "metrics" / "zeta").mkdir()
     pd.DataFrame([{"item": "pia-p000-s0", "target": "vio", "predicted": "pia"}]).to_csv(
-        r / "metrics" / "fixed-2" / "items.csv", index=False)
+        r / "metrics" / "zeta" / "items.csv", index=False)
+    assert listening_layout(spec, t4)["methods"] == {
+        "difftone": [r / "edits" / "difftone", judged],
+        "zeta (fixed:2)": [r / "edits" / "zeta", r / "metrics" / "zeta" / "items.csv"]}
     write_report(page, **results, extra_tables={"table4": t4}, listening={"table4": spec})
     text = page.read_text()
     parse(text)
@@ -426,8 +435,8 @@ def test_table_listening_plays_the_recording_its_reconstruction_and_every_method
     copied, _ = audio.load(page.parent / "assets" / "table4" / "pia_to_vio" / "recording.wav")
     assert np.corrcoef(copied[0], audio.load(recording)[0][0])[0, 1] > 0.9999
     assert text.index('<section id="table4">') < text.index('<section id="table4-listen">')
-    swaps = r / "edits" / "fixed-2" / "pia_to_vio" / "swaps.csv"
+    swaps = r / "edits" / "zeta" / "pia_to_vio" / "swaps.csv"
     pd.read_csv(swaps).assign(item="pia-p009-s0").to_csv(swaps, index=False)
-    with pytest.raises(ExperimentError, match="fixed-2/pia_to_vio/swaps.csv has no edit of pia-p000-s0"):
+    with pytest.raises(ExperimentError, match="zeta/pia_to_vio/swaps.csv has no edit of pia-p000-s0"):
         write_report(tmp_path / "other" / "index.html", **results, extra_tables={"table4": t4},
                      listening={"table4": spec})

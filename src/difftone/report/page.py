@@ -47,6 +47,7 @@ from difftone.report import verdict as V
 from difftone.report.columns import ARROW, DIRECTION, TABLES, TableSpec
 from difftone.report.html import audio as _audio_player
 from difftone.report.html import definitions_html, esc, fmt, img, table_html
+from difftone.report.listening import listening_layout
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ def write_report(
     items_csvs: Sequence[str | Path] = (),
     extra_tables: Mapping[str, str | Path] | None = None,
     multi_dir: str | Path | None = None,
-    listening: Mapping[str, Mapping[str, Any]] | None = None,
+    listening: Mapping[str, Sequence[str | Path]] | None = None,
 ) -> Path:
     """Write the report page ``out_html`` and its ``assets/`` folder beside it.
 
@@ -128,8 +129,8 @@ def write_report(
     strategy's edit; ``items_csvs`` (``results/metrics/<strategy>/items.csv``): what the judges heard
     on them; ``extra_tables``: key of a :data:`~difftone.report.columns.TABLES` entry -> its CSV;
     ``multi_dir``: Table V's folder (``results/multi``), whose duet edits are listened to beside it;
-    ``listening``: ``table3``/``table4`` -> the pairs, sources and methods of that table's listening section
-    (:func:`_listening_section`).
+    ``listening``: ``table3``/``table4`` -> the files of that table's listening section, whose pairs, sources
+    and methods it derives with the table's CSV (:func:`difftone.report.listening.listening_layout`).
     Returns the page's path.
     """
     out_html = Path(out_html)
@@ -157,7 +158,7 @@ def write_report(
         for key, csv in (extra_tables or {}).items():
             sections.append(_registered_section(specs[key], csv, config, media))
             if key in (listening or {}):
-                sections.append(_listening_section(key, listening[key], config, media))
+                sections.append(_listening_section(key, listening_layout(listening[key], csv), config, media))
         if sweep_table is not None or sweep_figure is not None:
             sections.append(_sweep_section(sweep_df, sweep_table, sweep_figure, ref_df, media))
         if multi_dir is not None:
