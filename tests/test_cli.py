@@ -215,7 +215,9 @@ def test_session_precedence_flags_then_config_file_then_local_config_then_schema
     other.write_text(yaml.safe_dump({"model": {"spec": "demo", "guidance_scale": 2.5}}))
     given = resolve_session(config_path=other, workdir=finished_run, overrides={"model": {"steps": 7}})
     assert given.config["model"]["guidance_scale"] == 2.5 and given.config["model"]["steps"] == 7
-    assert given.config["model"]["duration"] == 3.0  # --config replaces ./config.yaml; the schema fills the rest
+    # --config is laid over ./config.yaml (as snakemake --configfile over the Snakefile's), then the schema
+    assert given.config["model"]["duration"] == 1.0 and given.config["swap"]["no_change_policy"] == "midpoint"
+    assert given.config_source == f"{finished_run / 'config.yaml'} + {other}"
     tiny = resolve_session(model="tiny", workdir=finished_run)  # another model: not the run's classifier
     assert (tiny.model, tiny.classifier) == ("tiny", None)
     empty = resolve_session(workdir=tmp_path)  # no config.yaml, no run

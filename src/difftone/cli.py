@@ -95,8 +95,8 @@ def _add_edit_arguments(p: argparse.ArgumentParser) -> None:
                    "the run's results/classifiers/distilled with the run's own model)")
     p.add_argument("--no-change-policy", choices=["midpoint", "skip", "no_edit"],
                    help="when the classifier never changes its top-1 (default: config swap.no_change_policy)")
-    p.add_argument("--config", help="a difftone config file for the defaults (default: ./config.yaml when there is "
-                   "one, else the schema's defaults); flags override it")
+    p.add_argument("--config", help="a difftone config file for the defaults, laid over ./config.yaml when there is "
+                   "one (as snakemake --configfile), then the schema's defaults; flags override it")
     p.add_argument("--save-trajectory", action="store_true", help="also write the source trajectory cache to OUT_DIR/trajectory")
     p.add_argument("-o", "--out", required=True, metavar="OUT_DIR", help="output folder")
 

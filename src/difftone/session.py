@@ -2,8 +2,9 @@
 where it came from. ``difftone edit`` calls :func:`resolve_session`; the studio calls the same function.
 
 The config, highest first: the caller's explicit values (``overrides``; the CLI's flags are applied
-after this, key by key) > ``config_path`` (``--config FILE``) > ``config.yaml`` in the working
-directory (a finished run's folder) > the schema's defaults. It is validated with the workflow's schema.
+after this, key by key) > ``config_path`` (``--config FILE``, laid over the next as ``snakemake
+--configfile`` does) > ``config.yaml`` in the working directory (a finished run's folder) > the schema's
+defaults. It is validated with the workflow's schema.
 
 The model: an explicit ``model`` wins. ``model.spec: demo`` means the demo model a run of the workflow
 trains, as it does in the workflow: when the working directory holds a finished run
@@ -87,12 +88,14 @@ def check_recording(path: str | Path, real_audio: Mapping[str, Any]) -> None:
 
 
 def _raw_config(config_path, workdir: Path) -> tuple[dict[str, Any], str]:
-    if config_path is not None:
-        return _read_yaml(Path(config_path)), str(config_path)
+    """``./config.yaml`` with ``config_path`` laid over it, key by key, as ``snakemake --configfile`` lays a
+    config over the Snakefile's (``configs/paper.yaml`` is such an overlay)."""
     local = workdir / LOCAL_CONFIG
-    if local.is_file():
-        return _read_yaml(local), str(local)
-    return {}, "the schema's defaults (no config.yaml here)"
+    raw, sources = ({}, []) if not local.is_file() else (_read_yaml(local), [str(local)])
+    if config_path is not None:
+        raw = _merge(raw, _read_yaml(Path(config_path)))
+        sources.append(str(config_path))
+    return raw, " + ".join(sources) or "the schema's defaults (no config.yaml here)"
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
