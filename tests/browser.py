@@ -3,6 +3,9 @@ selenium; no browser download) at a given viewport width and say what a reader w
 horizontal overflow, images or audio that do not load, console errors, missing sections.
 
     problems = check_page(Path("results/report/index.html"), width=390)   # [] when all is well
+
+Sideways: ``document.documentElement.scrollWidth`` must not exceed the width asked for (wide tables scroll
+inside their own box), and the verdict's tables (and any ``table.prose``) fit their box without scrolling.
 """
 
 from __future__ import annotations
@@ -69,7 +72,12 @@ const wide = [...document.body.querySelectorAll('*')].filter(e => {
   }
   return true;
 }).slice(0, 5).map(e => e.tagName + (e.className ? '.' + e.className : '') + (e.id ? '#' + e.id : ''));
-return {vw, scroll: document.documentElement.scrollWidth, wide,
+// the verdict's tables (and any table.prose) must fit: their text wraps, they never scroll
+const cut = [...document.querySelectorAll('#verdict table, table.prose')].filter(t => {
+  const box = t.parentElement;
+  return t.getBoundingClientRect().width > box.clientWidth + 1;
+}).map(t => Math.round(t.getBoundingClientRect().width) + ' px in a ' + t.parentElement.clientWidth + ' px box');
+return {vw, scroll: document.documentElement.scrollWidth, wide, cut,
         sections: [...document.querySelectorAll('section[id]')].map(s => s.id),
         unlabelled: [...document.querySelectorAll('audio')].filter(a => !a.getAttribute('aria-label')).length,
         preload: [...document.querySelectorAll('audio')].filter(a => a.getAttribute('preload') !== 'metadata').length,
@@ -92,9 +100,10 @@ def check_page(page: Path, width: int, *, sections=("verdict",), timeout: float 
         problems += [f"image does not load: {x['src']}" for x in state["imgs"] if not x["ok"]]
         problems += [f"audio does not load: {x['src']} (error {x.get('error')})" for x in state["auds"] if not x["ok"]]
         layout = d.execute_script(LAYOUT)
-        if layout["scroll"] > layout["vw"]:
+        if layout["scroll"] > min(layout["vw"], width):  # the page itself, whatever the browser's viewport
             problems.append(f"page scrolls sideways at {width} px: {layout['scroll']} px wide, "
                             f"overflowing: {layout['wide']}")
+        problems += [f"a table that must fit its box (the verdict's) is cut off: {c}" for c in layout["cut"]]
         problems += [f"section #{s} missing" for s in sections if s not in layout["sections"]]
         if layout["unlabelled"]:
             problems.append(f"{layout['unlabelled']} audio players without a label")
@@ -108,3 +117,14 @@ def check_page(page: Path, width: int, *, sections=("verdict",), timeout: float 
     finally:
         d.quit()
     return problems
+
+
+def scroll_width(page: Path, width: int) -> int:
+    """``document.documentElement.scrollWidth`` of ``page`` in a ``width``-px-wide viewport: how wide the page
+    is laid out (more than ``width``: the reader scrolls sideways)."""
+    d = driver(width)
+    try:
+        d.get(Path(page).resolve().as_uri())
+        return int(d.execute_script("return document.documentElement.scrollWidth"))
+    finally:
+        d.quit()

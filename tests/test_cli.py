@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import soundfile as sf
 import torch
@@ -15,6 +16,13 @@ import torch
 from difftone.cli import main
 
 torch.set_num_threads(1)
+
+@pytest.fixture(autouse=True)
+def away_from_the_repository(tmp_path, monkeypatch):
+    """Each test in a folder of its own: the repository's config.yaml (which `difftone edit` reads from the
+    working directory) is not in it, so the schema's defaults apply unless a test writes one."""
+    monkeypatch.chdir(tmp_path)
+
 
 BASE = ["edit", "--prompt", "A soft piano melody", "--source", "piano", "--target", "violin", "--seed", "7",
         "--model", "tiny", "--steps", "4", "--duration", "1.0"]
@@ -92,7 +100,7 @@ def test_console_script(tmp_path):
     bad = subprocess.run([exe, *BASE, "--source", "kazoo", "-o", str(tmp_path)], capture_output=True, text=True)
     assert bad.returncode == 1 and "unknown instrument 'kazoo'" in bad.stderr and "Traceback" not in bad.stderr
     ok = subprocess.run([exe, "-q", *BASE, "--steps", "3", "-o", str(tmp_path / "ok")], capture_output=True, text=True,
-                        env={**os.environ, "OMP_NUM_THREADS": "1"})
+                        env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
     assert json.loads((tmp_path / "ok" / "edit.json").read_text())["steps"] == 3
 
@@ -124,3 +132,94 @@ def test_musicmagus_caption_file_without_its_word_names_the_file(tmp_path, capsy
     assert err.startswith("difftone edit: error: caption file ") and str(captions / "vio.txt") in err
     assert "line 1" in err and "regenerate it" in err and len(err.splitlines()) == 1
     assert not out.exists()
+
+
+# -- in the folder of a finished run ------------------------------------------------------------------
+RUN_CONFIG = {"model": {"spec": "demo", "steps": 4, "duration": 1.0, "guidance_scale": 1.5}}
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A folder laid out like one after `bash scripts/run.sh`: config.yaml (model.spec demo, guidance 1.5),
+    a demo model at results/demo/model and a distilled classifier at results/classifiers/distilled (both
+    small and untrained: what matters is that they are found and loaded)."""
+    import yaml
+
+    from difftone.classifiers import tiny_latent_classifier
+    from difftone.classifiers.checkpoint import save_checkpoint
+    from difftone.config import validate_config
+    from difftone.models import load_backbone
+    from difftone.models.demo import build_demo_components, save_demo_components
+
+    run = tmp_path_factory.mktemp("run")
+    (run / "config.yaml").write_text(yaml.safe_dump(RUN_CONFIG))
+    save_demo_components(build_demo_components(None, sample_size=22, seed=1), run / "results" / "demo" / "model")
+    channels = load_backbone(f"demo:{run / 'results' / 'demo' / 'model'}").latent_channels
+    clf = tiny_latent_classifier(channels, validate_config({})["instruments"], seed=0)
+    save_checkpoint(clf, "latent_classifier", clf.checkpoint_config(), run / "results" / "classifiers" / "distilled")
+    return run
+
+
+RUN_EDIT = ["edit", "--prompt", "A gentle piano melody", "--source", "piano", "--target", "violin", "-o", "out"]
+
+
+def test_edit_in_a_finished_run_uses_its_model_classifier_and_config(finished_run, monkeypatch, caplog):
+    import logging
+
+    from difftone import models
+
+    monkeypatch.chdir(finished_run)
+    loaded = []
+    real_load = models.load_backbone
+    monkeypatch.setattr("difftone.models.load_backbone", lambda spec, **kw: loaded.append(spec) or real_load(spec, **kw))
+    caplog.set_level(logging.INFO)
+    assert main(RUN_EDIT) == 0
+    record = json.loads((finished_run / "out" / "edit.json").read_text())
+    assert loaded == ["demo:results/demo/model"] and record["model"] == "demo:results/demo/model"
+    assert record["classifier"] == {"path": "results/classifiers/distilled", "trained": True}
+    assert record["strategy"] == "difftone" and record["config"] == "config.yaml"
+    assert record["guidance_scale"] == 1.5 and record["steps"] == 4 and record["duration"] == 1.0  # not 4.0, 30, 3.0
+    assert "model: the run's trained demo model results/demo/model (model.spec demo)" in caplog.text
+    assert "classifier: the run's distilled classifier results/classifiers/distilled" in caplog.text
+
+
+def test_a_bad_input_file_fails_before_any_model_is_loaded(finished_run, tmp_path, monkeypatch, capsys):
+    from difftone import audio
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a model was loaded before the input file was checked")
+
+    monkeypatch.chdir(finished_run)
+    monkeypatch.setattr("difftone.models.load_backbone", no_model)
+    assert main([*RUN_EDIT[:-2], "--audio", "my_pianno.wav", "-o", str(tmp_path / "o")]) == 1
+    assert "my_pianno.wav: file does not exist" in capsys.readouterr().err
+    silent = tmp_path / "silent.wav"
+    audio.write(silent, np.zeros((1, 44100), dtype=np.float32), 44100)
+    assert main([*RUN_EDIT[:-2], "--audio", str(silent), "-o", str(tmp_path / "o")]) == 1
+    assert "silent.wav: silent" in capsys.readouterr().err
+    assert main([*RUN_EDIT[:-2], "--classifier", "results/classifiers/distiled", "-o", str(tmp_path / "o")]) == 1
+    assert "--classifier results/classifiers/distiled does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_session_precedence_flags_then_config_file_then_local_config_then_schema(finished_run, tmp_path):
+    import yaml
+
+    from difftone.session import resolve_session
+
+    here = resolve_session(workdir=finished_run)
+    assert here.config["model"]["guidance_scale"] == 1.5 and here.config_source == str(finished_run / "config.yaml")
+    assert here.model == f"demo:{finished_run / 'results/demo/model'}"
+    assert here.classifier == str(finished_run / "results/classifiers/distilled")
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump({"model": {"spec": "demo", "guidance_scale": 2.5}}))
+    given = resolve_session(config_path=other, workdir=finished_run, overrides={"model": {"steps": 7}})
+    assert given.config["model"]["guidance_scale"] == 2.5 and given.config["model"]["steps"] == 7
+    # --config is laid over ./config.yaml (as snakemake --configfile over the Snakefile's), then the schema
+    assert given.config["model"]["duration"] == 1.0 and given.config["swap"]["no_change_policy"] == "midpoint"
+    assert given.config_source == f"{finished_run / 'config.yaml'} + {other}"
+    tiny = resolve_session(model="tiny", workdir=finished_run)  # another model: not the run's classifier
+    assert (tiny.model, tiny.classifier) == ("tiny", None)
+    empty = resolve_session(workdir=tmp_path)  # no config.yaml, no run
+    assert empty.config["model"]["guidance_scale"] == 4.0 and empty.model == "demo" and empty.classifier is None
+    assert "no trained model at" in empty.notes[1] and "scripts/run.sh" in empty.notes[1]

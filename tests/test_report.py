@@ -4,7 +4,9 @@ audio players), the example pairs and swap steps, and bad inputs."""
 
 from __future__ import annotations
 
+import html
 import re
+import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from difftone.config import ConfigError, validate_config
 from difftone.engine import Editor, Trajectory
 from difftone.experiment.items import SOURCE_COLUMNS, SWAP_COLUMNS, ExperimentError
 from difftone.report import example_pairs, git_commit, local_links, plot_swap_steps, swap_steps_of, write_report
+from difftone.report.listening import listening_files, listening_layout
 from difftone.report.page import LISTEN_RMS_DB
 from difftone.experiment.swap_steps import MANIFEST, MANIFEST_COLUMNS, edit_swap_steps
 
@@ -281,7 +284,7 @@ def test_git_commit_of_a_checkout_and_of_a_plain_folder(tmp_path):
 # -- the page in a real browser ---------------------------------------------------------------------
 @pytest.mark.parametrize("width", [1280, 390])
 def test_page_in_headless_chromium_fits_the_width_and_loads_everything(results, tmp_path, width):
-    from browser import check_page
+    from browser import check_page, scroll_width
 
     page = results["swap_steps_audio"].parents[1] / "index.html"
     sweep = tmp_path / "sweep.csv"
@@ -289,8 +292,13 @@ def test_page_in_headless_chromium_fits_the_width_and_loads_everything(results, 
              "chroma": 0.5 - 0.1 * k, "chroma_low": 0.4 - 0.1 * k, "chroma_high": 0.6 - 0.1 * k}
             for k in range(7) for s, t in [("all", "all"), ("pia", "vio"), ("vio", "pia"), ("pia", "flu")]]
     pd.DataFrame(rows).to_csv(sweep, index=False)
+    # the verdict's "What was run" names the generator by its hub id, the page's longest unbroken word
+    results["config"] = validate_config({**results["config"], "model": {"spec": "stabilityai/stable-audio-open-1.0",
+                                                                        "steps": 6}})
+    results["model_spec"] = "resources/models/sao"  # the fetched snapshot the jobs load
     write_report(page, **results, sweep_table=sweep, sweep_figure=png(tmp_path / "sweep.png"))
     assert check_page(page, width) == []
+    assert scroll_width(page, width) <= width  # the page never scrolls sideways; wide tables scroll in their box
 
 
 def test_the_browser_check_finds_overflow_broken_media_and_console_errors(tmp_path):
@@ -299,12 +307,15 @@ def test_the_browser_check_finds_overflow_broken_media_and_console_errors(tmp_pa
     page = tmp_path / "bad.html"
     page.write_text('<!DOCTYPE html><html><head><meta name="viewport" content="width=device-width"></head><body>'
                     '<div style="width:900px">wide</div><img src="missing.png" alt="x.png">'
+                    '<div style="overflow-x:auto"><table class="prose" style="width:700px"><tr><td>x</td></tr>'
+                    '</table></div>'
                     '<audio controls preload="none" src="missing.wav"></audio>'
                     "<script>console.error('boom')</script></body></html>")
     problems = "\n".join(check_page(page, 390, timeout=10))
     for expected in ["page scrolls sideways at 390 px", "image does not load: missing.png",
                      "audio does not load: missing.wav", "section #verdict missing", "without a label",
-                     "without preload=metadata", "without a meaningful alt", "console: ", "boom"]:
+                     "without preload=metadata", "without a meaningful alt", "console: ", "boom",
+                     "a table that must fit its box (the verdict's) is cut off: 700 px"]:
         assert expected in problems, problems
 
 
@@ -405,17 +416,24 @@ def test_table_listening_plays_the_recording_its_reconstruction_and_every_method
     judged.parent.mkdir(parents=True)
     pd.DataFrame([{"item": "pia-p000-s0", "target": "vio", "predicted": "vio", "judge_predicted": "cla"}]
                  ).to_csv(judged, index=False)
-    spec = {"pairs": [["pia", "vio"]], "sources": {"pia": inverted},
-            "methods": {"difftone": [r / "edits" / "difftone", judged],
-                        "zeta (fixed:2)": [r / "edits" / "fixed-2", r / "metrics" / "fixed-2" / "items.csv"]}}
+    # the section's files, as the workflow passes them: the inverted sources' folder, then per method its
+    # items.csv and its swaps.csv of each pair; the table's rows name the methods (zeta's folder: its first word)
+    spec = listening_files([["pia", "vio"]], [inverted.parent],
+                           {"difftone": [r / "edits" / "difftone", judged],
+                            "zeta": [r / "edits" / "zeta", r / "metrics" / "zeta" / "items.csv"]})
+    shutil.copytree(r / "edits" / "fixed-2", r / "edits" / "zeta")
     t4 = tmp_path / "table4_real_audio.csv"
-    pd.DataFrame({"method": ["difftone"], "chroma": [0.3], "edits": [1]}).to_csv(t4, index=False)
+    pd.DataFrame({"method": ["difftone", "difftone (changed)", "zeta (fixed:2)"], "chroma": [0.3, 0.2, 0.4],
+                  "edits": [1, 1, 1]}).to_csv(t4, index=False)
     page = tmp_path / "report" / "index.html"
-    with pytest.raises(ExperimentError, match="fixed-2/items.csv does not exist"):  # every items.csv it reads
+    with pytest.raises(ExperimentError, match="zeta/items.csv does not exist"):  # every items.csv it reads
         write_report(page, **results, extra_tables={"table4": t4}, listening={"table4": spec})
-    (r / "metrics" / "fixed-2").mkdir()
+    (r / "metrics" / "zeta").mkdir()
     pd.DataFrame([{"item": "pia-p000-s0", "target": "vio", "predicted": "pia"}]).to_csv(
-        r / "metrics" / "fixed-2" / "items.csv", index=False)
+        r / "metrics" / "zeta" / "items.csv", index=False)
+    assert listening_layout(spec, t4)["methods"] == {
+        "difftone": [r / "edits" / "difftone", judged],
+        "zeta (fixed:2)": [r / "edits" / "zeta", r / "metrics" / "zeta" / "items.csv"]}
     write_report(page, **results, extra_tables={"table4": t4}, listening={"table4": spec})
     text = page.read_text()
     parse(text)
@@ -426,8 +444,71 @@ def test_table_listening_plays_the_recording_its_reconstruction_and_every_method
     copied, _ = audio.load(page.parent / "assets" / "table4" / "pia_to_vio" / "recording.wav")
     assert np.corrcoef(copied[0], audio.load(recording)[0][0])[0, 1] > 0.9999
     assert text.index('<section id="table4">') < text.index('<section id="table4-listen">')
-    swaps = r / "edits" / "fixed-2" / "pia_to_vio" / "swaps.csv"
+    swaps = r / "edits" / "zeta" / "pia_to_vio" / "swaps.csv"
     pd.read_csv(swaps).assign(item="pia-p009-s0").to_csv(swaps, index=False)
-    with pytest.raises(ExperimentError, match="fixed-2/pia_to_vio/swaps.csv has no edit of pia-p000-s0"):
+    with pytest.raises(ExperimentError, match="zeta/pia_to_vio/swaps.csv has no edit of pia-p000-s0"):
         write_report(tmp_path / "other" / "index.html", **results, extra_tables={"table4": t4},
                      listening={"table4": spec})
+
+
+def test_verdict_opens_with_three_sentences_and_groups_the_findings_by_comparison(results, tmp_path):
+    t2 = {"method": ["difftone", "difftone (changed)", "midpoint", "random", "sigma:3.0"],
+          "edits": [18, 10, 18, 18, 18], "sources": [6, 5, 6, 6, 6]}
+    for metric, values in [("chroma", [0.20, 0.1, 0.30, 0.40, 0.25]), ("kad", [1.0, 0.9, 1.2, 1.3, 1.1]),
+                           ("inst_acc", [0.5, 0.9, 0.7, 0.6, 0.4]), ("success", [0.45, 0.6, 0.30, 0.20, 0.35])]:
+        t2 |= {metric: values, f"{metric}_low": [v - 0.05 for v in values], f"{metric}_high": [v + 0.05 for v in values]}
+    pd.DataFrame(t2).to_csv(results["table2"], index=False)
+    rows = []  # each strategy against difftone and midpoint; midpoint-difftone and difftone-midpoint are one comparison
+    for baseline, strategy, metric, d, lo, hi in [
+            ("difftone", "midpoint", "chroma", 0.10, 0.05, 0.15), ("difftone", "midpoint", "inst_acc", 0.2, -0.1, 0.5),
+            ("difftone", "random", "chroma", 0.20, 0.10, 0.30), ("difftone", "sigma:3.0", "success", -0.1, -0.3, 0.1),
+            ("midpoint", "difftone", "chroma", -0.10, -0.15, -0.05), ("midpoint", "random", "success", -0.1, -0.2, 0.1)]:
+        rows.append({"strategy": strategy, "baseline": baseline, "metric": metric, "edits": 18, "sources": 6,
+                     "difference": d, "low": lo, "high": hi, "excludes_zero": lo > 0 or hi < 0})
+    paired = tmp_path / "paired.csv"
+    pd.DataFrame(rows).to_csv(paired, index=False)
+    page = tmp_path / "report" / "index.html"
+    write_report(page, **results, paired=paired)
+    verdict = page.read_text().split('<section id="verdict">')[1].split("</section>")[0]
+    lead = html.unescape(re.search(r'<p class="lead">(.*?)</p>', verdict).group(1))
+    assert verdict.index('<p class="lead">') < verdict.index("<h3>What was run</h3>")  # the verdict opens with it
+    sentences = re.split(r"(?<=\.) (?=[A-Z0-9])", lead)
+    assert len(sentences) == 3, sentences
+    # what it shows: from Table II (the strategies, their edits and sources, the best success; not the subset row)
+    assert sentences[0] == ("This run compares 4 swap strategies (difftone, midpoint, random, sigma:3.0) on the same "
+                            "18 edits of 6 source generations (2 instruments, each into every other); on them "
+                            "difftone reached the target instrument while keeping the music most often "
+                            "(success 0.450).")
+    # how much holds: 5 comparisons (the mirrored difftone/midpoint chroma row counted once), 2 exclude 0
+    assert sentences[1].startswith("2 of its 5 paired comparisons") and "with 6 sources." in sentences[1]
+    # what it cannot show: the stand-ins of this run (the tiny model, the schema's embedded data, ...)
+    assert sentences[2].startswith("It cannot show how Diff-TONE does in the paper's setting: its generator, ")
+    assert "are stand-ins" in sentences[2]
+    groups = re.findall(r"<h4>(.*?)</h4>", verdict)
+    assert groups == ["Best per metric (Table II)", "Diff-TONE vs midpoint", "Diff-TONE vs random",
+                      "Diff-TONE vs fixed/sigma", "midpoint vs random", "Classifiers (Table I)"]
+    midpoint = verdict.split("<h4>Diff-TONE vs midpoint</h4>")[1].split("<h4>")[0]
+    assert "<b>midpoint</b> is worse than difftone on <b>chroma</b>: difference 0.100 [0.050, 0.150]" in midpoint
+    assert "Not resolved (the interval includes 0), midpoint minus difftone: inst_acc 0.200 [-0.100, 0.500]" \
+        in midpoint
+    assert midpoint.count("<li>") == 2  # the mirrored row is not repeated
+    classifiers = verdict.split("<h4>Classifiers (Table I)</h4>")[1]
+    assert "irmas_test: teacher 0.720 [0.650, 0.790]; chance 0.500." in classifiers
+
+
+def test_opening_of_a_run_on_the_papers_setup_says_what_its_intervals_cannot_resolve():
+    from difftone.report.verdict import comparable_with_paper, opening, run_facts, run_spec
+
+    paper = {"data": {"source": "irmas"}, "teacher_features": {"kind": "mert", "spec": "m-a-p/MERT-v1-95M"},
+             "metrics": {"clap": {"checkpoint": "lukewys/laion_clap/music_audioset_epoch_15_esc_90.14.pt"}},
+             "model": {"spec": "stabilityai/stable-audio-open-1.0"}}
+    spec = run_spec(paper, "resources/models/sao")  # the jobs load the fetched snapshot; the config names the model
+    facts = run_facts(paper, spec)
+    assert comparable_with_paper(facts, spec)
+    t2 = pd.DataFrame({"method": ["difftone", "midpoint"], "inst_acc": [0.4, 0.6], "edits": [90, 90]})
+    first, second, third = opening(facts, True, t2, None, 10)
+    assert first.endswith("on them midpoint reached the target instrument most often (inst_acc 0.600).")
+    assert "no paired comparisons" in second
+    assert third.startswith("It ran the paper's model on real recordings") and "stand-in" not in third
+    demo = run_facts({"data": {"source": "embedded"}}, run_spec({"model": {"spec": "demo"}}, "demo:results/demo/model"))
+    assert demo[0][2] and "the demo generator" in demo[0][1]  # a stand-in, whatever path the jobs load it from

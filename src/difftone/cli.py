@@ -48,9 +48,10 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from difftone.audio import AudioError
     from difftone.captions import CaptionError
     from difftone.engine.musicmagus import MusicMagusError
+    from difftone.session import SessionError
 
     errors: list[type[BaseException]] = [CLIError, ConfigError, ModelLoadError, SwapError, EditError, StrategyError,
-                                         MusicMagusError, CaptionError, AudioError]
+                                         MusicMagusError, CaptionError, AudioError, SessionError]
     try:
         from difftone.classifiers import CheckpointError
 
@@ -86,27 +87,30 @@ def _add_edit_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, help="seconds to generate (default: config model.duration; with --audio: the file's)")
     p.add_argument("--guidance-scale", type=float, help="classifier-free guidance (default: config model.guidance_scale; "
                    "with --audio: of the edited steps, default real_audio.target_guidance or model.guidance_scale)")
-    p.add_argument("--model", help="tiny | demo | demo:DIR | a hub id | a local snapshot folder (default: config model.spec)")
+    p.add_argument("--model", help="tiny | demo | demo:DIR | a hub id | a local snapshot folder (default: config "
+                   "model.spec; demo: the run's trained results/demo/model when there is one)")
     p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], help="default: config model.dtype")
     p.add_argument("--device", help="cpu | cuda | cuda:N (default: config device)")
-    p.add_argument("--classifier", help="a trained latent classifier checkpoint (difftone.classifiers)")
+    p.add_argument("--classifier", help="a trained latent classifier checkpoint (difftone.classifiers; default: "
+                   "the run's results/classifiers/distilled with the run's own model)")
     p.add_argument("--no-change-policy", choices=["midpoint", "skip", "no_edit"],
                    help="when the classifier never changes its top-1 (default: config swap.no_change_policy)")
-    p.add_argument("--config", help="a difftone config file for the defaults (default: the schema's defaults)")
+    p.add_argument("--config", help="a difftone config file for the defaults, laid over ./config.yaml when there is "
+                   "one (as snakemake --configfile), then the schema's defaults; flags override it")
     p.add_argument("--save-trajectory", action="store_true", help="also write the source trajectory cache to OUT_DIR/trajectory")
     p.add_argument("-o", "--out", required=True, metavar="OUT_DIR", help="output folder")
 
 
-def _classifier_for(args: argparse.Namespace, spec: str, components, instruments: list[str], strategy: str):
-    """(classifier or None, description for the JSON)."""
-    if args.classifier:
-        if not Path(args.classifier).exists():
-            raise CLIError(f"--classifier {args.classifier} does not exist")
+def _classifier_for(path: str | None, spec: str, components, config, strategy: str):
+    """(classifier or None, description for the JSON); ``path``: the session's trained classifier."""
+    instruments = list(config["instruments"])
+    if path:
         try:
             from difftone.classifiers import load_latent_classifier
         except ImportError as exc:
             raise CLIError(f"cannot load --classifier: difftone.classifiers is not available ({exc})") from None
-        return load_latent_classifier(args.classifier).to(components.device), {"path": str(args.classifier), "trained": True}
+        clf = load_latent_classifier(path, window=config["classifiers"]["window"])
+        return clf.to(components.device), {"path": str(path), "trained": True}
     if spec == "tiny":
         from difftone.classifiers import tiny_latent_classifier
 
@@ -126,14 +130,15 @@ def run_edit(args: argparse.Namespace) -> int:
     import numpy as np
 
     from difftone import audio as audio_io
-    from difftone.config import load_config, validate_config
     from difftone.engine import Editor, edit_source, edit_words, strategy_options, swap_instruments, validate_strategy
     from difftone.engine.swap import instrument
     from difftone.models import load_backbone
 
     from difftone.real_audio import invert_recording, load_recording, restore, source_prompt
+    from difftone.session import check_recording, resolve_session
 
-    config = load_config(args.config) if args.config else validate_config({})
+    session = resolve_session(config_path=args.config, model=args.model, classifier=args.classifier)
+    config = session.config
     model_cfg, swap_cfg, real_cfg = config["model"], config["swap"], config["real_audio"]
     words = _word_pairs(args.source, args.target)
     if args.audio is None and not args.prompt:
@@ -165,7 +170,11 @@ def run_edit(args: argparse.Namespace) -> int:
         raise CLIError(f"--source-guidance must be >= 0, got {source_guidance}")
     policy = args.no_change_policy or swap_cfg["no_change_policy"]
     validate_strategy(args.strategy, steps)
-    spec = args.model or model_cfg["spec"]
+    spec = session.model
+    if args.audio is not None:  # input files before any model is loaded: a typo costs no model load
+        check_recording(args.audio, real_cfg)
+    if args.captions is not None and not Path(args.captions).is_dir():
+        raise CLIError(f"--captions {args.captions} is not a folder; give the captions stage's results/captions")
 
     components = load_backbone(spec, dtype=args.dtype or model_cfg["dtype"], device=args.device or config["device"])
     recording = None
@@ -174,7 +183,7 @@ def run_edit(args: argparse.Namespace) -> int:
                                    max_silent_fraction=real_cfg["max_silent_fraction"])
         duration = recording.samples / recording.sample_rate
     classifier, clf_info = (None, None) if args.method == "musicmagus" else _classifier_for(
-        args, spec, components, list(config["instruments"]), args.strategy)
+        session.classifier, spec, components, config, args.strategy)
     editor = Editor(components, classifier)
     editor.check_settings(steps, duration, guidance)
 
@@ -234,6 +243,7 @@ def run_edit(args: argparse.Namespace) -> int:
         "source": src.code if len(words) == 1 else [w["source"] for w in word_records],
         "target": tgt.code if len(words) == 1 else [w["target"] for w in word_records],
         "seed": args.seed,
+        "config": session.config_source,
         "model": spec,
         "steps": steps,
         "duration": duration,

@@ -11,10 +11,27 @@ from snakemake.utils import validate
 # do not install it: jobs inherit PYTHONPATH from here.
 SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, SRC)
+
+
+def shell_python():
+    """The interpreter of the shell rules: the one running Snakemake, so that `.venv/bin/snakemake`
+    works with the venv not activated (whatever `python` is on PATH), or the rule's own environment's
+    `python` when Snakemake deploys one (--sdm conda / apptainer)."""
+    from snakemake.settings.types import DeploymentMethod
+
+    deployed = workflow.deployment_settings.deployment_method
+    if DeploymentMethod.CONDA in deployed or DeploymentMethod.APPTAINER in deployed:
+        return "python"
+    return sys.executable
+
+
 # PYTHONHASHSEED: set and dict orders of strings are the same in every job and run.
+# DIFFTONE_PYTHON: shell rules run `"$DIFFTONE_PYTHON" -m ...` (an environment variable,
+# not a param: a run started from another interpreter path reruns nothing).
 os.environ.update(
     PYTHONPATH=os.pathsep.join(p for p in [SRC, os.environ.get("PYTHONPATH")] if p),
     PYTHONHASHSEED="0",
+    DIFFTONE_PYTHON=shell_python(),
 )
 
 from difftone.config import check_config
@@ -613,50 +630,35 @@ def first_per_source(pairs, n):
 
 
 def get_report_listening():
-    """Listening sections of Tables III and IV (difftone.report.page._listening_section) for the tables the
-    workflow makes: pairs, source folders, and each method's edits root and items.csv.
-    """
+    """Named inputs of the report: the files of the listening sections of Tables III
+    and IV (those the workflow makes), from which the report derives each section."""
+    from difftone.report.listening import listening_files
+
     final = set(get_final_output())
     out = {}
     if "results/tables/table3_musicmagus.csv" in final:
-        out["table3"] = {
-            "pairs": [list(p) for p in MM_PAIRS],
-            "sources": {c: f"results/edits/musicmagus/sources/{c}" for c in MM_SOURCES},
-            "inputs": [
-                f"results/edits/musicmagus/sources/{c}/items.csv" for c in MM_SOURCES
-            ],
-            "methods": {
-                m: [f"results/edits/{m}", f"results/metrics/{m}/items.csv"]
+        out["table3_listening"] = listening_files(
+            MM_PAIRS,
+            [f"results/edits/musicmagus/sources/{c}/items.csv" for c in MM_SOURCES],
+            {
+                m: (f"results/edits/{m}", f"results/metrics/{m}/items.csv")
                 for m in MM_METHODS
             },
-        }
+        )
     if "results/tables/table4_real_audio.csv" in final:
         first = next(iter(REAL_ROWS.values()))["inversion"]
-        pairs = first_per_source(GALLERY_PAIRS, 3)
-        out["table4"] = {
-            "pairs": pairs,
-            "sources": {s: f"results/real_audio/sources/{first}/{s}" for s, _ in pairs},
-            "inputs": [f"results/real_audio/sources/{first}"],
-            "methods": {
-                row["method"]: [
+        out["table4_listening"] = listening_files(
+            first_per_source(GALLERY_PAIRS, 3),
+            [f"results/real_audio/sources/{first}"],
+            {
+                slug: (
                     f"results/real_audio/edits/{slug}",
                     f"results/real_audio/metrics/{slug}/items.csv",
-                ]
-                for slug, row in REAL_ROWS.items()
+                )
+                for slug in REAL_ROWS
             },
-        }
+        )
     return out
-
-
-def get_report_listening_inputs():
-    """Files the listening sections read: each method's swaps.csv of each pair, its items.csv, the sources."""
-    files = []
-    for spec in get_report_listening().values():
-        for root, items in spec["methods"].values():
-            files.append(items)
-            files += [f"{root}/{s}_to_{t}/swaps.csv" for s, t in spec["pairs"]]
-        files += spec["inputs"]  # the source folders' producers' outputs
-    return sorted(set(files))
 
 
 def strategy_options_of(strategy):

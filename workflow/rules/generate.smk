@@ -63,7 +63,8 @@ rule link_sources:
         folder=lambda wildcards: f"results/source_jobs/{SOURCE_JOB_OF[wildcards.instrument]}/{wildcards.instrument}",
     shell:
         # a shell rule runs in a thread; a run: rule would re-read the workflow in a subprocess (~5 s a job)
-        "python -m difftone.files link {params.folder:q} {output:q} --log {log:q}"
+        # "$DIFFTONE_PYTHON": the interpreter running Snakemake (common.smk: shell_python())
+        '"$DIFFTONE_PYTHON" -m difftone.files link {params.folder:q} {output:q} --log {log:q}'
 
 
 rule generated_set:

@@ -27,6 +27,7 @@ rule plot_swap_steps:
 rule build_report:
     input:
         **get_report_extras(),
+        **get_report_listening(),
         table1="results/tables/table1_classifiers.csv",
         confusion=expand(
             "results/classifiers/figures/confusion_{classifier}.png",
@@ -39,7 +40,6 @@ rule build_report:
         sources=get_example_sources(),
         swaps=get_example_swaps(),
         judged=expand("results/metrics/{strategy}/items.csv", strategy=STRATEGIES),
-        listening=get_report_listening_inputs(),
     output:
         html="results/report/index.html",
         assets=directory("results/report/assets"),
@@ -54,6 +54,5 @@ rule build_report:
         strategies=list(STRATEGIES.values()),
         model=get_model_spec(),
         config=config,
-        listening=get_report_listening(),
     script:
         "../scripts/build_report.py"

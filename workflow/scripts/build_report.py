@@ -28,5 +28,5 @@ with rule_logging(snakemake):
         items_csvs=i.judged,
         extra_tables={spec.key: i.get(spec.key) for spec in TABLES if i.get(spec.key)},
         multi_dir=i.get("multi_dir"),
-        listening=p.listening,
+        listening={key: i.get(f"{key}_listening") for key in ("table3", "table4") if i.get(f"{key}_listening")},
     )

@@ -15,11 +15,13 @@ so a source and its edits compare by ear whatever level the pipeline wrote them 
 temporary folder and renamed, ``index.html`` written atomically, and every local link of the
 page is checked to exist before either is put in place.
 
-Order of the page: the verdict (what was run, findings, the paper's claims), Table II with
-reference rows and the paired comparisons, the listening examples, Figure 2, Table I, the tables
-of later stages (:data:`difftone.report.columns.TABLES`), the sweep, the configuration. Layout
-rules: tables scroll inside their own box, players and spectrograms stack on narrow screens,
-figures link to their full size.
+Order of the page: the verdict (three sentences on what the run shows and cannot show, what was
+run, the findings by comparison, the paper's claims), Table II with reference rows and the paired
+comparisons, the listening examples, Figure 2, Table I, the tables of later stages
+(:data:`difftone.report.columns.TABLES`), the sweep, the configuration. Layout rules: the page is
+never wider than the window (390 px included); tables of numbers scroll inside their own box, the
+verdict's tables of words (``table.prose``) wrap to fit it; players and spectrograms stack on narrow
+screens; figures link to their full size.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from difftone.report import verdict as V
 from difftone.report.columns import ARROW, DIRECTION, TABLES, TableSpec
 from difftone.report.html import audio as _audio_player
 from difftone.report.html import definitions_html, esc, fmt, img, table_html
+from difftone.report.listening import listening_layout
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +90,9 @@ code, pre { background: #f6f6f6; padding: 0.1em 0.3em; } pre { padding: 0.6em; o
 .player { display: flex; flex-direction: column; gap: 0.15em; margin: 0.3em 0; }
 .plabel { font-size: 0.8em; color: #444; } audio { width: 100%; height: 36px; }
 .figs { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 320px), 1fr)); gap: 0.8em; }
-ul.findings li { margin: 0.25em 0; }
+ul.findings li { margin: 0.25em 0; } h4 { margin: 0.9em 0 0.2em 0; }
+p.lead { font-size: 1.05em; }
+table.prose { width: 100%; } table.prose th, table.prose td { white-space: normal; overflow-wrap: anywhere; }
 """
 
 
@@ -114,7 +119,7 @@ def write_report(
     items_csvs: Sequence[str | Path] = (),
     extra_tables: Mapping[str, str | Path] | None = None,
     multi_dir: str | Path | None = None,
-    listening: Mapping[str, Mapping[str, Any]] | None = None,
+    listening: Mapping[str, Sequence[str | Path]] | None = None,
 ) -> Path:
     """Write the report page ``out_html`` and its ``assets/`` folder beside it.
 
@@ -128,8 +133,8 @@ def write_report(
     strategy's edit; ``items_csvs`` (``results/metrics/<strategy>/items.csv``): what the judges heard
     on them; ``extra_tables``: key of a :data:`~difftone.report.columns.TABLES` entry -> its CSV;
     ``multi_dir``: Table V's folder (``results/multi``), whose duet edits are listened to beside it;
-    ``listening``: ``table3``/``table4`` -> the pairs, sources and methods of that table's listening section
-    (:func:`_listening_section`).
+    ``listening``: ``table3``/``table4`` -> the files of that table's listening section, whose pairs, sources
+    and methods it derives with the table's CSV (:func:`difftone.report.listening.listening_layout`).
     Returns the page's path.
     """
     out_html = Path(out_html)
@@ -146,8 +151,9 @@ def write_report(
         ref_df = _read(chroma_reference, ["instrument", "chroma"], "chroma reference") \
             if chroma_reference is not None else None
         media = _Media(page_dir, assets, tmp)
+        t1 = _read(table1, TABLE1_COLUMNS, "Table I (classifiers)")
         sections = [
-            _verdict_section(config, model_spec, t2, paired_df),
+            _verdict_section(config, model_spec, t2, paired_df, t1),
             _table2_section(t2, per_pair, paired_df, config, sweep_df, ref_df, media,
                             {"table2": table2, "per_pair": per_pair, "paired": paired}),
             _gallery_section(sources_dirs, swaps_csvs, strategies, examples, items_csvs, config, media),
@@ -157,7 +163,7 @@ def write_report(
         for key, csv in (extra_tables or {}).items():
             sections.append(_registered_section(specs[key], csv, config, media))
             if key in (listening or {}):
-                sections.append(_listening_section(key, listening[key], config, media))
+                sections.append(_listening_section(key, listening_layout(listening[key], csv), config, media))
         if sweep_table is not None or sweep_figure is not None:
             sections.append(_sweep_section(sweep_df, sweep_table, sweep_figure, ref_df, media))
         if multi_dir is not None:
@@ -286,9 +292,12 @@ def _folded(df: pd.DataFrame, title: str, pooled: tuple[str, str] | None, fold_r
 
 
 # -- the verdict -----------------------------------------------------------------------------------
-def _verdict_section(config, model_spec, t2: pd.DataFrame, paired: pd.DataFrame | None):
-    facts = V.run_facts(config, model_spec)
-    comparable = V.comparable_with_paper(facts, model_spec)
+def _verdict_section(config, model_spec, t2: pd.DataFrame, paired: pd.DataFrame | None, t1: pd.DataFrame | None = None):
+    spec = V.run_spec(config, model_spec)
+    facts = V.run_facts(config, spec)
+    comparable = V.comparable_with_paper(facts, spec)
+    n_inst = len(_get(config, "instruments", default=[]))
+    lead = '<p class="lead">' + " ".join(esc(x) for x in V.opening(facts, comparable, t2, paired, n_inst)) + "</p>"
     if comparable:
         banner = ('<p class="banner ok">This run used the paper\'s model on real data with real features: its '
                   "numbers can be set beside the paper's (same protocol as configured below).</p>")
@@ -299,50 +308,63 @@ def _verdict_section(config, model_spec, t2: pd.DataFrame, paired: pd.DataFrame 
                   "strategies compare <i>on this setup</i> only.</p>")
     ran = "".join(f"<tr><th scope=\"row\">{esc(w)}</th><td>{esc(d)}</td><td>{'stand-in' if s else 'real'}</td></tr>"
                   for w, d, s in facts)
-    ran = f'<div class="scroll"><table><tbody>{ran}</tbody></table></div>'
-    findings = _findings(t2, paired)
+    ran = f'<div class="scroll"><table class="prose"><tbody>{ran}</tbody></table></div>'
     claims = []
     for claim in V.PAPER_CLAIMS:
         word, why = V.claim_outcome(claim, t2, paired)
         claims.append(f"<tr><td>{esc(claim.text)}</td><td><b>{esc(word)}</b></td><td>{esc(why)}</td></tr>")
-    claims_html = ('<div class="scroll"><table><thead><tr><th scope="col">the paper says</th>'
+    claims_html = ('<div class="scroll"><table class="prose"><thead><tr><th scope="col">the paper says</th>'
                    '<th scope="col">this run</th><th scope="col">why</th></tr></thead><tbody>'
                    + "".join(claims) + "</tbody></table></div>")
-    body = (banner + "<h3>What was run</h3>" + ran
+    body = (lead + banner + "<h3>What was run</h3>" + ran
             + f"<p class=\"muted\">{_get(config, 'model', 'steps')} denoising steps, "
-              f"{len(_get(config, 'instruments', default=[]))} instruments, strategies: "
+              f"{n_inst} instruments, strategies: "
               f"{esc(', '.join(map(str, _get(config, 'edits', 'strategies', default=[]))))}. "
               "Details: <a href=\"#config\">configuration</a>.</p>"
-            + "<h3>Findings</h3>" + findings
+            + "<h3>Findings</h3>" + _findings(t2, paired, t1, n_inst)
             + "<h3>The paper's claims on this run</h3>" + claims_html
             + f"<p class=\"muted\">{intervals_note(config)} <i>holds</i>: best here and every paired difference "
               "against it excludes 0.</p>")
     return _section("verdict", "Verdict", body)
 
 
-def _findings(t2: pd.DataFrame, paired: pd.DataFrame | None) -> str:
-    items = []
+def _findings(t2: pd.DataFrame, paired: pd.DataFrame | None, t1: pd.DataFrame | None = None, n_inst: int = 0) -> str:
+    """The findings by comparison: the best strategy per metric, then each comparison's paired differences
+    (those that hold one by one, the rest in one line), then the classifiers."""
+    groups = []
+    best = []
     for metric, (method, est, lo, hi) in V.best_per_metric(t2).items():
         arrow = ARROW[DIRECTION[metric]]
         ci = f" [{fmt(lo)}, {fmt(hi)}]" if fmt(lo) else ""
-        items.append(f"<li>Best <b>{esc(metric)}</b> {arrow}: <b>{esc(method)}</b> ({fmt(est)}{ci}).</li>")
+        best.append(f"<li>Best <b>{esc(metric)}</b> {arrow}: <b>{esc(method)}</b> ({fmt(est)}{ci}).</li>")
     if paired is None:
-        items.append("<li>No paired comparisons in this run (<code>paired.csv</code>): the intervals of Table II "
-                     "alone do not say which differences hold.</li>")
-    else:
-        held = V.held_differences(paired)
-        if not held:
-            items.append(f"<li>None of the {len(paired)} paired differences (each strategy against "
-                         f"{esc(', '.join(sorted(set(paired['baseline']))))}, same edits) excludes 0: no "
-                         "strategy is shown better or worse than another on this run.</li>")
-        for h in held:
+        best.append("<li>No paired comparisons in this run (<code>paired.csv</code>): the intervals of Table II "
+                    "alone do not say which differences hold.</li>")
+    groups.append(("Best per metric (Table II)", best))
+    for label, rows in V.comparison_groups(paired).items():
+        items = []
+        for h in (r for r in rows if r["held"]):
             word = "better" if h["better"] else "worse"
             items.append(f"<li><b>{esc(h['strategy'])}</b> is {word} than {esc(h['baseline'])} on "
                          f"<b>{esc(h['metric'])}</b>: difference {fmt(h['difference'])} [{fmt(h['low'])}, "
                          f"{fmt(h['high'])}] over {esc(h['edits'])} paired edits of {esc(h['sources'])} sources.</li>")
-        if held:
-            items.append(f"<li>The other {len(paired) - len(held)} paired differences include 0.</li>")
-    return '<ul class="findings">' + "".join(items) + "</ul>"
+        unresolved: dict[tuple[str, str], list[dict]] = {}
+        for r in rows:
+            if not r["held"]:
+                unresolved.setdefault((r["strategy"], r["baseline"]), []).append(r)
+        for (strategy, baseline), open_ in unresolved.items():
+            listed = "; ".join(f"{esc(r['metric'])} {fmt(r['difference'])} [{fmt(r['low'])}, {fmt(r['high'])}]"
+                               for r in open_)
+            items.append(f"<li>Not resolved (the interval includes 0), {esc(strategy)} minus {esc(baseline)}: "
+                         f"{listed}.</li>")
+        groups.append((label, items))
+    if paired is not None and paired.empty:
+        groups[0][1].append("<li>The paired comparisons table is empty.</li>")
+    classifiers = [f"<li>{esc(line)}</li>" for line in V.classifier_findings(t1, n_inst)]
+    if classifiers:
+        groups.append(("Classifiers (Table I)", classifiers))
+    return "".join(f'<h4>{esc(label)}</h4><ul class="findings">{"".join(items)}</ul>' for label, items in groups
+                   if items)
 
 
 # -- tables ------------------------------------------------------------------------------------------
@@ -736,7 +758,7 @@ def _multi_listening_section(multi_dir, config, media: _Media):
 def _page(sections: Sequence[tuple[str, str, str]], config, model_spec) -> str:
     nav = " ".join(f'<a href="#{a}">{esc(t)}</a>' for a, t, _ in sections)
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    generator = dict((w, d) for w, d, _ in V.run_facts(config, model_spec))["generator"]
+    generator = dict((w, d) for w, d, _ in V.run_facts(config, V.run_spec(config, model_spec)))["generator"]
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"

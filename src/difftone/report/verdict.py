@@ -1,6 +1,7 @@
-"""The verdict at the top of the page: what was run (stand-ins said plainly), whether its numbers are
-comparable with the paper, and findings generated from Table II and the paired comparisons, with the
-paper's qualitative claims beside this run's outcome."""
+"""The verdict at the top of the page: three sentences on what the run shows and cannot show, what was
+run (stand-ins said plainly), whether its numbers are comparable with the paper, the findings grouped by
+comparison (from Table II, the paired comparisons and Table I), and the paper's qualitative claims beside
+this run's outcome. Everything is derived from the run's own tables and config."""
 
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def _get(config: Mapping, *keys, default: Any = "") -> Any:
 def run_facts(config: Mapping[str, Any], model_spec: str) -> list[tuple[str, str, bool]]:
     """What was run, as (what, description, is a stand-in) rows."""
     spec = str(model_spec)
-    if spec == "demo":
+    if spec == "demo" or spec.startswith("demo:"):
         model = ("the demo generator (a small latent diffusion model this workflow trains on the embedded data), "
                  "not Stable Audio Open", True)
     elif spec == "tiny":
@@ -140,3 +141,124 @@ def claim_outcome(claim: Claim, table2: pd.DataFrame, paired: pd.DataFrame | Non
 
 def _true(v) -> bool:
     return str(v).strip().lower() in ("true", "1", "1.0")
+
+
+# -- the opening sentences and the findings by comparison -------------------------------------------------
+DIFFTONE = "difftone"
+
+
+def run_spec(config: Mapping[str, Any], model_spec: str) -> str:
+    """The spec that says what the generator is: the config's ``model.spec`` (the jobs' spec is a local path:
+    the trained demo checkpoint, a fetched snapshot), else ``model_spec``."""
+    return str(_get(config, "model", "spec", default="") or model_spec)
+
+
+def _family(strategy: str) -> str:
+    """What a strategy is compared as: fixed:K and sigma:S together (a step fixed in advance), else itself."""
+    return "fixed/sigma" if str(strategy).split(":")[0] in ("fixed", "sigma") else str(strategy)
+
+
+def comparison_label(a: str, b: str) -> str:
+    """``Diff-TONE vs midpoint``, ``Diff-TONE vs fixed/sigma``, ``midpoint vs random``."""
+    if DIFFTONE in (a, b):
+        return f"Diff-TONE vs {_family(b if a == DIFFTONE else a)}"
+    return f"{_family(b)} vs {_family(a)}"
+
+
+def comparison_groups(paired: pd.DataFrame | None) -> dict[str, list[dict]]:
+    """The paired comparisons by what they compare (:func:`comparison_label`), in the table's order; a
+    comparison the table holds both ways (A minus B and B minus A) is kept once, as the strategy minus the
+    baseline it is first listed against. Each row: strategy, baseline, metric, difference, low, high, edits,
+    sources, ``held`` (the interval excludes 0) and ``better`` (the strategy is better on the metric)."""
+    groups: dict[str, list[dict]] = {}
+    if paired is None or paired.empty:
+        return groups
+    seen: set[tuple[frozenset, str]] = set()
+    for r in paired.itertuples(index=False):
+        key = (frozenset((str(r.strategy), str(r.baseline))), str(r.metric))
+        if key in seen:
+            continue
+        seen.add(key)
+        better = (r.difference < 0) if DIRECTION.get(r.metric) == "lower" else (r.difference > 0)
+        groups.setdefault(comparison_label(str(r.strategy), str(r.baseline)), []).append(
+            {"strategy": str(r.strategy), "baseline": str(r.baseline), "metric": str(r.metric),
+             "difference": float(r.difference), "low": float(r.low), "high": float(r.high),
+             "edits": getattr(r, "edits", ""), "sources": getattr(r, "sources", ""),
+             "held": _true(r.excludes_zero), "better": bool(better)})
+    return groups
+
+
+def _count(t2: pd.DataFrame, column: str) -> int | None:
+    rows = _strategies(t2)
+    if column not in rows.columns:
+        return None
+    values = pd.to_numeric(rows[column], errors="coerce").dropna()
+    return int(values.max()) if len(values) else None
+
+
+def opening(facts: list[tuple[str, str, bool]], comparable: bool, t2: pd.DataFrame,
+            paired: pd.DataFrame | None, n_instruments: int) -> list[str]:
+    """Three sentences in words: what this run shows (its strategies, edits and best strategy), how much of
+    it holds (the paired comparisons), and what it cannot show (the stand-ins, or the resolution of its
+    intervals). Every number comes from the run's own tables."""
+    names = _strategies(t2)["method"].astype(str).tolist()
+    edits, sources = _count(t2, "edits"), _count(t2, "sources")
+    on = (f"the same {edits} edits" if edits else "the same edits") + (
+        f" of {sources} source generations" if sources else "") + (
+        f" ({n_instruments} instruments, each into every other)" if n_instruments else "")
+    best = best_per_metric(t2)
+    metric = "success" if "success" in best else ("inst_acc" if "inst_acc" in best else None)
+    if metric is None:
+        outcome = "no metric has two strategies to compare"
+    else:
+        what = ("reached the target instrument while keeping the music most often" if metric == "success"
+                else "reached the target instrument most often")
+        outcome = f"{best[metric][0]} {what} ({metric} {best[metric][1]:.3f})"
+    first = f"This run compares {len(names)} swap strategies ({', '.join(names)}) on {on}; on them {outcome}."
+
+    groups = comparison_groups(paired)
+    total = sum(len(g) for g in groups.values())
+    held = sum(r["held"] for g in groups.values() for r in g)
+    if not total:
+        second = ("It has no paired comparisons, so it cannot say which of these differences are more than "
+                  "chance.")
+    else:
+        second = (f"{held} of its {total} paired comparisons (the same edits, intervals over sources) exclude 0 "
+                  f"and hold on this setup; the other {total - held} are too small to resolve"
+                  + (f" with {sources} sources." if sources else "."))
+    standins = [what for what, _, s in facts if s]
+    if comparable:
+        third = ("It ran the paper's model on real recordings with real features and CLAP, so its numbers can be "
+                 "set beside the paper's; it cannot show differences smaller than its intervals.")
+    else:
+        third = (f"It cannot show how Diff-TONE does in the paper's setting: its {_join(standins)} "
+                 f"{'are stand-ins' if len(standins) > 1 else 'is a stand-in'}, so none of its numbers can be set "
+                 "beside the paper's.")
+    return [first, second, third]
+
+
+def classifier_findings(table1: pd.DataFrame | None, n_instruments: int) -> list[str]:
+    """Per evaluation set of Table I: each classifier's accuracy with its interval, the distilled against
+    the non-distilled one (their intervals apart or overlapping), and chance. Plain text."""
+    if table1 is None or table1.empty:
+        return []
+    out = []
+    chance = f"; chance {1 / n_instruments:.3f}" if n_instruments else ""
+    for eval_set, rows in table1.groupby("eval_set", sort=False):
+        acc = {str(r.classifier): (float(r.accuracy), float(r.ci_low), float(r.ci_high))
+               for r in rows.itertuples(index=False)}
+        parts = [f"{name} {a:.3f} [{lo:.3f}, {hi:.3f}]" for name, (a, lo, hi) in acc.items()]
+        line = f"{eval_set}: {', '.join(parts)}{chance}."
+        if "distilled" in acc and "non-distilled" in acc:
+            (a, lo, hi), (b, blo, bhi) = acc["distilled"], acc["non-distilled"]
+            if lo > bhi or blo > hi:
+                line += f" The distilled classifier is {'better' if a > b else 'worse'} than the non-distilled one " \
+                        "(intervals apart)."
+            else:
+                line += " Distilled and non-distilled are not resolved apart (intervals overlap)."
+        out.append(line)
+    return out
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1] if items else ""
