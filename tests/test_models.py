@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from difftone.models import ModelLoadError, SAOComponents, load_sao
+from difftone.models import ModelLoadError, SAOBackbone, load_sao
 from difftone.models import loader
 from difftone.models.tiny import base_vocabulary, word_tokenizer
 
@@ -19,7 +19,7 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
-def tiny(tiny_components) -> SAOComponents:
+def tiny(tiny_components) -> SAOBackbone:
     return tiny_components
 
 
@@ -52,7 +52,7 @@ def test_encode_decode_shapes(tiny):
     assert latents.shape == (2, tiny.latent_channels, 64) and tiny.latent_channels == 8
     # posterior mode: deterministic
     assert torch.equal(latents, tiny.encode_audio(wave))
-    audio = tiny.decode_latents(latents)
+    audio = tiny.decode(latents)
     assert audio.shape == (2, 2, 64 * 2048)
     assert torch.isfinite(audio).all()
 

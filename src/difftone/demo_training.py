@@ -234,7 +234,7 @@ def fitted_autoencoder(log_mels: torch.Tensor, timbre_coefficients: int | None =
     standardized log-mel puts the spectral envelope (the instrument) in its first coefficients and the
     harmonics (the notes) in the higher ones; the first K coefficients are scaled by one gain to an RMS
     standard deviation of ``timbre_std`` over these clips, the others by another to ``note_std``. Diffusion settles a direction of large spread at a
-    larger sigma, so notes of larger spread than the timbre are decided first, as in SAO (README, issue 12)."""
+    larger sigma, so notes of larger spread than the timbre are decided first, as in SAO."""
     mean, std = round(float(log_mels.mean()), 6), round(float(log_mels.std()), 6)
     standardized = (log_mels - mean) / std
     scale = None

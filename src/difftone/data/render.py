@@ -23,7 +23,7 @@ down, then draws notes of its own in its own range (``render.csv``: ``score``), 
 
 Before the shared scores every instrument drew its own notes in its own range: the demo model
 then learnt notes and timbre together, and a later swap of the instrument word changed the notes
-with it (README, issue 12).
+with it.
 """
 
 from __future__ import annotations
@@ -327,7 +327,7 @@ def _genre(seed: int, index: int) -> str:
     return GENRES[int(np.random.default_rng([seed, index, 1]).integers(len(GENRES)))]
 
 
-# -- duets: two instruments in one clip (issue 16) ----------------------------------------------------
+# -- duets: two instruments in one clip ---------------------------------------------------------------
 # The embedded dataset's duet section: mixtures of two instruments rendered from the same soundfont,
 # seeded like the single clips (duet i of a pair depends only on (seed, pair, i)). Two kinds, alternating:
 #
