@@ -171,6 +171,27 @@ def test_bad_settings_are_refused(editor, source, components):
         editor.edit_at(source, [TARGET, OTHER], [1])
 
 
+def test_one_source_in_gives_one_result_and_a_sequence_a_list(editor, source):
+    """The engine's one rule: the first argument decides; mixes are refused before any evaluation."""
+    nfe0 = editor.nfe
+    for prompts, seeds, match in [(PROMPT, [SEED], "one prompt takes one seed"),
+                                  ([PROMPT], SEED, "a list of prompts takes a list of seeds"),
+                                  ([PROMPT, OTHER], [SEED], "2 prompts but 1 seeds")]:
+        with pytest.raises(EditError, match=match):
+            editor.generate(prompts, seeds, N, DUR, CFG)
+    with pytest.raises(EditError, match="1 trajectories but 1 lists of target prompts and 2 lists of swap steps"):
+        editor.edit_at([source], [[TARGET]], [[2], [3]])
+    assert editor.nfe == nfe0
+    listed = editor.generate([PROMPT], [SEED], N, DUR, CFG)
+    assert isinstance(listed, list) and torch.equal(listed[0].audio, source.audio)
+    alone = editor.edit_at(source, [TARGET, TARGET], [2, N])
+    many = editor.edit_at([source, source], [[TARGET], [TARGET]], [[2], [N]])
+    assert len(alone) == 2 and [len(m) for m in many] == [1, 1]
+    assert torch.allclose(many[0][0], alone[0], **EXACT) and torch.equal(many[1][0], source.audio)
+    one = editor.sample(PROMPT, SEED, N, DUR, CFG, changes=[(2, TARGET)])
+    assert one.dim() == 2 and torch.allclose(one, alone[0], **EXACT)
+
+
 # -- strategies ---------------------------------------------------------------------------------
 def make_trace(top1: list[str], instruments=("pia", "vio", "org")) -> Trace:
     probs = np.full((len(top1), len(instruments)), 0.1)

@@ -164,3 +164,19 @@ def test_demo_dispatch():
         load_sao("demo:/nonexistent/demo/ckpt")
     components = load_sao("demo")
     assert components.spec == "demo" and components.sample_rate > 0 and components.max_duration > 0
+
+
+def test_model_settings_come_from_a_rules_dict_or_a_spec_and_load_the_backbone():
+    from difftone.models import ModelSettings
+
+    rule = {"spec": "tiny", "dtype": "float32", "device": "cpu", "compile": False, "window": "duration",
+            "window_margin": 4}
+    settings = ModelSettings.of(rule)
+    assert settings.as_dict() == rule and ModelSettings.of(settings) is settings
+    assert ModelSettings.of("tiny") == ModelSettings(spec="tiny")
+    backbone = settings.load()
+    assert backbone.spec == "tiny" and backbone.window_for(0.5) == backbone.frames_for(0.5) + 4
+    with pytest.raises(ModelLoadError, match="unknown: device_id"):
+        ModelSettings.of({**rule, "device_id": 0})
+    with pytest.raises(ModelLoadError, match="give spec"):
+        ModelSettings.of({"dtype": "float32"})
