@@ -63,4 +63,4 @@ def tiny_trajectory(tiny_components, tiny_classifier):
     from difftone.engine import Editor
 
     editor = Editor(tiny_components, tiny_classifier, progress=False)
-    return editor.generate_source(TINY_PROMPT, TINY_SEED, TINY_STEPS, TINY_DURATION, TINY_GUIDANCE)
+    return editor.generate(TINY_PROMPT, TINY_SEED, TINY_STEPS, TINY_DURATION, TINY_GUIDANCE)

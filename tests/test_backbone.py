@@ -29,7 +29,7 @@ def editor(backbone):
 
 @pytest.fixture(scope="module")
 def source(editor):
-    return editor.generate_source(PROMPT, SEED, N, DUR, CFG)
+    return editor.generate(PROMPT, SEED, N, DUR, CFG)
 
 
 def test_sao_implements_the_interface(backbone):
@@ -56,9 +56,9 @@ def test_conditioning_is_batch_first_indexable_and_shiftable(backbone, editor):
 def test_a_schedule_of_two_swaps_resumed_from_the_cache_equals_the_uninterrupted_run(editor, source):
     changes = [(2, [TARGET]), (4, [OTHER])]
     resumed = editor.resume(source, changes)[0]
-    uninterrupted = editor.generate([PROMPT], [SEED], N, DUR, CFG, changes=changes)[0]
+    uninterrupted = editor.sample([PROMPT], [SEED], N, DUR, CFG, changes=changes)[0]
     assert torch.allclose(resumed, uninterrupted, **EXACT)
-    one_swap = editor.edit(source, [TARGET], [2])[0]
+    one_swap = editor.edit_at(source, [TARGET], [2])[0]
     assert float((resumed - one_swap).abs().max()) > 1e-6  # the second swap changes the audio
     assert torch.allclose(editor.resume(source, [(2, [TARGET])])[0], one_swap, **EXACT)
 

@@ -1,5 +1,5 @@
-"""The one edit step (difftone.engine.edit_source): records, NFE with probes, fallback, strategy specs
-driving behaviour, and that no other module chooses swap steps or calls Editor.edit."""
+"""The one edit step (difftone.engine.edit): records, NFE with probes, fallback, strategy specs
+driving behaviour, and that no other module chooses swap steps or calls Editor.edit_at."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ import torch
 from difftone.engine import (
     SPECS,
     STRATEGIES,
+    EditOptions,
     Editor,
     StrategyError,
-    edit_source,
+    edit,
     register_strategy,
     strategy_options,
     strategy_spec,
@@ -41,19 +42,19 @@ def classifier(backbone):
 
 @pytest.fixture(scope="module")
 def source(backbone, classifier):
-    return Editor(backbone, classifier, progress=False).generate_source(PROMPT, SEED, N, DUR, CFG)
+    return Editor(backbone, classifier, progress=False).generate(PROMPT, SEED, N, DUR, CFG)
 
 
 def test_records_carry_step_sigma_nfe_and_audio(backbone, source):
     editor = Editor(backbone, progress=False)
     nfe0 = editor.nfe
-    records = edit_source(editor, source, "pia", ["vio", "org"], "fixed:4", item="x")
+    records = edit(editor, source, "pia", ["vio", "org"], "fixed:4", item="x")
     assert [r.target for r in records] == ["vio", "org"]
     assert [r.target_prompt for r in records] == ["A soft violin melody", "A soft organ melody"]
     assert all(r.swap_step == 4 and r.sigma == source.sigmas[4] and r.nfe == N - 4 and r.probe_nfe == 0
                and not r.fallback and r.audio.shape == source.audio.shape for r in records)
     assert editor.nfe - nfe0 == sum(r.nfe for r in records)
-    alone = editor.edit(source, ["A soft violin melody"], [4])[0]
+    alone = editor.edit_at(source, ["A soft violin melody"], [4])[0]
     assert torch.allclose(records[0].audio, alone, atol=1e-5)
 
 
@@ -61,21 +62,21 @@ def test_records_carry_step_sigma_nfe_and_audio(backbone, source):
 def test_fallback_is_recorded_when_the_no_change_policy_decides(backbone, source, policy, step):
     flat = type(source.trace)(source.trace.instruments, source.trace.probs[:1].repeat(N, axis=0))
     traj = type(source)(**{**vars(source), "trace": flat})  # a classifier that never changes its mind
-    record = edit_source(Editor(backbone, progress=False), traj, "pia", ["vio"], "difftone",
-                         no_change_policy=policy)[0]
+    record = edit(Editor(backbone, progress=False), traj, "pia", ["vio"], "difftone",
+                  EditOptions(no_change_policy=policy))[0]
     assert record.fallback and record.swap_step == step and f"policy {policy}" in record.reason
     assert (record.audio is None) == (step is None) and record.nfe == (0 if step is None else N - step)
-    assert not edit_source(Editor(backbone, progress=False), source, "pia", ["vio"], "midpoint")[0].fallback
+    assert not edit(Editor(backbone, progress=False), source, "pia", ["vio"], "midpoint")[0].fallback
 
 
 def test_probe_nfe_is_counted_in_the_record(backbone, source, classifier):
     editor = Editor(backbone, progress=False)
     nfe0 = editor.nfe
-    record = edit_source(editor, source, "pia", ["vio"], "probe", probe_classifier=classifier)[0]
+    record = edit(editor, source, "pia", ["vio"], "probe", EditOptions(probe_classifier=classifier))[0]
     assert record.probe_nfe > 0 and record.nfe == N - record.swap_step + record.probe_nfe
     assert editor.nfe - nfe0 == record.nfe
     with pytest.raises(StrategyError, match="probes the target prompt with the latent classifier"):
-        edit_source(editor, source, "pia", ["vio"], "probe")
+        edit(editor, source, "pia", ["vio"], "probe")
 
 
 def test_a_new_strategy_gets_what_its_spec_asks_for_without_a_name_check(backbone, source, classifier):
@@ -92,8 +93,8 @@ def test_a_new_strategy_gets_what_its_spec_asks_for_without_a_name_check(backbon
         spec = strategy_spec("first_confident:0.7")
         assert spec.needs_classifier and spec.config_keys == ("swap.no_change_policy",)
         assert strategy_options("first_confident", {"swap": {"no_change_policy": "skip"}}) == {"no_change_policy": "skip"}
-        record = edit_source(Editor(backbone, progress=False), source, "pia", ["vio"], "first_confident:0.7",
-                             probe_classifier=classifier)[0]
+        record = edit(Editor(backbone, progress=False), source, "pia", ["vio"], "first_confident:0.7",
+                      EditOptions(probe_classifier=classifier))[0]
         assert seen == [("TargetProbe", 0.7)] and record.probe_nfe == 1 and record.nfe == 1 + 1
     finally:
         del STRATEGIES["first_confident"], SPECS["first_confident"]
@@ -111,7 +112,7 @@ def test_the_registry_validates_arguments_against_the_steps():
 
 
 def _calls(path: Path) -> set[str]:
-    """Names of functions/methods called in a module (``choose_swap_step(...)``, ``x.edit(...)``)."""
+    """Names of functions/methods called in a module (``choose_swap_step(...)``, ``x.edit_at(...)``)."""
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Call):
@@ -120,15 +121,17 @@ def _calls(path: Path) -> set[str]:
     return names
 
 
-def test_only_the_edit_step_chooses_swap_steps_and_calls_editor_edit():
+def test_only_the_edit_step_chooses_swap_steps_and_calls_editor_edit_at():
     outside = [p for p in SRC.rglob("*.py") if "engine" not in p.relative_to(SRC).parts]
     assert len(outside) > 20
-    offenders = {str(p.relative_to(SRC)): sorted(_calls(p) & {"choose_swap_step", "choose_swap", "edit"})
+    offenders = {str(p.relative_to(SRC)): sorted(_calls(p) & {"choose_swap_step", "choose_swap", "edit_at"})
                  for p in outside}
     assert {p: c for p, c in offenders.items() if c} == {}
     engine = {p.name: _calls(p) for p in (SRC / "engine").glob("*.py")}
     assert {n for n, c in engine.items() if c & {"choose_swap", "choose_swap_step"}} <= {"edit_step.py", "strategies.py"}
-    assert {n for n, c in engine.items() if "edit" in c} == {"edit_step.py"}
+    assert {n for n, c in engine.items() if "edit_at" in c} == {"edit_step.py"}
+    # the experiment's stages edit through the edit step
+    assert all("edit" in _calls(SRC / "experiment" / f"{m}.py") for m in ("edits", "swap_steps"))
 
 
 def test_no_module_branches_on_a_strategy_name():

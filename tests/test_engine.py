@@ -49,7 +49,7 @@ def editor(components):
 
 @pytest.fixture(scope="module")
 def source(editor) -> Trajectory:
-    return editor.generate_source(PROMPT, SEED, N, DUR, CFG)
+    return editor.generate(PROMPT, SEED, N, DUR, CFG)
 
 
 def max_diff(a, b) -> float:
@@ -74,24 +74,24 @@ def test_no_swap_equals_the_diffusers_pipeline(components, editor, monkeypatch, 
         PROMPT, audio_end_in_s=DUR, num_inference_steps=N, guidance_scale=guidance,
         generator=[torch.Generator().manual_seed(SEED)],
     ).audios
-    ours = editor.generate([PROMPT], [SEED], N, DUR, guidance)
+    ours = editor.sample([PROMPT], [SEED], N, DUR, guidance)
     assert ours.shape == expected.shape == (1, 2, int(DUR * 44100))
     assert torch.allclose(ours, expected, **EXACT)
     if guidance == CFG:
-        assert torch.allclose(editor.generate_source(PROMPT, SEED, N, DUR, CFG).audio, expected[0], **EXACT)
+        assert torch.allclose(editor.generate(PROMPT, SEED, N, DUR, CFG).audio, expected[0], **EXACT)
 
 
 @pytest.mark.parametrize("k", [1, 2, 4, N - 1])
 def test_resume_at_k_equals_the_uninterrupted_run_swapping_at_k(editor, source, k):
-    edited = editor.edit(source, [TARGET], [k])[0]
-    uninterrupted = editor.generate([PROMPT], [SEED], N, DUR, CFG, swap_prompts=[TARGET], swap_step=k)[0]
+    edited = editor.edit_at(source, [TARGET], [k])[0]
+    uninterrupted = editor.sample([PROMPT], [SEED], N, DUR, CFG, changes=[(k, [TARGET])])[0]
     assert torch.allclose(edited, uninterrupted, **EXACT)
     assert max_diff(edited, source.audio) > 1e-5  # the swap changes the audio
 
 
 def test_swap_at_0_is_the_target_generation_and_at_n_the_source(editor, source):
-    at0, atn = editor.edit(source, [TARGET, TARGET], [0, N])
-    target = editor.generate([TARGET], [SEED], N, DUR, CFG)[0]
+    at0, atn = editor.edit_at(source, [TARGET, TARGET], [0, N])
+    target = editor.sample([TARGET], [SEED], N, DUR, CFG)[0]
     assert torch.allclose(at0, target, **EXACT)
     assert torch.equal(atn, source.audio)
     assert max_diff(target, source.audio) > 1e-5
@@ -101,19 +101,19 @@ def test_targets_with_the_same_swap_step_run_as_one_batch_and_nfe_is_counted(edi
     targets = [TARGET, OTHER, "A soft cello melody", TARGET, TARGET]
     steps = [3, 3, 3, 1, 3]
     nfe0, calls0 = editor.nfe, editor.calls
-    batched = editor.edit(source, targets, steps)
+    batched = editor.edit_at(source, targets, steps)
     assert editor.nfe - nfe0 == 3 * (N - 3) + (N - 1)  # an edit at k costs N - k; a repeated pair runs once
     assert torch.equal(batched[0], batched[4])
     assert editor.calls - calls0 == (N - 3) + (N - 1)  # one DiT call per step per group
     for audio, prompt, k in zip(batched, targets, steps):
-        alone = editor.edit(source, [prompt], [k])[0]
+        alone = editor.edit_at(source, [prompt], [k])[0]
         assert torch.allclose(audio, alone, **BATCHED)
     assert max_diff(batched[0], batched[1]) > 1e-6
-    assert editor.edit(source, [TARGET], [None]) == [None]
+    assert editor.edit_at(source, [TARGET], [None]) == [None]
 
 
 def test_sources_are_independent_of_their_batch(editor, source):
-    both = editor.generate_sources([OTHER, PROMPT], [3, SEED], N, DUR, CFG)
+    both = editor.generate([OTHER, PROMPT], [3, SEED], N, DUR, CFG)
     assert torch.allclose(both[1].audio, source.audio, **BATCHED)
     # latents reach |x| ~ 500 at sigma_max: a relative tolerance there
     assert torch.allclose(both[1].latents, source.latents, rtol=1e-5, atol=1e-4)
@@ -137,7 +137,7 @@ def test_hooks_see_x0_hat_of_the_requested_frames_only(components):
     seen = []
     editor = Editor(components, hooks=[lambda step, sigma, x0: seen.append((step, sigma, tuple(x0.shape)))],
                     progress=False)
-    trajectory = editor.generate_source(PROMPT, SEED, N, DUR, CFG)
+    trajectory = editor.generate(PROMPT, SEED, N, DUR, CFG)
     assert [s for s, _, _ in seen] == list(range(N))
     assert all(shape == (1, components.latent_channels, components.frames_for(DUR)) for _, _, shape in seen)
     assert trajectory.trace is None
@@ -154,7 +154,7 @@ def test_trajectory_save_load_roundtrip_and_resume(editor, source, tmp_path):
     assert torch.equal(loaded.audio, source.audio)
     assert loaded.trace.top1 == source.trace.top1 and np.allclose(loaded.trace.probs, source.trace.probs, atol=1e-6)
     assert (loaded.prompt, loaded.seed, loaded.steps, loaded.duration) == (PROMPT, SEED, N, DUR)
-    assert torch.equal(editor.edit(loaded, [TARGET], [2])[0], editor.edit(source, [TARGET], [2])[0])
+    assert torch.equal(editor.edit_at(loaded, [TARGET], [2])[0], editor.edit_at(source, [TARGET], [2])[0])
     source.save(path)  # overwriting is fine
     with pytest.raises(FileNotFoundError, match="not a trajectory folder"):
         Trajectory.load(tmp_path)
@@ -162,13 +162,34 @@ def test_trajectory_save_load_roundtrip_and_resume(editor, source, tmp_path):
 
 def test_bad_settings_are_refused(editor, source, components):
     with pytest.raises(EditError, match="steps must be an integer of at least 2"):
-        editor.generate_source(PROMPT, SEED, 1, DUR, CFG)
+        editor.generate(PROMPT, SEED, 1, DUR, CFG)
     with pytest.raises(EditError, match="outside the model's window"):
-        editor.generate_source(PROMPT, SEED, N, components.max_duration + 1, CFG)
+        editor.generate(PROMPT, SEED, N, components.max_duration + 1, CFG)
     with pytest.raises(EditError, match=r"swap step 7 is outside \[0, 6\]"):
-        editor.edit(source, [TARGET], [N + 1])
+        editor.edit_at(source, [TARGET], [N + 1])
     with pytest.raises(EditError, match="2 target prompts but 1 swap steps"):
-        editor.edit(source, [TARGET, OTHER], [1])
+        editor.edit_at(source, [TARGET, OTHER], [1])
+
+
+def test_one_source_in_gives_one_result_and_a_sequence_a_list(editor, source):
+    """The engine's one rule: the first argument decides; mixes are refused before any evaluation."""
+    nfe0 = editor.nfe
+    for prompts, seeds, match in [(PROMPT, [SEED], "one prompt takes one seed"),
+                                  ([PROMPT], SEED, "a list of prompts takes a list of seeds"),
+                                  ([PROMPT, OTHER], [SEED], "2 prompts but 1 seeds")]:
+        with pytest.raises(EditError, match=match):
+            editor.generate(prompts, seeds, N, DUR, CFG)
+    with pytest.raises(EditError, match="1 trajectories but 1 lists of target prompts and 2 lists of swap steps"):
+        editor.edit_at([source], [[TARGET]], [[2], [3]])
+    assert editor.nfe == nfe0
+    listed = editor.generate([PROMPT], [SEED], N, DUR, CFG)
+    assert isinstance(listed, list) and torch.equal(listed[0].audio, source.audio)
+    alone = editor.edit_at(source, [TARGET, TARGET], [2, N])
+    many = editor.edit_at([source, source], [[TARGET], [TARGET]], [[2], [N]])
+    assert len(alone) == 2 and [len(m) for m in many] == [1, 1]
+    assert torch.allclose(many[0][0], alone[0], **EXACT) and torch.equal(many[1][0], source.audio)
+    one = editor.sample(PROMPT, SEED, N, DUR, CFG, changes=[(2, TARGET)])
+    assert one.dim() == 2 and torch.allclose(one, alone[0], **EXACT)
 
 
 # -- strategies ---------------------------------------------------------------------------------

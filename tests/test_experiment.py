@@ -127,12 +127,13 @@ def test_random_strategy_draws_depend_on_item_and_target_only():
 
 def test_nan_in_an_edit_stops_with_the_item_named(sources, tmp_path, monkeypatch):
     _, dirs = sources
-    real_edit = edits_module.Editor.edit_many  # run_edits batches the sources of a job together
+    real_edit = edits_module.Editor.edit_at  # run_edits batches the sources of a job together
 
-    def nan_edit(self, jobs):
-        return [[torch.full_like(w, float("nan")) for w in waves] for waves in real_edit(self, jobs)]
+    def nan_edit(self, trajectories, target_prompts, swap_steps):
+        return [[torch.full_like(w, float("nan")) for w in waves]
+                for waves in real_edit(self, trajectories, target_prompts, swap_steps)]
 
-    monkeypatch.setattr(edits_module.Editor, "edit_many", nan_edit)
+    monkeypatch.setattr(edits_module.Editor, "edit_at", nan_edit)
     with pytest.raises(ExperimentError, match=r"the edit of pia-p000-s0 to vio \(midpoint\) contains NaN"):
         run_edits("midpoint", dirs, ["pia", "vio"], tmp_path, model="tiny")
 

@@ -17,7 +17,7 @@ import torch
 
 from difftone.audio import AudioError
 from difftone.cli import main
-from difftone.engine import SPECS, Editor, Trajectory, edit_source
+from difftone.engine import SPECS, EditOptions, Editor, Trajectory, edit
 from difftone.engine.inversion import invert_audio, window_wave
 from difftone.models import load_backbone
 from difftone.classifiers import tiny_latent_classifier
@@ -120,7 +120,8 @@ def test_every_registered_strategy_edits_an_inverted_trajectory_through_the_edit
     assert strategy.split(":")[0] in SPECS
     traj = inverted[1]
     assert traj.trace is not None and traj.trace.steps == N
-    records = edit_source(editor, traj, "pia", ["vio", "gac"], strategy, probe_classifier=editor.classifier_hook.classifier)
+    records = edit(editor, traj, "pia", ["vio", "gac"], strategy,
+                   EditOptions(probe_classifier=editor.classifier_hook.classifier))
     for r in records:
         assert r.audio is not None and r.audio.shape == traj.audio.shape and torch.isfinite(r.audio).all()
         assert r.target_prompt == PROMPT.replace("piano", {"vio": "violin", "gac": "acoustic guitar"}[r.target])

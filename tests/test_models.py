@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from difftone.models import ModelLoadError, SAOComponents, load_sao
+from difftone.models import ModelLoadError, SAOBackbone, load_sao
 from difftone.models import loader
 from difftone.models.tiny import base_vocabulary, word_tokenizer
 
@@ -19,7 +19,7 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
-def tiny(tiny_components) -> SAOComponents:
+def tiny(tiny_components) -> SAOBackbone:
     return tiny_components
 
 
@@ -52,7 +52,7 @@ def test_encode_decode_shapes(tiny):
     assert latents.shape == (2, tiny.latent_channels, 64) and tiny.latent_channels == 8
     # posterior mode: deterministic
     assert torch.equal(latents, tiny.encode_audio(wave))
-    audio = tiny.decode_latents(latents)
+    audio = tiny.decode(latents)
     assert audio.shape == (2, 2, 64 * 2048)
     assert torch.isfinite(audio).all()
 
@@ -164,3 +164,19 @@ def test_demo_dispatch():
         load_sao("demo:/nonexistent/demo/ckpt")
     components = load_sao("demo")
     assert components.spec == "demo" and components.sample_rate > 0 and components.max_duration > 0
+
+
+def test_model_settings_come_from_a_rules_dict_or_a_spec_and_load_the_backbone():
+    from difftone.models import ModelSettings
+
+    rule = {"spec": "tiny", "dtype": "float32", "device": "cpu", "compile": False, "window": "duration",
+            "window_margin": 4}
+    settings = ModelSettings.of(rule)
+    assert settings.as_dict() == rule and ModelSettings.of(settings) is settings
+    assert ModelSettings.of("tiny") == ModelSettings(spec="tiny")
+    backbone = settings.load()
+    assert backbone.spec == "tiny" and backbone.window_for(0.5) == backbone.frames_for(0.5) + 4
+    with pytest.raises(ModelLoadError, match="unknown: device_id"):
+        ModelSettings.of({**rule, "device_id": 0})
+    with pytest.raises(ModelLoadError, match="give spec"):
+        ModelSettings.of({"dtype": "float32"})

@@ -13,6 +13,7 @@ import torch
 from difftone.cli import main
 from difftone.config import ConfigError, validate_config, check_config
 from difftone.engine import (
+    EditOptions,
     Editor,
     StrategyError,
     SwapError,
@@ -105,7 +106,7 @@ def backbone():
 @pytest.fixture(scope="module")
 def source(backbone):
     clf = tiny_latent_classifier(backbone.latent_channels, CLASSES, seed=0)
-    traj = Editor(backbone, clf, progress=False).generate_source(PROMPT, SEED, N, DUR, CFG)
+    traj = Editor(backbone, clf, progress=False).generate(PROMPT, SEED, N, DUR, CFG)
     # a classifier that decides pia at step 2 and tru at step 4
     traj.trace = trace_of([0.1, 0.2, 0.6, 0.7, 0.7, 0.8], [0.1, 0.1, 0.1, 0.2, 0.6, 0.6])
     return traj
@@ -119,11 +120,11 @@ def test_two_swaps_at_different_steps_equal_an_uninterrupted_run_with_the_same_p
     assert record.swap_step == 2 and record.sigma == source.sigmas[2] and record.nfe == N - 2 == editor.nfe
     assert record.target_prompt == "A jazz duet for organ and saxophone"
     assert [w.sigma for w in record.words] == [source.sigmas[2], source.sigmas[4]]
-    full = Editor(backbone, progress=False).generate(
+    full = Editor(backbone, progress=False).sample(
         [PROMPT], [SEED], N, DUR, CFG, changes=[(2, ["A jazz duet for organ and trumpet"]),
                                                 (4, ["A jazz duet for organ and saxophone"])])[0]
     assert torch.allclose(record.audio, full, atol=1e-5)
-    one = Editor(backbone, progress=False).generate([PROMPT], [SEED], N, DUR, CFG,
+    one = Editor(backbone, progress=False).sample([PROMPT], [SEED], N, DUR, CFG,
                                                     changes=[(2, ["A jazz duet for organ and saxophone"])])[0]
     assert not torch.allclose(record.audio, one, atol=1e-4)  # the second word's own step matters
 
@@ -136,10 +137,10 @@ def test_shared_steps_are_one_change_and_a_kept_word_is_not_swapped(backbone, so
     source.trace = trace_of([0.1, 0.2, 0.6, 0.7, 0.7, 0.8], [0.1] * 6)  # tru never crosses
     try:
         kept = edit_words(Editor(backbone, progress=False), source, [("pia", "org"), ("tru", "sax")], "presence",
-                          no_change_policy="no_edit")
+                          EditOptions(no_change_policy="no_edit"))
         assert kept.schedule == [(2, "A jazz duet for organ and trumpet")] and kept.fallback
         skipped = edit_words(Editor(backbone, progress=False), source, [("pia", "org"), ("tru", "sax")], "presence",
-                             no_change_policy="skip")
+                             EditOptions(no_change_policy="skip"))
         assert skipped.skipped and skipped.audio is None and skipped.nfe == 0 and "tru" in skipped.reason
     finally:
         source.trace = trace_of([0.1, 0.2, 0.6, 0.7, 0.7, 0.8], [0.1, 0.1, 0.1, 0.2, 0.6, 0.6])

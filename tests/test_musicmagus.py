@@ -32,7 +32,7 @@ STEPS, DURATION = 6, 1.0
 def setup(request):
     backbone = load_backbone(request.param)
     editor = Editor(backbone, progress=False)
-    traj = editor.generate_source(PROMPT, seed=3, steps=STEPS, duration=DURATION, guidance_scale=3.0)
+    traj = editor.generate(PROMPT, 3, steps=STEPS, duration=DURATION, guidance_scale=3.0)
     return editor, traj
 
 

@@ -97,7 +97,7 @@ def test_figure2_writes_the_figure_and_audio_swap_at_n_is_the_source(tiny_source
     # a swap at 0 changes the audio (far beyond 16-bit rounding; the tiny model is weakly prompt-driven)
     assert np.abs(wave("step_000.wav") - source).max() > 1e-3
     # a swap at step 0 is the target prompt's generation from the source's seed
-    scratch = Editor(components, progress=False).generate(["A soft violin melody"], [3], 6, 0.5, 4.0)[0]
+    scratch = Editor(components, progress=False).sample(["A soft violin melody"], [3], 6, 0.5, 4.0)[0]
     np.testing.assert_allclose(wave("step_000.wav"), scratch.numpy(), atol=2 / 32768)
     assert not [p for p in audio_dir.parent.iterdir() if p.name.startswith(".")]  # no temporary folder left
 

@@ -156,7 +156,7 @@ def test_paper_dry_run_gpu_rules_ask_for_a_gpu_cpu_rules_do_not(paper_plan):
     gpu_rules = {rule for rule, res in cuda if "gpu" in res}
     assert gpu_rules, (
         "no rule of the paper DAG declares a GPU: model stages should use "
-        "`resources: **gpu_resources(...)` (workflow/rules/common.smk)"
+        "`resources: **gpu_resources(...)` (workflow/rules/resources.smk)"
     )
     for rule, res in cuda:
         if rule in gpu_rules:

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from difftone.classifiers import tiny_latent_classifier
-from difftone.engine import ClassifierHook, Editor, Trajectory, edit_sources
+from difftone.engine import ClassifierHook, Editor, Trajectory, edit
 from difftone.models import load_sao
 
 torch.set_num_threads(1)
@@ -46,7 +46,7 @@ def editor(backbone, classifier):
 
 @pytest.fixture(scope="module")
 def sources(editor):
-    return editor.generate_sources([PIANO, ORGAN], [7, 3], N, DUR, CFG)
+    return editor.generate([PIANO, ORGAN], [7, 3], N, DUR, CFG)
 
 
 def max_diff(a, b) -> float:
@@ -65,13 +65,13 @@ def test_the_batched_trace_equals_the_per_step_reading(editor, classifier, sourc
         assert traj.trace.sigmas == per_step.sigmas
     assert editor.classifier_hook.calls >= 1  # one batched call per generation, not N
     calls = editor.classifier_hook.calls
-    editor.generate_source(PIANO, 7, N, DUR, CFG)
+    editor.generate(PIANO, 7, N, DUR, CFG)
     assert editor.classifier_hook.calls == calls + 1
 
 
 def test_a_small_trace_batch_gives_the_same_trace(backbone, classifier, sources):
     small = Editor(backbone, classifier, progress=False, trace_batch=4)  # N = 6 steps: two chunks
-    traj = small.generate_source(PIANO, 7, N, DUR, CFG)
+    traj = small.generate(PIANO, 7, N, DUR, CFG)
     assert np.allclose(traj.trace.probs, sources[0].trace.probs, atol=1e-6, rtol=0)
 
 
@@ -92,7 +92,7 @@ def test_edits_of_several_sources_at_one_step_share_a_batch(backbone, sources):
     piano, organ = sources
     jobs = [(piano, [VIOLIN, CELLO], [3, 2]), (organ, [VIOLIN, CELLO, VIOLIN], [3, 3, None])]
     editor = Editor(backbone, progress=False)
-    batched = editor.edit_many(jobs)
+    batched = editor.edit_at(*zip(*jobs))
     # step 3: piano->violin, organ->violin, organ->cello in one batch; step 2: piano->cello
     assert editor.nfe == 3 * (N - 3) + (N - 2)
     assert editor.calls == (N - 3) + (N - 2)
@@ -101,25 +101,24 @@ def test_edits_of_several_sources_at_one_step_share_a_batch(backbone, sources):
     for (traj, prompts, steps), waves in zip(jobs, batched):
         for prompt, k, wave in zip(prompts, steps, waves):
             if k is not None:
-                assert torch.allclose(wave, alone.edit(traj, [prompt], [k])[0], atol=1e-5, rtol=0)
+                assert torch.allclose(wave, alone.edit_at(traj, [prompt], [k])[0], atol=1e-5, rtol=0)
     assert max_diff(batched[0][0], batched[1][0]) > 1e-5  # different sources, different edits
 
     capped = Editor(backbone, progress=False, batch_size=2)  # edits.batch_size: 3 edits at step 3 -> 2 + 1
-    again = capped.edit_many(jobs)
+    again = capped.edit_at(*zip(*jobs))
     assert capped.nfe == editor.nfe and capped.calls == 2 * (N - 3) + (N - 2)
     assert all(torch.allclose(a, b, atol=1e-5, rtol=0) for x, y in zip(again, batched) for a, b in zip(x, y)
                if a is not None)
 
 
-def test_edit_sources_gives_edit_source_records_batched_across_sources(backbone, sources):
-    from difftone.engine import edit_source
-
+def test_editing_several_sources_gives_the_records_of_each_alone_batched_across_sources(backbone, sources):
     editor = Editor(backbone, progress=False)
     jobs = [(sources[0], "pia", "pia_000_7"), (sources[1], "org", "org_000_3")]
-    records = edit_sources(editor, jobs, lambda s: [t for t in ("vio", "cel") if t != s], "midpoint")
+    trajs, codes, items = zip(*jobs)
+    records = edit(editor, trajs, codes, lambda s: [t for t in ("vio", "cel") if t != s], "midpoint", item=items)
     assert editor.calls == N - N // 2  # 4 edits at the midpoint: one batch per step
     for (traj, source, item), recs in zip(jobs, records):
-        one = edit_source(Editor(backbone, progress=False), traj, source, ["vio", "cel"], "midpoint", item=item)
+        one = edit(Editor(backbone, progress=False), traj, source, ["vio", "cel"], "midpoint", item=item)
         assert [(r.target, r.swap_step, r.nfe) for r in recs] == [(r.target, r.swap_step, r.nfe) for r in one]
         assert all(torch.allclose(a.audio, b.audio, atol=1e-5, rtol=0) for a, b in zip(recs, one))
 
@@ -127,13 +126,13 @@ def test_edit_sources_gives_edit_source_records_batched_across_sources(backbone,
 def test_sources_of_other_settings_are_not_batched_together(backbone, sources):
     from difftone.engine import EditError
 
-    short = Editor(backbone, progress=False).generate_source(PIANO, 7, N, 0.5, CFG)
+    short = Editor(backbone, progress=False).generate(PIANO, 7, N, 0.5, CFG)
     editor = Editor(backbone, progress=False)
-    out = editor.edit_many([(sources[0], [VIOLIN], [3]), (short, [VIOLIN], [3])])  # two batches (durations differ)
+    out = editor.edit_at([sources[0], short], [[VIOLIN], [VIOLIN]], [[3], [3]])  # two batches (durations differ)
     assert editor.calls == 2 * (N - 3)
     assert out[1][0].shape[-1] == int(0.5 * backbone.sample_rate)
     with pytest.raises(EditError, match="must share steps, duration"):
-        editor.resume_batch([sources[0], short], [(3, [VIOLIN, VIOLIN])])
+        editor.resume([sources[0], short], [(3, [VIOLIN, VIOLIN])])
 
 
 @pytest.fixture(scope="module")
@@ -147,17 +146,17 @@ def test_window_duration_denoises_the_duration_plus_the_margin(backbone, duratio
     assert duration_backbone.window_for(DUR) == frames + 4 == 26
     assert duration_backbone.window_for(100.0) == 256  # never past the DiT's window
     editor = Editor(duration_backbone, classifier, progress=False)
-    traj = editor.generate_source(PIANO, 7, N, DUR, CFG)
+    traj = editor.generate(PIANO, 7, N, DUR, CFG)
     assert traj.latents.shape == (N + 1, backbone.latent_channels, frames + 4) and traj.window == "duration"
     assert traj.x0_hat.shape == (N, backbone.latent_channels, frames + 4)
     assert traj.audio.shape == (2, int(DUR * backbone.sample_rate)) and traj.trace.steps == N
     # x_0 is the first frames of the full window's noise
     assert torch.equal(duration_backbone.initial_noise([7], 26), backbone.initial_noise([7])[:, :, :26])
-    edited = editor.edit(traj, [VIOLIN], [3])[0]
-    again = editor.generate([PIANO], [7], N, DUR, CFG, swap_prompts=[VIOLIN], swap_step=3)[0]
+    edited = editor.edit_at(traj, [VIOLIN], [3])[0]
+    again = editor.sample([PIANO], [7], N, DUR, CFG, changes=[(3, [VIOLIN])])[0]
     assert torch.allclose(edited, again, atol=1e-6, rtol=0)  # the cache resumes in the duration window too
-    full = Editor(backbone, progress=False).generate([PIANO], [7], N, DUR, CFG)[0]
-    assert max_diff(full, Editor(duration_backbone, progress=False).generate([PIANO], [7], N, DUR, CFG)[0]) > 1e-6
+    full = Editor(backbone, progress=False).sample([PIANO], [7], N, DUR, CFG)[0]
+    assert max_diff(full, Editor(duration_backbone, progress=False).sample([PIANO], [7], N, DUR, CFG)[0]) > 1e-6
 
 
 def test_a_full_window_editor_refuses_nothing_a_duration_cache_needs(backbone, duration_backbone):
@@ -167,9 +166,9 @@ def test_a_full_window_editor_refuses_nothing_a_duration_cache_needs(backbone, d
 
     from difftone.engine import EditError
 
-    traj = Editor(duration_backbone, progress=False).generate_source(PIANO, 7, N, DUR, CFG)
-    same = Editor(backbone, progress=False).edit(traj, [VIOLIN], [3])[0]
-    assert torch.allclose(same, Editor(duration_backbone, progress=False).edit(traj, [VIOLIN], [3])[0], atol=1e-6)
+    traj = Editor(duration_backbone, progress=False).generate(PIANO, 7, N, DUR, CFG)
+    same = Editor(backbone, progress=False).edit_at(traj, [VIOLIN], [3])[0]
+    assert torch.allclose(same, Editor(duration_backbone, progress=False).edit_at(traj, [VIOLIN], [3])[0], atol=1e-6)
     cut = dataclasses.replace(traj, window="full")
     with pytest.raises(EditError, match="was made by another model"):
         Editor(backbone, progress=False).check_trajectory(cut)
@@ -186,9 +185,9 @@ def test_a_bad_window_is_a_clear_error():
 
 def test_the_float16_cache_is_at_least_4x_smaller_and_resumes_within_tolerance(backbone, duration_backbone,
                                                                                tmp_path):
-    full32 = Editor(backbone, progress=False).generate_source(PIANO, 7, N, DUR, CFG)
-    dur16 = Editor(duration_backbone, progress=False, cache_dtype="float16").generate_source(PIANO, 7, N, DUR, CFG)
-    full16 = Editor(backbone, progress=False, cache_dtype="float16").generate_source(PIANO, 7, N, DUR, CFG)
+    full32 = Editor(backbone, progress=False).generate(PIANO, 7, N, DUR, CFG)
+    dur16 = Editor(duration_backbone, progress=False, cache_dtype="float16").generate(PIANO, 7, N, DUR, CFG)
+    full16 = Editor(backbone, progress=False, cache_dtype="float16").generate(PIANO, 7, N, DUR, CFG)
 
     def cache_bytes(traj, name):
         folder = traj.save(tmp_path / name)
@@ -204,12 +203,12 @@ def test_the_float16_cache_is_at_least_4x_smaller_and_resumes_within_tolerance(b
     for traj, editor in ((loaded16, Editor(backbone, progress=False)),
                          (loaded_dur, Editor(duration_backbone, progress=False))):
         for k in (1, N // 2, N - 1):
-            cached = editor.edit(traj, [VIOLIN], [k])[0]
-            uninterrupted = editor.generate([PIANO], [7], N, DUR, CFG, swap_prompts=[VIOLIN], swap_step=k)[0]
+            cached = editor.edit_at(traj, [VIOLIN], [k])[0]
+            uninterrupted = editor.sample([PIANO], [7], N, DUR, CFG, changes=[(k, [VIOLIN])])[0]
             assert max_diff(cached, uninterrupted) <= FP16_RESUME_ATOL
     exact = Editor(backbone, progress=False)
-    assert torch.allclose(exact.edit(full32, [VIOLIN], [2])[0],
-                          exact.generate([PIANO], [7], N, DUR, CFG, swap_prompts=[VIOLIN], swap_step=2)[0],
+    assert torch.allclose(exact.edit_at(full32, [VIOLIN], [2])[0],
+                          exact.sample([PIANO], [7], N, DUR, CFG, changes=[(2, [VIOLIN])])[0],
                           atol=1e-6, rtol=0)  # float32 stays exact
 
 
@@ -229,9 +228,9 @@ def test_the_compiled_dit_gives_the_eager_audio():
 
     eager_bb, compiled_bb = load_sao("tiny"), load_sao("tiny", compile=True)
     clf = tiny_latent_classifier(eager_bb.latent_channels, CODES)
-    eager = Editor(eager_bb, clf, progress=False).generate_source(PIANO, 7, 3, 0.5, CFG)
+    eager = Editor(eager_bb, clf, progress=False).generate(PIANO, 7, 3, 0.5, CFG)
     compiled = Editor(compiled_bb, compile_module(tiny_latent_classifier(eager_bb.latent_channels, CODES)),
-                      progress=False).generate_source(PIANO, 7, 3, 0.5, CFG)
+                      progress=False).generate(PIANO, 7, 3, 0.5, CFG)
     assert hasattr(compiled_bb.transformer, "_compiled_call_impl") and compiled_bb.transformer._compiled_call_impl
     assert torch.allclose(compiled.audio, eager.audio, atol=1e-4, rtol=0)
     assert np.allclose(compiled.trace.probs, eager.trace.probs, atol=1e-4)

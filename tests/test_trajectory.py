@@ -34,7 +34,7 @@ def test_a_trajectory_of_another_model_is_an_edit_error_naming_the_prompt(editor
     with pytest.raises(EditError, match=rf"trajectory of '{TINY_PROMPT}' was made by another model \(another-model"):
         editor.check_trajectory(bad)
     with pytest.raises(EditError, match="regenerate the source with this model"):
-        editor.edit(bad, ["A soft violin melody"], [2])
+        editor.edit_at(bad, ["A soft violin melody"], [2])
 
 
 @pytest.mark.parametrize("field, value", [

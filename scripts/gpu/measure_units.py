@@ -42,7 +42,7 @@ def build_random_snapshot(out: Path) -> Path:
     from diffusers import StableAudioProjectionModel
     from transformers import T5Config, T5EncoderModel
 
-    from difftone.models.loader import SAOComponents, save_snapshot
+    from difftone.models.loader import SAOBackbone, save_snapshot
     from difftone.models.tiny import word_tokenizer
 
     def cfg(name, file="config.json"):
@@ -59,7 +59,7 @@ def build_random_snapshot(out: Path) -> Path:
     parts = {k: v.half() for k, v in parts.items()}
     parts["tokenizer"] = word_tokenizer()
     parts["scheduler"] = CosineDPMSolverMultistepScheduler.from_config(cfg("scheduler", "scheduler_config.json"))
-    return save_snapshot(SAOComponents(**parts), out)
+    return save_snapshot(SAOBackbone(**parts), out)
 
 
 def timed(fn, repeats: int) -> dict:
@@ -110,20 +110,20 @@ def main() -> None:
     classifier.window_frames = components.frames_for(3.0)
     editor = Editor(components, classifier=classifier, progress=False)
     prompt = "a gentle solo piano melody"
-    source = editor.generate_source(prompt, 0, args.steps, args.duration, args.guidance_scale)
+    source = editor.generate(prompt, 0, args.steps, args.duration, args.guidance_scale)
     half = args.steps // 2
     targets = [swap_instrument(prompt, "pia", t) for t in codes if t != "pia"]
     rows = {
         "source generation (with trace)": timed(
-            lambda: editor.generate_source(prompt, 0, args.steps, args.duration, args.guidance_scale), args.repeats),
-        f"an edit (resumed at step {half})": timed(lambda: editor.edit(source, targets[:1], [half]), args.repeats),
+            lambda: editor.generate(prompt, 0, args.steps, args.duration, args.guidance_scale), args.repeats),
+        f"an edit (resumed at step {half})": timed(lambda: editor.edit_at(source, targets[:1], [half]), args.repeats),
         f"an edit batch ({len(targets)} targets at step {half})": timed(
-            lambda: editor.edit(source, targets, [half] * len(targets)), args.repeats),
+            lambda: editor.edit_at(source, targets, [half] * len(targets)), args.repeats),
         f"a batch of latents ({args.latent_batch} clips of 3 s)": timed(
             lambda: components.encode_audio(torch.randn(args.latent_batch, 2, 3 * components.sample_rate)),
             args.repeats),
         "a Figure 2 row (6 swap steps)": timed(
-            lambda: editor.edit(source, targets[:1] * len(FRACTIONS), [round(f * args.steps) for f in FRACTIONS]),
+            lambda: editor.edit_at(source, targets[:1] * len(FRACTIONS), [round(f * args.steps) for f in FRACTIONS]),
             args.repeats),
     }
     result = {"device": torch.cuda.get_device_name(), "dtype": "float16", "steps": args.steps,

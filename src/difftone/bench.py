@@ -8,7 +8,7 @@ One run on ``--model`` (default tiny) and ``--device``, same settings for every 
 3. one edit resumed at step N/2 (``edit_seconds_half``);
 4. the sweep: ``--sources`` S sources (one batch), each edited into 9 targets (``--targets``) with 3
    strategies (difftone, midpoint, random) from the trajectory cache, every source's edits in one
-   :func:`difftone.engine.apply_edits_across` call (equal steps batched across sources, ``--batch-size``):
+   :func:`difftone.engine.apply_edits` call (equal steps batched across sources, ``--batch-size``):
    ``nfe_cached``, ``dit_calls``, ``sweep_seconds``; the same edits regenerated from scratch (an
    uninterrupted run swapping at the same step; ``nfe_scratch`` counts N per source and edit, ``--scratch-edits``
    of them are run, default 3):
@@ -127,7 +127,7 @@ def run_benchmark(model: str = "tiny", device: str = "cpu", dtype: str = "float3
     """Every measured row of the module doc, as a JSON-ready dict."""
     from diffusers import StableAudioPipeline
 
-    from difftone.engine import Editor, apply_edits_across, plan_edits, swap_instrument
+    from difftone.engine import Editor, apply_edits, plan_edits, swap_instrument
     from difftone.models import load_sao
     from difftone.models.loader import compile_module
 
@@ -156,10 +156,10 @@ def run_benchmark(model: str = "tiny", device: str = "cpu", dtype: str = "float3
 
     # 2. one source with its trace; 3. one edit at N/2
     editor = Editor(components, clf, progress=False, cache_dtype=cache_dtype, batch_size=batch_size)
-    trajectory, source_seconds = timed(lambda: editor.generate_source(prompt, seed, steps, duration, guidance), device)
+    trajectory, source_seconds = timed(lambda: editor.generate(prompt, seed, steps, duration, guidance), device)
     hook_seconds = editor.classifier_hook.seconds / editor.classifier_hook.calls  # one batched read per run
     # the run's denoiser time (each guided evaluation timed; on a GPU in a run of its own: it syncs per step)
-    denoiser_seconds = _denoiser_seconds(editor, lambda: editor.generate_source(prompt, seed, steps, duration,
+    denoiser_seconds = _denoiser_seconds(editor, lambda: editor.generate(prompt, seed, steps, duration,
                                                                                 guidance), device)
     one_target = [swap_instrument(prompt, source, targets[0])]
     _, edit_seconds_half = timed(lambda: editor.resume(trajectory, [(half, one_target)]), device)  # one edit
@@ -175,7 +175,7 @@ def run_benchmark(model: str = "tiny", device: str = "cpu", dtype: str = "float3
 
     def run_sweep():
         sweep.nfe = sweep.calls = 0
-        trajs = sweep.generate_sources(prompts, seeds, steps, duration, guidance)
+        trajs = sweep.generate(prompts, seeds, steps, duration, guidance)
         gen_nfe = sweep.nfe
         jobs = []
         for j, traj in enumerate(trajs):
@@ -184,7 +184,7 @@ def run_benchmark(model: str = "tiny", device: str = "cpu", dtype: str = "float3
                 plans += plan_edits(sweep, traj, source, targets, strategy, item=f"s{j}",
                                     rng=lambda t, j=j: np.random.default_rng([seed, j, targets.index(t)]))
             jobs.append((traj, plans))
-        records = apply_edits_across(sweep, jobs)
+        records = apply_edits(sweep, [t for t, _ in jobs], [plans for _, plans in jobs])
         return trajs, jobs, records, gen_nfe
 
     # warm-up only on a GPU (compiled shapes, kernels); on CPU the runs above warmed the code
@@ -200,8 +200,8 @@ def run_benchmark(model: str = "tiny", device: str = "cpu", dtype: str = "float3
     checked = edits if scratch_edits is None else edits[:scratch_edits]
     scratch_start = time.perf_counter()
     for traj, plan, rec in checked:
-        audio = scratch.generate([traj.prompt], [traj.seed], steps, duration, guidance,
-                                 swap_prompts=[plan.target_prompt], swap_step=plan.swap_step)[0]
+        audio = scratch.sample([traj.prompt], [traj.seed], steps, duration, guidance,
+                                 changes=[(plan.swap_step, [plan.target_prompt])])[0]
         worst = max(worst, float((audio - rec.audio).abs().max()))
     _sync(device)
     scratch_seconds = time.perf_counter() - scratch_start

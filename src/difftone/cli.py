@@ -130,7 +130,8 @@ def run_edit(args: argparse.Namespace) -> int:
     import numpy as np
 
     from difftone import audio as audio_io
-    from difftone.engine import Editor, edit_source, edit_words, strategy_options, swap_instruments, validate_strategy
+    from difftone.engine import (EditOptions, Editor, edit, edit_words, strategy_options, swap_instruments,
+                                 validate_strategy)
     from difftone.engine.swap import instrument
     from difftone.models import load_backbone
 
@@ -191,26 +192,26 @@ def run_edit(args: argparse.Namespace) -> int:
         trajectory = invert_recording(editor, recording, prompt, steps, source_guidance, seed=args.seed,
                                       target_guidance_scale=guidance)
     else:
-        trajectory = editor.generate_source(prompt, args.seed, steps, duration, guidance)
+        trajectory = editor.generate(prompt, args.seed, steps, duration, guidance)
     nfe_source = editor.nfe
     if args.method == "musicmagus":
         return _write_musicmagus(args, config, editor, trajectory, src.code, tgt.code, spec, nfe_source)
-    options = strategy_options(args.strategy, config)
+    options = EditOptions(no_change_policy=policy, seed=args.seed, synonyms=swap_cfg["synonyms"],
+                          probe_classifier=classifier, strategy_options=strategy_options(args.strategy, config))
     if len(words) == 1:
-        edit = edit_source(editor, trajectory, src.code, [tgt.code], args.strategy, no_change_policy=policy,
-                           seed=args.seed, synonyms=swap_cfg["synonyms"], probe_classifier=classifier,
-                           rng=np.random.default_rng(args.seed), options=options)[0]
-        word_records = [{"source": src.code, "target": tgt.code, "swap_step": edit.swap_step, "sigma": edit.sigma,
-                         "reason": edit.reason, "fallback": edit.fallback, "probe_nfe": edit.probe_nfe}]
-        schedule = [] if edit.swap_step is None or edit.swap_step >= steps else [(edit.swap_step, target_prompt)]
+        record = edit(editor, trajectory, src.code, [tgt.code], args.strategy, options,
+                      rng=np.random.default_rng(args.seed))[0]
+        word_records = [{"source": src.code, "target": tgt.code, "swap_step": record.swap_step,
+                         "sigma": record.sigma, "reason": record.reason, "fallback": record.fallback,
+                         "probe_nfe": record.probe_nfe}]
+        schedule = [] if record.swap_step is None or record.swap_step >= steps else [(record.swap_step, target_prompt)]
     else:
-        edit = edit_words(editor, trajectory, words, args.strategy, no_change_policy=policy, seed=args.seed,
-                          synonyms=swap_cfg["synonyms"], probe_classifier=classifier, options=options)
-        word_records = [{**vars(w)} for w in edit.words]
-        schedule = edit.schedule
+        record = edit_words(editor, trajectory, words, args.strategy, options)
+        word_records = [{**vars(w)} for w in record.words]
+        schedule = record.schedule
     for w in word_records:
         w["sigma"] = None if w["swap_step"] is None else float(w["sigma"])
-    swap_step, reason, edited = edit.swap_step, edit.reason, edit.audio
+    swap_step, reason, edited = record.swap_step, record.reason, record.audio
     log.info("swap step %s: %s", swap_step, reason)
 
     out = Path(args.out)
@@ -257,10 +258,10 @@ def run_edit(args: argparse.Namespace) -> int:
         "words": word_records,
         "schedule": [[int(k), p] for k, p in schedule],
         "skipped": swap_step is None,
-        "fallback": edit.fallback,
+        "fallback": record.fallback,
         "classifier": clf_info,
         "trace": None if trajectory.trace is None else trajectory.trace.to_dict(),
-        "nfe": {("inversion" if recording is not None else "source"): nfe_source, "edit": edit.nfe, "probe": edit.probe_nfe, "total": nfe_source + edit.nfe},
+        "nfe": {("inversion" if recording is not None else "source"): nfe_source, "edit": record.nfe, "probe": record.probe_nfe, "total": nfe_source + record.nfe},
         "files": files,
     }
     with audio_io.atomic_path(out / "edit.json") as tmp:

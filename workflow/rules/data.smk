@@ -107,7 +107,7 @@ rule split_clips:
         "../scripts/split_clips.py"
 
 
-# Duets (issue 16): two-instrument clips of the embedded dataset (data.duets.pairs), beside the
+# Duets: two-instrument clips of the embedded dataset (data.duets.pairs), beside the
 # IRMAS-layout folder, so that only the demo generator learns them (the classifiers stay
 # single-label). IRMAS runs have none (predominant-instrument labels only): the rule then writes
 # an empty manifest.

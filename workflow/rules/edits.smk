@@ -30,14 +30,11 @@ rule edit_pairs:
         options=strategy_options,
         window=probe_window,
         instruments=INSTRUMENTS,
-        model=get_model_spec(),
+        model=get_model_settings(),
         synonyms=config["swap"]["synonyms"],
         seed=config["seed"],
-        dtype=config["model"]["dtype"],
-        device=config["device"],
         batch_size=config["edits"]["batch_size"],
         sources_per_batch=config["edits"]["sources_per_batch"],
-        compile=config["model"]["compile"],
     script:
         "../scripts/edit_pairs.py"
 
@@ -62,10 +59,8 @@ rule edit_swap_steps:
     params:
         examples=[list(pair) for pair in REPORT_EXAMPLES],
         fractions=config["report"]["swap_steps"],
-        model=get_model_spec(),
+        model=get_model_settings(),
         synonyms=config["swap"]["synonyms"],
-        dtype=config["model"]["dtype"],
-        device=config["device"],
     script:
         "../scripts/edit_swap_steps.py"
 

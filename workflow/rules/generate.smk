@@ -31,19 +31,14 @@ rule generate_sources:
         ),
     params:
         instruments=lambda wildcards: SOURCE_JOBS[wildcards.source_job],
-        model=get_model_spec(),
+        model=get_model_settings(),
         seeds=config["generation"]["seeds"],
         batch_size=config["generation"]["batch_size"],
         steps=config["model"]["steps"],
         duration=config["model"]["duration"],
         guidance_scale=config["model"]["guidance_scale"],
-        dtype=config["model"]["dtype"],
-        device=config["device"],
         window=config["classifiers"]["window"],
         cache_dtype=config["generation"]["cache_dtype"],
-        compile=config["model"]["compile"],
-        model_window=config["model"]["window"],
-        window_margin=config["model"]["window_margin_frames"],
     script:
         "../scripts/generate_sources.py"
 

@@ -1,4 +1,4 @@
-# Table V (issue 16, beyond the paper): both instruments of a duet edited at once. One job
+# Table V (beyond the paper): both instruments of a duet edited at once. One job
 # generates the duet sources (multi.prompt x multi.seeds, with the distilled classifier's
 # trace), edits them into their target duets with each strategy applied per word (the words
 # swap one after another in one resumed run), scores chroma and the judges' multi-label
@@ -32,7 +32,7 @@ rule edit_duets:
         strategies=config["multi"]["strategies"],
         options=multi_strategy_options(),
         top_k=config["multi"]["top_k"],
-        model=get_model_spec(),
+        model=get_model_settings(),
         steps=config["model"]["steps"],
         duration=config["model"]["duration"],
         guidance_scale=config["model"]["guidance_scale"],
@@ -44,7 +44,5 @@ rule edit_duets:
         chroma=config["metrics"]["chroma"],
         bootstrap=config["metrics"]["bootstrap"],
         seed=config["seed"],
-        dtype=config["model"]["dtype"],
-        device=config["device"],
     script:
         "../scripts/edit_duets.py"

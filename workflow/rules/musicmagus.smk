@@ -54,7 +54,7 @@ rule edit_musicmagus:
     params:
         pairs=[list(p) for p in MM_PAIRS],
         sources=MM_SOURCES,
-        model=get_musicmagus_model(),
+        model=get_musicmagus_model_settings(),
         sources_model=get_model_spec(),
         settings={
             k: MM[k]
@@ -72,8 +72,6 @@ rule edit_musicmagus:
         negative_prompt=MM["negative_prompt"],
         max_sources=MM["sources_per_pair"],
         synonyms=config["swap"]["synonyms"],
-        dtype=config["model"]["dtype"],
-        device=config["device"],
     script:
         "../scripts/edit_musicmagus.py"
 

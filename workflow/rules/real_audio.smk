@@ -31,9 +31,7 @@ rule invert_recordings:
         silence_db=config["real_audio"]["silence_db"],
         max_silent_fraction=config["real_audio"]["max_silent_fraction"],
         steps=config["model"]["steps"],
-        model=get_model_spec(),
-        dtype=config["model"]["dtype"],
-        device=config["device"],
+        model=get_model_settings(),
     script:
         "../scripts/invert_recordings.py"
 
@@ -67,11 +65,9 @@ rule edit_recordings:
             REAL_ROWS[wildcards.row]["strategy"]
         ),
         instruments=INSTRUMENTS,
-        model=get_model_spec(),
+        model=get_model_settings(),
         synonyms=config["swap"]["synonyms"],
         seed=config["seed"],
-        dtype=config["model"]["dtype"],
-        device=config["device"],
     script:
         "../scripts/edit_recordings.py"
 

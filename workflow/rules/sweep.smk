@@ -1,4 +1,4 @@
-# The swap-step sweep (issue 7; the paper's Figure 2 made quantitative): fixed:K at
+# The swap-step sweep (the paper's Figure 2 made quantitative): fixed:K at
 # every step of sweep.steps, edited and scored (no KAD) by the edit and metrics
 # stages' functions on the tuning sources (results/sources/split.csv), in one
 # job; then pooled by step and pair, with the figure.
@@ -34,7 +34,7 @@ rule sweep_swap_steps:
         grid=config["sweep"]["steps"],
         sources_per_instrument=config["sweep"]["sources_per_instrument"],
         instruments=INSTRUMENTS,
-        model=get_model_spec(),
+        model=get_model_settings(),
         steps=config["model"]["steps"],
         synonyms=config["swap"]["synonyms"],
         chroma=config["metrics"]["chroma"],
@@ -42,7 +42,5 @@ rule sweep_swap_steps:
         success=config["metrics"]["success"],
         window=config["classifiers"]["window"],
         seed=config["seed"],
-        dtype=config["model"]["dtype"],
-        device=config["device"],
     script:
         "../scripts/sweep_swap_steps.py"

@@ -9,7 +9,7 @@ from difftone.stage import rule_logging
 with rule_logging(snakemake):
     p, i = snakemake.params, snakemake.input
     judge = load_judge(p.judge, i.judge[0] if i.judge else None, clap=p.clap, instruments=p.instruments,
-                       device=p.device)
+                       device=p.model["device"])
     run_multi(
         p.edits,
         snakemake.output.folder,
@@ -31,6 +31,4 @@ with rule_logging(snakemake):
         window=p.window,
         synonyms=p.synonyms,
         seed=p.seed,
-        device=p.device,
-        dtype=p.dtype,
     )

@@ -20,6 +20,4 @@ with rule_logging(snakemake):
         synonyms=p.synonyms,
         max_sources=p.max_sources,
         split_csv=snakemake.input.split,
-        device=p.device,
-        dtype=p.dtype,
     )

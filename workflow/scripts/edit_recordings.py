@@ -1,5 +1,6 @@
 from pathlib import Path
 
+from difftone.engine import EditOptions
 from difftone.experiment.edits import run_edits
 from difftone.stage import rule_logging
 
@@ -12,11 +13,11 @@ with rule_logging(snakemake):
         p.instruments,
         Path(snakemake.output.nfe).parent,
         model=p.model,
-        no_change_policy=p.options.get("no_change_policy", "midpoint"),
-        seed=p.options.get("random_seed", p.seed),
-        synonyms=p.synonyms,
-        device=p.device,
-        dtype=p.dtype,
+        options=EditOptions(
+            no_change_policy=p.options.get("no_change_policy", "midpoint"),
+            seed=p.options.get("random_seed", p.seed),
+            synonyms=p.synonyms,
+        ),
         classifier=snakemake.input.classifier,
         target_guidance_scale=p.target_guidance,
     )

@@ -13,6 +13,4 @@ with rule_logging(snakemake):
         model=p.model,
         fractions=p.fractions,
         synonyms=p.synonyms,
-        device=p.device,
-        dtype=p.dtype,
     )

@@ -18,11 +18,6 @@ with rule_logging(snakemake):
         duration=p.duration,
         guidance_scale=p.guidance_scale,
         batch_size=p.batch_size,
-        device=p.device,
-        dtype=p.dtype,
         window=p.window,
         cache_dtype=p.cache_dtype,
-        compile=p.compile,
-        model_window=p.model_window,
-        window_margin=p.window_margin,
     )

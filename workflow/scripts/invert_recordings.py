@@ -8,6 +8,5 @@ with rule_logging(snakemake):
     invert_recordings(
         recordings, snakemake.output[0], model=p.model, classifier=snakemake.input.classifier, steps=p.steps,
         source_guidance=p.source_guidance, target_guidance=p.target_guidance, template=p.template, seed=p.seed,
-        peak=p.peak, silence_db=p.silence_db, max_silent_fraction=p.max_silent_fraction, device=p.device,
-        dtype=p.dtype,
+        peak=p.peak, silence_db=p.silence_db, max_silent_fraction=p.max_silent_fraction,
     )

@@ -22,6 +22,4 @@ with rule_logging(snakemake):
         window=p.window,
         synonyms=p.synonyms,
         seed=p.seed,
-        device=p.device,
-        dtype=p.dtype,
     )

@@ -327,7 +327,7 @@ def _genre(seed: int, index: int) -> str:
     return GENRES[int(np.random.default_rng([seed, index, 1]).integers(len(GENRES)))]
 
 
-# -- duets: two instruments in one clip (issue 16) ----------------------------------------------------
+# -- duets: two instruments in one clip ---------------------------------------------------------------
 # The embedded dataset's duet section: mixtures of two instruments rendered from the same soundfont,
 # seeded like the single clips (duet i of a pair depends only on (seed, pair, i)). Two kinds, alternating:
 #

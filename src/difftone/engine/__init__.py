@@ -1,7 +1,11 @@
 """The Diff-TONE editing engine: the denoising loop on the backbone interface with hooks on x0_hat
 and a conditioning schedule (``loop``), swap strategies and their specs (``strategies``), the
 target-prompt probe (``probe``), the prompt swap (``swap``), the trajectory cache
-(``trajectory``) and the one edit step every caller uses (``edit_step.edit_source``).
+(``trajectory``) and the one edit step every caller uses (``edit_step.edit``).
+
+One rule for one item or many: the first argument decides; one source in gives one result, a
+sequence of sources in a list of results in order, and the per-source arguments follow it
+(``Editor.generate``, ``Editor.edit_at``, ``edit``, ``apply_edits``).
 
 Names are imported lazily: the strategy registry and the prompt swap load without torch
 (Snakemake reads the registry while it parses the workflow).
@@ -52,11 +56,10 @@ _LAZY = {
     "swap_instruments": "swap",
     "presence_changes": "strategies",
     "apply_edits": "edit_step",
-    "apply_edits_across": "edit_step",
-    "edit_sources": "edit_step",
     "resume_key": "loop",
     "edit_rng": "edit_step",
-    "edit_source": "edit_step",
+    "edit": "edit_step",
+    "EditOptions": "edit_step",
     "plan_edits": "edit_step",
 }
 

@@ -3,20 +3,27 @@
 For each target: swap the instrument word of the source prompt, probe the target prompt
 on the source's cached noisy latents when the strategy's spec asks for it, choose the
 swap step with the strategy, then resume the source from the cache at that step
-(:meth:`Editor.edit`: all targets of one step in one batch, a repeated (prompt, step)
+(:meth:`Editor.edit_at`: all targets of one step in one batch, a repeated (prompt, step)
 pair once). Every caller (the CLI, the experiment's edits, the sweep, Figure 2, the
-benchmark) goes through here; nothing else calls the strategy chooser or ``Editor.edit``
-(``tests/test_edit_step.py`` checks it).
+benchmark) goes through :func:`edit` (or its halves); nothing else calls the strategy
+chooser or ``Editor.edit_at`` (``tests/test_edit_step.py`` checks it).
+
+One source or many, the engine's one rule (:mod:`difftone.engine.loop`): the first argument
+decides; one trajectory in -> its records; a sequence of trajectories in -> a list of their
+records, in order, and the per-source arguments (source instrument, item, plans) are then
+sequences of the same length. Edits of different sources that resume at the same step share a
+DiT batch of at most ``editor.batch_size``.
+
+:class:`EditOptions`: the settings every edit of a run shares (the no-change policy, the seed of
+the random streams, extra synonyms, the probe's classifier, the strategy's config values).
 
 NFE of an edit = the denoiser evaluations of its resumed run (N - k; 0 when skipped) +
 its probe's evaluations (``probe_nfe``). ``fallback``: ``swap.no_change_policy`` decided
 the step.
 
 Two halves for callers that mix strategies in one batch (the benchmark):
-``plan_edits`` (prompt swap, probe, step choice) and ``apply_edits`` (the resumed runs);
-``edit_source`` is both. :func:`edit_sources` is ``edit_source`` over several sources whose
-edits run together (:func:`apply_edits_across` -> :meth:`Editor.edit_many`: edits of different
-sources that resume at the same step share a DiT batch of at most ``editor.batch_size``).
+:func:`plan_edits` (prompt swap, probe, step choice; one source) and :func:`apply_edits`
+(the resumed runs); :func:`edit` is both.
 
 Several instrument words of one prompt ("a duet for piano and trumpet" -> "... organ and
 saxophone"): :func:`edit_words` chooses a step per word with the same strategies (each
@@ -34,18 +41,36 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from difftone.engine.loop import Editor
+from difftone.engine.loop import EditError, Editor
 from difftone.engine.probe import TargetProbe
 from difftone.engine.strategies import StrategyError, choose_swap, strategy_spec
 from difftone.engine.swap import check_word_swaps, instrument, swap_instrument, swap_instruments
 from difftone.engine.trajectory import Trajectory
 
 RngFor = Callable[[str], np.random.Generator]
+Targets = Sequence[str] | Callable[[str], Sequence[str]]
 
 
 def edit_rng(seed: int, item: str, target: str) -> np.random.Generator:
     """The random stream of one edit: depends on the seed, the item and the target only."""
     return np.random.default_rng([seed, zlib.crc32(item.encode()), zlib.crc32(target.encode())])
+
+
+@dataclass(frozen=True)
+class EditOptions:
+    """The settings every edit of a run shares.
+
+    ``no_change_policy``: ``swap.no_change_policy`` (midpoint | skip | no_edit); ``seed``: the seed of each
+    edit's random stream (:func:`edit_rng`); ``synonyms``: extra prompt words per IRMAS code
+    (``swap.synonyms``); ``probe_classifier``: the latent classifier, for strategies whose probe reads it
+    (their spec's ``probe_classifier``); ``strategy_options``: the values of the strategy's config keys
+    (:func:`difftone.engine.strategy_options`)."""
+
+    no_change_policy: str = "midpoint"
+    seed: int = 0
+    synonyms: Mapping[str, Sequence[str]] | None = None
+    probe_classifier: torch.nn.Module | None = None
+    strategy_options: Mapping[str, Any] | None = None
 
 
 @dataclass
@@ -80,35 +105,33 @@ def plan_edits(
     source: str,
     targets: Sequence[str],
     strategy: str,
+    options: EditOptions | None = None,
     *,
-    no_change_policy: str = "midpoint",
-    seed: int = 0,
     item: str = "",
-    synonyms: Mapping[str, Sequence[str]] | None = None,
-    probe_classifier: torch.nn.Module | None = None,
     rng: np.random.Generator | RngFor | None = None,
-    options: Mapping[str, Any] | None = None,
 ) -> list[EditPlan]:
-    """Swap the prompt, probe when the strategy's spec needs it, choose the swap step, per target.
+    """Swap the prompt, probe when the strategy's spec needs it, choose the swap step, per target (one source).
 
     ``rng``: a generator shared by all targets, or target -> generator; default
-    :func:`edit_rng` (seed, item, target). ``probe_classifier``: the latent classifier, for
-    strategies whose probe reads it (their spec's ``probe_classifier``). ``options``: the values of
-    the strategy's config keys (:func:`difftone.engine.strategy_options`)."""
+    :func:`edit_rng` (``options.seed``, item, target)."""
+    options = options or EditOptions()
     spec = strategy_spec(strategy)
     source = instrument(source).code
-    if spec.probe_classifier and probe_classifier is None:
+    if spec.probe_classifier and options.probe_classifier is None:
         raise StrategyError(f"strategy {strategy} probes the target prompt with the latent classifier: "
                             "pass its checkpoint (results/classifiers/distilled)")
     plans = []
     for target in targets:
-        prompt = swap_instrument(trajectory.prompt, source, target, synonyms)
+        prompt = swap_instrument(trajectory.prompt, source, target, options.synonyms)
         probe = None
         if spec.needs_probe:
-            probe = TargetProbe(editor, probe_classifier if spec.probe_classifier else None, trajectory, prompt)
-        generator = rng(target) if callable(rng) else (rng if rng is not None else edit_rng(seed, item, target))
-        choice = choose_swap(strategy, trajectory.trace, trajectory.steps, generator, no_change_policy,
-                             trajectory.sigmas, target=target, probe=probe, source=source, options=options)
+            classifier = options.probe_classifier if spec.probe_classifier else None
+            probe = TargetProbe(editor, classifier, trajectory, prompt)
+        generator = rng(target) if callable(rng) else (rng if rng is not None else edit_rng(options.seed, item,
+                                                                                             target))
+        choice = choose_swap(strategy, trajectory.trace, trajectory.steps, generator, options.no_change_policy,
+                             trajectory.sigmas, target=target, probe=probe, source=source,
+                             options=options.strategy_options)
         step = choice.step
         plans.append(EditPlan(
             strategy=strategy, target=target, target_prompt=prompt, swap_step=step, reason=choice.reason,
@@ -118,19 +141,20 @@ def plan_edits(
     return plans
 
 
-def apply_edits(editor: Editor, trajectory: Trajectory, plans: Sequence[EditPlan]) -> list[EditRecord]:
-    """Run the plans' edits from the trajectory cache in one :meth:`Editor.edit` call (equal steps batched)."""
-    waves = editor.edit(trajectory, [p.target_prompt for p in plans], [p.swap_step for p in plans])
-    return _records(trajectory, plans, waves)
-
-
-def apply_edits_across(editor: Editor, jobs: Sequence[tuple[Trajectory, Sequence[EditPlan]]]
-                       ) -> list[list[EditRecord]]:
-    """The plans of several sources (``(trajectory, plans)`` each) in one :meth:`Editor.edit_many` call: edits of
-    different sources that resume at the same step share a DiT batch. Records per source, in order."""
-    waves = editor.edit_many([(t, [p.target_prompt for p in plans], [p.swap_step for p in plans])
-                              for t, plans in jobs])
-    return [_records(t, plans, w) for (t, plans), w in zip(jobs, waves)]
+def apply_edits(editor: Editor, trajectory: Trajectory | Sequence[Trajectory],
+                plans: Sequence[EditPlan] | Sequence[Sequence[EditPlan]]
+                ) -> list[EditRecord] | list[list[EditRecord]]:
+    """Run the plans' edits from the trajectory cache in one :meth:`Editor.edit_at` call: one trajectory and
+    its plans -> its records; a sequence of trajectories and one list of plans each -> a list of their
+    records (edits of different sources that resume at the same step share a DiT batch)."""
+    if isinstance(trajectory, Trajectory):
+        waves = editor.edit_at(trajectory, [p.target_prompt for p in plans], [p.swap_step for p in plans])
+        return _records(trajectory, plans, waves)
+    trajectories, per_source = list(trajectory), list(plans)
+    _same_length(trajectories, per_source, "lists of plans")
+    waves = editor.edit_at(trajectories, [[p.target_prompt for p in ps] for ps in per_source],
+                           [[p.swap_step for p in ps] for ps in per_source])
+    return [_records(t, ps, w) for t, ps, w in zip(trajectories, per_source, waves)]
 
 
 def _records(trajectory: Trajectory, plans: Sequence[EditPlan], waves) -> list[EditRecord]:
@@ -141,55 +165,47 @@ def _records(trajectory: Trajectory, plans: Sequence[EditPlan], waves) -> list[E
     return records
 
 
-def edit_source(
+def _same_length(trajectories: Sequence, values: Sequence, what: str) -> None:
+    if isinstance(values, str) or len(values) != len(trajectories):
+        raise EditError(f"{len(trajectories)} trajectories take {len(trajectories)} {what} (one each), "
+                        f"got {values!r}")
+
+
+def edit(
     editor: Editor,
-    trajectory: Trajectory,
-    source: str,
-    targets: Sequence[str],
+    trajectory: Trajectory | Sequence[Trajectory],
+    source: str | Sequence[str],
+    targets: Targets,
     strategy: str,
+    options: EditOptions | None = None,
     *,
-    no_change_policy: str = "midpoint",
-    seed: int = 0,
-    item: str = "",
-    synonyms: Mapping[str, Sequence[str]] | None = None,
-    probe_classifier: torch.nn.Module | None = None,
+    item: str | Sequence[str] | None = None,
     rng: np.random.Generator | RngFor | None = None,
-    options: Mapping[str, Any] | None = None,
-) -> list[EditRecord]:
-    """All edits of one source generation into ``targets`` under ``strategy`` (module doc): one
-    :class:`EditRecord` per target, in order."""
-    plans = plan_edits(editor, trajectory, source, targets, strategy, no_change_policy=no_change_policy, seed=seed,
-                       item=item, synonyms=synonyms, probe_classifier=probe_classifier, rng=rng, options=options)
-    return apply_edits(editor, trajectory, plans)
+) -> list[EditRecord] | list[list[EditRecord]]:
+    """Edit source generations into ``targets`` under ``strategy`` (module doc): one
+    :class:`EditRecord` per target, in order.
+
+    One trajectory, its ``source`` instrument and ``item`` (the name of its random stream, default "") ->
+    its records. A sequence of trajectories with one source instrument and one item each -> a list of
+    their records; each source is planned alone (its own random streams: the same records as editing it
+    alone) and the edits of all of them run together. ``targets``: the targets of every source, or source
+    instrument -> its targets. ``rng``: instead of :func:`edit_rng` (:func:`plan_edits`)."""
+    if isinstance(targets, str):
+        raise EditError(f"targets must be a list of instruments (or source -> targets), got the string {targets!r}")
+    one = isinstance(trajectory, Trajectory)
+    trajectories = [trajectory] if one else list(trajectory)
+    sources = [source] if one else source
+    items = [item or ""] if one else (item if item is not None else [""] * len(trajectories))
+    _same_length(trajectories, sources, "source instruments")
+    _same_length(trajectories, items, "items")
+    plans = [plan_edits(editor, t, s, targets(s) if callable(targets) else targets, strategy, options, item=i,
+                        rng=rng)
+             for t, s, i in zip(trajectories, sources, items)]
+    records = apply_edits(editor, trajectories, plans)
+    return records[0] if one else records
 
 
-def edit_sources(
-    editor: Editor,
-    sources: Sequence[tuple[Trajectory, str, str]],
-    targets: Callable[[str], Sequence[str]] | Sequence[str],
-    strategy: str,
-    *,
-    no_change_policy: str = "midpoint",
-    seed: int = 0,
-    synonyms: Mapping[str, Sequence[str]] | None = None,
-    probe_classifier: torch.nn.Module | None = None,
-    options: Mapping[str, Any] | None = None,
-) -> list[list[EditRecord]]:
-    """:func:`edit_source` of several sources at once: ``sources`` = ``(trajectory, source instrument, item)``;
-    ``targets``: the targets of every source, or source instrument -> its targets. Each source is planned
-    alone (its own random stream, :func:`edit_rng` of seed, item, target: the same records as
-    ``edit_source``); the edits of all of them run together (:func:`apply_edits_across`). Records per
-    source, in order."""
-    jobs = []
-    for trajectory, source, item in sources:
-        wanted = targets(source) if callable(targets) else targets
-        jobs.append((trajectory, plan_edits(editor, trajectory, source, wanted, strategy,
-                                            no_change_policy=no_change_policy, seed=seed, item=item,
-                                            synonyms=synonyms, probe_classifier=probe_classifier, options=options)))
-    return apply_edits_across(editor, jobs)
-
-
-# -- several words of one prompt (issue 16) ------------------------------------------------------------
+# -- several words of one prompt ----------------------------------------------------------------------
 @dataclass
 class WordSwap:
     """One swapped word of a multi-word edit: its instruments, its step and why."""
@@ -251,26 +267,22 @@ def edit_words(
     trajectory: Trajectory,
     words: Sequence[tuple[str, str]],
     strategy: str,
+    options: EditOptions | None = None,
     *,
-    no_change_policy: str = "midpoint",
-    seed: int = 0,
     item: str = "",
-    synonyms: Mapping[str, Sequence[str]] | None = None,
-    probe_classifier: torch.nn.Module | None = None,
-    options: Mapping[str, Any] | None = None,
 ) -> MultiEditRecord:
     """Swap several instrument words of the source prompt (``words``: ``(source, target)`` pairs, in order),
     each at the step ``strategy`` chooses for that word (``ctx.source`` = the word's instrument; a probe runs
     the prompt with that word alone swapped; random draws per word from :func:`edit_rng` (seed, item, target)),
     then resume the source once at the earliest step under the word-by-word schedule (:func:`word_schedule`).
     Bad pairs (a word twice, a word not in the prompt) raise :class:`SwapError` before any evaluation."""
+    options = options or EditOptions()
+    synonyms = options.synonyms
     resolved = check_word_swaps(words)
     full_prompt = swap_instruments(trajectory.prompt, [(s.code, t.code) for s, t in resolved], synonyms)
     swaps = []
     for src, tgt in resolved:
-        plan = plan_edits(editor, trajectory, src.code, [tgt.code], strategy, no_change_policy=no_change_policy,
-                          seed=seed, item=item, synonyms=synonyms, probe_classifier=probe_classifier,
-                          options=options)[0]
+        plan = plan_edits(editor, trajectory, src.code, [tgt.code], strategy, options, item=item)[0]
         swaps.append(WordSwap(src.code, tgt.code, plan.swap_step, plan.sigma, plan.reason, plan.fallback,
                               plan.probe_nfe))
     n = trajectory.steps

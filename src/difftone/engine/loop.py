@@ -7,10 +7,17 @@ step, decode): the engine knows no model. On Stable Audio Open with no swap it e
 ``StableAudioPipeline`` (``tests/test_engine.py``). After every step x0_hat goes to the
 hooks, cropped to the frames of the requested duration.
 
-Speed (issue 17): a recorded run keeps x_k and x0_hat on the device in ``cache_dtype`` and
+One item or many: :meth:`Editor.generate` and :meth:`Editor.edit_at` take one source or a sequence;
+the first argument decides (a prompt or a list of prompts, a trajectory or a list of
+trajectories), the per-source arguments follow it (one value each, or a sequence of the same
+length), and one in gives one result, a sequence in a list of results in order.
+:meth:`Editor.sample` and :meth:`Editor.resume` are runs of one batch and return a batch
+tensor ``[B, ...]`` (``[ch, samples]`` for one prompt in ``sample``).
+
+Speed: a recorded run keeps x_k and x0_hat on the device in ``cache_dtype`` and
 copies them to the host once at the end (no per-step sync); the classifier reads every
 step's x0_hat in one batched call after the run (:meth:`ClassifierHook.read`), not inside
-the loop; :meth:`Editor.edit_many` batches the edits of several sources that resume at the
+the loop; :meth:`Editor.edit_at` batches the edits of several sources that resume at the
 same step (``batch_size`` samples per DiT batch). The window a run denoises is the
 backbone's ``window_for(duration)`` (SAO: the whole ``sample_size``, or the duration plus a
 margin with ``model.window: duration``); a resume denoises the cached latents' own width.
@@ -31,6 +38,7 @@ uncond/cond counts as one evaluation); ``Editor.calls`` counts batched denoiser 
 from __future__ import annotations
 
 import logging
+import numbers
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
@@ -105,7 +113,7 @@ class Editor:
     inputs per call); ``hooks``: more :class:`StepHook` callables, called per step;
     ``cache_dtype``: the dtype the trajectory cache is recorded in (float32 keeps a resume exact; float16
     halves it, ``generation.cache_dtype``); ``batch_size``: most samples per DiT batch of
-    :meth:`edit_many` (``edits.batch_size``; None: one batch per swap step).
+    :meth:`edit_at` (``edits.batch_size``; None: one batch per swap step).
     """
 
     def __init__(self, backbone: Backbone, classifier: torch.nn.Module | None = None,
@@ -123,11 +131,6 @@ class Editor:
         self.trace_batch = int(trace_batch)
         self.nfe = 0
         self.calls = 0
-
-    @property
-    def components(self) -> Backbone:
-        """The backbone (older name)."""
-        return self.backbone
 
     # -- checks -------------------------------------------------------------------------
     def check_settings(self, steps: int, duration: float, guidance_scale: float) -> None:
@@ -245,17 +248,17 @@ class Editor:
         return x0[:, :, : trajectory.latent_frames].float()
 
     # -- the API ----------------------------------------------------------------------------
-    def generate_sources(
+    def generate(
         self,
-        prompts: Sequence[str],
-        seeds: Sequence[int],
+        prompts: str | Sequence[str],
+        seeds: int | Sequence[int],
         steps: int,
         duration: float,
         guidance_scale: float = 7.0,
-    ) -> list[Trajectory]:
-        """Source generations (one batch) with their classifier traces and resume caches."""
-        if len(prompts) != len(seeds):
-            raise EditError(f"got {len(prompts)} prompts but {len(seeds)} seeds")
+    ) -> Trajectory | list[Trajectory]:
+        """Source generations (one batch) with their classifier traces and resume caches: one prompt and
+        seed -> a :class:`Trajectory`; a sequence of prompts and as many seeds -> a list of them."""
+        prompts, seeds, one = _prompts_and_seeds(prompts, seeds)
         self.check_settings(steps, duration, guidance_scale)
         c = self.backbone
         frames = c.frames_for(duration)
@@ -270,7 +273,7 @@ class Editor:
         traces = self.read_traces(x0_hat, sched.sigmas, frames)
         per_sample_nfe = (self.nfe - nfe0) // len(prompts)
         log.info("generated %d source(s): %d steps, %d NFE each", len(prompts), steps, per_sample_nfe)
-        return [
+        out = [
             Trajectory(
                 prompt=prompts[b],
                 seed=int(seeds[b]),
@@ -292,36 +295,31 @@ class Editor:
             )
             for b in range(len(prompts))
         ]
+        return out[0] if one else out
 
-    def generate_source(self, prompt: str, seed: int, steps: int, duration: float,
-                        guidance_scale: float = 7.0) -> Trajectory:
-        return self.generate_sources([prompt], [seed], steps, duration, guidance_scale)[0]
-
-    def generate(
+    def sample(
         self,
-        prompts: Sequence[str],
-        seeds: Sequence[int],
+        prompts: str | Sequence[str],
+        seeds: int | Sequence[int],
         steps: int,
         duration: float,
         guidance_scale: float = 7.0,
-        swap_prompts: Sequence[str] | None = None,
-        swap_step: int | None = None,
-        changes: Sequence[tuple[int, Sequence[str]]] = (),
+        changes: Sequence[tuple[int, str | Sequence[str]]] = (),
     ) -> torch.Tensor:
-        """Audio of uninterrupted runs from ``prompts``, swapping to ``swap_prompts`` at ``swap_step``
-        (regeneration from scratch: the reference an edit from the cache must equal, and the benchmark's
-        baseline). ``changes``: more ``(from_step, prompts)`` swaps (several swaps in one run)."""
+        """Audio of plain, uninterrupted runs from ``prompts``: no trace, no cache. ``changes``:
+        ``(from_step, prompts)`` swaps during the run (several swaps in one run). The reference an
+        edit from the cache must equal, and the benchmark's baseline. One prompt -> ``[ch, samples]``;
+        a sequence -> ``[B, ch, samples]``."""
+        prompts, seeds, one = _prompts_and_seeds(prompts, seeds)
         self.check_settings(steps, duration, guidance_scale)
-        schedule = [(0, prompts)]
-        if swap_prompts is not None and swap_step is not None:
-            schedule.append((int(swap_step), swap_prompts))
-        schedule = sorted(schedule + [(int(k), p) for k, p in changes], key=lambda change: change[0])
+        schedule = [(0, prompts)] + [(int(k), [p] if one else list(p)) for k, p in changes]
+        schedule = sorted(schedule, key=lambda change: change[0])
         result = self.denoise(
             self.initial_latents(seeds, duration), self._encode_schedule(schedule, duration), seeds, steps,
-            guidance_scale,
-            self.backbone.frames_for(duration), hooks=self.hooks,
+            guidance_scale, self.backbone.frames_for(duration), hooks=self.hooks,
         )
-        return self.decode(result.latents, duration)
+        audio = self.decode(result.latents, duration)
+        return audio[0] if one else audio
 
     def _encode_schedule(self, changes: Sequence[tuple[int, Sequence[str]]], duration: float):
         """``(from_step, prompts)`` -> ``(from_step, Conditioning)``; a later change at the same step wins."""
@@ -347,30 +345,23 @@ class Editor:
             raise EditError(f"the trajectory of {trajectory.prompt!r} used another noise schedule; regenerate it")
 
     @torch.no_grad()
-    def resume(self, trajectory: Trajectory, changes: ConditioningSchedule | Sequence[tuple[int, Sequence[str]]],
+    def resume(self, trajectories: Trajectory | Sequence[Trajectory],
+               changes: ConditioningSchedule | Sequence[tuple[int, Sequence[str]]],
                noise: Mapping[int, torch.Tensor] | None = None, guidance_scale: float | None = None,
                return_latents: bool = False) -> torch.Tensor:
-        """Audio ``[B, ch, samples]`` of the source resumed at the first change's step k from its cached x_k
+        """Audio ``[B, ch, samples]`` of sources resumed at the first change's step k from their cached x_k
         and x0_hat_{k-1}, under the conditioning schedule ``changes`` (``(from_step, Conditioning | prompts)``,
         sorted, one batch size B): several swaps in one resumed run. Costs B * (N - k) NFE.
 
+        ``trajectories``: one trajectory (every sample of the batch resumes it), or one per sample (sources
+        of one batch must share steps, duration, cached width, edit guidance and origin: :func:`resume_key`).
         An inverted trajectory injects its stored noise maps (unless ``noise`` is given) and adds its
         last-step residual. ``guidance_scale``: default the trajectory's ``edit_guidance_scale``.
         ``return_latents``: the final latents ``[B, C, W]`` instead of the audio."""
-        b = len(changes[0][1]) if changes else 0
-        return self.resume_batch([trajectory] * b, changes, noise=noise, guidance_scale=guidance_scale,
-                                 return_latents=return_latents)
-
-    @torch.no_grad()
-    def resume_batch(self, trajectories: Sequence[Trajectory],
-                     changes: ConditioningSchedule | Sequence[tuple[int, Sequence[str]]],
-                     noise: Mapping[int, torch.Tensor] | None = None, guidance_scale: float | None = None,
-                     return_latents: bool = False) -> torch.Tensor:
-        """:meth:`resume` where sample b of the batch resumes ``trajectories[b]`` (sources of one batch must
-        share steps, duration, cached width, edit guidance and origin: :func:`resume_key`): edits of several
-        sources that resume at the same step run in one DiT batch."""
         if not changes:
             raise EditError("resume needs at least one conditioning change")
+        if isinstance(trajectories, Trajectory):
+            trajectories = [trajectories] * len(changes[0][1])
         if not trajectories:
             raise EditError("resume needs at least one trajectory")
         first = trajectories[0]
@@ -416,33 +407,37 @@ class Editor:
         return latents if return_latents else self.decode(latents, first.duration)
 
     @torch.no_grad()
-    def edit(self, trajectory: Trajectory, target_prompts: Sequence[str],
-             swap_steps: Sequence[int | None]) -> list[torch.Tensor | None]:
-        """Edited audio ``[ch, samples]`` per target prompt, resuming the source at each swap step.
+    def edit_at(self, trajectories: Trajectory | Sequence[Trajectory],
+             target_prompts: Sequence[str] | Sequence[Sequence[str]],
+             swap_steps: Sequence[int | None] | Sequence[Sequence[int | None]],
+             ) -> list[torch.Tensor | None] | list[list[torch.Tensor | None]]:
+        """Edited audio ``[ch, samples]`` per target prompt, resuming each source at the swap step given for
+        each target (the edit step, :func:`difftone.engine.edit`, chooses the steps with a strategy).
 
-        Targets with the same swap step run as one batch (a repeated (prompt, step) pair runs
-        once); step N returns the source audio,
-        ``None`` (a skipped item) returns ``None``. An edit at step k costs N-k NFE.
-        """
-        return self.edit_many([(trajectory, target_prompts, swap_steps)])[0]
-
-    @torch.no_grad()
-    def edit_many(self, jobs: Sequence[tuple[Trajectory, Sequence[str], Sequence[int | None]]]
-                  ) -> list[list[torch.Tensor | None]]:
-        """:meth:`edit` of several sources at once: ``jobs`` = ``(trajectory, target_prompts, swap_steps)``.
-        Edits of every source that resume at the same step (and share :func:`resume_key`) run in one DiT
-        batch of at most ``batch_size`` samples; a repeated (source, prompt, step) runs once. Returns the
-        audio per job and target, in order."""
+        One trajectory with its target prompts and swap steps -> a list of audio, one per target; a sequence
+        of trajectories with a sequence of target prompts and of swap steps per trajectory -> a list of
+        those lists. Edits of every source that resume at the same step (and share :func:`resume_key`) run
+        in one DiT batch of at most ``batch_size`` samples; a repeated (source, prompt, step) runs once.
+        Step N returns the source audio, a ``None`` step (a skipped edit) ``None``. An edit at step k costs
+        N-k NFE."""
+        one = isinstance(trajectories, Trajectory)
+        if one:
+            jobs = [(trajectories, target_prompts, swap_steps)]
+        else:
+            _check_lengths(trajectories, target_prompts, swap_steps)
+            jobs = list(zip(trajectories, target_prompts, swap_steps))
         out: list[list[torch.Tensor | None]] = []
         groups: dict[tuple, list[tuple[int, str]]] = defaultdict(list)  # (key, k) -> unique (job, prompt)
         wanted: list[tuple[int, int, tuple, tuple[int, str]]] = []  # (job, target, group, entry)
-        for j, (trajectory, target_prompts, swap_steps) in enumerate(jobs):
-            if len(target_prompts) != len(swap_steps):
-                raise EditError(f"got {len(target_prompts)} target prompts but {len(swap_steps)} swap steps")
+        for j, (trajectory, prompts, steps) in enumerate(jobs):
+            if isinstance(prompts, str):
+                raise EditError(f"target prompts must be a list of prompts, got the string {prompts!r}")
+            if len(prompts) != len(steps):
+                raise EditError(f"got {len(prompts)} target prompts but {len(steps)} swap steps")
             self.check_trajectory(trajectory)
             n = trajectory.steps
-            out.append([None] * len(target_prompts))
-            for t, (prompt, k) in enumerate(zip(target_prompts, swap_steps)):
+            out.append([None] * len(prompts))
+            for t, (prompt, k) in enumerate(zip(prompts, steps)):
                 if k is None:
                     continue
                 if int(k) != k or not 0 <= k <= n:
@@ -462,7 +457,9 @@ class Editor:
             for c in range(0, len(entries), size or len(entries)):
                 chunk = entries[c : c + (size or len(entries))]
                 trajs = [jobs[j][0] for j, _ in chunk]
-                audio = self.resume_batch(trajs, [(k, self._encode_per_source(chunk, jobs))])
+                # one text-encoder call per batch (the batch shares its duration)
+                cond = self.encode([prompt for _, prompt in chunk], trajs[0].duration)
+                audio = self.resume(trajs, [(k, cond)])
                 for entry, wave in zip(chunk, audio):
                     done[(group, entry)] = wave
                 n = trajs[0].steps
@@ -470,12 +467,28 @@ class Editor:
                          len({j for j, _ in chunk}), k, n, len(chunk) * (n - k))
         for j, t, group, entry in wanted:
             out[j][t] = done[(group, entry)].clone()
-        return out
+        return out[0] if one else out
 
-    def _encode_per_source(self, chunk: Sequence[tuple[int, str]], jobs) -> Conditioning:
-        """The conditioning of a batch's target prompts (one text-encoder call; the batch shares its duration)."""
-        duration = jobs[chunk[0][0]][0].duration
-        return self.encode([prompt for _, prompt in chunk], duration)
+
+def _check_lengths(trajectories: Sequence, target_prompts: Sequence, swap_steps: Sequence) -> None:
+    if not len(trajectories) == len(target_prompts) == len(swap_steps):
+        raise EditError(f"got {len(trajectories)} trajectories but {len(target_prompts)} lists of target prompts "
+                        f"and {len(swap_steps)} lists of swap steps (one of each per trajectory)")
+
+
+def _prompts_and_seeds(prompts, seeds) -> tuple[list[str], list[int], bool]:
+    """``(prompts, seeds, one)``: one prompt with one seed -> one-element lists and ``one``; a sequence of
+    prompts with as many seeds -> lists. A mix raises :class:`EditError`."""
+    if isinstance(prompts, str):
+        if not isinstance(seeds, numbers.Integral):
+            raise EditError(f"one prompt takes one seed, got {seeds!r}")
+        return [prompts], [seeds], True
+    if isinstance(seeds, (numbers.Integral, str)):
+        raise EditError(f"a list of prompts takes a list of seeds, got {seeds!r}")
+    prompts, seeds = list(prompts), list(seeds)
+    if len(prompts) != len(seeds):
+        raise EditError(f"got {len(prompts)} prompts but {len(seeds)} seeds")
+    return prompts, seeds, False
 
 
 def resume_key(trajectory: Trajectory) -> tuple:

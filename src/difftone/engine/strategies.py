@@ -23,7 +23,7 @@ A strategy registered with ``needs_probe=True`` gets ``ctx.probe``: a
 latents (``ctx.probe(k)``: the latent classifier's probabilities on its x0_hat at x_k,
 with ``probe_classifier=True``; ``ctx.probe.prompt_effect(k)``: how much the target prompt
 changes x0_hat). Each evaluation costs one guided denoiser call, which
-:func:`difftone.engine.edit_step.edit_source` counts.
+:func:`difftone.engine.edit_step.edit` counts.
 """
 
 from __future__ import annotations
@@ -211,7 +211,7 @@ def choose_swap_step(
     """The swap step for ``strategy`` and why. ``target`` and ``probe``: for strategies whose spec
     needs a probe (see the module doc); ``source``: the swapped word's instrument (``presence``);
     ``options``: the values of the strategy's config keys by option name (:func:`strategy_options`).
-    Callers go through :func:`difftone.engine.edit_source`."""
+    Callers go through :func:`difftone.engine.edit`."""
     choice = choose_swap(strategy, trace, steps, rng, no_change_policy, sigmas, target, probe, source, options)
     return choice.step, choice.reason
 

@@ -30,7 +30,7 @@ On-disk format (version 3), one folder per source::
         residual [C, window_frames]       inverted only: w0 - mu_{N-1}, added after the last step, so that the
                                           source prompt reproduces the encoded recording exactly
 
-Size (issue 17): float16 halves a cache (the resume tolerance is measured in
+Size: float16 halves a cache (the resume tolerance is measured in
 ``tests/test_speed.py``), and ``model.window: duration`` stores only the denoised frames
 (the duration plus a margin) instead of the whole window: for SAO at 100 steps and 10 s,
 (101 + 100) x 64 x 1024 x 4 B = 52.7 MB (float32, full window) becomes 26.3 MB (float16) and

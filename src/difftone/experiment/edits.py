@@ -6,7 +6,7 @@ targets at once (targets that swap at the same step run as one batch: under
 ``difftone``, ``midpoint``, ``fixed:K`` and ``sigma:S`` that is all of them).
 
 The edits of ``sources_per_batch`` sources at a time are one call of the edit step
-(:func:`difftone.engine.edit_sources`): edits of different sources that resume at the same
+(:func:`difftone.engine.edit`): edits of different sources that resume at the same
 step share a DiT batch of at most ``batch_size`` samples (``edits.batch_size``).
 Strategies whose spec needs a probe (``agree``, ``probe``) first run the target prompt on
 the source's cached noisy latents (``probe`` reads it with the distilled latent
@@ -27,9 +27,10 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from difftone import audio
-from difftone.engine import EditRecord, Editor, Trajectory, edit_rng, edit_sources, strategy_spec
+from difftone.engine import EditOptions, EditRecord, Editor, Trajectory, edit, edit_rng, strategy_spec
 from difftone.experiment.items import SWAP_COLUMNS, ExperimentError, check_finite, pair_name
 from difftone.experiment.sources import read_sources
+from difftone.models import ModelSettings
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +44,8 @@ def run_edits(
     instruments: Sequence[str],
     out_dir: str | Path,
     *,
-    model: str,
-    no_change_policy: str = "midpoint",
-    seed: int = 0,
-    synonyms: Mapping[str, Sequence[str]] | None = None,
-    device: str = "cpu",
-    dtype: str = "float32",
+    model: ModelSettings | Mapping | str,
+    options: EditOptions | None = None,
     classifier: str | Path | None = None,
     max_sources: int | None = None,
     only_items: Collection[str] | None = None,
@@ -57,11 +54,11 @@ def run_edits(
     window: Mapping | None = None,
     batch_size: int | None = 16,
     sources_per_batch: int = 8,
-    compile: bool = False,
 ) -> pd.DataFrame:
     """Edit every source of ``sources_dirs`` (instrument -> folder) into every other instrument.
 
-    ``classifier``: the latent classifier checkpoint probe strategies read (needed only by them), reading
+    ``model``: the generative model (:class:`difftone.models.ModelSettings`, its dict, or a spec);
+    ``options``: the edit step's settings (no-change policy, seed, synonyms); ``classifier``: the latent classifier checkpoint probe strategies read (needed only by them), reading
     x0_hat longer than its training clip as windows of ``window`` (``classifiers.window``: hop, aggregate);
     ``only_items``: edit only these source items (the sweep: the tuning part); ``max_sources``: then only
     the first this many sources of each instrument;
@@ -70,25 +67,24 @@ def run_edits(
     ``target_guidance_scale``: the guidance of the edited steps instead of the trajectory's own
     (Table IV's ZETA row shares the inversion of the other rows).
     ``batch_size``: most samples per DiT batch (``edits.batch_size``); ``sources_per_batch``: sources whose
-    edits run together (``edits.sources_per_batch``); ``compile``: ``model.compile``.
+    edits run together (``edits.sources_per_batch``).
     Writes ``out_dir/<source>_to_<target>/{<item>.wav, swaps.csv}`` and ``out_dir/nfe.json``;
     returns the swaps of all pairs.
     """
-    from difftone.models import load_backbone
-
     out_dir = Path(out_dir)
     if int(sources_per_batch) < 1:
         raise ExperimentError(f"edits.sources_per_batch must be at least 1, got {sources_per_batch}")
-    editor = Editor(load_backbone(model, dtype=dtype, device=device, compile=compile), progress=False,
-                    batch_size=batch_size)
-    probe_classifier = None
+    model = ModelSettings.of(model)
+    options = options or EditOptions()
+    editor = Editor(model.load(), progress=False, batch_size=batch_size)
     if strategy_spec(strategy).probe_classifier:
         if classifier is None:
             raise ExperimentError(f"strategy {strategy} probes the target prompt with the latent classifier: "
                                   "pass its checkpoint (results/classifiers/distilled)")
         from difftone.classifiers import load_latent_classifier
 
-        probe_classifier = load_latent_classifier(classifier, device=device, window=window)
+        options = dataclasses.replace(options, probe_classifier=load_latent_classifier(classifier, device=model.device,
+                                                                                       window=window))
     selected = list(source_instruments) if source_instruments is not None else list(instruments)
     unknown = sorted(set(selected) - set(instruments))
     if unknown:
@@ -109,19 +105,18 @@ def run_edits(
             trajs = [Trajectory.load(row.trajectory) for row in chunk]
             if target_guidance_scale is not None:
                 trajs = [dataclasses.replace(t, target_guidance_scale=float(target_guidance_scale)) for t in trajs]
-            per_source = edit_sources(editor, [(t, source, row.item) for t, row in zip(trajs, chunk)], targets,
-                                      strategy, no_change_policy=no_change_policy, seed=seed, synonyms=synonyms,
-                                      probe_classifier=probe_classifier)
-            for row, traj, edits in zip(chunk, trajs, per_source):
-                for edit in edits:
-                    record = swap_record(edit, traj, row)
-                    if edit.audio is not None:
-                        check_finite(edit.audio, f"the edit of {row.item} to {edit.target} ({strategy})")
+            per_source = edit(editor, trajs, [source] * len(chunk), targets, strategy, options,
+                              item=[row.item for row in chunk])
+            for row, traj, records in zip(chunk, trajs, per_source):
+                for done in records:
+                    record = swap_record(done, traj, row)
+                    if done.audio is not None:
+                        check_finite(done.audio, f"the edit of {row.item} to {done.target} ({strategy})")
                         name = f"{row.item}.wav"
-                        audio.write(out_dir / pair_name(source, edit.target) / name, edit.audio.numpy(),
+                        audio.write(out_dir / pair_name(source, done.target) / name, done.audio.numpy(),
                                     traj.sample_rate)
                         record["audio"] = name
-                    swaps[(source, edit.target)].append(record)
+                    swaps[(source, done.target)].append(record)
                 n_sources += 1
             bar.update(len(chunk))
         bar.close()

@@ -36,11 +36,12 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from difftone import audio
-from difftone.engine import Editor, Trajectory, edit_words
+from difftone.engine import EditOptions, Editor, Trajectory, edit_words
 from difftone.experiment.items import ExperimentError, check_finite, strategy_slug
 from difftone.experiment.tables import write_csv_and_markdown
 from difftone.instruments import INSTRUMENTS
 from difftone.metrics import SourceChromagrams, cluster_bootstrap_ci
+from difftone.models import ModelSettings
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def generate_duet_sources(editor: Editor, edits: Sequence[Sequence[Sequence[str]
     out_dir = Path(out_dir)
     duets = list(dict.fromkeys(tuple(src) for src, _ in edits))
     jobs = [(duet, int(seed)) for duet in duets for seed in seeds]
-    trajectories = editor.generate_sources([duet_prompt(template, d) for d, _ in jobs], [s for _, s in jobs], steps,
+    trajectories = editor.generate([duet_prompt(template, d) for d, _ in jobs], [s for _, s in jobs], steps,
                                            duration, guidance_scale)
     rows = []
     for (duet, seed), traj in zip(jobs, trajectories):
@@ -95,12 +96,12 @@ def run_multi_edits(editor: Editor, sources: pd.DataFrame, edits: Sequence[Seque
     rows = []
     jobs = [(tuple(src), tuple(tgt), strategy) for src, tgt in edits for strategy in strategies]
     for src, tgt, strategy in tqdm(jobs, desc="duet edits", unit="edit group"):
-        opts = dict(options.get(strategy, {}))
-        policy = opts.pop("no_change_policy", "midpoint")
+        values = dict(options.get(strategy, {}))
+        policy = values.pop("no_change_policy", "midpoint")
+        edit_options = EditOptions(no_change_policy=policy, seed=seed, synonyms=synonyms, strategy_options=values)
         for row in sources[sources["duet"] == duet_name(src)].itertuples():
             traj = Trajectory.load(row.trajectory)
-            record = edit_words(editor, traj, list(zip(src, tgt)), strategy, no_change_policy=policy, seed=seed,
-                                item=row.item, synonyms=synonyms, options=opts)
+            record = edit_words(editor, traj, list(zip(src, tgt)), strategy, edit_options, item=row.item)
             name = ""
             if record.audio is not None:
                 check_finite(record.audio, f"the duet edit of {row.item} to {duet_name(tgt)} ({strategy})")
@@ -196,7 +197,7 @@ def run_multi(
     out_dir: str | Path,
     table_csv: str | Path,
     *,
-    model: str,
+    model: ModelSettings | Mapping | str,
     classifier: str | Path,
     teacher: str | Path,
     prompt: str,
@@ -213,21 +214,20 @@ def run_multi(
     window=None,
     synonyms: Mapping[str, Sequence[str]] | None = None,
     seed: int = 0,
-    device: str = "cpu",
-    dtype: str = "float32",
 ) -> pd.DataFrame:
     """The Table V stage (module doc): duet sources, per-word edits, scores, the table (+ .md).
+    ``model``: the generative model (:class:`difftone.models.ModelSettings`, its dict, or a spec; its
+    device also runs the classifiers);
     ``judge``: the loaded independent judge (:func:`difftone.classifiers.judge.load_judge`) or None;
     ``window``: ``classifiers.window`` (how the classifiers read clips longer than their training clips)."""
     from difftone.classifiers import load_latent_classifier, load_teacher_classifier
-    from difftone.models import load_backbone
-
     if not edits:
         raise ExperimentError("multi.edits is empty: list [[source duet], [target duet]] pairs for Table V")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    backbone = load_backbone(model, dtype=dtype, device=device)
-    editor = Editor(backbone, classifier=load_latent_classifier(classifier, device=device, window=window),
+    model = ModelSettings.of(model)
+    device = model.device
+    editor = Editor(model.load(), classifier=load_latent_classifier(classifier, device=device, window=window),
                     progress=False)
     editor.check_settings(steps, duration, guidance_scale)
     sources = generate_duet_sources(editor, edits, prompt, seeds, out_dir / "sources", steps=steps,

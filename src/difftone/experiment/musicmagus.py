@@ -43,6 +43,7 @@ from difftone.experiment.split import restrict_to_part
 from difftone.experiment.tables import (PAIRED_COLUMNS, TABLE2_COLUMNS, _boot, _kad_sets, _strategy_row,
                                         load_test_items, paired_table, write_csv_and_markdown)
 from difftone.metrics import load_embeddings
+from difftone.models import ModelSettings
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def run_musicmagus(
     captions_dir: str | Path,
     out_dir: str | Path,
     *,
-    model: str,
+    model: ModelSettings | Mapping | str,
     settings: MusicMagusSettings,
     sources_model: str,
     steps: int | None = None,
@@ -81,25 +82,25 @@ def run_musicmagus(
     synonyms: Mapping[str, Sequence[str]] | None = None,
     max_sources: int | None = None,
     split_csv: str | Path | None = None,
-    device: str = "cpu",
-    dtype: str = "float32",
 ) -> pd.DataFrame:
     """Edit each pair's sources with MusicMagus on ``model`` (module docstring); returns every swaps row.
 
+    ``model``: MusicMagus's model (:class:`difftone.models.ModelSettings`, its dict, or a spec);
+    ``sources_model``: the spec the sources were generated with.
+
     ``split_csv``: the tuning/test split (:mod:`difftone.experiment.split`); only test sources are edited
     (Table III, like Table II, reads only those); ``max_sources``: then at most the first this many."""
-    from difftone.models import load_backbone
-
     out_dir = Path(out_dir)
     pairs = [(s, t) for s, t in pairs]
     captions = read_captions(captions_dir, sorted({c for p in pairs for c in p}))
     for s, t in pairs:
         check_captions(captions, s, t, where=str(captions_dir))
-    backbone = load_backbone(model, dtype=dtype, device=device)
+    model = ModelSettings.of(model)
+    backbone = model.load()
     if negative_prompt is not None and hasattr(backbone, "negative_prompt"):
         backbone.negative_prompt = negative_prompt
     editor = Editor(backbone, progress=False)
-    same_model = str(model) == str(sources_model)
+    same_model = model.spec == str(sources_model)
     frames, source_rows = [], {}
     for source, target in pairs:
         items = read_sources(sources_dirs[source])
@@ -111,7 +112,7 @@ def run_musicmagus(
         for row in tqdm(items.itertuples(), total=len(items), desc=f"musicmagus {source}->{target}", unit="source"):
             traj = Trajectory.load(row.trajectory)
             if not same_model:
-                traj = editor.generate_source(traj.prompt, traj.seed, steps or traj.steps, traj.duration,
+                traj = editor.generate(traj.prompt, traj.seed, steps or traj.steps, traj.duration,
                                               guidance_scale if guidance_scale is not None else traj.guidance_scale)
             src_audio = _source_audio(out_dir, source, row, traj, same_model)
             source_rows.setdefault(source, {})[row.item] = {**row._asdict(), "audio": src_audio}
@@ -133,11 +134,11 @@ def run_musicmagus(
         folder.mkdir(parents=True, exist_ok=True)
         pd.DataFrame(list(items.values()), columns=SOURCE_COLUMNS).to_csv(folder / "items.csv", index=False)
     edits = sum(len(f) for f in frames)
-    nfe = {"strategy": METHOD, "model": str(model), "sources": len({i for v in source_rows.values() for i in v}),
+    nfe = {"strategy": METHOD, "model": model.spec, "sources": len({i for v in source_rows.values() for i in v}),
            "edits": edits, "nfe": editor.nfe, "probe_nfe": 0, "denoiser_calls": editor.calls,
            "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(settings).items()}}
     (out_dir / "nfe.json").write_text(json.dumps(nfe, indent=1) + "\n")
-    log.info("musicmagus on %s: %d edits, %d NFE", model, edits, editor.nfe)
+    log.info("musicmagus on %s: %d edits, %d NFE", model.spec, edits, editor.nfe)
     return pd.concat(frames, ignore_index=True)
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import pandas as pd
 from tqdm.auto import tqdm
@@ -36,6 +36,9 @@ from difftone.experiment.tables import CHANGED_SUFFIX, load_test_items, strategy
 from difftone.files import atomic_folder
 from difftone.experiment.table4 import inversion_label, table4_rows  # noqa: F401  (re-exported)
 from difftone.instruments import resolve
+
+if TYPE_CHECKING:
+    from difftone.models import ModelSettings
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +83,7 @@ def invert_recordings(
     recordings: pd.DataFrame,
     out_dir: str | Path,
     *,
-    model: str,
+    model: ModelSettings | Mapping | str,
     classifier: str | Path,
     steps: int,
     source_guidance: float,
@@ -90,18 +93,18 @@ def invert_recordings(
     peak: float = 0.5,
     silence_db: float = -60.0,
     max_silent_fraction: float = 0.9,
-    device: str = "cpu",
-    dtype: str = "float32",
 ) -> pd.DataFrame:
     """Invert every recording (``instrument``, ``path``) into ``out_dir/<code>/`` (the sources layout, plus a
-    ``recording`` column); bad files go to ``out_dir/rejected.csv``. The folder appears whole or not at all."""
+    ``recording`` column); bad files go to ``out_dir/rejected.csv``. The folder appears whole or not at all.
+    ``model``: the generative model (:class:`difftone.models.ModelSettings`, its dict, or a spec)."""
     from difftone.classifiers import load_latent_classifier
     from difftone.engine import Editor
-    from difftone.models import load_backbone
+    from difftone.models import ModelSettings
     from difftone.real_audio import invert_recording, load_recording, source_prompt
 
-    backbone = load_backbone(model, dtype=dtype, device=device)
-    editor = Editor(backbone, classifier=load_latent_classifier(classifier, device=device), progress=False)
+    model = ModelSettings.of(model)
+    backbone = model.load()
+    editor = Editor(backbone, classifier=load_latent_classifier(classifier, device=model.device), progress=False)
     rows, rejected = [], []
     with atomic_folder(out_dir) as tmp:
         counts: dict[str, int] = {}

@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 from difftone import audio
 from difftone.engine import Editor, Trajectory
 from difftone.experiment.items import SOURCE_COLUMNS, check_finite, item_id, read_table
+from difftone.models import ModelSettings
 from difftone.prompts import read_prompts
 
 log = logging.getLogger(__name__)
@@ -28,50 +29,43 @@ def generate_instrument_sources(
     prompt_files: Mapping[str, str | Path],
     out_dirs: Mapping[str, str | Path],
     *,
-    model: str,
+    model: ModelSettings | Mapping | str,
     classifier: str | Path,
     seeds: Sequence[int],
     steps: int,
     duration: float,
     guidance_scale: float,
     batch_size: int = 8,
-    device: str = "cpu",
-    dtype: str = "float32",
     window=None,
     cache_dtype: str = "float16",
-    compile: bool = False,
-    model_window: str = "full",
-    window_margin: int = 8,
 ) -> dict[str, pd.DataFrame]:
     """The sources of several instruments ``{code: prompts file}`` into ``{code: folder}``, in one process: one
     model load, batches of ``batch_size`` sources across instruments (rule ``generate_sources``: the
     instruments of ``generation.instruments_per_job``). Returns ``{code: items}`` (each folder's ``items.csv``).
 
-    ``model``: a :func:`difftone.models.load_sao` spec; ``classifier``: the distilled latent
-    classifier checkpoint the engine runs on x0_hat (read in windows of its training length, ``window``:
-    ``classifiers.window``). ``cache_dtype``: ``generation.cache_dtype`` (the trajectory cache's dtype);
-    ``compile``, ``model_window``, ``window_margin``: ``model.compile``, ``model.window``,
-    ``model.window_margin_frames`` (:func:`difftone.models.load_sao`).
+    ``model``: the generative model (:class:`difftone.models.ModelSettings`, its dict, or a spec; its
+    ``compile`` also compiles the classifier); ``classifier``: the distilled latent classifier checkpoint
+    the engine runs on x0_hat (read in windows of its training length, ``window``: ``classifiers.window``).
+    ``cache_dtype``: ``generation.cache_dtype`` (the trajectory cache's dtype).
     """
     from difftone.classifiers import load_latent_classifier
-    from difftone.models import load_sao
     from difftone.models.loader import compile_module
 
     if set(prompt_files) != set(out_dirs):
         raise ValueError(f"prompt files for {sorted(prompt_files)} but folders for {sorted(out_dirs)}")
     prompts = {code: read_prompts(path, code) for code, path in prompt_files.items()}  # every file checked first
     jobs = [(code, p, seed) for code in prompts for p in range(len(prompts[code])) for seed in seeds]
-    components = load_sao(model, dtype=dtype, device=device, compile=compile, window=model_window,
-                          window_margin=window_margin)
-    latent_classifier = load_latent_classifier(classifier, device=device, window=window)
-    if compile:
+    model = ModelSettings.of(model)
+    components = model.load()
+    latent_classifier = load_latent_classifier(classifier, device=model.device, window=window)
+    if model.compile:
         compile_module(latent_classifier)
     editor = Editor(components, classifier=latent_classifier, progress=False, cache_dtype=cache_dtype)
     editor.check_settings(steps, duration, guidance_scale)
     rows: dict[str, list[dict]] = {code: [] for code in prompts}
     for start in tqdm(range(0, len(jobs), batch_size), desc=f"sources {', '.join(prompts)}", unit="batch"):
         batch = jobs[start : start + batch_size]
-        trajectories = editor.generate_sources(
+        trajectories = editor.generate(
             [prompts[code][p] for code, p, _ in batch], [seed for _, _, seed in batch], steps, duration, guidance_scale
         )
         for (code, p, seed), traj in zip(batch, trajectories):

@@ -3,7 +3,7 @@
 Rule ``edit_swap_steps`` (``workflow/rules/edits.smk``): for each (source, target) example
 pair the first source item of the source instrument (first prompt and seed) is edited at
 the swap steps ``round(f * N)`` of ``report.swap_steps`` through the edit step
-(:func:`difftone.engine.edit_source`, strategy ``fixed:K``). The report stage draws the
+(:func:`difftone.engine.edit`, strategy ``fixed:K``). The report stage draws the
 mel spectrograms from these files (:func:`difftone.report.figures.plot_swap_steps`) and
 links the audio; it loads no model.
 
@@ -28,7 +28,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from difftone import audio
-from difftone.engine import Editor, Trajectory, edit_source
+from difftone.engine import EditOptions, Editor, Trajectory, edit
 from difftone.experiment.items import check_finite, pair_name, sigma_of
 from difftone.experiment.sources import read_sources
 from difftone.files import atomic_folder
@@ -49,20 +49,20 @@ def edit_swap_steps(
     model,
     fractions: Sequence[float],
     synonyms: Mapping[str, Sequence[str]] | None = None,
-    device: str = "cpu",
-    dtype: str = "float32",
 ) -> pd.DataFrame:
     """Edit one source per example pair at the swap steps ``round(f * N)`` of ``fractions``.
 
     ``sources_dirs``: instrument -> source-generation folder (its first item is the example);
-    ``model``: a :func:`difftone.models.load_backbone` spec, or a loaded backbone. Writes
+    ``model``: the generative model (:class:`difftone.models.ModelSettings`, its dict, or a spec), or a
+    loaded backbone. Writes
     ``audio_dir`` (module docstring); returns the manifest.
     """
-    from difftone.models import load_backbone
+    from difftone.models import ModelSettings
 
     if not examples:
         raise ValueError("figure 2 needs at least one (source, target) example pair (report.examples)")
-    backbone = load_backbone(model, dtype=dtype, device=device) if isinstance(model, str) else model
+    loaded = not isinstance(model, (str, Mapping, ModelSettings))
+    backbone = model if loaded else ModelSettings.of(model).load()
     editor = Editor(backbone, progress=False)
     audio_dir = Path(audio_dir)
     rows: list[dict] = []
@@ -81,7 +81,8 @@ def _edit_example(editor: Editor, sources_dir, source: str, target: str, fractio
     item = read_sources(sources_dir).iloc[0]
     traj = Trajectory.load(item["trajectory"])
     n = traj.steps
-    edits = [edit_source(editor, traj, source, [target], f"fixed:{k}", synonyms=synonyms, item=item["item"])[0]
+    options = EditOptions(synonyms=synonyms)
+    edits = [edit(editor, traj, source, [target], f"fixed:{k}", options, item=item["item"])[0]
              for k in swap_steps_of(fractions, n)]
     folder = out / pair_name(source, target)
     trace = json.dumps(traj.trace.top1) if traj.trace is not None else ""

@@ -24,7 +24,7 @@ from __future__ import annotations
 import itertools
 import logging
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import pandas as pd
 
@@ -36,6 +36,9 @@ from difftone.experiment.tables import write_csv_and_markdown
 from difftone.experiment.split import part_items
 from difftone.files import atomic_path
 from difftone.metrics import bootstrap_ci, chroma_distance, cluster_bootstrap_ci
+
+if TYPE_CHECKING:
+    from difftone.models import ModelSettings
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +185,7 @@ def run_sweep(
     figure: str | Path,
     *,
     split_csv: str | Path,
-    model: str,
+    model: ModelSettings | Mapping | str,
     sources_per_instrument: int | None,
     steps: int,
     chroma: Mapping,
@@ -191,12 +194,14 @@ def run_sweep(
     clap: Mapping | None = None,
     synonyms: Mapping[str, Sequence[str]] | None = None,
     seed: int = 0,
-    device: str = "cpu",
-    dtype: str = "float32",
     window=None,
 ) -> pd.DataFrame:
-    """The sweep stage: edit and score ``fixed:K`` for every K of ``steps_grid``, then :func:`write_sweep`."""
+    """The sweep stage: edit and score ``fixed:K`` for every K of ``steps_grid``, then :func:`write_sweep`.
+    ``model``: the generative model (:class:`difftone.models.ModelSettings`, its dict, or a spec; its device
+    also runs the scoring)."""
+    from difftone.engine import EditOptions
     from difftone.experiment.edits import run_edits
+    from difftone.models import ModelSettings
     from difftone.experiment.items import strategy_slug
     from difftone.experiment.scoring import score_edits
 
@@ -204,17 +209,19 @@ def run_sweep(
     if bad or not steps_grid:
         raise ExperimentError(f"sweep.steps must be a non-empty list of steps in [0, {steps}] (model.steps); got {list(steps_grid)}")
     out_dir = Path(out_dir)
+    model = ModelSettings.of(model)
     tuning = part_items(split_csv, "tuning")
     items_csvs = {}
     for k in sorted(int(k) for k in steps_grid):
         strategy = f"fixed:{k}"
         folder = out_dir / strategy_slug(strategy)
         log.info("sweep point %s", strategy)
-        run_edits(strategy, sources_dirs, instruments, folder, model=model, seed=seed, synonyms=synonyms,
-                  device=device, dtype=dtype, max_sources=sources_per_instrument, only_items=tuning)
+        run_edits(strategy, sources_dirs, instruments, folder, model=model,
+                  options=EditOptions(seed=seed, synonyms=synonyms), max_sources=sources_per_instrument,
+                  only_items=tuning)
         score_edits(strategy, folder, sources_dirs, instruments, None, teacher, folder / "items.csv",
                     folder / "pairs.csv", clap=clap or {}, chroma=chroma, bootstrap=bootstrap, success=success,
-                    kad=False, device=device, window=window)
+                    kad=False, device=model.device, window=window)
         items_csvs[strategy] = folder / "items.csv"
     return write_sweep(items_csvs, sources_dirs, sweep_csv, reference_csv, figure, chroma=chroma,
                        bootstrap=bootstrap, max_chroma=success.get("max_chroma"), steps=steps, split_csv=split_csv)

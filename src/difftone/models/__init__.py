@@ -2,14 +2,14 @@
 
 ``load_backbone(spec, dtype, device)`` (= ``load_sao``) returns a
 :class:`~difftone.models.backbone.Backbone`; today every spec is Stable Audio Open's
-(:class:`~difftone.models.sao.SAOBackbone`; ``SAOComponents`` is its older name).
+(:class:`~difftone.models.sao.SAOBackbone`). :class:`ModelSettings`: the model keys a stage loads with.
 """
 
 from difftone.models.backbone import Backbone, Conditioning, Prediction, Schedule
-from difftone.models.loader import ModelLoadError, SAOComponents, load_backbone, load_sao
+from difftone.models.loader import ModelLoadError, ModelSettings, load_backbone, load_sao
 from difftone.models.sao import SAOBackbone, SAOConditioning, SAOSchedule, rotary_embedding
 
 __all__ = [
-    "Backbone", "Conditioning", "ModelLoadError", "Prediction", "SAOBackbone", "SAOComponents", "SAOConditioning",
+    "Backbone", "Conditioning", "ModelLoadError", "ModelSettings", "Prediction", "SAOBackbone", "SAOConditioning",
     "SAOSchedule", "Schedule", "load_backbone", "load_sao", "rotary_embedding",
 ]

@@ -1,7 +1,7 @@
 """The one loader of Stable Audio Open's components.
 
 ``load_sao(spec, dtype, device)`` (or ``load_backbone``) returns :class:`~difftone.models.sao.SAOBackbone`
-(the backbone interface of :mod:`difftone.models.backbone`; ``SAOComponents`` is its older name) for
+(the backbone interface of :mod:`difftone.models.backbone`) for
 
 - ``"tiny"``: the real classes, small, seeded random weights, offline (:mod:`.tiny`);
 - ``"demo"`` / ``"demo:DIR"``: the demo family (:mod:`.demo`), untrained or from a checkpoint folder;
@@ -15,10 +15,14 @@
 Every failure a user can fix (missing folder, missing weights, no token, no network)
 raises :class:`ModelLoadError` with one message saying what to do.
 
-Speed options (issue 17), the same for every spec: ``compile=True`` (``model.compile``) applies
+Speed options, the same for every spec: ``compile=True`` (``model.compile``) applies
 ``torch.compile`` to the DiT (:func:`compile_module`, also used for the classifier);
 ``window`` / ``window_margin`` (``model.window``, ``model.window_margin_frames``): the frames a
 new run denoises (:meth:`SAOBackbone.window_for`).
+
+:class:`ModelSettings` carries these keys together (a rule's ``params.model``,
+``get_model_settings()`` in ``workflow/rules/common.smk``); ``ModelSettings.load()`` is
+:func:`load_backbone` with them.
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 
@@ -65,8 +70,6 @@ SAO_TRANSFORMER_CONFIG: dict[str, Any] = {
 }
 
 
-SAOComponents = SAOBackbone  # the older name
-
 
 def compile_module(module: torch.nn.Module) -> torch.nn.Module:
     """``torch.compile`` the module in place (``nn.Module.compile``: the class, its config and its weights
@@ -80,7 +83,7 @@ def compile_module(module: torch.nn.Module) -> torch.nn.Module:
 
 
 def load_sao(spec: str, dtype: str = "float32", device: str = "cpu", compile: bool = False,
-             window: str = "full", window_margin: int = 8) -> SAOComponents:
+             window: str = "full", window_margin: int = 8) -> SAOBackbone:
     """Load Stable Audio Open's components from ``spec`` (see the module docstring)."""
     if dtype not in DTYPES:
         raise ModelLoadError(f"unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}")
@@ -100,7 +103,7 @@ def load_sao(spec: str, dtype: str = "float32", device: str = "cpu", compile: bo
     else:
         parts = _load_snapshot(_download(spec), torch_dtype)
     try:
-        components = SAOComponents(**{name: parts[name] for name in COMPONENT_NAMES}, spec=spec, window=window,
+        components = SAOBackbone(**{name: parts[name] for name in COMPONENT_NAMES}, spec=spec, window=window,
                                    window_margin=int(window_margin))
     except ValueError as exc:
         raise ModelLoadError(str(exc)) from None
@@ -264,10 +267,49 @@ def _load_snapshot(root: Path, torch_dtype: torch.dtype) -> dict[str, Any]:
         raise ModelLoadError(f"cannot load the snapshot {root}: {exc}") from None
 
 
-def save_snapshot(components: SAOComponents, out_dir: str | os.PathLike) -> Path:
+def save_snapshot(components: SAOBackbone, out_dir: str | os.PathLike) -> Path:
     """Write components in the diffusers layout of the real repo (``StableAudioPipeline.save_pretrained``)."""
     from diffusers import StableAudioPipeline
 
     out = Path(out_dir)
     StableAudioPipeline(**components.as_pipeline_kwargs()).save_pretrained(out, safe_serialization=True)
     return out
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Which generative model a stage loads, and how: ``spec`` (``model.spec``), ``dtype``
+    (``model.dtype``), ``device`` (``device``), ``compile`` (``model.compile``), ``window`` and
+    ``window_margin`` (``model.window``, ``model.window_margin_frames``)."""
+
+    spec: str
+    dtype: str = "float32"
+    device: str = "cpu"
+    compile: bool = False
+    window: str = "full"
+    window_margin: int = 8
+
+    @classmethod
+    def of(cls, value: ModelSettings | Mapping[str, Any] | str) -> ModelSettings:
+        """From a rule's ``params.model`` (a plain dict of these keys), a spec alone (the other keys'
+        defaults: CPU, float32), or settings."""
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, (str, os.PathLike)):
+            return cls(spec=str(value))
+        if isinstance(value, Mapping):
+            known = {f.name for f in fields(cls)}
+            unknown = sorted(set(value) - known)
+            if unknown or "spec" not in value:
+                raise ModelLoadError(f"model settings {dict(value)}: give spec and any of {', '.join(sorted(known))}"
+                                     + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
+            return cls(**value)
+        raise ModelLoadError(f"model settings must be a spec, a dict or ModelSettings, got {value!r}")
+
+    def load(self):
+        """The backbone (:func:`load_backbone`)."""
+        return load_backbone(self.spec, dtype=self.dtype, device=self.device, compile=self.compile,
+                             window=self.window, window_margin=self.window_margin)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)

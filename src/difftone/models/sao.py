@@ -358,5 +358,3 @@ class SAOBackbone:
         with torch.no_grad():
             latents = latents.to(device=self.vae.device, dtype=self.vae.dtype)
             return self.vae.decode(latents).sample
-
-    decode_latents = decode
