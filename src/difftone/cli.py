@@ -1,9 +1,11 @@
 """The ``difftone`` command line: ``difftone edit ...`` and stage entry points.
 
 ``difftone edit --prompt ...`` edits a generation (writes ``source.wav``, ``edit.wav``,
-``edit.json``); ``difftone edit --audio FILE ...`` edits a recording: it is inverted
-(:mod:`difftone.engine.inversion`) and ``reconstruction.wav`` (the VAE round trip) and
-``edit.wav`` are written at the file's rate, channels, length and level (float WAV).
+``edit.json``); ``difftone edit --audio FILE ...`` edits a recording of any length window by window, or only
+``--start S --end E`` of it (:mod:`difftone.long_audio`: edit-friendly inversion, one swap step,
+crossfaded windows, the passage spliced into the input); ``reconstruction.wav`` (the VAE round
+trip) and ``edit.wav`` are written at the file's rate, channels, length and level (float WAV,
+unclipped; outside a passage the input's samples exactly).
 
 Add a subcommand with :func:`register_command` (a name, a help line, a function that
 adds its arguments, a function that runs it). User errors (bad instrument, prompt,
@@ -68,6 +70,11 @@ def _add_edit_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--audio", metavar="FILE", help="edit this recording instead of a generation: it is inverted "
                    "(edit-friendly DDPM inversion) with the source prompt; writes reconstruction.wav (the VAE round "
                    "trip) and edit.wav at the file's rate, channels and length")
+    p.add_argument("--start", type=float, metavar="S", help="with --audio: edit only the passage from S seconds "
+                   "(to --end, or the file's end); outside it, crossfaded over real_audio.passage_fade, the output "
+                   "is the input bit for bit")
+    p.add_argument("--end", type=float, metavar="E", help="with --audio: the passage's end in seconds (default: the "
+                   "file's end)")
     p.add_argument("--source-guidance", type=float, help="with --audio: guidance of the inversion "
                    "(default: config real_audio.source_guidance)")
     p.add_argument("--source", required=True,
@@ -135,7 +142,8 @@ def run_edit(args: argparse.Namespace) -> int:
     from difftone.engine.swap import instrument
     from difftone.models import load_backbone
 
-    from difftone.real_audio import invert_recording, load_recording, restore, source_prompt
+    from difftone.long_audio import LongSettings, invert_windows
+    from difftone.real_audio import load_recording, source_prompt
     from difftone.session import check_recording, resolve_session
 
     session = resolve_session(config_path=args.config, model=args.model, classifier=args.classifier)
@@ -148,6 +156,10 @@ def run_edit(args: argparse.Namespace) -> int:
         raise CLIError("--method musicmagus edits one instrument: give one --source and one --target")
     if args.audio is not None and args.method == "musicmagus":
         raise CLIError("--audio edits a recording with --method difftone only (MusicMagus on recordings is not built)")
+    if args.audio is None and (args.start is not None or args.end is not None):
+        raise CLIError("--start/--end choose a passage of a recording: give --audio FILE")
+    if args.audio is not None and len(words) > 1 and (args.start is not None or args.end is not None):
+        raise CLIError("--start/--end edit one instrument of a recording: give one --source and one --target")
     if args.audio is not None and args.duration is not None:
         raise CLIError("--duration is the file's with --audio; trim the file instead")
     if args.audio is not None and len(words) > 1 and not args.prompt:
@@ -174,6 +186,7 @@ def run_edit(args: argparse.Namespace) -> int:
     spec = session.model
     if args.audio is not None:  # input files before any model is loaded: a typo costs no model load
         check_recording(args.audio, real_cfg)
+        _check_passage_flags(args, real_cfg)
     if args.captions is not None and not Path(args.captions).is_dir():
         raise CLIError(f"--captions {args.captions} is not a folder; give the captions stage's results/captions")
 
@@ -181,16 +194,25 @@ def run_edit(args: argparse.Namespace) -> int:
     recording = None
     if args.audio is not None:
         recording = load_recording(args.audio, components, peak=real_cfg["peak"], silence_db=real_cfg["silence_db"],
-                                   max_silent_fraction=real_cfg["max_silent_fraction"])
-        duration = recording.samples / recording.sample_rate
+                                   max_silent_fraction=real_cfg["max_silent_fraction"],
+                                   max_seconds=real_cfg["max_seconds"])
+        if len(words) > 1 and recording.duration > components.max_duration:
+            raise CLIError(f"several instruments are swapped in a recording of one window only "
+                           f"(at most {components.max_duration:.2f} s on this model): edit one instrument, or trim "
+                           f"{args.audio}")
+        duration = min(recording.duration, components.max_duration)
     classifier, clf_info = (None, None) if args.method == "musicmagus" else _classifier_for(
         session.classifier, spec, components, config, args.strategy)
     editor = Editor(components, classifier)
     editor.check_settings(steps, duration, guidance)
 
-    if recording is not None:
-        trajectory = invert_recording(editor, recording, prompt, steps, source_guidance, seed=args.seed,
-                                      target_guidance_scale=guidance)
+    if recording is not None and len(words) == 1:
+        return _write_recording_edit(args, config, editor, recording, prompt, src.code, tgt.code, spec, steps,
+                                     source_guidance, guidance, policy, classifier, clf_info, session.config_source)
+    if recording is not None:  # several words: one window
+        trajectory = invert_windows(editor, recording, prompt, steps, source_guidance,
+                                    LongSettings.from_config(real_cfg), seed=args.seed,
+                                    target_guidance_scale=guidance).trajectories[0]
     else:
         trajectory = editor.generate(prompt, args.seed, steps, duration, guidance)
     nfe_source = editor.nfe
@@ -218,13 +240,15 @@ def run_edit(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     sr = components.sample_rate
     if recording is not None:  # at the input's rate, channels, length and level; float, unclipped
-        sr = recording.sample_rate
+        from difftone.long_audio import output_subtype, write_exact
+        from difftone.real_audio import restore
+
+        sr, subtype = recording.sample_rate, output_subtype(audio_io.info(recording.path).subtype)
         files = {"reconstruction": "reconstruction.wav"}
-        audio_io.write(out / "reconstruction.wav", restore(trajectory.audio, recording, components.sample_rate), sr,
-                       subtype="FLOAT", keep_channels=True)
+        write_exact(out / "reconstruction.wav", restore(trajectory.audio, recording, components.sample_rate), sr,
+                    subtype)
         if edited is not None:
-            audio_io.write(out / "edit.wav", restore(edited, recording, components.sample_rate), sr, subtype="FLOAT",
-                           keep_channels=True)
+            write_exact(out / "edit.wav", restore(edited, recording, components.sample_rate), sr, subtype)
             files["edit"] = "edit.wav"
     else:
         files = {"source": "source.wav"}
@@ -267,6 +291,71 @@ def run_edit(args: argparse.Namespace) -> int:
     with audio_io.atomic_path(out / "edit.json") as tmp:
         tmp.write_text(json.dumps(record, indent=1) + "\n")
     print(f"{out / 'edit.json'}: swap step {swap_step} of {steps} ({reason})")
+    return 0
+
+
+def _check_passage_flags(args: argparse.Namespace, real_cfg) -> None:
+    """``--start``/``--end`` against the file's header, before any model is loaded (PassageError otherwise)."""
+    from difftone import audio as audio_io
+    from difftone.long_audio import check_passage
+
+    head = audio_io.info(args.audio)
+    check_passage(args.audio, args.start, args.end, head.frames / head.sample_rate, head.sample_rate,
+                  real_cfg["passage_fade"])
+
+
+def _write_recording_edit(args, config, editor, recording, prompt: str, src: str, tgt: str, spec: str, steps: int,
+                          source_guidance: float, guidance: float, policy: str, classifier, clf_info,
+                          config_source: str) -> int:
+    """``difftone edit --audio`` of one instrument: :func:`difftone.long_audio.edit_recording` (any length, or
+    ``--start``/``--end``), then ``reconstruction.wav``, ``edit.wav`` and ``edit.json`` in ``--out``."""
+    from difftone.audio import atomic_path
+    from difftone.engine import EditOptions, strategy_options
+    from difftone.long_audio import LongSettings, edit_recording, write_exact
+
+    real_cfg, swap_cfg = config["real_audio"], config["swap"]
+    options = EditOptions(no_change_policy=policy, seed=args.seed, synonyms=swap_cfg["synonyms"],
+                          probe_classifier=classifier, strategy_options=strategy_options(args.strategy, config))
+    result = edit_recording(
+        editor, recording, prompt, src, [tgt], args.strategy, LongSettings.from_config(real_cfg), steps=steps,
+        source_guidance=source_guidance, target_guidance=guidance, seed=args.seed, start=args.start, end=args.end,
+        options=options)
+    edit, wave = result.edits[0], result.outputs[0]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"reconstruction": "reconstruction.wav"}
+    write_exact(out / "reconstruction.wav", result.reconstruction, result.sample_rate, result.subtype)
+    if wave is not None:
+        write_exact(out / "edit.wav", wave, result.sample_rate, result.subtype)
+        files["edit"] = "edit.wav"
+    trajectories = result.inverted.trajectories
+    if args.save_trajectory:
+        for i, t in enumerate(trajectories):
+            t.save(out / "trajectory" / f"window-{i:03d}" if len(trajectories) > 1 else out / "trajectory")
+        files["trajectory"] = "trajectory"
+    step = edit.swap_step
+    record: dict[str, Any] = {
+        "prompt": prompt, "audio": recording.info(), "source_guidance_scale": source_guidance,
+        "model_sample_rate": editor.backbone.sample_rate, "target_prompt": edit.target_prompt, "source": src,
+        "target": tgt, "seed": args.seed, "config": config_source, "model": spec, "steps": steps,
+        "duration": recording.duration,
+        "guidance_scale": guidance, "sample_rate": result.sample_rate, "strategy": args.strategy,
+        "no_change_policy": policy, "window_step_rule": edit.rule, "swap_step": step,
+        "sigma": None if step is None else float(edit.sigma), "reason": edit.reason,
+        "words": [{"source": src, "target": tgt, "swap_step": step, "sigma": None if step is None else edit.sigma,
+                   "reason": edit.reason, "fallback": edit.fallback, "probe_nfe": edit.probe_nfe}],
+        "schedule": [] if step is None or step >= steps else [[int(step), edit.target_prompt]],
+        "skipped": step is None, "fallback": edit.fallback, "classifier": clf_info,
+        "trace": edit.windows[0]["trace"] if len(edit.windows) == 1 else None,
+        **result.info(), "window_steps": edit.windows,
+        "nfe": {"inversion": result.nfe_inversion, "edit": edit.nfe, "probe": edit.probe_nfe,
+                "total": result.nfe_inversion + edit.nfe},
+        "files": files,
+    }
+    with atomic_path(out / "edit.json") as tmp:
+        tmp.write_text(json.dumps(record, indent=1) + "\n")
+    where = "" if result.inverted.passage is None else f", passage {args.start or 0:g}-{args.end or recording.duration:g} s"
+    print(f"{out / 'edit.json'}: swap step {step} of {steps} over {len(trajectories)} window(s){where} ({edit.reason})")
     return 0
 
 

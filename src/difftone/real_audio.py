@@ -3,8 +3,10 @@
 ``load_recording`` turns a user's file into what the backbone takes (its sample rate, its
 channels, peak ``peak`` as ZETA scales SAO's input), refusing with one
 :class:`difftone.audio.AudioError` line each: a missing, empty or undecodable file, a file
-with no samples, a silent or mostly silent one, and one longer than the model's window (a
-run denoises one window; trim the file: the message gives the limit). Mono is repeated to
+with no samples, a silent or mostly silent one, and one longer than ``max_seconds``
+(``real_audio.max_seconds``; without it, one longer than the model's window: the Table IV
+clips are inverted as one window each). Longer files are edited window by window:
+:mod:`difftone.long_audio`. Mono is repeated to
 the model's channels, more channels are averaged first, other sample rates are resampled
 (soxr). ``restore`` maps model-rate audio back to the input's rate, channel count, length
 and level, so the reconstruction and the edit line up with the input sample for sample.
@@ -48,13 +50,20 @@ class Recording:
 
 
 def load_recording(path: str | Path, backbone, *, peak: float = 0.5, silence_db: float = -60.0,
-                   max_silent_fraction: float = 0.9) -> Recording:
-    """The file ``path`` prepared for ``backbone`` (module doc); AudioError naming the file otherwise."""
+                   max_silent_fraction: float = 0.9, max_seconds: float | None = None) -> Recording:
+    """The file ``path`` prepared for ``backbone`` (module doc); AudioError naming the file otherwise.
+
+    ``max_seconds``: the longest file accepted (``real_audio.max_seconds``; edited window by window,
+    :mod:`difftone.long_audio`); None: one model window (a caller that inverts the file as one window)."""
     path = Path(path)
     raw, rate = audio.load(path)
     audio.check_silence(raw, rate, path, silence_db=silence_db, max_silent_fraction=max_silent_fraction)
     seconds, window = raw.shape[1] / rate, float(backbone.max_duration)
-    if seconds > window:
+    if max_seconds is not None and seconds > float(max_seconds):
+        raise AudioError(path, f"{seconds:.2f} s is longer than real_audio.max_seconds ({float(max_seconds):g} s): "
+                               "raise it in the config (memory grows with the length, see difftone.long_audio) "
+                               f"or trim the file (e.g. `sox {path.name} cut.wav trim 0 {float(max_seconds):g}`)")
+    if max_seconds is None and seconds > window:
         raise AudioError(path, f"{seconds:.2f} s is longer than the model's window of {window:.2f} s "
                                f"({backbone.spec or 'model'}); trim it to at most {window:.2f} s "
                                f"(e.g. `sox {path.name} cut.wav trim 0 {window:.2f}`) and edit the parts one by one")
