@@ -2,7 +2,10 @@
 
 The model denoises one window (3.02 s on the demo model, 47.55 s on Stable Audio Open). A longer
 recording is cut into overlapping windows (:func:`plan_windows`: as few as cover it, spread evenly
-so that every seam overlaps alike, at least ``real_audio.window_overlap``). Each window is inverted
+so that every seam overlaps alike, at least ``real_audio.window_overlap``). A window's last latent
+frame is not used (the model reads the whole window, the span it gives is one hop shorter; past the
+file's end it reads silence): the demo model's decoder leaves that last hop silent, and on any VAE
+the window's edge is its least reliable part. Each window is inverted
 with the source prompt (:func:`difftone.engine.inversion.invert_audio`, ``real_audio.batch_windows``
 windows per call, one seed for all); then one swap step serves every window, so the timbre is the
 same throughout (:func:`common_step`): each window's step is chosen by the strategy from its own
@@ -290,6 +293,7 @@ def invert_windows(editor, recording, prompt: str, steps: int, guidance_scale: f
 
     backbone = editor.backbone
     window = int(backbone.window_frames) * int(backbone.hop_length)
+    usable = window - int(backbone.hop_length)  # the window's last latent frame is not used (module doc)
     total = int(recording.wave.shape[1])
     overlap = overlap_samples(settings.window_overlap, backbone)
     if overlap * 2 > window:
@@ -297,14 +301,17 @@ def invert_windows(editor, recording, prompt: str, steps: int, guidance_scale: f
                                          f"{overlap / backbone.sample_rate:.2f} s on this model, more than half its "
                                          f"window of {window / backbone.sample_rate:.2f} s: lower it")
     a, b = (0, total) if passage is None else span_for(passage, recording.sample_rate, backbone.sample_rate, total,
-                                                       window, overlap)
-    spans = [(a + s, a + e) for s, e in plan_windows(b - a, window, overlap)]
+                                                       usable, overlap)
+    spans = [(a + s, a + e) for s, e in plan_windows(b - a, usable, overlap)]
+    padded = np.pad(recording.wave, ((0, 0), (0, window)))  # a window reads past the file's end: silence
     out = InvertedWindows(recording, prompt, spans, passage=passage)
     batch = max(1, int(settings.batch_windows))
     for i in tqdm(range(0, len(spans), batch), desc="invert windows", unit="batch", leave=False,
                   disable=None if editor.progress is None else not editor.progress or len(spans) <= batch):
         chunk = spans[i : i + batch]
-        waves = torch.stack([torch.from_numpy(recording.wave[:, s:e]) for s, e in chunk])
+        # a window of its span's length when the recording fits one window, else the model's whole window
+        ends = [e if len(spans) == 1 else s + window for s, e in chunk]
+        waves = torch.stack([torch.from_numpy(padded[:, s:end]) for (s, _), end in zip(chunk, ends)])
         out.trajectories += invert_audio(editor, waves, [prompt] * len(chunk), [seed] * len(chunk), steps,
                                          guidance_scale, target_guidance_scale=target_guidance_scale,
                                          recordings=[{**recording.info(), "window": [s, e]} for s, e in chunk])
@@ -384,9 +391,11 @@ def edit_windows(editor, inverted: InvertedWindows, source: str, targets: Sequen
 
 
 def join_spans(pieces: Sequence, spans: Sequence[tuple[int, int]]) -> np.ndarray:
-    """Windows' audio (tensors or arrays, model rate) at absolute ``spans`` -> ``[ch, span]`` float64."""
+    """Windows' audio (tensors or arrays, model rate; each cut to its span's length) at absolute ``spans`` ->
+    ``[ch, span]`` float64."""
     a = spans[0][0]
-    arrays = [np.asarray(p.detach().cpu() if isinstance(p, torch.Tensor) else p, dtype=np.float64) for p in pieces]
+    arrays = [np.asarray(p.detach().cpu() if isinstance(p, torch.Tensor) else p, dtype=np.float64)[:, : e - s]
+              for p, (s, e) in zip(pieces, spans)]
     return join_windows(arrays, [(s - a, e - a) for s, e in spans])
 
 
