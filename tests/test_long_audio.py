@@ -245,7 +245,13 @@ def test_cli_passage_edit_leaves_everything_outside_bit_for_bit(demo, tmp_path):
                                            (["--start", "6", "--end", "12"], "outside the file"),
                                            (["--start", "2", "--end", "2.05"], "shorter than its fade"),
                                            (["--config", "MAX"], "longer than real_audio.max_seconds")])
-def test_cli_bad_passages_and_too_long_files_exit_1_and_write_nothing(tmp_path, capsys, flags, message):
+def test_cli_bad_passages_and_too_long_files_exit_1_and_write_nothing(tmp_path, capsys, monkeypatch, flags, message):
+    import difftone.models
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded before the input was checked")
+
+    monkeypatch.setattr(difftone.models, "load_backbone", no_model)  # refused before any model load
     path = tmp_path / "in.wav"
     sf.write(path, sustained(7.5, 44100).T, 44100)
     if "MAX" in flags:

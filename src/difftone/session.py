@@ -78,13 +78,19 @@ def resolve_session(
 
 
 def check_recording(path: str | Path, real_audio: Mapping[str, Any]) -> None:
-    """``path`` exists, decodes, and is not (mostly) silent by ``real_audio``'s thresholds, before any model
-    is loaded: :class:`difftone.audio.AudioError` naming the file otherwise."""
+    """``path`` exists, decodes, is not (mostly) silent by ``real_audio``'s thresholds and not longer than
+    ``real_audio.max_seconds``, before any model is loaded: :class:`difftone.audio.AudioError` naming the
+    file otherwise."""
     from difftone import audio
 
     wave, rate = audio.load(path)
     audio.check_silence(wave, rate, path, silence_db=real_audio["silence_db"],
                         max_silent_fraction=real_audio["max_silent_fraction"])
+    limit = real_audio.get("max_seconds")
+    if limit is not None and wave.shape[-1] / rate > float(limit):
+        raise audio.AudioError(path, f"{wave.shape[-1] / rate:.2f} s is longer than real_audio.max_seconds "
+                                     f"({float(limit):g} s): raise it in the config (memory grows with the length, "
+                                     "see difftone.long_audio) or trim the file")
 
 
 def _raw_config(config_path, workdir: Path) -> tuple[dict[str, Any], str]:
