@@ -426,6 +426,42 @@ register_command("edit", "edit the instrument of a generation, or of a recording
                  _add_edit_arguments, run_edit)
 
 
+# -- difftone studio ------------------------------------------------------------------------
+def _add_studio_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument("--model", help="tiny | demo:DIR | a hub id | a local snapshot folder (default: the trained demo "
+                   "model results/demo/model of this folder, else config model.spec; tiny when none is trained)")
+    p.add_argument("--classifier", help="a trained latent classifier checkpoint (default: results/classifiers/distilled)")
+    p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], help="default: config model.dtype")
+    p.add_argument("--device", help="cpu | cuda | cuda:N (default: config device)")
+    p.add_argument("--config", help="a difftone config file (default: ./config.yaml when present, else the "
+                   "schema's defaults); studio.* sets the upload limits")
+
+
+def run_studio(args: argparse.Namespace) -> int:
+    try:
+        import gradio  # noqa: F401
+    except ImportError as exc:
+        raise CLIError(f"difftone studio needs gradio ({exc}): pip install 'gradio>=6,<7'") from None
+    from difftone.studio.app import serve
+    from difftone.studio.backend import resolve
+
+    if not 0 <= args.port <= 65535:
+        raise CLIError(f"--port must be in [0, 65535], got {args.port}")
+    if args.classifier and not Path(args.classifier).exists():
+        raise CLIError(f"--classifier {args.classifier} does not exist")
+    resolved = resolve(args.config, args.model, args.classifier, args.device, args.dtype)
+    log.info("studio: model %s, classifier %s, %s %s", resolved.spec, resolved.classifier, resolved.device,
+             resolved.dtype)
+    serve(resolved, args.host, args.port)
+    return 0
+
+
+register_command("studio", "a local browser app: generate or upload, watch the classifier decide, move the swap "
+                 "step and listen (Gradio, 127.0.0.1)", _add_studio_arguments, run_studio)
+
+
 # -- entry point ------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="difftone", description="Diff-TONE instrument editing for Stable Audio Open")

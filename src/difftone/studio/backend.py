@@ -1,0 +1,292 @@
+"""The studio's model work, without Gradio: resolve and load the model once, generate or invert a
+source, edit it, and render edits at several steps of its cached trajectory.
+
+Everything goes through the library's one path, as ``difftone edit`` does: the model and
+classifier resolution (:func:`resolve`), :meth:`Editor.generate_source`, the inversion
+(:func:`difftone.real_audio.load_recording` / :func:`~difftone.real_audio.invert_recording`),
+and the edit step (:func:`difftone.engine.edit_source` for one word,
+:func:`difftone.engine.edit_words` for several). A source's trajectory is kept by the caller
+(the page keeps it per browser session), so moving the swap step to k costs the N - k
+remaining steps only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+log = logging.getLogger("difftone.studio")
+
+RANDOM_SOUND = ("No trained model was found (results/demo/model), so the studio runs the `tiny` test model: "
+                "its weights are random and **everything it plays is noise**. Run `bash scripts/run.sh` (or "
+                "`snakemake train_demo_model`) in this folder, then start `difftone studio` again.")
+
+
+class StudioError(ValueError):
+    """A bad input from the page; the message says what to change."""
+
+
+@dataclass
+class Resolved:
+    """What ``difftone studio`` runs: the validated config, the model spec, the classifier checkpoint
+    (None: tiny's random one, or none), device and dtype; ``random_sound``: the fallback to ``tiny``."""
+
+    config: dict
+    spec: str
+    classifier: str | None
+    device: str
+    dtype: str
+    random_sound: bool
+
+
+def resolve(config_path: str | None = None, model: str | None = None, classifier: str | None = None,
+            device: str | None = None, dtype: str | None = None, workdir: str | Path = ".") -> Resolved:
+    """The config (``config_path``, else ``./config.yaml`` when present, else the schema's defaults), and
+    the model: ``model`` if given; else the workflow's trained demo model (``results/demo/model``) with
+    its distilled classifier (``results/classifiers/distilled``) when they exist; else ``tiny``."""
+    from difftone.config import load_config, validate_config
+
+    workdir = Path(workdir)
+    if config_path is None and (workdir / "config.yaml").is_file():
+        config_path = str(workdir / "config.yaml")
+    config = load_config(config_path) if config_path else validate_config({})
+    spec, random_sound = model, False
+    if spec is None:
+        configured = str(config["model"]["spec"])
+        trained = workdir / "results" / "demo" / "model"
+        if configured == "demo" and trained.is_dir():
+            spec = f"demo:{trained}"
+        elif configured in ("demo", "tiny"):
+            spec, random_sound = "tiny", True
+        else:
+            spec = configured
+    else:
+        random_sound = spec == "tiny"
+    if classifier is None and spec != "tiny":
+        distilled = workdir / "results" / "classifiers" / "distilled"
+        classifier = str(distilled) if (distilled / "model.safetensors").is_file() else None
+    return Resolved(config, spec, classifier, device or config["device"], dtype or config["model"]["dtype"],
+                    random_sound)
+
+
+def word_pairs(sources: str | Sequence[str], targets: str | Sequence[str]) -> list[tuple[str, str]]:
+    """``"piano,trumpet"`` and ``"organ,saxophone"`` (or lists) -> IRMAS code pairs, in order; the checks of
+    ``difftone edit --source/--target``."""
+    from difftone.cli import CLIError, _word_pairs
+
+    join = (lambda v: v if isinstance(v, str) else ",".join(v))
+    sources, targets = join(sources or ""), join(targets or "")
+    if not sources.strip() or not targets.strip():
+        raise StudioError("choose the source instrument (the one the prompt or recording has) and a target")
+    try:
+        return _word_pairs(sources, targets)
+    except CLIError as exc:
+        raise StudioError(str(exc).replace("--source", "source").replace("--target", "target")) from None
+
+
+class Studio:
+    """One loaded model serving the page: ``generate``, ``invert``, ``edit``, ``edit_at_steps``.
+
+    ``out_dir``: where the WAV, JSON and picture files of every request go (one subfolder each); the
+    page serves files from there only."""
+
+    def __init__(self, resolved: Resolved, out_dir: str | Path):
+        from difftone.engine import Editor
+        from difftone.models import load_backbone
+
+        self.resolved = resolved
+        self.config = resolved.config
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        model_cfg = self.config["model"]
+        self.steps, self.duration = int(model_cfg["steps"]), float(model_cfg["duration"])
+        self.guidance = float(model_cfg["guidance_scale"])
+        self.backbone = load_backbone(resolved.spec, dtype=resolved.dtype, device=resolved.device)
+        self.classifier, self.classifier_info = self._classifier()
+        self.editor = Editor(self.backbone, self.classifier)
+        self.editor.check_settings(self.steps, self.duration, self.guidance)
+
+    def _classifier(self):
+        import argparse
+
+        from difftone.cli import _classifier_for
+
+        args = argparse.Namespace(classifier=self.resolved.classifier)
+        try:
+            return _classifier_for(args, self.resolved.spec, self.backbone, list(self.config["instruments"]),
+                                   "midpoint")
+        except Exception as exc:  # a broken checkpoint: say so at start-up
+            raise StudioError(f"cannot load the classifier {self.resolved.classifier}: {exc}") from None
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.backbone.sample_rate)
+
+    def new_folder(self) -> Path:
+        folder = self.out_dir / uuid.uuid4().hex[:12]
+        folder.mkdir(parents=True)
+        return folder
+
+    # -- sources ------------------------------------------------------------------------------
+    def generate(self, prompt: str, seed: int):
+        """The source :class:`~difftone.engine.Trajectory` of ``prompt`` and ``seed`` (with its trace)."""
+        prompt = (prompt or "").strip()
+        if not prompt:
+            raise StudioError("type a prompt naming the source instrument, e.g. “A soft piano melody”")
+        return self.editor.generate_source(prompt, _seed(seed), self.steps, self.duration, self.guidance)
+
+    def invert(self, path: str | Path, source: str, prompt: str | None = None, seed: int = 0):
+        """``(trajectory, recording)`` of an uploaded file: the checks and messages of ``difftone edit
+        --audio`` (:func:`~difftone.real_audio.load_recording`), the studio's size and length limits, then
+        the inversion under the prompt (default ``real_audio.source_prompt`` with the first source's name)."""
+        from difftone.engine.swap import instrument
+        from difftone.real_audio import invert_recording, load_recording, source_prompt
+
+        if not path:
+            raise StudioError("upload or record a file first")
+        path = Path(path)
+        limits, real = self.config["studio"], self.config["real_audio"]
+        size_mb = path.stat().st_size / 1e6 if path.is_file() else 0.0
+        if size_mb > limits["max_upload_mb"]:
+            raise StudioError(f"{path.name}: {size_mb:.1f} MB is more than the studio's limit of "
+                              f"{limits['max_upload_mb']} MB (config studio.max_upload_mb)")
+        recording = load_recording(path, self.backbone, peak=real["peak"], silence_db=real["silence_db"],
+                                   max_silent_fraction=real["max_silent_fraction"])
+        if recording.duration > limits["max_upload_seconds"]:
+            raise StudioError(f"{path.name}: {recording.duration:.1f} s is longer than the studio's limit of "
+                              f"{limits['max_upload_seconds']} s (config studio.max_upload_seconds); trim it")
+        name = instrument(source.split(",")[0].strip()).name
+        prompt = source_prompt(name, (prompt or "").strip() or None, real["source_prompt"])
+        target_guidance = real["target_guidance"] if real["target_guidance"] is not None else self.guidance
+        trajectory = invert_recording(self.editor, recording, prompt, self.steps, real["source_guidance"],
+                                      seed=_seed(seed), target_guidance_scale=target_guidance)
+        return trajectory, recording
+
+    # -- edits --------------------------------------------------------------------------------
+    def default_strategy(self, words: Sequence[tuple[str, str]]) -> str:
+        return "difftone" if len(words) == 1 else "presence"
+
+    def edit(self, trajectory, words: Sequence[tuple[str, str]], strategy: str | None = None, seed: int = 0,
+             guidance: float | None = None):
+        """One edit of ``trajectory`` (``words``: (source, target) code pairs) by ``strategy`` (default:
+        ``difftone`` for one word, ``presence`` for several, as ``difftone edit``): the edit step's record
+        (:class:`~difftone.engine.EditRecord` or :class:`~difftone.engine.MultiEditRecord`).
+        ``guidance``: of the edited steps (default the trajectory's)."""
+        from difftone.engine import StrategyError, edit_source, edit_words, strategy_options, validate_strategy
+
+        strategy = (strategy or "").strip() or self.default_strategy(words)
+        try:
+            validate_strategy(strategy, trajectory.steps)
+        except StrategyError as exc:
+            raise StudioError(str(exc)) from None
+        trajectory = self._with_guidance(trajectory, guidance)
+        swap = self.config["swap"]
+        common = dict(no_change_policy=swap["no_change_policy"], seed=_seed(seed), synonyms=swap["synonyms"],
+                      probe_classifier=self.classifier, options=strategy_options(strategy, self.config))
+        if len(words) == 1:
+            (src, tgt), = words
+            return edit_source(self.editor, trajectory, src, [tgt], strategy,
+                               rng=np.random.default_rng(_seed(seed)), **common)[0]
+        return edit_words(self.editor, trajectory, list(words), strategy, **common)
+
+    def hear_steps(self, chosen: int | None) -> list[int]:
+        """The steps "hear every step" renders: ``studio.steps_to_hear`` evenly spaced in [0, N], and ``chosen``."""
+        k = int(self.config["studio"]["steps_to_hear"])
+        steps = {int(round(s)) for s in np.linspace(0, self.steps, k)}
+        if chosen is not None:
+            steps.add(int(chosen))
+        return sorted(steps)
+
+    def edit_at_steps(self, trajectory, words: Sequence[tuple[str, str]], steps: Sequence[int],
+                      guidance: float | None = None) -> list:
+        """Edits of ``trajectory`` swapped at each of ``steps`` (strategy ``fixed:k``): for one word the plans of
+        every step go to the edit step's one batched run (:func:`~difftone.engine.apply_edits`); several words
+        are swapped together at each step (:func:`~difftone.engine.edit_words`)."""
+        from difftone.engine import apply_edits, edit_words, plan_edits
+
+        trajectory = self._with_guidance(trajectory, guidance)
+        synonyms = self.config["swap"]["synonyms"]
+        if len(words) == 1:
+            (src, tgt), = words
+            plans = [plan_edits(self.editor, trajectory, src, [tgt], f"fixed:{k}", synonyms=synonyms)[0]
+                     for k in steps]
+            return apply_edits(self.editor, trajectory, plans)
+        return [edit_words(self.editor, trajectory, list(words), f"fixed:{k}", synonyms=synonyms) for k in steps]
+
+    def _with_guidance(self, trajectory, guidance: float | None):
+        if guidance is None or float(guidance) == trajectory.edit_guidance_scale:
+            return trajectory
+        if float(guidance) < 0:
+            raise StudioError(f"guidance must be >= 0, got {guidance}")
+        return dataclasses.replace(trajectory, target_guidance_scale=float(guidance))
+
+    # -- files ----------------------------------------------------------------------------------
+    def record(self, trajectory, words, edit, strategy: str, seed: int, recording=None) -> dict[str, Any]:
+        """The edit's JSON record: the keys of ``difftone edit``'s ``edit.json``."""
+        from difftone.engine import swap_instruments
+
+        multi = hasattr(edit, "words")
+        word_records = ([{**vars(w)} for w in edit.words] if multi else
+                        [{"source": words[0][0], "target": words[0][1], "swap_step": edit.swap_step,
+                          "sigma": edit.sigma, "reason": edit.reason, "fallback": edit.fallback,
+                          "probe_nfe": edit.probe_nfe}])
+        for w in word_records:
+            w["sigma"] = None if w["swap_step"] is None else float(w["sigma"])
+        n = trajectory.steps
+        schedule = (edit.schedule if multi else
+                    ([] if edit.swap_step is None or edit.swap_step >= n else [(edit.swap_step, edit.target_prompt)]))
+        nfe_source = int(trajectory.nfe)
+        return {
+            "prompt": trajectory.prompt,
+            "audio": None if recording is None else recording.info(),
+            "target_prompt": swap_instruments(trajectory.prompt, list(words), self.config["swap"]["synonyms"]),
+            "source": words[0][0] if len(words) == 1 else [s for s, _ in words],
+            "target": words[0][1] if len(words) == 1 else [t for _, t in words],
+            "seed": _seed(seed), "model": self.resolved.spec, "steps": n, "duration": trajectory.duration,
+            "guidance_scale": trajectory.edit_guidance_scale, "sample_rate": self.sample_rate if recording is None
+            else recording.sample_rate, "strategy": strategy, "no_change_policy": self.config["swap"]["no_change_policy"],
+            "swap_step": edit.swap_step,
+            "sigma": None if edit.swap_step is None else float(trajectory.sigmas[edit.swap_step]),
+            "reason": edit.reason, "words": word_records, "schedule": [[int(k), p] for k, p in schedule],
+            "skipped": edit.swap_step is None, "fallback": edit.fallback, "classifier": self.classifier_info,
+            "trace": None if trajectory.trace is None else trajectory.trace.to_dict(),
+            "nfe": {("inversion" if recording is not None else "source"): nfe_source, "edit": edit.nfe,
+                    "probe": edit.probe_nfe, "total": nfe_source + edit.nfe},
+        }
+
+    def write_wav(self, folder: Path, name: str, wave, recording=None) -> Path:
+        """``wave`` ([ch, n] at the model's rate) as ``folder/name``: at the model's rate, or for a recording at
+        the input's rate, channels, length and level (float WAV, as ``difftone edit --audio``)."""
+        from difftone import audio as audio_io
+        from difftone.real_audio import restore
+
+        path = folder / name
+        if recording is None:
+            audio_io.write(path, np.asarray(wave.detach().cpu() if hasattr(wave, "detach") else wave), self.sample_rate)
+        else:
+            audio_io.write(path, restore(wave, recording, self.sample_rate), recording.sample_rate, subtype="FLOAT",
+                           keep_channels=True)
+        return path
+
+    @staticmethod
+    def write_json(folder: Path, name: str, record: dict) -> Path:
+        path = folder / name
+        path.write_text(json.dumps(record, indent=1) + "\n")
+        return path
+
+
+def _seed(seed) -> int:
+    try:
+        value = int(seed if seed is not None else 0)
+    except (TypeError, ValueError):
+        raise StudioError(f"the seed must be a whole number, got {seed!r}") from None
+    if value < 0:
+        raise StudioError(f"the seed must be >= 0, got {value}")
+    return value
