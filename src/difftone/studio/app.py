@@ -136,7 +136,7 @@ class StudioApp:
         return state["wav"], state["trajectory"].trace.to_dict() if state["trajectory"].trace is not None else None
 
     def api_edit(self, prompt: str, source: str, target: str, strategy: str, seed: float, progress=PROGRESS):
-        word_pairs(source, target)  # bad instruments: say so before generating
+        self.studio.target_prompt(prompt, word_pairs(source, target))  # bad words: say so before generating
         state = self._source(prompt, seed, progress)
         done = self._edit(state, source, target, strategy, progress=progress)
         return state["wav"], done["wav"], done["record"]
@@ -264,8 +264,8 @@ def build_app(studio: Studio):
                                     elem_id="edit-mel")
         hear = gr.Button("Hear every step", elem_id="hear")
         with gr.Row(elem_id="steps"):
-            slots = [gr.Audio(type="filepath", interactive=False, visible=False, min_width=160)
-                     for _ in range(app.slot_count)]
+            slots = [gr.Audio(type="filepath", interactive=False, visible=False, min_width=160, elem_id=f"step-{i}")
+                     for i in range(app.slot_count)]
         with gr.Accordion("edit record and downloads", open=False):
             downloads = gr.File(label="downloads (WAV, JSON)", file_count="multiple", interactive=False,
                                 elem_id="downloads")

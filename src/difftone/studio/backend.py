@@ -169,6 +169,12 @@ class Studio:
                                       seed=_seed(seed), target_guidance_scale=target_guidance)
         return trajectory, recording
 
+    def target_prompt(self, prompt: str, words: Sequence[tuple[str, str]]) -> str:
+        """``prompt`` with the words swapped (SwapError when a source instrument is not in it)."""
+        from difftone.engine import swap_instruments
+
+        return swap_instruments((prompt or "").strip(), list(words), self.config["swap"]["synonyms"])
+
     # -- edits --------------------------------------------------------------------------------
     def default_strategy(self, words: Sequence[tuple[str, str]]) -> str:
         return "difftone" if len(words) == 1 else "presence"
@@ -230,8 +236,6 @@ class Studio:
     # -- files ----------------------------------------------------------------------------------
     def record(self, trajectory, words, edit, strategy: str, seed: int, recording=None) -> dict[str, Any]:
         """The edit's JSON record: the keys of ``difftone edit``'s ``edit.json``."""
-        from difftone.engine import swap_instruments
-
         multi = hasattr(edit, "words")
         word_records = ([{**vars(w)} for w in edit.words] if multi else
                         [{"source": words[0][0], "target": words[0][1], "swap_step": edit.swap_step,
@@ -245,8 +249,8 @@ class Studio:
         nfe_source = int(trajectory.nfe)
         return {
             "prompt": trajectory.prompt,
-            "audio": None if recording is None else recording.info(),
-            "target_prompt": swap_instruments(trajectory.prompt, list(words), self.config["swap"]["synonyms"]),
+            "audio": None if recording is None else _upload_info(recording),
+            "target_prompt": self.target_prompt(trajectory.prompt, words),
             "source": words[0][0] if len(words) == 1 else [s for s, _ in words],
             "target": words[0][1] if len(words) == 1 else [t for _, t in words],
             "seed": _seed(seed), "model": self.resolved.spec, "steps": n, "duration": trajectory.duration,
@@ -280,6 +284,13 @@ class Studio:
         path = folder / name
         path.write_text(json.dumps(record, indent=1) + "\n")
         return path
+
+
+def _upload_info(recording) -> dict[str, Any]:
+    """The recording's facts for the record: its file name only (not the server's upload path; a ``path`` key
+    would also make gradio_client take the record for a file)."""
+    info = recording.info()
+    return {"file": Path(info.pop("path")).name, **info}
 
 
 def _seed(seed) -> int:
