@@ -5,6 +5,7 @@ audio players), the example pairs and swap steps, and bad inputs."""
 from __future__ import annotations
 
 import html
+import json
 import re
 import shutil
 from html.parser import HTMLParser
@@ -85,6 +86,8 @@ def test_figure2_writes_the_figure_and_audio_swap_at_n_is_the_source(tiny_source
     assert pia["kind"].tolist() == ["source", "swap", "swap", "swap"]
     assert pia["swap_step"].tolist() == ["", "0", "3", "6"]
     assert (pia["target_prompt"] == "A soft violin melody").all()
+    kept = json.loads(pia["trace"].iloc[0])  # the whole trace, for the report's plot_trace
+    assert len(kept["probs"]) == 6 and len(kept["sigmas"]) == 7 and len(kept["probs"][0]) == len(kept["instruments"])
     traj = Trajectory.load(dirs["pia"] / "pia-p000-s3" / "trajectory")
     assert [float(s) for s in pia["sigma"].tolist()[1:]] == pytest.approx([traj.sigmas[0], traj.sigmas[3], 0.0])
 
@@ -173,7 +176,7 @@ def results(tmp_path):
             audio.write(fig2 / f"{s}_to_{t}" / name, tone(200.0 + 10 * len(rows)), SR)
             rows.append({"source": s, "target": t, "item": f"{s}-p000-s0", "kind": kind, "prompt": "p",
                          "target_prompt": "q", "swap_step": k, "steps": 6, "sigma": 0.5 if k == "" else 80.0,
-                         "audio": f"{s}_to_{t}/{name}", "trace": '["pia", "vio"]'})
+                         "audio": f"{s}_to_{t}/{name}", "trace": FIG2_TRACE if s == "pia" else '["pia", "vio"]'})
     pd.DataFrame(rows, columns=MANIFEST_COLUMNS).to_csv(fig2 / MANIFEST, index=False)
     return {
         "table1": r / "tables" / "table1_classifiers.csv", "table2": r / "tables" / "table2_strategies.csv",
@@ -186,6 +189,27 @@ def results(tmp_path):
                    "edits": {"strategies": ["difftone", "fixed:2"]}, "generation": {"seeds": [0]}},
         "model_spec": "tiny",
     }
+
+
+# a source's trace as the Figure 2 manifest keeps it: the top-1 moves flu -> pia at step 2 of 4
+FIG2_TRACE = json.dumps({"instruments": ["flu", "pia", "vio"], "top1": ["flu", "flu", "pia", "pia"],
+                         "probs": [[0.6, 0.3, 0.1], [0.5, 0.4, 0.1], [0.2, 0.7, 0.1], [0.1, 0.8, 0.1]],
+                         "sigmas": [80.0, 5.0, 0.5, 0.05, 0.0]})
+
+
+def test_plot_trace_draws_a_line_per_instrument_labels_the_top_ones_and_marks_the_swap():
+    from difftone.report.trace_plot import plot_trace
+
+    fig = plot_trace(json.loads(FIG2_TRACE), None, 2, "last top-1 change at step 2 (flu -> pia)", top=2)
+    ax = fig.axes[0]
+    lines = [line for line in ax.get_lines() if len(line.get_xdata()) == 4]
+    assert len(lines) == 3  # one per instrument
+    np.testing.assert_allclose(sorted(line.get_ydata()[2] for line in lines), [0.1, 0.2, 0.7])
+    assert {t.get_text() for t in ax.get_legend().get_texts()} == {"piano (pia)", "flute (flu)", "swap at step 2"}
+    assert any("flu -> pia" in t.get_text() for t in fig.texts)
+    assert [t.get_text() for t in ax.child_axes[0].get_xticklabels()][0] == "80"  # sigma along the steps
+    with pytest.raises(ValueError, match="probabilities"):
+        plot_trace({"instruments": ["pia"], "probs": [[0.5, 0.5]]})
 
 
 def test_page_has_the_tables_audio_players_and_links_that_exist(results):
@@ -214,6 +238,9 @@ def test_page_has_the_tables_audio_players_and_links_that_exist(results):
     assert f"played at {gain_db:+.1f} dB" in text
     assert np.corrcoef(original[0], copied[0])[0, 1] > 0.9999  # the same signal, only scaled
     assert {"assets/classifiers/confusion_teacher.png", "assets/demo_loss.png", "assets/swap_steps.png"} <= set(links)
+    # Figure 2's source trace drawn by plot_trace (with Diff-TONE's step); an old manifest's codes stay text
+    assert "assets/traces/pia_to_vio.png" in links and "assets/traces/vio_to_pia.png" not in links
+    assert "<code>pia vio</code>" in text
     assert not [p for p in page.parent.iterdir() if p.name.startswith(".")]  # no temporary files left
 
 

@@ -85,7 +85,7 @@ def _edit_example(editor: Editor, sources_dir, source: str, target: str, fractio
     edits = [edit(editor, traj, source, [target], f"fixed:{k}", options, item=item["item"])[0]
              for k in swap_steps_of(fractions, n)]
     folder = out / pair_name(source, target)
-    trace = json.dumps(traj.trace.top1) if traj.trace is not None else ""
+    trace = json.dumps(traj.trace.to_dict()) if traj.trace is not None else ""  # the report draws it (plot_trace)
     target_prompt = edits[0].target_prompt
     base = {"source": source, "target": target, "item": item["item"], "prompt": traj.prompt,
             "target_prompt": target_prompt, "steps": n, "trace": trace}
