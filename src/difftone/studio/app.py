@@ -299,6 +299,7 @@ def build_app(studio: Studio):
                  [a_src_audio, a_edit_audio, a_record]),
             ):
                 gr.Button(visible=False).click(handler(fn), inputs, outputs, api_name=name, **QUEUE)
+    demo.studio = studio  # the loaded model, for the benchmark
     return demo
 
 
