@@ -23,13 +23,11 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
+from difftone.cli_inputs import CLIError, _classifier_for, _word_pairs, user_errors  # noqa: F401 (used and re-exported)
+
 log = logging.getLogger("difftone.cli")
 
 _COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int | None]]] = {}
-
-
-class CLIError(Exception):
-    """A bad command line; the message says what to change."""
 
 
 def register_command(
@@ -39,28 +37,6 @@ def register_command(
     run: Callable[[argparse.Namespace], int | None],
 ) -> None:
     _COMMANDS[name] = (help, add_arguments, run)
-
-
-def user_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions that are the user's to fix: printed as one line, no traceback."""
-    from difftone.config import ConfigError
-    from difftone.engine import EditError, StrategyError, SwapError
-    from difftone.models import ModelLoadError
-
-    from difftone.audio import AudioError
-    from difftone.captions import CaptionError
-    from difftone.engine.musicmagus import MusicMagusError
-    from difftone.session import SessionError
-
-    errors: list[type[BaseException]] = [CLIError, ConfigError, ModelLoadError, SwapError, EditError, StrategyError,
-                                         MusicMagusError, CaptionError, AudioError, SessionError]
-    try:
-        from difftone.classifiers import CheckpointError
-
-        errors.append(CheckpointError)
-    except ImportError:
-        pass
-    return tuple(errors)
 
 
 # -- difftone edit --------------------------------------------------------------------------
@@ -106,31 +82,6 @@ def _add_edit_arguments(p: argparse.ArgumentParser) -> None:
                    "one (as snakemake --configfile), then the schema's defaults; flags override it")
     p.add_argument("--save-trajectory", action="store_true", help="also write the source trajectory cache to OUT_DIR/trajectory")
     p.add_argument("-o", "--out", required=True, metavar="OUT_DIR", help="output folder")
-
-
-def _classifier_for(path: str | None, spec: str, components, config, strategy: str):
-    """(classifier or None, description for the JSON); ``path``: the session's trained classifier."""
-    instruments = list(config["instruments"])
-    if path:
-        try:
-            from difftone.classifiers import load_latent_classifier
-        except ImportError as exc:
-            raise CLIError(f"cannot load --classifier: difftone.classifiers is not available ({exc})") from None
-        clf = load_latent_classifier(path, window=config["classifiers"]["window"])
-        return clf.to(components.device), {"path": str(path), "trained": True}
-    if spec == "tiny":
-        from difftone.classifiers import tiny_latent_classifier
-
-        clf = tiny_latent_classifier(components.latent_channels, instruments, seed=0).to(components.device)
-        return clf, {"path": None, "trained": False, "note": "tiny untrained classifier with random weights (--model tiny)"}
-    from difftone.engine import strategy_spec
-
-    if strategy_spec(strategy).needs_classifier:
-        raise CLIError(
-            f"strategy {strategy} needs a trained latent classifier for this model: pass --classifier PATH "
-            "(e.g. results/classifiers/distilled), or choose --strategy midpoint|random|fixed:K"
-        )
-    return None, None
 
 
 def run_edit(args: argparse.Namespace) -> int:
@@ -357,29 +308,6 @@ def _write_recording_edit(args, config, editor, recording, prompt: str, src: str
     where = "" if result.inverted.passage is None else f", passage {args.start or 0:g}-{args.end or recording.duration:g} s"
     print(f"{out / 'edit.json'}: swap step {step} of {steps} over {len(trajectories)} window(s){where} ({edit.reason})")
     return 0
-
-
-def _word_pairs(sources: str, targets: str) -> list[tuple[str, str]]:
-    """``--source a,b --target c,d`` -> ``[(a, c), (b, d)]`` (IRMAS codes); one message per bad list."""
-    from difftone.engine.swap import instrument
-
-    src = [w.strip() for w in sources.split(",")]
-    tgt = [w.strip() for w in targets.split(",")]
-    for flag, names in (("--source", src), ("--target", tgt)):
-        if any(not n for n in names):
-            raise CLIError(f"{flag} {','.join(names)!r} has an empty name; separate instruments by single commas")
-    if len(src) != len(tgt):
-        raise CLIError(f"--source names {len(src)} instrument(s) but --target {len(tgt)}: give one target per "
-                       "source, in order (e.g. --source piano,trumpet --target organ,saxophone)")
-    codes = {flag: [instrument(n).code for n in names] for flag, names in (("--source", src), ("--target", tgt))}
-    for flag, cs in codes.items():
-        twice = sorted({c for c in cs if cs.count(c) > 1})
-        if twice:
-            raise CLIError(f"{flag} names {', '.join(twice)} twice; name each instrument once")
-    for s_code, t_code in zip(codes["--source"], codes["--target"]):
-        if s_code == t_code:
-            raise CLIError(f"--source and --target are the same instrument ({s_code})")
-    return list(zip(codes["--source"], codes["--target"]))
 
 
 def _cli_captions(args: argparse.Namespace, config, codes: list[str]) -> dict[str, list[str]]:

@@ -43,7 +43,7 @@ CSS = """
 def _page_errors(fn):
     """Turn a user's mistake into one message in the page (``gr.Error``); anything else is logged and
     reported as one line too, and the server keeps serving."""
-    from difftone.cli import user_errors
+    from difftone.cli_inputs import user_errors
 
     @functools.wraps(fn)
     def run(*args, **kwargs):

@@ -79,7 +79,7 @@ def resolve(config_path: str | None = None, model: str | None = None, classifier
 def word_pairs(sources: str | Sequence[str], targets: str | Sequence[str]) -> list[tuple[str, str]]:
     """``"piano,trumpet"`` and ``"organ,saxophone"`` (or lists) -> IRMAS code pairs, in order; the checks of
     ``difftone edit --source/--target``."""
-    from difftone.cli import CLIError, _word_pairs
+    from difftone.cli_inputs import CLIError, _word_pairs
 
     join = (lambda v: v if isinstance(v, str) else ",".join(v))
     sources, targets = join(sources or ""), join(targets or "")
@@ -116,7 +116,7 @@ class Studio:
     def _classifier(self):
         import argparse
 
-        from difftone.cli import _classifier_for
+        from difftone.cli_inputs import _classifier_for
 
         args = argparse.Namespace(classifier=self.resolved.classifier)
         try:
