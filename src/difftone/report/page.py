@@ -241,19 +241,14 @@ class _Media:
         plot_mel_thumbnail(wav, self.tmp / "spectrograms" / f"{name}.png")
         return f"assets/spectrograms/{name}.png"
 
-    def trace(self, trace: Mapping[str, Any], name: str, title: str, policy: str = "midpoint") -> str:
+    def trace(self, trace: Mapping[str, Any], name: str, title: str) -> str:
         """Link of the classifier-trace picture of a source (:func:`difftone.report.trace_plot.plot_trace`, drawn
-        into assets/traces/<name>.png), marking the step Diff-TONE's rule chooses on it and why."""
-        import numpy as np
-
-        from difftone.engine import Trace, choose_swap
+        into assets/traces/<name>.png)."""
         from difftone.report.trace_plot import plot_trace
 
-        t = Trace.from_dict(trace)
-        choice = choose_swap("difftone", t, t.steps, np.random.default_rng(0), policy, t.sigmas or None)
         dest = self.tmp / "traces" / f"{name}.png"
         dest.parent.mkdir(parents=True, exist_ok=True)
-        plot_trace(t, t.sigmas or None, choice.step, f"Diff-TONE's rule: {choice.reason}", title=title).savefig(dest)
+        plot_trace(trace, title=title).savefig(dest)
         return f"assets/traces/{name}.png"
 
     def resolve(self, link: str) -> Path:
@@ -666,10 +661,10 @@ def _figure2_section(audio_dir, figure, media: _Media):
             read = json.loads(first["trace"])
             if isinstance(read, dict):  # the classifier's probabilities at every step
                 link = media.trace(read, f"{source}_to_{target}", f"{_name(source)} source: the classifier on x0_hat")
-                trace = (f"<figure>{img(link, f'Classifier probabilities per instrument at every step of the {_name(source)} source, with the step Diff-TONE would swap at')}"
+                trace = (f"<figure>{img(link, f'Classifier probabilities per instrument at every step of the {_name(source)} source')}"
                          "<figcaption>The latent classifier's probabilities on x0_hat at every denoising step of "
-                         "the source (noise level σ on the top axis); the dashed line is the step Diff-TONE's rule "
-                         "chooses and why.</figcaption></figure>")
+                         "the source (noise level σ on the top axis): where the instrument gets decided."
+                         "</figcaption></figure>")
             else:  # a manifest written before the probabilities were kept: top-1 codes only
                 trace = (f"<p class=\"muted\">Classifier top-1 on x0_hat per step of the source: "
                          f"<code>{esc(' '.join(read))}</code></p>")

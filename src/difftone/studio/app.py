@@ -119,7 +119,7 @@ class StudioApp:
         strategy = (strategy or "").strip() or self.studio.default_strategy(words)
         if progress is not None:
             progress(0.5, desc=f"editing ({strategy})")
-        edit = self.studio.edit(state["trajectory"], words, strategy, state["seed"], guidance)
+        edit = self.studio.edit_once(state["trajectory"], words, strategy, state["seed"], guidance)
         record = self.studio.record(state["trajectory"], words, edit, strategy, state["seed"], state["recording"])
         folder = self.studio.new_folder()
         record["files"] = {"source" if state["recording"] is None else "reconstruction": Path(state["wav"]).name}

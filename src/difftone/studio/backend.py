@@ -179,7 +179,7 @@ class Studio:
     def default_strategy(self, words: Sequence[tuple[str, str]]) -> str:
         return "difftone" if len(words) == 1 else "presence"
 
-    def edit(self, trajectory, words: Sequence[tuple[str, str]], strategy: str | None = None, seed: int = 0,
+    def edit_once(self, trajectory, words: Sequence[tuple[str, str]], strategy: str | None = None, seed: int = 0,
              guidance: float | None = None):
         """One edit of ``trajectory`` (``words``: (source, target) code pairs) by ``strategy`` (default:
         ``difftone`` for one word, ``presence`` for several, as ``difftone edit``): the edit step's record

@@ -37,7 +37,7 @@ def measure(config: str | None, model: str | None, repeats: int) -> dict:
             trajectory = studio.generate("A soft piano melody", r)
             times["generate with trace"].append(time.perf_counter() - t)
             t = time.perf_counter()
-            edit = studio.edit(trajectory, words, "difftone" if studio.classifier is not None else "midpoint", r)
+            edit = studio.edit_once(trajectory, words, "difftone" if studio.classifier is not None else "midpoint", r)
             times["one edit"].append(time.perf_counter() - t)
             steps = studio.hear_steps(None)
             t = time.perf_counter()
