@@ -37,12 +37,20 @@ def config_file(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def app(config_file, tmp_path_factory):
-    from difftone.studio.app import serve
-    from difftone.studio.backend import resolve
+def workdir(tmp_path_factory):
+    """The folder the studio (and difftone edit, to compare) starts in: no config.yaml, no trained model."""
+    return tmp_path_factory.mktemp("empty_workdir")
 
-    resolved = resolve(str(config_file), None, workdir=tmp_path_factory.mktemp("empty_workdir"))
-    assert resolved.spec == "tiny" and resolved.random_sound  # no trained model here: tiny, with the banner
+
+@pytest.fixture(scope="module")
+def app(config_file, workdir, tmp_path_factory):
+    from difftone.session import resolve_session
+    from difftone.studio.app import serve
+    from difftone.studio.backend import Resolved
+
+    session = resolve_session(config_path=config_file, workdir=workdir)
+    resolved = Resolved.of(session)
+    assert resolved.spec == "tiny" and "noise" in resolved.random_sound  # tiny: random weights, the banner
     out = tmp_path_factory.mktemp("studio_out")
     demo, url = serve(resolved, "127.0.0.1", _free_port(), block=False, out_dir=out)
     yield url, out
@@ -59,6 +67,26 @@ def _frames(path) -> tuple[int, int]:
     return info.frames, info.samplerate
 
 
+# -- the resolution: difftone edit's -------------------------------------------------------------------
+def test_untrained_demo_weights_get_the_banner_and_flags_override_the_config(tmp_path):
+    from difftone.session import resolve_session
+    from difftone.studio.backend import Resolved
+
+    (tmp_path / "config.yaml").write_text("model: {spec: demo, dtype: bfloat16}\n")
+    resolved = Resolved.of(resolve_session(workdir=tmp_path))  # no results/demo/model in this folder
+    assert (resolved.spec, resolved.classifier, resolved.dtype, resolved.device) == ("demo", None, "bfloat16", "cpu")
+    assert "untrained demo weights" in resolved.random_sound and "noise" in resolved.random_sound
+    assert Resolved.of(resolve_session(workdir=tmp_path), "cuda:1", "float32").device == "cuda:1"
+    trained = Resolved.of(resolve_session(model="demo:/somewhere/trained", workdir=tmp_path))
+    assert trained.random_sound is None
+
+
+def test_studio_start_up_checks_the_classifier_as_difftone_edit(tmp_path, capsys):
+    assert main(["studio", "--classifier", str(tmp_path / "missing"), "--model", "tiny"]) == 1
+    err = capsys.readouterr().err
+    assert "missing does not exist" in err and "results/classifiers/distilled" in err
+
+
 # -- the API -----------------------------------------------------------------------------------------
 def test_api_names_are_fixed(client):
     assert set(client.view_api(return_format="dict", print_info=False)["named_endpoints"]) >= {
@@ -73,12 +101,13 @@ def test_generate_returns_the_source_and_its_trace(client):
 
 
 @pytest.mark.parametrize("strategy", ["difftone", "random"])
-def test_edit_matches_difftone_edit(client, config_file, tmp_path, strategy):
+def test_edit_matches_difftone_edit(client, config_file, workdir, tmp_path, strategy, monkeypatch):
     source, edit, record = client.predict("A soft piano melody", "piano", "violin", strategy, 7, api_name="/edit")
     assert _frames(source) == _frames(edit) == (int(SECONDS * SR), SR)
     out = tmp_path / "cli"
+    monkeypatch.chdir(workdir)  # difftone edit resolves the session where the studio did
     assert main(["-q", "edit", "--prompt", "A soft piano melody", "--source", "piano", "--target", "violin",
-                 "--seed", "7", "--strategy", strategy, "--model", "tiny", "--config", str(config_file),
+                 "--seed", "7", "--strategy", strategy, "--config", str(config_file),
                  "-o", str(out)]) == 0
     cli = json.loads((out / "edit.json").read_text())
     for key in ("swap_step", "sigma", "reason", "target_prompt", "source", "target", "steps", "fallback", "strategy"):

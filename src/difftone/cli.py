@@ -358,13 +358,14 @@ register_command("edit", "edit the instrument of a generation, or of a recording
 def _add_studio_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
-    p.add_argument("--model", help="tiny | demo:DIR | a hub id | a local snapshot folder (default: the trained demo "
-                   "model results/demo/model of this folder, else config model.spec; tiny when none is trained)")
-    p.add_argument("--classifier", help="a trained latent classifier checkpoint (default: results/classifiers/distilled)")
+    p.add_argument("--model", help="tiny | demo | demo:DIR | a hub id | a local snapshot folder (default: config "
+                   "model.spec; demo: the run's trained results/demo/model when there is one, as difftone edit)")
+    p.add_argument("--classifier", help="a trained latent classifier checkpoint (default: the run's "
+                   "results/classifiers/distilled with the run's own model)")
     p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], help="default: config model.dtype")
     p.add_argument("--device", help="cpu | cuda | cuda:N (default: config device)")
-    p.add_argument("--config", help="a difftone config file (default: ./config.yaml when present, else the "
-                   "schema's defaults); studio.* sets the upload limits")
+    p.add_argument("--config", help="a difftone config file laid over ./config.yaml when there is one (as "
+                   "difftone edit --config); studio.* sets the upload limits")
 
 
 def run_studio(args: argparse.Namespace) -> int:
@@ -372,14 +373,14 @@ def run_studio(args: argparse.Namespace) -> int:
         import gradio  # noqa: F401
     except ImportError as exc:
         raise CLIError(f"difftone studio needs gradio ({exc}): pip install 'gradio>=6,<7'") from None
+    from difftone.session import resolve_session
     from difftone.studio.app import serve
-    from difftone.studio.backend import resolve
+    from difftone.studio.backend import Resolved
 
     if not 0 <= args.port <= 65535:
         raise CLIError(f"--port must be in [0, 65535], got {args.port}")
-    if args.classifier and not Path(args.classifier).exists():
-        raise CLIError(f"--classifier {args.classifier} does not exist")
-    resolved = resolve(args.config, args.model, args.classifier, args.device, args.dtype)
+    session = resolve_session(config_path=args.config, model=args.model, classifier=args.classifier)
+    resolved = Resolved.of(session, args.device, args.dtype)
     log.info("studio: model %s, classifier %s, %s %s", resolved.spec, resolved.classifier, resolved.device,
              resolved.dtype)
     serve(resolved, args.host, args.port)

@@ -27,11 +27,12 @@ from typing import Any
 
 import gradio as gr
 
-from difftone.studio.backend import RANDOM_SOUND, Resolved, Studio, StudioError, word_pairs
+from difftone.studio.backend import Resolved, Studio, StudioError, word_pairs
 
 log = logging.getLogger("difftone.studio")
 
 PROGRESS = gr.Progress(track_tqdm=True)
+MANUAL = "fixed"  # the strategy picked without its step swaps at the manual slider's step (fixed:K)
 QUEUE = dict(concurrency_limit=1, concurrency_id="model")
 CSS = """
 .gradio-container {max-width: 1100px !important; margin: auto;}
@@ -170,7 +171,7 @@ class StudioApp:
                                                    progress))
 
     def ui_edit(self, state, source, target, strategy, manual_step, guidance, progress=PROGRESS):
-        if strategy == "fixed":
+        if strategy == MANUAL:
             strategy = f"fixed:{int(manual_step)}"
         done = self._edit(state, source, target, strategy, guidance, progress)
         edit, record = done["edit"], done["record"]
@@ -220,7 +221,7 @@ def build_app(studio: Studio):
         gr.Markdown("# difftone studio\nType a prompt or drop in a recording, pick a target instrument, see where "
                     "Diff-TONE swaps the prompt and why, then move the step and listen.")
         if studio.resolved.random_sound:
-            gr.Markdown(f"⚠️ {RANDOM_SOUND}", elem_id="banner")
+            gr.Markdown(f"⚠️ {studio.resolved.random_sound}", elem_id="banner")
         gr.Markdown(f"Model `{studio.resolved.spec}` on {studio.resolved.device} ({studio.resolved.dtype}), "
                     f"{n} steps, {studio.duration:g} s, classifier: "
                     f"{'none' if studio.classifier is None else (studio.resolved.classifier or 'random (tiny)')}",
@@ -279,7 +280,7 @@ def build_app(studio: Studio):
             button.click(handler(fn), inputs, source_outputs, api_visibility="private", **QUEUE).success(
                 handler(app.ui_edit), edit_inputs, edit_outputs, api_visibility="private", **QUEUE)
         edit_button.click(handler(app.ui_edit), edit_inputs, edit_outputs, api_visibility="private", **QUEUE)
-        manual.release(lambda: "fixed", None, strategy, api_visibility="private", queue=False).then(
+        manual.release(lambda: MANUAL, None, strategy, api_visibility="private", queue=False).then(
             handler(app.ui_edit), edit_inputs, edit_outputs, api_visibility="private", **QUEUE)
         hear.click(handler(app.ui_hear_steps), [state, source, target, guidance], slots, api_visibility="private",
                    **QUEUE)

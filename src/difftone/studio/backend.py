@@ -1,11 +1,12 @@
 """The studio's model work, without Gradio: resolve and load the model once, generate or invert a
 source, edit it, and render edits at several steps of its cached trajectory.
 
-Everything goes through the library's one path, as ``difftone edit`` does: the model and
-classifier resolution (:func:`resolve`), :meth:`Editor.generate_source`, the inversion
+Everything goes through the library's one path, as ``difftone edit`` does: the config, model
+and classifier resolution (:func:`difftone.session.resolve_session`; device and dtype: the flag,
+else the config), :meth:`Editor.generate`, the inversion
 (:func:`difftone.real_audio.load_recording` / :func:`~difftone.real_audio.invert_recording`),
-and the edit step (:func:`difftone.engine.edit_source` for one word,
-:func:`difftone.engine.edit_words` for several). A source's trajectory is kept by the caller
+and the edit step (:func:`difftone.engine.edit` for one word, :func:`difftone.engine.edit_words`
+for several). A source's trajectory is kept by the caller
 (the page keeps it per browser session), so moving the swap step to k costs the N - k
 remaining steps only.
 """
@@ -22,58 +23,51 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from difftone.session import Session
+
 log = logging.getLogger("difftone.studio")
 
-RANDOM_SOUND = ("No trained model was found (results/demo/model), so the studio runs the `tiny` test model: "
-                "its weights are random and **everything it plays is noise**. Run `bash scripts/run.sh` (or "
-                "`snakemake train_demo_model`) in this folder, then start `difftone studio` again.")
+RANDOM_SOUND = ("The studio runs {what}: its weights are random and **everything it plays is noise**. For real "
+                "edits, train the demo model (`bash scripts/run.sh`, or `snakemake train_demo_model`) and start "
+                "`difftone studio` in that folder, where `results/demo/model` is found as `difftone edit` finds it.")
+UNTRAINED = {"tiny": "the `tiny` test model", "demo": "the untrained demo weights"}
 
 
 class StudioError(ValueError):
     """A bad input from the page; the message says what to change."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Resolved:
-    """What ``difftone studio`` runs: the validated config, the model spec, the classifier checkpoint
-    (None: tiny's random one, or none), device and dtype; ``random_sound``: the fallback to ``tiny``."""
+    """What ``difftone studio`` runs: the :class:`~difftone.session.Session` (config, model spec, classifier
+    checkpoint or None) and the device and dtype, chosen as ``difftone edit`` chooses them."""
 
-    config: dict
-    spec: str
-    classifier: str | None
+    session: Session
     device: str
     dtype: str
-    random_sound: bool
 
+    @classmethod
+    def of(cls, session: Session, device: str | None = None, dtype: str | None = None) -> Resolved:
+        """``device``/``dtype``: the ``--device``/``--dtype`` flags; unset, the session's config's."""
+        return cls(session, device or session.config["device"], dtype or session.config["model"]["dtype"])
 
-def resolve(config_path: str | None = None, model: str | None = None, classifier: str | None = None,
-            device: str | None = None, dtype: str | None = None, workdir: str | Path = ".") -> Resolved:
-    """The config (``config_path``, else ``./config.yaml`` when present, else the schema's defaults), and
-    the model: ``model`` if given; else the workflow's trained demo model (``results/demo/model``) with
-    its distilled classifier (``results/classifiers/distilled``) when they exist; else ``tiny``."""
-    from difftone.config import load_config, validate_config
+    @property
+    def config(self) -> dict:
+        return self.session.config
 
-    workdir = Path(workdir)
-    if config_path is None and (workdir / "config.yaml").is_file():
-        config_path = str(workdir / "config.yaml")
-    config = load_config(config_path) if config_path else validate_config({})
-    spec, random_sound = model, False
-    if spec is None:
-        configured = str(config["model"]["spec"])
-        trained = workdir / "results" / "demo" / "model"
-        if configured == "demo" and trained.is_dir():
-            spec = f"demo:{trained}"
-        elif configured in ("demo", "tiny"):
-            spec, random_sound = "tiny", True
-        else:
-            spec = configured
-    else:
-        random_sound = spec == "tiny"
-    if classifier is None and spec != "tiny":
-        distilled = workdir / "results" / "classifiers" / "distilled"
-        classifier = str(distilled) if (distilled / "model.safetensors").is_file() else None
-    return Resolved(config, spec, classifier, device or config["device"], dtype or config["model"]["dtype"],
-                    random_sound)
+    @property
+    def spec(self) -> str:
+        return self.session.model
+
+    @property
+    def classifier(self) -> str | None:
+        return self.session.classifier
+
+    @property
+    def random_sound(self) -> str | None:
+        """The banner when the resolution ended on a model with random weights (``tiny``, untrained ``demo``)."""
+        what = UNTRAINED.get(self.spec)
+        return None if what is None else RANDOM_SOUND.format(what=what)
 
 
 def word_pairs(sources: str | Sequence[str], targets: str | Sequence[str]) -> list[tuple[str, str]]:
@@ -114,13 +108,12 @@ class Studio:
         self.editor.check_settings(self.steps, self.duration, self.guidance)
 
     def _classifier(self):
-        import argparse
-
+        """``difftone edit``'s choice (:func:`~difftone.cli_inputs._classifier_for`); no classifier is not an
+        error at start-up (strategies that need one say so when chosen)."""
         from difftone.cli_inputs import _classifier_for
 
-        args = argparse.Namespace(classifier=self.resolved.classifier)
         try:
-            return _classifier_for(args, self.resolved.spec, self.backbone, list(self.config["instruments"]),
+            return _classifier_for(self.resolved.classifier, self.resolved.spec, self.backbone, self.config,
                                    "midpoint")
         except Exception as exc:  # a broken checkpoint: say so at start-up
             raise StudioError(f"cannot load the classifier {self.resolved.classifier}: {exc}") from None
@@ -140,7 +133,7 @@ class Studio:
         prompt = (prompt or "").strip()
         if not prompt:
             raise StudioError("type a prompt naming the source instrument, e.g. “A soft piano melody”")
-        return self.editor.generate_source(prompt, _seed(seed), self.steps, self.duration, self.guidance)
+        return self.editor.generate(prompt, _seed(seed), self.steps, self.duration, self.guidance)
 
     def invert(self, path: str | Path, source: str, prompt: str | None = None, seed: int = 0):
         """``(trajectory, recording)`` of an uploaded file: the checks and messages of ``difftone edit
@@ -185,7 +178,7 @@ class Studio:
         ``difftone`` for one word, ``presence`` for several, as ``difftone edit``): the edit step's record
         (:class:`~difftone.engine.EditRecord` or :class:`~difftone.engine.MultiEditRecord`).
         ``guidance``: of the edited steps (default the trajectory's)."""
-        from difftone.engine import StrategyError, edit_source, edit_words, strategy_options, validate_strategy
+        from difftone.engine import EditOptions, StrategyError, edit, edit_words, strategy_options, validate_strategy
 
         strategy = (strategy or "").strip() or self.default_strategy(words)
         try:
@@ -194,13 +187,13 @@ class Studio:
             raise StudioError(str(exc)) from None
         trajectory = self._with_guidance(trajectory, guidance)
         swap = self.config["swap"]
-        common = dict(no_change_policy=swap["no_change_policy"], seed=_seed(seed), synonyms=swap["synonyms"],
-                      probe_classifier=self.classifier, options=strategy_options(strategy, self.config))
+        options = EditOptions(no_change_policy=swap["no_change_policy"], seed=_seed(seed), synonyms=swap["synonyms"],
+                              probe_classifier=self.classifier, strategy_options=strategy_options(strategy, self.config))
         if len(words) == 1:
             (src, tgt), = words
-            return edit_source(self.editor, trajectory, src, [tgt], strategy,
-                               rng=np.random.default_rng(_seed(seed)), **common)[0]
-        return edit_words(self.editor, trajectory, list(words), strategy, **common)
+            return edit(self.editor, trajectory, src, [tgt], strategy, options,
+                        rng=np.random.default_rng(_seed(seed)))[0]
+        return edit_words(self.editor, trajectory, list(words), strategy, options)
 
     def hear_steps(self, chosen: int | None) -> list[int]:
         """The steps "hear every step" renders: ``studio.steps_to_hear`` evenly spaced in [0, N], and ``chosen``."""
@@ -215,16 +208,15 @@ class Studio:
         """Edits of ``trajectory`` swapped at each of ``steps`` (strategy ``fixed:k``): for one word the plans of
         every step go to the edit step's one batched run (:func:`~difftone.engine.apply_edits`); several words
         are swapped together at each step (:func:`~difftone.engine.edit_words`)."""
-        from difftone.engine import apply_edits, edit_words, plan_edits
+        from difftone.engine import EditOptions, apply_edits, edit_words, plan_edits
 
         trajectory = self._with_guidance(trajectory, guidance)
-        synonyms = self.config["swap"]["synonyms"]
+        options = EditOptions(synonyms=self.config["swap"]["synonyms"])
         if len(words) == 1:
             (src, tgt), = words
-            plans = [plan_edits(self.editor, trajectory, src, [tgt], f"fixed:{k}", synonyms=synonyms)[0]
-                     for k in steps]
+            plans = [plan_edits(self.editor, trajectory, src, [tgt], f"fixed:{k}", options)[0] for k in steps]
             return apply_edits(self.editor, trajectory, plans)
-        return [edit_words(self.editor, trajectory, list(words), f"fixed:{k}", synonyms=synonyms) for k in steps]
+        return [edit_words(self.editor, trajectory, list(words), f"fixed:{k}", options) for k in steps]
 
     def _with_guidance(self, trajectory, guidance: float | None):
         if guidance is None or float(guidance) == trajectory.edit_guidance_scale:
