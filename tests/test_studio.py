@@ -135,6 +135,35 @@ def test_edit_audio_returns_the_reconstruction_at_the_files_rate_and_length(clie
     assert record["audio"]["file"] == "tone.wav" and record["audio"]["samples"] == n and record["audio"]["sample_rate"] == rate
 
 
+def test_an_upload_longer_than_a_window_is_edited_as_difftone_edit_audio_edits_it(workdir, tmp_path, monkeypatch):
+    """Windows, one swap step, crossfades (difftone.long_audio.edit_recording): the studio's record and audio are
+    those of difftone edit --audio on the same file, at the file's rate and length."""
+    from difftone.session import resolve_session
+    from difftone.studio.app import StudioApp
+    from difftone.studio.backend import Resolved, Studio
+
+    config = tmp_path / "long.yaml"
+    config.write_text(f"model: {{spec: tiny, steps: {STEPS}, duration: {SECONDS}}}\nstudio: {{max_upload_seconds: 30}}\n")
+    studio = Studio(Resolved.of(resolve_session(config_path=config, workdir=workdir)), tmp_path / "out")
+    rate = 22050
+    n = int((studio.backbone.max_duration + 2.5) * rate)  # longer than one window of the model
+    t = np.arange(n) / rate
+    sf.write(tmp_path / "long.wav", 0.3 * np.sin(2 * np.pi * 330 * t) * (1 + 0.5 * np.sin(t)), rate)
+    recon, edit, record = StudioApp(studio).api_edit_audio(str(tmp_path / "long.wav"), "piano", "violin", "fixed:2",
+                                                           progress=lambda *a, **k: None)
+    assert _frames(recon) == _frames(edit) == (n, rate)
+    assert len(record["windows"]) >= 2 and record["swap_step"] == 2 and record["audio"]["file"] == "long.wav"
+    out = tmp_path / "cli"
+    monkeypatch.chdir(workdir)
+    assert main(["-q", "edit", "--audio", str(tmp_path / "long.wav"), "--source", "piano", "--target", "violin",
+                 "--strategy", "fixed:2", "--seed", str(studio.config["real_audio"]["seed"]), "--config", str(config),
+                 "-o", str(out)]) == 0
+    cli = json.loads((out / "edit.json").read_text())
+    for key in ("swap_step", "reason", "target_prompt", "windows", "window_steps", "nfe", "sample_rate", "prompt"):
+        assert record[key] == cli[key], key
+    assert np.allclose(sf.read(edit)[0], sf.read(out / "edit.wav")[0], atol=2e-4)
+
+
 def test_a_bad_upload_is_one_message_and_the_server_goes_on(client, tmp_path):
     sf.write(tmp_path / "silent.wav", np.zeros(SR), SR)
     with pytest.raises(Exception, match="silent"):

@@ -143,10 +143,27 @@ class StudioApp:
         return state["wav"], done["wav"], done["record"]
 
     def api_edit_audio(self, file: str, source: str, target: str, strategy: str, progress=PROGRESS):
-        word_pairs(source, target)
-        state = self._inverted(file, source, "", self.studio.config["real_audio"]["seed"], progress)
+        words, seed = word_pairs(source, target), self.studio.config["real_audio"]["seed"]
+        if len(words) == 1:  # any length, as difftone edit --audio
+            return self._edited_upload(file, words, strategy, seed, progress)
+        state = self._inverted(file, source, "", seed, progress)  # several words: one window, as difftone edit
         done = self._edit(state, source, target, strategy, progress=progress)
         return state["wav"], done["wav"], done["record"]
+
+    def _edited_upload(self, file, words, strategy: str, seed, progress):
+        from difftone.long_audio import write_exact
+
+        progress(0.05, desc="inverting and editing the recording")
+        result, recording, prompt, strategy = self.studio.edit_upload(file, words, strategy, seed)
+        record = self.studio.upload_record(result, recording, prompt, words, strategy, seed)
+        folder = self.studio.new_folder()
+        recon = write_exact(folder / "reconstruction.wav", result.reconstruction, result.sample_rate, result.subtype)
+        record["files"], wav = {"reconstruction": recon.name}, None
+        if result.outputs[0] is not None:
+            wav = str(write_exact(folder / "edit.wav", result.outputs[0], result.sample_rate, result.subtype))
+            record["files"]["edit"] = "edit.wav"
+        self.studio.write_json(folder, "edit.json", record)
+        return str(recon), wav, record
 
     # -- the page ---------------------------------------------------------------------------------
     def _trace_figure(self, state: dict, swap_step=None, reason=None):

@@ -135,12 +135,11 @@ class Studio:
             raise StudioError("type a prompt naming the source instrument, e.g. “A soft piano melody”")
         return self.editor.generate(prompt, _seed(seed), self.steps, self.duration, self.guidance)
 
-    def invert(self, path: str | Path, source: str, prompt: str | None = None, seed: int = 0):
-        """``(trajectory, recording)`` of an uploaded file: the checks and messages of ``difftone edit
-        --audio`` (:func:`~difftone.real_audio.load_recording`), the studio's size and length limits, then
-        the inversion under the prompt (default ``real_audio.source_prompt`` with the first source's name)."""
-        from difftone.engine.swap import instrument
-        from difftone.real_audio import invert_recording, load_recording, source_prompt
+    def load_upload(self, path: str | Path, *, any_length: bool = False):
+        """The :class:`~difftone.real_audio.Recording` of an uploaded file: the studio's size limit, the checks
+        and messages of ``difftone edit --audio`` (:func:`~difftone.real_audio.load_recording`; ``any_length``:
+        up to ``real_audio.max_seconds``, else one model window), then ``studio.max_upload_seconds``."""
+        from difftone.real_audio import load_recording
 
         if not path:
             raise StudioError("upload or record a file first")
@@ -151,16 +150,85 @@ class Studio:
             raise StudioError(f"{path.name}: {size_mb:.1f} MB is more than the studio's limit of "
                               f"{limits['max_upload_mb']} MB (config studio.max_upload_mb)")
         recording = load_recording(path, self.backbone, peak=real["peak"], silence_db=real["silence_db"],
-                                   max_silent_fraction=real["max_silent_fraction"])
+                                   max_silent_fraction=real["max_silent_fraction"],
+                                   max_seconds=real["max_seconds"] if any_length else None)
         if recording.duration > limits["max_upload_seconds"]:
             raise StudioError(f"{path.name}: {recording.duration:.1f} s is longer than the studio's limit of "
                               f"{limits['max_upload_seconds']} s (config studio.max_upload_seconds); trim it")
+        return recording
+
+    def upload_prompt(self, source: str, prompt: str | None = None) -> str:
+        """The source prompt of a recording: ``prompt``, else ``real_audio.source_prompt`` with the first
+        source's name (as ``difftone edit --audio``)."""
+        from difftone.engine.swap import instrument
+        from difftone.real_audio import source_prompt
+
         name = instrument(source.split(",")[0].strip()).name
-        prompt = source_prompt(name, (prompt or "").strip() or None, real["source_prompt"])
-        target_guidance = real["target_guidance"] if real["target_guidance"] is not None else self.guidance
-        trajectory = invert_recording(self.editor, recording, prompt, self.steps, real["source_guidance"],
-                                      seed=_seed(seed), target_guidance_scale=target_guidance)
+        return source_prompt(name, (prompt or "").strip() or None, self.config["real_audio"]["source_prompt"])
+
+    @property
+    def upload_guidance(self) -> float:
+        """Guidance of a recording's edited steps: ``real_audio.target_guidance``, else ``model.guidance_scale``."""
+        real = self.config["real_audio"]
+        return real["target_guidance"] if real["target_guidance"] is not None else self.guidance
+
+    def invert(self, path: str | Path, source: str, prompt: str | None = None, seed: int = 0):
+        """``(trajectory, recording)`` of an uploaded file of one model window (the page keeps its trajectory to
+        move the step; :meth:`edit_upload` edits any length), inverted under :meth:`upload_prompt`."""
+        from difftone.real_audio import invert_recording
+
+        recording = self.load_upload(path)
+        trajectory = invert_recording(self.editor, recording, self.upload_prompt(source, prompt), self.steps,
+                                      self.config["real_audio"]["source_guidance"], seed=_seed(seed),
+                                      target_guidance_scale=self.upload_guidance)
         return trajectory, recording
+
+    def edit_upload(self, path: str | Path, words: Sequence[tuple[str, str]], strategy: str | None = None,
+                    seed: int = 0, prompt: str | None = None):
+        """An uploaded file of any length edited into one target as ``difftone edit --audio`` edits it
+        (:func:`difftone.long_audio.edit_recording`: windows, one swap step, crossfades) -> ``(result,
+        recording, prompt, strategy)``. ``seed``: the inversion's noise and the strategies' random streams."""
+        from difftone.engine import EditOptions, StrategyError, strategy_options, validate_strategy
+        from difftone.long_audio import LongSettings, edit_recording
+
+        (src, tgt), = words
+        strategy = (strategy or "").strip() or self.default_strategy(words)
+        try:
+            validate_strategy(strategy, self.steps)
+        except StrategyError as exc:
+            raise StudioError(str(exc)) from None
+        recording = self.load_upload(path, any_length=True)
+        real, swap, seed = self.config["real_audio"], self.config["swap"], _seed(seed)
+        prompt = self.upload_prompt(src, prompt)
+        options = EditOptions(no_change_policy=swap["no_change_policy"], seed=seed, synonyms=swap["synonyms"],
+                              probe_classifier=self.classifier, strategy_options=strategy_options(strategy, self.config))
+        result = edit_recording(self.editor, recording, prompt, src, [tgt], strategy, LongSettings.from_config(real),
+                                steps=self.steps, source_guidance=real["source_guidance"],
+                                target_guidance=self.upload_guidance, seed=seed, options=options)
+        return result, recording, prompt, strategy
+
+    def upload_record(self, result, recording, prompt: str, words, strategy: str, seed: int) -> dict[str, Any]:
+        """The JSON record of :meth:`edit_upload`: the keys of ``difftone edit --audio``'s ``edit.json``."""
+        (src, tgt), = words
+        edit, steps, step = result.edits[0], self.steps, result.edits[0].swap_step
+        real = self.config["real_audio"]
+        return {
+            "prompt": prompt, "audio": _upload_info(recording), "source_guidance_scale": real["source_guidance"],
+            "model_sample_rate": self.sample_rate, "target_prompt": edit.target_prompt, "source": src,
+            "target": tgt, "seed": _seed(seed), "model": self.resolved.spec, "steps": steps,
+            "duration": recording.duration, "guidance_scale": self.upload_guidance, "sample_rate": result.sample_rate,
+            "strategy": strategy, "no_change_policy": self.config["swap"]["no_change_policy"],
+            "window_step_rule": edit.rule, "swap_step": step, "sigma": None if step is None else float(edit.sigma),
+            "reason": edit.reason,
+            "words": [{"source": src, "target": tgt, "swap_step": step, "sigma": None if step is None else edit.sigma,
+                       "reason": edit.reason, "fallback": edit.fallback, "probe_nfe": edit.probe_nfe}],
+            "schedule": [] if step is None or step >= steps else [[int(step), edit.target_prompt]],
+            "skipped": step is None, "fallback": edit.fallback, "classifier": self.classifier_info,
+            "trace": edit.windows[0]["trace"] if len(edit.windows) == 1 else None,
+            **result.info(), "window_steps": edit.windows,
+            "nfe": {"inversion": result.nfe_inversion, "edit": edit.nfe, "probe": edit.probe_nfe,
+                    "total": result.nfe_inversion + edit.nfe},
+        }
 
     def target_prompt(self, prompt: str, words: Sequence[tuple[str, str]]) -> str:
         """``prompt`` with the words swapped (SwapError when a source instrument is not in it)."""
