@@ -180,11 +180,98 @@ def cache_snapshot(hf_home: Path, repo_id: str, revision: str | None = None) -> 
     return snapshot
 
 
-def write_sao(snapshot: Path) -> None:
+SIZES = ("tiny", "real")
+# the diffusers configs of stabilityai/stable-audio-open-1.0 as published (their provenance: SOURCES.md there)
+SAO_CONFIGS = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "stable-audio-open-1.0-configs"
+T5_PIECES = 32000  # t5-base's sentencepiece pieces; <extra_id_99>..<extra_id_0> follow at 32000..32099
+
+
+def _check_size(size: str) -> None:
+    if size not in SIZES:
+        raise ValueError(f"stand-in size {size!r} is not one of {', '.join(SIZES)}")
+
+
+def sao_tokenizer():
+    """A T5 Unigram tokenizer with the real one's id layout, built offline (the real ``spiece.model`` is not
+    public outside the gated repository): ``<pad>`` 0, ``</s>`` 1, ``<unk>`` 2, then ``\u2581word`` pieces of the
+    prompt and instrument words (lower and capitalised), single letters, digits and punctuation, filler pieces
+    no text can match up to 32000, then ``<extra_id_99>``..``<extra_id_0>`` at 32000..32099 as in t5-base, so
+    the published ``tokenizer_config.json`` (whose ``added_tokens_decoder`` names those ids) fits it unchanged."""
+    import string
+
+    from transformers import T5TokenizerFast
+
+    from difftone.models.tiny import EOS, PAD, PUNCTUATION, UNK, base_vocabulary
+
+    scores = {PAD: 0.0, EOS: 0.0, UNK: 0.0, "\u2581": -4.0}
+    words = [w for w in base_vocabulary() if w not in PUNCTUATION]
+    for w in [*words, *(w.capitalize() for w in words)]:
+        scores.setdefault("\u2581" + w, -1.0)
+    for c in [*PUNCTUATION, *string.punctuation]:
+        scores.setdefault(c, -2.0)
+    for c in string.ascii_letters + string.digits:
+        scores.setdefault(c, -6.0)
+    pieces = list(scores.items())
+    pieces += [(f"\ue000{i:05d}\ue001", -99.0) for i in range(T5_PIECES - len(pieces))]  # private use: unmatched
+    pieces += [(f"<extra_id_{i}>", 0.0) for i in range(99, -1, -1)]
+    return T5TokenizerFast(vocab=pieces, extra_ids=100, model_max_length=128, padding_side="right")
+
+
+def build_random_sao(out_dir: str | Path, configs: str | Path = SAO_CONFIGS, seed: int = 0) -> Path:
+    """Stable Audio Open 1.0 at its real size (DiT 1.06 B, Oobleck VAE, T5-base encoder, projection) from its
+    published diffusers configs in ``configs``, seeded random weights stored float16, written by
+    ``StableAudioPipeline.save_pretrained`` in the hub layout; returns ``out_dir``.
+
+    Built on the CPU: each part is created in float16 (``torch.set_default_dtype``), so the peak is one copy of
+    the weights (about 2.7 GB). The tokenizer is :func:`sao_tokenizer` with the published
+    ``tokenizer_config.json`` and ``special_tokens_map.json`` copied over its own."""
+    from diffusers import AutoencoderOobleck, CosineDPMSolverMultistepScheduler, StableAudioDiTModel
+    from diffusers import StableAudioProjectionModel
+    from transformers import T5Config, T5EncoderModel
+
+    from difftone.models.loader import save_snapshot
+    from difftone.models.sao import SAOBackbone
+
+    configs = Path(configs)
+    if not (configs / "model_index.json").is_file():
+        raise FileNotFoundError(f"{configs} has no model_index.json: the published Stable Audio Open configs "
+                                "(tests/fixtures/stable-audio-open-1.0-configs in a checkout of difftone) are needed")
+
+    def cfg(name, file="config.json"):
+        return json.loads((configs / name / file).read_text())
+
+    default = torch.get_default_dtype()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        torch.set_default_dtype(torch.float16)
+        try:
+            parts = {
+                "transformer": StableAudioDiTModel.from_config(cfg("transformer")),
+                "vae": AutoencoderOobleck.from_config(cfg("vae")),
+                "text_encoder": T5EncoderModel(T5Config.from_dict(cfg("text_encoder"))),
+                "projection_model": StableAudioProjectionModel.from_config(cfg("projection_model")),
+            }
+        finally:
+            torch.set_default_dtype(default)
+    parts = {k: v.half() for k, v in parts.items()}  # buffers made outside the default dtype too
+    parts["tokenizer"] = sao_tokenizer()
+    parts["scheduler"] = CosineDPMSolverMultistepScheduler.from_config(cfg("scheduler", "scheduler_config.json"))
+    out = save_snapshot(SAOBackbone(**parts), out_dir)
+    for name in ("tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy2(configs / "tokenizer" / name, out / "tokenizer" / name)
+    return out
+
+
+def write_sao(snapshot: Path, size: str = "tiny") -> None:
+    """The SAO stand-in: the tiny components (``tiny``) or :func:`build_random_sao` (``real``)."""
     from difftone.models import load_sao
     from difftone.models.loader import save_snapshot
 
-    save_snapshot(load_sao("tiny"), snapshot)
+    _check_size(size)
+    if size == "real":
+        build_random_sao(snapshot)
+    else:
+        save_snapshot(load_sao("tiny"), snapshot)
 
 
 # The MERT stand-in's remote code and published configs (difftone's own code with MERT-v1-95M's structure)
