@@ -1,17 +1,19 @@
 """Offline stand-ins of the paper run's real components, in their real formats (the rehearsal).
 
-``build_standins(out)`` writes, under ``out``:
+``build_standins(out, size=...)`` writes, under ``out`` (``size`` ``tiny``: small stand-ins, the CI rehearsal;
+``real``: SAO, MERT and CLAP at the real components' sizes, the full-size rehearsal):
 
 - ``hf-home/hub/``: a Hugging Face cache (its documented layout: ``models--<owner>--<name>/
   refs/main`` and ``snapshots/<commit>/``) holding, under the paper config's hub ids,
-  ``stabilityai/stable-audio-open-1.0``: a diffusers-layout snapshot of the tiny SAO
-  written by ``StableAudioPipeline.save_pretrained`` (:func:`difftone.models.loader.save_snapshot`);
+  ``stabilityai/stable-audio-open-1.0``: a diffusers-layout snapshot of the tiny SAO, or at ``real`` of
+  the real architecture from its published configs (:func:`build_random_sao`), written by
+  ``StableAudioPipeline.save_pretrained`` (:func:`difftone.models.loader.save_snapshot`);
   ``m-a-p/MERT-v1-95M`` at the paper's pinned revision: that repository's layout with remote code
   (:func:`write_mert_snapshot`: ``config.json`` with ``auto_map``, ``configuration_MERT.py``,
-  ``modeling_MERT.py``, ``preprocessor_config.json``, random weights; small); ``lukewys/laion_clap``:
+  ``modeling_MERT.py``, ``preprocessor_config.json``, random weights; small, or at ``real`` MERT-v1-95M's size); ``lukewys/laion_clap``:
   ``music_audioset_epoch_15_esc_90.14.pt``, an original-format LAION-CLAP checkpoint (``module.``-prefixed
   names, ``qkv`` fused, pickle protocol 4 with numpy scalars, as LAION's file: :func:`write_clap_checkpoint`)
-  of a tiny ClapModel (or, ``clap_size="real"``, HTSAT-base + RoBERTa-base) with random weights, read back
+  of a tiny ClapModel (or, at ``real``, HTSAT-base + RoBERTa-base) with random weights, read back
   by the real mapping code after its sha256 is checked;
   ``FacebookAI/roberta-base``: the CLAP zero-shot judge's text tokenizer in that repository's
   format (``config.json``, ``tokenizer.json``, ``vocab.json``, ``merges.txt``): a byte-level BPE
@@ -56,6 +58,12 @@ MERT_REVISION = "12af15fef9d0ac838c3f475bfbbf26d2060dd4f5"  # configs/paper.yaml
 CLAP_REPO = "lukewys/laion_clap"
 CLAP_FILE = "music_audioset_epoch_15_esc_90.14.pt"
 TOKENIZER_REPO = "FacebookAI/roberta-base"  # configs/paper.yaml's judge.tokenizer
+SIZES = ("tiny", "real")  # build_standins' size: small stand-ins (minutes on CPU) or the real components' sizes
+
+
+def _check_size(size: str) -> None:
+    if size not in SIZES:
+        raise ValueError(f"stand-in size {size!r}: use one of {', '.join(SIZES)}")
 AUDIOLDM2_REPO = "cvssp/audioldm2"  # configs/paper.yaml's musicmagus.model
 # cvssp/audioldm2's published config files, in the hub's layout (their provenance: SOURCES.md there)
 AUDIOLDM2_CONFIGS = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "audioldm2-configs"
@@ -129,9 +137,6 @@ def laion_original_only_tensors(config) -> dict[str, torch.Tensor]:
     return out
 
 
-CLAP_SIZES = ("tiny", "real")
-
-
 def write_clap_checkpoint(path: str | Path, size: str = "tiny", seed: int = 0) -> Path:
     """An original-format LAION-CLAP checkpoint with random weights, saved as LAION's files are reported
     to be: a torch pickle of ``{epoch, name, state_dict, optimizer}`` with ``module.`` keys, pickle protocol 4,
@@ -146,8 +151,7 @@ def write_clap_checkpoint(path: str | Path, size: str = "tiny", seed: int = 0) -
 
     from difftone.metrics.clap import build_tiny_clap, laion_music_config
 
-    if size not in CLAP_SIZES:
-        raise ValueError(f"CLAP stand-in size {size!r}: use one of {', '.join(CLAP_SIZES)}")
+    _check_size(size)
     if size == "tiny":
         model = build_tiny_clap(seed=seed)
     else:
@@ -180,15 +184,9 @@ def cache_snapshot(hf_home: Path, repo_id: str, revision: str | None = None) -> 
     return snapshot
 
 
-SIZES = ("tiny", "real")
 # the diffusers configs of stabilityai/stable-audio-open-1.0 as published (their provenance: SOURCES.md there)
 SAO_CONFIGS = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "stable-audio-open-1.0-configs"
 T5_PIECES = 32000  # t5-base's sentencepiece pieces; <extra_id_99>..<extra_id_0> follow at 32000..32099
-
-
-def _check_size(size: str) -> None:
-    if size not in SIZES:
-        raise ValueError(f"stand-in size {size!r} is not one of {', '.join(SIZES)}")
 
 
 def sao_tokenizer():
@@ -314,8 +312,8 @@ def write_mert_snapshot(out_dir: str | Path, size: str = "tiny", seed: int = 0) 
     return out
 
 
-def write_mert(snapshot: Path) -> None:
-    write_mert_snapshot(snapshot, "tiny")
+def write_mert(snapshot: Path, size: str = "tiny") -> None:
+    write_mert_snapshot(snapshot, size)
 
 
 def write_roberta_tokenizer(snapshot: Path) -> None:
@@ -375,18 +373,21 @@ def write_irmas_zip(out: Path, instruments: list[str], clips_per_instrument: int
 
 
 def build_standins(out: str | Path, instruments: list[str] = ("pia", "vio"), clips_per_instrument: int = 8,
-                   clap_size: str = "tiny") -> Path:
+                   size: str = "tiny") -> Path:
     """Write every stand-in under ``out`` (module docstring); return the path of ``data.yaml``.
-    ``clap_size``: the CLAP checkpoint's size (:func:`write_clap_checkpoint`)."""
+
+    ``size``: ``tiny`` (configs/rehearsal.yaml) or ``real`` (configs/rehearsal-fullsize.yaml on top): SAO
+    (:func:`build_random_sao`), MERT-v1-95M and the LAION-CLAP music checkpoint at their real sizes."""
     from difftone.data.irmas import md5sum
     from difftone.metrics.clap import file_sha256
 
+    _check_size(size)
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     hf_home = out / "hf-home"
-    write_sao(cache_snapshot(hf_home, SAO_REPO))
-    write_mert(cache_snapshot(hf_home, MERT_REPO, MERT_REVISION))
-    clap = write_clap_checkpoint(cache_snapshot(hf_home, CLAP_REPO) / CLAP_FILE, clap_size)
+    write_sao(cache_snapshot(hf_home, SAO_REPO), size)
+    write_mert(cache_snapshot(hf_home, MERT_REPO, MERT_REVISION), size)
+    clap = write_clap_checkpoint(cache_snapshot(hf_home, CLAP_REPO) / CLAP_FILE, size)
     write_roberta_tokenizer(cache_snapshot(hf_home, TOKENIZER_REPO))
     write_audioldm2(cache_snapshot(hf_home, AUDIOLDM2_REPO))
     zip_path = write_irmas_zip(out, list(instruments), clips_per_instrument)
