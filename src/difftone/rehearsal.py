@@ -1,7 +1,7 @@
 """Offline stand-ins of the paper run's real components, in their real formats (the rehearsal).
 
 ``build_standins(out, size=...)`` writes, under ``out`` (``size`` ``tiny``: small stand-ins, the CI rehearsal;
-``real``: SAO, MERT and CLAP at the real components' sizes, the full-size rehearsal):
+``real``: SAO, MERT, CLAP and AudioLDM2 at the real components' sizes, the full-size rehearsal):
 
 - ``hf-home/hub/``: a Hugging Face cache (its documented layout: ``models--<owner>--<name>/
   refs/main`` and ``snapshots/<commit>/``) holding, under the paper config's hub ids,
@@ -27,8 +27,9 @@
   (``write_audioldm2(..., size="real")`` writes it at the real size instead), holding only the files ``fetch_models``
   downloads of that repository (``difftone.models.fetch.AUDIOLDM2_PATTERNS``), so a file the
   loader needs and the patterns miss fails the rehearsal as it would fail the paper run;
-- ``IRMAS-TrainingData.zip``: an IRMAS-layout zip of rendered clips (3 s, the embedded
-  renderer), served to the real download rule as a ``file://`` URL;
+- ``IRMAS-TrainingData.zip``: the real archive's layout and file naming (:func:`write_irmas_zip`) with
+  rendered clips (3 s, the embedded renderer), served to the real download rule as a ``file://`` URL with
+  its md5;
 - ``data.yaml``: ``data.irmas_url`` and ``data.irmas_md5`` of that zip, and ``metrics.clap.sha256``
   of the CLAP stand-in (in place of the real file's pin in configs/paper.yaml).
 
@@ -221,8 +222,9 @@ def build_random_sao(out_dir: str | Path, configs: str | Path = SAO_CONFIGS, see
     ``StableAudioPipeline.save_pretrained`` in the hub layout; returns ``out_dir``.
 
     Built on the CPU: each part is created in float16 (``torch.set_default_dtype``), so the peak is one copy of
-    the weights (about 2.7 GB). The tokenizer is :func:`sao_tokenizer` with the published
-    ``tokenizer_config.json`` and ``special_tokens_map.json`` copied over its own."""
+    the weights (about 2.7 GB). Every published JSON file (``model_index.json``, the configs, the tokenizer's
+    ``tokenizer_config.json`` and ``special_tokens_map.json``) replaces the one ``save_pretrained`` wrote, so the
+    loaders read the real files; the tokenizer's ``tokenizer.json`` is :func:`sao_tokenizer`'s."""
     from diffusers import AutoencoderOobleck, CosineDPMSolverMultistepScheduler, StableAudioDiTModel
     from diffusers import StableAudioProjectionModel
     from transformers import T5Config, T5EncoderModel
@@ -255,8 +257,8 @@ def build_random_sao(out_dir: str | Path, configs: str | Path = SAO_CONFIGS, see
     parts["tokenizer"] = sao_tokenizer()
     parts["scheduler"] = CosineDPMSolverMultistepScheduler.from_config(cfg("scheduler", "scheduler_config.json"))
     out = save_snapshot(SAOBackbone(**parts), out_dir)
-    for name in ("tokenizer_config.json", "special_tokens_map.json"):
-        shutil.copy2(configs / "tokenizer" / name, out / "tokenizer" / name)
+    for published in configs.rglob("*.json"):  # the published files, not what this diffusers/transformers writes
+        shutil.copy2(published, out / published.relative_to(configs))
     return out
 
 
@@ -358,17 +360,43 @@ def write_audioldm2(snapshot: Path, size: str = "tiny", configs: Path = AUDIOLDM
     return kept
 
 
+EXCERPTS_PER_RECORDING = 2  # IRMAS cuts several 3 s excerpts __K from one recording NNNN
+
+
+def irmas_standin_name(code: str, index: int) -> str:
+    """The archive name of the stand-in's clip ``index`` of ``code``, in the real archive's pattern
+    (:mod:`difftone.data.irmas`): clips are dealt to recordings ``NNNN`` as excerpts ``__1``, ``__2``; the
+    recordings cycle through the drum tags (none, ``[nod]``, ``[dru]``) and the genres, and every fourth one
+    carries the numeric prefix some real names have (``008__[cel][nod][cla]0058__1.wav``)."""
+    from difftone.data.irmas import DRUM_TAGS, GENRES, format_name
+
+    recording, excerpt = divmod(index, EXCERPTS_PER_RECORDING)
+    drums = (None, *DRUM_TAGS)[recording % 3]
+    name = format_name(code, GENRES[recording % len(GENRES)], recording + 1, excerpt + 1, drums=drums)
+    return f"{recording:03d}__{name}" if recording % 4 == 3 else name
+
+
 def write_irmas_zip(out: Path, instruments: list[str], clips_per_instrument: int) -> Path:
+    """``IRMAS-TrainingData.zip`` laid out as the real archive: one top folder ``IRMAS-TrainingData/`` with a
+    folder per IRMAS class (all 11, voice included; its directory entries too), clip names from
+    :func:`irmas_standin_name`. The rehearsed ``instruments`` hold their rendered clips (3 s, 44.1 kHz stereo
+    16-bit, as IRMAS); every other class one clip (a rendered clip's audio), which the scan must leave out."""
     from difftone.data import render_embedded
     from difftone.data.irmas import IRMAS_FOLDER
+    from difftone.instruments import INSTRUMENTS
 
     zip_path = out / "IRMAS-TrainingData.zip"
     with tempfile.TemporaryDirectory(dir=out) as tmp:
         render_embedded(Path(tmp) / "render", instruments, clips_per_instrument)
-        root = Path(tmp) / "render"
+        root = Path(tmp) / "render" / IRMAS_FOLDER
+        rendered = {code: sorted((root / code).glob("*.wav")) for code in instruments}
         with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as zf:
-            for f in sorted((root / IRMAS_FOLDER).rglob("*.wav")):
-                zf.write(f, f.relative_to(root).as_posix())
+            zf.writestr(f"{IRMAS_FOLDER}/", "")
+            for code in INSTRUMENTS:
+                zf.writestr(f"{IRMAS_FOLDER}/{code}/", "")
+                clips = rendered.get(code) or rendered[instruments[0]][:1]
+                for i, clip in enumerate(clips):
+                    zf.write(clip, f"{IRMAS_FOLDER}/{code}/{irmas_standin_name(code, i)}")
     return zip_path
 
 
@@ -377,7 +405,7 @@ def build_standins(out: str | Path, instruments: list[str] = ("pia", "vio"), cli
     """Write every stand-in under ``out`` (module docstring); return the path of ``data.yaml``.
 
     ``size``: ``tiny`` (configs/rehearsal.yaml) or ``real`` (configs/rehearsal-fullsize.yaml on top): SAO
-    (:func:`build_random_sao`), MERT-v1-95M and the LAION-CLAP music checkpoint at their real sizes."""
+    (:func:`build_random_sao`), MERT-v1-95M, the LAION-CLAP music checkpoint and AudioLDM2 at their real sizes."""
     from difftone.data.irmas import md5sum
     from difftone.metrics.clap import file_sha256
 
@@ -389,7 +417,7 @@ def build_standins(out: str | Path, instruments: list[str] = ("pia", "vio"), cli
     write_mert(cache_snapshot(hf_home, MERT_REPO, MERT_REVISION), size)
     clap = write_clap_checkpoint(cache_snapshot(hf_home, CLAP_REPO) / CLAP_FILE, size)
     write_roberta_tokenizer(cache_snapshot(hf_home, TOKENIZER_REPO))
-    write_audioldm2(cache_snapshot(hf_home, AUDIOLDM2_REPO))
+    write_audioldm2(cache_snapshot(hf_home, AUDIOLDM2_REPO), size)
     zip_path = write_irmas_zip(out, list(instruments), clips_per_instrument)
     data = {"data": {"irmas_url": zip_path.as_uri(), "irmas_md5": md5sum(zip_path)},
             "metrics": {"clap": {"sha256": file_sha256(clap)}}}  # the pin configs/paper.yaml sets for LAION's file
