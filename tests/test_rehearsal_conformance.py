@@ -18,7 +18,8 @@ import torch
 from difftone.data.errors import DataError
 from difftone.data.index import split_clips, scan_clips
 from difftone.data.irmas import IRMAS_FOLDER, download, extract, md5sum, parse_name
-from difftone.rehearsal import SAO_CONFIGS, build_random_sao, sao_tokenizer, write_irmas_zip
+from difftone.models.audioldm2 import real_size_t5_tokenizer
+from difftone.rehearsal import SAO_CONFIGS, build_random_sao, write_irmas_zip
 
 # design notes, section 3: IRMAS-TrainingData/<code>/[inst][genre]NNNN__K.wav, a drum tag [dru]/[nod] may
 # precede the genre, some names carry a numeric prefix (008__[cel][nod][cla]0058__1.wav); 11 class folders
@@ -83,7 +84,7 @@ def test_irmas_stand_in_goes_through_the_md5_rule_extraction_scan_and_split(irma
 def test_sao_tokenizer_has_t5_base_ids_and_takes_the_published_tokenizer_files(tmp_path):
     from transformers import AutoTokenizer
 
-    sao_tokenizer().save_pretrained(tmp_path)
+    real_size_t5_tokenizer().save_pretrained(tmp_path)  # what build_random_sao writes
     for name in ("tokenizer_config.json", "special_tokens_map.json"):
         shutil.copy2(SAO_CONFIGS / "tokenizer" / name, tmp_path / name)
     tok = AutoTokenizer.from_pretrained(tmp_path)

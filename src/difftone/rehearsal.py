@@ -187,33 +187,6 @@ def cache_snapshot(hf_home: Path, repo_id: str, revision: str | None = None) -> 
 
 # the diffusers configs of stabilityai/stable-audio-open-1.0 as published (their provenance: SOURCES.md there)
 SAO_CONFIGS = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "stable-audio-open-1.0-configs"
-T5_PIECES = 32000  # t5-base's sentencepiece pieces; <extra_id_99>..<extra_id_0> follow at 32000..32099
-
-
-def sao_tokenizer():
-    """A T5 Unigram tokenizer with the real one's id layout, built offline (the real ``spiece.model`` is not
-    public outside the gated repository): ``<pad>`` 0, ``</s>`` 1, ``<unk>`` 2, then ``\u2581word`` pieces of the
-    prompt and instrument words (lower and capitalised), single letters, digits and punctuation, filler pieces
-    no text can match up to 32000, then ``<extra_id_99>``..``<extra_id_0>`` at 32000..32099 as in t5-base, so
-    the published ``tokenizer_config.json`` (whose ``added_tokens_decoder`` names those ids) fits it unchanged."""
-    import string
-
-    from transformers import T5TokenizerFast
-
-    from difftone.models.tiny import EOS, PAD, PUNCTUATION, UNK, base_vocabulary
-
-    scores = {PAD: 0.0, EOS: 0.0, UNK: 0.0, "\u2581": -4.0}
-    words = [w for w in base_vocabulary() if w not in PUNCTUATION]
-    for w in [*words, *(w.capitalize() for w in words)]:
-        scores.setdefault("\u2581" + w, -1.0)
-    for c in [*PUNCTUATION, *string.punctuation]:
-        scores.setdefault(c, -2.0)
-    for c in string.ascii_letters + string.digits:
-        scores.setdefault(c, -6.0)
-    pieces = list(scores.items())
-    pieces += [(f"\ue000{i:05d}\ue001", -99.0) for i in range(T5_PIECES - len(pieces))]  # private use: unmatched
-    pieces += [(f"<extra_id_{i}>", 0.0) for i in range(99, -1, -1)]
-    return T5TokenizerFast(vocab=pieces, extra_ids=100, model_max_length=128, padding_side="right")
 
 
 def build_random_sao(out_dir: str | Path, configs: str | Path = SAO_CONFIGS, seed: int = 0) -> Path:
@@ -224,11 +197,15 @@ def build_random_sao(out_dir: str | Path, configs: str | Path = SAO_CONFIGS, see
     Built on the CPU: each part is created in float16 (``torch.set_default_dtype``), so the peak is one copy of
     the weights (about 2.7 GB). Every published JSON file (``model_index.json``, the configs, the tokenizer's
     ``tokenizer_config.json`` and ``special_tokens_map.json``) replaces the one ``save_pretrained`` wrote, so the
-    loaders read the real files; the tokenizer's ``tokenizer.json`` is :func:`sao_tokenizer`'s."""
+    loaders read the real files. The tokenizer's ``tokenizer.json`` (the real ``spiece.model`` is only in the
+    gated repository) is :func:`difftone.models.audioldm2.real_size_t5_tokenizer`'s: a T5 Unigram with t5-base's
+    id layout (32100 ids, ``<extra_id_99>``..``<extra_id_0>`` at 32000..32099), which the published
+    ``tokenizer_config.json`` (its ``added_tokens_decoder`` names those ids) fits unchanged."""
     from diffusers import AutoencoderOobleck, CosineDPMSolverMultistepScheduler, StableAudioDiTModel
     from diffusers import StableAudioProjectionModel
     from transformers import T5Config, T5EncoderModel
 
+    from difftone.models.audioldm2 import real_size_t5_tokenizer
     from difftone.models.loader import save_snapshot
     from difftone.models.sao import SAOBackbone
 
@@ -254,7 +231,7 @@ def build_random_sao(out_dir: str | Path, configs: str | Path = SAO_CONFIGS, see
         finally:
             torch.set_default_dtype(default)
     parts = {k: v.half() for k, v in parts.items()}  # buffers made outside the default dtype too
-    parts["tokenizer"] = sao_tokenizer()
+    parts["tokenizer"] = real_size_t5_tokenizer()  # t5-base's id layout, as flan-t5-large's
     parts["scheduler"] = CosineDPMSolverMultistepScheduler.from_config(cfg("scheduler", "scheduler_config.json"))
     out = save_snapshot(SAOBackbone(**parts), out_dir)
     for published in configs.rglob("*.json"):  # the published files, not what this diffusers/transformers writes
