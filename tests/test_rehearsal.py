@@ -261,7 +261,7 @@ def test_full_size_rehearsal_runs_the_paper_dag_on_real_size_stand_ins(tmp_path)
     proc = run_rehearsal(root / "standins", workdir, ["configs/rehearsal.yaml", "configs/rehearsal-fullsize.yaml"],
                          ["--resources", "mem_mb=18000"], timeout=4 * 3600)
     print(f"full-size rehearsal: stand-ins built in {built:.0f} s, DAG in {time.perf_counter() - start - built:.0f} s")
-    check_contract(workdir, proc, ["difftone"])
+    check_contract(workdir, proc, ["difftone", "agree"])
     for pattern, lines in FULLSIZE_LOGS.items():
         for log in sorted((workdir / "logs").glob(pattern)):
             text = log.read_text()
