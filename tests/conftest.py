@@ -64,3 +64,15 @@ def tiny_trajectory(tiny_components, tiny_classifier):
 
     editor = Editor(tiny_components, tiny_classifier, progress=False)
     return editor.generate(TINY_PROMPT, TINY_SEED, TINY_STEPS, TINY_DURATION, TINY_GUIDANCE)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``fullsize`` (real-size stand-ins: GB of memory, up to an hour on 2 CPU cores) run only when a ``-m``
+    expression names the marker (``pytest -m fullsize``); otherwise they are deselected, so that the default
+    ``bash scripts/test.sh`` (CI) leaves them out whatever other ``-m`` it is given."""
+    if "fullsize" in (config.getoption("markexpr") or ""):
+        return
+    kept = [item for item in items if item.get_closest_marker("fullsize") is None]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item.get_closest_marker("fullsize")])
+        items[:] = kept

@@ -92,6 +92,27 @@ def test_openai_source_without_key_is_a_clear_error(tmp_path, monkeypatch):
     assert not (tmp_path / "a.txt").exists()
 
 
+def responses_body(text: str, n: int = 1, model: str = "gpt-test") -> dict:
+    """A completed Responses API answer (POST /v1/responses) with one assistant message holding ``text``, with
+    the fields of the documented response object (the installed client's ``openai.types.responses.Response``)."""
+    return {
+        "id": f"resp_{n}", "object": "response", "created_at": 1741476542, "status": "completed", "error": None,
+        "incomplete_details": None, "instructions": None, "max_output_tokens": None, "model": model,
+        "output": [{"type": "message", "id": f"msg_{n}", "status": "completed", "role": "assistant",
+                    "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]}],
+        "parallel_tool_calls": True, "previous_response_id": None, "reasoning": {"effort": None, "summary": None},
+        "store": True, "temperature": 1.0,
+        "text": {"format": {"type": "json_schema", "name": "PromptList", "strict": True,
+                            "schema": {"type": "object", "properties": {"prompts": {"type": "array",
+                                                                                    "items": {"type": "string"}}},
+                                       "required": ["prompts"], "additionalProperties": False}}},
+        "tool_choice": "auto", "tools": [], "top_p": 1.0, "truncation": "disabled",
+        "usage": {"input_tokens": 36, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0}, "output_tokens": 87,
+                  "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 123},
+        "user": None, "metadata": {},
+    }
+
+
 def fake_client(answers):
     """An OpenAI client whose HTTP transport replays ``answers`` (list of prompt lists or status codes)."""
     calls = []
@@ -101,17 +122,41 @@ def fake_client(answers):
         answer = answers[min(len(calls), len(answers)) - 1]
         if isinstance(answer, int):
             return httpx2.Response(answer, json={"error": {"message": "boom", "type": "server_error"}})
-        text = json.dumps({"prompts": answer})
-        return httpx2.Response(200, json={
-            "id": f"resp_{len(calls)}", "object": "response", "created_at": 0, "model": "gpt-test",
-            "status": "completed", "parallel_tool_calls": False, "tool_choice": "auto", "tools": [],
-            "output": [{"type": "message", "id": "m", "role": "assistant", "status": "completed",
-                        "content": [{"type": "output_text", "annotations": [], "text": text}]}],
-        })
+        return httpx2.Response(200, json=responses_body(json.dumps({"prompts": answer}), len(calls)))
 
     client = openai.OpenAI(api_key="sk-test-secret", base_url="http://fake/v1", max_retries=0,
                            http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
     return client, calls
+
+
+def test_served_answer_is_the_documented_responses_format():
+    """The mock's JSON validates strictly against the client's own pydantic models (nothing required missing,
+    no field of the wrong type), and the fields the client reads for ``responses.parse`` are where it reads them."""
+    from openai.types.responses import Response, ResponseOutputMessage, ResponseOutputText, ResponseUsage
+    from pydantic import ValidationError
+
+    body = responses_body(json.dumps({"prompts": ["A lively flute dance."]}))
+    response = Response.model_validate(body)  # recursive: every nested model too
+    for model, part in ((Response, body), (ResponseOutputMessage, body["output"][0]),
+                        (ResponseOutputText, body["output"][0]["content"][0]), (ResponseUsage, body["usage"])):
+        required = {k for k, f in model.model_fields.items() if f.is_required()}
+        assert required <= part.keys(), (model.__name__, required - part.keys())
+        model.model_validate(part)
+    assert response.output_text == body["output"][0]["content"][0]["text"]  # what output_parsed is parsed from
+    assert response.status == "completed" and response.usage.total_tokens == 123
+    broken = {k: v for k, v in body.items() if k != "output"}
+    with pytest.raises(ValidationError, match="output"):  # the check can fail: a missing field is caught
+        Response.model_validate(broken)
+    # the client itself: parse() sends the schema and reads the answer back through the same models
+    client, calls = fake_client([["A lively flute dance."]])
+    from pydantic import BaseModel
+
+    class PromptList(BaseModel):
+        prompts: list[str]
+
+    parsed = client.responses.parse(model="gpt-test", input="x", text_format=PromptList)
+    assert parsed.output_parsed == PromptList(prompts=["A lively flute dance."])
+    assert calls[0]["text"]["format"]["name"] == "PromptList"
 
 
 def test_openai_prompts_structured_output_validated_and_cached(tmp_path, caplog):

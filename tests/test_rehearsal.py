@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -172,22 +173,26 @@ def test_audioldm2_stand_in_size_is_checked(tmp_path):
         write_audioldm2(tmp_path / "snapshot", size="huge")
 
 
-@pytest.mark.slow
-def test_rehearsal_runs_the_paper_dag_on_stand_ins(tmp_path):
-    data_yaml = build_standins(tmp_path / "standins")
-    hf_home = tmp_path / "standins" / "hf-home"
+def run_rehearsal(standins: Path, workdir: Path, configs: list[str], extra: list[str] = (), timeout: float = 1500):
+    """Snakemake on the paper DAG with ``configs`` layered after configs/paper.yaml and the stand-ins' data.yaml,
+    the HF cache of ``standins`` with the hub switched off (docs/cluster.md's command)."""
+    hf_home = standins / "hf-home"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
     env.update(HF_HOME=str(hf_home), HF_HUB_CACHE=str(hf_home / "hub"), HF_HUB_OFFLINE="1")
-    workdir = tmp_path / "wd"
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2",
-           "--workflow-profile", "none", "--configfile", str(REPO / "config.yaml"), str(REPO / "configs/paper.yaml"),
-           str(REPO / "configs/rehearsal.yaml"), str(data_yaml)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1500)
+           *extra, "--workflow-profile", "none", "--configfile", str(REPO / "config.yaml"),
+           str(REPO / "configs/paper.yaml"), *(str(REPO / c) for c in configs), str(standins / "data.yaml")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-6000:]
+    return proc
 
+
+def check_contract(workdir: Path, proc, strategies: list[str]) -> None:
+    """The output contract, the real data rules, no demo model, every model fetched, Table III on AudioLDM2, and
+    every model job loading from the fetched-models folder (MODEL_LOGS)."""
     missing = [p for p in CONTRACT if not (workdir / p).is_file()]
     assert not missing, missing
-    for strategy in ("difftone", "agree"):
+    for strategy in strategies:
         for pair in ("pia_to_vio", "vio_to_pia"):
             assert (workdir / "results/edits" / strategy / pair / "swaps.csv").is_file()
         assert (workdir / "results/edits" / strategy / "nfe.json").is_file()
@@ -213,6 +218,55 @@ def test_rehearsal_runs_the_paper_dag_on_stand_ins(tmp_path):
                 assert folder in text, f"{log.relative_to(workdir)} did not load from {folder}"
             assert "loaded stabilityai/" not in text and "loaded MERT m-a-p/" not in text
             assert "loaded AudioLDM2 cvssp/" not in text
+
+
+@pytest.mark.slow
+def test_rehearsal_runs_the_paper_dag_on_stand_ins(tmp_path):
+    build_standins(tmp_path / "standins")
+    workdir = tmp_path / "wd"
+    proc = run_rehearsal(tmp_path / "standins", workdir, ["configs/rehearsal.yaml"])
+    check_contract(workdir, proc, ["difftone", "agree"])
+
+
+# the line each real-size component's loader writes into a job's log (a tiny stand-in's counts differ)
+SAO_REAL = "SAO parameters: DiT 1.06 B, VAE 156.1 M, text encoder 109.6 M"
+MERT_REAL = "13 hidden states of 768"  # MERT-v1-95M (the tiny stand-in: 5 of 64)
+CLAP_REAL = "CLAP parameters: audio branch 67.8 M, text branch 124.6 M"  # HTSAT-base, RoBERTa-base
+AUDIOLDM2_REAL = ("AudioLDM2 parameters: unet 346.9 M, vae 55.4 M, text_encoder 193.9 M, text_encoder_2 341.2 M, "
+                  "language_model 124.4 M")  # cvssp/audioldm2's published counts
+FULLSIZE_LOGS = {
+    "features/encode_sao_latents.log": [SAO_REAL],
+    "sources/[a-z][a-z][a-z].log": [SAO_REAL],
+    "edits/*/[a-z][a-z][a-z].log": [SAO_REAL],
+    "sweep/sweep_swap_steps.log": [SAO_REAL, MERT_REAL],
+    "edits/edit_swap_steps.log": [SAO_REAL],
+    "classifiers/table1_classifiers.log": [SAO_REAL, MERT_REAL, CLAP_REAL],
+    "features/extract_teacher_features.log": [MERT_REAL],
+    "metrics/embed_references.log": [CLAP_REAL],
+    "metrics/difftone.log": [MERT_REAL, CLAP_REAL],
+    "edits/musicmagus.log": [AUDIOLDM2_REAL],
+}
+
+
+@pytest.mark.fullsize
+def test_full_size_rehearsal_runs_the_paper_dag_on_real_size_stand_ins(tmp_path):
+    """configs/rehearsal-fullsize.yaml on build_standins(size="real") (docs/cluster.md: its time and memory):
+    the output contract as above, and every model job's log names the real-size component it loaded.
+    DIFFTONE_FULLSIZE_DIR keeps the stand-ins and the run there (to read the logs after)."""
+    root = Path(os.environ.get("DIFFTONE_FULLSIZE_DIR") or tmp_path)
+    start = time.perf_counter()
+    build_standins(root / "standins", size="real")
+    built = time.perf_counter() - start
+    workdir = root / "wd"
+    proc = run_rehearsal(root / "standins", workdir, ["configs/rehearsal.yaml", "configs/rehearsal-fullsize.yaml"],
+                         ["--resources", "mem_mb=18000"], timeout=4 * 3600)
+    print(f"full-size rehearsal: stand-ins built in {built:.0f} s, DAG in {time.perf_counter() - start - built:.0f} s")
+    check_contract(workdir, proc, ["difftone", "agree"])
+    for pattern, lines in FULLSIZE_LOGS.items():
+        for log in sorted((workdir / "logs").glob(pattern)):
+            text = log.read_text()
+            for line in lines:
+                assert line in text, f"{log.relative_to(workdir)}: no {line!r} (a tiny component was loaded?)"
 
 
 def test_clap_stand_in_is_fetched_and_opens_only_with_its_own_pinned_hash(tmp_path, monkeypatch):

@@ -4,10 +4,10 @@
 
 1. Builds the full-size Stable Audio Open 1.0 architecture from the diffusers configs in
    tests/fixtures/stable-audio-open-1.0-configs (DiT, Oobleck VAE, T5-base encoder, projection,
-   scheduler) with random weights, writes it as a hub-layout snapshot (loader.save_snapshot) and
-   loads it back through difftone.models.load_sao in float16 on CUDA: the paper run's code path.
-   The tokenizer is the tiny word tokenizer (the T5 sentencepiece model is not in the fixture;
-   tokenizing costs nothing next to the DiT).
+   scheduler) with random fp16 weights as a hub-layout snapshot (difftone.rehearsal.build_random_sao,
+   on the CPU, about a minute) and loads it back through difftone.models.load_sao in float16 on CUDA:
+   the paper run's code path. The tokenizer has t5-base's id layout but not its pieces (the
+   sentencepiece model is not public; tokenizing costs nothing next to the DiT).
 2. Times, with torch.cuda.synchronize and torch.cuda.max_memory_allocated per unit:
    - source generation: one prompt x seed, with the distilled-classifier hook on x0_hat
      (a paper-size latent classifier, windowed over the 10 s) and the trajectory cache;
@@ -33,33 +33,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "src"))
-FIXTURE = REPO / "tests" / "fixtures" / "stable-audio-open-1.0-configs"
 FRACTIONS = [0, 0.25, 0.5, 0.75, 0.9, 1.0]
-
-
-def build_random_snapshot(out: Path) -> Path:
-    from diffusers import AutoencoderOobleck, CosineDPMSolverMultistepScheduler, StableAudioDiTModel
-    from diffusers import StableAudioProjectionModel
-    from transformers import T5Config, T5EncoderModel
-
-    from difftone.models.loader import SAOBackbone, save_snapshot
-    from difftone.models.tiny import word_tokenizer
-
-    def cfg(name, file="config.json"):
-        return json.loads((FIXTURE / name / file).read_text())
-
-    torch.manual_seed(0)
-    with torch.device("cuda"):  # random init on the GPU: seconds instead of minutes
-        parts = dict(
-            transformer=StableAudioDiTModel.from_config(cfg("transformer")),
-            vae=AutoencoderOobleck.from_config(cfg("vae")),
-            text_encoder=T5EncoderModel(T5Config.from_dict(cfg("text_encoder"))),
-            projection_model=StableAudioProjectionModel.from_config(cfg("projection_model")),
-        )
-    parts = {k: v.half() for k, v in parts.items()}
-    parts["tokenizer"] = word_tokenizer()
-    parts["scheduler"] = CosineDPMSolverMultistepScheduler.from_config(cfg("scheduler", "scheduler_config.json"))
-    return save_snapshot(SAOBackbone(**parts), out)
 
 
 def timed(fn, repeats: int) -> dict:
@@ -93,10 +67,11 @@ def main() -> None:
     from difftone.engine import Editor, swap_instrument
     from difftone.instruments import DEFAULT_CODES
     from difftone.models import load_sao
+    from difftone.rehearsal import build_random_sao
 
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        snapshot = Path(args.snapshot) if args.snapshot else build_random_snapshot(Path(tmp) / "sao")
+        snapshot = Path(args.snapshot) if args.snapshot else build_random_sao(Path(tmp) / "sao")
         built = time.perf_counter() - start
         start = time.perf_counter()
         components = load_sao(str(snapshot), dtype="float16", device="cuda")

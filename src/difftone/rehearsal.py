@@ -1,17 +1,19 @@
 """Offline stand-ins of the paper run's real components, in their real formats (the rehearsal).
 
-``build_standins(out)`` writes, under ``out``:
+``build_standins(out, size=...)`` writes, under ``out`` (``size`` ``tiny``: small stand-ins, the CI rehearsal;
+``real``: SAO, MERT, CLAP and AudioLDM2 at the real components' sizes, the full-size rehearsal):
 
 - ``hf-home/hub/``: a Hugging Face cache (its documented layout: ``models--<owner>--<name>/
   refs/main`` and ``snapshots/<commit>/``) holding, under the paper config's hub ids,
-  ``stabilityai/stable-audio-open-1.0``: a diffusers-layout snapshot of the tiny SAO
-  written by ``StableAudioPipeline.save_pretrained`` (:func:`difftone.models.loader.save_snapshot`);
+  ``stabilityai/stable-audio-open-1.0``: a diffusers-layout snapshot of the tiny SAO, or at ``real`` of
+  the real architecture from its published configs (:func:`build_random_sao`), written by
+  ``StableAudioPipeline.save_pretrained`` (:func:`difftone.models.loader.save_snapshot`);
   ``m-a-p/MERT-v1-95M`` at the paper's pinned revision: that repository's layout with remote code
   (:func:`write_mert_snapshot`: ``config.json`` with ``auto_map``, ``configuration_MERT.py``,
-  ``modeling_MERT.py``, ``preprocessor_config.json``, random weights; small); ``lukewys/laion_clap``:
+  ``modeling_MERT.py``, ``preprocessor_config.json``, random weights; small, or at ``real`` MERT-v1-95M's size); ``lukewys/laion_clap``:
   ``music_audioset_epoch_15_esc_90.14.pt``, an original-format LAION-CLAP checkpoint (``module.``-prefixed
   names, ``qkv`` fused, pickle protocol 4 with numpy scalars, as LAION's file: :func:`write_clap_checkpoint`)
-  of a tiny ClapModel (or, ``clap_size="real"``, HTSAT-base + RoBERTa-base) with random weights, read back
+  of a tiny ClapModel (or, at ``real``, HTSAT-base + RoBERTa-base) with random weights, read back
   by the real mapping code after its sha256 is checked;
   ``FacebookAI/roberta-base``: the CLAP zero-shot judge's text tokenizer in that repository's
   format (``config.json``, ``tokenizer.json``, ``vocab.json``, ``merges.txt``): a byte-level BPE
@@ -25,8 +27,9 @@
   (``write_audioldm2(..., size="real")`` writes it at the real size instead), holding only the files ``fetch_models``
   downloads of that repository (``difftone.models.fetch.AUDIOLDM2_PATTERNS``), so a file the
   loader needs and the patterns miss fails the rehearsal as it would fail the paper run;
-- ``IRMAS-TrainingData.zip``: an IRMAS-layout zip of rendered clips (3 s, the embedded
-  renderer), served to the real download rule as a ``file://`` URL;
+- ``IRMAS-TrainingData.zip``: the real archive's layout and file naming (:func:`write_irmas_zip`) with
+  rendered clips (3 s, the embedded renderer), served to the real download rule as a ``file://`` URL with
+  its md5;
 - ``data.yaml``: ``data.irmas_url`` and ``data.irmas_md5`` of that zip, and ``metrics.clap.sha256``
   of the CLAP stand-in (in place of the real file's pin in configs/paper.yaml).
 
@@ -56,6 +59,12 @@ MERT_REVISION = "12af15fef9d0ac838c3f475bfbbf26d2060dd4f5"  # configs/paper.yaml
 CLAP_REPO = "lukewys/laion_clap"
 CLAP_FILE = "music_audioset_epoch_15_esc_90.14.pt"
 TOKENIZER_REPO = "FacebookAI/roberta-base"  # configs/paper.yaml's judge.tokenizer
+SIZES = ("tiny", "real")  # build_standins' size: small stand-ins (minutes on CPU) or the real components' sizes
+
+
+def _check_size(size: str) -> None:
+    if size not in SIZES:
+        raise ValueError(f"stand-in size {size!r}: use one of {', '.join(SIZES)}")
 AUDIOLDM2_REPO = "cvssp/audioldm2"  # configs/paper.yaml's musicmagus.model
 # cvssp/audioldm2's published config files, in the hub's layout (their provenance: SOURCES.md there)
 AUDIOLDM2_CONFIGS = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "audioldm2-configs"
@@ -129,9 +138,6 @@ def laion_original_only_tensors(config) -> dict[str, torch.Tensor]:
     return out
 
 
-CLAP_SIZES = ("tiny", "real")
-
-
 def write_clap_checkpoint(path: str | Path, size: str = "tiny", seed: int = 0) -> Path:
     """An original-format LAION-CLAP checkpoint with random weights, saved as LAION's files are reported
     to be: a torch pickle of ``{epoch, name, state_dict, optimizer}`` with ``module.`` keys, pickle protocol 4,
@@ -146,8 +152,7 @@ def write_clap_checkpoint(path: str | Path, size: str = "tiny", seed: int = 0) -
 
     from difftone.metrics.clap import build_tiny_clap, laion_music_config
 
-    if size not in CLAP_SIZES:
-        raise ValueError(f"CLAP stand-in size {size!r}: use one of {', '.join(CLAP_SIZES)}")
+    _check_size(size)
     if size == "tiny":
         model = build_tiny_clap(seed=seed)
     else:
@@ -180,11 +185,70 @@ def cache_snapshot(hf_home: Path, repo_id: str, revision: str | None = None) -> 
     return snapshot
 
 
-def write_sao(snapshot: Path) -> None:
+# the diffusers configs of stabilityai/stable-audio-open-1.0 as published (their provenance: SOURCES.md there)
+SAO_CONFIGS = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "stable-audio-open-1.0-configs"
+
+
+def build_random_sao(out_dir: str | Path, configs: str | Path = SAO_CONFIGS, seed: int = 0) -> Path:
+    """Stable Audio Open 1.0 at its real size (DiT 1.06 B, Oobleck VAE, T5-base encoder, projection) from its
+    published diffusers configs in ``configs``, seeded random weights stored float16, written by
+    ``StableAudioPipeline.save_pretrained`` in the hub layout; returns ``out_dir``.
+
+    Built on the CPU: each part is created in float16 (``torch.set_default_dtype``), so the peak is one copy of
+    the weights (about 2.7 GB). Every published JSON file (``model_index.json``, the configs, the tokenizer's
+    ``tokenizer_config.json`` and ``special_tokens_map.json``) replaces the one ``save_pretrained`` wrote, so the
+    loaders read the real files. The tokenizer's ``tokenizer.json`` (the real ``spiece.model`` is only in the
+    gated repository) is :func:`difftone.models.audioldm2.real_size_t5_tokenizer`'s: a T5 Unigram with t5-base's
+    id layout (32100 ids, ``<extra_id_99>``..``<extra_id_0>`` at 32000..32099), which the published
+    ``tokenizer_config.json`` (its ``added_tokens_decoder`` names those ids) fits unchanged."""
+    from diffusers import AutoencoderOobleck, CosineDPMSolverMultistepScheduler, StableAudioDiTModel
+    from diffusers import StableAudioProjectionModel
+    from transformers import T5Config, T5EncoderModel
+
+    from difftone.models.audioldm2 import real_size_t5_tokenizer
+    from difftone.models.loader import save_snapshot
+    from difftone.models.sao import SAOBackbone
+
+    configs = Path(configs)
+    if not (configs / "model_index.json").is_file():
+        raise FileNotFoundError(f"{configs} has no model_index.json: the published Stable Audio Open configs "
+                                "(tests/fixtures/stable-audio-open-1.0-configs in a checkout of difftone) are needed")
+
+    def cfg(name, file="config.json"):
+        return json.loads((configs / name / file).read_text())
+
+    default = torch.get_default_dtype()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        torch.set_default_dtype(torch.float16)
+        try:
+            parts = {
+                "transformer": StableAudioDiTModel.from_config(cfg("transformer")),
+                "vae": AutoencoderOobleck.from_config(cfg("vae")),
+                "text_encoder": T5EncoderModel(T5Config.from_dict(cfg("text_encoder"))),
+                "projection_model": StableAudioProjectionModel.from_config(cfg("projection_model")),
+            }
+        finally:
+            torch.set_default_dtype(default)
+    parts = {k: v.half() for k, v in parts.items()}  # buffers made outside the default dtype too
+    parts["tokenizer"] = real_size_t5_tokenizer()  # t5-base's id layout, as flan-t5-large's
+    parts["scheduler"] = CosineDPMSolverMultistepScheduler.from_config(cfg("scheduler", "scheduler_config.json"))
+    out = save_snapshot(SAOBackbone(**parts), out_dir)
+    for published in configs.rglob("*.json"):  # the published files, not what this diffusers/transformers writes
+        shutil.copy2(published, out / published.relative_to(configs))
+    return out
+
+
+def write_sao(snapshot: Path, size: str = "tiny") -> None:
+    """The SAO stand-in: the tiny components (``tiny``) or :func:`build_random_sao` (``real``)."""
     from difftone.models import load_sao
     from difftone.models.loader import save_snapshot
 
-    save_snapshot(load_sao("tiny"), snapshot)
+    _check_size(size)
+    if size == "real":
+        build_random_sao(snapshot)
+    else:
+        save_snapshot(load_sao("tiny"), snapshot)
 
 
 # The MERT stand-in's remote code and published configs (difftone's own code with MERT-v1-95M's structure)
@@ -227,8 +291,8 @@ def write_mert_snapshot(out_dir: str | Path, size: str = "tiny", seed: int = 0) 
     return out
 
 
-def write_mert(snapshot: Path) -> None:
-    write_mert_snapshot(snapshot, "tiny")
+def write_mert(snapshot: Path, size: str = "tiny") -> None:
+    write_mert_snapshot(snapshot, size)
 
 
 def write_roberta_tokenizer(snapshot: Path) -> None:
@@ -273,35 +337,64 @@ def write_audioldm2(snapshot: Path, size: str = "tiny", configs: Path = AUDIOLDM
     return kept
 
 
+EXCERPTS_PER_RECORDING = 2  # IRMAS cuts several 3 s excerpts __K from one recording NNNN
+
+
+def irmas_standin_name(code: str, index: int) -> str:
+    """The archive name of the stand-in's clip ``index`` of ``code``, in the real archive's pattern
+    (:mod:`difftone.data.irmas`): clips are dealt to recordings ``NNNN`` as excerpts ``__1``, ``__2``; the
+    recordings cycle through the drum tags (none, ``[nod]``, ``[dru]``) and the genres, and every fourth one
+    carries the numeric prefix some real names have (``008__[cel][nod][cla]0058__1.wav``)."""
+    from difftone.data.irmas import DRUM_TAGS, GENRES, format_name
+
+    recording, excerpt = divmod(index, EXCERPTS_PER_RECORDING)
+    drums = (None, *DRUM_TAGS)[recording % 3]
+    name = format_name(code, GENRES[recording % len(GENRES)], recording + 1, excerpt + 1, drums=drums)
+    return f"{recording:03d}__{name}" if recording % 4 == 3 else name
+
+
 def write_irmas_zip(out: Path, instruments: list[str], clips_per_instrument: int) -> Path:
+    """``IRMAS-TrainingData.zip`` laid out as the real archive: one top folder ``IRMAS-TrainingData/`` with a
+    folder per IRMAS class (all 11, voice included; its directory entries too), clip names from
+    :func:`irmas_standin_name`. The rehearsed ``instruments`` hold their rendered clips (3 s, 44.1 kHz stereo
+    16-bit, as IRMAS); every other class one clip (a rendered clip's audio), which the scan must leave out."""
     from difftone.data import render_embedded
     from difftone.data.irmas import IRMAS_FOLDER
+    from difftone.instruments import INSTRUMENTS
 
     zip_path = out / "IRMAS-TrainingData.zip"
     with tempfile.TemporaryDirectory(dir=out) as tmp:
         render_embedded(Path(tmp) / "render", instruments, clips_per_instrument)
-        root = Path(tmp) / "render"
+        root = Path(tmp) / "render" / IRMAS_FOLDER
+        rendered = {code: sorted((root / code).glob("*.wav")) for code in instruments}
         with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as zf:
-            for f in sorted((root / IRMAS_FOLDER).rglob("*.wav")):
-                zf.write(f, f.relative_to(root).as_posix())
+            zf.writestr(f"{IRMAS_FOLDER}/", "")
+            for code in INSTRUMENTS:
+                zf.writestr(f"{IRMAS_FOLDER}/{code}/", "")
+                clips = rendered.get(code) or rendered[instruments[0]][:1]
+                for i, clip in enumerate(clips):
+                    zf.write(clip, f"{IRMAS_FOLDER}/{code}/{irmas_standin_name(code, i)}")
     return zip_path
 
 
 def build_standins(out: str | Path, instruments: list[str] = ("pia", "vio"), clips_per_instrument: int = 8,
-                   clap_size: str = "tiny") -> Path:
+                   size: str = "tiny") -> Path:
     """Write every stand-in under ``out`` (module docstring); return the path of ``data.yaml``.
-    ``clap_size``: the CLAP checkpoint's size (:func:`write_clap_checkpoint`)."""
+
+    ``size``: ``tiny`` (configs/rehearsal.yaml) or ``real`` (configs/rehearsal-fullsize.yaml on top): SAO
+    (:func:`build_random_sao`), MERT-v1-95M, the LAION-CLAP music checkpoint and AudioLDM2 at their real sizes."""
     from difftone.data.irmas import md5sum
     from difftone.metrics.clap import file_sha256
 
+    _check_size(size)
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     hf_home = out / "hf-home"
-    write_sao(cache_snapshot(hf_home, SAO_REPO))
-    write_mert(cache_snapshot(hf_home, MERT_REPO, MERT_REVISION))
-    clap = write_clap_checkpoint(cache_snapshot(hf_home, CLAP_REPO) / CLAP_FILE, clap_size)
+    write_sao(cache_snapshot(hf_home, SAO_REPO), size)
+    write_mert(cache_snapshot(hf_home, MERT_REPO, MERT_REVISION), size)
+    clap = write_clap_checkpoint(cache_snapshot(hf_home, CLAP_REPO) / CLAP_FILE, size)
     write_roberta_tokenizer(cache_snapshot(hf_home, TOKENIZER_REPO))
-    write_audioldm2(cache_snapshot(hf_home, AUDIOLDM2_REPO))
+    write_audioldm2(cache_snapshot(hf_home, AUDIOLDM2_REPO), size)
     zip_path = write_irmas_zip(out, list(instruments), clips_per_instrument)
     data = {"data": {"irmas_url": zip_path.as_uri(), "irmas_md5": md5sum(zip_path)},
             "metrics": {"clap": {"sha256": file_sha256(clap)}}}  # the pin configs/paper.yaml sets for LAION's file

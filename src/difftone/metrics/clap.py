@@ -585,8 +585,11 @@ def load_clap(
 ) -> ClapEmbedder:
     """A ready :class:`ClapEmbedder` for ``spec`` (``tiny``, a LAION ``.pt`` checkpoint with its pinned
     ``sha256``, a ``.safetensors`` state dict, or a converted folder)."""
-    return ClapEmbedder(load_clap_model(spec, cache_dir, window_s, architecture, sha256), window_s=window_s,
-                        hop_s=hop_s, batch_size=batch_size, device=device)
+    from difftone.models.hub import parameter_counts
+
+    model = load_clap_model(spec, cache_dir, window_s, architecture, sha256)
+    log.info("CLAP parameters: %s", parameter_counts({"audio branch": model.audio_model, "text branch": model.text_model}))
+    return ClapEmbedder(model, window_s=window_s, hop_s=hop_s, batch_size=batch_size, device=device)
 
 
 def check_not_collapsed(emb: np.ndarray, what: str, max_median_cosine: float = 0.999, max_rows: int = 2000) -> float:

@@ -41,6 +41,7 @@ from typing import Any, Sequence
 import torch
 
 from difftone.models.backbone import Conditioning, Prediction, cross_attention_modules
+from difftone.models.hub import parameter_counts
 
 log = logging.getLogger(__name__)
 TINY_SPEC = "audioldm2-tiny"
@@ -305,6 +306,8 @@ def load_audioldm2(spec: str, dtype: torch.dtype = torch.float32, device: str = 
     backbone = AudioLDM2Backbone(pipe, window_seconds=window, text_tokens=tokens, spec=spec)
     log.info("loaded AudioLDM2 %s: %s on %s, window %.2f s, %d latent channels", spec, str(dtype).split(".")[-1],
              device, backbone.max_duration, backbone.latent_channels)
+    log.info("AudioLDM2 parameters: %s", parameter_counts(
+        {name: getattr(pipe, name) for name in ("unet", "vae", "text_encoder", "text_encoder_2", "language_model")}))
     return backbone
 
 

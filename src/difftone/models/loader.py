@@ -37,6 +37,7 @@ from typing import Any, Mapping
 import torch
 
 from difftone.models.hub import ModelLoadError, hub_token, looks_local as _looks_local  # re-exported: fetch, callers
+from difftone.models.hub import parameter_counts
 from difftone.models.sao import COMPONENT_NAMES, SAOBackbone
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,8 @@ def load_sao(spec: str, dtype: str = "float32", device: str = "cpu", compile: bo
         spec, dtype, device, components.max_duration, window, components.latent_channels,
         ", DiT compiled" if compile else "",
     )
+    log.info("SAO parameters: %s", parameter_counts({"DiT": components.transformer, "VAE": components.vae,
+                                                      "text encoder": components.text_encoder}))
     return components
 
 
