@@ -110,7 +110,12 @@ if LONG_ROWS:
             options=lambda wildcards: {
                 slug: strategy_options_of(row["strategy"]) for slug, row in LONG_ROWS.items()
             },
-            real_audio=config["real_audio"],
+            # the keys edit_long reads, and only those: another real_audio key reruns no long row
+            real_audio={
+                k: config["real_audio"][k]
+                for k in ["peak", "silence_db", "max_silent_fraction", "max_seconds", "seed", "source_prompt",
+                          "passage_fade", "window_overlap", "batch_windows", "window_step_rule", "long"]
+            },
             steps=config["model"]["steps"],
             model=get_model_settings(),
             synonyms=config["swap"]["synonyms"],
