@@ -37,8 +37,6 @@ rule invert_recordings:
 
 
 rule edit_recordings:
-    wildcard_constraints:
-        row="|".join(re.escape(r) for r in REAL_ROWS),  # the long rows: rule edit_long_recordings
     input:
         model=get_model_input(),
         sources=lambda wildcards: f"results/real_audio/sources/{REAL_ROWS[wildcards.row]['inversion']}",
@@ -50,6 +48,8 @@ rule edit_recordings:
         "logs/real_audio/edit_{row}.log",
     benchmark:
         "benchmarks/real_audio/edit_{row}.tsv"
+    wildcard_constraints:
+        row="|".join(re.escape(r) for r in REAL_ROWS),  # the long rows: rule edit_long_recordings
     priority: 20  # Table IV's chain is as long as Table II's: not left for the end
     conda:
         "../../envs/difftone.yaml"
@@ -87,7 +87,9 @@ if LONG_ROWS:
             swaps=[
                 path
                 for row in LONG_ROWS
-                for path in get_pair_outputs(f"results/real_audio/edits/{row}/{{pair}}/swaps.csv")
+                for path in get_pair_outputs(
+                    f"results/real_audio/edits/{row}/{{pair}}/swaps.csv"
+                )
             ],
             nfe=[f"results/real_audio/edits/{row}/nfe.json" for row in LONG_ROWS],
         log:
@@ -108,13 +110,25 @@ if LONG_ROWS:
             instruments=INSTRUMENTS,
             rows=LONG_ROWS,
             options=lambda wildcards: {
-                slug: strategy_options_of(row["strategy"]) for slug, row in LONG_ROWS.items()
+                slug: strategy_options_of(row["strategy"])
+                for slug, row in LONG_ROWS.items()
             },
             # the keys edit_long reads, and only those: another real_audio key reruns no long row
             real_audio={
                 k: config["real_audio"][k]
-                for k in ["peak", "silence_db", "max_silent_fraction", "max_seconds", "seed", "source_prompt",
-                          "passage_fade", "window_overlap", "batch_windows", "window_step_rule", "long"]
+                for k in [
+                    "peak",
+                    "silence_db",
+                    "max_silent_fraction",
+                    "max_seconds",
+                    "seed",
+                    "source_prompt",
+                    "passage_fade",
+                    "window_overlap",
+                    "batch_windows",
+                    "window_step_rule",
+                    "long",
+                ]
             },
             steps=config["model"]["steps"],
             model=get_model_settings(),
