@@ -28,7 +28,9 @@ TINY = {
     "metrics": {"bootstrap": {"n_boot": 50}},
     "musicmagus": {"pairs": [["pia", "flu"], ["vio", "pia"]], "n_captions": 3, "caption_words": 4,
                    "caption_source": "offline"},
-    "real_audio": {"strategies": ["difftone", "midpoint"]},  # + the ZETA row
+    # + the ZETA row; the long rows (difftone, ZETA, difftone's passage) on one test clip per instrument
+    # (the tiny split has one): joining several clips and the windows are tested in test_long_rows.py
+    "real_audio": {"strategies": ["difftone", "midpoint"], "long": {"clips": 1}},
 }
 MM_PAIRS = [("pia", "flu"), ("vio", "pia")]
 STRATEGY_DIRS = ["difftone", "midpoint", "random", "fixed-2", "probe", "agree", "sigma-1.0"]
@@ -123,17 +125,28 @@ def test_the_dag_writes_the_output_contract(wf):
     assert (t3_paired.loc[t3_paired["pair"] == "all", "edits"] == 4).all()
     table4 = pd.read_csv(results / "tables" / "table4_real_audio.csv")
     table4 = table4[~table4["method"].str.endswith(" (changed)")]  # difftone's row without fallbacks, if any
-    assert table4["method"].tolist() == ["difftone", "midpoint", "zeta (fixed:3)"]
+    assert table4["method"].tolist() == ["difftone", "midpoint", "zeta (fixed:3)", "difftone (long)",
+                                         "zeta (fixed:3) (long)", "difftone (passage)"]
     guidance = wf.config["model"]["guidance_scale"]  # the swap rows edit at the sources' guidance, ZETA at its 12
-    assert table4["source_guidance"].tolist() == [3.0, 3.0, 3.0]
-    assert table4["target_guidance"].tolist() == [guidance, guidance, 12.0]
+    assert table4["source_guidance"].tolist() == [3.0] * 6
+    assert table4["target_guidance"].tolist() == [guidance, guidance, 12.0, guidance, 12.0, guidance]
     # one clip per instrument: one edit per pair; KAD per target reads its 2 edits (from the 2 other instruments),
     # too few for an interval
     assert (table4["edits"] == len(PAIRS)).all() and table4["kad"].notna().all() and table4["kad_low"].isna().all()
     for metric in ["chroma", "inst_acc", "judge_acc", "success"]:
         assert table4[metric].notna().all()
-    zeta = pd.read_csv(results / "real_audio" / "edits" / "zeta" / "pia_to_vio" / "swaps.csv")
-    assert (zeta["swap_step"] == 3).all()
+    for row in ["zeta", "long-zeta"]:
+        zeta = pd.read_csv(results / "real_audio" / "edits" / row / "pia_to_vio" / "swaps.csv")
+        assert (zeta["swap_step"] == 3).all()
+    for row in ["long-difftone", "long-zeta", "passage-difftone"]:  # each long row: its sources, the test clip
+        sources = results / "real_audio" / "sources" / row
+        joined = pd.read_csv(sources / "pia" / "items.csv", keep_default_na=False)
+        assert joined["item"].tolist() == ["pia-long"] and joined["recording"].iloc[0].startswith("results/data/")
+        assert pd.read_csv(sources / "split.csv")["part"].eq("test").all()
+        length = audio.info(sources / "pia" / "pia-long" / "input.wav").frames
+        edited = pd.read_csv(results / "real_audio" / "edits" / row / "pia_to_vio" / "swaps.csv")
+        assert audio.info(results / "real_audio" / "edits" / row / "pia_to_vio" / edited["audio"].iloc[0]).frames \
+            == length
     inverted = pd.read_csv(results / "real_audio" / "sources" / "guidance-3" / "pia" / "items.csv")
     assert len(inverted) == 1 and inverted["recording"].iloc[0].startswith("results/data/")
     assert (results / "tables" / "table4_real_audio.md").read_text().startswith("| method |")
@@ -172,7 +185,9 @@ def test_changing_one_strategy_reruns_only_that_strategy(wf):
     assert without_report(planned) == {"edit_pairs": 3 * n, "gather_edits": 3, "score_edits": 3,
                                        "table2_strategies": 1,
                                        "table3_musicmagus": 1,  # Table III reads difftone's edits
-                                       "edit_recordings": 1, "score_recordings": 1, "table4_real_audio": 1, "all": 1}
+                                       # difftone's row and the long rows' one job (its three rows rescored)
+                                       "edit_recordings": 1, "edit_long_recordings": 1, "score_recordings": 4,
+                                       "table4_real_audio": 1, "all": 1}
     planned = wf.planned_rules(override={"edits": {"random_seed": 5}})
     assert without_report(planned) == {"edit_pairs": n, "gather_edits": 1, "score_edits": 1, "table2_strategies": 1,
                                        "all": 1}
@@ -184,7 +199,7 @@ def test_changing_the_sweep_reruns_only_the_sweep(wf):
     planned = wf.planned_rules(override={"metrics": {"success": {"max_chroma": 0.2}}})
     assert without_report(planned) == {"score_edits": len(STRATEGY_DIRS), "sweep_swap_steps": 1,
                                        "table2_strategies": 1, "score_musicmagus": 1, "table3_musicmagus": 1,
-                                       "score_recordings": 3, "table4_real_audio": 1, "all": 1}
+                                       "score_recordings": 6, "table4_real_audio": 1, "all": 1}
 
 
 def test_changing_a_musicmagus_setting_reruns_only_the_musicmagus_stage(wf):
@@ -193,9 +208,11 @@ def test_changing_a_musicmagus_setting_reruns_only_the_musicmagus_stage(wf):
                                        "all": 1}
 
 
-def test_changing_zetas_guidance_reruns_only_its_row(wf):
+def test_changing_zetas_guidance_reruns_only_its_rows(wf):
     planned = wf.planned_rules(override={"real_audio": {"zeta": {"target_guidance": 9.0}}})
-    assert without_report(planned) == {"edit_recordings": 1, "score_recordings": 1, "table4_real_audio": 1, "all": 1}
+    # its row, and the long rows' one job (its three rows rescored)
+    assert without_report(planned) == {"edit_recordings": 1, "edit_long_recordings": 1, "score_recordings": 4,
+                                       "table4_real_audio": 1, "all": 1}
 
 
 def test_the_report_page_exists_and_its_links_resolve(wf):

@@ -394,7 +394,7 @@ def get_musicmagus_model_input():
 
 
 # --- Real recordings, Table IV (workflow/rules/real_audio.smk) -----------------
-from difftone.experiment.table4 import table4_rows  # no torch at parse time
+from difftone.experiment.table4 import long_rows, table4_rows  # no torch at parse time
 
 REAL_AUDIO = config["real_audio"]
 
@@ -415,10 +415,19 @@ REAL_ROWS = table4_rows(
 REAL_INVERSIONS = {
     row["inversion"]: row["source_guidance"] for row in REAL_ROWS.values()
 }
+# the rows on long recordings and passages: one job edits them all (rule edit_long_recordings), each into
+# its own sources folder; scored and tabled as the rows above, left out of the listening section
+LONG_ROWS = long_rows(REAL_ROWS, REAL_AUDIO["long"])
+TABLE4_ROWS = {**REAL_ROWS, **LONG_ROWS}
+
+
+def real_row_sources(row):
+    """The sources folder a Table IV row's edits start from (an inversion, or the row's long recordings)."""
+    return f"results/real_audio/sources/{TABLE4_ROWS[row]['sources']}"
 
 
 wildcard_constraints:
-    row="|".join(re.escape(r) for r in REAL_ROWS),
+    row="|".join(re.escape(r) for r in TABLE4_ROWS),
     inversion="|".join(re.escape(i) for i in REAL_INVERSIONS),
 
 

@@ -48,6 +48,8 @@ rule edit_recordings:
         "logs/real_audio/edit_{row}.log",
     benchmark:
         "benchmarks/real_audio/edit_{row}.tsv"
+    wildcard_constraints:
+        row="|".join(re.escape(r) for r in REAL_ROWS),  # the long rows: rule edit_long_recordings
     priority: 20  # Table IV's chain is as long as Table II's: not left for the end
     conda:
         "../../envs/difftone.yaml"
@@ -72,10 +74,74 @@ rule edit_recordings:
         "../scripts/edit_recordings.py"
 
 
+# the long rows: every instrument's first clips joined, edited whole and as one passage (one job for all)
+if LONG_ROWS:
+
+    rule edit_long_recordings:
+        input:
+            unpack(real_audio_inputs),
+            model=get_model_input(),
+            classifier="results/classifiers/distilled/model.safetensors",
+        output:
+            sources=[directory(real_row_sources(row)) for row in LONG_ROWS],
+            swaps=[
+                path
+                for row in LONG_ROWS
+                for path in get_pair_outputs(
+                    f"results/real_audio/edits/{row}/{{pair}}/swaps.csv"
+                )
+            ],
+            nfe=[f"results/real_audio/edits/{row}/nfe.json" for row in LONG_ROWS],
+        log:
+            "logs/real_audio/edit_long.log",
+        benchmark:
+            "benchmarks/real_audio/edit_long.tsv"
+        priority: 20  # Table IV's chain is as long as Table II's: not left for the end
+        conda:
+            "../../envs/difftone.yaml"
+        resources:
+            # each row inverts its windows (about one per joined clip, plus one) and resumes them per target
+            **gpu_resources(
+                seconds=denoise_seconds(long_windows())
+                + batched_edit_seconds(long_windows() * (len(INSTRUMENTS) - 1))
+            ),
+        params:
+            folder=config["real_audio"]["folder"],
+            instruments=INSTRUMENTS,
+            rows=LONG_ROWS,
+            options=lambda wildcards: {
+                slug: strategy_options_of(row["strategy"])
+                for slug, row in LONG_ROWS.items()
+            },
+            # the keys edit_long reads, and only those: another real_audio key reruns no long row
+            real_audio={
+                k: config["real_audio"][k]
+                for k in [
+                    "peak",
+                    "silence_db",
+                    "max_silent_fraction",
+                    "max_seconds",
+                    "seed",
+                    "source_prompt",
+                    "passage_fade",
+                    "window_overlap",
+                    "batch_windows",
+                    "window_step_rule",
+                    "long",
+                ]
+            },
+            steps=config["model"]["steps"],
+            model=get_model_settings(),
+            synonyms=config["swap"]["synonyms"],
+            seed=config["seed"],
+        script:
+            "../scripts/edit_long_recordings.py"
+
+
 rule score_recordings:
     input:
         swaps=get_pair_outputs("results/real_audio/edits/{row}/{pair}/swaps.csv"),
-        sources=lambda wildcards: f"results/real_audio/sources/{REAL_ROWS[wildcards.row]['inversion']}",
+        sources=lambda wildcards: real_row_sources(wildcards.row),
         reference="results/metrics/reference_clap.npz",
         teacher="results/classifiers/teacher/model.safetensors",
         judge=get_judge_input(),
@@ -96,7 +162,7 @@ rule score_recordings:
             mem_mb=6000,
         ),
     params:
-        strategy=lambda wildcards: REAL_ROWS[wildcards.row]["method"],
+        strategy=lambda wildcards: TABLE4_ROWS[wildcards.row]["method"],
         instruments=INSTRUMENTS,
         clap=get_clap(),
         chroma=config["metrics"]["chroma"],
@@ -112,11 +178,11 @@ rule score_recordings:
 
 rule table4_real_audio:
     input:
-        per_item=expand("results/real_audio/metrics/{row}/items.csv", row=REAL_ROWS),
-        skipped=expand("results/real_audio/metrics/{row}/skipped.csv", row=REAL_ROWS),
-        embeddings=expand("results/real_audio/metrics/{row}/clap.npz", row=REAL_ROWS),
-        nfe=expand("results/real_audio/edits/{row}/nfe.json", row=REAL_ROWS),
-        sources=f"results/real_audio/sources/{next(iter(REAL_INVERSIONS))}",
+        per_item=expand("results/real_audio/metrics/{row}/items.csv", row=TABLE4_ROWS),
+        skipped=expand("results/real_audio/metrics/{row}/skipped.csv", row=TABLE4_ROWS),
+        embeddings=expand("results/real_audio/metrics/{row}/clap.npz", row=TABLE4_ROWS),
+        nfe=expand("results/real_audio/edits/{row}/nfe.json", row=TABLE4_ROWS),
+        sources=[real_row_sources(row) for row in TABLE4_ROWS],  # each row's split.csv
         reference="results/metrics/reference_clap.npz",
     output:
         table="results/tables/table4_real_audio.csv",
@@ -129,7 +195,7 @@ rule table4_real_audio:
     resources:
         **cpu_resources(seconds=30),
     params:
-        rows=REAL_ROWS,
+        rows=TABLE4_ROWS,
         bootstrap=config["metrics"]["bootstrap"],
         kad_bandwidth=config["metrics"]["kad"]["bandwidth"],
     script:

@@ -214,5 +214,10 @@ def musicmagus_seconds():
     return denoise_seconds(4 * n + regenerate, steps=steps) + 120
 
 
+def long_windows():
+    """Windows the long rows of Table IV invert: each joined recording about one per clip, plus one."""
+    return len(LONG_ROWS) * len(INSTRUMENTS) * (REAL_AUDIO["long"]["clips"] + 1)
+
+
 def real_audio_clips():
     return len(INSTRUMENTS) * REAL_AUDIO["clips_per_instrument"]

@@ -12,7 +12,7 @@ with rule_logging(snakemake):
         dict(zip(rows, i.skipped)),
         dict(zip(rows, i.nfe)),
         dict(zip(rows, i.embeddings)),
-        Path(i.sources) / "split.csv",
+        {slug: Path(folder) / "split.csv" for slug, folder in zip(rows, i.sources)},
         i.reference,
         o.table,
         p.bootstrap,

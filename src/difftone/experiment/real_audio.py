@@ -145,16 +145,158 @@ def invert_recordings(
 
 def write_table4(rows: Mapping[str, Mapping], items_csvs: Mapping[str, str | Path],
                  skipped_csvs: Mapping[str, str | Path], nfe_jsons: Mapping[str, str | Path],
-                 embeddings: Mapping[str, str | Path], split_csv: str | Path, reference_npz: str | Path,
+                 embeddings: Mapping[str, str | Path], split_csvs: Mapping[str, str | Path], reference_npz: str | Path,
                  out_csv: str | Path, bootstrap: Mapping, kad_bandwidth="candidate") -> pd.DataFrame:
-    """Table IV: Table II's function (:func:`strategy_table`, on the edits every row made) per row slug, with
-    the row's method and guidance. ``split_csv``: an inversion's ``split.csv`` (every recording a test item)."""
-    items, skipped, excluded = load_test_items(items_csvs, skipped_csvs, split_csv)
-    table = strategy_table(items, skipped, excluded, nfe_jsons, bootstrap, embeddings=embeddings,
-                           reference_npz=reference_npz, kad_bandwidth=kad_bandwidth)
+    """Table IV: Table II's function (:func:`strategy_table`, on the edits every row of a group made) per group
+    of rows (``group``: the clips, or the long recordings and their passages), with each row's method and
+    guidance. ``split_csvs``: row slug -> its sources folder's ``split.csv`` (every recording a test item)."""
+    tables = []
+    for group in dict.fromkeys(row.get("group", "clips") for row in rows.values()):
+        slugs = [s for s in rows if rows[s].get("group", "clips") == group]
+        items, skipped, excluded = load_test_items({s: items_csvs[s] for s in slugs},
+                                                   {s: skipped_csvs[s] for s in slugs}, split_csvs[slugs[0]])
+        tables.append(strategy_table(items, skipped, excluded, nfe_jsons, bootstrap, embeddings=embeddings,
+                                     reference_npz=reference_npz, kad_bandwidth=kad_bandwidth))
+    table = pd.concat(tables, ignore_index=True)
     slugs = [m[: -len(CHANGED_SUFFIX)] if m.endswith(CHANGED_SUFFIX) else m for m in table["method"]]
     table.insert(1, "source_guidance", [float(rows[s]["source_guidance"]) for s in slugs])
     table.insert(2, "target_guidance", [float(rows[s]["target_guidance"]) for s in slugs])
     table["method"] = [rows[s]["method"] + m[len(s):] for s, m in zip(slugs, table["method"])]
     write_csv_and_markdown(table, out_csv)
     return table
+
+
+# -- long recordings and passages: the clips of an instrument joined, edited by difftone.long_audio -----------------
+def join_clips(paths: Sequence[str | Path], out_path: str | Path) -> list[float]:
+    """Write the clips ``paths`` one after another into ``out_path`` (their samples as they are, float);
+    returns each clip's ``[start, end]`` seconds in it. ExperimentError naming the clip whose rate or channels
+    differ from the first's."""
+    import numpy as np
+    import soundfile as sf
+
+    waves, rate, bounds, t = [], None, [], 0.0
+    for p in paths:
+        data, sr = sf.read(str(p), dtype="float32", always_2d=True)
+        if rate is None:
+            rate, channels = sr, data.shape[1]
+        elif sr != rate or data.shape[1] != channels:
+            raise ExperimentError(f"{p} is {sr} Hz, {data.shape[1]} channel(s), {paths[0]} {rate} Hz, {channels}: "
+                                  "the clips of a long recording must share rate and channels")
+        waves.append(data)
+        bounds.append([t, t + len(data) / sr])
+        t += len(data) / sr
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(out_path), np.concatenate(waves), rate, subtype="FLOAT")
+    return bounds
+
+
+def edit_long(
+    recordings: pd.DataFrame,
+    rows: Mapping[str, Mapping],
+    sources_root: str | Path,
+    edits_root: str | Path,
+    *,
+    model: ModelSettings | Mapping | str,
+    classifier: str | Path,
+    real_audio: Mapping,
+    options: Mapping[str, object],
+    steps: int,
+) -> dict[str, pd.DataFrame]:
+    """Table IV's long rows (:func:`difftone.experiment.table4.long_rows`): per instrument, its first
+    ``real_audio.long.clips`` recordings (``recordings``: :func:`collect_recordings`) joined into one file, then
+    :func:`difftone.long_audio.edit_recording` of it into every other instrument: the whole file (kind
+    ``long``) or the middle clip only (``passage``), per row with its strategy and guidance.
+
+    Writes the layout of the other rows, so that the scoring and the table read them unchanged: the sources
+    folder ``sources_root/<row sources>/`` (``<code>/items.csv``; ``<code>/<item>/input.wav``, the joined clips;
+    ``source.wav``, the windowed round trip at the input's rate and length; ``edit.json``, the windows and
+    the passage; ``split.csv``: every item a test item) and the edits ``edits_root/<slug>/<pair>/{<item>.wav,
+    swaps.csv}``, ``nfe.json`` (the inversion's NFE not counted, as for the other rows; its denoiser calls
+    are). ``options``: slug -> its
+    :class:`~difftone.engine.EditOptions`. Returns each row's swaps."""
+    import dataclasses
+    import json
+
+    from difftone.classifiers import load_latent_classifier
+    from difftone.engine import Editor, strategy_spec
+    from difftone.experiment.items import SWAP_COLUMNS, pair_name
+    from difftone.long_audio import LongSettings, edit_recording, write_exact
+    from difftone.models import ModelSettings
+    from difftone.real_audio import load_recording, source_prompt
+
+    clips = int(real_audio["long"]["clips"])
+    instruments = list(dict.fromkeys(recordings["instrument"]))
+    short = [c for c in instruments if (recordings["instrument"] == c).sum() < clips]
+    if clips < 1 or short:
+        raise ExperimentError(f"real_audio.long.clips is {clips} but {', '.join(short) or 'none'} has fewer "
+                              "recordings: lower it or give more recordings")
+    model = ModelSettings.of(model)
+    backbone = model.load()
+    latent = load_latent_classifier(classifier, device=model.device)
+    editor = Editor(backbone, classifier=latent, progress=False)
+    settings = LongSettings.from_config(real_audio)
+    sources_root, edits_root = Path(sources_root), Path(edits_root)
+    out: dict[str, pd.DataFrame] = {}
+    for slug, row in rows.items():
+        opts = options[slug]
+        if strategy_spec(row["strategy"]).probe_classifier:
+            opts = dataclasses.replace(opts, probe_classifier=latent)
+        nfe0, calls0, items, swaps = editor.nfe, editor.calls, [], {}
+        with atomic_folder(sources_root / row["sources"]) as tmp:
+            for source in tqdm(instruments, desc=f"long {slug}", unit="recording"):
+                paths = list(recordings.loc[recordings["instrument"] == source, "path"].head(clips))
+                item = f"{source}-long"
+                folder = tmp / source / item
+                bounds = join_clips(paths, folder / "input.wav")
+                middle = bounds[len(bounds) // 2]
+                start, end = middle if row["kind"] == "passage" else (None, None)
+                rec = load_recording(folder / "input.wav", backbone, peak=real_audio["peak"],
+                                     silence_db=real_audio["silence_db"],
+                                     max_silent_fraction=real_audio["max_silent_fraction"],
+                                     max_seconds=real_audio["max_seconds"])
+                prompt = source_prompt(resolve(source).name, None, real_audio["source_prompt"])
+                targets = [t for t in instruments if t != source]
+                result = edit_recording(editor, rec, prompt, source, targets, row["strategy"], settings, steps=steps,
+                                        source_guidance=row["source_guidance"],
+                                        target_guidance=row["target_guidance"], seed=int(real_audio["seed"]),
+                                        start=start, end=end, options=opts, item=item)
+                nfe_inversion = result.nfe_inversion
+                nfe0 += nfe_inversion  # the table's NFE per edit counts the edits only, as for the other rows
+                write_exact(folder / "source.wav", result.reconstruction, result.sample_rate, result.subtype)
+                (folder / "edit.json").write_text(json.dumps(
+                    {**result.info(), "clips": paths, "clip_seconds": bounds, "nfe_inversion": nfe_inversion,
+                     "steps": {e.target: e.windows for e in result.edits}}, indent=1, default=str) + "\n")
+                items.append({"item": item, "instrument": source, "prompt_index": 0, "seed": int(real_audio["seed"]),
+                              "prompt": prompt, "audio": str(Path(item) / "source.wav"), "trajectory": "",
+                              "top1_final": "", "recording": " + ".join(map(str, paths)),
+                              "passage": "" if start is None else f"{start:g}-{end:g}"})
+                for edit, wave in zip(result.edits, result.outputs):
+                    name = ""
+                    if wave is not None:
+                        check_finite(wave, f"the {row['kind']} edit of {item} to {edit.target} ({slug})")
+                        name = f"{item}.wav"
+                        write_exact(edits_root / slug / pair_name(source, edit.target) / name, wave,
+                                    result.sample_rate, result.subtype)
+                    swaps.setdefault((source, edit.target), []).append({
+                        "item": item, "prompt_index": 0, "seed": int(real_audio["seed"]), "source_prompt": prompt,
+                        "target_prompt": edit.target_prompt,
+                        "swap_step": "" if edit.swap_step is None else int(edit.swap_step), "sigma": edit.sigma,
+                        "reason": edit.reason, "audio": name, "nfe": edit.nfe, "probe_nfe": edit.probe_nfe,
+                        "fallback": bool(edit.fallback), "trace": ""})
+            df = pd.DataFrame(items, columns=[*SOURCE_COLUMNS, "recording", "passage"])
+            for code, group in df.groupby("instrument"):
+                group.to_csv(tmp / code / "items.csv", index=False)
+            df.assign(part="test")[SPLIT_COLUMNS].to_csv(tmp / "split.csv", index=False)
+        frames = []
+        for (source, target), records in swaps.items():
+            table = pd.DataFrame(records, columns=SWAP_COLUMNS)
+            (edits_root / slug / pair_name(source, target)).mkdir(parents=True, exist_ok=True)
+            table.to_csv(edits_root / slug / pair_name(source, target) / "swaps.csv", index=False)
+            frames.append(table.assign(source=source, target=target))
+        nfe = {"strategy": row["strategy"], "sources": len(items), "edits": sum(len(r) for r in swaps.values()),
+               "nfe": editor.nfe - nfe0, "probe_nfe": int(sum(r["probe_nfe"] for v in swaps.values() for r in v)),
+               "denoiser_calls": editor.calls - calls0}
+        (edits_root / slug / "nfe.json").write_text(json.dumps(nfe, indent=1) + "\n")
+        log.info("%s: %d edits of %d joined recordings, %d NFE", slug, nfe["edits"], len(items), nfe["nfe"])
+        out[slug] = pd.concat(frames, ignore_index=True)
+    return out

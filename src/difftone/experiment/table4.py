@@ -13,7 +13,9 @@ def inversion_label(guidance: float) -> str:
 
 def table4_rows(strategies: Sequence[str], steps: int, source_guidance: float, target_guidance: float,
                 zeta: Mapping | None) -> dict[str, dict]:
-    """Row slug -> {method, strategy, inversion, source_guidance, target_guidance} of Table IV, in order."""
+    """Row slug -> {method, strategy, inversion, source_guidance, target_guidance, kind, sources, group} of
+    Table IV, in order (``sources``: the row's sources folder under results/real_audio/sources, here its
+    inversion; ``group``: the rows compared on the same edits)."""
     rows = {s.replace(":", "-"): {"method": s, "strategy": s, "source_guidance": float(source_guidance),
                                   "target_guidance": float(target_guidance)} for s in strategies}
     if zeta and zeta.get("enabled", True):
@@ -22,5 +24,25 @@ def table4_rows(strategies: Sequence[str], steps: int, source_guidance: float, t
                         "source_guidance": float(zeta["source_guidance"]),
                         "target_guidance": float(zeta["target_guidance"])}
     for row in rows.values():
-        row["inversion"] = inversion_label(row["source_guidance"])
+        row["inversion"] = row["sources"] = inversion_label(row["source_guidance"])
+        row["kind"], row["group"] = "clip", "clips"
     return rows
+
+
+def long_rows(rows: Mapping[str, Mapping], long: Mapping | None) -> dict[str, dict]:
+    """The rows of Table IV on long recordings (``real_audio.long``): each named row of ``rows`` (a slug of
+    :func:`table4_rows`: a swap strategy or ``zeta``) on the joined clips (``long-<slug>``, ``<method> (long)``)
+    and on the middle clip's passage only (``passage-<slug>``, ``<method> (passage)``). Each row edits its own
+    sources folder (``sources``); ``group``: the rows whose edits are compared on the same items."""
+    if not long or not long.get("enabled", True):
+        return {}
+    out = {}
+    for kind, names in (("long", long.get("strategies") or []), ("passage", long.get("passage") or [])):
+        for name in names:
+            if name not in rows:
+                raise ValueError(f"real_audio.long.{'strategies' if kind == 'long' else 'passage'}: {name!r} is not "
+                                 f"a row of Table IV ({', '.join(rows)}); name one of them")
+            slug = f"{kind}-{name}"
+            out[slug] = {**rows[name], "method": f"{rows[name]['method']} ({kind})", "kind": kind,
+                         "sources": slug, "group": "long"}
+    return out
