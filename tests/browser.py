@@ -16,14 +16,17 @@ from pathlib import Path
 
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
 DRIVER = ("chromedriver", "chromium.chromedriver")
-INSTALL = ("headless Chromium is missing: install Debian's chromium and chromium-driver "
-           "(scripts/setup.sh test does it when run as root)")
+INSTALL = (
+    "headless Chromium is missing: install Debian's chromium and chromium-driver "
+    "(scripts/setup.sh test does it when run as root)"
+)
 
 
 def _which(names) -> str | None:
     for name in names:
-        found = shutil.which(name) or (f"/usr/lib/chromium/{name}" if Path(f"/usr/lib/chromium/{name}").is_file()
-                                       else None)
+        found = shutil.which(name) or (
+            f"/usr/lib/chromium/{name}" if Path(f"/usr/lib/chromium/{name}").is_file() else None
+        )
         if found:
             return found
     return None
@@ -40,13 +43,21 @@ def driver(width: int, height: int = 900):
         raise RuntimeError(INSTALL)
     options = webdriver.ChromeOptions()
     options.binary_location = browser
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--autoplay-policy=no-user-gesture-required", f"--window-size={width},{height}"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--autoplay-policy=no-user-gesture-required",
+        f"--window-size={width},{height}",
+    ):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     d = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
-    d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                      {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
+    d.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600},
+    )
     return d
 
 
@@ -101,8 +112,9 @@ def check_page(page: Path, width: int, *, sections=("verdict",), timeout: float 
         problems += [f"audio does not load: {x['src']} (error {x.get('error')})" for x in state["auds"] if not x["ok"]]
         layout = d.execute_script(LAYOUT)
         if layout["scroll"] > min(layout["vw"], width):  # the page itself, whatever the browser's viewport
-            problems.append(f"page scrolls sideways at {width} px: {layout['scroll']} px wide, "
-                            f"overflowing: {layout['wide']}")
+            problems.append(
+                f"page scrolls sideways at {width} px: {layout['scroll']} px wide, overflowing: {layout['wide']}"
+            )
         problems += [f"a table that must fit its box (the verdict's) is cut off: {c}" for c in layout["cut"]]
         problems += [f"section #{s} missing" for s in sections if s not in layout["sections"]]
         if layout["unlabelled"]:

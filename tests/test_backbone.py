@@ -82,8 +82,9 @@ def test_injected_noise_replaces_the_brownian_tree(backbone, editor, source):
     own = editor.denoise(x, cond, [SEED], N, CFG, frames, start=2, prev_x0=prev).latents
     injected = editor.denoise(x, cond, [SEED], N, CFG, frames, start=2, prev_x0=prev, noise=noise).latents
     assert torch.allclose(own, injected, **EXACT)
-    zero = editor.denoise(x, cond, [SEED], N, CFG, frames, start=2, prev_x0=prev,
-                          noise={i: torch.zeros_like(x) for i in range(2, N)}).latents
+    zero = editor.denoise(
+        x, cond, [SEED], N, CFG, frames, start=2, prev_x0=prev, noise={i: torch.zeros_like(x) for i in range(2, N)}
+    ).latents
     assert float((zero - own).abs().max()) > 1e-4
 
 
@@ -102,7 +103,9 @@ def test_shared_seed_noise_is_diffusers_brownian_tree_noise_item_for_item(backbo
         assert torch.equal(shared(sigmas[i], sigmas[i + 1]), stock)
     assert len(SharedSeedNoise._trees) == 3  # one tree per distinct seed
     again = make_noise_sampler(schedule.scheduler, x[:2], [11, 7])  # a later batch reuses the kept answers
-    assert torch.equal(again(sigmas[2], sigmas[3]), BrownianTreeNoiseSampler(x[:2], lo, hi, seed=[11, 7])(sigmas[2], sigmas[3]))
+    assert torch.equal(
+        again(sigmas[2], sigmas[3]), BrownianTreeNoiseSampler(x[:2], lo, hi, seed=[11, 7])(sigmas[2], sigmas[3])
+    )
     with pytest.raises(ValueError, match="2 seeds for a batch of 6"):
         make_noise_sampler(schedule.scheduler, x, [1, 2])
 

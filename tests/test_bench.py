@@ -23,9 +23,28 @@ pytestmark = pytest.mark.slow
 
 def test_bench_on_the_tiny_model_writes_the_json(tmp_path):
     out = tmp_path / "bench" / "cpu.json"
-    cmd = [sys.executable, "-m", "difftone.bench", "--device", "cpu", "--model", "tiny", "--sources", "2",
-           "--steps", "4", "--duration", "0.5", "--targets", "2", "--scratch-edits", "2", "--skip-full-size",
-           "--json", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "difftone.bench",
+        "--device",
+        "cpu",
+        "--model",
+        "tiny",
+        "--sources",
+        "2",
+        "--steps",
+        "4",
+        "--duration",
+        "0.5",
+        "--targets",
+        "2",
+        "--scratch-edits",
+        "2",
+        "--skip-full-size",
+        "--json",
+        str(out),
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env, cwd=ROOT)
     assert run.returncode == 0, run.stderr[-3000:]

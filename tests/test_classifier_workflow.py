@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-
 from workflow_runner import Workflow
 
 TARGET = "results/tables/table1_classifiers.csv"
@@ -23,7 +22,13 @@ TINY = {
     "model": {"spec": "tiny", "steps": 4, "duration": 1.0},
     "prompts": {"n_per_instrument": 1, "source": "offline"},
     "sweep": {"steps": []},
-    "classifiers": {"student_channels": 4, "teacher": EPOCHS, "distill": EPOCHS, "student_head": EPOCHS, "baseline": EPOCHS},
+    "classifiers": {
+        "student_channels": 4,
+        "teacher": EPOCHS,
+        "distill": EPOCHS,
+        "student_head": EPOCHS,
+        "baseline": EPOCHS,
+    },
 }
 
 
@@ -98,6 +103,14 @@ def test_feature_batch_sizes_rerun_their_feature_job(wf):
 
 def test_device_reruns_every_model_job(wf):
     planned = _planned(wf, {"device": "cuda:1"})
-    assert {"extract_teacher_features", "encode_sao_latents", "train_teacher", "distill_student",
-            "train_student_head", "train_baseline", "table1_classifiers", "generate_sources"} <= planned
+    assert {
+        "extract_teacher_features",
+        "encode_sao_latents",
+        "train_teacher",
+        "distill_student",
+        "train_student_head",
+        "train_baseline",
+        "table1_classifiers",
+        "generate_sources",
+    } <= planned
     assert "scan_clips" not in planned  # a data job does not run a model

@@ -37,7 +37,7 @@ from difftone.classifiers import (
 )
 from difftone.classifiers.cache import CacheError, read_clip, write_clip
 from difftone.classifiers.checkpoint import save_checkpoint
-from difftone.classifiers.train import Arch, StageParams, accuracy, fit
+from difftone.classifiers.train import StageParams, accuracy, fit
 
 torch.set_num_threads(1)
 
@@ -61,7 +61,15 @@ def _write_cache(root, name, make, n_train=10, n_val=5, seed=0, n_test=5):
             x = torch.from_numpy(make(k, rng, i)).to(torch.float16 if name == "mert" else torch.float32)
             (root / name / "clips").mkdir(parents=True, exist_ok=True)
             write_clip(root / name / f, x, "synthetic")
-            rows.append(dict(path=path, instrument=code, split="train" if i < n_train else ("val" if i < n_train + n_val else "test"), file=f, frames=x.shape[-2 if name == "mert" else -1]))
+            rows.append(
+                dict(
+                    path=path,
+                    instrument=code,
+                    split="train" if i < n_train else ("val" if i < n_train + n_val else "test"),
+                    file=f,
+                    frames=x.shape[-2 if name == "mert" else -1],
+                )
+            )
     pd.DataFrame(rows).to_csv(root / name / "index.csv", index=False)
     return root / name / "index.csv"
 
@@ -158,14 +166,26 @@ def test_head_learns_separable_set():
     x[torch.arange(160), :, y * 4] += 3.0
     head = ClassifierHead(16, 4, hidden=16, lstm_size=16, dropout=0.1)
     ds = torch.utils.data.TensorDataset
-    hist = fit(head, ds(x[:120], y[:120]), ds(x[120:], y[120:]), torch.nn.functional.cross_entropy,
-               StageParams(epochs=40, lr=5e-3, patience=10, batch_size=16), torch.device("cpu"), 0, "head", accuracy)
+    hist = fit(
+        head,
+        ds(x[:120], y[:120]),
+        ds(x[120:], y[120:]),
+        torch.nn.functional.cross_entropy,
+        StageParams(epochs=40, lr=5e-3, patience=10, batch_size=16),
+        torch.device("cpu"),
+        0,
+        "head",
+        accuracy,
+    )
     assert hist["val_acc"].max() >= 0.9  # chance is 0.25
     assert accuracy(head(x[120:]), y[120:]) == hist["val_acc"].max()  # best epoch's weights kept
 
 
 def test_stages_learn_well_above_chance(trained):
-    summaries = {n: json.loads((trained / n / "config.json").read_text())["summary"] for n in ("teacher", "distilled", "non-distilled")}
+    summaries = {
+        n: json.loads((trained / n / "config.json").read_text())["summary"]
+        for n in ("teacher", "distilled", "non-distilled")
+    }
     for name, s in summaries.items():
         assert s["val_acc"] >= 0.8, (name, s)  # chance is 0.25
     for name in ("teacher", "student", "distilled", "non-distilled"):
@@ -240,7 +260,17 @@ def clip_index(tmp_path):
             wave = 0.3 * np.sin(2 * np.pi * (220 + 110 * k) * t)[None].repeat(2, 0) + rng.normal(0, 0.01, (2, t.size))
             path = tmp_path / "audio" / f"{code}{i}.wav"
             audio.write(path, wave.astype(np.float32), 44100)
-            rows.append(dict(path=str(path), instrument=code, genre="cla", drums="nod", duration=0.5, sample_rate=44100, split=split))
+            rows.append(
+                dict(
+                    path=str(path),
+                    instrument=code,
+                    genre="cla",
+                    drums="nod",
+                    duration=0.5,
+                    sample_rate=44100,
+                    split=split,
+                )
+            )
     pd.DataFrame(rows).to_csv(tmp_path / "index.csv", index=False)
     return tmp_path / "index.csv"
 
@@ -343,14 +373,22 @@ def test_table1(trained, clip_index, tmp_path):
     demo = load_sao("demo")
     lat3.sample_rate, lat3.vae = demo.sample_rate, demo.vae
     lat3.encode_audio = lambda w: demo.encode_audio(w)[:, :LATENT_CHANNELS]
-    table = write_table1(*args, tmp_path / "table1g.csv", tmp_path / "figs", generated_csv=tmp_path / "generated.csv",
-                         components=lat3, n_boot=200)
+    table = write_table1(
+        *args,
+        tmp_path / "table1g.csv",
+        tmp_path / "figs",
+        generated_csv=tmp_path / "generated.csv",
+        components=lat3,
+        n_boot=200,
+    )
     gen_rows = table[table["eval_set"] == "generated"]
     assert len(gen_rows) == 3 and (gen_rows["n"] == 4).all()
     gen.loc[0, "instrument"] = "banjo"
     gen.to_csv(tmp_path / "generated_bad.csv", index=False)
     with pytest.raises(KeyError, match="unknown instrument 'banjo'"):
-        write_table1(*args, tmp_path / "t.csv", tmp_path / "figs", generated_csv=tmp_path / "generated_bad.csv", components=lat3)
+        write_table1(
+            *args, tmp_path / "t.csv", tmp_path / "figs", generated_csv=tmp_path / "generated_bad.csv", components=lat3
+        )
     assert not (tmp_path / "t.csv").exists()
 
 
@@ -370,7 +408,9 @@ def test_logmel_features_have_the_mert_interface_and_hear_pitch():
     louder = ex.hidden_states(np.stack([low * 1.5]), 44100)[0, 0, 10]
     quiet = h[0, 0, 10]
     loud_bands = quiet > quiet.max() - 6
-    assert torch.allclose((louder - quiet)[loud_bands], torch.full_like(quiet[loud_bands], float(np.log(2.25))), atol=1e-3)
+    assert torch.allclose(
+        (louder - quiet)[loud_bands], torch.full_like(quiet[loud_bands], float(np.log(2.25))), atol=1e-3
+    )
 
 
 def test_logmel_teacher_is_cached_trained_and_loaded_as_an_audio_classifier(clip_index, tmp_path):
@@ -379,7 +419,9 @@ def test_logmel_teacher_is_cached_trained_and_loaded_as_an_audio_classifier(clip
     man = pd.read_csv(out)
     assert read_clip(out.parent / man["file"][0]).shape == (1, man["frames"][0], 64)
     feats = {"kind": "logmel", "spec": "tiny", "revision": None, "sample_rate": 22050, "layers": None}
-    train_teacher(out, tmp_path / "teacher", ["pia", "vio"], feats, ARCH, dict(epochs=30, lr=3e-3, patience=30, batch_size=4))
+    train_teacher(
+        out, tmp_path / "teacher", ["pia", "vio"], feats, ARCH, dict(epochs=30, lr=3e-3, patience=30, batch_size=4)
+    )
     clf = load_teacher_classifier(tmp_path / "teacher")
     assert isinstance(clf.mert, LogMelExtractor)
     wave, _ = audio.load(pd.read_csv(clip_index)["path"][0])

@@ -17,6 +17,7 @@ from difftone.cli import main
 
 torch.set_num_threads(1)
 
+
 @pytest.fixture(autouse=True)
 def away_from_the_repository(tmp_path, monkeypatch):
     """Each test in a folder of its own: the repository's config.yaml (which `difftone edit` reads from the
@@ -24,8 +25,23 @@ def away_from_the_repository(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
 
-BASE = ["edit", "--prompt", "A soft piano melody", "--source", "piano", "--target", "violin", "--seed", "7",
-        "--model", "tiny", "--steps", "4", "--duration", "1.0"]
+BASE = [
+    "edit",
+    "--prompt",
+    "A soft piano melody",
+    "--source",
+    "piano",
+    "--target",
+    "violin",
+    "--seed",
+    "7",
+    "--model",
+    "tiny",
+    "--steps",
+    "4",
+    "--duration",
+    "1.0",
+]
 
 
 def test_edit_with_tiny_writes_audio_and_json(tmp_path, capsys):
@@ -99,8 +115,13 @@ def test_console_script(tmp_path):
     exe = shutil.which("difftone") or os.path.join(os.path.dirname(sys.executable), "difftone")
     bad = subprocess.run([exe, *BASE, "--source", "kazoo", "-o", str(tmp_path)], capture_output=True, text=True)
     assert bad.returncode == 1 and "unknown instrument 'kazoo'" in bad.stderr and "Traceback" not in bad.stderr
-    ok = subprocess.run([exe, "-q", *BASE, "--steps", "3", "-o", str(tmp_path / "ok")], capture_output=True, text=True,
-                        env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=tmp_path)
+    ok = subprocess.run(
+        [exe, "-q", *BASE, "--steps", "3", "-o", str(tmp_path / "ok")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        cwd=tmp_path,
+    )
     assert ok.returncode == 0, ok.stderr
     assert json.loads((tmp_path / "ok" / "edit.json").read_text())["steps"] == 3
 
@@ -171,7 +192,9 @@ def test_edit_in_a_finished_run_uses_its_model_classifier_and_config(finished_ru
     monkeypatch.chdir(finished_run)
     loaded = []
     real_load = models.load_backbone
-    monkeypatch.setattr("difftone.models.load_backbone", lambda spec, **kw: loaded.append(spec) or real_load(spec, **kw))
+    monkeypatch.setattr(
+        "difftone.models.load_backbone", lambda spec, **kw: loaded.append(spec) or real_load(spec, **kw)
+    )
     caplog.set_level(logging.INFO)
     assert main(RUN_EDIT) == 0
     record = json.loads((finished_run / "out" / "edit.json").read_text())

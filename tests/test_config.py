@@ -42,7 +42,9 @@ def test_wrong_values_name_the_key(data, key, words):
 
 
 def test_unknown_keys_are_rejected_naming_them():
-    with pytest.raises(ConfigError, match=r"data: Additional properties are not allowed \('split_sed' was unexpected\)"):
+    with pytest.raises(
+        ConfigError, match=r"data: Additional properties are not allowed \('split_sed' was unexpected\)"
+    ):
         validate_config({"data": {"split_sed": 3}})
     with pytest.raises(ConfigError, match=r"<top level>: .*'datta' was unexpected"):
         validate_config({"datta": {}})
@@ -64,8 +66,18 @@ def workdir(workflow_workdir):
 
 def _run(workdir, config, *args):
     (workdir / "test.yaml").write_text(yaml.safe_dump(config))
-    cmd = [SNAKEMAKE, *args, "--cores", "1", "--workflow-profile", "none", "--directory", str(workdir),
-           "--configfile", str(workdir / "test.yaml")]
+    cmd = [
+        SNAKEMAKE,
+        *args,
+        "--cores",
+        "1",
+        "--workflow-profile",
+        "none",
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(workdir / "test.yaml"),
+    ]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     return run.returncode, run.stdout + run.stderr
 
@@ -93,7 +105,10 @@ def test_snakemake_accepts_the_embedded_default(workdir):
 def test_swap_steps_beyond_the_schedule_are_rejected_naming_the_key(workdir):
     with pytest.raises(ConfigError, match=r"sweep\.steps: step 40 is beyond model\.steps \(30\)"):
         validate_config({"model": {"steps": 30}, "sweep": {"steps": [0, 40]}})
-    with pytest.raises(ConfigError, match=r"edits\.strategies: strategy fixed:K needs an integer K in \[0, 30\], got '31' \(model\.steps is 30\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"edits\.strategies: strategy fixed:K needs an integer K in \[0, 30\], got '31' \(model\.steps is 30\)",
+    ):
         validate_config({"model": {"steps": 30}, "edits": {"strategies": ["fixed:31"]}})
     rc, out = _run(workdir, {"model": {"steps": 10}}, "-n")  # the default sweep grid reaches step 30
     assert rc != 0 and "sweep.steps: step 18 is beyond model.steps (10)" in out

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import urllib.error
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import librosa
@@ -13,18 +14,24 @@ import numpy as np
 import pandas as pd
 import pretty_midi
 import pytest
-from dataclasses import replace
 import soundfile as sf
 import yaml
+from conftest import link_workflow
 
 from difftone import audio
 from difftone.audio import AudioError
-from difftone.data import DataError, download, extract, parse_name, read_index, render_embedded, scan_clips, split_clips
-from difftone.data import irmas
+from difftone.data import (
+    DataError,
+    download,
+    extract,
+    irmas,
+    parse_name,
+    read_index,
+    render_embedded,
+    scan_clips,
+    split_clips,
+)
 from difftone.data.render import KIND_CYCLE, PROFILES, render_clip, shared_score
-from difftone.instruments import INSTRUMENTS
-
-from conftest import link_workflow
 
 SR = 44100
 RENDERED = ["pia", "flu", "gac", "vio"]
@@ -49,7 +56,9 @@ def test_render_has_irmas_layout_and_format(rendered):
         files = sorted((root / code).iterdir())
         assert len(files) == N_CLIPS
         for f in files:
-            assert re.fullmatch(rf"\[{code}\](\[nod\])?\[(cla|cou_fol|jaz_blu|lat_sou|pop_roc)\]\d{{4}}__1\.wav", f.name)
+            assert re.fullmatch(
+                rf"\[{code}\](\[nod\])?\[(cla|cou_fol|jaz_blu|lat_sou|pop_roc)\]\d{{4}}__1\.wav", f.name
+            )
             assert parse_name(f.name).instrument == code
             i = sf.info(str(f))
             assert (i.samplerate, i.channels, i.frames, i.subtype) == (SR, 2, 3 * SR, "PCM_16")
@@ -258,8 +267,13 @@ def test_scan_skips_and_lists_bad_clips(irmas_dir, tmp_path):
     assert len(clips) == 10
     rejected = pd.read_csv(tmp_path / "rej.csv").set_index("path")["reason"]
     assert len(rejected) == 5
-    expect = {"corrupt": "cannot decode", "empty": "empty file", "silent": "silent",
-              "short": "length 2.000 s, expected 3 s", "rate": "sample rate 22050 Hz, expected 44100 Hz"}
+    expect = {
+        "corrupt": "cannot decode",
+        "empty": "empty file",
+        "silent": "silent",
+        "short": "length 2.000 s, expected 3 s",
+        "rate": "sample rate 22050 Hz, expected 44100 Hz",
+    }
     for kind, path in bad.items():
         assert expect[kind] in rejected[path.as_posix()], kind
 
@@ -278,7 +292,9 @@ def test_scan_policy_error_stops_naming_the_clip(irmas_dir, tmp_path, kind):
 
 def test_scan_unknown_instrument_folder_is_an_error(irmas_dir, tmp_path):
     audio.write(irmas_dir / "banjo" / "x.wav", _tone(), SR)
-    with pytest.raises(DataError, match=r"IRMAS-TrainingData/banjo: unknown instrument folder 'banjo'; known codes: cel, cla"):
+    with pytest.raises(
+        DataError, match=r"IRMAS-TrainingData/banjo: unknown instrument folder 'banjo'; known codes: cel, cla"
+    ):
         scan_clips(irmas_dir, ["cel", "pia"], tmp_path / "clips.csv", tmp_path / "rej.csv")
     assert not (tmp_path / "clips.csv").exists()
 
@@ -292,9 +308,19 @@ def test_scan_missing_folder_or_instrument(irmas_dir, tmp_path):
 
 def _clips_table(path, counts, excerpts=1):
     """``counts[c]`` clips of instrument c in IRMAS names, ``excerpts`` excerpts (__1, __2, ...) per recording."""
-    rows = [{"path": f"d/{c}/[{c}][cla]{i // excerpts:04d}__{i % excerpts + 1}.wav", "instrument": c, "genre": "cla",
-             "drums": None, "duration": 3.0, "sample_rate": SR, "channels": 2}
-            for c, n in counts.items() for i in range(n)]
+    rows = [
+        {
+            "path": f"d/{c}/[{c}][cla]{i // excerpts:04d}__{i % excerpts + 1}.wav",
+            "instrument": c,
+            "genre": "cla",
+            "drums": None,
+            "duration": 3.0,
+            "sample_rate": SR,
+            "channels": 2,
+        }
+        for c, n in counts.items()
+        for i in range(n)
+    ]
     pd.DataFrame(rows).to_csv(path, index=False)
 
 
@@ -309,7 +335,7 @@ def test_split_is_stratified_seeded_three_way_and_grouped_by_recording(tmp_path)
             assert max(1, round(0.2 * n)) <= per.loc[code, part] < max(1, round(0.2 * n)) + 3
     assert (a.groupby("recording")["split"].nunique() == 1).all()  # no recording straddles two parts
     assert a["recording"].nunique() == sum((n + 2) // 3 for n in counts.values())
-    b = split_clips(tmp_path / "clips.csv", tmp_path / "b.csv", seed=0, val_fraction=0.2, test_fraction=0.2)
+    split_clips(tmp_path / "clips.csv", tmp_path / "b.csv", seed=0, val_fraction=0.2, test_fraction=0.2)
     c = split_clips(tmp_path / "clips.csv", tmp_path / "c.csv", seed=1, val_fraction=0.2, test_fraction=0.2)
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
     assert (a["split"] != c["split"]).sum() > 100
@@ -333,12 +359,26 @@ def test_split_by_score_keeps_a_score_in_one_part_for_every_instrument(tmp_path)
     by_score["number"] = [parse_name(Path(p).name).number for p in by_score["path"]]
     assert (by_score.groupby("number")["split"].nunique() == 1).all()
     assert by_score.groupby(["instrument", "split"]).size().unstack().loc["pia"].to_dict() == {
-        "test": 6, "val": 6, "train": 18}
+        "test": 6,
+        "val": 6,
+        "train": 18,
+    }
     per_instrument = split_clips(tmp_path / "clips.csv", tmp_path / "b.csv", seed=0)
     per_instrument["number"] = [parse_name(Path(p).name).number for p in per_instrument["path"]]
     assert (per_instrument.groupby("number")["split"].nunique() > 1).any()  # what by_score prevents
-    pd.DataFrame([{"path": "d/pia/take1.wav", "instrument": "pia", "genre": "cla", "drums": None, "duration": 3.0,
-                   "sample_rate": SR, "channels": 2}]).to_csv(tmp_path / "odd.csv", index=False)
+    pd.DataFrame(
+        [
+            {
+                "path": "d/pia/take1.wav",
+                "instrument": "pia",
+                "genre": "cla",
+                "drums": None,
+                "duration": 3.0,
+                "sample_rate": SR,
+                "channels": 2,
+            }
+        ]
+    ).to_csv(tmp_path / "odd.csv", index=False)
     with pytest.raises(DataError, match=r"take1.wav is not named like an IRMAS clip.*data.source: embedded"):
         split_clips(tmp_path / "odd.csv", tmp_path / "c.csv", by_score=True)
 
@@ -365,8 +405,18 @@ def workflow_dir(tmp_path, config):
 
 
 def snakemake(workdir, *args, configfile="test.yaml"):
-    cmd = [SNAKEMAKE, *args, "--cores", "1", "--workflow-profile", "none", "--directory", str(workdir),
-           "--configfile", str(workdir / configfile)]  # last: --configfile takes several values
+    cmd = [
+        SNAKEMAKE,
+        *args,
+        "--cores",
+        "1",
+        "--workflow-profile",
+        "none",
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(workdir / configfile),
+    ]  # last: --configfile takes several values
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
 
 
@@ -399,7 +449,11 @@ def test_data_rules_run_rerun_nothing_and_resplit_only(tmp_path):
     (wd / "seed.yaml").write_text(yaml.safe_dump({**TINY, "data": {**TINY["data"], "split_seed": 7}}))
     assert planned_rules(wd, target, configfile="seed.yaml") == {"split_clips": 1}
     (wd / "more.yaml").write_text(yaml.safe_dump({**TINY, "data": {**TINY["data"], "clips_per_instrument": 5}}))
-    assert planned_rules(wd, target, configfile="more.yaml") == {"render_embedded": 1, "scan_clips": 1, "split_clips": 1}
+    assert planned_rules(wd, target, configfile="more.yaml") == {
+        "render_embedded": 1,
+        "scan_clips": 1,
+        "split_clips": 1,
+    }
 
 
 def test_irmas_source_plans_download_or_uses_the_given_folder(tmp_path, irmas_dir):
@@ -407,8 +461,9 @@ def test_irmas_source_plans_download_or_uses_the_given_folder(tmp_path, irmas_di
     wd = workflow_dir(tmp_path / "wd", {"data": {"source": "irmas"}})
     target = "results/data/index.csv"
     assert planned_rules(wd, target) == {"download_irmas": 1, "extract_irmas": 1, "scan_clips": 1, "split_clips": 1}
-    (wd / "local.yaml").write_text(yaml.safe_dump(
-        {"instruments": ["cel", "pia"], "data": {"source": "irmas", "irmas_dir": str(irmas_dir)}}))
+    (wd / "local.yaml").write_text(
+        yaml.safe_dump({"instruments": ["cel", "pia"], "data": {"source": "irmas", "irmas_dir": str(irmas_dir)}})
+    )
     assert planned_rules(wd, target, configfile="local.yaml") == {"scan_clips": 1, "split_clips": 1}
     _add_bad_clips(irmas_dir)
     run = snakemake(wd, target, configfile="local.yaml")
@@ -418,8 +473,13 @@ def test_irmas_source_plans_download_or_uses_the_given_folder(tmp_path, irmas_di
 
 def test_bad_clip_policy_error_fails_the_rule_naming_the_clip(tmp_path, irmas_dir):
     (tmp_path / "wd").mkdir()
-    wd = workflow_dir(tmp_path / "wd", {"instruments": ["cel", "pia"],
-                                        "data": {"source": "irmas", "irmas_dir": str(irmas_dir), "bad_clip_policy": "error"}})
+    wd = workflow_dir(
+        tmp_path / "wd",
+        {
+            "instruments": ["cel", "pia"],
+            "data": {"source": "irmas", "irmas_dir": str(irmas_dir), "bad_clip_policy": "error"},
+        },
+    )
     (irmas_dir / "pia" / "[pia][cla]0009__1.wav").write_bytes(b"")
     run = snakemake(wd, "results/data/index.csv")
     assert run.returncode != 0

@@ -21,17 +21,19 @@ from difftone.demo_training import (
 )
 from difftone.instruments import INSTRUMENTS
 from difftone.models import load_sao
-from difftone.models.loader import ModelLoadError
 from difftone.models.demo import (
     MelAutoencoder,
     build_demo_components,
     latent_frames,
     save_demo_components,
 )
+from difftone.models.loader import ModelLoadError
 
 SR = 44100
 torch.set_num_threads(1)
-pytestmark = pytest.mark.filterwarnings("ignore:Should have t:UserWarning")  # the Brownian tree bounds (engine fixes them)
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Should have t:UserWarning"
+)  # the Brownian tree bounds (engine fixes them)
 
 
 def render_note(code: str, pitch: int, seconds: float) -> np.ndarray:
@@ -122,8 +124,13 @@ def test_cepstral_latents_are_the_scaled_mel_axis_dct_and_decode_as_the_log_mel_
 def _generate(components, prompts, steps=4, seconds=1.0, seed=0):
     pipe = StableAudioPipeline(**components)
     pipe.set_progress_bar_config(disable=True)
-    return pipe(prompts, num_inference_steps=steps, audio_end_in_s=seconds, guidance_scale=4.0,
-                generator=torch.Generator().manual_seed(seed)).audios
+    return pipe(
+        prompts,
+        num_inference_steps=steps,
+        audio_end_in_s=seconds,
+        guidance_scale=4.0,
+        generator=torch.Generator().manual_seed(seed),
+    ).audios
 
 
 def test_components_generate_through_the_pipeline_and_loader():
@@ -181,20 +188,39 @@ def tiny_index(tmp_path_factory) -> str:
         for k, pitch in enumerate((60, 64, 67, 72, 62)):
             path = root / f"{code}{k}.wav"
             sf.write(path, render_note(code, pitch, 1.0).T, SR)
-            rows.append({"path": str(path), "instrument": code, "genre": "cla", "drums": "nod", "duration": 1.0,
-                         "sample_rate": SR, "channels": 2, "recording": f"{code}{k}", "split": "train" if k < 4 else "val"})
+            rows.append(
+                {
+                    "path": str(path),
+                    "instrument": code,
+                    "genre": "cla",
+                    "drums": "nod",
+                    "duration": 1.0,
+                    "sample_rate": SR,
+                    "channels": 2,
+                    "recording": f"{code}{k}",
+                    "split": "train" if k < 4 else "val",
+                }
+            )
     index = root / "index.csv"
     pd.DataFrame(rows).to_csv(index, index=False)
     return str(index)
 
 
 def test_tiny_training_reduces_loss_and_writes_a_loadable_checkpoint(tmp_path, tiny_index):
-    settings = DemoTrainingSettings(budget_seconds=None, max_steps=40, batch_size=8, lr=2e-3, warmup_steps=5,
-                                    ema_decay=0.9, clip_seconds=1.0, log_every=10, eval_per_instrument=1,
-                                    eval_steps=3)
+    settings = DemoTrainingSettings(
+        budget_seconds=None,
+        max_steps=40,
+        batch_size=8,
+        lr=2e-3,
+        warmup_steps=5,
+        ema_decay=0.9,
+        clip_seconds=1.0,
+        log_every=10,
+        eval_per_instrument=1,
+        eval_steps=3,
+    )
     out = tmp_path / "model"
-    summary = train_demo_model(tiny_index, out, tmp_path / "loss.csv", tmp_path / "loss.png", ["pia", "flu"],
-                               settings)
+    summary = train_demo_model(tiny_index, out, tmp_path / "loss.csv", tmp_path / "loss.png", ["pia", "flu"], settings)
     losses = pd.read_csv(tmp_path / "loss.csv")
     assert len(losses) == 40 == summary["steps"]
     assert losses["loss"].tail(10).mean() < 0.7 * losses["loss"].head(10).mean()
@@ -215,8 +241,14 @@ def test_training_never_depends_on_the_clock(tmp_path, tiny_index, caplog):
     settings = dict(budget_seconds=None, max_steps=3, batch_size=4, clip_seconds=1.0, eval_per_instrument=0)
     # run b's budget passes before the first step: it warns, and still trains the same 3 steps
     for run, budget in (("a", None), ("b", 1e-9)):
-        train_demo_model(tiny_index, tmp_path / run, tmp_path / f"{run}.csv", tmp_path / f"{run}.png",
-                         ["pia", "flu"], dict(settings, budget_seconds=budget))
+        train_demo_model(
+            tiny_index,
+            tmp_path / run,
+            tmp_path / f"{run}.csv",
+            tmp_path / f"{run}.png",
+            ["pia", "flu"],
+            dict(settings, budget_seconds=budget),
+        )
     a, b = (build_demo_components(tmp_path / run)["transformer"] for run in ("a", "b"))
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
     assert pd.read_csv(tmp_path / "a.csv")["loss"].equals(pd.read_csv(tmp_path / "b.csv")["loss"])
@@ -237,8 +269,14 @@ def test_decoder_never_goes_louder_than_the_training_range():
 
 def test_training_rejects_an_instrument_without_clips(tmp_path, tiny_index):
     with pytest.raises(DemoTrainingError, match="no training clips for instrument.*vio"):
-        train_demo_model(tiny_index, tmp_path / "m", tmp_path / "l.csv", tmp_path / "l.png", ["pia", "vio"],
-                         {"max_steps": 2, "clip_seconds": 1.0})
+        train_demo_model(
+            tiny_index,
+            tmp_path / "m",
+            tmp_path / "l.csv",
+            tmp_path / "l.png",
+            ["pia", "vio"],
+            {"max_steps": 2, "clip_seconds": 1.0},
+        )
     assert not (tmp_path / "m").exists()
 
 
@@ -251,11 +289,18 @@ def test_batched_griffin_lim_is_librosas_algorithm():
     rng = np.random.default_rng(0)
     magnitude = rng.random((2, 1025, 20)).astype(np.float32) ** 4  # peaky spectra, far from consistent
     length = 19 * 1024
-    ours = griffin_lim_from(torch.from_numpy(magnitude), torch.ones(magnitude.shape, dtype=torch.complex64),
-                            n_iter=8, n_fft=2048, hop_length=1024, length=length).numpy()
+    ours = griffin_lim_from(
+        torch.from_numpy(magnitude),
+        torch.ones(magnitude.shape, dtype=torch.complex64),
+        n_iter=8,
+        n_fft=2048,
+        hop_length=1024,
+        length=length,
+    ).numpy()
     for item, mag in zip(ours, magnitude):
-        reference = librosa.griffinlim(mag, n_iter=8, hop_length=1024, n_fft=2048, window="hann", center=True,
-                                       length=length, init=None)
+        reference = librosa.griffinlim(
+            mag, n_iter=8, hop_length=1024, n_fft=2048, window="hann", center=True, length=length, init=None
+        )
         assert np.abs(item - reference).max() <= 1e-4 * np.abs(reference).max()
 
 
@@ -286,8 +331,15 @@ def test_the_fitted_autoencoder_is_the_trained_checkpoints_and_gives_its_latents
 
     settings = dict(budget_seconds=None, max_steps=2, batch_size=4, clip_seconds=1.0, eval_per_instrument=0)
     fitted = fit_demo_autoencoder(tiny_index, tmp_path / "ae", ["pia", "flu"], settings)
-    train_demo_model(tiny_index, tmp_path / "m", tmp_path / "l.csv", tmp_path / "l.png", ["pia", "flu"], settings,
-                     autoencoder_dir=tmp_path / "ae")
+    train_demo_model(
+        tiny_index,
+        tmp_path / "m",
+        tmp_path / "l.csv",
+        tmp_path / "l.png",
+        ["pia", "flu"],
+        settings,
+        autoencoder_dir=tmp_path / "ae",
+    )
     trained = load_sao(f"demo:{tmp_path / 'm'}")
     alone = load_sao(f"demo-autoencoder:{tmp_path / 'ae'}")
     for key in ("latent_mean", "latent_std", "latent_max"):
@@ -297,7 +349,14 @@ def test_the_fitted_autoencoder_is_the_trained_checkpoints_and_gives_its_latents
     # an autoencoder fitted on other clips is refused, naming the rule to rerun
     fit_demo_autoencoder(tiny_index, tmp_path / "other", ["pia", "flu"], dict(settings, clips_per_instrument=2))
     with pytest.raises(DemoTrainingError, match="fit_demo_autoencoder"):
-        train_demo_model(tiny_index, tmp_path / "m2", tmp_path / "l2.csv", tmp_path / "l2.png", ["pia", "flu"],
-                         settings, autoencoder_dir=tmp_path / "other")
+        train_demo_model(
+            tiny_index,
+            tmp_path / "m2",
+            tmp_path / "l2.csv",
+            tmp_path / "l2.png",
+            ["pia", "flu"],
+            settings,
+            autoencoder_dir=tmp_path / "other",
+        )
     with pytest.raises(ModelLoadError, match="fit_demo_autoencoder"):
         load_sao(f"demo-autoencoder:{tmp_path / 'missing'}")

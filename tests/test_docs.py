@@ -86,7 +86,9 @@ def dangling_links(path: Path, root: Path = ROOT) -> list[str]:
         resolved = (path.parent / unquote(file_part)).resolve() if file_part else path.resolve()
         where = f"{path.relative_to(root)}:{number}: {target}"
         if not resolved.exists():
-            problems.append(f"{where} (no such file: {resolved.relative_to(root) if resolved.is_relative_to(root) else resolved})")
+            problems.append(
+                f"{where} (no such file: {resolved.relative_to(root) if resolved.is_relative_to(root) else resolved})"
+            )
         elif anchor and resolved.suffix == ".md" and unquote(anchor).lower() not in anchors(resolved):
             problems.append(f"{where} (no heading with anchor #{anchor} in {resolved.relative_to(root)})")
     return problems
@@ -120,12 +122,15 @@ def test_the_link_check_names_file_line_and_link(tmp_path):
     ]
 
 
-@pytest.mark.parametrize("heading, anchor", [
-    ("The MusicMagus baseline (Table III)", "the-musicmagus-baseline-table-iii"),
-    ("`difftone edit`: one edit", "difftone-edit-one-edit"),
-    ("Speed: the GPU options & the benchmark", "speed-the-gpu-options--the-benchmark"),
-    ("[Cluster](docs/cluster.md) in short", "cluster-in-short"),
-])
+@pytest.mark.parametrize(
+    "heading, anchor",
+    [
+        ("The MusicMagus baseline (Table III)", "the-musicmagus-baseline-table-iii"),
+        ("`difftone edit`: one edit", "difftone-edit-one-edit"),
+        ("Speed: the GPU options & the benchmark", "speed-the-gpu-options--the-benchmark"),
+        ("[Cluster](docs/cluster.md) in short", "cluster-in-short"),
+    ],
+)
 def test_headings_slug_as_on_github(heading, anchor):
     assert slug(heading) == anchor
 
@@ -137,7 +142,10 @@ def test_readme_is_a_front_door_of_at_most_200_lines():
 
 def test_docs_name_no_issue_numbers():
     """Docs say what a target or a change is, not which tracker entry asked for it."""
-    found = [f"{doc.relative_to(ROOT)}:{number}: {line.strip()}"
-             for doc in doc_files() for number, line in enumerate(doc.read_text(encoding="utf-8").splitlines(), 1)
-             if re.search(r"\bissues? ?#?\d+", line, re.IGNORECASE)]
+    found = [
+        f"{doc.relative_to(ROOT)}:{number}: {line.strip()}"
+        for doc in doc_files()
+        for number, line in enumerate(doc.read_text(encoding="utf-8").splitlines(), 1)
+        if re.search(r"\bissues? ?#?\d+", line, re.IGNORECASE)
+    ]
     assert not found, "\n".join(found)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from difftone.classifiers import tiny_latent_classifier
 from difftone.engine import (
     SPECS,
     STRATEGIES,
@@ -21,7 +22,6 @@ from difftone.engine import (
     strategy_spec,
     validate_strategy,
 )
-from difftone.classifiers import tiny_latent_classifier
 
 torch.set_num_threads(1)
 
@@ -51,8 +51,15 @@ def test_records_carry_step_sigma_nfe_and_audio(backbone, source):
     records = edit(editor, source, "pia", ["vio", "org"], "fixed:4", item="x")
     assert [r.target for r in records] == ["vio", "org"]
     assert [r.target_prompt for r in records] == ["A soft violin melody", "A soft organ melody"]
-    assert all(r.swap_step == 4 and r.sigma == source.sigmas[4] and r.nfe == N - 4 and r.probe_nfe == 0
-               and not r.fallback and r.audio.shape == source.audio.shape for r in records)
+    assert all(
+        r.swap_step == 4
+        and r.sigma == source.sigmas[4]
+        and r.nfe == N - 4
+        and r.probe_nfe == 0
+        and not r.fallback
+        and r.audio.shape == source.audio.shape
+        for r in records
+    )
     assert editor.nfe - nfe0 == sum(r.nfe for r in records)
     alone = editor.edit_at(source, ["A soft violin melody"], [4])[0]
     assert torch.allclose(records[0].audio, alone, atol=1e-5)
@@ -62,8 +69,9 @@ def test_records_carry_step_sigma_nfe_and_audio(backbone, source):
 def test_fallback_is_recorded_when_the_no_change_policy_decides(backbone, source, policy, step):
     flat = type(source.trace)(source.trace.instruments, source.trace.probs[:1].repeat(N, axis=0))
     traj = type(source)(**{**vars(source), "trace": flat})  # a classifier that never changes its mind
-    record = edit(Editor(backbone, progress=False), traj, "pia", ["vio"], "difftone",
-                  EditOptions(no_change_policy=policy))[0]
+    record = edit(
+        Editor(backbone, progress=False), traj, "pia", ["vio"], "difftone", EditOptions(no_change_policy=policy)
+    )[0]
     assert record.fallback and record.swap_step == step and f"policy {policy}" in record.reason
     assert (record.audio is None) == (step is None) and record.nfe == (0 if step is None else N - step)
     assert not edit(Editor(backbone, progress=False), source, "pia", ["vio"], "midpoint")[0].fallback
@@ -82,8 +90,14 @@ def test_probe_nfe_is_counted_in_the_record(backbone, source, classifier):
 def test_a_new_strategy_gets_what_its_spec_asks_for_without_a_name_check(backbone, source, classifier):
     seen = []
 
-    @register_strategy("first_confident", needs_probe=True, probe_classifier=True, can_fall_back=True, arg="P",
-                       parse=lambda arg, steps: float(arg or 0.5))
+    @register_strategy(
+        "first_confident",
+        needs_probe=True,
+        probe_classifier=True,
+        can_fall_back=True,
+        arg="P",
+        parse=lambda arg, steps: float(arg or 0.5),
+    )
     def first_confident(ctx):
         seen.append((type(ctx.probe).__name__, ctx.value))
         probs = ctx.probe(ctx.steps - 1)
@@ -92,9 +106,17 @@ def test_a_new_strategy_gets_what_its_spec_asks_for_without_a_name_check(backbon
     try:
         spec = strategy_spec("first_confident:0.7")
         assert spec.needs_classifier and spec.config_keys == ("swap.no_change_policy",)
-        assert strategy_options("first_confident", {"swap": {"no_change_policy": "skip"}}) == {"no_change_policy": "skip"}
-        record = edit(Editor(backbone, progress=False), source, "pia", ["vio"], "first_confident:0.7",
-                      EditOptions(probe_classifier=classifier))[0]
+        assert strategy_options("first_confident", {"swap": {"no_change_policy": "skip"}}) == {
+            "no_change_policy": "skip"
+        }
+        record = edit(
+            Editor(backbone, progress=False),
+            source,
+            "pia",
+            ["vio"],
+            "first_confident:0.7",
+            EditOptions(probe_classifier=classifier),
+        )[0]
         assert seen == [("TargetProbe", 0.7)] and record.probe_nfe == 1 and record.nfe == 1 + 1
     finally:
         del STRATEGIES["first_confident"], SPECS["first_confident"]
@@ -124,11 +146,15 @@ def _calls(path: Path) -> set[str]:
 def test_only_the_edit_step_chooses_swap_steps_and_calls_editor_edit_at():
     outside = [p for p in SRC.rglob("*.py") if "engine" not in p.relative_to(SRC).parts]
     assert len(outside) > 20
-    offenders = {str(p.relative_to(SRC)): sorted(_calls(p) & {"choose_swap_step", "choose_swap", "edit_at"})
-                 for p in outside}
+    offenders = {
+        str(p.relative_to(SRC)): sorted(_calls(p) & {"choose_swap_step", "choose_swap", "edit_at"}) for p in outside
+    }
     assert {p: c for p, c in offenders.items() if c} == {}
     engine = {p.name: _calls(p) for p in (SRC / "engine").glob("*.py")}
-    assert {n for n, c in engine.items() if c & {"choose_swap", "choose_swap_step"}} <= {"edit_step.py", "strategies.py"}
+    assert {n for n, c in engine.items() if c & {"choose_swap", "choose_swap_step"}} <= {
+        "edit_step.py",
+        "strategies.py",
+    }
     assert {n for n, c in engine.items() if "edit_at" in c} == {"edit_step.py"}
     # the experiment's stages edit through the edit step
     assert all("edit" in _calls(SRC / "experiment" / f"{m}.py") for m in ("edits", "swap_steps"))

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from difftone.classifiers import tiny_latent_classifier
 from difftone.engine import (
     STRATEGIES,
     EditError,
@@ -27,7 +28,6 @@ from difftone.engine import (
     register_strategy,
     swap_instrument,
 )
-from difftone.classifiers import tiny_latent_classifier
 
 torch.set_num_threads(1)
 
@@ -71,7 +71,10 @@ def test_no_swap_equals_the_diffusers_pipeline(components, editor, monkeypatch, 
     pipe = StableAudioPipeline(**components.as_pipeline_kwargs())
     pipe.set_progress_bar_config(disable=True)
     expected = pipe(
-        PROMPT, audio_end_in_s=DUR, num_inference_steps=N, guidance_scale=guidance,
+        PROMPT,
+        audio_end_in_s=DUR,
+        num_inference_steps=N,
+        guidance_scale=guidance,
         generator=[torch.Generator().manual_seed(SEED)],
     ).audios
     ours = editor.sample([PROMPT], [SEED], N, DUR, guidance)
@@ -135,8 +138,9 @@ def test_trajectory_contents_and_classifier_trace(components, source):
 
 def test_hooks_see_x0_hat_of_the_requested_frames_only(components):
     seen = []
-    editor = Editor(components, hooks=[lambda step, sigma, x0: seen.append((step, sigma, tuple(x0.shape)))],
-                    progress=False)
+    editor = Editor(
+        components, hooks=[lambda step, sigma, x0: seen.append((step, sigma, tuple(x0.shape)))], progress=False
+    )
     trajectory = editor.generate(PROMPT, SEED, N, DUR, CFG)
     assert [s for s, _, _ in seen] == list(range(N))
     assert all(shape == (1, components.latent_channels, components.frames_for(DUR)) for _, _, shape in seen)
@@ -174,9 +178,11 @@ def test_bad_settings_are_refused(editor, source, components):
 def test_one_source_in_gives_one_result_and_a_sequence_a_list(editor, source):
     """The engine's one rule: the first argument decides; mixes are refused before any evaluation."""
     nfe0 = editor.nfe
-    for prompts, seeds, match in [(PROMPT, [SEED], "one prompt takes one seed"),
-                                  ([PROMPT], SEED, "a list of prompts takes a list of seeds"),
-                                  ([PROMPT, OTHER], [SEED], "2 prompts but 1 seeds")]:
+    for prompts, seeds, match in [
+        (PROMPT, [SEED], "one prompt takes one seed"),
+        ([PROMPT], SEED, "a list of prompts takes a list of seeds"),
+        ([PROMPT, OTHER], [SEED], "2 prompts but 1 seeds"),
+    ]:
         with pytest.raises(EditError, match=match):
             editor.generate(prompts, seeds, N, DUR, CFG)
     with pytest.raises(EditError, match="1 trajectories but 1 lists of target prompts and 2 lists of swap steps"):
@@ -239,7 +245,10 @@ def test_a_new_strategy_is_one_registered_function():
         return k, f"last sigma above {ctx.arg}"
 
     try:
-        assert choose_swap_step("last_sigma_above:1.0", None, 4, sigmas=[500, 20, 2, 0.5, 0]) == (2, "last sigma above 1.0")
+        assert choose_swap_step("last_sigma_above:1.0", None, 4, sigmas=[500, 20, 2, 0.5, 0]) == (
+            2,
+            "last sigma above 1.0",
+        )
     finally:
         del STRATEGIES["last_sigma_above"]
 

@@ -13,11 +13,11 @@ from difftone.engine import Trajectory
 from difftone.experiment import edits as edits_module
 from difftone.experiment.edits import edit_rng, run_edits
 from difftone.experiment.items import ExperimentError, check_finite, read_table, strategy_slug
-from difftone.experiment.sources import generate_sources, generated_set, read_sources
 from difftone.experiment.scoring import SKIPPED_COLUMNS, edit_success
+from difftone.experiment.sources import generate_sources, generated_set, read_sources
 from difftone.experiment.split import part_items, split_sources
 from difftone.experiment.sweep import sweep_table, write_sweep
-from difftone.experiment.tables import to_markdown, write_tables
+from difftone.experiment.tables import write_tables
 
 SETTINGS = dict(seeds=[0, 1], steps=5, duration=0.5, guidance_scale=4.0, batch_size=2)
 
@@ -29,7 +29,9 @@ def sources(tmp_path_factory, tiny_classifier_dir):
     for code, prompt in [("pia", "A soft piano melody"), ("vio", "A bright violin tune")]:
         (root / f"{code}.txt").write_text(prompt + "\n")
         dirs[code] = root / "sources" / code
-        generate_sources(root / f"{code}.txt", code, dirs[code], model="tiny", classifier=tiny_classifier_dir, **SETTINGS)
+        generate_sources(
+            root / f"{code}.txt", code, dirs[code], model="tiny", classifier=tiny_classifier_dir, **SETTINGS
+        )
     return root, dirs
 
 
@@ -46,7 +48,10 @@ def test_sources_write_items_audio_and_resumable_trajectories(sources):
 def test_edits_write_every_pair_with_swaps_and_nfe(sources, tmp_path):
     _, dirs = sources
     swaps = run_edits("fixed:3", dirs, ["pia", "vio"], tmp_path, model="tiny")
-    assert sorted(swaps[["source", "target"]].drop_duplicates().itertuples(index=False)) == [("pia", "vio"), ("vio", "pia")]
+    assert sorted(swaps[["source", "target"]].drop_duplicates().itertuples(index=False)) == [
+        ("pia", "vio"),
+        ("vio", "pia"),
+    ]
     table = pd.read_csv(tmp_path / "pia_to_vio" / "swaps.csv")
     assert table["target_prompt"].tolist() == ["A soft violin melody"] * 2
     assert (table["swap_step"] == 3).all() and (table["nfe"] == 2).all()
@@ -88,8 +93,16 @@ def test_probe_edits_read_x0_hat_with_the_configured_windowing(sources, tiny_cla
 
     monkeypatch.setattr(classifiers, "load_latent_classifier", spy)
     window = {"hop": 0.25, "aggregate": "mean_logits"}
-    run_edits("probe", dirs, ["pia", "vio"], tmp_path, model="tiny", classifier=tiny_classifier_dir, max_sources=1,
-              window=window)
+    run_edits(
+        "probe",
+        dirs,
+        ["pia", "vio"],
+        tmp_path,
+        model="tiny",
+        classifier=tiny_classifier_dir,
+        max_sources=1,
+        window=window,
+    )
     assert seen == [Windowing(0.25, "mean_logits")]
 
 
@@ -130,8 +143,10 @@ def test_nan_in_an_edit_stops_with_the_item_named(sources, tmp_path, monkeypatch
     real_edit = edits_module.Editor.edit_at  # run_edits batches the sources of a job together
 
     def nan_edit(self, trajectories, target_prompts, swap_steps):
-        return [[torch.full_like(w, float("nan")) for w in waves]
-                for waves in real_edit(self, trajectories, target_prompts, swap_steps)]
+        return [
+            [torch.full_like(w, float("nan")) for w in waves]
+            for waves in real_edit(self, trajectories, target_prompts, swap_steps)
+        ]
 
     monkeypatch.setattr(edits_module.Editor, "edit_at", nan_edit)
     with pytest.raises(ExperimentError, match=r"the edit of pia-p000-s0 to vio \(midpoint\) contains NaN"):
@@ -167,49 +182,88 @@ def edit_items(strategy, items, targets, chroma, inst_acc, fallback=False, swap_
     chroma = chroma if isinstance(chroma, list) else [chroma] * n
     inst_acc = inst_acc if isinstance(inst_acc, list) else [inst_acc] * n
     fallback = fallback if isinstance(fallback, list) else [fallback] * n
-    return pd.DataFrame({
-        "strategy": strategy, "source": "pia", "target": [t for _, t in keys], "item": [i for i, _ in keys],
-        "swap_step": swap_step, "sigma": 1.0, "chroma": chroma, "predicted": "vio", "inst_acc": inst_acc,
-        "success": [edit_success(a, c, 0.3) for a, c in zip(inst_acc, chroma)], "judge_predicted": "vio",
-        "judge_acc": inst_acc, "fallback": fallback, "reason": "r"})
+    return pd.DataFrame(
+        {
+            "strategy": strategy,
+            "source": "pia",
+            "target": [t for _, t in keys],
+            "item": [i for i, _ in keys],
+            "swap_step": swap_step,
+            "sigma": 1.0,
+            "chroma": chroma,
+            "predicted": "vio",
+            "inst_acc": inst_acc,
+            "success": [edit_success(a, c, 0.3) for a, c in zip(inst_acc, chroma)],
+            "judge_predicted": "vio",
+            "judge_acc": inst_acc,
+            "fallback": fallback,
+            "reason": "r",
+        }
+    )
 
 
 def write_strategy(tmp_path, strategy, items, skipped=()):
     folder = tmp_path / strategy
     folder.mkdir()
     items.to_csv(folder / "items.csv", index=False)
-    pd.DataFrame([{"strategy": strategy, "source": "pia", "target": t, "item": i, "reason": "policy skip"}
-                  for i, t in skipped], columns=SKIPPED_COLUMNS).to_csv(folder / "skipped.csv", index=False)
+    pd.DataFrame(
+        [{"strategy": strategy, "source": "pia", "target": t, "item": i, "reason": "policy skip"} for i, t in skipped],
+        columns=SKIPPED_COLUMNS,
+    ).to_csv(folder / "skipped.csv", index=False)
     (folder / "nfe.json").write_text(json.dumps({"nfe": 12, "edits": 6, "probe_nfe": 3}))
     return folder
 
 
 def write_split(tmp_path, tuning, test):
-    pd.DataFrame([{"item": i, "instrument": "pia", "part": "tuning"} for i in tuning]
-                 + [{"item": i, "instrument": "pia", "part": "test"} for i in test]).to_csv(tmp_path / "split.csv",
-                                                                                              index=False)
+    pd.DataFrame(
+        [{"item": i, "instrument": "pia", "part": "tuning"} for i in tuning]
+        + [{"item": i, "instrument": "pia", "part": "test"} for i in test]
+    ).to_csv(tmp_path / "split.csv", index=False)
     return tmp_path / "split.csv"
 
 
 def _tables(tmp_path, folders, split):
     out = tmp_path / "tables"
-    table = write_tables({s: f / "items.csv" for s, f in folders.items()},
-                         {s: f / "skipped.csv" for s, f in folders.items()},
-                         {s: f / "nfe.json" for s, f in folders.items()}, split, out / "table2.csv",
-                         out / "per_pair.csv", out / "paired.csv", BOOT)
+    table = write_tables(
+        {s: f / "items.csv" for s, f in folders.items()},
+        {s: f / "skipped.csv" for s, f in folders.items()},
+        {s: f / "nfe.json" for s, f in folders.items()},
+        split,
+        out / "table2.csv",
+        out / "per_pair.csv",
+        out / "paired.csv",
+        BOOT,
+    )
     return table.set_index("method"), pd.read_csv(out / "per_pair.csv"), pd.read_csv(out / "paired.csv")
 
 
 def test_table2_reads_only_test_sources_and_counts_sources_edits_fallbacks(tmp_path):
     targets = ["vio", "flu"]
     # t0 is a tuning source with absurd values: any trace of it in Table II would show
-    dt = pd.concat([edit_items("difftone", ["t0"], targets, 0.9, 0),
-                    edit_items("difftone", ["a", "b", "c"], targets, [0.1, 0.1, 0.2, 0.2, 0.5, 0.5], 1,
-                               fallback=[False, False, True, True, False, False])])
-    mid = pd.concat([edit_items("midpoint", ["t0"], targets, 0.9, 0),
-                     edit_items("midpoint", ["a", "b", "c"], targets, 0.4, [0, 0, 1, 1, 0, 0])])
+    dt = pd.concat(
+        [
+            edit_items("difftone", ["t0"], targets, 0.9, 0),
+            edit_items(
+                "difftone",
+                ["a", "b", "c"],
+                targets,
+                [0.1, 0.1, 0.2, 0.2, 0.5, 0.5],
+                1,
+                fallback=[False, False, True, True, False, False],
+            ),
+        ]
+    )
+    mid = pd.concat(
+        [
+            edit_items("midpoint", ["t0"], targets, 0.9, 0),
+            edit_items("midpoint", ["a", "b", "c"], targets, 0.4, [0, 0, 1, 1, 0, 0]),
+        ]
+    )
     split = write_split(tmp_path, ["t0"], ["a", "b", "c"])
-    folders = {"difftone": write_strategy(tmp_path, "difftone", dt), "midpoint": write_strategy(tmp_path, "midpoint", mid)}
+    folders = {
+        "difftone": write_strategy(tmp_path, "difftone", dt),
+        "midpoint": write_strategy(tmp_path, "midpoint", mid),
+    }
     table, per_pair, paired = _tables(tmp_path, folders, split)
     row = table.loc["difftone"]
     assert row["sources"] == 3 and row["edits"] == 6 and row["fallbacks"] == 2 and row["skipped"] == 0
@@ -230,8 +284,10 @@ def test_table2_compares_every_strategy_on_the_items_difftone_did_not_skip(tmp_p
     dt = edit_items("difftone", ["a", "b"], targets, 0.1, 1)  # c skipped for both targets
     mid = edit_items("midpoint", ["a", "b", "c"], targets, [0.2, 0.2, 0.2, 0.2, 0.8, 0.8], 1)
     split = write_split(tmp_path, ["t0"], ["a", "b", "c"])
-    folders = {"difftone": write_strategy(tmp_path, "difftone", dt, skipped=[("c", "vio"), ("c", "flu"), ("t0", "vio")]),
-               "midpoint": write_strategy(tmp_path, "midpoint", mid)}
+    folders = {
+        "difftone": write_strategy(tmp_path, "difftone", dt, skipped=[("c", "vio"), ("c", "flu"), ("t0", "vio")]),
+        "midpoint": write_strategy(tmp_path, "midpoint", mid),
+    }
     table, _, _ = _tables(tmp_path, folders, split)
     assert table.loc["difftone", "skipped"] == 2  # t0 is a tuning source: not counted
     assert table.loc["midpoint", "edits"] == 4 and table.loc["midpoint", "excluded"] == 2
@@ -279,18 +335,32 @@ BOOT = {"n_boot": 200, "seed": 0, "alpha": 0.05}
 
 def sweep_items(step: int, sigma: float, chroma: list[float], inst_acc: list[int]) -> pd.DataFrame:
     n = len(chroma)
-    return pd.DataFrame({
-        "strategy": f"fixed:{step}", "source": "pia", "target": (["vio", "flu"] * n)[:n], "item": [f"i{j}" for j in range(n)],
-        "swap_step": step, "sigma": sigma, "chroma": chroma, "predicted": "vio", "inst_acc": inst_acc,
-        "success": [edit_success(a, c, 0.3) for a, c in zip(inst_acc, chroma)], "judge_predicted": "",
-        "judge_acc": np.nan, "fallback": False, "reason": "fixed",
-    })
+    return pd.DataFrame(
+        {
+            "strategy": f"fixed:{step}",
+            "source": "pia",
+            "target": (["vio", "flu"] * n)[:n],
+            "item": [f"i{j}" for j in range(n)],
+            "swap_step": step,
+            "sigma": sigma,
+            "chroma": chroma,
+            "predicted": "vio",
+            "inst_acc": inst_acc,
+            "success": [edit_success(a, c, 0.3) for a, c in zip(inst_acc, chroma)],
+            "judge_predicted": "",
+            "judge_acc": np.nan,
+            "fallback": False,
+            "reason": "fixed",
+        }
+    )
 
 
 def test_sweep_table_pools_each_step_and_splits_pairs(tmp_path):
     paths = {}
-    for step, sigma, chroma, acc in [(4, 0.5, [0.05, 0.1, 0.2, 0.1], [0, 0, 1, 0]),
-                                     (1, 40.0, [0.6, 0.7, 0.5, 0.6], [1, 1, 1, 0])]:
+    for step, sigma, chroma, acc in [
+        (4, 0.5, [0.05, 0.1, 0.2, 0.1], [0, 0, 1, 0]),
+        (1, 40.0, [0.6, 0.7, 0.5, 0.6], [1, 1, 1, 0]),
+    ]:
         paths[f"fixed:{step}"] = tmp_path / f"{step}.csv"
         sweep_items(step, sigma, chroma, acc).to_csv(paths[f"fixed:{step}"], index=False)
     table = sweep_table(paths, BOOT)
@@ -315,8 +385,17 @@ def test_write_sweep_writes_table_reference_and_figure(sources, tmp_path):
         sweep_items(step, 1.0 / step, [0.5 / step] * 4, [1, 0, 1, 1]).to_csv(paths[f"fixed:{step}"], index=False)
     chroma = {"method": "stft", "sample_rate": 22050, "hop_length": 512}
     out = tmp_path / "tables"
-    write_sweep(paths, dirs, out / "sweep.csv", out / "chroma_reference.csv", tmp_path / "fig" / "sweep.png",
-                chroma=chroma, bootstrap=BOOT, max_chroma=0.3, steps=5)
+    write_sweep(
+        paths,
+        dirs,
+        out / "sweep.csv",
+        out / "chroma_reference.csv",
+        tmp_path / "fig" / "sweep.png",
+        chroma=chroma,
+        bootstrap=BOOT,
+        max_chroma=0.3,
+        steps=5,
+    )
     assert pd.read_csv(out / "sweep.csv")["source"].tolist()[:2] == ["all", "all"]
     assert (out / "sweep.md").read_text().startswith("| strategy | step | sigma |")
     reference = pd.read_csv(out / "chroma_reference.csv")

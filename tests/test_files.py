@@ -27,12 +27,15 @@ def test_read_csv_returns_the_table_with_the_read_options(tmp_path):
     assert table["a"].tolist() == [1, 2] and table["b"].tolist() == ["x", ""]
 
 
-@pytest.mark.parametrize("content, message", [
-    (None, r"t\.csv does not exist; run the edit stage first"),
-    ("", r"t\.csv is empty \(not even a header\); rerun the edit stage"),
-    ("a,c\n1,2\n", r"t\.csv lacks column\(s\) b \(it has a, c\); rerun the edit stage"),
-    ("a,b\n", r"t\.csv has no rows; rerun the edit stage"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, r"t\.csv does not exist; run the edit stage first"),
+        ("", r"t\.csv is empty \(not even a header\); rerun the edit stage"),
+        ("a,c\n1,2\n", r"t\.csv lacks column\(s\) b \(it has a, c\); rerun the edit stage"),
+        ("a,b\n", r"t\.csv has no rows; rerun the edit stage"),
+    ],
+)
 def test_read_csv_errors_name_the_file_and_what_writes_it(tmp_path, content, message):
     path = tmp_path / "t.csv"
     if content is not None:
@@ -64,7 +67,10 @@ def test_link_tree_hard_links_every_file_replaces_the_folder_and_logs(tmp_path):
     (dst / "stale.txt").write_text("old")
     link_tree(src, dst, log=tmp_path / "logs" / "link.log")
     assert sorted(p.relative_to(dst).as_posix() for p in dst.rglob("*")) == [
-        "items.csv", "pia-p000-s0", "pia-p000-s0/source.wav"]  # the old folder is replaced, not merged
+        "items.csv",
+        "pia-p000-s0",
+        "pia-p000-s0/source.wav",
+    ]  # the old folder is replaced, not merged
     assert (dst / "pia-p000-s0" / "source.wav").samefile(src / "pia-p000-s0" / "source.wav")
     assert "linked" in (tmp_path / "logs" / "link.log").read_text()
     with pytest.raises(FileNotFoundError, match="missing does not exist: the job that writes it did not finish"):
@@ -80,11 +86,17 @@ def test_link_command_of_the_link_sources_rule_links_and_names_a_missing_folder(
     src.mkdir(parents=True)
     (src / "items.csv").write_text("item\n")
     dst, log = tmp_path / "sources" / "flu", tmp_path / "logs" / "link_flu.log"
-    done = subprocess.run([sys.executable, "-m", "difftone.files", "link", str(src), str(dst), "--log", str(log)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "difftone.files", "link", str(src), str(dst), "--log", str(log)],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     assert (dst / "items.csv").samefile(src / "items.csv") and "linked" in log.read_text()
-    missing = subprocess.run([sys.executable, "-m", "difftone.files", "link", str(tmp_path / "gone"), str(dst)],
-                             capture_output=True, text=True)
+    missing = subprocess.run(
+        [sys.executable, "-m", "difftone.files", "link", str(tmp_path / "gone"), str(dst)],
+        capture_output=True,
+        text=True,
+    )
     assert missing.returncode == 1 and "gone does not exist" in missing.stderr
     assert (dst / "items.csv").is_file()  # a failed link leaves the old folder in place

@@ -99,11 +99,14 @@ def test_the_cycle_check_finds_a_cycle(tmp_path, lazy):
     assert cycles(graph) == [["pkg.a", "pkg.sub.b"]]
 
 
-@pytest.mark.parametrize("module, absent", [
-    ("difftone.metrics", "transformers"),  # transformers' CLAP (4 s) loads where a CLAP model is built
-    ("difftone.experiment.scoring", "transformers"),
-    ("difftone.experiment.gather", "torch"),  # gather_edits only links files (2 s of torch saved per job)
-])
+@pytest.mark.parametrize(
+    "module, absent",
+    [
+        ("difftone.metrics", "transformers"),  # transformers' CLAP (4 s) loads where a CLAP model is built
+        ("difftone.experiment.scoring", "transformers"),
+        ("difftone.experiment.gather", "torch"),  # gather_edits only links files (2 s of torch saved per job)
+    ],
+)
 def test_a_stage_module_does_not_load_what_its_jobs_do_not_use(module, absent):
     """Every Snakemake job pays its imports; these stay out of the modules that do not need them."""
     import subprocess

@@ -16,11 +16,11 @@ import soundfile as sf
 import torch
 
 from difftone.audio import AudioError
+from difftone.classifiers import tiny_latent_classifier
 from difftone.cli import main
 from difftone.engine import SPECS, EditOptions, Editor, Trajectory, edit
 from difftone.engine.inversion import invert_audio, window_wave
 from difftone.models import load_backbone
-from difftone.classifiers import tiny_latent_classifier
 from difftone.real_audio import load_recording, restore
 
 torch.set_num_threads(1)
@@ -52,8 +52,9 @@ def inverted(editor, backbone, tmp_path_factory):
     sf.write(path, tone(1.5, 22050).T, 22050)
     rec = load_recording(path, backbone)
     wave = torch.from_numpy(rec.wave).unsqueeze(0)
-    traj = invert_audio(editor, wave, [PROMPT], [0], N, SOURCE_GUIDANCE, target_guidance_scale=4.0,
-                        recordings=[rec.info()])[0]
+    traj = invert_audio(
+        editor, wave, [PROMPT], [0], N, SOURCE_GUIDANCE, target_guidance_scale=4.0, recordings=[rec.info()]
+    )[0]
     w0 = backbone.encode_audio(window_wave(wave, backbone))[0].float()  # computed here, not by the inversion
     vae_round_trip = backbone.decode(w0.unsqueeze(0))[0, :, : traj.audio.shape[-1]].float()
     return rec, traj, w0, vae_round_trip
@@ -114,14 +115,16 @@ def test_inverted_trajectories_save_and_load_and_version_1_still_loads(inverted,
         Trajectory.load(tmp_path / "t")
 
 
-@pytest.mark.parametrize("strategy", ["difftone", "midpoint", "random", "fixed:2", "sigma:1.0", "probe", "agree",
-                                      "none"])
+@pytest.mark.parametrize(
+    "strategy", ["difftone", "midpoint", "random", "fixed:2", "sigma:1.0", "probe", "agree", "none"]
+)
 def test_every_registered_strategy_edits_an_inverted_trajectory_through_the_edit_step(editor, inverted, strategy):
     assert strategy.split(":")[0] in SPECS
     traj = inverted[1]
     assert traj.trace is not None and traj.trace.steps == N
-    records = edit(editor, traj, "pia", ["vio", "gac"], strategy,
-                   EditOptions(probe_classifier=editor.classifier_hook.classifier))
+    records = edit(
+        editor, traj, "pia", ["vio", "gac"], strategy, EditOptions(probe_classifier=editor.classifier_hook.classifier)
+    )
     for r in records:
         assert r.audio is not None and r.audio.shape == traj.audio.shape and torch.isfinite(r.audio).all()
         assert r.target_prompt == PROMPT.replace("piano", {"vio": "violin", "gac": "acoustic guitar"}[r.target])
@@ -137,8 +140,29 @@ def test_every_registered_strategy_edits_an_inverted_trajectory_through_the_edit
 def test_cli_edit_audio_none_is_the_vae_round_trip_at_the_inputs_format(tmp_path, capsys, model, sr, channels):
     path = tmp_path / "in.wav"
     sf.write(path, tone(1.0, sr, channels).T, sr)
-    assert main(["-q", "edit", "--audio", str(path), "--source", "piano", "--target", "violin", "--model", model,
-                 "--steps", "4", "--strategy", "none", "-o", str(tmp_path / "out")]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "edit",
+                "--audio",
+                str(path),
+                "--source",
+                "piano",
+                "--target",
+                "violin",
+                "--model",
+                model,
+                "--steps",
+                "4",
+                "--strategy",
+                "none",
+                "-o",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 0
+    )
     edit, esr = sf.read(tmp_path / "out" / "edit.wav", always_2d=True)
     recon, _ = sf.read(tmp_path / "out" / "reconstruction.wav", always_2d=True)
     assert esr == sr and edit.shape == (int(sr), channels)
@@ -151,16 +175,40 @@ def test_cli_edit_audio_none_is_the_vae_round_trip_at_the_inputs_format(tmp_path
     assert np.abs(recon - expected).max() <= 1e-3 * np.abs(expected).max()
     record = json.loads((tmp_path / "out" / "edit.json").read_text())
     assert record["prompt"] == "A recording of piano" and record["target_prompt"] == "A recording of violin"
-    assert record["audio"]["sample_rate"] == sr and record["files"] == {"reconstruction": "reconstruction.wav",
-                                                                         "edit": "edit.wav"}
+    assert record["audio"]["sample_rate"] == sr and record["files"] == {
+        "reconstruction": "reconstruction.wav",
+        "edit": "edit.wav",
+    }
 
 
 def test_cli_edit_audio_with_a_prompt_and_a_swap(tmp_path):
     path = tmp_path / "in.wav"
     sf.write(path, tone(1.0, 44100, 2).T, 44100)
-    assert main(["-q", "edit", "--audio", str(path), "--source", "piano", "--target", "violin", "--model", "tiny",
-                 "--prompt", "A gentle piano piece", "--steps", "4", "--strategy", "midpoint", "-o",
-                 str(tmp_path / "out")]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "edit",
+                "--audio",
+                str(path),
+                "--source",
+                "piano",
+                "--target",
+                "violin",
+                "--model",
+                "tiny",
+                "--prompt",
+                "A gentle piano piece",
+                "--steps",
+                "4",
+                "--strategy",
+                "midpoint",
+                "-o",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 0
+    )
     record = json.loads((tmp_path / "out" / "edit.json").read_text())
     assert record["swap_step"] == 2 and record["target_prompt"] == "A gentle violin piece"
     edit, _ = sf.read(tmp_path / "out" / "edit.wav")
@@ -202,8 +250,28 @@ def test_bad_recordings_get_one_message_naming_the_file(tmp_path, kind):
 def test_cli_bad_recording_exits_1_and_writes_nothing(tmp_path, capsys, kind):
     path, message = _bad_file(tmp_path, kind)
     out = tmp_path / "out"
-    assert main(["edit", "--audio", str(path), "--source", "piano", "--target", "violin", "--model", "demo",
-                 "--steps", "4", "--strategy", "none", "-o", str(out)]) == 1
+    assert (
+        main(
+            [
+                "edit",
+                "--audio",
+                str(path),
+                "--source",
+                "piano",
+                "--target",
+                "violin",
+                "--model",
+                "demo",
+                "--steps",
+                "4",
+                "--strategy",
+                "none",
+                "-o",
+                str(out),
+            ]
+        )
+        == 1
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("difftone edit: error: ") and message in err[-1] and str(path) in err[-1]
     assert not out.exists()
@@ -221,11 +289,19 @@ def test_collect_recordings_reads_instrument_folders_and_irmas_test_labels(tmp_p
     (tmp_path / "test/duo.txt").write_text("flu\npia\n")  # two instruments: not a single-instrument clip
     found = collect_recordings(["pia", "vio", "flu"], 1, folder=tmp_path)
     assert [(r.instrument, r.path.replace(str(tmp_path) + "/", "")) for r in found.itertuples()] == [
-        ("pia", "pia/a.wav"), ("flu", "test/solo.wav"), ("vio", "vio/x.wav")]
+        ("pia", "pia/a.wav"),
+        ("flu", "test/solo.wav"),
+        ("vio", "vio/x.wav"),
+    ]
     with pytest.raises(ExperimentError, match="no single-instrument recording of cel"):
         collect_recordings(["pia", "cel"], 1, folder=tmp_path)
-    rows = table4_rows(["difftone", "sigma:2.0"], 30, 3.0, 4.0, {"enabled": True, "edit_from": 0.5,
-                                                               "source_guidance": 1.0, "target_guidance": 12.0})
+    rows = table4_rows(
+        ["difftone", "sigma:2.0"],
+        30,
+        3.0,
+        4.0,
+        {"enabled": True, "edit_from": 0.5, "source_guidance": 1.0, "target_guidance": 12.0},
+    )
     assert list(rows) == ["difftone", "sigma-2.0", "zeta"]
     assert rows["zeta"]["strategy"] == "fixed:15" and rows["zeta"]["inversion"] == "guidance-1"
     assert rows["difftone"]["inversion"] == "guidance-3" and rows["difftone"]["target_guidance"] == 4.0

@@ -29,8 +29,19 @@ def index_csv(tmp_path_factory):
             path = root / f"{code}{i}.wav"
             sf.write(path, _tone(440 * 2 ** (rng.integers(-5, 5) / 12), harmonics, rng), SR)
             split = "train" if i < 8 else ("val" if i < 10 else "test")
-            rows.append({"path": str(path), "instrument": code, "genre": "cla", "drums": "", "duration": 1.0,
-                         "sample_rate": SR, "channels": 1, "recording": f"{code}{i}", "split": split})
+            rows.append(
+                {
+                    "path": str(path),
+                    "instrument": code,
+                    "genre": "cla",
+                    "drums": "",
+                    "duration": 1.0,
+                    "sample_rate": SR,
+                    "channels": 1,
+                    "recording": f"{code}{i}",
+                    "split": split,
+                }
+            )
     pd.DataFrame(rows).to_csv(root / "index.csv", index=False)
     return root / "index.csv"
 
@@ -53,16 +64,22 @@ def test_mfcc_judge_trains_on_train_saves_json_and_predicts(index_csv, tmp_path)
 
 
 def test_clap_zero_shot_judge_reads_text_prompts_of_each_instrument():
-    judge = load_judge({"kind": "clap_zero_shot", "tokenizer": "tiny", "prompt_template": "the sound of a {name}"},
-                       clap={"checkpoint": "tiny", "window_s": 1.0, "hop_s": 1.0}, instruments=["pia", "vio", "gac"])
+    judge = load_judge(
+        {"kind": "clap_zero_shot", "tokenizer": "tiny", "prompt_template": "the sound of a {name}"},
+        clap={"checkpoint": "tiny", "window_s": 1.0, "hop_s": 1.0},
+        instruments=["pia", "vio", "gac"],
+    )
     assert judge.prompts == ["the sound of a piano", "the sound of a violin", "the sound of a acoustic guitar"]
     assert judge.text.shape[0] == 3 and np.allclose(np.linalg.norm(judge.text, axis=1), 1)
     assert len(set(map(tuple, judge.text.round(6)))) == 3  # different prompts, different text embeddings
     rng = np.random.default_rng(1)
     assert judge.predict_audio(_tone(440, True, rng), SR) in {"pia", "vio", "gac"}
     with pytest.raises(JudgeError, match="must contain \\{name\\}"):
-        load_judge({"kind": "clap_zero_shot", "tokenizer": "tiny", "prompt_template": "music"},
-                   clap={"checkpoint": "tiny", "window_s": 1.0}, instruments=["pia"])
+        load_judge(
+            {"kind": "clap_zero_shot", "tokenizer": "tiny", "prompt_template": "music"},
+            clap={"checkpoint": "tiny", "window_s": 1.0},
+            instruments=["pia"],
+        )
 
 
 def test_clap_zero_shot_judge_reads_a_tokenizer_folder_in_the_roberta_base_layout(tmp_path):
@@ -73,8 +90,9 @@ def test_clap_zero_shot_judge_reads_a_tokenizer_folder_in_the_roberta_base_layou
     write_roberta_tokenizer(folder)
     assert {p.name for p in folder.iterdir()} == {"config.json", "tokenizer.json", "vocab.json", "merges.txt"}
     clap = {"checkpoint": "tiny", "window_s": 1.0, "hop_s": 1.0}
-    judge = load_judge({"kind": "clap_zero_shot", "tokenizer": str(folder)}, clap=clap,
-                       instruments=["pia", "vio", "gac"])
+    judge = load_judge(
+        {"kind": "clap_zero_shot", "tokenizer": str(folder)}, clap=clap, instruments=["pia", "vio", "gac"]
+    )
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(folder)
@@ -95,17 +113,33 @@ def test_clap_zero_shot_judge_opens_laions_pickle_format_with_the_pinned_hash(tm
 
     pt = str(write_clap_checkpoint(tmp_path / "music_audioset_epoch_15_esc_90.14.pt", "tiny"))
     sha = file_sha256(pt)
-    clap = {"checkpoint": pt, "sha256": sha, "architecture": "tiny", "cache_dir": str(tmp_path / "cache"),
-            "window_s": 1.0, "hop_s": 1.0}
-    judge = load_judge({"kind": "clap_zero_shot", "tokenizer": "tiny", "checkpoint": pt}, clap=clap,
-                       instruments=["pia", "vio"])
-    reference = load_judge({"kind": "clap_zero_shot", "tokenizer": "tiny"}, clap={"checkpoint": "tiny", "window_s": 1.0},
-                           instruments=["pia", "vio"])
+    clap = {
+        "checkpoint": pt,
+        "sha256": sha,
+        "architecture": "tiny",
+        "cache_dir": str(tmp_path / "cache"),
+        "window_s": 1.0,
+        "hop_s": 1.0,
+    }
+    judge = load_judge(
+        {"kind": "clap_zero_shot", "tokenizer": "tiny", "checkpoint": pt}, clap=clap, instruments=["pia", "vio"]
+    )
+    reference = load_judge(
+        {"kind": "clap_zero_shot", "tokenizer": "tiny"},
+        clap={"checkpoint": "tiny", "window_s": 1.0},
+        instruments=["pia", "vio"],
+    )
     assert np.allclose(judge.text, reference.text, atol=1e-6)  # the stand-in holds build_tiny_clap(seed=0)
     assert build_tiny_clap(seed=0).config.projection_dim == judge.text.shape[1]
     other = {**clap, "checkpoint": "tiny", "sha256": "0" * 64}  # the judge's own checkpoint, its own pin
-    load_judge({"kind": "clap_zero_shot", "tokenizer": "tiny", "checkpoint": pt, "sha256": sha}, clap=other,
-               instruments=["pia"])
+    load_judge(
+        {"kind": "clap_zero_shot", "tokenizer": "tiny", "checkpoint": pt, "sha256": sha},
+        clap=other,
+        instruments=["pia"],
+    )
     with pytest.raises(ClapCheckpointError, match="judge.sha256"):
-        load_judge({"kind": "clap_zero_shot", "tokenizer": "tiny", "checkpoint": pt, "sha256": "1" * 64}, clap=clap,
-                   instruments=["pia"])
+        load_judge(
+            {"kind": "clap_zero_shot", "tokenizer": "tiny", "checkpoint": pt, "sha256": "1" * 64},
+            clap=clap,
+            instruments=["pia"],
+        )

@@ -24,9 +24,21 @@ from difftone.audio import AudioError
 from difftone.classifiers import tiny_latent_classifier
 from difftone.cli import main
 from difftone.engine import Editor
-from difftone.long_audio import (LongSettings, PassageError, check_passage, common_step, crossfade_gains,
-                                 edit_recording, join_spans, join_windows, overlap_samples, plan_windows, seams,
-                                 splice, to_file)
+from difftone.long_audio import (
+    LongSettings,
+    PassageError,
+    check_passage,
+    common_step,
+    crossfade_gains,
+    edit_recording,
+    join_spans,
+    join_windows,
+    overlap_samples,
+    plan_windows,
+    seams,
+    splice,
+    to_file,
+)
 from difftone.metrics.chroma import chroma_distance
 from difftone.models import load_backbone
 from difftone.real_audio import load_recording
@@ -47,8 +59,10 @@ def sustained(seconds: float, sr: int, channels: int = 1) -> np.ndarray:
 
 
 # -- pure parts ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("total,window,overlap", [(100, 40, 10), (1000, 133, 17), (41, 40, 10), (40, 40, 5),
-                                                  (7, 40, 5), (882000, 133120, 16796)])
+@pytest.mark.parametrize(
+    "total,window,overlap",
+    [(100, 40, 10), (1000, 133, 17), (41, 40, 10), (40, 40, 5), (7, 40, 5), (882000, 133120, 16796)],
+)
 def test_windows_cover_the_recording_with_at_least_the_overlap_and_as_few_as_possible(total, window, overlap):
     spans = plan_windows(total, window, overlap)
     assert spans[0][0] == 0 and spans[-1][1] == total
@@ -107,8 +121,12 @@ def test_passages_are_checked_with_one_message_and_the_splice_keeps_everything_o
     assert (p.start, p.end, p.fade_in, p.fade_out, p.outer) == (200, 500, 50, 50, (150, 550))
     assert check_passage("a.wav", 0.2, None, dur, sr, 0.5).fade_in == 20  # shortened at the file's start
     assert check_passage("a.wav", None, None, dur, sr, 0.5) is None
-    for start, end, message in [(5, 2, "is not after --start"), (-1, 2, "outside the file"),
-                                (8, 11, "outside the file"), (2, 2.3, "shorter than its fade")]:
+    for start, end, message in [
+        (5, 2, "is not after --start"),
+        (-1, 2, "outside the file"),
+        (8, 11, "outside the file"),
+        (2, 2.3, "shorter than its fade"),
+    ]:
         with pytest.raises(PassageError, match=message) as info:
             check_passage("a.wav", start, end, dur, sr, 0.5)
         assert "a.wav" in str(info.value) and "\n" not in str(info.value)
@@ -123,8 +141,9 @@ def test_passages_are_checked_with_one_message_and_the_splice_keeps_everything_o
 @pytest.fixture(scope="module")
 def demo():
     backbone = load_backbone("demo")
-    return backbone, Editor(backbone, tiny_latent_classifier(backbone.latent_channels, ["pia", "vio", "gac"]),
-                            progress=False)
+    return backbone, Editor(
+        backbone, tiny_latent_classifier(backbone.latent_channels, ["pia", "vio", "gac"]), progress=False
+    )
 
 
 @pytest.fixture(scope="module")
@@ -138,8 +157,18 @@ def long_file(tmp_path_factory):
 def edited(demo, long_file):
     backbone, editor = demo
     rec = load_recording(long_file, backbone, max_seconds=600)
-    return rec, edit_recording(editor, rec, PROMPT, "pia", ["vio"], "midpoint", LongSettings(), steps=STEPS,
-                               source_guidance=3.0, target_guidance=1.5)
+    return rec, edit_recording(
+        editor,
+        rec,
+        PROMPT,
+        "pia",
+        ["vio"],
+        "midpoint",
+        LongSettings(),
+        steps=STEPS,
+        source_guidance=3.0,
+        target_guidance=1.5,
+    )
 
 
 def _frames(wave: np.ndarray, frame: int = 2048, hop: int = 512):
@@ -159,18 +188,22 @@ def seam_report(wave: np.ndarray, regions) -> dict:
     for a, b in regions:
         near |= (ends >= a - frame) & (ends <= b + 2 * frame)
     seam, rest = energy[1:][near], energy[1:][~near]
-    return {"energy_in_range": bool(seam.min() >= rest.min() - LEVEL_DB and seam.max() <= rest.max() + LEVEL_DB),
-            "energy": (float(seam.min()), float(seam.max()), float(rest.min()), float(rest.max())),
-            "jump": (float(jump[near].max()), float(jump[~near].max())),
-            "flux": (float(flux[near].max()), float(flux[~near].max()))}
+    return {
+        "energy_in_range": bool(seam.min() >= rest.min() - LEVEL_DB and seam.max() <= rest.max() + LEVEL_DB),
+        "energy": (float(seam.min()), float(seam.max()), float(rest.min()), float(rest.max())),
+        "jump": (float(jump[near].max()), float(jump[~near].max())),
+        "flux": (float(flux[near].max()), float(flux[~near].max())),
+    }
 
 
 def test_every_seam_has_no_click_and_no_level_jump(demo, edited):
     backbone, _ = demo
     rec, result = edited
     assert len(result.inverted.spans) == 3
-    regions = [(a * rec.sample_rate // backbone.sample_rate, b * rec.sample_rate // backbone.sample_rate)
-               for a, b in seams(result.inverted.spans)]
+    regions = [
+        (a * rec.sample_rate // backbone.sample_rate, b * rec.sample_rate // backbone.sample_rate)
+        for a, b in seams(result.inverted.spans)
+    ]
     for wave in (result.outputs[0], result.reconstruction):
         report = seam_report(wave, regions)
         assert report["energy_in_range"], report
@@ -199,19 +232,42 @@ def test_cli_none_on_a_long_file_is_the_windowed_vae_round_trip_at_the_inputs_fo
     x = sustained(7.5, 48000, 2)
     sf.write(path, x.T, 48000)
     out = tmp_path / "out"
-    assert main(["-q", "edit", "--audio", str(path), "--source", "piano", "--target", "violin", "--model", "demo",
-                 "--steps", str(STEPS), "--strategy", "none", "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "edit",
+                "--audio",
+                str(path),
+                "--source",
+                "piano",
+                "--target",
+                "violin",
+                "--model",
+                "demo",
+                "--steps",
+                str(STEPS),
+                "--strategy",
+                "none",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     edit, sr = sf.read(out / "edit.wav", always_2d=True)
     recon, _ = sf.read(out / "reconstruction.wav", always_2d=True)
     assert sr == 48000 and edit.shape == (x.shape[1], 2) and np.array_equal(edit, recon)
     # the windowed round trip, computed here: each window encoded and decoded by the VAE alone, then joined
     rec = load_recording(path, backbone, max_seconds=600)
     window = backbone.window_frames * backbone.hop_length  # each window reads the whole window, gives one hop less
-    spans = plan_windows(rec.wave.shape[1], window - backbone.hop_length,
-                         overlap_samples(LongSettings().window_overlap, backbone))
+    spans = plan_windows(
+        rec.wave.shape[1], window - backbone.hop_length, overlap_samples(LongSettings().window_overlap, backbone)
+    )
     padded = torch.nn.functional.pad(torch.from_numpy(rec.wave), (0, window))
-    pieces = [backbone.decode(backbone.encode_audio(padded[None, :, s : s + window]))[0, :, : e - s].float()
-              for s, e in spans]
+    pieces = [
+        backbone.decode(backbone.encode_audio(padded[None, :, s : s + window]))[0, :, : e - s].float() for s, e in spans
+    ]
     from difftone.long_audio import InvertedWindows
 
     expected = to_file(join_spans(pieces, spans), InvertedWindows(rec, PROMPT, spans), backbone.sample_rate).T
@@ -227,8 +283,33 @@ def test_cli_passage_edit_leaves_everything_outside_bit_for_bit(demo, tmp_path):
     path = tmp_path / "in.wav"
     sf.write(path, sustained(9.0, 44100, 2).T, 44100, subtype="PCM_16")
     out = tmp_path / "out"
-    assert main(["-q", "edit", "--audio", str(path), "--source", "piano", "--target", "violin", "--model", "demo",
-                 "--steps", str(STEPS), "--strategy", "midpoint", "--start", "3", "--end", "6", "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "edit",
+                "--audio",
+                str(path),
+                "--source",
+                "piano",
+                "--target",
+                "violin",
+                "--model",
+                "demo",
+                "--steps",
+                str(STEPS),
+                "--strategy",
+                "midpoint",
+                "--start",
+                "3",
+                "--end",
+                "6",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     original, _ = sf.read(path, dtype="int16", always_2d=True)
     edit, sr = sf.read(out / "edit.wav", always_2d=True)  # float: compare at the input's scale
     assert sr == 44100 and edit.shape == original.shape
@@ -241,10 +322,15 @@ def test_cli_passage_edit_leaves_everything_outside_bit_for_bit(demo, tmp_path):
     assert len(record["windows"]) == 2  # only the windows around the passage, not the four of the file
 
 
-@pytest.mark.parametrize("flags,message", [(["--start", "5", "--end", "2"], "is not after --start"),
-                                           (["--start", "6", "--end", "12"], "outside the file"),
-                                           (["--start", "2", "--end", "2.05"], "shorter than its fade"),
-                                           (["--config", "MAX"], "longer than real_audio.max_seconds")])
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--start", "5", "--end", "2"], "is not after --start"),
+        (["--start", "6", "--end", "12"], "outside the file"),
+        (["--start", "2", "--end", "2.05"], "shorter than its fade"),
+        (["--config", "MAX"], "longer than real_audio.max_seconds"),
+    ],
+)
 def test_cli_bad_passages_and_too_long_files_exit_1_and_write_nothing(tmp_path, capsys, monkeypatch, flags, message):
     import difftone.models
 
@@ -258,8 +344,29 @@ def test_cli_bad_passages_and_too_long_files_exit_1_and_write_nothing(tmp_path, 
         (tmp_path / "max.yaml").write_text("real_audio:\n  max_seconds: 5\n")
         flags = ["--config", str(tmp_path / "max.yaml")]
     out = tmp_path / "out"
-    assert main(["edit", "--audio", str(path), "--source", "piano", "--target", "violin", "--model", "demo",
-                 "--steps", str(STEPS), "--strategy", "none", *flags, "-o", str(out)]) == 1
+    assert (
+        main(
+            [
+                "edit",
+                "--audio",
+                str(path),
+                "--source",
+                "piano",
+                "--target",
+                "violin",
+                "--model",
+                "demo",
+                "--steps",
+                str(STEPS),
+                "--strategy",
+                "none",
+                *flags,
+                "-o",
+                str(out),
+            ]
+        )
+        == 1
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("difftone edit: error: ") and message in err[-1] and str(path) in err[-1]
     assert not out.exists()

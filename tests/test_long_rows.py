@@ -18,9 +18,19 @@ from difftone.experiment.table4 import long_rows, table4_rows
 
 STEPS = 4
 CLIP_SECONDS = 2.0  # three clips: 6 s, three windows of the demo model's 3.02 s (the passage: one)
-REAL_AUDIO = {"peak": 0.5, "silence_db": -60.0, "max_silent_fraction": 0.9, "max_seconds": 600, "seed": 0,
-              "source_prompt": "A recording of {instrument}", "passage_fade": 0.1, "window_overlap": 6.0,
-              "batch_windows": 4, "window_step_rule": "median", "long": {"clips": 3}}
+REAL_AUDIO = {
+    "peak": 0.5,
+    "silence_db": -60.0,
+    "max_silent_fraction": 0.9,
+    "max_seconds": 600,
+    "seed": 0,
+    "source_prompt": "A recording of {instrument}",
+    "passage_fade": 0.1,
+    "window_overlap": 6.0,
+    "batch_windows": 4,
+    "window_step_rule": "median",
+    "long": {"clips": 3},
+}
 
 
 torch.set_num_threads(1)
@@ -51,8 +61,9 @@ def _clips(folder, code: str, pitch: float) -> list[str]:
 
 
 def test_rows_are_labelled_by_kind_and_name_only_rows_of_the_table():
-    rows = table4_rows(["difftone", "midpoint"], 30, 3.0, 1.5, {"edit_from": 0.5, "source_guidance": 3.0,
-                                                                "target_guidance": 12.0})
+    rows = table4_rows(
+        ["difftone", "midpoint"], 30, 3.0, 1.5, {"edit_from": 0.5, "source_guidance": 3.0, "target_guidance": 12.0}
+    )
     long = long_rows(rows, {"clips": 3, "strategies": ["difftone", "zeta"], "passage": ["difftone"]})
     assert [r["method"] for r in long.values()] == ["difftone (long)", "zeta (fixed:15) (long)", "difftone (passage)"]
     assert list(long) == ["long-difftone", "long-zeta", "passage-difftone"]
@@ -64,14 +75,27 @@ def test_rows_are_labelled_by_kind_and_name_only_rows_of_the_table():
 
 
 def test_long_and_passage_rows_write_the_tables_layout_and_the_passage_keeps_the_rest_bit_for_bit(
-        tmp_path, classifier_dir):
-    recordings = pd.DataFrame([(c, p) for c, pitch in (("pia", 220.0), ("vio", 330.0))
-                               for p in _clips(tmp_path, c, pitch)], columns=["instrument", "path"])
-    rows = long_rows(table4_rows(["difftone"], STEPS, 3.0, 1.5, None),
-                     {"strategies": ["difftone"], "passage": ["difftone"]})
+    tmp_path, classifier_dir
+):
+    recordings = pd.DataFrame(
+        [(c, p) for c, pitch in (("pia", 220.0), ("vio", 330.0)) for p in _clips(tmp_path, c, pitch)],
+        columns=["instrument", "path"],
+    )
+    rows = long_rows(
+        table4_rows(["difftone"], STEPS, 3.0, 1.5, None), {"strategies": ["difftone"], "passage": ["difftone"]}
+    )
     options = {slug: EditOptions() for slug in rows}
-    swaps = edit_long(recordings, rows, tmp_path / "sources", tmp_path / "edits", model="demo",
-                      classifier=classifier_dir, real_audio=REAL_AUDIO, options=options, steps=STEPS)
+    swaps = edit_long(
+        recordings,
+        rows,
+        tmp_path / "sources",
+        tmp_path / "edits",
+        model="demo",
+        classifier=classifier_dir,
+        real_audio=REAL_AUDIO,
+        options=options,
+        steps=STEPS,
+    )
     assert set(swaps) == {"long-difftone", "passage-difftone"}
     total = int(3 * CLIP_SECONDS * 44100)
     for slug in rows:
@@ -101,9 +125,17 @@ def test_long_and_passage_rows_write_the_tables_layout_and_the_passage_keeps_the
 
 
 def test_too_few_clips_stops_naming_the_key(tmp_path, classifier_dir):
-    recordings = pd.DataFrame([("pia", p) for p in _clips(tmp_path, "pia", 220.0)[:2]],
-                              columns=["instrument", "path"])
+    recordings = pd.DataFrame([("pia", p) for p in _clips(tmp_path, "pia", 220.0)[:2]], columns=["instrument", "path"])
     rows = long_rows(table4_rows(["difftone"], STEPS, 3.0, 1.5, None), {"strategies": ["difftone"]})
     with pytest.raises(ExperimentError, match="real_audio.long.clips is 3 but pia has fewer"):
-        edit_long(recordings, rows, tmp_path / "s", tmp_path / "e", model="demo", classifier=classifier_dir,
-                  real_audio=REAL_AUDIO, options={"long-difftone": EditOptions()}, steps=STEPS)
+        edit_long(
+            recordings,
+            rows,
+            tmp_path / "s",
+            tmp_path / "e",
+            model="demo",
+            classifier=classifier_dir,
+            real_audio=REAL_AUDIO,
+            options={"long-difftone": EditOptions()},
+            steps=STEPS,
+        )

@@ -41,7 +41,12 @@ def _hubert_with_the_same_weights(model) -> HubertModel:
 
 def test_snapshot_has_the_hub_repository_layout(snapshot):
     assert sorted(p.name for p in snapshot.iterdir()) == [
-        "config.json", "configuration_MERT.py", "model.safetensors", "modeling_MERT.py", "preprocessor_config.json"]
+        "config.json",
+        "configuration_MERT.py",
+        "model.safetensors",
+        "modeling_MERT.py",
+        "preprocessor_config.json",
+    ]
     config = json.loads((snapshot / "config.json").read_text())
     assert config["model_type"] == "mert_model" and config["architectures"] == ["MERTModel"]
     assert config["auto_map"] == {"AutoConfig": "configuration_MERT.MERTConfig", "AutoModel": "modeling_MERT.MERTModel"}
@@ -49,7 +54,10 @@ def test_snapshot_has_the_hub_repository_layout(snapshot):
     assert "conv_pos_batch_norm" not in config  # as published: the loader has to set it
     pre = json.loads((snapshot / "preprocessor_config.json").read_text())
     assert (pre["feature_extractor_type"], pre["sampling_rate"], pre["do_normalize"]) == (
-        "Wav2Vec2FeatureExtractor", 24000, True)
+        "Wav2Vec2FeatureExtractor",
+        24000,
+        True,
+    )
     remote = AutoConfig.from_pretrained(snapshot, trust_remote_code=True)
     assert type(remote).__name__ == "MERTConfig" and not hasattr(remote, "conv_pos_batch_norm")
 
@@ -61,7 +69,11 @@ def test_real_size_config_is_mert_v1_95m():
     assert (config["hidden_size"], config["num_hidden_layers"], config["num_attention_heads"]) == (768, 12, 12)
     assert config["conv_dim"] == [512] * 7 and config["conv_stride"] == [5, 2, 2, 2, 2, 2, 2]
     assert config["conv_kernel"] == [10, 3, 3, 3, 3, 2, 2] and config["feat_proj_layer_norm"] is True
-    assert (config["feature_extractor_cqt"], config["deepnorm"], config["do_stable_layer_norm"]) == (False, False, False)
+    assert (config["feature_extractor_cqt"], config["deepnorm"], config["do_stable_layer_norm"]) == (
+        False,
+        False,
+        False,
+    )
 
 
 def test_remote_code_model_gives_transformers_hubert_hidden_states(snapshot):
@@ -76,7 +88,9 @@ def test_remote_code_model_gives_transformers_hubert_hidden_states(snapshot):
     values = mert.processor(list(mert.prepare(wave, 24000)), sampling_rate=24000, return_tensors="pt")["input_values"]
     with torch.no_grad():
         assert model(values, output_hidden_states=True).hidden_states is None  # the trap the loader must avoid
-        reference = torch.stack(_hubert_with_the_same_weights(model)(values, output_hidden_states=True).hidden_states, 1)
+        reference = torch.stack(
+            _hubert_with_the_same_weights(model)(values, output_hidden_states=True).hidden_states, 1
+        )
 
     hidden = mert.hidden_states(wave, 24000)
     assert hidden.shape == (1, LAYERS + 1, 74, WIDTH) == reference.shape  # 75 frames/s (less the conv's edge)

@@ -18,11 +18,11 @@ from difftone.metrics import (
     chroma_distance,
     chroma_distance_files,
     chroma_frame_distance,
+    cluster_bootstrap_ci,
     kad,
     kad_bootstrap_ci,
-    cluster_bootstrap_ci,
-    paired_difference_ci,
     load_clap,
+    paired_difference_ci,
 )
 from difftone.metrics import clap as clapmod
 
@@ -80,9 +80,11 @@ def test_source_chromagrams_equal_chroma_distance_and_load_each_source_once():
     cache = SourceChromagrams(method="stft", target_sr=22050, hop_length=512)
     for key in ("a", "b", "a", "b", "a"):
         for edit, sr in ((tone(440.0, harmonics=4), SR), (tone(466.16, sr=44100), 44100)):
+
             def load(key=key):
                 loads.append(key)
                 return sources[key]
+
             expected = chroma_distance(edit, sources[key][0], sr, source_sr=44100, method="stft")
             assert cache.distance(edit, sr, key, load) == expected
     assert loads == ["a", "b"]
@@ -252,7 +254,9 @@ def test_clap_standin_reproduces_the_weights_only_failures_of_laions_files(tmp_p
     with pytest.raises(Exception, match="numpy"):
         torch.load(tmp_path / "protocol2.pt", map_location="cpu", weights_only=True)
     # the loader, without a pin: never unpickled in full; the error says what to pin; nothing is cached
-    with pytest.raises(clapmod.ClapCheckpointError, match=r"weights-only \(Unsupported operand 149\).*metrics\.clap\.sha256"):
+    with pytest.raises(
+        clapmod.ClapCheckpointError, match=r"weights-only \(Unsupported operand 149\).*metrics\.clap\.sha256"
+    ):
         clapmod.load_clap_model(str(pt), cache_dir=tmp_path / "cache", architecture="tiny")
     assert not (tmp_path / "cache").exists()
 
@@ -290,8 +294,9 @@ def test_clap_wrong_hash_stops_before_unpickling_and_writes_nothing(tmp_path, mo
     real_load = torch.load
     monkeypatch.setattr(torch, "load", lambda *a, **k: unpickled.append(a) or real_load(*a, **k))
     with pytest.raises(clapmod.ClapCheckpointError) as err:
-        clapmod.load_clap_model(str(pt), cache_dir=tmp_path / "cache", architecture="tiny",
-                                sha256=clapmod.LAION_MUSIC_SHA256)
+        clapmod.load_clap_model(
+            str(pt), cache_dir=tmp_path / "cache", architecture="tiny", sha256=clapmod.LAION_MUSIC_SHA256
+        )
     msg = str(err.value)
     assert str(pt) in msg and clapmod.LAION_MUSIC_SHA256 in msg and actual in msg
     assert "metrics.clap.sha256" in msg and "fetch" in msg
@@ -354,9 +359,13 @@ def test_real_size_clap_standin_loads_through_the_verified_path(tmp_path):
     assert len(original) == 505
     qkv = original["module.audio_branch.layers.2.blocks.5.attn.qkv.weight"]
     state = model.state_dict()
-    assert torch.equal(state["audio_model.audio_encoder.layers.2.blocks.5.attention.self.value.weight"], qkv.chunk(3)[2])
-    assert torch.equal(state["text_model.encoder.layer.11.output.dense.weight"],
-                       original["module.text_branch.encoder.layer.11.output.dense.weight"])
+    assert torch.equal(
+        state["audio_model.audio_encoder.layers.2.blocks.5.attention.self.value.weight"], qkv.chunk(3)[2]
+    )
+    assert torch.equal(
+        state["text_model.encoder.layer.11.output.dense.weight"],
+        original["module.text_branch.encoder.layer.11.output.dense.weight"],
+    )
     del model, state, original
     pt.unlink()
     again = clapmod.load_clap_model(str(pt), cache_dir=tmp_path / "cache", sha256=sha)
@@ -401,14 +410,17 @@ def test_clap_log_mel_is_the_feature_extractors_input(tmp_path):
     fe = clapmod.clap_feature_extractor(1.0)
     rng = np.random.default_rng(0)
     t = np.arange(fe.nb_max_samples) / clapmod.SAMPLE_RATE
-    windows = np.stack([
-        clapmod.int16_round_trip((0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)),
-        clapmod.int16_round_trip((0.1 * rng.standard_normal(t.size)).astype(np.float32)),
-        np.zeros(t.size, dtype=np.float32),  # silence: every band at the -100 dB floor
-    ])
+    windows = np.stack(
+        [
+            clapmod.int16_round_trip((0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)),
+            clapmod.int16_round_trip((0.1 * rng.standard_normal(t.size)).astype(np.float32)),
+            np.zeros(t.size, dtype=np.float32),  # silence: every band at the -100 dB floor
+        ]
+    )
     ours = clapmod.clap_log_mel(windows, fe)
-    theirs = fe(list(windows), sampling_rate=clapmod.SAMPLE_RATE, max_length=fe.nb_max_samples,
-                return_tensors="pt")["input_features"]
+    theirs = fe(list(windows), sampling_rate=clapmod.SAMPLE_RATE, max_length=fe.nb_max_samples, return_tensors="pt")[
+        "input_features"
+    ]
     assert ours.shape == theirs.shape and ours.dtype == theirs.dtype
     assert float((ours - theirs).abs().max()) < 1e-3  # dB
     with pytest.raises(ValueError, match="non-fusion windows of 48000 samples"):
@@ -462,7 +474,8 @@ def test_cluster_bootstrap_gives_the_source_level_width_not_the_edit_level_one()
     assert (high - low) > 2.5 * (e_high - e_low)
     # one item per cluster is the ordinary bootstrap, draw for draw
     assert cluster_bootstrap_ci(per_source, np.arange(30), n_boot=500, seed=3) == pytest.approx(
-        bootstrap_ci(per_source, n_boot=500, seed=3))
+        bootstrap_ci(per_source, n_boot=500, seed=3)
+    )
     with pytest.raises(ValueError, match="cluster labels"):
         cluster_bootstrap_ci(values, sources[:-1])
 

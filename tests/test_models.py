@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from difftone.models import ModelLoadError, SAOBackbone, load_sao
-from difftone.models import loader
+from difftone.models import ModelLoadError, SAOBackbone, load_sao, loader
 from difftone.models.tiny import base_vocabulary, word_tokenizer
 
 # the real diffusers configs of stabilityai/stable-audio-open-1.0 (provenance: SOURCES.md there)
@@ -169,8 +168,14 @@ def test_demo_dispatch():
 def test_model_settings_come_from_a_rules_dict_or_a_spec_and_load_the_backbone():
     from difftone.models import ModelSettings
 
-    rule = {"spec": "tiny", "dtype": "float32", "device": "cpu", "compile": False, "window": "duration",
-            "window_margin": 4}
+    rule = {
+        "spec": "tiny",
+        "dtype": "float32",
+        "device": "cpu",
+        "compile": False,
+        "window": "duration",
+        "window_margin": 4,
+    }
     settings = ModelSettings.of(rule)
     assert settings.as_dict() == rule and ModelSettings.of(settings) is settings
     assert ModelSettings.of("tiny") == ModelSettings(spec="tiny")

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from difftone.classifiers import tiny_latent_classifier
 from difftone.cli import main
-from difftone.config import ConfigError, validate_config, check_config
+from difftone.config import ConfigError, check_config, validate_config
 from difftone.engine import (
     EditOptions,
     Editor,
@@ -26,7 +27,6 @@ from difftone.engine import (
     swap_instruments,
 )
 from difftone.models import load_backbone
-from difftone.classifiers import tiny_latent_classifier
 
 torch.set_num_threads(1)
 
@@ -43,8 +43,9 @@ def trace_of(p_pia, p_tru):
 
 
 def choose(trace, source, strategy="presence", policy="midpoint", options=None):
-    return choose_swap(strategy, trace, len(trace.probs), np.random.default_rng(0), policy, source=source,
-                       options=options)
+    return choose_swap(
+        strategy, trace, len(trace.probs), np.random.default_rng(0), policy, source=source, options=options
+    )
 
 
 # -- the per-word rule ------------------------------------------------------------------------------
@@ -67,7 +68,9 @@ def test_presence_threshold_comes_from_the_argument_then_the_config_key():
     spec = strategy_spec("presence")
     assert spec.needs_trace and spec.can_fall_back
     assert strategy_options("presence", {"swap": {"presence_threshold": 0.3, "no_change_policy": "skip"}}) == {
-        "presence_threshold": 0.3, "no_change_policy": "skip"}
+        "presence_threshold": 0.3,
+        "no_change_policy": "skip",
+    }
     with pytest.raises(StrategyError, match=r"presence:T needs a probability T in \(0, 1\)"):
         choose(trace, "pia", "presence:1.5")
 
@@ -91,8 +94,10 @@ def test_presence_needs_the_words_instrument_and_a_class_for_it():
 def test_several_words_swap_at_once_on_the_original_prompt():
     assert swap_instruments(PROMPT, [("piano", "organ"), ("tru", "sax")]) == "A jazz duet for organ and saxophone"
     assert swap_instruments("A piano and a trumpet", [("pia", "tru"), ("tru", "org")]) == "A trumpet and an organ"
-    assert swap_instruments("An acoustic guitar and an electric guitar", [("gac", "pia"), ("gel", "org")]) == \
-        "A piano and an organ"
+    assert (
+        swap_instruments("An acoustic guitar and an electric guitar", [("gac", "pia"), ("gel", "org")])
+        == "A piano and an organ"
+    )
     with pytest.raises(SwapError, match="the word 'guitar' could name gac or gel"):
         swap_instruments("acoustic guitar, electric guitar and a guitar", [("gac", "pia"), ("gel", "org")])
 
@@ -121,11 +126,17 @@ def test_two_swaps_at_different_steps_equal_an_uninterrupted_run_with_the_same_p
     assert record.target_prompt == "A jazz duet for organ and saxophone"
     assert [w.sigma for w in record.words] == [source.sigmas[2], source.sigmas[4]]
     full = Editor(backbone, progress=False).sample(
-        [PROMPT], [SEED], N, DUR, CFG, changes=[(2, ["A jazz duet for organ and trumpet"]),
-                                                (4, ["A jazz duet for organ and saxophone"])])[0]
+        [PROMPT],
+        [SEED],
+        N,
+        DUR,
+        CFG,
+        changes=[(2, ["A jazz duet for organ and trumpet"]), (4, ["A jazz duet for organ and saxophone"])],
+    )[0]
     assert torch.allclose(record.audio, full, atol=1e-5)
-    one = Editor(backbone, progress=False).sample([PROMPT], [SEED], N, DUR, CFG,
-                                                    changes=[(2, ["A jazz duet for organ and saxophone"])])[0]
+    one = Editor(backbone, progress=False).sample(
+        [PROMPT], [SEED], N, DUR, CFG, changes=[(2, ["A jazz duet for organ and saxophone"])]
+    )[0]
     assert not torch.allclose(record.audio, one, atol=1e-4)  # the second word's own step matters
 
 
@@ -136,11 +147,21 @@ def test_shared_steps_are_one_change_and_a_kept_word_is_not_swapped(backbone, so
     assert len({w.swap_step for w in single.words}) == 1  # the single-instrument rule: one step for both words
     source.trace = trace_of([0.1, 0.2, 0.6, 0.7, 0.7, 0.8], [0.1] * 6)  # tru never crosses
     try:
-        kept = edit_words(Editor(backbone, progress=False), source, [("pia", "org"), ("tru", "sax")], "presence",
-                          EditOptions(no_change_policy="no_edit"))
+        kept = edit_words(
+            Editor(backbone, progress=False),
+            source,
+            [("pia", "org"), ("tru", "sax")],
+            "presence",
+            EditOptions(no_change_policy="no_edit"),
+        )
         assert kept.schedule == [(2, "A jazz duet for organ and trumpet")] and kept.fallback
-        skipped = edit_words(Editor(backbone, progress=False), source, [("pia", "org"), ("tru", "sax")], "presence",
-                             EditOptions(no_change_policy="skip"))
+        skipped = edit_words(
+            Editor(backbone, progress=False),
+            source,
+            [("pia", "org"), ("tru", "sax")],
+            "presence",
+            EditOptions(no_change_policy="skip"),
+        )
         assert skipped.skipped and skipped.audio is None and skipped.nfe == 0 and "tru" in skipped.reason
     finally:
         source.trace = trace_of([0.1, 0.2, 0.6, 0.7, 0.7, 0.8], [0.1, 0.1, 0.1, 0.2, 0.6, 0.6])
@@ -156,11 +177,17 @@ def test_bad_word_lists_fail_before_any_evaluation(backbone, source):
 
 
 # -- config --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("multi, message", [
-    ({"edits": [[["pia", "pia"], ["org", "sax"]]]}, r"multi.edits\[0\]: the source duet \['pia', 'pia'\] names one"),
-    ({"edits": [[["pia", "tru"], ["pia", "sax"]]]}, "swaps pia for itself"),
-    ({"edits": [[["pia", "tru"], ["org", "sax"]]], "strategies": ["sideways"]}, "multi.strategies: unknown swap"),
-])
+@pytest.mark.parametrize(
+    "multi, message",
+    [
+        (
+            {"edits": [[["pia", "pia"], ["org", "sax"]]]},
+            r"multi.edits\[0\]: the source duet \['pia', 'pia'\] names one",
+        ),
+        ({"edits": [[["pia", "tru"], ["pia", "sax"]]]}, "swaps pia for itself"),
+        ({"edits": [[["pia", "tru"], ["org", "sax"]]], "strategies": ["sideways"]}, "multi.strategies: unknown swap"),
+    ],
+)
 def test_bad_multi_config_is_named(multi, message):
     with pytest.raises(ConfigError, match=message):
         check_config(validate_config({"multi": multi}))
@@ -187,21 +214,31 @@ def test_cli_two_swaps_write_each_words_step_sigma_and_reason(tmp_path):
     assert record["schedule"][-1] == [max(w["swap_step"] for w in words), "A jazz duet for organ and saxophone"]
     assert record["nfe"]["edit"] == 4 - record["swap_step"] and (out / "edit.wav").is_file()
     fixed = tmp_path / "fixed"
-    assert main(["-q", *BASE, "--source", "pia,tru", "--target", "org,sax", "--strategy", "fixed:1", "-o",
-                 str(fixed)]) == 0
+    assert (
+        main(["-q", *BASE, "--source", "pia,tru", "--target", "org,sax", "--strategy", "fixed:1", "-o", str(fixed)])
+        == 0
+    )
     record = json.loads((fixed / "edit.json").read_text())
     assert [w["swap_step"] for w in record["words"]] == [1, 1] and record["schedule"] == [
-        [1, "A jazz duet for organ and saxophone"]]
+        [1, "A jazz duet for organ and saxophone"]
+    ]
 
 
-@pytest.mark.parametrize("source, target, message", [
-    ("piano,trumpet", "organ", "--source names 2 instrument(s) but --target 1: give one target per source, in order"),
-    ("piano,violin", "organ,sax", f"prompt '{PROMPT}' does not contain the source instrument vio"),
-    ("piano,pia", "organ,sax", "--source names pia twice; name each instrument once"),
-    ("piano,trumpet", "organ,organ", "--target names org twice; name each instrument once"),
-    ("piano,trumpet", "organ,trumpet", "--source and --target are the same instrument (tru)"),
-    ("piano,,trumpet", "organ,sax", "has an empty name"),
-])
+@pytest.mark.parametrize(
+    "source, target, message",
+    [
+        (
+            "piano,trumpet",
+            "organ",
+            "--source names 2 instrument(s) but --target 1: give one target per source, in order",
+        ),
+        ("piano,violin", "organ,sax", f"prompt '{PROMPT}' does not contain the source instrument vio"),
+        ("piano,pia", "organ,sax", "--source names pia twice; name each instrument once"),
+        ("piano,trumpet", "organ,organ", "--target names org twice; name each instrument once"),
+        ("piano,trumpet", "organ,trumpet", "--source and --target are the same instrument (tru)"),
+        ("piano,,trumpet", "organ,sax", "has an empty name"),
+    ],
+)
 def test_cli_bad_word_lists_get_one_message(tmp_path, capsys, source, target, message):
     assert main([*BASE, "--source", source, "--target", target, "-o", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err

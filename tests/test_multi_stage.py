@@ -35,10 +35,12 @@ def checkpoints(tmp_path_factory):
     save_checkpoint(clf, "latent_classifier", clf.checkpoint_config(), root / "distilled")
     mert = load_mert("tiny")
     torch.manual_seed(0)
-    teacher = TeacherClassifier(TeacherEncoder(mert.num_layers, mert.hidden_size, frames_in=16),
-                                ClassifierHead(64, len(CLASSES)), CLASSES)
-    save_checkpoint(teacher, "teacher", teacher.checkpoint_config(mert={"spec": "tiny", "sample_rate": 24000}),
-                    root / "teacher")
+    teacher = TeacherClassifier(
+        TeacherEncoder(mert.num_layers, mert.hidden_size, frames_in=16), ClassifierHead(64, len(CLASSES)), CLASSES
+    )
+    save_checkpoint(
+        teacher, "teacher", teacher.checkpoint_config(mert={"spec": "tiny", "sample_rate": 24000}), root / "teacher"
+    )
     return root
 
 
@@ -53,8 +55,9 @@ def test_the_independent_judges_rank_every_instrument(tmp_path):
     from difftone.classifiers.judge import MfccJudge
 
     rng = np.random.default_rng(0)
-    judge = MfccJudge(CLASSES, np.zeros(8), np.ones(8), rng.normal(size=(4, 8)), np.zeros(4), n_mfcc=2,
-                      sample_rate=22050)
+    judge = MfccJudge(
+        CLASSES, np.zeros(8), np.ones(8), rng.normal(size=(4, 8)), np.zeros(4), n_mfcc=2, sample_rate=22050
+    )
     wave = rng.normal(size=22050).astype(np.float32) * 0.1
     ranking = judge.ranking(wave, 22050)
     assert sorted(ranking) == sorted(CLASSES) and ranking[0] == judge.predict_audio(wave, 22050)
@@ -63,18 +66,36 @@ def test_the_independent_judges_rank_every_instrument(tmp_path):
 def test_the_stage_writes_table5_edits_items_and_audio(checkpoints, tmp_path):
     edits = [[["pia", "tru"], ["org", "sax"]]]
     strategies = ["presence", "midpoint", "difftone"]
-    options = {"presence": {"presence_threshold": 0.26, "no_change_policy": "midpoint"},
-               "difftone": {"no_change_policy": "midpoint"}, "midpoint": {}}
+    options = {
+        "presence": {"presence_threshold": 0.26, "no_change_policy": "midpoint"},
+        "difftone": {"no_change_policy": "midpoint"},
+        "midpoint": {},
+    }
     from difftone.classifiers.judge import MfccJudge
 
     rng = np.random.default_rng(1)
-    judge = MfccJudge(CLASSES, np.zeros(8), np.ones(8), rng.normal(size=(4, 8)), np.zeros(4), n_mfcc=2,
-                      sample_rate=22050)
-    table = run_multi(edits, tmp_path / "multi", tmp_path / "tables" / "table5_multi.csv", model="tiny",
-                      classifier=checkpoints / "distilled", teacher=checkpoints / "teacher", judge=judge,
-                      prompt="A jazz duet for {first} and {second}", seeds=[0, 1], strategies=strategies,
-                      options=options, steps=5, duration=0.5, guidance_scale=4.0, chroma=CHROMA, bootstrap=BOOT,
-                      top_k=2)
+    judge = MfccJudge(
+        CLASSES, np.zeros(8), np.ones(8), rng.normal(size=(4, 8)), np.zeros(4), n_mfcc=2, sample_rate=22050
+    )
+    table = run_multi(
+        edits,
+        tmp_path / "multi",
+        tmp_path / "tables" / "table5_multi.csv",
+        model="tiny",
+        classifier=checkpoints / "distilled",
+        teacher=checkpoints / "teacher",
+        judge=judge,
+        prompt="A jazz duet for {first} and {second}",
+        seeds=[0, 1],
+        strategies=strategies,
+        options=options,
+        steps=5,
+        duration=0.5,
+        guidance_scale=4.0,
+        chroma=CHROMA,
+        bootstrap=BOOT,
+        top_k=2,
+    )
     written = pd.read_csv(tmp_path / "tables" / "table5_multi.csv")
     assert list(written.columns) == TABLE5_COLUMNS and written["method"].tolist() == [*strategies, JUDGE_CHECK]
     assert (tmp_path / "tables" / "table5_multi.md").read_text().startswith("| method | sources | n |")
@@ -109,8 +130,9 @@ def test_the_stage_writes_table5_edits_items_and_audio(checkpoints, tmp_path):
     assert [s.csv for s in TABLES if s.key == "table5"] == ["results/tables/table5_multi.csv"]
     page, assets = tmp_path / "report", tmp_path / "report" / "assets"
     assets.mkdir(parents=True)
-    anchor, title, body = _multi_listening_section(tmp_path / "multi", {"model": {"steps": 5}},
-                                                   _Media(page, assets, assets))
+    anchor, title, body = _multi_listening_section(
+        tmp_path / "multi", {"model": {"steps": 5}}, _Media(page, assets, assets)
+    )
     assert anchor == "table5-listen" and body.count("<audio") == 1 + len(strategies)
     assert "pia-&gt;org at step" in body or "pia->org at step" in body
     assert all((page / link).is_file() for link in local_links(body))
@@ -120,9 +142,23 @@ def test_the_stage_names_an_empty_edit_list(checkpoints, tmp_path):
     from difftone.experiment.items import ExperimentError
 
     with pytest.raises(ExperimentError, match="multi.edits is empty"):
-        run_multi([], tmp_path, tmp_path / "t.csv", model="tiny", classifier=checkpoints / "distilled",
-                  teacher=checkpoints / "teacher", prompt="{first} and {second}", seeds=[0], strategies=["midpoint"],
-                  options={}, steps=4, duration=0.5, guidance_scale=4.0, chroma=CHROMA, bootstrap=BOOT)
+        run_multi(
+            [],
+            tmp_path,
+            tmp_path / "t.csv",
+            model="tiny",
+            classifier=checkpoints / "distilled",
+            teacher=checkpoints / "teacher",
+            prompt="{first} and {second}",
+            seeds=[0],
+            strategies=["midpoint"],
+            options={},
+            steps=4,
+            duration=0.5,
+            guidance_scale=4.0,
+            chroma=CHROMA,
+            bootstrap=BOOT,
+        )
 
 
 # -- the duet data -----------------------------------------------------------------------------------

@@ -12,7 +12,12 @@ from safetensors.torch import load_file
 
 from difftone.engine import Editor
 from difftone.engine.musicmagus import (
-    Constraint, CrossAttentionStore, MusicMagusError, MusicMagusSettings, caption_direction, edited_conditioning,
+    Constraint,
+    CrossAttentionStore,
+    MusicMagusError,
+    MusicMagusSettings,
+    caption_direction,
+    edited_conditioning,
     musicmagus_edit,
 )
 from difftone.models import load_backbone
@@ -40,10 +45,12 @@ def plain_edited_run(editor, traj, settings):
     """The edited conditioning run by the ordinary loop, no constraint: what step size 0 must equal."""
     b = editor.backbone
     direction = caption_direction(b, CAPTIONS["pia"], CAPTIONS["vio"], settings)
-    cond = edited_conditioning(editor.encode([traj.prompt], traj.duration),
-                               editor.encode(["A soft violin melody"], traj.duration), direction)
-    result = editor.denoise(traj.latents[0].unsqueeze(0), cond, [traj.seed], traj.steps, traj.guidance_scale,
-                            traj.latent_frames)
+    cond = edited_conditioning(
+        editor.encode([traj.prompt], traj.duration), editor.encode(["A soft violin melody"], traj.duration), direction
+    )
+    result = editor.denoise(
+        traj.latents[0].unsqueeze(0), cond, [traj.seed], traj.steps, traj.guidance_scale, traj.latent_frames
+    )
     return editor.decode(result.latents, traj.duration)[0], cond
 
 
@@ -66,8 +73,9 @@ def test_the_constraint_moves_the_latent_and_lowers_the_loss(setup):
     schedule = editor.new_schedule(traj.steps)
     step = 2
     # the edited run's own x_step differs from the source's; start from a perturbed source latent
-    x = traj.latents[step].unsqueeze(0) + 0.3 * torch.randn(1, *traj.latents.shape[1:],
-                                                             generator=torch.Generator().manual_seed(0))
+    x = traj.latents[step].unsqueeze(0) + 0.3 * torch.randn(
+        1, *traj.latents.shape[1:], generator=torch.Generator().manual_seed(0)
+    )
     with CrossAttentionStore(editor.backbone) as store:
         c = Constraint(editor, store, traj, src_cond, settings)
         ref = c.reference_maps(step, schedule, 1)
@@ -143,14 +151,38 @@ def test_cli_edits_a_snapshot_in_cvssp_audioldm2s_layout(tmp_path):
     hub_index = json.loads((fixture / "model_index.json").read_text())
     index = json.loads((snapshot / "model_index.json").read_text())
     assert {k: v for k, v in index.items() if not k.startswith("_")} == {
-        k: v for k, v in hub_index.items() if not k.startswith("_")}
+        k: v for k, v in hub_index.items() if not k.startswith("_")
+    }
     assert index["language_model"] == ["transformers", "GPT2Model"]
     assert json.loads((snapshot / "text_encoder" / "config.json").read_text())["torch_dtype"] == "float64"
 
     out = tmp_path / "mm"
-    args = ["-q", "edit", "--method", "musicmagus", "--config", str(REPO / "configs" / "paper.yaml"), "--model",
-            str(snapshot), "--prompt", PROMPT, "--source", "piano", "--target", "violin", "--steps", "2",
-            "--duration", str(DURATION), "--device", "cpu", "--dtype", "float32", "-o", str(out)]
+    args = [
+        "-q",
+        "edit",
+        "--method",
+        "musicmagus",
+        "--config",
+        str(REPO / "configs" / "paper.yaml"),
+        "--model",
+        str(snapshot),
+        "--prompt",
+        PROMPT,
+        "--source",
+        "piano",
+        "--target",
+        "violin",
+        "--steps",
+        "2",
+        "--duration",
+        str(DURATION),
+        "--device",
+        "cpu",
+        "--dtype",
+        "float32",
+        "-o",
+        str(out),
+    ]
     assert main(args) == 0
     record = json.loads((out / "edit.json").read_text())
     assert record["method"] == "musicmagus" and record["target_prompt"] == "A soft violin melody"
@@ -165,8 +197,9 @@ def test_cli_edits_a_snapshot_in_cvssp_audioldm2s_layout(tmp_path):
     saved, state = load_file(snapshot / "language_model" / "model.safetensors"), lm.state_dict()
     assert set(state) == {f"transformer.{k}" for k in saved} | {"lm_head.weight"}
     assert all(torch.equal(state[f"transformer.{k}"], v) for k, v in saved.items())
-    assert {name: getattr(pipe, name).dtype for name in MODEL_COMPONENTS} == dict.fromkeys(MODEL_COMPONENTS,
-                                                                                          torch.float32)
+    assert {name: getattr(pipe, name).dtype for name in MODEL_COMPONENTS} == dict.fromkeys(
+        MODEL_COMPONENTS, torch.float32
+    )
 
 
 def _items(path, strategy, rows):
@@ -174,10 +207,28 @@ def _items(path, strategy, rows):
 
     from difftone.experiment.scoring import ITEM_COLUMNS
 
-    df = pd.DataFrame([{"strategy": strategy, "source": s, "target": t, "item": i, "swap_step": 0, "sigma": 1.0,
-                        "chroma": c, "predicted": t, "inst_acc": a, "success": a, "judge_predicted": t,
-                        "judge_acc": a, "fallback": False, "reason": "x"} for s, t, i, c, a in rows],
-                      columns=ITEM_COLUMNS)
+    df = pd.DataFrame(
+        [
+            {
+                "strategy": strategy,
+                "source": s,
+                "target": t,
+                "item": i,
+                "swap_step": 0,
+                "sigma": 1.0,
+                "chroma": c,
+                "predicted": t,
+                "inst_acc": a,
+                "success": a,
+                "judge_predicted": t,
+                "judge_acc": a,
+                "fallback": False,
+                "reason": "x",
+            }
+            for s, t, i, c, a in rows
+        ],
+        columns=ITEM_COLUMNS,
+    )
     df.to_csv(path, index=False)
     return path
 
@@ -187,17 +238,41 @@ def test_table3_reads_the_test_sources_of_the_pairs_every_method_edited(tmp_path
 
     from difftone.experiment.musicmagus import write_table3
 
-    pd.DataFrame({"item": ["p0", "p1", "p2", "v0", "v1"], "instrument": ["pia"] * 3 + ["vio"] * 2,
-                  "part": ["tuning", "test", "test", "tuning", "test"]}).to_csv(tmp_path / "split.csv", index=False)
-    mm = _items(tmp_path / "mm.csv", "musicmagus", [("pia", "vio", "p1", 0.2, 1.0), ("pia", "vio", "p2", 0.4, 0.0),
-                                                    ("vio", "pia", "v1", 0.3, 1.0)])
-    dt = _items(tmp_path / "dt.csv", "difftone", [  # every pair, a tuning source too: neither may enter Table III
-        ("pia", "vio", "p0", 0.9, 0.0), ("pia", "vio", "p1", 0.1, 0.0), ("pia", "vio", "p2", 0.1, 1.0),
-        ("pia", "flu", "p1", 0.5, 1.0), ("vio", "pia", "v1", 0.2, 0.0)])
-    table = write_table3({"musicmagus": mm, "difftone": dt}, {}, tmp_path / "split.csv", [["pia", "vio"], ["vio", "pia"]],
-                         tmp_path / "t3.csv", tmp_path / "t3_paired.csv", {"n_boot": 50, "seed": 0, "alpha": 0.05})
-    assert list(zip(table["method"], table["pair"])) == [(m, p) for m in ["musicmagus", "difftone"]
-                                                          for p in ["pia_to_vio", "vio_to_pia", "all"]]
+    pd.DataFrame(
+        {
+            "item": ["p0", "p1", "p2", "v0", "v1"],
+            "instrument": ["pia"] * 3 + ["vio"] * 2,
+            "part": ["tuning", "test", "test", "tuning", "test"],
+        }
+    ).to_csv(tmp_path / "split.csv", index=False)
+    mm = _items(
+        tmp_path / "mm.csv",
+        "musicmagus",
+        [("pia", "vio", "p1", 0.2, 1.0), ("pia", "vio", "p2", 0.4, 0.0), ("vio", "pia", "v1", 0.3, 1.0)],
+    )
+    dt = _items(
+        tmp_path / "dt.csv",
+        "difftone",
+        [  # every pair, a tuning source too: neither may enter Table III
+            ("pia", "vio", "p0", 0.9, 0.0),
+            ("pia", "vio", "p1", 0.1, 0.0),
+            ("pia", "vio", "p2", 0.1, 1.0),
+            ("pia", "flu", "p1", 0.5, 1.0),
+            ("vio", "pia", "v1", 0.2, 0.0),
+        ],
+    )
+    table = write_table3(
+        {"musicmagus": mm, "difftone": dt},
+        {},
+        tmp_path / "split.csv",
+        [["pia", "vio"], ["vio", "pia"]],
+        tmp_path / "t3.csv",
+        tmp_path / "t3_paired.csv",
+        {"n_boot": 50, "seed": 0, "alpha": 0.05},
+    )
+    assert list(zip(table["method"], table["pair"])) == [
+        (m, p) for m in ["musicmagus", "difftone"] for p in ["pia_to_vio", "vio_to_pia", "all"]
+    ]
     rows = table.set_index(["method", "pair"])
     assert rows.loc[("musicmagus", "all"), "edits"] == 3 and rows.loc[("musicmagus", "all"), "sources"] == 3
     assert rows.loc[("musicmagus", "pia_to_vio"), "chroma"] == pytest.approx(0.3)
@@ -217,9 +292,15 @@ def test_table3_names_a_pair_a_method_did_not_edit(tmp_path):
     from difftone.experiment.musicmagus import table3
 
     pd.DataFrame({"item": ["p0", "p1"], "instrument": ["pia"] * 2, "part": ["tuning", "test"]}).to_csv(
-        tmp_path / "split.csv", index=False)
+        tmp_path / "split.csv", index=False
+    )
     mm = _items(tmp_path / "mm.csv", "musicmagus", [("pia", "vio", "p1", 0.2, 1.0)])
     dt = _items(tmp_path / "dt.csv", "difftone", [("pia", "vio", "p1", 0.1, 0.0)])
     with pytest.raises(ExperimentError, match=r"mm.csv has no test edit of pia->gac"):
-        table3({"musicmagus": mm, "difftone": dt}, {}, tmp_path / "split.csv", [["pia", "vio"], ["pia", "gac"]],
-               {"n_boot": 10, "seed": 0, "alpha": 0.05})
+        table3(
+            {"musicmagus": mm, "difftone": dt},
+            {},
+            tmp_path / "split.csv",
+            [["pia", "vio"], ["pia", "gac"]],
+            {"n_boot": 10, "seed": 0, "alpha": 0.05},
+        )

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from workflow_runner import merge
 
 from difftone.config import ConfigError, validate_config
 from difftone.models.fetch import hub_models
-from workflow_runner import merge
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,9 +28,16 @@ def paper_config() -> dict:
 
 def test_paper_config_selects_stable_audio_open():
     cfg = paper_config()
-    assert cfg["model"] == {"spec": "stabilityai/stable-audio-open-1.0", "dtype": "float16", "steps": 100,
-                            "guidance_scale": 7.0, "duration": 10.0, "compile": False, "window": "full",
-                            "window_margin_frames": 8}  # the paper's window; speed options off (docs/speed.md)
+    assert cfg["model"] == {
+        "spec": "stabilityai/stable-audio-open-1.0",
+        "dtype": "float16",
+        "steps": 100,
+        "guidance_scale": 7.0,
+        "duration": 10.0,
+        "compile": False,
+        "window": "full",
+        "window_margin_frames": 8,
+    }  # the paper's window; speed options off (docs/speed.md)
     assert cfg["generation"]["cache_dtype"] == "float16" and cfg["edits"]["batch_size"] == 16
     assert cfg["device"] == "cuda"
     assert max(cfg["sweep"]["steps"]) == cfg["model"]["steps"]  # the sweep spans the 100-step schedule
@@ -61,7 +68,9 @@ def test_step_settings_are_checked_against_model_steps():
     cfg = paper_config()
     with pytest.raises(ConfigError, match=r"sweep.steps: step 60 is beyond model.steps \(50\)"):
         validate_config(merge(cfg, {"model": {"steps": 50}}))
-    with pytest.raises(ConfigError, match=r"edits.strategies: strategy fixed:K needs an integer K in \[0, 100\], got .101."):
+    with pytest.raises(
+        ConfigError, match=r"edits.strategies: strategy fixed:K needs an integer K in \[0, 100\], got .101."
+    ):
         validate_config(merge(cfg, {"edits": {"strategies": ["fixed:101"]}}))
 
 
@@ -69,9 +78,23 @@ def test_step_settings_are_checked_against_model_steps():
 def paper_dry_run(tmp_path_factory) -> list[tuple[str, dict]]:
     """(rule, wildcards and ``_input``) of every job a dry run of `--configfile configs/paper.yaml` plans."""
     workdir = tmp_path_factory.mktemp("paper-dry")
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2",
-           "--workflow-profile", "none", "-n", "--configfile", str(REPO / "config.yaml"),
-           str(REPO / "configs" / "paper.yaml")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(workdir),
+        "--cores",
+        "2",
+        "--workflow-profile",
+        "none",
+        "-n",
+        "--configfile",
+        str(REPO / "config.yaml"),
+        str(REPO / "configs" / "paper.yaml"),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-4000:]
     jobs, rule = [], None
@@ -90,9 +113,13 @@ def paper_dry_run(tmp_path_factory) -> list[tuple[str, dict]]:
 def test_paper_dry_run_plans_no_demo_model_and_fetches_models(paper_dry_run):
     rules = Counter(rule for rule, _ in paper_dry_run)
     assert "train_demo_model" not in rules and "fit_demo_autoencoder" not in rules
-    assert sorted(w["model_name"] for r, w in paper_dry_run if r == "fetch_models") == ["audioldm2", "clap",
-                                                                                         "clap_tokenizer", "mert",
-                                                                                         "sao"]
+    assert sorted(w["model_name"] for r, w in paper_dry_run if r == "fetch_models") == [
+        "audioldm2",
+        "clap",
+        "clap_tokenizer",
+        "mert",
+        "sao",
+    ]
 
 
 def test_paper_dry_run_plans_musicmagus_on_the_fetched_audioldm2(paper_dry_run):

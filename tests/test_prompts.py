@@ -11,8 +11,8 @@ import httpx2
 import openai
 import pytest
 
-from difftone.instruments import DEFAULT_CODES, INSTRUMENTS
 from difftone.engine import swap_instrument
+from difftone.instruments import DEFAULT_CODES, INSTRUMENTS
 from difftone.prompts import (
     PromptError,
     PromptSourceError,
@@ -96,20 +96,55 @@ def responses_body(text: str, n: int = 1, model: str = "gpt-test") -> dict:
     """A completed Responses API answer (POST /v1/responses) with one assistant message holding ``text``, with
     the fields of the documented response object (the installed client's ``openai.types.responses.Response``)."""
     return {
-        "id": f"resp_{n}", "object": "response", "created_at": 1741476542, "status": "completed", "error": None,
-        "incomplete_details": None, "instructions": None, "max_output_tokens": None, "model": model,
-        "output": [{"type": "message", "id": f"msg_{n}", "status": "completed", "role": "assistant",
-                    "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]}],
-        "parallel_tool_calls": True, "previous_response_id": None, "reasoning": {"effort": None, "summary": None},
-        "store": True, "temperature": 1.0,
-        "text": {"format": {"type": "json_schema", "name": "PromptList", "strict": True,
-                            "schema": {"type": "object", "properties": {"prompts": {"type": "array",
-                                                                                    "items": {"type": "string"}}},
-                                       "required": ["prompts"], "additionalProperties": False}}},
-        "tool_choice": "auto", "tools": [], "top_p": 1.0, "truncation": "disabled",
-        "usage": {"input_tokens": 36, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0}, "output_tokens": 87,
-                  "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 123},
-        "user": None, "metadata": {},
+        "id": f"resp_{n}",
+        "object": "response",
+        "created_at": 1741476542,
+        "status": "completed",
+        "error": None,
+        "incomplete_details": None,
+        "instructions": None,
+        "max_output_tokens": None,
+        "model": model,
+        "output": [
+            {
+                "type": "message",
+                "id": f"msg_{n}",
+                "status": "completed",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
+            }
+        ],
+        "parallel_tool_calls": True,
+        "previous_response_id": None,
+        "reasoning": {"effort": None, "summary": None},
+        "store": True,
+        "temperature": 1.0,
+        "text": {
+            "format": {
+                "type": "json_schema",
+                "name": "PromptList",
+                "strict": True,
+                "schema": {
+                    "type": "object",
+                    "properties": {"prompts": {"type": "array", "items": {"type": "string"}}},
+                    "required": ["prompts"],
+                    "additionalProperties": False,
+                },
+            }
+        },
+        "tool_choice": "auto",
+        "tools": [],
+        "top_p": 1.0,
+        "truncation": "disabled",
+        "usage": {
+            "input_tokens": 36,
+            "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+            "output_tokens": 87,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": 123,
+        },
+        "user": None,
+        "metadata": {},
     }
 
 
@@ -124,8 +159,12 @@ def fake_client(answers):
             return httpx2.Response(answer, json={"error": {"message": "boom", "type": "server_error"}})
         return httpx2.Response(200, json=responses_body(json.dumps({"prompts": answer}), len(calls)))
 
-    client = openai.OpenAI(api_key="sk-test-secret", base_url="http://fake/v1", max_retries=0,
-                           http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
+    client = openai.OpenAI(
+        api_key="sk-test-secret",
+        base_url="http://fake/v1",
+        max_retries=0,
+        http_client=httpx2.Client(transport=httpx2.MockTransport(handler)),
+    )
     return client, calls
 
 
@@ -137,8 +176,12 @@ def test_served_answer_is_the_documented_responses_format():
 
     body = responses_body(json.dumps({"prompts": ["A lively flute dance."]}))
     response = Response.model_validate(body)  # recursive: every nested model too
-    for model, part in ((Response, body), (ResponseOutputMessage, body["output"][0]),
-                        (ResponseOutputText, body["output"][0]["content"][0]), (ResponseUsage, body["usage"])):
+    for model, part in (
+        (Response, body),
+        (ResponseOutputMessage, body["output"][0]),
+        (ResponseOutputText, body["output"][0]["content"][0]),
+        (ResponseUsage, body["usage"]),
+    ):
         required = {k for k, f in model.model_fields.items() if f.is_required()}
         assert required <= part.keys(), (model.__name__, required - part.keys())
         model.model_validate(part)
@@ -160,27 +203,49 @@ def test_served_answer_is_the_documented_responses_format():
 
 
 def test_openai_prompts_structured_output_validated_and_cached(tmp_path, caplog):
-    client, calls = fake_client([
-        ["A lively flute dance.", "A flute and piano duet.", "A lively flute dance.", "No instrument here."],
-        ["A breezy flute melody at dawn.", "A mysterious flute phrase, ambient."],
-    ])
+    client, calls = fake_client(
+        [
+            ["A lively flute dance.", "A flute and piano duet.", "A lively flute dance.", "No instrument here."],
+            ["A breezy flute melody at dawn.", "A mysterious flute phrase, ambient."],
+        ]
+    )
     caplog.set_level(logging.INFO, logger="difftone")
     txt, side = tmp_path / "flu.txt", tmp_path / "flu.json"
-    prompts = make_prompts(txt, side, "flu", n=3, source="openai", model="gpt-test", cache_dir=tmp_path / "cache",
-                           client=client, backoff_s=0.0)
+    prompts = make_prompts(
+        txt,
+        side,
+        "flu",
+        n=3,
+        source="openai",
+        model="gpt-test",
+        cache_dir=tmp_path / "cache",
+        client=client,
+        backoff_s=0.0,
+    )
     assert prompts == ["A lively flute dance.", "A breezy flute melody at dawn.", "A mysterious flute phrase, ambient."]
     assert len(calls) == 2 and calls[0]["model"] == "gpt-test"
     assert calls[0]["text"]["format"]["type"] == "json_schema" and calls[0]["text"]["format"]["name"] == "PromptList"
     meta = json.loads(side.read_text())
     assert meta["source"] == "openai" and meta["model"] == "gpt-test"
     cache = tmp_path / "cache" / "openai" / "gpt-test" / "flu.txt"
-    assert read_prompts(cache, "flu") == ["A lively flute dance.", "A breezy flute melody at dawn.",
-                                          "A mysterious flute phrase, ambient."]
+    assert read_prompts(cache, "flu") == [
+        "A lively flute dance.",
+        "A breezy flute melody at dawn.",
+        "A mysterious flute phrase, ambient.",
+    ]
     assert "sk-test-secret" not in caplog.text + side.read_text()
     # a second run with a fresh output but the cache: no API call
     client2, calls2 = fake_client([500])
-    again = make_prompts(tmp_path / "b.txt", tmp_path / "b.json", "flu", n=3, source="openai", model="gpt-test",
-                         cache_dir=tmp_path / "cache", client=client2)
+    again = make_prompts(
+        tmp_path / "b.txt",
+        tmp_path / "b.json",
+        "flu",
+        n=3,
+        source="openai",
+        model="gpt-test",
+        cache_dir=tmp_path / "cache",
+        client=client2,
+    )
     assert again == prompts and calls2 == []
 
 
@@ -192,14 +257,25 @@ def test_openai_failure_retries_then_errors_and_keeps_cache_and_output(tmp_path)
     client, calls = fake_client([["A bright trumpet fanfare."], 503])
     waits = []
     with pytest.raises(PromptSourceError, match=r"after 3 retries.*1 of 4 prompts are kept"):
-        openai_prompts("tru", 4, model="m", cache_file=cache, client=client, max_retries=3, backoff_s=0.5,
-                       sleep=waits.append)
+        openai_prompts(
+            "tru", 4, model="m", cache_file=cache, client=client, max_retries=3, backoff_s=0.5, sleep=waits.append
+        )
     assert len(calls) == 1 + 4 and waits == [0.5, 1.0, 2.0]
     assert read_prompts(cache, "tru") == ["A bright trumpet fanfare."]
     client, _ = fake_client([503])
     with pytest.raises(PromptSourceError):
-        make_prompts(txt, side, "tru", n=4, source="openai", model="m", cache_dir=tmp_path / "c2", client=client,
-                     max_retries=1, backoff_s=0.0)
+        make_prompts(
+            txt,
+            side,
+            "tru",
+            n=4,
+            source="openai",
+            model="m",
+            cache_dir=tmp_path / "c2",
+            client=client,
+            max_retries=1,
+            backoff_s=0.0,
+        )
     assert txt.read_text() == "A bright trumpet fanfare.\n" and side.read_text() == "{}"  # untouched
     # a non-retryable error (bad key) stops at once
     client, calls = fake_client([401])
@@ -211,9 +287,23 @@ def test_openai_failure_retries_then_errors_and_keeps_cache_and_output(tmp_path)
 def test_prompts_rule_runs_offline_without_key(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
     (tmp_path / "small.yaml").write_text("prompts:\n  n_per_instrument: 3\n")
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
-           "--cores", "1", "--configfile", str(ROOT / "config.yaml"), str(tmp_path / "small.yaml"),
-           "--", "results/prompts/pia.txt", "results/prompts/vio.txt"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(tmp_path),
+        "--cores",
+        "1",
+        "--configfile",
+        str(ROOT / "config.yaml"),
+        str(tmp_path / "small.yaml"),
+        "--",
+        "results/prompts/pia.txt",
+        "results/prompts/vio.txt",
+    ]
     run = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     assert read_prompts(tmp_path / "results/prompts/pia.txt", "pia") == offline_prompts("pia", 3)

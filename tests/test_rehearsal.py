@@ -54,12 +54,18 @@ MODEL_LOGS = {
     "edits/*/[a-z][a-z][a-z].log": ["resources/models/sao"],  # edit_pairs (not gather_edits)
     "sweep/sweep_swap_steps.log": ["resources/models/sao", "resources/models/mert"],
     "edits/edit_swap_steps.log": ["resources/models/sao"],  # Figure 2's edits (plot_swap_steps only draws)
-    "classifiers/table1_classifiers.log": ["resources/models/sao", "resources/models/mert",
-                                           "resources/models/clap_tokenizer"],
+    "classifiers/table1_classifiers.log": [
+        "resources/models/sao",
+        "resources/models/mert",
+        "resources/models/clap_tokenizer",
+    ],
     "features/extract_teacher_features.log": ["resources/models/mert"],
     "metrics/embed_references.log": ["resources/models/clap/music_audioset_epoch_15_esc_90.14.pt"],
-    "metrics/difftone.log": ["resources/models/mert", "resources/models/clap/music_audioset_epoch_15_esc_90.14.pt",
-                             "resources/models/clap_tokenizer"],
+    "metrics/difftone.log": [
+        "resources/models/mert",
+        "resources/models/clap/music_audioset_epoch_15_esc_90.14.pt",
+        "resources/models/clap_tokenizer",
+    ],
     "edits/musicmagus.log": ["resources/models/audioldm2"],  # edit_musicmagus: Table III on the paper's backbone
 }
 
@@ -73,14 +79,21 @@ def test_audioldm2_stand_in_is_fetched_from_the_cache_and_loads_with_its_weights
 
     hf_home = tmp_path / "hf-home"
     served = write_audioldm2(cache_snapshot(hf_home, AUDIOLDM2_REPO))  # what build_standins writes for it
-    assert {"model_index.json", "unet/diffusion_pytorch_model.safetensors", "language_model/model.safetensors",
-            "tokenizer/tokenizer.json", "tokenizer_2/tokenizer.json", "scheduler/scheduler_config.json"} <= set(served)
+    assert {
+        "model_index.json",
+        "unet/diffusion_pytorch_model.safetensors",
+        "language_model/model.safetensors",
+        "tokenizer/tokenizer.json",
+        "tokenizer_2/tokenizer.json",
+        "scheduler/scheduler_config.json",
+    } <= set(served)
     snapshot = next((hf_home / "hub" / "models--cvssp--audioldm2" / "snapshots").iterdir())
     assert sorted(p.relative_to(snapshot).as_posix() for p in snapshot.rglob("*") if p.is_file()) == served
     # the hub's layout: its index's class names (the language model a GPT2Model), its CLAP config's float64
     index, hub_index = (json.loads((d / "model_index.json").read_text()) for d in (snapshot, AUDIOLDM2_CONFIGS))
     assert {k: v for k, v in index.items() if not k.startswith("_")} == {
-        k: v for k, v in hub_index.items() if not k.startswith("_")}
+        k: v for k, v in hub_index.items() if not k.startswith("_")
+    }
     assert json.loads((snapshot / "text_encoder" / "config.json").read_text())["torch_dtype"] == "float64"
     # fetch_models' download of configs/paper.yaml's musicmagus.model, with the hub switched off
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hf_home / "hub"))
@@ -120,12 +133,18 @@ def test_mert_stand_in_is_fetched_with_its_remote_code_and_loads_through_it(tmp_
     model = hub_models(paper)["mert"]
     assert (model.repo_id, model.revision) == (MERT_REPO, MERT_REVISION)
     folder = fetch_model(model, tmp_path / "resources" / "models")
-    assert {"config.json", "configuration_MERT.py", "modeling_MERT.py", "preprocessor_config.json",
-            "model.safetensors"} <= {p.name for p in folder.iterdir()}
+    assert {
+        "config.json",
+        "configuration_MERT.py",
+        "modeling_MERT.py",
+        "preprocessor_config.json",
+        "model.safetensors",
+    } <= {p.name for p in folder.iterdir()}
 
     feats = paper["teacher_features"]
-    mert = load_teacher_features("mert", str(folder), feats.get("revision"), feats.get("sample_rate"),
-                                 feats.get("layers"), "cpu")
+    mert = load_teacher_features(
+        "mert", str(folder), feats.get("revision"), feats.get("sample_rate"), feats.get("layers"), "cpu"
+    )
     assert type(mert.model).__name__ == "MERTModel" and type(mert.model).__module__.startswith("transformers_modules")
     wave = torch.randn(2, 44100).numpy() * 0.1  # 1 s stereo at 44.1 kHz
     assert mert.hidden_states(wave, 44100).shape == (1, mert.num_layers, 74, mert.hidden_size)
@@ -136,8 +155,15 @@ def test_real_size_audioldm2_builds_the_hub_configs_at_their_published_sizes():
     tests/fixtures/audioldm2-configs gives the published parameter count (SOURCES.md there), 1.118 B in all."""
     from difftone.models.audioldm2 import _real_size_builders
 
-    published = {"unet": 346.9, "vae": 55.4, "text_encoder": 193.9, "text_encoder_2": 341.2, "projection_model": 1.2,
-                 "language_model": 124.4, "vocoder": 55.3}
+    published = {
+        "unet": 346.9,
+        "vae": 55.4,
+        "text_encoder": 193.9,
+        "text_encoder_2": 341.2,
+        "projection_model": 1.2,
+        "language_model": 124.4,
+        "vocoder": 55.3,
+    }
     counts = {}
     for name, build in _real_size_builders().items():
         with torch.device("meta"):
@@ -179,9 +205,25 @@ def run_rehearsal(standins: Path, workdir: Path, configs: list[str], extra: list
     hf_home = standins / "hf-home"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
     env.update(HF_HOME=str(hf_home), HF_HUB_CACHE=str(hf_home / "hub"), HF_HUB_OFFLINE="1")
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2",
-           *extra, "--workflow-profile", "none", "--configfile", str(REPO / "config.yaml"),
-           str(REPO / "configs/paper.yaml"), *(str(REPO / c) for c in configs), str(standins / "data.yaml")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(workdir),
+        "--cores",
+        "2",
+        *extra,
+        "--workflow-profile",
+        "none",
+        "--configfile",
+        str(REPO / "config.yaml"),
+        str(REPO / "configs/paper.yaml"),
+        *(str(REPO / c) for c in configs),
+        str(standins / "data.yaml"),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-6000:]
     return proc
@@ -232,8 +274,10 @@ def test_rehearsal_runs_the_paper_dag_on_stand_ins(tmp_path):
 SAO_REAL = "SAO parameters: DiT 1.06 B, VAE 156.1 M, text encoder 109.6 M"
 MERT_REAL = "13 hidden states of 768"  # MERT-v1-95M (the tiny stand-in: 5 of 64)
 CLAP_REAL = "CLAP parameters: audio branch 67.8 M, text branch 124.6 M"  # HTSAT-base, RoBERTa-base
-AUDIOLDM2_REAL = ("AudioLDM2 parameters: unet 346.9 M, vae 55.4 M, text_encoder 193.9 M, text_encoder_2 341.2 M, "
-                  "language_model 124.4 M")  # cvssp/audioldm2's published counts
+AUDIOLDM2_REAL = (
+    "AudioLDM2 parameters: unet 346.9 M, vae 55.4 M, text_encoder 193.9 M, text_encoder_2 341.2 M, "
+    "language_model 124.4 M"
+)  # cvssp/audioldm2's published counts
 FULLSIZE_LOGS = {
     "features/encode_sao_latents.log": [SAO_REAL],
     "sources/[a-z][a-z][a-z].log": [SAO_REAL],
@@ -258,8 +302,13 @@ def test_full_size_rehearsal_runs_the_paper_dag_on_real_size_stand_ins(tmp_path)
     build_standins(root / "standins", size="real")
     built = time.perf_counter() - start
     workdir = root / "wd"
-    proc = run_rehearsal(root / "standins", workdir, ["configs/rehearsal.yaml", "configs/rehearsal-fullsize.yaml"],
-                         ["--resources", "mem_mb=18000"], timeout=4 * 3600)
+    proc = run_rehearsal(
+        root / "standins",
+        workdir,
+        ["configs/rehearsal.yaml", "configs/rehearsal-fullsize.yaml"],
+        ["--resources", "mem_mb=18000"],
+        timeout=4 * 3600,
+    )
     print(f"full-size rehearsal: stand-ins built in {built:.0f} s, DAG in {time.perf_counter() - start - built:.0f} s")
     check_contract(workdir, proc, ["difftone", "agree"])
     for pattern, lines in FULLSIZE_LOGS.items():

@@ -16,7 +16,7 @@ import soundfile as sf
 import torch
 
 from difftone.data.errors import DataError
-from difftone.data.index import split_clips, scan_clips
+from difftone.data.index import scan_clips, split_clips
 from difftone.data.irmas import IRMAS_FOLDER, download, extract, md5sum, parse_name
 from difftone.models.audioldm2 import real_size_t5_tokenizer
 from difftone.rehearsal import SAO_CONFIGS, build_random_sao, write_irmas_zip
@@ -24,8 +24,10 @@ from difftone.rehearsal import SAO_CONFIGS, build_random_sao, write_irmas_zip
 # design notes, section 3: IRMAS-TrainingData/<code>/[inst][genre]NNNN__K.wav, a drum tag [dru]/[nod] may
 # precede the genre, some names carry a numeric prefix (008__[cel][nod][cla]0058__1.wav); 11 class folders
 IRMAS_CODES = ["cel", "cla", "flu", "gac", "gel", "org", "pia", "sax", "tru", "vio", "voi"]
-REAL_NAME = re.compile(r"(\d{3}__)?\[(?P<inst>[a-z]{3})\](\[(dru|nod)\])?\[(cla|cou_fol|jaz_blu|lat_sou|pop_roc)\]"
-                       r"(?P<number>\d{4})__(?P<excerpt>\d+)\.wav")
+REAL_NAME = re.compile(
+    r"(\d{3}__)?\[(?P<inst>[a-z]{3})\](\[(dru|nod)\])?\[(cla|cou_fol|jaz_blu|lat_sou|pop_roc)\]"
+    r"(?P<number>\d{4})__(?P<excerpt>\d+)\.wav"
+)
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +105,11 @@ def test_random_sao_builder_writes_the_published_layout(tmp_path):
 
     configs = tmp_path / "configs"
     shutil.copytree(SAO_CONFIGS, configs)
-    narrowed = {"transformer": {"num_layers": 1}, "text_encoder": {"num_layers": 1, "d_ff": 64},
-                "vae": {"encoder_hidden_size": 8, "decoder_channels": 8}}
+    narrowed = {
+        "transformer": {"num_layers": 1},
+        "text_encoder": {"num_layers": 1, "d_ff": 64},
+        "vae": {"encoder_hidden_size": 8, "decoder_channels": 8},
+    }
     for name, change in narrowed.items():
         path = configs / name / "config.json"
         path.write_text(json.dumps(json.loads(path.read_text()) | change))

@@ -54,8 +54,19 @@ def clip_index(tmp_path_factory):
             wave = 0.3 * tone[None].repeat(2, 0) + rng.normal(0, 0.005, (2, t.size))
             path = root / "audio" / f"{code}{i}.wav"
             audio.write(path, wave.astype(np.float32), SR)
-            rows.append(dict(path=str(path), instrument=code, genre="cla", drums="nod", duration=1.0, sample_rate=SR,
-                             channels=2, recording=f"{code}{i}", split=split))
+            rows.append(
+                dict(
+                    path=str(path),
+                    instrument=code,
+                    genre="cla",
+                    drums="nod",
+                    duration=1.0,
+                    sample_rate=SR,
+                    channels=2,
+                    recording=f"{code}{i}",
+                    split=split,
+                )
+            )
     pd.DataFrame(rows).to_csv(root / "index.csv", index=False)
     return root / "index.csv"
 
@@ -70,14 +81,16 @@ def caches(clip_index, autoencoder, tmp_path_factory):
     root = tmp_path_factory.mktemp("caches")
     clean, rt = root / "teacher" / "index.csv", root / "teacher_roundtrip" / "index.csv"
     extract_teacher_features(clip_index, clean, kind="logmel", sample_rate=22050)
-    extract_roundtrip_teacher_features(clip_index, rt, autoencoder, "demo", kind="logmel", sample_rate=22050,
-                                       batch_size=1)  # each clip alone: the direct computation below is one clip
+    extract_roundtrip_teacher_features(
+        clip_index, rt, autoencoder, "demo", kind="logmel", sample_rate=22050, batch_size=1
+    )  # each clip alone: the direct computation below is one clip
     return clean, rt
 
 
 def test_the_autoencoder_built_without_training_is_the_trained_checkpoints(clip_index, autoencoder, tmp_path):
-    settings = DemoTrainingSettings(budget_seconds=None, max_steps=1, batch_size=2, clip_seconds=1.0,
-                                    eval_per_instrument=0)
+    settings = DemoTrainingSettings(
+        budget_seconds=None, max_steps=1, batch_size=2, clip_seconds=1.0, eval_per_instrument=0
+    )
     train_demo_model(clip_index, tmp_path / "model", tmp_path / "loss.csv", tmp_path / "loss.png", CODES, settings)
     trained = load_sao(f"demo:{tmp_path / 'model'}").vae
     public = lambda config: {k: v for k, v in config.items() if not k.startswith("_")}  # noqa: E731
@@ -104,14 +117,17 @@ def test_roundtrip_features_are_the_features_of_decode_encode(clip_index, autoen
         assert cached.shape[1] == row["frames"]
     # in batches the float arithmetic differs (resampling, BLAS), not the features
     batched = rt.parent.parent / "batched" / "index.csv"
-    extract_roundtrip_teacher_features(clip_index, batched, autoencoder, "demo", kind="logmel", sample_rate=22050,
-                                       batch_size=4)
+    extract_roundtrip_teacher_features(
+        clip_index, batched, autoencoder, "demo", kind="logmel", sample_rate=22050, batch_size=4
+    )
     for a, b in zip(pd.read_csv(batched)["file"], man["file"]):
         assert torch.allclose(read_clip(batched.parent / a).float(), read_clip(rt.parent / b).float(), atol=0.05)
     # the round trip changes the features (Griffin-Lim audio is not the clean clip)
     clean = pd.read_csv(caches[0]).set_index("path")
     row = man.iloc[0]
-    assert not torch.equal(read_clip(rt.parent / row["file"]), read_clip(caches[0].parent / clean.at[row["path"], "file"]))
+    assert not torch.equal(
+        read_clip(rt.parent / row["file"]), read_clip(caches[0].parent / clean.at[row["path"], "file"])
+    )
 
 
 def test_teacher_trains_on_clean_and_roundtripped_clips_and_never_on_test(caches, tmp_path):
@@ -172,5 +188,6 @@ def test_a_bad_roundtrip_value_names_the_key(clip_index, tmp_path):
     paper = yaml.safe_load((root / "configs" / "paper.yaml").read_text())
     assert paper["teacher_features"]["roundtrip"] is None  # SAO's VAE round trip is not written
     with pytest.raises(ValueError, match="teacher_features.roundtrip 'oobleck' is not one of demo"):
-        extract_roundtrip_teacher_features(clip_index, tmp_path / "x" / "index.csv", MelAutoencoder(), "oobleck",
-                                           kind="logmel", sample_rate=22050)
+        extract_roundtrip_teacher_features(
+            clip_index, tmp_path / "x" / "index.csv", MelAutoencoder(), "oobleck", kind="logmel", sample_rate=22050
+        )

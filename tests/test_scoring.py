@@ -24,16 +24,19 @@ def test_item_row_scores_inst_acc_and_success():
     changed = item_row("difftone", "pia", "vio", "x", 3, 0.5, 0.31, "vio", 0.3)  # instrument reached, music changed
     assert (changed["inst_acc"], changed["success"]) == (1.0, 0.0)
     assert math.isnan(row["judge_acc"]) and row["judge_predicted"] == ""  # no judge
-    judged = item_row("difftone", "pia", "vio", "x", 3, 0.5, 0.2, "vio", 0.3, judged="pia", fallback=True,
-                      reason="policy midpoint")
+    judged = item_row(
+        "difftone", "pia", "vio", "x", 3, 0.5, 0.2, "vio", 0.3, judged="pia", fallback=True, reason="policy midpoint"
+    )
     assert (judged["judge_predicted"], judged["judge_acc"], judged["fallback"]) == ("pia", 0.0, True)
     assert judged["inst_acc"] == 1.0  # the teacher and the judge may disagree
 
 
 def _rows(max_chroma=0.5):
     # chroma 0.2, 0.4, 0.6; the teacher hears vio, pia, vio -> inst_acc 1, 0, 1; success 1, 0, 0
-    return [item_row("s", "pia", "vio", f"i{k}", step, 0.1 * k, c, p, max_chroma)
-            for k, (step, c, p) in enumerate([(2, 0.2, "vio"), (3, 0.4, "pia"), (4, 0.6, "vio")])]
+    return [
+        item_row("s", "pia", "vio", f"i{k}", step, 0.1 * k, c, p, max_chroma)
+        for k, (step, c, p) in enumerate([(2, 0.2, "vio"), (3, 0.4, "pia"), (4, 0.6, "vio")])
+    ]
 
 
 def test_pair_summary_means_and_intervals():

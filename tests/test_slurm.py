@@ -125,7 +125,10 @@ def declared_rules(workdir: Path, *configfiles: str) -> dict[str, dict]:
     out = workdir / "rules.json"
     proc = subprocess.run(
         [sys.executable, "-c", RULES_DUMP, str(out), *configfiles],
-        cwd=workdir, capture_output=True, text=True, timeout=120,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     return json.loads(out.read_text())
@@ -195,7 +198,9 @@ def test_requests_scale_with_config_sizes(paper_workflow):
             "model": {"steps": 30 * scale},
         }
         (paper_workflow / f"sizes{scale}.yaml").write_text(yaml.safe_dump(sizes))
-        plans.append(planned_jobs(paper_workflow, "--workflow-profile", "profiles/slurm", "--configfile", f"sizes{scale}.yaml"))
+        plans.append(
+            planned_jobs(paper_workflow, "--workflow-profile", "profiles/slurm", "--configfile", f"sizes{scale}.yaml")
+        )
     small, large = ({r: res for r, res in plan if res.get("gpu", 0) >= 1} for plan in plans)
     assert small and small.keys() == large.keys(), "the embedded default on cuda has no GPU job"
     assert all(large[r]["runtime"] >= small[r]["runtime"] for r in small)
@@ -207,11 +212,14 @@ def test_downloads_are_local_rules_and_only_they(paper_workflow):
     assert rules["all"]["local"], "rule all must be local"
     # A download is a rule that writes under resources/ from nothing in the workflow.
     downloads = {
-        name for name, r in rules.items()
+        name
+        for name, r in rules.items()
         if r["n_inputs"] == 0 and r["outputs"] and all(o.startswith("resources/") for o in r["outputs"])
     }
     for name in downloads:
-        assert rules[name]["local"], f"download rule {name} must be local (`localrule: True`): compute nodes may have no internet"
+        assert rules[name]["local"], (
+            f"download rule {name} must be local (`localrule: True`): compute nodes may have no internet"
+        )
     for name, r in rules.items():
         if "gpu" in r["resources"]:
             assert not r["local"], f"GPU rule {name} is local: it would run on the submit host"
@@ -302,7 +310,9 @@ def slurm_jobs(job_ids: list[str]) -> dict[str, dict[str, str]]:
     """State, comment (Snakemake writes rule_<name>...) and GPU request of jobs, via squeue."""
     proc = subprocess.run(
         ["squeue", "--states=all", "-h", "-j", ",".join(job_ids), "-O", "JobID:|,State:|,Comment:|,tres-per-job:|"],
-        capture_output=True, text=True, timeout=10,
+        capture_output=True,
+        text=True,
+        timeout=10,
     )
     assert proc.returncode == 0, proc.stderr
     out = {}
@@ -320,22 +330,38 @@ def test_workflow_runs_through_slurm(tmp_path):
     wf = copy_workflow(tmp_path / "wf")
     (wf / "tiny.yaml").write_text(yaml.safe_dump(TINY_CONFIG))
     cmd = [
-        "timeout", "-s", "KILL", str(SLURM_TIMEOUT_S),
-        sys.executable, "-m", "snakemake", SLURM_TARGET,
-        "--workflow-profile", "profiles/slurm",
-        "--configfile", "tiny.yaml",
+        "timeout",
+        "-s",
+        "KILL",
+        str(SLURM_TIMEOUT_S),
+        sys.executable,
+        "-m",
+        "snakemake",
+        SLURM_TARGET,
+        "--workflow-profile",
+        "profiles/slurm",
+        "--configfile",
+        "tiny.yaml",
         # no accounting database on the test cluster: squeue sees finished jobs
         # for MinJobAge (600 s); sacct would wait forever
-        "--slurm-status-command", "squeue",
-        "--slurm-init-seconds-before-status-checks", "2",
-        "--set-resources", f"{SLURM_GPU_RULE}:gpu=1", f"{SLURM_GPU_RULE}:cpus_per_gpu=1",
-        "--retries", "0",
-        "--jobs", "4",
+        "--slurm-status-command",
+        "squeue",
+        "--slurm-init-seconds-before-status-checks",
+        "2",
+        "--set-resources",
+        f"{SLURM_GPU_RULE}:gpu=1",
+        f"{SLURM_GPU_RULE}:cpus_per_gpu=1",
+        "--retries",
+        "0",
+        "--jobs",
+        "4",
     ]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.run(cmd, cwd=wf, capture_output=True, text=True, env=env)
     log = proc.stdout + proc.stderr
-    assert proc.returncode != -9 and proc.returncode != 137, f"snakemake hung and was killed after {SLURM_TIMEOUT_S}s:\n{log[-5000:]}"
+    assert proc.returncode != -9 and proc.returncode != 137, (
+        f"snakemake hung and was killed after {SLURM_TIMEOUT_S}s:\n{log[-5000:]}"
+    )
     assert proc.returncode == 0, f"snakemake through SLURM failed:\n{log[-5000:]}"
     assert (wf / SLURM_TARGET).is_file() and (wf / SLURM_TARGET).stat().st_size > 0
 

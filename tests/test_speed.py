@@ -79,7 +79,9 @@ def test_a_recorded_run_copies_to_the_host_once(backbone, monkeypatch):
     editor = Editor(backbone, progress=False, cache_dtype="float16")
     copies = []
     real_cpu = torch.Tensor.cpu
-    monkeypatch.setattr(torch.Tensor, "cpu", lambda self, *a, **k: copies.append(tuple(self.shape)) or real_cpu(self, *a, **k))
+    monkeypatch.setattr(
+        torch.Tensor, "cpu", lambda self, *a, **k: copies.append(tuple(self.shape)) or real_cpu(self, *a, **k)
+    )
     x = editor.initial_latents([7], DUR)
     result = editor.denoise(x, editor.encode([PIANO], DUR), [7], N, CFG, backbone.frames_for(DUR), record=True)
     w = backbone.window_for(DUR)
@@ -107,8 +109,9 @@ def test_edits_of_several_sources_at_one_step_share_a_batch(backbone, sources):
     capped = Editor(backbone, progress=False, batch_size=2)  # edits.batch_size: 3 edits at step 3 -> 2 + 1
     again = capped.edit_at(*zip(*jobs))
     assert capped.nfe == editor.nfe and capped.calls == 2 * (N - 3) + (N - 2)
-    assert all(torch.allclose(a, b, atol=1e-5, rtol=0) for x, y in zip(again, batched) for a, b in zip(x, y)
-               if a is not None)
+    assert all(
+        torch.allclose(a, b, atol=1e-5, rtol=0) for x, y in zip(again, batched) for a, b in zip(x, y) if a is not None
+    )
 
 
 def test_editing_several_sources_gives_the_records_of_each_alone_batched_across_sources(backbone, sources):
@@ -183,8 +186,7 @@ def test_a_bad_window_is_a_clear_error():
         load_sao("tiny", window="duration", window_margin=-1)
 
 
-def test_the_float16_cache_is_at_least_4x_smaller_and_resumes_within_tolerance(backbone, duration_backbone,
-                                                                               tmp_path):
+def test_the_float16_cache_is_at_least_4x_smaller_and_resumes_within_tolerance(backbone, duration_backbone, tmp_path):
     full32 = Editor(backbone, progress=False).generate(PIANO, 7, N, DUR, CFG)
     dur16 = Editor(duration_backbone, progress=False, cache_dtype="float16").generate(PIANO, 7, N, DUR, CFG)
     full16 = Editor(backbone, progress=False, cache_dtype="float16").generate(PIANO, 7, N, DUR, CFG)
@@ -200,16 +202,21 @@ def test_the_float16_cache_is_at_least_4x_smaller_and_resumes_within_tolerance(b
     assert b32 == 2 * N * backbone.latent_channels * 256 * 4 + backbone.latent_channels * 256 * 4  # (2N+1) slabs
     assert b16 * 2 == b32 and b32 / bdur >= 4  # 256 / 26 frames x 2 here; 1024 / 224 x 2 = 9.1x for SAO at 10 s
     assert loaded16.latents.dtype == torch.float16 and loaded_dur.window == "duration"
-    for traj, editor in ((loaded16, Editor(backbone, progress=False)),
-                         (loaded_dur, Editor(duration_backbone, progress=False))):
+    for traj, editor in (
+        (loaded16, Editor(backbone, progress=False)),
+        (loaded_dur, Editor(duration_backbone, progress=False)),
+    ):
         for k in (1, N // 2, N - 1):
             cached = editor.edit_at(traj, [VIOLIN], [k])[0]
             uninterrupted = editor.sample([PIANO], [7], N, DUR, CFG, changes=[(k, [VIOLIN])])[0]
             assert max_diff(cached, uninterrupted) <= FP16_RESUME_ATOL
     exact = Editor(backbone, progress=False)
-    assert torch.allclose(exact.edit_at(full32, [VIOLIN], [2])[0],
-                          exact.sample([PIANO], [7], N, DUR, CFG, changes=[(2, [VIOLIN])])[0],
-                          atol=1e-6, rtol=0)  # float32 stays exact
+    assert torch.allclose(
+        exact.edit_at(full32, [VIOLIN], [2])[0],
+        exact.sample([PIANO], [7], N, DUR, CFG, changes=[(2, [VIOLIN])])[0],
+        atol=1e-6,
+        rtol=0,
+    )  # float32 stays exact
 
 
 def test_a_bad_cache_dtype_is_a_clear_error(backbone):
@@ -229,8 +236,9 @@ def test_the_compiled_dit_gives_the_eager_audio():
     eager_bb, compiled_bb = load_sao("tiny"), load_sao("tiny", compile=True)
     clf = tiny_latent_classifier(eager_bb.latent_channels, CODES)
     eager = Editor(eager_bb, clf, progress=False).generate(PIANO, 7, 3, 0.5, CFG)
-    compiled = Editor(compiled_bb, compile_module(tiny_latent_classifier(eager_bb.latent_channels, CODES)),
-                      progress=False).generate(PIANO, 7, 3, 0.5, CFG)
+    compiled = Editor(
+        compiled_bb, compile_module(tiny_latent_classifier(eager_bb.latent_channels, CODES)), progress=False
+    ).generate(PIANO, 7, 3, 0.5, CFG)
     assert hasattr(compiled_bb.transformer, "_compiled_call_impl") and compiled_bb.transformer._compiled_call_impl
     assert torch.allclose(compiled.audio, eager.audio, atol=1e-4, rtol=0)
     assert np.allclose(compiled.trace.probs, eager.trace.probs, atol=1e-4)

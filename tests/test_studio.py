@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-
 from gradio_client import Client, handle_file
 
 from difftone.cli import main
@@ -31,8 +30,10 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def config_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("studio") / "config.yaml"
-    path.write_text(f"model: {{spec: tiny, steps: {STEPS}, duration: {SECONDS}}}\n"
-                    "studio: {max_upload_seconds: 3, steps_to_hear: 3}\n")
+    path.write_text(
+        f"model: {{spec: tiny, steps: {STEPS}, duration: {SECONDS}}}\n"
+        "studio: {max_upload_seconds: 3, steps_to_hear: 3}\n"
+    )
     return path
 
 
@@ -90,7 +91,10 @@ def test_studio_start_up_checks_the_classifier_as_difftone_edit(tmp_path, capsys
 # -- the API -----------------------------------------------------------------------------------------
 def test_api_names_are_fixed(client):
     assert set(client.view_api(return_format="dict", print_info=False)["named_endpoints"]) >= {
-        "/generate", "/edit", "/edit_audio"}
+        "/generate",
+        "/edit",
+        "/edit_audio",
+    }
 
 
 def test_generate_returns_the_source_and_its_trace(client):
@@ -106,9 +110,29 @@ def test_edit_matches_difftone_edit(client, config_file, workdir, tmp_path, stra
     assert _frames(source) == _frames(edit) == (int(SECONDS * SR), SR)
     out = tmp_path / "cli"
     monkeypatch.chdir(workdir)  # difftone edit resolves the session where the studio did
-    assert main(["-q", "edit", "--prompt", "A soft piano melody", "--source", "piano", "--target", "violin",
-                 "--seed", "7", "--strategy", strategy, "--config", str(config_file),
-                 "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "edit",
+                "--prompt",
+                "A soft piano melody",
+                "--source",
+                "piano",
+                "--target",
+                "violin",
+                "--seed",
+                "7",
+                "--strategy",
+                strategy,
+                "--config",
+                str(config_file),
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     cli = json.loads((out / "edit.json").read_text())
     for key in ("swap_step", "sigma", "reason", "target_prompt", "source", "target", "steps", "fallback", "strategy"):
         assert record[key] == cli[key], key
@@ -127,12 +151,17 @@ def test_edit_audio_returns_the_reconstruction_at_the_files_rate_and_length(clie
     rate, n = 22050, 33075  # 1.5 s, mono
     t = np.arange(n) / rate
     sf.write(tmp_path / "tone.wav", 0.3 * np.sin(2 * np.pi * 440 * t), rate)
-    recon, edit, record = client.predict(handle_file(str(tmp_path / "tone.wav")), "piano", "violin", "fixed:2",
-                                         api_name="/edit_audio")
+    recon, edit, record = client.predict(
+        handle_file(str(tmp_path / "tone.wav")), "piano", "violin", "fixed:2", api_name="/edit_audio"
+    )
     assert _frames(recon) == _frames(edit) == (n, rate)
     assert sf.info(edit).channels == 1
     assert record["swap_step"] == 2 and record["nfe"]["inversion"] == STEPS
-    assert record["audio"]["file"] == "tone.wav" and record["audio"]["samples"] == n and record["audio"]["sample_rate"] == rate
+    assert (
+        record["audio"]["file"] == "tone.wav"
+        and record["audio"]["samples"] == n
+        and record["audio"]["sample_rate"] == rate
+    )
 
 
 def test_an_upload_longer_than_a_window_is_edited_as_difftone_edit_audio_edits_it(workdir, tmp_path, monkeypatch):
@@ -143,21 +172,44 @@ def test_an_upload_longer_than_a_window_is_edited_as_difftone_edit_audio_edits_i
     from difftone.studio.backend import Resolved, Studio
 
     config = tmp_path / "long.yaml"
-    config.write_text(f"model: {{spec: tiny, steps: {STEPS}, duration: {SECONDS}}}\nstudio: {{max_upload_seconds: 30}}\n")
+    config.write_text(
+        f"model: {{spec: tiny, steps: {STEPS}, duration: {SECONDS}}}\nstudio: {{max_upload_seconds: 30}}\n"
+    )
     studio = Studio(Resolved.of(resolve_session(config_path=config, workdir=workdir)), tmp_path / "out")
     rate = 22050
     n = int((studio.backbone.max_duration + 2.5) * rate)  # longer than one window of the model
     t = np.arange(n) / rate
     sf.write(tmp_path / "long.wav", 0.3 * np.sin(2 * np.pi * 330 * t) * (1 + 0.5 * np.sin(t)), rate)
-    recon, edit, record = StudioApp(studio).api_edit_audio(str(tmp_path / "long.wav"), "piano", "violin", "fixed:2",
-                                                           progress=lambda *a, **k: None)
+    recon, edit, record = StudioApp(studio).api_edit_audio(
+        str(tmp_path / "long.wav"), "piano", "violin", "fixed:2", progress=lambda *a, **k: None
+    )
     assert _frames(recon) == _frames(edit) == (n, rate)
     assert len(record["windows"]) >= 2 and record["swap_step"] == 2 and record["audio"]["file"] == "long.wav"
     out = tmp_path / "cli"
     monkeypatch.chdir(workdir)
-    assert main(["-q", "edit", "--audio", str(tmp_path / "long.wav"), "--source", "piano", "--target", "violin",
-                 "--strategy", "fixed:2", "--seed", str(studio.config["real_audio"]["seed"]), "--config", str(config),
-                 "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "edit",
+                "--audio",
+                str(tmp_path / "long.wav"),
+                "--source",
+                "piano",
+                "--target",
+                "violin",
+                "--strategy",
+                "fixed:2",
+                "--seed",
+                str(studio.config["real_audio"]["seed"]),
+                "--config",
+                str(config),
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     cli = json.loads((out / "edit.json").read_text())
     for key in ("swap_step", "reason", "target_prompt", "windows", "window_steps", "nfe", "sample_rate", "prompt"):
         assert record[key] == cli[key], key
@@ -201,8 +253,10 @@ return [...document.querySelectorAll('.component-wrapper[data-testid^="waveform-
   return {id: block ? block.id : '', href: link ? link.href : null, duration: d ? d.textContent.trim() : null};
 });
 """
-PLAYERS_READY = PLAYERS.replace("return [", "const players = [", 1) + \
-    "return players.every(p => p.duration && p.duration !== '0:00') ? players : null;"
+PLAYERS_READY = (
+    PLAYERS.replace("return [", "const players = [", 1)
+    + "return players.every(p => p.duration && p.duration !== '0:00') ? players : null;"
+)
 FETCH_OK = """
 const done = arguments[arguments.length - 1];
 Promise.all(arguments[0].map(u => fetch(u).then(r => r.ok ? r.arrayBuffer().then(b => b.byteLength) : -r.status)))
@@ -267,8 +321,12 @@ def test_page_shows_a_bad_input_as_one_message_in_chromium(app):
         box.send_keys(Keys.CONTROL, "a")
         box.send_keys(Keys.BACKSPACE)
         d.find_element("css selector", "#generate").click()
-        messages = _wait(d, "const m = [...document.querySelectorAll('*')].filter(e => e.children.length === 0 "
-                            "&& (e.textContent || '').includes('type a prompt')); return m.length ? m.length : null", 60)
+        messages = _wait(
+            d,
+            "const m = [...document.querySelectorAll('*')].filter(e => e.children.length === 0 "
+            "&& (e.textContent || '').includes('type a prompt')); return m.length ? m.length : null",
+            60,
+        )
         assert messages == 1
         assert d.execute_script("return document.documentElement.scrollWidth") <= 1280
     finally:

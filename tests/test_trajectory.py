@@ -8,12 +8,11 @@ import json
 
 import pytest
 import torch
+from conftest import TINY_PROMPT
 from safetensors.torch import load_file, save_file
 
 from difftone.engine import EditError, Editor, Trajectory
 from difftone.engine.trajectory import FORMAT, VERSION, TrajectoryError
-
-from conftest import TINY_PROMPT
 
 
 @pytest.fixture(scope="module")
@@ -37,10 +36,13 @@ def test_a_trajectory_of_another_model_is_an_edit_error_naming_the_prompt(editor
         editor.edit_at(bad, ["A soft violin melody"], [2])
 
 
-@pytest.mark.parametrize("field, value", [
-    ("sigmas", "scaled"),
-    ("noise_bounds", (0.0, 1.0)),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("sigmas", "scaled"),
+        ("noise_bounds", (0.0, 1.0)),
+    ],
+)
 def test_a_trajectory_of_another_schedule_is_an_edit_error_naming_the_prompt(editor, tiny_trajectory, field, value):
     if value == "scaled":
         value = [1.5 * s for s in tiny_trajectory.sigmas]
@@ -65,14 +67,20 @@ def _rewrite_json(folder, **changes):
     meta_path.write_text(json.dumps(meta))
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"version": VERSION + 1}, rf"trajectory\.json: trajectory format version {VERSION + 1}, this difftone reads "
-                               rf"version 1, 2 or {VERSION}; rerun the stage that made it"),
-    ({"version": None}, rf"trajectory\.json: no format version \(this difftone reads version 1, 2 or {VERSION}\)"),
-    ({"format": "something-else"}, rf"trajectory\.json: not a {FORMAT} \(format 'something-else'\)"),
-    ({"format": None}, rf"trajectory\.json: not a {FORMAT} \(format None\)"),
-    ({"prompt": None}, r"trajectory\.json: lacks the key 'prompt'"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (
+            {"version": VERSION + 1},
+            rf"trajectory\.json: trajectory format version {VERSION + 1}, this difftone reads "
+            rf"version 1, 2 or {VERSION}; rerun the stage that made it",
+        ),
+        ({"version": None}, rf"trajectory\.json: no format version \(this difftone reads version 1, 2 or {VERSION}\)"),
+        ({"format": "something-else"}, rf"trajectory\.json: not a {FORMAT} \(format 'something-else'\)"),
+        ({"format": None}, rf"trajectory\.json: not a {FORMAT} \(format None\)"),
+        ({"prompt": None}, r"trajectory\.json: lacks the key 'prompt'"),
+    ],
+)
 def test_a_folder_of_another_format_or_version_is_a_clear_error(tiny_trajectory, tmp_path, changes, message):
     folder = tiny_trajectory.save(tmp_path / "traj")
     _rewrite_json(folder, **changes)

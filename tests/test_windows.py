@@ -14,8 +14,8 @@ import torch
 
 from difftone.classifiers import load_latent_classifier, load_mert, tiny_latent_classifier
 from difftone.classifiers.checkpoint import save_checkpoint
-from difftone.classifiers.teacher import TeacherAudioClassifier, TeacherClassifier, TeacherEncoder
 from difftone.classifiers.heads import ClassifierHead
+from difftone.classifiers.teacher import TeacherAudioClassifier, TeacherClassifier, TeacherEncoder
 from difftone.classifiers.windows import Windowing, window_starts, windowed
 from difftone.engine.hooks import ClassifierHook
 
@@ -42,7 +42,9 @@ def test_windowing_rejects_bad_settings():
 
 def _latent_checkpoint(tmp_path):
     clf = tiny_latent_classifier(3, CLASSES, seed=1, frames=4, feature_dim=16, channels=4)
-    save_checkpoint(clf, "latent_classifier", clf.checkpoint_config(variant="distilled", window_frames=TRAIN_FRAMES), tmp_path)
+    save_checkpoint(
+        clf, "latent_classifier", clf.checkpoint_config(variant="distilled", window_frames=TRAIN_FRAMES), tmp_path
+    )
     return clf, tmp_path
 
 
@@ -62,8 +64,9 @@ def test_latent_classifier_on_ten_seconds_aggregates_its_windows(tmp_path, aggre
     loaded = load_latent_classifier(path, window={"hop": 0.5, "aggregate": aggregate})
     x = torch.randn(2, 3, 216)  # 10 s of SAO latents
     with torch.no_grad():
-        per_window = torch.stack([reference.head(reference.student(x[..., s : s + TRAIN_FRAMES]))
-                                  for s in [0, 32, 64, 96, 128, 151]])
+        per_window = torch.stack(
+            [reference.head(reference.student(x[..., s : s + TRAIN_FRAMES])) for s in [0, 32, 64, 96, 128, 151]]
+        )
         got = loaded(x)
     if aggregate == "mean_logits":
         expected = per_window.mean(0)
@@ -82,16 +85,23 @@ def test_hook_on_x0_hat_reads_windows(tmp_path):
     x0_hat = torch.randn(1, 3, 216)
     hook(0, 1.0, x0_hat)
     with torch.no_grad():
-        expected = torch.stack([torch.softmax(reference.head(reference.student(x0_hat[..., s : s + TRAIN_FRAMES])), -1)
-                                for s in [0, 32, 64, 96, 128, 151]]).mean(0)
+        expected = torch.stack(
+            [
+                torch.softmax(reference.head(reference.student(x0_hat[..., s : s + TRAIN_FRAMES])), -1)
+                for s in [0, 32, 64, 96, 128, 151]
+            ]
+        ).mean(0)
     assert np.allclose(hook.traces()[0].probs[0], expected[0].numpy(), atol=1e-5)
 
 
 def _teacher(window_seconds):
     mert = load_mert("tiny")
     torch.manual_seed(0)
-    teacher = TeacherClassifier(TeacherEncoder(mert.num_layers, mert.hidden_size, 225, 4, 16),
-                                ClassifierHead(16, len(CLASSES), 16, 16, 0.0), CLASSES).eval()
+    teacher = TeacherClassifier(
+        TeacherEncoder(mert.num_layers, mert.hidden_size, 225, 4, 16),
+        ClassifierHead(16, len(CLASSES), 16, 16, 0.0),
+        CLASSES,
+    ).eval()
     return TeacherAudioClassifier(teacher, mert, window_seconds=window_seconds), teacher, mert
 
 
@@ -108,8 +118,9 @@ def test_teacher_on_ten_seconds_aggregates_its_windows():
     wave = np.random.default_rng(1).normal(0, 0.1, (1, 1, 10 * SR)).astype(np.float32)
     starts = [int(s * SR) for s in (0, 1.5, 3, 4.5, 6, 7)]
     with torch.no_grad():
-        expected = torch.stack([torch.softmax(teacher(mert.hidden_states(wave[..., s : s + 3 * SR], SR)), -1)
-                                for s in starts]).mean(0)
+        expected = torch.stack(
+            [torch.softmax(teacher(mert.hidden_states(wave[..., s : s + 3 * SR], SR)), -1) for s in starts]
+        ).mean(0)
         whole = torch.softmax(teacher(mert.hidden_states(wave, SR)), -1)
     got = clf.predict_audio(wave, SR)
     assert torch.allclose(got, expected, atol=1e-5)

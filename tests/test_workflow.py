@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from workflow_runner import Workflow
 
 from difftone import audio
-from workflow_runner import Workflow
 
 pytestmark = pytest.mark.slow
 
@@ -19,15 +19,26 @@ TINY = {
     "prompts": {"n_per_instrument": 2, "source": "offline"},
     # 4 sources per instrument (1 tuning, 3 test); generation jobs pia-vio and flu, linked into results/sources/<code>
     "generation": {"seeds": [0, 1], "instruments_per_job": 2},
-    "classifiers": {"student_channels": 4, "teacher": EPOCHS, "distill": EPOCHS, "student_head": EPOCHS,
-                    "baseline": EPOCHS},
+    "classifiers": {
+        "student_channels": 4,
+        "teacher": EPOCHS,
+        "distill": EPOCHS,
+        "student_head": EPOCHS,
+        "baseline": EPOCHS,
+    },
     # instruments_per_job 2: one edit job of two source instruments and one of one (pia-vio, flu)
-    "edits": {"strategies": ["difftone", "midpoint", "random", "fixed:2", "probe", "agree", "sigma:1.0"],
-              "instruments_per_job": 2},
+    "edits": {
+        "strategies": ["difftone", "midpoint", "random", "fixed:2", "probe", "agree", "sigma:1.0"],
+        "instruments_per_job": 2,
+    },
     "sweep": {"steps": [0, 3, 6], "sources_per_instrument": 1},
     "metrics": {"bootstrap": {"n_boot": 50}},
-    "musicmagus": {"pairs": [["pia", "flu"], ["vio", "pia"]], "n_captions": 3, "caption_words": 4,
-                   "caption_source": "offline"},
+    "musicmagus": {
+        "pairs": [["pia", "flu"], ["vio", "pia"]],
+        "n_captions": 3,
+        "caption_words": 4,
+        "caption_source": "offline",
+    },
     # + the ZETA row; the long rows (difftone, ZETA, difftone's passage) on one test clip per instrument
     # (the tiny split has one): joining several clips and the windows are tested in test_long_rows.py
     "real_audio": {"strategies": ["difftone", "midpoint"], "long": {"clips": 1}},
@@ -108,7 +119,8 @@ def test_the_dag_writes_the_output_contract(wf):
         assert all((results / "edits" / "musicmagus" / f"{s}_to_{t}" / a).is_file() for a in swaps["audio"])
     table3 = pd.read_csv(results / "tables" / "table3_musicmagus.csv")
     assert list(zip(table3["method"], table3["pair"])) == [
-        (m, p) for m in ["musicmagus", "difftone", "midpoint"] for p in ["pia_to_flu", "vio_to_pia", "all"]]
+        (m, p) for m in ["musicmagus", "difftone", "midpoint"] for p in ["pia_to_flu", "vio_to_pia", "all"]
+    ]
     pooled = table3[table3["pair"] == "all"]
     assert (pooled["edits"] == 4).all() and (pooled["sources"] == 4).all()  # the same test edits for each method
     assert (table3.loc[table3["pair"] != "all", "edits"] == 2).all()
@@ -125,8 +137,14 @@ def test_the_dag_writes_the_output_contract(wf):
     assert (t3_paired.loc[t3_paired["pair"] == "all", "edits"] == 4).all()
     table4 = pd.read_csv(results / "tables" / "table4_real_audio.csv")
     table4 = table4[~table4["method"].str.endswith(" (changed)")]  # difftone's row without fallbacks, if any
-    assert table4["method"].tolist() == ["difftone", "midpoint", "zeta (fixed:3)", "difftone (long)",
-                                         "zeta (fixed:3) (long)", "difftone (passage)"]
+    assert table4["method"].tolist() == [
+        "difftone",
+        "midpoint",
+        "zeta (fixed:3)",
+        "difftone (long)",
+        "zeta (fixed:3) (long)",
+        "difftone (passage)",
+    ]
     guidance = wf.config["model"]["guidance_scale"]  # the swap rows edit at the sources' guidance, ZETA at its 12
     assert table4["source_guidance"].tolist() == [3.0] * 6
     assert table4["target_guidance"].tolist() == [guidance, guidance, 12.0, guidance, 12.0, guidance]
@@ -145,8 +163,9 @@ def test_the_dag_writes_the_output_contract(wf):
         assert pd.read_csv(sources / "split.csv")["part"].eq("test").all()
         length = audio.info(sources / "pia" / "pia-long" / "input.wav").frames
         edited = pd.read_csv(results / "real_audio" / "edits" / row / "pia_to_vio" / "swaps.csv")
-        assert audio.info(results / "real_audio" / "edits" / row / "pia_to_vio" / edited["audio"].iloc[0]).frames \
-            == length
+        assert (
+            audio.info(results / "real_audio" / "edits" / row / "pia_to_vio" / edited["audio"].iloc[0]).frames == length
+        )
     inverted = pd.read_csv(results / "real_audio" / "sources" / "guidance-3" / "pia" / "items.csv")
     assert len(inverted) == 1 and inverted["recording"].iloc[0].startswith("results/data/")
     assert (results / "tables" / "table4_real_audio.md").read_text().startswith("| method |")
@@ -182,37 +201,60 @@ def test_changing_one_strategy_reruns_only_that_strategy(wf):
     # difftone, probe and agree can fall back to the no-change policy (their registry specs say so);
     # edit jobs run per strategy and group of source instruments (pia-vio, flu), gathered per strategy
     n = 2
-    assert without_report(planned) == {"edit_pairs": 3 * n, "gather_edits": 3, "score_edits": 3,
-                                       "table2_strategies": 1,
-                                       "table3_musicmagus": 1,  # Table III reads difftone's edits
-                                       # difftone's row and the long rows' one job (its three rows rescored)
-                                       "edit_recordings": 1, "edit_long_recordings": 1, "score_recordings": 4,
-                                       "table4_real_audio": 1, "all": 1}
+    assert without_report(planned) == {
+        "edit_pairs": 3 * n,
+        "gather_edits": 3,
+        "score_edits": 3,
+        "table2_strategies": 1,
+        "table3_musicmagus": 1,  # Table III reads difftone's edits
+        # difftone's row and the long rows' one job (its three rows rescored)
+        "edit_recordings": 1,
+        "edit_long_recordings": 1,
+        "score_recordings": 4,
+        "table4_real_audio": 1,
+        "all": 1,
+    }
     planned = wf.planned_rules(override={"edits": {"random_seed": 5}})
-    assert without_report(planned) == {"edit_pairs": n, "gather_edits": 1, "score_edits": 1, "table2_strategies": 1,
-                                       "all": 1}
+    assert without_report(planned) == {
+        "edit_pairs": n,
+        "gather_edits": 1,
+        "score_edits": 1,
+        "table2_strategies": 1,
+        "all": 1,
+    }
 
 
 def test_changing_the_sweep_reruns_only_the_sweep(wf):
     planned = wf.planned_rules(override={"sweep": {"steps": [1, 5]}})
     assert without_report(planned) == {"sweep_swap_steps": 1, "all": 1}
     planned = wf.planned_rules(override={"metrics": {"success": {"max_chroma": 0.2}}})
-    assert without_report(planned) == {"score_edits": len(STRATEGY_DIRS), "sweep_swap_steps": 1,
-                                       "table2_strategies": 1, "score_musicmagus": 1, "table3_musicmagus": 1,
-                                       "score_recordings": 6, "table4_real_audio": 1, "all": 1}
+    assert without_report(planned) == {
+        "score_edits": len(STRATEGY_DIRS),
+        "sweep_swap_steps": 1,
+        "table2_strategies": 1,
+        "score_musicmagus": 1,
+        "table3_musicmagus": 1,
+        "score_recordings": 6,
+        "table4_real_audio": 1,
+        "all": 1,
+    }
 
 
 def test_changing_a_musicmagus_setting_reruns_only_the_musicmagus_stage(wf):
     planned = wf.planned_rules(override={"musicmagus": {"step_size": 0.1}})
-    assert without_report(planned) == {"edit_musicmagus": 1, "score_musicmagus": 1, "table3_musicmagus": 1,
-                                       "all": 1}
+    assert without_report(planned) == {"edit_musicmagus": 1, "score_musicmagus": 1, "table3_musicmagus": 1, "all": 1}
 
 
 def test_changing_zetas_guidance_reruns_only_its_rows(wf):
     planned = wf.planned_rules(override={"real_audio": {"zeta": {"target_guidance": 9.0}}})
     # its row, and the long rows' one job (its three rows rescored)
-    assert without_report(planned) == {"edit_recordings": 1, "edit_long_recordings": 1, "score_recordings": 4,
-                                       "table4_real_audio": 1, "all": 1}
+    assert without_report(planned) == {
+        "edit_recordings": 1,
+        "edit_long_recordings": 1,
+        "score_recordings": 4,
+        "table4_real_audio": 1,
+        "all": 1,
+    }
 
 
 def test_the_report_page_exists_and_its_links_resolve(wf):
@@ -225,8 +267,9 @@ def test_the_report_page_exists_and_its_links_resolve(wf):
     assert text.count("<audio") == len([link for link in links if link.endswith(".wav")]) >= 2 * 6 + 2
     # Figure 2 of the default examples present in TINY (pia->vio, vio->pia) at steps 0, 2, 3, 5, N=6, each
     # player a copy at the page's listening level
-    assert {f"assets/swap_steps/{p}/step_{k:03d}.wav" for p in ["pia_to_vio", "vio_to_pia"] for k in [0, 2, 3, 5, 6]} \
-        <= set(links)
+    assert {
+        f"assets/swap_steps/{p}/step_{k:03d}.wav" for p in ["pia_to_vio", "vio_to_pia"] for k in [0, 2, 3, 5, 6]
+    } <= set(links)
     assert "assets/swap_steps.png" in links and "assets/sweep.png" in links  # the sweep, as the workflow makes it
 
 
@@ -236,9 +279,16 @@ def test_a_second_run_of_the_same_config_gives_the_same_tables_byte_for_byte(wf,
     again = Workflow(tmp_path_factory.mktemp("dag_again"), TINY)
     again.run()
     tables = sorted(p.relative_to(wf.workdir) for p in (wf.workdir / "results" / "tables").glob("*.*"))
-    assert {p.name for p in tables} >= {"table1_classifiers.csv", "table2_strategies.csv", "per_pair.csv",
-                                       "paired.csv", "sweep.csv", "chroma_reference.csv", "table3_musicmagus.csv",
-                                       "table3_paired.csv"}
+    assert {p.name for p in tables} >= {
+        "table1_classifiers.csv",
+        "table2_strategies.csv",
+        "per_pair.csv",
+        "paired.csv",
+        "sweep.csv",
+        "chroma_reference.csv",
+        "table3_musicmagus.csv",
+        "table3_paired.csv",
+    }
     differ = [str(p) for p in tables if (wf.workdir / p).read_bytes() != (again.workdir / p).read_bytes()]
     assert not differ, f"tables differ between two runs of one config: {differ}"
 
@@ -260,10 +310,18 @@ def test_snakemakes_own_report_carries_the_figures_and_tables(wf):
     res = wf.snakemake("--report", "report.zip")
     assert res.returncode == 0, res.stderr[-4000:]
     names = {name.rsplit("/", 1)[-1] for name in zipfile.ZipFile(wf.workdir / "report.zip").namelist()}
-    figures = {"swap_steps.png", "sweep.png"} | {f"confusion_{c}.png" for c in ["teacher", "distilled", "non-distilled"]}
+    figures = {"swap_steps.png", "sweep.png"} | {
+        f"confusion_{c}.png" for c in ["teacher", "distilled", "non-distilled"]
+    }
     assert figures <= names, sorted(names)
-    assert {"table1_classifiers.csv", "table2_strategies.csv", "per_pair.csv", "sweep.csv",
-            "paired.csv", "chroma_reference.csv"} <= names, sorted(names)
+    assert {
+        "table1_classifiers.csv",
+        "table2_strategies.csv",
+        "per_pair.csv",
+        "sweep.csv",
+        "paired.csv",
+        "chroma_reference.csv",
+    } <= names, sorted(names)
 
 
 def test_lost_sources_of_one_instrument_regenerate_only_its_generation_job(wf):

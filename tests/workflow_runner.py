@@ -1,8 +1,8 @@
 """Run the repository's workflow in a scratch directory: for the tests of whole stages.
 
-    wf = Workflow(tmp_path, {"instruments": ["pia", "vio"], ...})   # config.yaml + overrides
-    wf.run("results/tables/table2_strategies.csv")
-    wf.planned_rules(override={"edits": {...}})   # {rule: count} a dry run would execute
+wf = Workflow(tmp_path, {"instruments": ["pia", "vio"], ...})   # config.yaml + overrides
+wf.run("results/tables/table2_strategies.csv")
+wf.planned_rules(override={"edits": {...}})   # {rule: count} a dry run would execute
 """
 
 from __future__ import annotations
@@ -33,9 +33,22 @@ class Workflow:
         (self.workdir / "config.yaml").write_text(yaml.safe_dump(self.config))
 
     def snakemake(self, *args: str, config: str = "config.yaml", timeout: int = 900) -> subprocess.CompletedProcess:
-        cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(self.workdir),
-               "--cores", str(self.cores), "--workflow-profile", "none", *args,
-               "--configfile", str(self.workdir / config)]  # last: --configfile takes several values
+        cmd = [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(ROOT / "Snakefile"),
+            "-d",
+            str(self.workdir),
+            "--cores",
+            str(self.cores),
+            "--workflow-profile",
+            "none",
+            *args,
+            "--configfile",
+            str(self.workdir / config),
+        ]  # last: --configfile takes several values
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
     def run(self, *targets: str) -> subprocess.CompletedProcess:

@@ -62,8 +62,8 @@ def main() -> None:
     if not torch.cuda.is_available():
         sys.exit("measure_units.py needs a CUDA GPU")
 
-    from difftone.classifiers.student import LatentClassifier, StudentEncoder
     from difftone.classifiers.heads import ClassifierHead
+    from difftone.classifiers.student import LatentClassifier, StudentEncoder
     from difftone.engine import Editor, swap_instrument
     from difftone.instruments import DEFAULT_CODES
     from difftone.models import load_sao
@@ -80,8 +80,13 @@ def main() -> None:
     codes = list(DEFAULT_CODES)
     torch.manual_seed(0)
     # a paper-size distilled classifier (configs/paper.yaml: 32 student channels), 3 s training windows
-    classifier = LatentClassifier(StudentEncoder(components.latent_channels, 8, 64, 32),
-                                  ClassifierHead(64, len(codes), 64, 64, 0.0), codes).cuda().eval()
+    classifier = (
+        LatentClassifier(
+            StudentEncoder(components.latent_channels, 8, 64, 32), ClassifierHead(64, len(codes), 64, 64, 0.0), codes
+        )
+        .cuda()
+        .eval()
+    )
     classifier.window_frames = components.frames_for(3.0)
     editor = Editor(components, classifier=classifier, progress=False)
     prompt = "a gentle solo piano melody"
@@ -90,23 +95,35 @@ def main() -> None:
     targets = [swap_instrument(prompt, "pia", t) for t in codes if t != "pia"]
     rows = {
         "source generation (with trace)": timed(
-            lambda: editor.generate(prompt, 0, args.steps, args.duration, args.guidance_scale), args.repeats),
+            lambda: editor.generate(prompt, 0, args.steps, args.duration, args.guidance_scale), args.repeats
+        ),
         f"an edit (resumed at step {half})": timed(lambda: editor.edit_at(source, targets[:1], [half]), args.repeats),
         f"an edit batch ({len(targets)} targets at step {half})": timed(
-            lambda: editor.edit_at(source, targets, [half] * len(targets)), args.repeats),
+            lambda: editor.edit_at(source, targets, [half] * len(targets)), args.repeats
+        ),
         f"a batch of latents ({args.latent_batch} clips of 3 s)": timed(
-            lambda: components.encode_audio(torch.randn(args.latent_batch, 2, 3 * components.sample_rate)),
-            args.repeats),
+            lambda: components.encode_audio(torch.randn(args.latent_batch, 2, 3 * components.sample_rate)), args.repeats
+        ),
         "a Figure 2 row (6 swap steps)": timed(
             lambda: editor.edit_at(source, targets[:1] * len(FRACTIONS), [round(f * args.steps) for f in FRACTIONS]),
-            args.repeats),
+            args.repeats,
+        ),
     }
-    result = {"device": torch.cuda.get_device_name(), "dtype": "float16", "steps": args.steps,
-              "duration": args.duration, "guidance_scale": args.guidance_scale, "build_seconds": round(built, 1),
-              "load_seconds": round(loaded, 1), "units": rows}
+    result = {
+        "device": torch.cuda.get_device_name(),
+        "dtype": "float16",
+        "steps": args.steps,
+        "duration": args.duration,
+        "guidance_scale": args.guidance_scale,
+        "build_seconds": round(built, 1),
+        "load_seconds": round(loaded, 1),
+        "units": rows,
+    }
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
-    print(f"| unit ({result['device']}, fp16, random weights, {args.duration:g} s, {args.steps} steps, "
-          f"CFG {args.guidance_scale:g}) | seconds | peak GPU memory (GiB) |\n|---|---|---|")
+    print(
+        f"| unit ({result['device']}, fp16, random weights, {args.duration:g} s, {args.steps} steps, "
+        f"CFG {args.guidance_scale:g}) | seconds | peak GPU memory (GiB) |\n|---|---|---|"
+    )
     for name, r in rows.items():
         print(f"| {name} | {r['seconds']} | {r['peak_gib']} |")
 

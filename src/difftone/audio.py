@@ -172,7 +172,9 @@ def check_clip(
     if expected_seconds is not None:
         seconds = frames / sample_rate
         if abs(seconds - expected_seconds) > tolerance_seconds:
-            raise AudioError(path, f"length {seconds:.3f} s, expected {expected_seconds:g} s (+-{tolerance_seconds:g} s)")
+            raise AudioError(
+                path, f"length {seconds:.3f} s, expected {expected_seconds:g} s (+-{tolerance_seconds:g} s)"
+            )
 
 
 def _db(x: float) -> float:
@@ -197,7 +199,7 @@ def limit_peak(wave: np.ndarray, ceiling: float = PEAK_CEILING) -> tuple[np.ndar
 def rms_db(wave: np.ndarray) -> float:
     """RMS level in dBFS of the whole wave (all channels; -200 for silence)."""
     x = np.asarray(wave, dtype=np.float64)
-    return float(20 * np.log10(max(np.sqrt(np.mean(x ** 2)) if x.size else 0.0, 1e-10)))
+    return float(20 * np.log10(max(np.sqrt(np.mean(x**2)) if x.size else 0.0, 1e-10)))
 
 
 def match_level(wave: np.ndarray, target_rms_db: float) -> tuple[np.ndarray, float]:
@@ -217,8 +219,9 @@ def mono_if_identical(wave: np.ndarray) -> np.ndarray:
     return wave
 
 
-def write(path: str | Path, wave: np.ndarray, sample_rate: int, subtype: str = "PCM_16",
-          keep_channels: bool = False) -> Path:
+def write(
+    path: str | Path, wave: np.ndarray, sample_rate: int, subtype: str = "PCM_16", keep_channels: bool = False
+) -> Path:
     """Write ``wave[channels, samples]`` atomically; the format follows the suffix (.wav, .flac).
 
     Every file goes through one rule: identical channels are stored as mono (unless
@@ -250,7 +253,7 @@ def written_gain(path: str | Path) -> float:
     with sf.SoundFile(str(path)) as f:
         comment = f.comment or ""
     if comment.startswith(GAIN_TAG):
-        return float(comment[len(GAIN_TAG):].split()[0])
+        return float(comment[len(GAIN_TAG) :].split()[0])
     return 1.0
 
 

@@ -43,8 +43,18 @@ from difftone.instruments import DEFAULT_CODES
 STRATEGIES = ("difftone", "midpoint", "random")
 PAPER_SOURCES = 100
 PROMPTS = ("A soft piano melody", "A gentle piano ballad", "A bright piano tune", "A calm piano theme")
-JSON_KEYS = ("pipeline_seconds", "source_seconds", "edit_seconds_half", "hook_ratio", "nfe_cached", "nfe_scratch",
-             "nfe_ratio", "dit_calls", "max_abs_diff", "paper_scale_minutes")
+JSON_KEYS = (
+    "pipeline_seconds",
+    "source_seconds",
+    "edit_seconds_half",
+    "hook_ratio",
+    "nfe_cached",
+    "nfe_scratch",
+    "nfe_ratio",
+    "dit_calls",
+    "max_abs_diff",
+    "paper_scale_minutes",
+)
 
 
 def _classifier(components, path: str | None):
@@ -119,11 +129,23 @@ def _denoiser_seconds(editor, fn, device) -> float:
     return spent[0]
 
 
-def run_benchmark(model: str = "tiny", device: str = "cpu", dtype: str = "float32", sources: int = 1,
-                  steps: int = 10, duration: float = 1.0, guidance: float = 4.0, seed: int = 0,
-                  classifier: str | None = None, n_targets: int | None = None, batch_size: int | None = 16,
-                  window: str = "full", compile: bool = False, cache_dtype: str = "float16",
-                  scratch_edits: int | None = None) -> dict:
+def run_benchmark(
+    model: str = "tiny",
+    device: str = "cpu",
+    dtype: str = "float32",
+    sources: int = 1,
+    steps: int = 10,
+    duration: float = 1.0,
+    guidance: float = 4.0,
+    seed: int = 0,
+    classifier: str | None = None,
+    n_targets: int | None = None,
+    batch_size: int | None = 16,
+    window: str = "full",
+    compile: bool = False,
+    cache_dtype: str = "float16",
+    scratch_edits: int | None = None,
+) -> dict:
     """Every measured row of the module doc, as a JSON-ready dict."""
     from diffusers import StableAudioPipeline
 
@@ -149,8 +171,13 @@ def run_benchmark(model: str = "tiny", device: str = "cpu", dtype: str = "float3
 
     def pipeline_run():
         with pipeline_noise_bounds(components.scheduler):
-            return pipe(prompt, audio_end_in_s=duration, num_inference_steps=steps, guidance_scale=guidance,
-                        generator=[torch.Generator().manual_seed(seed)]).audios
+            return pipe(
+                prompt,
+                audio_end_in_s=duration,
+                num_inference_steps=steps,
+                guidance_scale=guidance,
+                generator=[torch.Generator().manual_seed(seed)],
+            ).audios
 
     pipeline_audio, pipeline_seconds = timed(pipeline_run, device)
 
@@ -159,8 +186,9 @@ def run_benchmark(model: str = "tiny", device: str = "cpu", dtype: str = "float3
     trajectory, source_seconds = timed(lambda: editor.generate(prompt, seed, steps, duration, guidance), device)
     hook_seconds = editor.classifier_hook.seconds / editor.classifier_hook.calls  # one batched read per run
     # the run's denoiser time (each guided evaluation timed; on a GPU in a run of its own: it syncs per step)
-    denoiser_seconds = _denoiser_seconds(editor, lambda: editor.generate(prompt, seed, steps, duration,
-                                                                                guidance), device)
+    denoiser_seconds = _denoiser_seconds(
+        editor, lambda: editor.generate(prompt, seed, steps, duration, guidance), device
+    )
     one_target = [swap_instrument(prompt, source, targets[0])]
     _, edit_seconds_half = timed(lambda: editor.resume(trajectory, [(half, one_target)]), device)  # one edit
     with tempfile.TemporaryDirectory() as tmp:
@@ -181,8 +209,15 @@ def run_benchmark(model: str = "tiny", device: str = "cpu", dtype: str = "float3
         for j, traj in enumerate(trajs):
             plans = []
             for strategy in STRATEGIES:
-                plans += plan_edits(sweep, traj, source, targets, strategy, item=f"s{j}",
-                                    rng=lambda t, j=j: np.random.default_rng([seed, j, targets.index(t)]))
+                plans += plan_edits(
+                    sweep,
+                    traj,
+                    source,
+                    targets,
+                    strategy,
+                    item=f"s{j}",
+                    rng=lambda t, j=j: np.random.default_rng([seed, j, targets.index(t)]),
+                )
             jobs.append((traj, plans))
         records = apply_edits(sweep, [t for t, _ in jobs], [plans for _, plans in jobs])
         return trajs, jobs, records, gen_nfe
@@ -190,8 +225,12 @@ def run_benchmark(model: str = "tiny", device: str = "cpu", dtype: str = "float3
     # warm-up only on a GPU (compiled shapes, kernels); on CPU the runs above warmed the code
     (trajs, jobs, records, gen_nfe), sweep_seconds = timed(run_sweep, device)
     nfe_cached, dit_calls = sweep.nfe, sweep.calls
-    edits = [(traj, plan, rec) for (traj, plans), recs in zip(jobs, records) for plan, rec in zip(plans, recs)
-             if plan.swap_step is not None]
+    edits = [
+        (traj, plan, rec)
+        for (traj, plans), recs in zip(jobs, records)
+        for plan, rec in zip(plans, recs)
+        if plan.swap_step is not None
+    ]
 
     # the same edits regenerated from scratch: N NFE per source and per edit
     nfe_scratch = len(trajs) * steps + len(edits) * steps
@@ -200,8 +239,9 @@ def run_benchmark(model: str = "tiny", device: str = "cpu", dtype: str = "float3
     checked = edits if scratch_edits is None else edits[:scratch_edits]
     scratch_start = time.perf_counter()
     for traj, plan, rec in checked:
-        audio = scratch.sample([traj.prompt], [traj.seed], steps, duration, guidance,
-                                 changes=[(plan.swap_step, [plan.target_prompt])])[0]
+        audio = scratch.sample(
+            [traj.prompt], [traj.seed], steps, duration, guidance, changes=[(plan.swap_step, [plan.target_prompt])]
+        )[0]
         worst = max(worst, float((audio - rec.audio).abs().max()))
     _sync(device)
     scratch_seconds = time.perf_counter() - scratch_start
@@ -210,34 +250,64 @@ def run_benchmark(model: str = "tiny", device: str = "cpu", dtype: str = "float3
     edits_per_source = len(STRATEGIES) * len(targets)
     frames, window_frames = components.frames_for(duration), int(trajectory.latents.shape[-1])
     return {
-        "model": model, "device": device, "device_name": _device_name(device), "dtype": dtype,
-        "torch": torch.__version__, "threads": torch.get_num_threads(), "host": platform.node(),
-        "date": datetime.date.today().isoformat(), "window": window, "compile": compile,
-        "cache_dtype": cache_dtype, "batch_size": batch_size, "classifier": clf_name, "steps": steps,
-        "duration": duration, "guidance_scale": guidance, "sources": len(trajs), "targets": targets,
-        "strategies": list(STRATEGIES), "load_seconds": load_seconds,
+        "model": model,
+        "device": device,
+        "device_name": _device_name(device),
+        "dtype": dtype,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "host": platform.node(),
+        "date": datetime.date.today().isoformat(),
+        "window": window,
+        "compile": compile,
+        "cache_dtype": cache_dtype,
+        "batch_size": batch_size,
+        "classifier": clf_name,
+        "steps": steps,
+        "duration": duration,
+        "guidance_scale": guidance,
+        "sources": len(trajs),
+        "targets": targets,
+        "strategies": list(STRATEGIES),
+        "load_seconds": load_seconds,
         "pipeline_seconds": pipeline_seconds,
         # the engine's source equals the pipeline (window full; tests/test_engine.py): measured here too
         "pipeline_max_abs_diff": float((pipeline_audio[0].float().cpu() - trajectory.audio).abs().max()),
-        "source_seconds": source_seconds, "source_ratio": source_seconds / pipeline_seconds,
-        "edit_seconds_half": edit_seconds_half, "edit_ratio_half": edit_seconds_half / pipeline_seconds,
-        "hook_seconds": hook_seconds, "denoiser_seconds": denoiser_seconds,
+        "source_seconds": source_seconds,
+        "source_ratio": source_seconds / pipeline_seconds,
+        "edit_seconds_half": edit_seconds_half,
+        "edit_ratio_half": edit_seconds_half / pipeline_seconds,
+        "hook_seconds": hook_seconds,
+        "denoiser_seconds": denoiser_seconds,
         "hook_ratio": hook_seconds / denoiser_seconds,
-        "sweep_seconds": sweep_seconds, "sweep_seconds_per_source": per_source,
-        "nfe_sources": gen_nfe, "nfe_cached": nfe_cached, "nfe_scratch": nfe_scratch,
-        "nfe_ratio": nfe_cached / nfe_scratch, "dit_calls": dit_calls, "edits": len(edits),
-        "scratch_edits_checked": len(checked), "scratch_seconds": scratch_seconds, "max_abs_diff": worst,
-        "paper_scale_sources": PAPER_SOURCES, "paper_scale_edits_per_source": edits_per_source,
-        "paper_scale_minutes": per_source * PAPER_SOURCES / 60.0, "paper_scale_extrapolated": True,
+        "sweep_seconds": sweep_seconds,
+        "sweep_seconds_per_source": per_source,
+        "nfe_sources": gen_nfe,
+        "nfe_cached": nfe_cached,
+        "nfe_scratch": nfe_scratch,
+        "nfe_ratio": nfe_cached / nfe_scratch,
+        "dit_calls": dit_calls,
+        "edits": len(edits),
+        "scratch_edits_checked": len(checked),
+        "scratch_seconds": scratch_seconds,
+        "max_abs_diff": worst,
+        "paper_scale_sources": PAPER_SOURCES,
+        "paper_scale_edits_per_source": edits_per_source,
+        "paper_scale_minutes": per_source * PAPER_SOURCES / 60.0,
+        "paper_scale_extrapolated": True,
         "paper_scale_note": f"extrapolated linearly from {len(trajs)} measured source(s) x {edits_per_source} "
-                            f"edits ({len(targets)} targets x {len(STRATEGIES)} strategies) to {PAPER_SOURCES}",
-        "latent_frames": frames, "window_frames": window_frames,
-        "cache_bytes_per_source": cache_bytes, "cache_audio_bytes": audio_bytes,
+        f"edits ({len(targets)} targets x {len(STRATEGIES)} strategies) to {PAPER_SOURCES}",
+        "latent_frames": frames,
+        "window_frames": window_frames,
+        "cache_bytes_per_source": cache_bytes,
+        "cache_audio_bytes": audio_bytes,
         "cache_bytes_paper_arithmetic": {
-            "float32_full_window": 201 * 64 * 1024 * 4, "float16_full_window": 201 * 64 * 1024 * 2,
-            "float16_duration_window_10s": 201 * 64 * (216 + 8) * 2, "audio_10s_stereo_float32": 441000 * 2 * 4,
+            "float32_full_window": 201 * 64 * 1024 * 4,
+            "float16_full_window": 201 * 64 * 1024 * 2,
+            "float16_duration_window_10s": 201 * 64 * (216 + 8) * 2,
+            "audio_10s_stereo_float32": 441000 * 2 * 4,
             "note": "101 latents + 100 x0_hat of 64 channels at 100 steps, plus the source audio either way; "
-                    "216 frames = 10 s, + 8 frames margin",
+            "216 frames = 10 s, + 8 frames margin",
         },
     }
 
@@ -279,8 +349,13 @@ def full_size_hook_ratio(device: str, dtype: str, denoiser_steps: int, steps: in
     t = torch.tensor([0.5], device=device)
     times = []
     for _ in range(max(1, denoiser_steps)):
-        _, seconds = timed(lambda: dit(x, t, encoder_hidden_states=enc, global_hidden_states=glob,
-                                       rotary_embedding=rotary, return_dict=False), device, warmup=not times)
+        _, seconds = timed(
+            lambda: dit(  # noqa: F821 (dit is deleted after the loop, to free the memory)
+                x, t, encoder_hidden_states=enc, global_hidden_states=glob, rotary_embedding=rotary, return_dict=False
+            ),
+            device,
+            warmup=not times,
+        )
         times.append(seconds)
     del dit
     clf, clf_name = _paper_size_classifier(channels)
@@ -290,8 +365,14 @@ def full_size_hook_ratio(device: str, dtype: str, denoiser_steps: int, steps: in
     _, read_seconds = timed(lambda: hook.read(x0_hat, [1.0] * steps), device)
     step_seconds = min(times)
     return {
-        "device": device, "dtype": dtype, "dit_parameters": n_params, "denoiser_step_seconds": times,
-        "classifier": clf_name, "frames": frames, "steps": steps, "trace_read_seconds": read_seconds,
+        "device": device,
+        "dtype": dtype,
+        "dit_parameters": n_params,
+        "denoiser_step_seconds": times,
+        "classifier": clf_name,
+        "frames": frames,
+        "steps": steps,
+        "trace_read_seconds": read_seconds,
         "ratio": read_seconds / (steps * step_seconds),
     }
 
@@ -307,14 +388,22 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--duration", type=float, default=1.0, help="seconds generated and edited")
     p.add_argument("--guidance-scale", type=float, default=4.0)
-    p.add_argument("--targets", type=int, default=None,
-                   help="edit to the first TARGETS other instruments only (default: all 9; a quick smoke run)")
+    p.add_argument(
+        "--targets",
+        type=int,
+        default=None,
+        help="edit to the first TARGETS other instruments only (default: all 9; a quick smoke run)",
+    )
     p.add_argument("--batch-size", type=int, default=16, help="edits per batched denoiser call (edits.batch_size)")
     p.add_argument("--window", default="full", choices=["full", "duration"], help="model.window")
     p.add_argument("--compile", action="store_true", help="model.compile: torch.compile the DiT and the classifier")
     p.add_argument("--cache-dtype", default="float16", choices=["float16", "float32"], help="generation.cache_dtype")
-    p.add_argument("--scratch-edits", type=int, default=3,
-                   help="edits regenerated from scratch for max_abs_diff (default 3; 0: all; nfe_scratch counts all)")
+    p.add_argument(
+        "--scratch-edits",
+        type=int,
+        default=3,
+        help="edits regenerated from scratch for max_abs_diff (default 3; 0: all; nfe_scratch counts all)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--denoiser-steps", type=int, default=2, help="full-size DiT steps to time (the fastest counts)")
     p.add_argument("--skip-full-size", action="store_true", help="skip the full-size denoiser timing")
@@ -328,12 +417,27 @@ def main(argv: list[str] | None = None) -> dict:
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         p.error(f"--device {args.device}: CUDA is not available here; use --device cpu")
 
-    result = run_benchmark(args.model, args.device, args.dtype, args.sources, args.steps, args.duration,
-                           args.guidance_scale, args.seed, args.classifier, args.targets, args.batch_size,
-                           args.window, args.compile, args.cache_dtype, args.scratch_edits or None)
+    result = run_benchmark(
+        args.model,
+        args.device,
+        args.dtype,
+        args.sources,
+        args.steps,
+        args.duration,
+        args.guidance_scale,
+        args.seed,
+        args.classifier,
+        args.targets,
+        args.batch_size,
+        args.window,
+        args.compile,
+        args.cache_dtype,
+        args.scratch_edits or None,
+    )
     if not args.skip_full_size:
-        result["full_size"] = full_size_hook_ratio(args.device, args.dtype, args.denoiser_steps, args.steps,
-                                                   args.duration)
+        result["full_size"] = full_size_hook_ratio(
+            args.device, args.dtype, args.denoiser_steps, args.steps, args.duration
+        )
     print_result(result)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -343,24 +447,34 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def print_result(r: dict) -> None:
-    print(f"== {r['model']} on {r['device']} ({r['device_name']}, {r['dtype']}, {r['threads']} threads), "
-          f"{r['steps']} steps, {r['duration']:g} s, CFG {r['guidance_scale']:g}, window {r['window']}, "
-          f"compile {r['compile']}, cache {r['cache_dtype']}")
+    print(
+        f"== {r['model']} on {r['device']} ({r['device_name']}, {r['dtype']}, {r['threads']} threads), "
+        f"{r['steps']} steps, {r['duration']:g} s, CFG {r['guidance_scale']:g}, window {r['window']}, "
+        f"compile {r['compile']}, cache {r['cache_dtype']}"
+    )
     print(f"  diffusers pipeline, one generation: {r['pipeline_seconds']:.3f} s")
-    print(f"  engine source + trace: {r['source_seconds']:.3f} s ({r['source_ratio']:.2f}x the pipeline); "
-          f"trace read {r['hook_seconds'] * 1e3:.2f} ms = {r['hook_ratio'] * 100:.2f} % of the denoiser time")
+    print(
+        f"  engine source + trace: {r['source_seconds']:.3f} s ({r['source_ratio']:.2f}x the pipeline); "
+        f"trace read {r['hook_seconds'] * 1e3:.2f} ms = {r['hook_ratio'] * 100:.2f} % of the denoiser time"
+    )
     print(f"  one edit at step {r['steps'] // 2}: {r['edit_seconds_half']:.3f} s ({r['edit_ratio_half']:.2f}x)")
-    print(f"  sweep: {r['sources']} source(s) x {len(r['targets'])} targets x {len(r['strategies'])} strategies: "
-          f"{r['sweep_seconds']:.2f} s, {r['nfe_cached']} NFE in {r['dit_calls']} DiT calls; from scratch "
-          f"{r['nfe_scratch']} NFE; NFE ratio {r['nfe_ratio']:.3f}; max |cached - scratch| {r['max_abs_diff']:.2e} "
-          f"({r['scratch_edits_checked']} edits regenerated)")
-    print(f"  paper scale (extrapolated): {r['paper_scale_minutes']:.2f} min; cache {r['cache_bytes_per_source']} "
-          f"bytes per source ({r['window_frames']} frames)")
+    print(
+        f"  sweep: {r['sources']} source(s) x {len(r['targets'])} targets x {len(r['strategies'])} strategies: "
+        f"{r['sweep_seconds']:.2f} s, {r['nfe_cached']} NFE in {r['dit_calls']} DiT calls; from scratch "
+        f"{r['nfe_scratch']} NFE; NFE ratio {r['nfe_ratio']:.3f}; max |cached - scratch| {r['max_abs_diff']:.2e} "
+        f"({r['scratch_edits_checked']} edits regenerated)"
+    )
+    print(
+        f"  paper scale (extrapolated): {r['paper_scale_minutes']:.2f} min; cache {r['cache_bytes_per_source']} "
+        f"bytes per source ({r['window_frames']} frames)"
+    )
     if "full_size" in r:
         f = r["full_size"]
-        print(f"  full-size DiT ({f['dit_parameters'] / 1e9:.2f} B): {min(f['denoiser_step_seconds']):.3f} s per CFG "
-              f"step; trace read of {f['steps']} steps {f['trace_read_seconds'] * 1e3:.1f} ms = "
-              f"{f['ratio'] * 100:.3f} % of the denoiser")
+        print(
+            f"  full-size DiT ({f['dit_parameters'] / 1e9:.2f} B): {min(f['denoiser_step_seconds']):.3f} s per CFG "
+            f"step; trace read of {f['steps']} steps {f['trace_read_seconds'] * 1e3:.1f} ms = "
+            f"{f['ratio'] * 100:.3f} % of the denoiser"
+        )
 
 
 if __name__ == "__main__":

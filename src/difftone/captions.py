@@ -11,8 +11,8 @@ the reference's sentence.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from difftone.instruments import resolve
 from difftone.prompts import PromptError, make_prompts, read_prompts
@@ -22,8 +22,16 @@ class CaptionError(ValueError):
     """A caption file is missing or does not describe its instrument; the message names the file."""
 
 
-def make_captions(out_txt: str | Path, out_json: str | Path, instrument: str, *, n: int, source: str = "auto",
-                  seed: int = 0, options: Mapping | None = None) -> list[str]:
+def make_captions(
+    out_txt: str | Path,
+    out_json: str | Path,
+    instrument: str,
+    *,
+    n: int,
+    source: str = "auto",
+    seed: int = 0,
+    options: Mapping | None = None,
+) -> list[str]:
     """``n`` captions of ``instrument`` in ``out_txt`` (+ sidecar); ``options``: the prompts stage's
     OpenAI settings (model, batch_size, temperature, max_retries, backoff_s, cache_dir)."""
     return make_prompts(out_txt, out_json, instrument, n=n, source=source, seed=seed, **dict(options or {}))
@@ -40,8 +48,10 @@ def read_captions(captions_dir: str | Path, codes: Sequence[str]) -> dict[str, l
     for code in codes:
         path = caption_path(captions_dir, code)
         if not path.is_file():
-            raise CaptionError(f"{path} does not exist: no captions for {code}; run the captions stage "
-                               f"(snakemake results/captions/{code}.txt) or add {code} to musicmagus.pairs")
+            raise CaptionError(
+                f"{path} does not exist: no captions for {code}; run the captions stage "
+                f"(snakemake results/captions/{code}.txt) or add {code} to musicmagus.pairs"
+            )
         try:
             out[resolve(code).code] = read_prompts(path, code)
         except PromptError as exc:

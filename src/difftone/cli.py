@@ -20,14 +20,17 @@ import json
 import logging
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from difftone.cli_inputs import CLIError, _classifier_for, _word_pairs, user_errors  # noqa: F401 (used and re-exported)
 
 log = logging.getLogger("difftone.cli")
 
-_COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int | None]]] = {}
+_COMMANDS: dict[
+    str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int | None]]
+] = {}
 
 
 def register_command(
@@ -41,46 +44,100 @@ def register_command(
 
 # -- difftone edit --------------------------------------------------------------------------
 def _add_edit_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--prompt", help='source prompt naming the source instrument(s), e.g. "A soft piano melody" '
-                   '(required without --audio; with --audio default: config real_audio.source_prompt)')
-    p.add_argument("--audio", metavar="FILE", help="edit this recording instead of a generation: it is inverted "
-                   "(edit-friendly DDPM inversion) with the source prompt; writes reconstruction.wav (the VAE round "
-                   "trip) and edit.wav at the file's rate, channels and length")
-    p.add_argument("--start", type=float, metavar="S", help="with --audio: edit only the passage from S seconds "
-                   "(to --end, or the file's end); outside it, crossfaded over real_audio.passage_fade, the output "
-                   "is the input bit for bit")
-    p.add_argument("--end", type=float, metavar="E", help="with --audio: the passage's end in seconds (default: the "
-                   "file's end)")
-    p.add_argument("--source-guidance", type=float, help="with --audio: guidance of the inversion "
-                   "(default: config real_audio.source_guidance)")
-    p.add_argument("--source", required=True,
-                   help="source instrument: IRMAS code (pia) or name (piano); several, comma-separated, swap several "
-                        "words of the prompt (--source piano,trumpet --target organ,saxophone: the pairs in order)")
-    p.add_argument("--target", required=True, help="target instrument(s): IRMAS code (vio) or name (violin), one per source")
-    p.add_argument("--seed", type=int, default=0, help="seed of the source generation, or of the inversion's noise (default 0)")
-    p.add_argument("--method", choices=["difftone", "musicmagus"], default="difftone",
-                   help="difftone: a prompt swap at one step (default) | musicmagus: the caption direction + "
-                        "cross-attention constraint (config musicmagus.*)")
-    p.add_argument("--captions", metavar="DIR", help="musicmagus: folder of caption files <code>.txt (the captions "
-                   "stage's results/captions); default: the offline generator's (config musicmagus.n_captions)")
-    p.add_argument("--strategy", default=None,
-                   help="difftone | presence[:T] | midpoint | random | fixed:K | sigma:S | agree[:R] | probe[:P] | none, "
-                        "applied per word (default: difftone for one word, presence = per-word Diff-TONE for several)")
+    p.add_argument(
+        "--prompt",
+        help='source prompt naming the source instrument(s), e.g. "A soft piano melody" '
+        "(required without --audio; with --audio default: config real_audio.source_prompt)",
+    )
+    p.add_argument(
+        "--audio",
+        metavar="FILE",
+        help="edit this recording instead of a generation: it is inverted "
+        "(edit-friendly DDPM inversion) with the source prompt; writes reconstruction.wav (the VAE round "
+        "trip) and edit.wav at the file's rate, channels and length",
+    )
+    p.add_argument(
+        "--start",
+        type=float,
+        metavar="S",
+        help="with --audio: edit only the passage from S seconds "
+        "(to --end, or the file's end); outside it, crossfaded over real_audio.passage_fade, the output "
+        "is the input bit for bit",
+    )
+    p.add_argument(
+        "--end", type=float, metavar="E", help="with --audio: the passage's end in seconds (default: the file's end)"
+    )
+    p.add_argument(
+        "--source-guidance",
+        type=float,
+        help="with --audio: guidance of the inversion (default: config real_audio.source_guidance)",
+    )
+    p.add_argument(
+        "--source",
+        required=True,
+        help="source instrument: IRMAS code (pia) or name (piano); several, comma-separated, swap several "
+        "words of the prompt (--source piano,trumpet --target organ,saxophone: the pairs in order)",
+    )
+    p.add_argument(
+        "--target", required=True, help="target instrument(s): IRMAS code (vio) or name (violin), one per source"
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the source generation, or of the inversion's noise (default 0)"
+    )
+    p.add_argument(
+        "--method",
+        choices=["difftone", "musicmagus"],
+        default="difftone",
+        help="difftone: a prompt swap at one step (default) | musicmagus: the caption direction + "
+        "cross-attention constraint (config musicmagus.*)",
+    )
+    p.add_argument(
+        "--captions",
+        metavar="DIR",
+        help="musicmagus: folder of caption files <code>.txt (the captions "
+        "stage's results/captions); default: the offline generator's (config musicmagus.n_captions)",
+    )
+    p.add_argument(
+        "--strategy",
+        default=None,
+        help="difftone | presence[:T] | midpoint | random | fixed:K | sigma:S | agree[:R] | probe[:P] | none, "
+        "applied per word (default: difftone for one word, presence = per-word Diff-TONE for several)",
+    )
     p.add_argument("--steps", type=int, help="denoising steps N (default: config model.steps)")
-    p.add_argument("--duration", type=float, help="seconds to generate (default: config model.duration; with --audio: the file's)")
-    p.add_argument("--guidance-scale", type=float, help="classifier-free guidance (default: config model.guidance_scale; "
-                   "with --audio: of the edited steps, default real_audio.target_guidance or model.guidance_scale)")
-    p.add_argument("--model", help="tiny | demo | demo:DIR | a hub id | a local snapshot folder (default: config "
-                   "model.spec; demo: the run's trained results/demo/model when there is one)")
+    p.add_argument(
+        "--duration", type=float, help="seconds to generate (default: config model.duration; with --audio: the file's)"
+    )
+    p.add_argument(
+        "--guidance-scale",
+        type=float,
+        help="classifier-free guidance (default: config model.guidance_scale; "
+        "with --audio: of the edited steps, default real_audio.target_guidance or model.guidance_scale)",
+    )
+    p.add_argument(
+        "--model",
+        help="tiny | demo | demo:DIR | a hub id | a local snapshot folder (default: config "
+        "model.spec; demo: the run's trained results/demo/model when there is one)",
+    )
     p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], help="default: config model.dtype")
     p.add_argument("--device", help="cpu | cuda | cuda:N (default: config device)")
-    p.add_argument("--classifier", help="a trained latent classifier checkpoint (difftone.classifiers; default: "
-                   "the run's results/classifiers/distilled with the run's own model)")
-    p.add_argument("--no-change-policy", choices=["midpoint", "skip", "no_edit"],
-                   help="when the classifier never changes its top-1 (default: config swap.no_change_policy)")
-    p.add_argument("--config", help="a difftone config file for the defaults, laid over ./config.yaml when there is "
-                   "one (as snakemake --configfile), then the schema's defaults; flags override it")
-    p.add_argument("--save-trajectory", action="store_true", help="also write the source trajectory cache to OUT_DIR/trajectory")
+    p.add_argument(
+        "--classifier",
+        help="a trained latent classifier checkpoint (difftone.classifiers; default: "
+        "the run's results/classifiers/distilled with the run's own model)",
+    )
+    p.add_argument(
+        "--no-change-policy",
+        choices=["midpoint", "skip", "no_edit"],
+        help="when the classifier never changes its top-1 (default: config swap.no_change_policy)",
+    )
+    p.add_argument(
+        "--config",
+        help="a difftone config file for the defaults, laid over ./config.yaml when there is "
+        "one (as snakemake --configfile), then the schema's defaults; flags override it",
+    )
+    p.add_argument(
+        "--save-trajectory", action="store_true", help="also write the source trajectory cache to OUT_DIR/trajectory"
+    )
     p.add_argument("-o", "--out", required=True, metavar="OUT_DIR", help="output folder")
 
 
@@ -88,12 +145,18 @@ def run_edit(args: argparse.Namespace) -> int:
     import numpy as np
 
     from difftone import audio as audio_io
-    from difftone.engine import (EditOptions, Editor, edit, edit_words, strategy_options, swap_instruments,
-                                 validate_strategy)
+    from difftone.engine import (
+        EditOptions,
+        Editor,
+        edit,
+        edit_words,
+        strategy_options,
+        swap_instruments,
+        validate_strategy,
+    )
     from difftone.engine.swap import instrument
-    from difftone.models import load_backbone
-
     from difftone.long_audio import LongSettings, invert_windows
+    from difftone.models import load_backbone
     from difftone.real_audio import load_recording, source_prompt
     from difftone.session import check_recording, resolve_session
 
@@ -114,7 +177,9 @@ def run_edit(args: argparse.Namespace) -> int:
     if args.audio is not None and args.duration is not None:
         raise CLIError("--duration is the file's with --audio; trim the file instead")
     if args.audio is not None and len(words) > 1 and not args.prompt:
-        raise CLIError("--audio with several instruments needs --prompt naming all of them (the default prompt names one)")
+        raise CLIError(
+            "--audio with several instruments needs --prompt naming all of them (the default prompt names one)"
+        )
     if args.strategy is None:
         args.strategy = "difftone" if len(words) == 1 else "presence"
     src, tgt = instrument(words[0][0]), instrument(words[0][1])
@@ -144,39 +209,85 @@ def run_edit(args: argparse.Namespace) -> int:
     components = load_backbone(spec, dtype=args.dtype or model_cfg["dtype"], device=args.device or config["device"])
     recording = None
     if args.audio is not None:
-        recording = load_recording(args.audio, components, peak=real_cfg["peak"], silence_db=real_cfg["silence_db"],
-                                   max_silent_fraction=real_cfg["max_silent_fraction"],
-                                   max_seconds=real_cfg["max_seconds"])
+        recording = load_recording(
+            args.audio,
+            components,
+            peak=real_cfg["peak"],
+            silence_db=real_cfg["silence_db"],
+            max_silent_fraction=real_cfg["max_silent_fraction"],
+            max_seconds=real_cfg["max_seconds"],
+        )
         if len(words) > 1 and recording.duration > components.max_duration:
-            raise CLIError(f"several instruments are swapped in a recording of one window only "
-                           f"(at most {components.max_duration:.2f} s on this model): edit one instrument, or trim "
-                           f"{args.audio}")
+            raise CLIError(
+                f"several instruments are swapped in a recording of one window only "
+                f"(at most {components.max_duration:.2f} s on this model): edit one instrument, or trim "
+                f"{args.audio}"
+            )
         duration = min(recording.duration, components.max_duration)
-    classifier, clf_info = (None, None) if args.method == "musicmagus" else _classifier_for(
-        session.classifier, spec, components, config, args.strategy)
+    classifier, clf_info = (
+        (None, None)
+        if args.method == "musicmagus"
+        else _classifier_for(session.classifier, spec, components, config, args.strategy)
+    )
     editor = Editor(components, classifier)
     editor.check_settings(steps, duration, guidance)
 
     if recording is not None and len(words) == 1:
-        return _write_recording_edit(args, config, editor, recording, prompt, src.code, tgt.code, spec, steps,
-                                     source_guidance, guidance, policy, classifier, clf_info, session.config_source)
+        return _write_recording_edit(
+            args,
+            config,
+            editor,
+            recording,
+            prompt,
+            src.code,
+            tgt.code,
+            spec,
+            steps,
+            source_guidance,
+            guidance,
+            policy,
+            classifier,
+            clf_info,
+            session.config_source,
+        )
     if recording is not None:  # several words: one window
-        trajectory = invert_windows(editor, recording, prompt, steps, source_guidance,
-                                    LongSettings.from_config(real_cfg), seed=args.seed,
-                                    target_guidance_scale=guidance).trajectories[0]
+        trajectory = invert_windows(
+            editor,
+            recording,
+            prompt,
+            steps,
+            source_guidance,
+            LongSettings.from_config(real_cfg),
+            seed=args.seed,
+            target_guidance_scale=guidance,
+        ).trajectories[0]
     else:
         trajectory = editor.generate(prompt, args.seed, steps, duration, guidance)
     nfe_source = editor.nfe
     if args.method == "musicmagus":
         return _write_musicmagus(args, config, editor, trajectory, src.code, tgt.code, spec, nfe_source)
-    options = EditOptions(no_change_policy=policy, seed=args.seed, synonyms=swap_cfg["synonyms"],
-                          probe_classifier=classifier, strategy_options=strategy_options(args.strategy, config))
+    options = EditOptions(
+        no_change_policy=policy,
+        seed=args.seed,
+        synonyms=swap_cfg["synonyms"],
+        probe_classifier=classifier,
+        strategy_options=strategy_options(args.strategy, config),
+    )
     if len(words) == 1:
-        record = edit(editor, trajectory, src.code, [tgt.code], args.strategy, options,
-                      rng=np.random.default_rng(args.seed))[0]
-        word_records = [{"source": src.code, "target": tgt.code, "swap_step": record.swap_step,
-                         "sigma": record.sigma, "reason": record.reason, "fallback": record.fallback,
-                         "probe_nfe": record.probe_nfe}]
+        record = edit(
+            editor, trajectory, src.code, [tgt.code], args.strategy, options, rng=np.random.default_rng(args.seed)
+        )[0]
+        word_records = [
+            {
+                "source": src.code,
+                "target": tgt.code,
+                "swap_step": record.swap_step,
+                "sigma": record.sigma,
+                "reason": record.reason,
+                "fallback": record.fallback,
+                "probe_nfe": record.probe_nfe,
+            }
+        ]
         schedule = [] if record.swap_step is None or record.swap_step >= steps else [(record.swap_step, target_prompt)]
     else:
         record = edit_words(editor, trajectory, words, args.strategy, options)
@@ -196,8 +307,9 @@ def run_edit(args: argparse.Namespace) -> int:
 
         sr, subtype = recording.sample_rate, output_subtype(audio_io.info(recording.path).subtype)
         files = {"reconstruction": "reconstruction.wav"}
-        write_exact(out / "reconstruction.wav", restore(trajectory.audio, recording, components.sample_rate), sr,
-                    subtype)
+        write_exact(
+            out / "reconstruction.wav", restore(trajectory.audio, recording, components.sample_rate), sr, subtype
+        )
         if edited is not None:
             write_exact(out / "edit.wav", restore(edited, recording, components.sample_rate), sr, subtype)
             files["edit"] = "edit.wav"
@@ -236,7 +348,12 @@ def run_edit(args: argparse.Namespace) -> int:
         "fallback": record.fallback,
         "classifier": clf_info,
         "trace": None if trajectory.trace is None else trajectory.trace.to_dict(),
-        "nfe": {("inversion" if recording is not None else "source"): nfe_source, "edit": record.nfe, "probe": record.probe_nfe, "total": nfe_source + record.nfe},
+        "nfe": {
+            ("inversion" if recording is not None else "source"): nfe_source,
+            "edit": record.nfe,
+            "probe": record.probe_nfe,
+            "total": nfe_source + record.nfe,
+        },
         "files": files,
     }
     with audio_io.atomic_path(out / "edit.json") as tmp:
@@ -251,13 +368,28 @@ def _check_passage_flags(args: argparse.Namespace, real_cfg) -> None:
     from difftone.long_audio import check_passage
 
     head = audio_io.info(args.audio)
-    check_passage(args.audio, args.start, args.end, head.frames / head.sample_rate, head.sample_rate,
-                  real_cfg["passage_fade"])
+    check_passage(
+        args.audio, args.start, args.end, head.frames / head.sample_rate, head.sample_rate, real_cfg["passage_fade"]
+    )
 
 
-def _write_recording_edit(args, config, editor, recording, prompt: str, src: str, tgt: str, spec: str, steps: int,
-                          source_guidance: float, guidance: float, policy: str, classifier, clf_info,
-                          config_source: str) -> int:
+def _write_recording_edit(
+    args,
+    config,
+    editor,
+    recording,
+    prompt: str,
+    src: str,
+    tgt: str,
+    spec: str,
+    steps: int,
+    source_guidance: float,
+    guidance: float,
+    policy: str,
+    classifier,
+    clf_info,
+    config_source: str,
+) -> int:
     """``difftone edit --audio`` of one instrument: :func:`difftone.long_audio.edit_recording` (any length, or
     ``--start``/``--end``), then ``reconstruction.wav``, ``edit.wav`` and ``edit.json`` in ``--out``."""
     from difftone.audio import atomic_path
@@ -265,12 +397,29 @@ def _write_recording_edit(args, config, editor, recording, prompt: str, src: str
     from difftone.long_audio import LongSettings, edit_recording, write_exact
 
     real_cfg, swap_cfg = config["real_audio"], config["swap"]
-    options = EditOptions(no_change_policy=policy, seed=args.seed, synonyms=swap_cfg["synonyms"],
-                          probe_classifier=classifier, strategy_options=strategy_options(args.strategy, config))
+    options = EditOptions(
+        no_change_policy=policy,
+        seed=args.seed,
+        synonyms=swap_cfg["synonyms"],
+        probe_classifier=classifier,
+        strategy_options=strategy_options(args.strategy, config),
+    )
     result = edit_recording(
-        editor, recording, prompt, src, [tgt], args.strategy, LongSettings.from_config(real_cfg), steps=steps,
-        source_guidance=source_guidance, target_guidance=guidance, seed=args.seed, start=args.start, end=args.end,
-        options=options)
+        editor,
+        recording,
+        prompt,
+        src,
+        [tgt],
+        args.strategy,
+        LongSettings.from_config(real_cfg),
+        steps=steps,
+        source_guidance=source_guidance,
+        target_guidance=guidance,
+        seed=args.seed,
+        start=args.start,
+        end=args.end,
+        options=options,
+    )
     edit, wave = result.edits[0], result.outputs[0]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -286,26 +435,57 @@ def _write_recording_edit(args, config, editor, recording, prompt: str, src: str
         files["trajectory"] = "trajectory"
     step = edit.swap_step
     record: dict[str, Any] = {
-        "prompt": prompt, "audio": recording.info(), "source_guidance_scale": source_guidance,
-        "model_sample_rate": editor.backbone.sample_rate, "target_prompt": edit.target_prompt, "source": src,
-        "target": tgt, "seed": args.seed, "config": config_source, "model": spec, "steps": steps,
+        "prompt": prompt,
+        "audio": recording.info(),
+        "source_guidance_scale": source_guidance,
+        "model_sample_rate": editor.backbone.sample_rate,
+        "target_prompt": edit.target_prompt,
+        "source": src,
+        "target": tgt,
+        "seed": args.seed,
+        "config": config_source,
+        "model": spec,
+        "steps": steps,
         "duration": recording.duration,
-        "guidance_scale": guidance, "sample_rate": result.sample_rate, "strategy": args.strategy,
-        "no_change_policy": policy, "window_step_rule": edit.rule, "swap_step": step,
-        "sigma": None if step is None else float(edit.sigma), "reason": edit.reason,
-        "words": [{"source": src, "target": tgt, "swap_step": step, "sigma": None if step is None else edit.sigma,
-                   "reason": edit.reason, "fallback": edit.fallback, "probe_nfe": edit.probe_nfe}],
+        "guidance_scale": guidance,
+        "sample_rate": result.sample_rate,
+        "strategy": args.strategy,
+        "no_change_policy": policy,
+        "window_step_rule": edit.rule,
+        "swap_step": step,
+        "sigma": None if step is None else float(edit.sigma),
+        "reason": edit.reason,
+        "words": [
+            {
+                "source": src,
+                "target": tgt,
+                "swap_step": step,
+                "sigma": None if step is None else edit.sigma,
+                "reason": edit.reason,
+                "fallback": edit.fallback,
+                "probe_nfe": edit.probe_nfe,
+            }
+        ],
         "schedule": [] if step is None or step >= steps else [[int(step), edit.target_prompt]],
-        "skipped": step is None, "fallback": edit.fallback, "classifier": clf_info,
+        "skipped": step is None,
+        "fallback": edit.fallback,
+        "classifier": clf_info,
         "trace": edit.windows[0]["trace"] if len(edit.windows) == 1 else None,
-        **result.info(), "window_steps": edit.windows,
-        "nfe": {"inversion": result.nfe_inversion, "edit": edit.nfe, "probe": edit.probe_nfe,
-                "total": result.nfe_inversion + edit.nfe},
+        **result.info(),
+        "window_steps": edit.windows,
+        "nfe": {
+            "inversion": result.nfe_inversion,
+            "edit": edit.nfe,
+            "probe": edit.probe_nfe,
+            "total": result.nfe_inversion + edit.nfe,
+        },
         "files": files,
     }
     with atomic_path(out / "edit.json") as tmp:
         tmp.write_text(json.dumps(record, indent=1) + "\n")
-    where = "" if result.inverted.passage is None else f", passage {args.start or 0:g}-{args.end or recording.duration:g} s"
+    where = (
+        "" if result.inverted.passage is None else f", passage {args.start or 0:g}-{args.end or recording.duration:g} s"
+    )
     print(f"{out / 'edit.json'}: swap step {step} of {steps} over {len(trajectories)} window(s){where} ({edit.reason})")
     return 0
 
@@ -325,8 +505,15 @@ def _write_musicmagus(args, config, editor, trajectory, src: str, tgt: str, spec
     from difftone.engine.musicmagus import MusicMagusSettings, musicmagus_edit
 
     settings = MusicMagusSettings.from_config(config["musicmagus"])
-    edit = musicmagus_edit(editor, trajectory, src, tgt, _cli_captions(args, config, [src, tgt]), settings,
-                           synonyms=config["swap"]["synonyms"])
+    edit = musicmagus_edit(
+        editor,
+        trajectory,
+        src,
+        tgt,
+        _cli_captions(args, config, [src, tgt]),
+        settings,
+        synonyms=config["swap"]["synonyms"],
+    )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     sr = editor.backbone.sample_rate
@@ -337,12 +524,22 @@ def _write_musicmagus(args, config, editor, trajectory, src: str, tgt: str, spec
         trajectory.save(out / "trajectory")
         files["trajectory"] = "trajectory"
     record = {
-        "method": "musicmagus", "prompt": args.prompt, "target_prompt": edit.target_prompt, "source": src,
-        "target": tgt, "seed": args.seed, "model": spec, "steps": trajectory.steps, "duration": trajectory.duration,
-        "guidance_scale": trajectory.guidance_scale, "sample_rate": sr,
+        "method": "musicmagus",
+        "prompt": args.prompt,
+        "target_prompt": edit.target_prompt,
+        "source": src,
+        "target": tgt,
+        "seed": args.seed,
+        "model": spec,
+        "steps": trajectory.steps,
+        "duration": trajectory.duration,
+        "guidance_scale": trajectory.guidance_scale,
+        "sample_rate": sr,
         "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(settings).items()},
-        "captions": args.captions or "offline", "constraint_loss": edit.losses,
-        "nfe": {"source": nfe_source, "edit": edit.nfe, "total": nfe_source + edit.nfe}, "files": files,
+        "captions": args.captions or "offline",
+        "constraint_loss": edit.losses,
+        "nfe": {"source": nfe_source, "edit": edit.nfe, "total": nfe_source + edit.nfe},
+        "files": files,
     }
     with audio_io.atomic_path(out / "edit.json") as tmp:
         tmp.write_text(json.dumps(record, indent=1) + "\n")
@@ -350,22 +547,35 @@ def _write_musicmagus(args, config, editor, trajectory, src: str, tgt: str, spec
     return 0
 
 
-register_command("edit", "edit the instrument of a generation, or of a recording (--audio), by a prompt swap (Diff-TONE)",
-                 _add_edit_arguments, run_edit)
+register_command(
+    "edit",
+    "edit the instrument of a generation, or of a recording (--audio), by a prompt swap (Diff-TONE)",
+    _add_edit_arguments,
+    run_edit,
+)
 
 
 # -- difftone studio ------------------------------------------------------------------------
 def _add_studio_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
-    p.add_argument("--model", help="tiny | demo | demo:DIR | a hub id | a local snapshot folder (default: config "
-                   "model.spec; demo: the run's trained results/demo/model when there is one, as difftone edit)")
-    p.add_argument("--classifier", help="a trained latent classifier checkpoint (default: the run's "
-                   "results/classifiers/distilled with the run's own model)")
+    p.add_argument(
+        "--model",
+        help="tiny | demo | demo:DIR | a hub id | a local snapshot folder (default: config "
+        "model.spec; demo: the run's trained results/demo/model when there is one, as difftone edit)",
+    )
+    p.add_argument(
+        "--classifier",
+        help="a trained latent classifier checkpoint (default: the run's "
+        "results/classifiers/distilled with the run's own model)",
+    )
     p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], help="default: config model.dtype")
     p.add_argument("--device", help="cpu | cuda | cuda:N (default: config device)")
-    p.add_argument("--config", help="a difftone config file laid over ./config.yaml when there is one (as "
-                   "difftone edit --config); studio.* sets the upload limits")
+    p.add_argument(
+        "--config",
+        help="a difftone config file laid over ./config.yaml when there is one (as "
+        "difftone edit --config); studio.* sets the upload limits",
+    )
 
 
 def run_studio(args: argparse.Namespace) -> int:
@@ -381,14 +591,20 @@ def run_studio(args: argparse.Namespace) -> int:
         raise CLIError(f"--port must be in [0, 65535], got {args.port}")
     session = resolve_session(config_path=args.config, model=args.model, classifier=args.classifier)
     resolved = Resolved.of(session, args.device, args.dtype)
-    log.info("studio: model %s, classifier %s, %s %s", resolved.spec, resolved.classifier, resolved.device,
-             resolved.dtype)
+    log.info(
+        "studio: model %s, classifier %s, %s %s", resolved.spec, resolved.classifier, resolved.device, resolved.dtype
+    )
     serve(resolved, args.host, args.port)
     return 0
 
 
-register_command("studio", "a local browser app: generate or upload, watch the classifier decide, move the swap "
-                 "step and listen (Gradio, 127.0.0.1)", _add_studio_arguments, run_studio)
+register_command(
+    "studio",
+    "a local browser app: generate or upload, watch the classifier decide, move the swap "
+    "step and listen (Gradio, 127.0.0.1)",
+    _add_studio_arguments,
+    run_studio,
+)
 
 
 # -- entry point ------------------------------------------------------------------------------
@@ -411,7 +627,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s",
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     if not args.debug:

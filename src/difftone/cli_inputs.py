@@ -12,17 +12,26 @@ class CLIError(Exception):
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that are the user's to fix: printed as one line, no traceback."""
-    from difftone.config import ConfigError
-    from difftone.engine import EditError, StrategyError, SwapError
-    from difftone.models import ModelLoadError
-
     from difftone.audio import AudioError
     from difftone.captions import CaptionError
+    from difftone.config import ConfigError
+    from difftone.engine import EditError, StrategyError, SwapError
     from difftone.engine.musicmagus import MusicMagusError
+    from difftone.models import ModelLoadError
     from difftone.session import SessionError
 
-    errors: list[type[BaseException]] = [CLIError, ConfigError, ModelLoadError, SwapError, EditError, StrategyError,
-                                         MusicMagusError, CaptionError, AudioError, SessionError]
+    errors: list[type[BaseException]] = [
+        CLIError,
+        ConfigError,
+        ModelLoadError,
+        SwapError,
+        EditError,
+        StrategyError,
+        MusicMagusError,
+        CaptionError,
+        AudioError,
+        SessionError,
+    ]
     try:
         from difftone.classifiers import CheckpointError
 
@@ -46,7 +55,11 @@ def _classifier_for(path: str | None, spec: str, components, config, strategy: s
         from difftone.classifiers import tiny_latent_classifier
 
         clf = tiny_latent_classifier(components.latent_channels, instruments, seed=0).to(components.device)
-        return clf, {"path": None, "trained": False, "note": "tiny untrained classifier with random weights (--model tiny)"}
+        return clf, {
+            "path": None,
+            "trained": False,
+            "note": "tiny untrained classifier with random weights (--model tiny)",
+        }
     from difftone.engine import strategy_spec
 
     if strategy_spec(strategy).needs_classifier:
@@ -67,8 +80,10 @@ def _word_pairs(sources: str, targets: str) -> list[tuple[str, str]]:
         if any(not n for n in names):
             raise CLIError(f"{flag} {','.join(names)!r} has an empty name; separate instruments by single commas")
     if len(src) != len(tgt):
-        raise CLIError(f"--source names {len(src)} instrument(s) but --target {len(tgt)}: give one target per "
-                       "source, in order (e.g. --source piano,trumpet --target organ,saxophone)")
+        raise CLIError(
+            f"--source names {len(src)} instrument(s) but --target {len(tgt)}: give one target per "
+            "source, in order (e.g. --source piano,trumpet --target organ,saxophone)"
+        )
     codes = {flag: [instrument(n).code for n in names] for flag, names in (("--source", src), ("--target", tgt))}
     for flag, cs in codes.items():
         twice = sorted({c for c in cs if cs.count(c) > 1})

@@ -7,8 +7,9 @@ truth for keys, types and defaults; Snakemake validates with the same file.
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import jsonschema
 import yaml

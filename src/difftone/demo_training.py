@@ -30,15 +30,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import scipy.fft
 import pandas as pd
+import scipy.fft
 import torch
 from tqdm.auto import tqdm
 
 from difftone import audio
 from difftone.files import atomic_folder, atomic_path
 from difftone.instruments import INSTRUMENTS
-from difftone.models.sao import SAOBackbone
 from difftone.models.demo import (
     MelAutoencoder,
     build_demo_components,
@@ -46,6 +45,7 @@ from difftone.models.demo import (
     load_demo_autoencoder,
     save_demo_components,
 )
+from difftone.models.sao import SAOBackbone
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class DemoTrainingSettings:
     note_std: float = 1.0
 
     @classmethod
-    def from_config(cls, section: dict) -> "DemoTrainingSettings":
+    def from_config(cls, section: dict) -> DemoTrainingSettings:
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in section.items() if k in known})
 
@@ -158,8 +158,11 @@ def prompt_like_caption(code: str, rng: np.random.Generator) -> str:
 
     adj = prompts.ADJECTIVES[rng.integers(len(prompts.ADJECTIVES))]
     text = prompts.TEMPLATES[rng.integers(len(prompts.TEMPLATES))].format(
-        inst=INSTRUMENTS[code].name, adj=adj, Adj=adj.capitalize(),
-        genre=prompts.GENRES[rng.integers(len(prompts.GENRES))], mood=prompts.MOODS[rng.integers(len(prompts.MOODS))],
+        inst=INSTRUMENTS[code].name,
+        adj=adj,
+        Adj=adj.capitalize(),
+        genre=prompts.GENRES[rng.integers(len(prompts.GENRES))],
+        mood=prompts.MOODS[rng.integers(len(prompts.MOODS))],
     )
     return text
 
@@ -167,7 +170,9 @@ def prompt_like_caption(code: str, rng: np.random.Generator) -> str:
 # -- data --------------------------------------------------------------------------------
 
 
-def training_clips(index_csv: str | Path, instruments: list[str], clips_per_instrument: int | None, seed: int) -> pd.DataFrame:
+def training_clips(
+    index_csv: str | Path, instruments: list[str], clips_per_instrument: int | None, seed: int
+) -> pd.DataFrame:
     """The training split of ``index_csv`` restricted to ``instruments`` (optionally subsampled, seeded)."""
     from difftone.data.index import read_index
 
@@ -191,8 +196,9 @@ def training_duets(duets_dir: str | Path, instruments: list[str]):
     duets = read_duets(duets_dir)
     unknown = sorted({c for pair in duets["instruments"] for c in pair} - set(instruments))
     if unknown:
-        raise DemoTrainingError(f"{duets_dir}: duets of instrument(s) {', '.join(unknown)} not in `instruments`; "
-                                "fix data.duets.pairs")
+        raise DemoTrainingError(
+            f"{duets_dir}: duets of instrument(s) {', '.join(unknown)} not in `instruments`; fix data.duets.pairs"
+        )
     return duets
 
 
@@ -210,8 +216,9 @@ def encode_clips(paths: list[str], vae: MelAutoencoder, seconds: float, batch: i
     return torch.cat(out)
 
 
-def training_pool(index_csv: str | Path, instruments: list[str], settings: DemoTrainingSettings,
-                  duets_dir: str | Path | None = None):
+def training_pool(
+    index_csv: str | Path, instruments: list[str], settings: DemoTrainingSettings, duets_dir: str | Path | None = None
+):
     """The demo model's training clips: ``(clips, duets, paths, codes)``; the single-instrument clips
     (:func:`training_clips`) come first, then the duets of ``duets_dir`` (codes: a tuple per duet)."""
     s = settings
@@ -226,8 +233,9 @@ def training_pool(index_csv: str | Path, instruments: list[str], settings: DemoT
     return clips, duets, paths, codes
 
 
-def fitted_autoencoder(log_mels: torch.Tensor, timbre_coefficients: int | None = None, timbre_std: float = 1.0,
-                       note_std: float = 1.0) -> MelAutoencoder:
+def fitted_autoencoder(
+    log_mels: torch.Tensor, timbre_coefficients: int | None = None, timbre_std: float = 1.0, note_std: float = 1.0
+) -> MelAutoencoder:
     """The mel autoencoder whose latent statistics (mean, std, decode's ceiling) are those of ``log_mels``.
 
     ``timbre_coefficients`` K (``demo.timbre_coefficients``): cepstral latents. The mel-axis DCT of the
@@ -244,12 +252,17 @@ def fitted_autoencoder(log_mels: torch.Tensor, timbre_coefficients: int | None =
         timbre = np.arange(len(var)) < timbre_coefficients
         gain = np.where(timbre, timbre_std / np.sqrt(var[timbre].mean()), note_std / np.sqrt(var[~timbre].mean()))
         scale = [round(float(g), 6) for g in gain]
-    return MelAutoencoder(latent_mean=mean, latent_std=std, latent_max=round(float(standardized.max()), 4),
-                          quefrency_scale=scale)
+    return MelAutoencoder(
+        latent_mean=mean, latent_std=std, latent_max=round(float(standardized.max()), 4), quefrency_scale=scale
+    )
 
 
-def demo_autoencoder(index_csv: str | Path, instruments: list[str], settings: DemoTrainingSettings | dict,
-                     duets_dir: str | Path | None = None) -> MelAutoencoder:
+def demo_autoencoder(
+    index_csv: str | Path,
+    instruments: list[str],
+    settings: DemoTrainingSettings | dict,
+    duets_dir: str | Path | None = None,
+) -> MelAutoencoder:
     """The VAE :func:`train_demo_model` writes into the checkpoint of these arguments, built without training.
 
     The mel autoencoder has no weights, only the latent statistics of the training clips, so the
@@ -257,8 +270,9 @@ def demo_autoencoder(index_csv: str | Path, instruments: list[str], settings: De
     without waiting for the demo model (``tests/test_demo.py`` checks it equals the checkpoint's)."""
     s = settings if isinstance(settings, DemoTrainingSettings) else DemoTrainingSettings.from_config(settings)
     _, _, paths, _ = training_pool(index_csv, instruments, s, duets_dir)
-    return fitted_autoencoder(encode_clips(paths, MelAutoencoder(), s.clip_seconds), s.timbre_coefficients,
-                              s.timbre_std, s.note_std)
+    return fitted_autoencoder(
+        encode_clips(paths, MelAutoencoder(), s.clip_seconds), s.timbre_coefficients, s.timbre_std, s.note_std
+    )
 
 
 # -- training ------------------------------------------------------------------------------
@@ -325,6 +339,7 @@ def train_demo_model(
     # 1. data: log-mels once, the autoencoder's statistics, standardized latents
     clips, duets, paths, codes = training_pool(index_csv, instruments, s, duets_dir)
     log_mels = encode_clips(paths, MelAutoencoder(), s.clip_seconds)
+
     def fit():
         return fitted_autoencoder(log_mels, s.timbre_coefficients, s.timbre_std, s.note_std)
 
@@ -337,12 +352,20 @@ def train_demo_model(
             raise DemoTrainingError(str(exc)) from None
         fitted = fit().config
         if any(vae.config[k] != fitted[k] for k in ("latent_mean", "latent_std", "latent_max", "quefrency_scale")):
-            raise DemoTrainingError(f"{autoencoder_dir} was fitted on other clips or settings than this training; "
-                                    "rerun rule fit_demo_autoencoder (snakemake -R fit_demo_autoencoder)")
+            raise DemoTrainingError(
+                f"{autoencoder_dir} was fitted on other clips or settings than this training; "
+                "rerun rule fit_demo_autoencoder (snakemake -R fit_demo_autoencoder)"
+            )
     latents = vae.latents_of(log_mels)
-    log.info("latents %s, log-mel mean %.4f std %.4f%s", tuple(latents.shape), vae.config.latent_mean,
-             vae.config.latent_std, "" if s.timbre_coefficients is None else
-             f", cepstral (timbre coefficients {s.timbre_coefficients} at std {s.timbre_std}, notes at {s.note_std})")
+    log.info(
+        "latents %s, log-mel mean %.4f std %.4f%s",
+        tuple(latents.shape),
+        vae.config.latent_mean,
+        vae.config.latent_std,
+        ""
+        if s.timbre_coefficients is None
+        else f", cepstral (timbre coefficients {s.timbre_coefficients} at std {s.timbre_std}, notes at {s.note_std})",
+    )
 
     # 2. model
     components = build_demo_components(None, device=device, sample_size=latents.shape[-1], seed=s.seed)
@@ -352,8 +375,9 @@ def train_demo_model(
     params = [p for m in modules for p in m.parameters()]
     for m in modules:
         m.train()
-    log.info("parameters: DiT %d, text encoder %d, projection %d",
-             *(sum(p.numel() for p in m.parameters()) for m in modules))
+    log.info(
+        "parameters: DiT %d, text encoder %d, projection %d", *(sum(p.numel() for p in m.parameters()) for m in modules)
+    )
     optimizer = torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay)
     ema = EMAModel(params, decay=s.ema_decay)
     t_bounds = _sao_time_bounds(components["scheduler"])
@@ -369,9 +393,14 @@ def train_demo_model(
         elapsed = time.monotonic() - start
         if s.budget_seconds is not None and elapsed >= s.budget_seconds and not warned:
             # the result never depends on the clock: training goes on to exactly max_steps
-            log.warning("demo.budget_seconds (%.0f s) passed at step %d of max_steps %d: this machine is slower "
-                        "than the budget assumes; training continues to max_steps (lower demo.max_steps for a "
-                        "shorter run)", s.budget_seconds, step, s.max_steps)
+            log.warning(
+                "demo.budget_seconds (%.0f s) passed at step %d of max_steps %d: this machine is slower "
+                "than the budget assumes; training continues to max_steps (lower demo.max_steps for a "
+                "shorter run)",
+                s.budget_seconds,
+                step,
+                s.max_steps,
+            )
             warned = True
         lr = s.lr * _lr_factor(step, step / s.max_steps, s.warmup_steps)
         for group in optimizer.param_groups:
@@ -393,8 +422,14 @@ def train_demo_model(
         rows.append({"step": step, "loss": window[-1], "lr": lr, "seconds": round(time.monotonic() - start, 3)})
         bar.update()
         if step % s.log_every == 0:
-            log.info("step %d  loss %.4f (mean of last %d)  lr %.2e  %.0f s",
-                     step, np.mean(window), len(window), lr, time.monotonic() - start)
+            log.info(
+                "step %d  loss %.4f (mean of last %d)  lr %.2e  %.0f s",
+                step,
+                np.mean(window),
+                len(window),
+                lr,
+                time.monotonic() - start,
+            )
             window = []
     bar.close()
     seconds = time.monotonic() - start
@@ -422,8 +457,14 @@ def train_demo_model(
     if s.eval_per_instrument > 0:
         single = len(clips)  # the single-instrument clips come first; duets have no one centroid
         summary["prompt_adherence"] = prompt_adherence(backbone, latents[:single], codes[:single], instruments, s)
-    log.info("trained %d steps in %.0f s (%.2f steps/s); loss %.4f -> %.4f", step, seconds, step / seconds,
-             summary["loss_first_100"], summary["loss_last_100"])
+    log.info(
+        "trained %d steps in %.0f s (%.2f steps/s); loss %.4f -> %.4f",
+        step,
+        seconds,
+        step / seconds,
+        summary["loss_first_100"],
+        summary["loss_last_100"],
+    )
     out_dir = Path(out_dir)
     save_demo_components(components, out_dir)
     with atomic_path(out_dir / "training.json") as tmp:
@@ -434,8 +475,13 @@ def train_demo_model(
     return summary
 
 
-def fit_demo_autoencoder(index_csv: str | Path, out_dir: str | Path, instruments: list[str],
-                         settings: DemoTrainingSettings | dict, duets_dir: str | Path | None = None) -> MelAutoencoder:
+def fit_demo_autoencoder(
+    index_csv: str | Path,
+    out_dir: str | Path,
+    instruments: list[str],
+    settings: DemoTrainingSettings | dict,
+    duets_dir: str | Path | None = None,
+) -> MelAutoencoder:
     """Fit the demo model's parameter-free autoencoder (log-mel statistics of the clips
     :func:`train_demo_model` learns from) and write it to ``out_dir`` (diffusers layout). Seconds of work:
     the latents cache and the classifiers need only this, not the trained DiT."""
@@ -444,8 +490,13 @@ def fit_demo_autoencoder(index_csv: str | Path, out_dir: str | Path, instruments
     vae = demo_autoencoder(index_csv, instruments, s, duets_dir)
     with atomic_folder(out_dir) as tmp:
         vae.save_pretrained(tmp, safe_serialization=True)
-    log.info("demo autoencoder: log-mel mean %.4f std %.4f, latent max %.4f -> %s", vae.config.latent_mean,
-             vae.config.latent_std, vae.config.latent_max, out_dir)
+    log.info(
+        "demo autoencoder: log-mel mean %.4f std %.4f, latent max %.4f -> %s",
+        vae.config.latent_mean,
+        vae.config.latent_std,
+        vae.config.latent_max,
+        out_dir,
+    )
     return vae
 
 
@@ -483,8 +534,9 @@ def plot_loss(losses: pd.DataFrame, path: str | Path) -> Path:
 
 
 @torch.no_grad()
-def prompt_adherence(backbone: SAOBackbone, latents: torch.Tensor, codes: list[str], instruments: list[str],
-                     s: DemoTrainingSettings) -> dict:
+def prompt_adherence(
+    backbone: SAOBackbone, latents: torch.Tensor, codes: list[str], instruments: list[str], s: DemoTrainingSettings
+) -> dict:
     """Generate ``eval_per_instrument`` clips per instrument and classify them by the nearest
     instrument centroid of the training latents (time-averaged mel frames).
 
@@ -503,11 +555,25 @@ def prompt_adherence(backbone: SAOBackbone, latents: torch.Tensor, codes: list[s
     target = torch.tensor([k for k in range(len(instruments)) for _ in range(s.eval_per_instrument)])
     editor = Editor(backbone, progress=False)
     seeds = [s.seed + i for i in range(len(prompts))]
-    out = editor.denoise(editor.initial_latents(seeds), editor.encode(prompts, s.clip_seconds), seeds, s.eval_steps,
-                         s.guidance_scale, backbone.frames_for(s.clip_seconds)).latents
+    out = editor.denoise(
+        editor.initial_latents(seeds),
+        editor.encode(prompts, s.clip_seconds),
+        seeds,
+        s.eval_steps,
+        s.guidance_scale,
+        backbone.frames_for(s.clip_seconds),
+    ).latents
     predicted = torch.cdist(out.mean(-1).float().cpu(), centroids).argmin(1)
-    result = {"generated_nearest_prompted": float((predicted == target).float().mean()),
-              "training_nearest_own": ceiling, "chance": 1 / len(instruments), "n": len(prompts)}
-    log.info("prompt adherence (nearest centroid): generations %.0f%%, training clips %.0f%%, chance %.0f%%",
-             100 * result["generated_nearest_prompted"], 100 * ceiling, 100 * result["chance"])
+    result = {
+        "generated_nearest_prompted": float((predicted == target).float().mean()),
+        "training_nearest_own": ceiling,
+        "chance": 1 / len(instruments),
+        "n": len(prompts),
+    }
+    log.info(
+        "prompt adherence (nearest centroid): generations %.0f%%, training clips %.0f%%, chance %.0f%%",
+        100 * result["generated_nearest_prompted"],
+        100 * ceiling,
+        100 * result["chance"],
+    )
     return result

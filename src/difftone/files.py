@@ -11,8 +11,8 @@ import contextlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import pandas as pd
 
@@ -81,8 +81,15 @@ class TableError(ValueError):
     """A CSV that a stage wrote is missing, unreadable, lacks columns or has no rows."""
 
 
-def read_csv(path: str | Path, required_columns: Sequence[str] = (), *, what: str,
-             error: type[Exception] = TableError, allow_empty: bool = False, **read_kwargs) -> pd.DataFrame:
+def read_csv(
+    path: str | Path,
+    required_columns: Sequence[str] = (),
+    *,
+    what: str,
+    error: type[Exception] = TableError,
+    allow_empty: bool = False,
+    **read_kwargs,
+) -> pd.DataFrame:
     """Read the CSV ``path`` with :func:`pandas.read_csv` (``read_kwargs``), checking that it exists,
     has ``required_columns`` and, unless ``allow_empty``, at least one row.
 

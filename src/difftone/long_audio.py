@@ -40,9 +40,10 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -173,13 +174,18 @@ class Passage:
         return self.start - self.fade_in, self.end + self.fade_out
 
     def info(self, sample_rate: int) -> dict:
-        return {"start": self.start / sample_rate, "end": self.end / sample_rate,
-                "fade_in": self.fade_in / sample_rate, "fade_out": self.fade_out / sample_rate,
-                "changed": [s / sample_rate for s in self.outer]}
+        return {
+            "start": self.start / sample_rate,
+            "end": self.end / sample_rate,
+            "fade_in": self.fade_in / sample_rate,
+            "fade_out": self.fade_out / sample_rate,
+            "changed": [s / sample_rate for s in self.outer],
+        }
 
 
-def check_passage(path: str | Path, start: float | None, end: float | None, duration: float, sample_rate: int,
-                  fade: float) -> Passage | None:
+def check_passage(
+    path: str | Path, start: float | None, end: float | None, duration: float, sample_rate: int, fade: float
+) -> Passage | None:
     """``--start``/``--end`` (seconds; either alone: to the file's end or from its start) -> a :class:`Passage`,
     or None for the whole file. One :class:`PassageError` for end before start, values outside the file and a
     passage shorter than the fade. The fades are shortened at the file's start and end."""
@@ -190,13 +196,18 @@ def check_passage(path: str | Path, start: float | None, end: float | None, dura
     if not (math.isfinite(s) and math.isfinite(e)):
         raise PassageError(path, f"--start {start} / --end {end} must be finite seconds")
     if s < 0 or e > duration + 1e-9:
-        raise PassageError(path, f"the passage {s:g}-{e:g} s is outside the file (0-{duration:.3f} s): give "
-                                 f"--start and --end within it")
+        raise PassageError(
+            path,
+            f"the passage {s:g}-{e:g} s is outside the file (0-{duration:.3f} s): give --start and --end within it",
+        )
     if e <= s:
         raise PassageError(path, f"--end {e:g} s is not after --start {s:g} s: give the passage's start first")
     if e - s < fade:
-        raise PassageError(path, f"the passage {s:g}-{e:g} s is shorter than its fade of {fade:g} s "
-                                 "(real_audio.passage_fade): give a longer passage or a shorter fade")
+        raise PassageError(
+            path,
+            f"the passage {s:g}-{e:g} s is shorter than its fade of {fade:g} s "
+            "(real_audio.passage_fade): give a longer passage or a shorter fade",
+        )
     n = int(round(duration * sample_rate))
     a, b = int(round(s * sample_rate)), min(n, int(round(e * sample_rate)))
     f = int(round(fade * sample_rate))
@@ -216,8 +227,9 @@ def splice(original: np.ndarray, edited: np.ndarray, passage: Passage) -> np.nda
     return out
 
 
-def span_for(passage: Passage, file_rate: int, model_rate: int, total: int, window: int, margin: int
-             ) -> tuple[int, int]:
+def span_for(
+    passage: Passage, file_rate: int, model_rate: int, total: int, window: int, margin: int
+) -> tuple[int, int]:
     """Model-rate ``[a, b)`` the windows of a passage cover: its outer samples and ``margin`` either side,
     widened to at least one window (centred, within ``[0, total)``)."""
     lo, hi = passage.outer
@@ -259,7 +271,7 @@ class LongSettings:
     passage_fade: float = 0.1
 
     @classmethod
-    def from_config(cls, real_audio: Mapping[str, Any]) -> "LongSettings":
+    def from_config(cls, real_audio: Mapping[str, Any]) -> LongSettings:
         return cls(**{k: real_audio[k] for k in cls.__dataclass_fields__ if k in real_audio})
 
 
@@ -284,9 +296,18 @@ class InvertedWindows:
         return sum(int(x.numel() * x.element_size()) for x in (t.latents, t.x0_hat, t.noise, t.audio))
 
 
-def invert_windows(editor, recording, prompt: str, steps: int, guidance_scale: float, settings: LongSettings, *,
-                   seed: int = 0, target_guidance_scale: float | None = None, passage: Passage | None = None
-                   ) -> InvertedWindows:
+def invert_windows(
+    editor,
+    recording,
+    prompt: str,
+    steps: int,
+    guidance_scale: float,
+    settings: LongSettings,
+    *,
+    seed: int = 0,
+    target_guidance_scale: float | None = None,
+    passage: Passage | None = None,
+) -> InvertedWindows:
     """Invert the windows of ``recording`` (all of it, or the span around ``passage``) with ``prompt``,
     ``settings.batch_windows`` per call; one seed for every window."""
     from difftone.engine.inversion import invert_audio
@@ -297,26 +318,50 @@ def invert_windows(editor, recording, prompt: str, steps: int, guidance_scale: f
     total = int(recording.wave.shape[1])
     overlap = overlap_samples(settings.window_overlap, backbone)
     if overlap * 2 > window:
-        raise AudioError(recording.path, f"real_audio.window_overlap {settings.window_overlap} s is "
-                                         f"{overlap / backbone.sample_rate:.2f} s on this model, more than half its "
-                                         f"window of {window / backbone.sample_rate:.2f} s: lower it")
-    a, b = (0, total) if passage is None else span_for(passage, recording.sample_rate, backbone.sample_rate, total,
-                                                       usable, overlap)
+        raise AudioError(
+            recording.path,
+            f"real_audio.window_overlap {settings.window_overlap} s is "
+            f"{overlap / backbone.sample_rate:.2f} s on this model, more than half its "
+            f"window of {window / backbone.sample_rate:.2f} s: lower it",
+        )
+    a, b = (
+        (0, total)
+        if passage is None
+        else span_for(passage, recording.sample_rate, backbone.sample_rate, total, usable, overlap)
+    )
     spans = [(a + s, a + e) for s, e in plan_windows(b - a, usable, overlap)]
     padded = np.pad(recording.wave, ((0, 0), (0, window)))  # a window reads past the file's end: silence
     out = InvertedWindows(recording, prompt, spans, passage=passage)
     batch = max(1, int(settings.batch_windows))
-    for i in tqdm(range(0, len(spans), batch), desc="invert windows", unit="batch", leave=False,
-                  disable=None if editor.progress is None else not editor.progress or len(spans) <= batch):
+    for i in tqdm(
+        range(0, len(spans), batch),
+        desc="invert windows",
+        unit="batch",
+        leave=False,
+        disable=None if editor.progress is None else not editor.progress or len(spans) <= batch,
+    ):
         chunk = spans[i : i + batch]
         # a window of its span's length when the recording fits one window, else the model's whole window
         ends = [e if len(spans) == 1 else s + window for s, e in chunk]
         waves = torch.stack([torch.from_numpy(padded[:, s:end]) for (s, _), end in zip(chunk, ends)])
-        out.trajectories += invert_audio(editor, waves, [prompt] * len(chunk), [seed] * len(chunk), steps,
-                                         guidance_scale, target_guidance_scale=target_guidance_scale,
-                                         recordings=[{**recording.info(), "window": [s, e]} for s, e in chunk])
-    log.info("inverted %d window(s) of %s (overlap %d samples at %d Hz): %.1f MB of cache per window",
-             len(spans), recording.path, overlap, backbone.sample_rate, out.cache_bytes() / 2**20)
+        out.trajectories += invert_audio(
+            editor,
+            waves,
+            [prompt] * len(chunk),
+            [seed] * len(chunk),
+            steps,
+            guidance_scale,
+            target_guidance_scale=target_guidance_scale,
+            recordings=[{**recording.info(), "window": [s, e]} for s, e in chunk],
+        )
+    log.info(
+        "inverted %d window(s) of %s (overlap %d samples at %d Hz): %.1f MB of cache per window",
+        len(spans),
+        recording.path,
+        overlap,
+        backbone.sample_rate,
+        out.cache_bytes() / 2**20,
+    )
     return out
 
 
@@ -343,9 +388,17 @@ class RecordingEdit:
         return self.swap_step is None
 
 
-def edit_windows(editor, inverted: InvertedWindows, source: str, targets: Sequence[str], strategy: str,
-                 settings: LongSettings, options: EditOptions | None = None, *, item: str = ""
-                 ) -> list[RecordingEdit]:
+def edit_windows(
+    editor,
+    inverted: InvertedWindows,
+    source: str,
+    targets: Sequence[str],
+    strategy: str,
+    settings: LongSettings,
+    options: EditOptions | None = None,
+    *,
+    item: str = "",
+) -> list[RecordingEdit]:
     """Edit the inverted windows into each target at one step (module doc): the strategy plans every window
     (:func:`~difftone.engine.edit_step.plan_edits`, each window with the random stream of ``options.seed``,
     ``item`` and the target: the same draw for every window), :func:`common_step` picks the step, every window
@@ -362,27 +415,52 @@ def edit_windows(editor, inverted: InvertedWindows, source: str, targets: Sequen
         plans = [p[j] for p in per_window]
         step = common_step([p.swap_step for p in plans], settings.window_step_rule)
         sigma = float("nan") if step is None else float(trajs[0].sigmas[step])
-        reason = (f"{settings.window_step_rule} of the {len(plans)} windows' steps "
-                  f"{[p.swap_step for p in plans]}" if len(plans) > 1 else plans[0].reason)
+        reason = (
+            f"{settings.window_step_rule} of the {len(plans)} windows' steps {[p.swap_step for p in plans]}"
+            if len(plans) > 1
+            else plans[0].reason
+        )
         if step is None:
             reason = "skipped: the no-change policy skipped every window"
         common.append([replace(p, swap_step=step, sigma=sigma) for p in plans])
         probe_nfe = sum(p.probe_nfe for p in plans)
-        edits.append(RecordingEdit(
-            target=target, target_prompt=plans[0].target_prompt, strategy=strategy,
-            rule=settings.window_step_rule, swap_step=step, sigma=sigma, reason=reason,
-            windows=[{"span": list(span), "swap_step": p.swap_step, "reason": p.reason, "fallback": p.fallback,
-                      "trace": None if t.trace is None else t.trace.to_dict()}
-                     for p, t, span in zip(plans, trajs, inverted.spans)],
-            fallback=any(p.fallback for p in plans), probe_nfe=probe_nfe,
-            nfe=probe_nfe + (0 if step is None else len(plans) * (trajs[0].steps - step))))
+        edits.append(
+            RecordingEdit(
+                target=target,
+                target_prompt=plans[0].target_prompt,
+                strategy=strategy,
+                rule=settings.window_step_rule,
+                swap_step=step,
+                sigma=sigma,
+                reason=reason,
+                windows=[
+                    {
+                        "span": list(span),
+                        "swap_step": p.swap_step,
+                        "reason": p.reason,
+                        "fallback": p.fallback,
+                        "trace": None if t.trace is None else t.trace.to_dict(),
+                    }
+                    for p, t, span in zip(plans, trajs, inverted.spans)
+                ],
+                fallback=any(p.fallback for p in plans),
+                probe_nfe=probe_nfe,
+                nfe=probe_nfe + (0 if step is None else len(plans) * (trajs[0].steps - step)),
+            )
+        )
     batch = max(1, int(settings.batch_windows))
     waves: list[list] = []
-    for i in tqdm(range(0, len(trajs), batch), desc="edit windows", unit="batch", leave=False,
-                  disable=None if editor.progress is None else not editor.progress or len(trajs) <= batch):
+    for i in tqdm(
+        range(0, len(trajs), batch),
+        desc="edit windows",
+        unit="batch",
+        leave=False,
+        disable=None if editor.progress is None else not editor.progress or len(trajs) <= batch,
+    ):
         chunk = range(i, min(i + batch, len(trajs)))
-        done = apply_edits(editor, [trajs[w] for w in chunk], [[common[j][w] for j in range(len(targets))]
-                                                               for w in chunk])
+        done = apply_edits(
+            editor, [trajs[w] for w in chunk], [[common[j][w] for j in range(len(targets))] for w in chunk]
+        )
         waves += [[r.audio for r in records] for records in done]
     for j, edit in enumerate(edits):
         if edit.swap_step is not None:
@@ -394,8 +472,10 @@ def join_spans(pieces: Sequence, spans: Sequence[tuple[int, int]]) -> np.ndarray
     """Windows' audio (tensors or arrays, model rate; each cut to its span's length) at absolute ``spans`` ->
     ``[ch, span]`` float64."""
     a = spans[0][0]
-    arrays = [np.asarray(p.detach().cpu() if isinstance(p, torch.Tensor) else p, dtype=np.float64)[:, : e - s]
-              for p, (s, e) in zip(pieces, spans)]
+    arrays = [
+        np.asarray(p.detach().cpu() if isinstance(p, torch.Tensor) else p, dtype=np.float64)[:, : e - s]
+        for p, (s, e) in zip(pieces, spans)
+    ]
     return join_windows(arrays, [(s - a, e - a) for s, e in spans])
 
 
@@ -404,8 +484,9 @@ def reconstruction(inverted: InvertedWindows) -> np.ndarray:
     return join_spans([t.audio for t in inverted.trajectories], inverted.spans)
 
 
-def to_file(wave: np.ndarray, inverted: InvertedWindows, model_rate: int, original: np.ndarray | None = None
-            ) -> np.ndarray:
+def to_file(
+    wave: np.ndarray, inverted: InvertedWindows, model_rate: int, original: np.ndarray | None = None
+) -> np.ndarray:
     """Model-rate audio over the inverted span -> the input's rate, channels, length and level (float64); a
     passage is spliced into ``original`` (the input's samples, float64 ``[ch, n]``)."""
     from difftone.real_audio import restore
@@ -443,31 +524,63 @@ class RecordingResult:
     def info(self) -> dict:
         """What the JSON records: the windows, their spans (model-rate samples) and the passage."""
         inv = self.inverted
-        return {"windows": [list(s) for s in inv.spans], "window_seconds": [
-                    [s / inv.trajectories[0].sample_rate for s in span] for span in inv.spans],
-                "passage": None if inv.passage is None else inv.passage.info(self.sample_rate),
-                "cache_mb_per_window": round(inv.cache_bytes() / 2**20, 3), "subtype": self.subtype}
+        return {
+            "windows": [list(s) for s in inv.spans],
+            "window_seconds": [[s / inv.trajectories[0].sample_rate for s in span] for span in inv.spans],
+            "passage": None if inv.passage is None else inv.passage.info(self.sample_rate),
+            "cache_mb_per_window": round(inv.cache_bytes() / 2**20, 3),
+            "subtype": self.subtype,
+        }
 
 
-def edit_recording(editor, recording, prompt: str, source: str, targets: Sequence[str], strategy: str,
-                   settings: LongSettings, *, steps: int, source_guidance: float, target_guidance: float,
-                   seed: int = 0, start: float | None = None, end: float | None = None,
-                   options: EditOptions | None = None, item: str = "") -> RecordingResult:
+def edit_recording(
+    editor,
+    recording,
+    prompt: str,
+    source: str,
+    targets: Sequence[str],
+    strategy: str,
+    settings: LongSettings,
+    *,
+    steps: int,
+    source_guidance: float,
+    target_guidance: float,
+    seed: int = 0,
+    start: float | None = None,
+    end: float | None = None,
+    options: EditOptions | None = None,
+    item: str = "",
+) -> RecordingResult:
     """Invert ``recording`` (:func:`difftone.real_audio.load_recording` with ``max_seconds``) window by window
     and edit it into ``targets`` at one step (module doc); ``start``/``end`` (seconds): only that passage,
     checked before any model call. ``seed``: the inversion's noise; ``options`` (its own ``seed``: the
     strategies' random streams) and ``item``: as :func:`difftone.engine.edit`."""
     info = audio.info(recording.path)
-    passage = check_passage(recording.path, start, end, recording.duration, recording.sample_rate,
-                            settings.passage_fade)
+    passage = check_passage(
+        recording.path, start, end, recording.duration, recording.sample_rate, settings.passage_fade
+    )
     original = read_exact(recording.path)[0] if passage is not None else None
     rate = editor.backbone.sample_rate
     nfe0 = editor.nfe
-    inverted = invert_windows(editor, recording, prompt, steps, source_guidance, settings, seed=seed,
-                              target_guidance_scale=target_guidance, passage=passage)
+    inverted = invert_windows(
+        editor,
+        recording,
+        prompt,
+        steps,
+        source_guidance,
+        settings,
+        seed=seed,
+        target_guidance_scale=target_guidance,
+        passage=passage,
+    )
     nfe_inversion = editor.nfe - nfe0
     edits = edit_windows(editor, inverted, source, targets, strategy, settings, options, item=item)
     return RecordingResult(
-        inverted=inverted, reconstruction=to_file(reconstruction(inverted), inverted, rate, original), edits=edits,
+        inverted=inverted,
+        reconstruction=to_file(reconstruction(inverted), inverted, rate, original),
+        edits=edits,
         outputs=[None if e.audio is None else to_file(e.audio, inverted, rate, original) for e in edits],
-        sample_rate=recording.sample_rate, subtype=output_subtype(info.subtype), nfe_inversion=nfe_inversion)
+        sample_rate=recording.sample_rate,
+        subtype=output_subtype(info.subtype),
+        nfe_inversion=nfe_inversion,
+    )

@@ -26,8 +26,8 @@ import os
 import random
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from pydantic import BaseModel
 
@@ -129,12 +129,48 @@ TEMPLATES = (
     "A {adj} {inst} improvisation, {genre}, {mood}.",
     "A slow, {mood} {genre} tune played by a {adj} {inst}.",
 )
-ADJECTIVES = ("soft", "bright", "warm", "gentle", "expressive", "lively", "mellow", "delicate", "bold", "lyrical",
-              "smooth", "dynamic")
-GENRES = ("classical", "jazz", "folk", "blues", "pop", "ambient", "baroque", "latin", "cinematic", "country", "funk",
-          "romantic")
-MOODS = ("calm and relaxing", "joyful", "melancholic", "dreamy", "energetic", "nostalgic", "playful", "tender",
-         "uplifting", "mysterious", "peaceful", "passionate")
+ADJECTIVES = (
+    "soft",
+    "bright",
+    "warm",
+    "gentle",
+    "expressive",
+    "lively",
+    "mellow",
+    "delicate",
+    "bold",
+    "lyrical",
+    "smooth",
+    "dynamic",
+)
+GENRES = (
+    "classical",
+    "jazz",
+    "folk",
+    "blues",
+    "pop",
+    "ambient",
+    "baroque",
+    "latin",
+    "cinematic",
+    "country",
+    "funk",
+    "romantic",
+)
+MOODS = (
+    "calm and relaxing",
+    "joyful",
+    "melancholic",
+    "dreamy",
+    "energetic",
+    "nostalgic",
+    "playful",
+    "tender",
+    "uplifting",
+    "mysterious",
+    "peaceful",
+    "passionate",
+)
 
 
 def offline_prompts(instrument: str | Instrument, n: int, seed: int = 0) -> list[str]:
@@ -236,7 +272,9 @@ def openai_prompts(
             )
             received = response.output_parsed.prompts if response.output_parsed else []
         except Exception as exc:  # decide below whether it is worth another try
-            if not isinstance(exc, openai.OpenAIError) or not (_retryable(exc) or isinstance(exc, openai.APIResponseValidationError)):
+            if not isinstance(exc, openai.OpenAIError) or not (
+                _retryable(exc) or isinstance(exc, openai.APIResponseValidationError)
+            ):
                 raise PromptSourceError(
                     f"OpenAI API call for {inst.code} prompts failed ({type(exc).__name__}: {exc}); "
                     f"{len(prompts)} prompts kept in {cache_file}"
@@ -269,8 +307,14 @@ def openai_prompts(
                 f"kept in {cache_file} and a rerun asks only for the rest"
             )
         wait = backoff_s * 2 ** (failures - 1)
-        log.warning("OpenAI call for %s prompts failed (%s); retry %d/%d in %.1f s", inst.code,
-                    error or "no new valid prompts", failures, max_retries, wait)
+        log.warning(
+            "OpenAI call for %s prompts failed (%s); retry %d/%d in %.1f s",
+            inst.code,
+            error or "no new valid prompts",
+            failures,
+            max_retries,
+            wait,
+        )
         sleep(wait)
     return prompts[:n]
 
@@ -321,8 +365,17 @@ def make_prompts(
     actual = resolve_source(source)
     if actual == "openai":
         cache = Path(cache_dir) / "openai" / re.sub(r"[^\w.-]", "_", model) / f"{inst.code}.txt"
-        prompts = openai_prompts(inst, n, model=model, cache_file=cache, client=client, batch_size=batch_size,
-                                 temperature=temperature, max_retries=max_retries, backoff_s=backoff_s)
+        prompts = openai_prompts(
+            inst,
+            n,
+            model=model,
+            cache_file=cache,
+            client=client,
+            batch_size=batch_size,
+            temperature=temperature,
+            max_retries=max_retries,
+            backoff_s=backoff_s,
+        )
     else:
         prompts = offline_prompts(inst, n, seed)
     sidecar = {
@@ -332,7 +385,7 @@ def make_prompts(
         "source": actual,
         "model": model if actual == "openai" else None,
         "seed": seed if actual == "offline" else None,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     _write_atomic(out_txt, "\n".join(prompts) + "\n")
     _write_atomic(out_json, json.dumps(sidecar, indent=2) + "\n")

@@ -49,8 +49,15 @@ class Recording:
         return d
 
 
-def load_recording(path: str | Path, backbone, *, peak: float = 0.5, silence_db: float = -60.0,
-                   max_silent_fraction: float = 0.9, max_seconds: float | None = None) -> Recording:
+def load_recording(
+    path: str | Path,
+    backbone,
+    *,
+    peak: float = 0.5,
+    silence_db: float = -60.0,
+    max_silent_fraction: float = 0.9,
+    max_seconds: float | None = None,
+) -> Recording:
     """The file ``path`` prepared for ``backbone`` (module doc); AudioError naming the file otherwise.
 
     ``max_seconds``: the longest file accepted (``real_audio.max_seconds``; edited window by window,
@@ -60,19 +67,24 @@ def load_recording(path: str | Path, backbone, *, peak: float = 0.5, silence_db:
     audio.check_silence(raw, rate, path, silence_db=silence_db, max_silent_fraction=max_silent_fraction)
     seconds, window = raw.shape[1] / rate, float(backbone.max_duration)
     if max_seconds is not None and seconds > float(max_seconds):
-        raise AudioError(path, f"{seconds:.2f} s is longer than real_audio.max_seconds ({float(max_seconds):g} s): "
-                               "raise it in the config (memory grows with the length, see difftone.long_audio) "
-                               f"or trim the file (e.g. `sox {path.name} cut.wav trim 0 {float(max_seconds):g}`)")
+        raise AudioError(
+            path,
+            f"{seconds:.2f} s is longer than real_audio.max_seconds ({float(max_seconds):g} s): "
+            "raise it in the config (memory grows with the length, see difftone.long_audio) "
+            f"or trim the file (e.g. `sox {path.name} cut.wav trim 0 {float(max_seconds):g}`)",
+        )
     if max_seconds is None and seconds > window:
-        raise AudioError(path, f"{seconds:.2f} s is longer than the model's window of {window:.2f} s "
-                               f"({backbone.spec or 'model'}); trim it to at most {window:.2f} s "
-                               f"(e.g. `sox {path.name} cut.wav trim 0 {window:.2f}`) and edit the parts one by one")
+        raise AudioError(
+            path,
+            f"{seconds:.2f} s is longer than the model's window of {window:.2f} s "
+            f"({backbone.spec or 'model'}); trim it to at most {window:.2f} s "
+            f"(e.g. `sox {path.name} cut.wav trim 0 {window:.2f}`) and edit the parts one by one",
+        )
     channels = int(getattr(getattr(backbone.vae, "config", None), "audio_channels", 2))
     wave = raw if raw.shape[0] <= 2 else raw.mean(axis=0, keepdims=True)
     wave = audio.resample(audio.to_channels(wave, channels), rate, backbone.sample_rate)
     gain = float(peak) / audio.peak(wave)
-    return Recording(str(path), (wave * gain).astype(np.float32), int(rate), int(raw.shape[0]), int(raw.shape[1]),
-                     gain)
+    return Recording(str(path), (wave * gain).astype(np.float32), int(rate), int(raw.shape[0]), int(raw.shape[1]), gain)
 
 
 def restore(wave: torch.Tensor | np.ndarray, recording: Recording, model_rate: int) -> np.ndarray:
@@ -94,11 +106,27 @@ def source_prompt(instrument_name: str, prompt: str | None = None, template: str
     return prompt if prompt else template.format(instrument=instrument_name)
 
 
-def invert_recording(editor, recording: Recording, prompt: str, steps: int, guidance_scale: float, *, seed: int = 0,
-                     target_guidance_scale: float | None = None):
+def invert_recording(
+    editor,
+    recording: Recording,
+    prompt: str,
+    steps: int,
+    guidance_scale: float,
+    *,
+    seed: int = 0,
+    target_guidance_scale: float | None = None,
+):
     """The inverted :class:`~difftone.engine.Trajectory` of ``recording`` under ``prompt``."""
     from difftone.engine.inversion import invert_audio
 
     wave = torch.from_numpy(recording.wave).unsqueeze(0)
-    return invert_audio(editor, wave, [prompt], [seed], steps, guidance_scale,
-                        target_guidance_scale=target_guidance_scale, recordings=[recording.info()])[0]
+    return invert_audio(
+        editor,
+        wave,
+        [prompt],
+        [seed],
+        steps,
+        guidance_scale,
+        target_guidance_scale=target_guidance_scale,
+        recordings=[recording.info()],
+    )[0]

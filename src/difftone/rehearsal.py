@@ -65,6 +65,8 @@ SIZES = ("tiny", "real")  # build_standins' size: small stand-ins (minutes on CP
 def _check_size(size: str) -> None:
     if size not in SIZES:
         raise ValueError(f"stand-in size {size!r}: use one of {', '.join(SIZES)}")
+
+
 AUDIOLDM2_REPO = "cvssp/audioldm2"  # configs/paper.yaml's musicmagus.model
 # cvssp/audioldm2's published config files, in the hub's layout (their provenance: SOURCES.md there)
 AUDIOLDM2_CONFIGS = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "audioldm2-configs"
@@ -162,10 +164,21 @@ def write_clap_checkpoint(path: str | Path, size: str = "tiny", seed: int = 0) -
     state_dict = laion_original_state_dict(model)
     del model
     lr = np.float64(1e-4) * np.cos(np.float64(0.0))  # numpy scalars, as a numpy-computed schedule leaves them
-    param_group = {"lr": lr, "initial_lr": np.float64(1e-4), "betas": (0.9, 0.99), "eps": np.float64(1e-9),
-                   "weight_decay": 0.0, "amsgrad": False, "params": list(range(len(state_dict)))}
-    checkpoint = {"epoch": 15, "name": "music_audioset_epoch_15_esc_90.14 (difftone stand-in, random weights)",
-                  "state_dict": state_dict, "optimizer": {"state": {}, "param_groups": [param_group]}}
+    param_group = {
+        "lr": lr,
+        "initial_lr": np.float64(1e-4),
+        "betas": (0.9, 0.99),
+        "eps": np.float64(1e-9),
+        "weight_decay": 0.0,
+        "amsgrad": False,
+        "params": list(range(len(state_dict))),
+    }
+    checkpoint = {
+        "epoch": 15,
+        "name": "music_audioset_epoch_15_esc_90.14 (difftone stand-in, random weights)",
+        "state_dict": state_dict,
+        "optimizer": {"state": {}, "param_groups": [param_group]},
+    }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(checkpoint, path, pickle_protocol=4)
@@ -201,8 +214,12 @@ def build_random_sao(out_dir: str | Path, configs: str | Path = SAO_CONFIGS, see
     gated repository) is :func:`difftone.models.audioldm2.real_size_t5_tokenizer`'s: a T5 Unigram with t5-base's
     id layout (32100 ids, ``<extra_id_99>``..``<extra_id_0>`` at 32000..32099), which the published
     ``tokenizer_config.json`` (its ``added_tokens_decoder`` names those ids) fits unchanged."""
-    from diffusers import AutoencoderOobleck, CosineDPMSolverMultistepScheduler, StableAudioDiTModel
-    from diffusers import StableAudioProjectionModel
+    from diffusers import (
+        AutoencoderOobleck,
+        CosineDPMSolverMultistepScheduler,
+        StableAudioDiTModel,
+        StableAudioProjectionModel,
+    )
     from transformers import T5Config, T5EncoderModel
 
     from difftone.models.audioldm2 import real_size_t5_tokenizer
@@ -211,8 +228,10 @@ def build_random_sao(out_dir: str | Path, configs: str | Path = SAO_CONFIGS, see
 
     configs = Path(configs)
     if not (configs / "model_index.json").is_file():
-        raise FileNotFoundError(f"{configs} has no model_index.json: the published Stable Audio Open configs "
-                                "(tests/fixtures/stable-audio-open-1.0-configs in a checkout of difftone) are needed")
+        raise FileNotFoundError(
+            f"{configs} has no model_index.json: the published Stable Audio Open configs "
+            "(tests/fixtures/stable-audio-open-1.0-configs in a checkout of difftone) are needed"
+        )
 
     def cfg(name, file="config.json"):
         return json.loads((configs / name / file).read_text())
@@ -254,8 +273,15 @@ def write_sao(snapshot: Path, size: str = "tiny") -> None:
 # The MERT stand-in's remote code and published configs (difftone's own code with MERT-v1-95M's structure)
 MERT_REMOTE_CODE = ("configuration_MERT.py", "modeling_MERT.py")
 MERT_SIZES = {
-    "tiny": {"hidden_size": 64, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 128,
-             "conv_dim": [32] * 7, "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 4},
+    "tiny": {
+        "hidden_size": 64,
+        "num_hidden_layers": 4,
+        "num_attention_heads": 4,
+        "intermediate_size": 128,
+        "conv_dim": [32] * 7,
+        "num_conv_pos_embeddings": 16,
+        "num_conv_pos_embedding_groups": 4,
+    },
     "real": {},  # MERT-v1-95M's config.json as published: 768 wide, 12 layers, conv front end 512 x 7
 }
 
@@ -304,8 +330,14 @@ def write_roberta_tokenizer(snapshot: Path) -> None:
     backend = tiny_clap_tokenizer().backend_tokenizer
     backend.save(str(snapshot / "tokenizer.json"))
     backend.model.save(str(snapshot))  # vocab.json, merges.txt
-    RobertaConfig(vocab_size=backend.get_vocab_size(), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                  intermediate_size=32, max_position_embeddings=40).to_json_file(snapshot / "config.json")
+    RobertaConfig(
+        vocab_size=backend.get_vocab_size(),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=40,
+    ).to_json_file(snapshot / "config.json")
 
 
 def write_audioldm2(snapshot: Path, size: str = "tiny", configs: Path = AUDIOLDM2_CONFIGS) -> list[str]:
@@ -325,8 +357,11 @@ def write_audioldm2(snapshot: Path, size: str = "tiny", configs: Path = AUDIOLDM
     snapshot = Path(snapshot)
     snapshot.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=snapshot.parent) as tmp:
-        saved = (save_tiny_snapshot(Path(tmp) / "pipeline") if size == "tiny"
-                 else save_real_size_snapshot(Path(tmp) / "pipeline", configs))
+        saved = (
+            save_tiny_snapshot(Path(tmp) / "pipeline")
+            if size == "tiny"
+            else save_real_size_snapshot(Path(tmp) / "pipeline", configs)
+        )
         files = sorted(p.relative_to(saved).as_posix() for p in saved.rglob("*") if p.is_file())
         kept = list(filter_repo_objects(files, allow_patterns=list(AUDIOLDM2_PATTERNS)))
         for name in kept:
@@ -377,8 +412,9 @@ def write_irmas_zip(out: Path, instruments: list[str], clips_per_instrument: int
     return zip_path
 
 
-def build_standins(out: str | Path, instruments: list[str] = ("pia", "vio"), clips_per_instrument: int = 8,
-                   size: str = "tiny") -> Path:
+def build_standins(
+    out: str | Path, instruments: list[str] = ("pia", "vio"), clips_per_instrument: int = 8, size: str = "tiny"
+) -> Path:
     """Write every stand-in under ``out`` (module docstring); return the path of ``data.yaml``.
 
     ``size``: ``tiny`` (configs/rehearsal.yaml) or ``real`` (configs/rehearsal-fullsize.yaml on top): SAO
@@ -396,9 +432,16 @@ def build_standins(out: str | Path, instruments: list[str] = ("pia", "vio"), cli
     write_roberta_tokenizer(cache_snapshot(hf_home, TOKENIZER_REPO))
     write_audioldm2(cache_snapshot(hf_home, AUDIOLDM2_REPO), size)
     zip_path = write_irmas_zip(out, list(instruments), clips_per_instrument)
-    data = {"data": {"irmas_url": zip_path.as_uri(), "irmas_md5": md5sum(zip_path)},
-            "metrics": {"clap": {"sha256": file_sha256(clap)}}}  # the pin configs/paper.yaml sets for LAION's file
+    data = {
+        "data": {"irmas_url": zip_path.as_uri(), "irmas_md5": md5sum(zip_path)},
+        "metrics": {"clap": {"sha256": file_sha256(clap)}},
+    }  # the pin configs/paper.yaml sets for LAION's file
     (out / "data.yaml").write_text(yaml.safe_dump(data))
-    log.info("rehearsal stand-ins in %s (HF cache %s, IRMAS zip md5 %s, CLAP sha256 %s)", out, hf_home,
-             data["data"]["irmas_md5"], data["metrics"]["clap"]["sha256"])
+    log.info(
+        "rehearsal stand-ins in %s (HF cache %s, IRMAS zip md5 %s, CLAP sha256 %s)",
+        out,
+        hf_home,
+        data["data"]["irmas_md5"],
+        data["metrics"]["clap"]["sha256"],
+    )
     return out / "data.yaml"

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -84,13 +85,17 @@ def check_recording(path: str | Path, real_audio: Mapping[str, Any]) -> None:
     from difftone import audio
 
     wave, rate = audio.load(path)
-    audio.check_silence(wave, rate, path, silence_db=real_audio["silence_db"],
-                        max_silent_fraction=real_audio["max_silent_fraction"])
+    audio.check_silence(
+        wave, rate, path, silence_db=real_audio["silence_db"], max_silent_fraction=real_audio["max_silent_fraction"]
+    )
     limit = real_audio.get("max_seconds")
     if limit is not None and wave.shape[-1] / rate > float(limit):
-        raise audio.AudioError(path, f"{wave.shape[-1] / rate:.2f} s is longer than real_audio.max_seconds "
-                                     f"({float(limit):g} s): raise it in the config (memory grows with the length, "
-                                     "see difftone.long_audio) or trim the file")
+        raise audio.AudioError(
+            path,
+            f"{wave.shape[-1] / rate:.2f} s is longer than real_audio.max_seconds "
+            f"({float(limit):g} s): raise it in the config (memory grows with the length, "
+            "see difftone.long_audio) or trim the file",
+        )
 
 
 def _raw_config(config_path, workdir: Path) -> tuple[dict[str, Any], str]:
@@ -149,8 +154,10 @@ def _model_spec(model: str | None, config: Mapping[str, Any], workdir: Path) -> 
         trained = trained_demo_model(workdir)
         if trained is not None:
             return f"demo:{trained}", f"model: the run's trained demo model {trained} ({given} demo)"
-        return "demo", (f"model: untrained demo weights ({given} demo; no trained model at {workdir / DEMO_MODEL}: "
-                        "run the workflow, `bash scripts/run.sh`, to train it)")
+        return "demo", (
+            f"model: untrained demo weights ({given} demo; no trained model at {workdir / DEMO_MODEL}: "
+            "run the workflow, `bash scripts/run.sh`, to train it)"
+        )
     fetched = _fetched_snapshot(spec, config, workdir)
     if fetched is not None:
         return fetched, f"model: {fetched} (model.spec {spec}, as the run fetched it)"
@@ -168,12 +175,15 @@ def _fetched_snapshot(spec: str, config: Mapping[str, Any], workdir: Path) -> st
     return str(folder) if (folder / RECORD).is_file() else None
 
 
-def _classifier(classifier, spec: str, model: str | None, config: Mapping[str, Any],
-                workdir: Path) -> tuple[str | None, str]:
+def _classifier(
+    classifier, spec: str, model: str | None, config: Mapping[str, Any], workdir: Path
+) -> tuple[str | None, str]:
     if classifier is not None:
         if not Path(classifier).exists():
-            raise SessionError(f"--classifier {classifier} does not exist; give a trained latent classifier "
-                               f"checkpoint folder (e.g. {DISTILLED_CLASSIFIER})")
+            raise SessionError(
+                f"--classifier {classifier} does not exist; give a trained latent classifier "
+                f"checkpoint folder (e.g. {DISTILLED_CLASSIFIER})"
+            )
         return str(classifier), f"classifier: {classifier} (given)"
     runs_own_model = model is None or str(model) == str(config["model"]["spec"])
     if spec == "tiny" or not runs_own_model:

@@ -7,5 +7,13 @@ from difftone.stage import rule_logging
 
 with rule_logging(snakemake):
     p, i = snakemake.params, snakemake.input
-    distill_student(Path(i.teacher).parent, i.mert, i.latents, Path(snakemake.output.weights).parent, p.arch, p.stage,
-                    device=snakemake.params.device, seed=p.seed)
+    distill_student(
+        Path(i.teacher).parent,
+        i.mert,
+        i.latents,
+        Path(snakemake.output.weights).parent,
+        p.arch,
+        p.stage,
+        device=snakemake.params.device,
+        seed=p.seed,
+    )

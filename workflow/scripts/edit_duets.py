@@ -8,8 +8,9 @@ from difftone.stage import rule_logging
 
 with rule_logging(snakemake):
     p, i = snakemake.params, snakemake.input
-    judge = load_judge(p.judge, i.judge[0] if i.judge else None, clap=p.clap, instruments=p.instruments,
-                       device=p.model["device"])
+    judge = load_judge(
+        p.judge, i.judge[0] if i.judge else None, clap=p.clap, instruments=p.instruments, device=p.model["device"]
+    )
     run_multi(
         p.edits,
         snakemake.output.folder,

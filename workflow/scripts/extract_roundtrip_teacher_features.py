@@ -8,6 +8,16 @@ from difftone.stage import rule_logging
 with rule_logging(snakemake):
     p = snakemake.params
     autoencoder = load_demo_autoencoder(snakemake.input.autoencoder)
-    extract_roundtrip_teacher_features(snakemake.input.index, snakemake.output[0], autoencoder, p.roundtrip,
-                                       kind=p.kind, spec=p.spec, revision=p.revision, sample_rate=p.sample_rate,
-                                       layers=p.layers, device=p.device, batch_size=p.batch_size)
+    extract_roundtrip_teacher_features(
+        snakemake.input.index,
+        snakemake.output[0],
+        autoencoder,
+        p.roundtrip,
+        kind=p.kind,
+        spec=p.spec,
+        revision=p.revision,
+        sample_rate=p.sample_rate,
+        layers=p.layers,
+        device=p.device,
+        batch_size=p.batch_size,
+    )

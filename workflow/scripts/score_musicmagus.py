@@ -6,8 +6,9 @@ from difftone.stage import rule_logging
 
 with rule_logging(snakemake):
     p, i, o = snakemake.params, snakemake.input, snakemake.output
-    judge = load_judge(p.judge, i.judge[0] if i.judge else None, clap=p.clap, instruments=p.instruments,
-                       device=p.device)
+    judge = load_judge(
+        p.judge, i.judge[0] if i.judge else None, clap=p.clap, instruments=p.instruments, device=p.device
+    )
     score_edits(
         "musicmagus",
         Path(i.swaps[0]).parents[1],

@@ -7,5 +7,12 @@ from difftone.stage import rule_logging
 
 with rule_logging(snakemake):
     p = snakemake.params
-    train_baseline(snakemake.input[0], Path(snakemake.output.weights).parent, p.instruments, p.arch, p.stage,
-                   device=snakemake.params.device, seed=p.seed)
+    train_baseline(
+        snakemake.input[0],
+        Path(snakemake.output.weights).parent,
+        p.instruments,
+        p.arch,
+        p.stage,
+        device=snakemake.params.device,
+        seed=p.seed,
+    )

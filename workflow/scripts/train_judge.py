@@ -5,5 +5,12 @@ from difftone.stage import rule_logging
 
 with rule_logging(snakemake):
     p = snakemake.params
-    train_mfcc_judge(snakemake.input[0], p.instruments, snakemake.output[0], n_mfcc=p.judge["n_mfcc"],
-                     sample_rate=p.judge["sample_rate"], c=p.judge["c"], seed=p.seed)
+    train_mfcc_judge(
+        snakemake.input[0],
+        p.instruments,
+        snakemake.output[0],
+        n_mfcc=p.judge["n_mfcc"],
+        sample_rate=p.judge["sample_rate"],
+        c=p.judge["c"],
+        seed=p.seed,
+    )

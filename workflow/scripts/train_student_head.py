@@ -7,5 +7,12 @@ from difftone.stage import rule_logging
 
 with rule_logging(snakemake):
     p, i = snakemake.params, snakemake.input
-    train_student_head(Path(i.student).parent, i.latents, Path(snakemake.output.weights).parent, p.arch, p.stage,
-                       device=snakemake.params.device, seed=p.seed)
+    train_student_head(
+        Path(i.student).parent,
+        i.latents,
+        Path(snakemake.output.weights).parent,
+        p.arch,
+        p.stage,
+        device=snakemake.params.device,
+        seed=p.seed,
+    )

@@ -14,16 +14,21 @@ Public entry points::
 """
 
 from difftone.classifiers.checkpoint import CheckpointError
-from difftone.classifiers.heads import ClassifierHead
 from difftone.classifiers.features import (
     encode_sao_latents,
     extract_mert_features,
     extract_roundtrip_teacher_features,
     extract_teacher_features,
 )
+from difftone.classifiers.heads import ClassifierHead
 from difftone.classifiers.logmel import LogMelExtractor
 from difftone.classifiers.mert import MertExtractor, MertLoadError, load_mert
-from difftone.classifiers.student import LatentClassifier, StudentEncoder, load_latent_classifier, tiny_latent_classifier
+from difftone.classifiers.student import (
+    LatentClassifier,
+    StudentEncoder,
+    load_latent_classifier,
+    tiny_latent_classifier,
+)
 from difftone.classifiers.table1 import write_table1
 from difftone.classifiers.teacher import (
     TeacherAudioClassifier,

@@ -63,7 +63,9 @@ def read_clip(path: str | Path) -> torch.Tensor:
     try:
         return load_file(str(path))[TENSOR_KEY]
     except (SafetensorError, OSError, KeyError) as exc:
-        raise CacheError(f"cached tensor {path} cannot be read ({exc}); delete it and rerun the features stage") from None
+        raise CacheError(
+            f"cached tensor {path} cannot be read ({exc}); delete it and rerun the features stage"
+        ) from None
 
 
 def read_index(index_csv: str | Path, columns: tuple[str, ...] = INDEX_COLUMNS) -> pd.DataFrame:
@@ -76,9 +78,7 @@ def write_manifest(df: pd.DataFrame, manifest_csv: str | Path) -> None:
         df.to_csv(tmp, index=False)
 
 
-def load_split(
-    manifest_csv: str | Path, split: str, instruments: list[str]
-) -> tuple[list[Path], torch.Tensor]:
+def load_split(manifest_csv: str | Path, split: str, instruments: list[str]) -> tuple[list[Path], torch.Tensor]:
     """Clip files and integer labels (index into ``instruments``) of one split of a manifest."""
     manifest_csv = Path(manifest_csv)
     df = read_index(manifest_csv, INDEX_COLUMNS + ("file",))
@@ -172,5 +172,12 @@ def cache_clips(
     out["frames"] = [frames[i] for i in range(len(df))]
     write_manifest(out, manifest_csv)
     size = sum(f.stat().st_size for f in targets)
-    log.info("%s: wrote %s (%d clips, %.1f MB cached, %.1f kB per clip)", desc, manifest_csv, len(df), size / 1e6, size / 1e3 / len(df))
+    log.info(
+        "%s: wrote %s (%d clips, %.1f MB cached, %.1f kB per clip)",
+        desc,
+        manifest_csv,
+        len(df),
+        size / 1e6,
+        size / 1e3 / len(df),
+    )
     return out

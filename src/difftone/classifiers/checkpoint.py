@@ -59,9 +59,13 @@ def read_checkpoint(path: str | Path, kind: str | tuple[str, ...]) -> tuple[dict
     try:
         config = json.loads(cfg.read_text())
     except json.JSONDecodeError as exc:
-        raise CheckpointError(f"checkpoint config {cfg} is not valid JSON ({exc}); delete the folder and retrain") from None
+        raise CheckpointError(
+            f"checkpoint config {cfg} is not valid JSON ({exc}); delete the folder and retrain"
+        ) from None
     if config.get("kind") not in kinds:
-        raise CheckpointError(f"checkpoint {weights.parent} holds a {config.get('kind')!r}, expected {' or '.join(kinds)}")
+        raise CheckpointError(
+            f"checkpoint {weights.parent} holds a {config.get('kind')!r}, expected {' or '.join(kinds)}"
+        )
     if config.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(
             f"checkpoint {weights.parent} has format version {config.get('format_version')}, "
@@ -70,7 +74,9 @@ def read_checkpoint(path: str | Path, kind: str | tuple[str, ...]) -> tuple[dict
     try:
         state = load_file(str(weights))
     except (SafetensorError, OSError) as exc:
-        raise CheckpointError(f"checkpoint weights {weights} cannot be read ({exc}); delete the folder and retrain") from None
+        raise CheckpointError(
+            f"checkpoint weights {weights} cannot be read ({exc}); delete the folder and retrain"
+        ) from None
     return config, state
 
 

@@ -50,8 +50,7 @@ def extract_teacher_features(
     def compute(waves: list[np.ndarray]):
         return ex.hidden_states(np.stack(waves)[:, None], ex.sample_rate).half()
 
-    cache_clips(index_csv, manifest_csv, ex.producer(), load, compute, batch_size,
-                desc=f"{kind} features", time_axis=1)
+    cache_clips(index_csv, manifest_csv, ex.producer(), load, compute, batch_size, desc=f"{kind} features", time_axis=1)
 
 
 ROUNDTRIPS = ("demo",)
@@ -94,8 +93,17 @@ def extract_roundtrip_teacher_features(
         return ex.hidden_states(roundtrip_audio(autoencoder, np.stack(waves)), rate).half()
 
     producer = {**ex.producer(), "roundtrip": roundtrip, "autoencoder": config_fingerprint(autoencoder)}
-    cache_clips(index_csv, manifest_csv, producer, load, compute, batch_size,
-                desc=f"{kind} features of round-tripped clips", time_axis=1, splits=ROUNDTRIP_SPLITS)
+    cache_clips(
+        index_csv,
+        manifest_csv,
+        producer,
+        load,
+        compute,
+        batch_size,
+        desc=f"{kind} features of round-tripped clips",
+        time_axis=1,
+        splits=ROUNDTRIP_SPLITS,
+    )
 
 
 def config_fingerprint(module) -> dict:
@@ -112,12 +120,21 @@ def roundtrip_audio(autoencoder, waves: np.ndarray) -> torch.Tensor:
     return y[..., : x.shape[-1]]
 
 
-def extract_mert_features(index_csv: str | Path, manifest_csv: str | Path, spec: str = "tiny", revision: str | None = None,
-                          sample_rate: int = MERT_SAMPLE_RATE, layers: list[int] | None = None, device: str = "cpu",
-                          batch_size: int = 8, extractor: MertExtractor | None = None) -> None:
+def extract_mert_features(
+    index_csv: str | Path,
+    manifest_csv: str | Path,
+    spec: str = "tiny",
+    revision: str | None = None,
+    sample_rate: int = MERT_SAMPLE_RATE,
+    layers: list[int] | None = None,
+    device: str = "cpu",
+    batch_size: int = 8,
+    extractor: MertExtractor | None = None,
+) -> None:
     """Cache the MERT hidden states ``[L, T, D]`` (fp16) of every clip: :func:`extract_teacher_features` of kind mert."""
-    extract_teacher_features(index_csv, manifest_csv, "mert", spec, revision, sample_rate, layers, device, batch_size,
-                             extractor)
+    extract_teacher_features(
+        index_csv, manifest_csv, "mert", spec, revision, sample_rate, layers, device, batch_size, extractor
+    )
 
 
 def encode_sao_latents(
@@ -145,6 +162,11 @@ def encode_sao_latents(
         return components.encode_audio(torch.from_numpy(np.stack(waves))).float().cpu()
 
     # the VAE's config joins the fingerprint: a refitted demo autoencoder (same spec string) recomputes the cache
-    producer = {"model": model_spec, "dtype": dtype, "sample_rate": rate, "channels": channels,
-                "vae": config_fingerprint(components.vae)}
+    producer = {
+        "model": model_spec,
+        "dtype": dtype,
+        "sample_rate": rate,
+        "channels": channels,
+        "vae": config_fingerprint(components.vae),
+    }
     cache_clips(index_csv, manifest_csv, producer, load, compute, batch_size, desc="SAO latents", time_axis=-1)

@@ -15,7 +15,9 @@ class ClassifierHead(nn.Module):
 
     def __init__(self, feature_dim: int, n_classes: int, hidden: int = 64, lstm_size: int = 64, dropout: float = 0.3):
         super().__init__()
-        self.config = dict(feature_dim=feature_dim, n_classes=n_classes, hidden=hidden, lstm_size=lstm_size, dropout=dropout)
+        self.config = dict(
+            feature_dim=feature_dim, n_classes=n_classes, hidden=hidden, lstm_size=lstm_size, dropout=dropout
+        )
         self.inp = nn.Linear(feature_dim, hidden)
         self.dropout = nn.Dropout(dropout)
         self.lstm = nn.LSTM(hidden, lstm_size, batch_first=True)

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -65,15 +65,16 @@ class MfccJudge:
 
     kind = "mfcc_logreg"
 
-    def __init__(self, instruments: Sequence[str], mean, scale, coef, intercept, *, n_mfcc: int,
-                 sample_rate: int):
+    def __init__(self, instruments: Sequence[str], mean, scale, coef, intercept, *, n_mfcc: int, sample_rate: int):
         self.instruments = list(instruments)
         self.mean, self.scale = np.asarray(mean, np.float64), np.asarray(scale, np.float64)
         self.coef, self.intercept = np.asarray(coef, np.float64), np.asarray(intercept, np.float64)
         self.n_mfcc, self.sample_rate = int(n_mfcc), int(sample_rate)
         if self.coef.shape != (len(self.instruments), 4 * self.n_mfcc):
-            raise JudgeError(f"judge coefficients have shape {self.coef.shape}, expected "
-                             f"({len(self.instruments)}, {4 * self.n_mfcc})")
+            raise JudgeError(
+                f"judge coefficients have shape {self.coef.shape}, expected "
+                f"({len(self.instruments)}, {4 * self.n_mfcc})"
+            )
 
     def features(self, wave, sr) -> np.ndarray:
         return mfcc_features(wave, sr, self.sample_rate, self.n_mfcc)
@@ -90,8 +91,17 @@ class MfccJudge:
         return [self.instruments[i] for i in np.argsort(-self.scores(self.features(wave, sr))[0], kind="stable")]
 
 
-def train_mfcc_judge(index_csv: str | Path, instruments: Sequence[str], out_json: str | Path, *, n_mfcc: int = 20,
-                     sample_rate: int = 22050, c: float = 1.0, max_iter: int = 2000, seed: int = 0) -> dict:
+def train_mfcc_judge(
+    index_csv: str | Path,
+    instruments: Sequence[str],
+    out_json: str | Path,
+    *,
+    n_mfcc: int = 20,
+    sample_rate: int = 22050,
+    c: float = 1.0,
+    max_iter: int = 2000,
+    seed: int = 0,
+) -> dict:
     """Fit the MFCC judge on the ``train`` split of ``index.csv``; score ``val`` and ``test``; write JSON."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
@@ -101,8 +111,12 @@ def train_mfcc_judge(index_csv: str | Path, instruments: Sequence[str], out_json
 
     index = read_index(index_csv)
     index = index[index["instrument"].isin(instruments)]
-    feats = np.stack([mfcc_features(*audio.load(p), sample_rate, n_mfcc)
-                      for p in tqdm(index["path"], desc="judge MFCCs", unit="clip", mininterval=5)])
+    feats = np.stack(
+        [
+            mfcc_features(*audio.load(p), sample_rate, n_mfcc)
+            for p in tqdm(index["path"], desc="judge MFCCs", unit="clip", mininterval=5)
+        ]
+    )
     labels = np.array([list(instruments).index(c) for c in index["instrument"]])
     train = (index["split"] == "train").to_numpy()
     scaler = StandardScaler().fit(feats[train])
@@ -134,9 +148,18 @@ def _full_coefficients(model, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def save_mfcc_judge(judge: MfccJudge, path: str | Path, extra: Mapping | None = None) -> None:
-    doc = {"format": FORMAT, "kind": judge.kind, "instruments": judge.instruments, "n_mfcc": judge.n_mfcc,
-           "sample_rate": judge.sample_rate, "mean": judge.mean.tolist(), "scale": judge.scale.tolist(),
-           "coef": judge.coef.tolist(), "intercept": judge.intercept.tolist(), **dict(extra or {})}
+    doc = {
+        "format": FORMAT,
+        "kind": judge.kind,
+        "instruments": judge.instruments,
+        "n_mfcc": judge.n_mfcc,
+        "sample_rate": judge.sample_rate,
+        "mean": judge.mean.tolist(),
+        "scale": judge.scale.tolist(),
+        "coef": judge.coef.tolist(),
+        "intercept": judge.intercept.tolist(),
+        **dict(extra or {}),
+    }
     with atomic_path(path) as tmp:
         Path(tmp).write_text(json.dumps(doc) + "\n")
 
@@ -146,13 +169,21 @@ def load_mfcc_judge(path: str | Path) -> MfccJudge:
         doc = json.loads(Path(path).read_text())
         if doc.get("kind") != "mfcc_logreg" or doc.get("format") != FORMAT:
             raise KeyError("kind/format")
-        return MfccJudge(doc["instruments"], doc["mean"], doc["scale"], doc["coef"], doc["intercept"],
-                         n_mfcc=doc["n_mfcc"], sample_rate=doc["sample_rate"])
+        return MfccJudge(
+            doc["instruments"],
+            doc["mean"],
+            doc["scale"],
+            doc["coef"],
+            doc["intercept"],
+            n_mfcc=doc["n_mfcc"],
+            sample_rate=doc["sample_rate"],
+        )
     except FileNotFoundError:
         raise JudgeError(f"{path} does not exist; build it with `snakemake {path}`") from None
     except (ValueError, KeyError, TypeError) as exc:
-        raise JudgeError(f"{path} is not an MFCC judge file of format {FORMAT} ({exc}); delete it and rerun "
-                         "rule train_judge") from None
+        raise JudgeError(
+            f"{path} is not an MFCC judge file of format {FORMAT} ({exc}); delete it and rerun rule train_judge"
+        ) from None
 
 
 class ClapZeroShotJudge:
@@ -170,8 +201,10 @@ class ClapZeroShotJudge:
         tokens = tokenizer(self.prompts, padding=True, return_tensors="pt")
         model = embedder.model
         with torch.no_grad():
-            text = model.get_text_features(input_ids=tokens["input_ids"].to(embedder.device),
-                                           attention_mask=tokens["attention_mask"].to(embedder.device))
+            text = model.get_text_features(
+                input_ids=tokens["input_ids"].to(embedder.device),
+                attention_mask=tokens["attention_mask"].to(embedder.device),
+            )
         text = getattr(text, "pooler_output", text).float().cpu().numpy()
         self.text = text / np.maximum(np.linalg.norm(text, axis=1, keepdims=True), 1e-12)
 
@@ -204,12 +237,26 @@ def tiny_clap_tokenizer():
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(corpus, trainers.BpeTrainer(
-        vocab_size=TINY_TEXT_VOCAB, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"], initial_alphabet=[],
-        show_progress=False))
+    tok.train_from_iterator(
+        corpus,
+        trainers.BpeTrainer(
+            vocab_size=TINY_TEXT_VOCAB,
+            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
+            initial_alphabet=[],
+            show_progress=False,
+        ),
+    )
     tok.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0), add_prefix_space=False)
-    return RobertaTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", sep_token="</s>",
-                                cls_token="<s>", unk_token="<unk>", pad_token="<pad>", mask_token="<mask>")
+    return RobertaTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        sep_token="</s>",
+        cls_token="<s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token="<mask>",
+    )
 
 
 def load_tokenizer(spec: str):
@@ -219,13 +266,21 @@ def load_tokenizer(spec: str):
     try:
         return AutoTokenizer.from_pretrained(spec)
     except (OSError, ValueError) as exc:
-        raise JudgeError(f"judge.tokenizer {spec!r} cannot be loaded ({str(exc).splitlines()[0]}); run rule "
-                         "fetch_models (it fetches the tokenizer into models.dir/clap_tokenizer) or set "
-                         "judge.tokenizer to a tokenizer folder") from None
+        raise JudgeError(
+            f"judge.tokenizer {spec!r} cannot be loaded ({str(exc).splitlines()[0]}); run rule "
+            "fetch_models (it fetches the tokenizer into models.dir/clap_tokenizer) or set "
+            "judge.tokenizer to a tokenizer folder"
+        ) from None
 
 
-def load_judge(judge: Mapping, model_file: str | Path | None = None, *, clap: Mapping | None = None,
-               instruments: Sequence[str] = (), device: str = "cpu"):
+def load_judge(
+    judge: Mapping,
+    model_file: str | Path | None = None,
+    *,
+    clap: Mapping | None = None,
+    instruments: Sequence[str] = (),
+    device: str = "cpu",
+):
     """The judge the config ``judge`` names: ``mfcc_logreg`` reads ``model_file`` (rule train_judge);
     ``clap_zero_shot`` builds CLAP from ``judge.checkpoint`` (null: ``metrics.clap.checkpoint``)."""
     kind = judge.get("kind", "mfcc_logreg")
@@ -240,13 +295,20 @@ def load_judge(judge: Mapping, model_file: str | Path | None = None, *, clap: Ma
         checkpoint = judge.get("checkpoint") or clap.get("checkpoint", "tiny")
         # the pin of the judge's own checkpoint, else metrics.clap's when the judge reads that same checkpoint
         sha256 = judge.get("sha256") or (clap.get("sha256") if checkpoint == clap.get("checkpoint", "tiny") else None)
-        embedder = load_clap(checkpoint, device=device, cache_dir=clap.get("cache_dir"),
-                             window_s=clap.get("window_s", 10.0), hop_s=clap.get("hop_s", 1.0),
-                             batch_size=clap.get("batch_size", 8),
-                             architecture=clap.get("architecture", "laion_music"), sha256=sha256)
+        embedder = load_clap(
+            checkpoint,
+            device=device,
+            cache_dir=clap.get("cache_dir"),
+            window_s=clap.get("window_s", 10.0),
+            hop_s=clap.get("hop_s", 1.0),
+            batch_size=clap.get("batch_size", 8),
+            architecture=clap.get("architecture", "laion_music"),
+            sha256=sha256,
+        )
         spec = str(judge.get("tokenizer") or "FacebookAI/roberta-base")
         tokenizer = tiny_clap_tokenizer() if spec == "tiny" else load_tokenizer(spec)
         log.info("judge: CLAP zero-shot, checkpoint %s, tokenizer %s", checkpoint, spec)
-        return ClapZeroShotJudge(embedder, tokenizer, instruments,
-                                 judge.get("prompt_template", "the sound of a {name}"))
+        return ClapZeroShotJudge(
+            embedder, tokenizer, instruments, judge.get("prompt_template", "the sound of a {name}")
+        )
     raise JudgeError(f"judge.kind must be one of {JUDGE_KINDS}, got {kind!r}")

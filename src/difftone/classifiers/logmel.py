@@ -37,7 +37,9 @@ class LogMelExtractor:
     def __init__(self, sample_rate: int = LOGMEL_SAMPLE_RATE, device: str | torch.device = "cpu"):
         self.spec, self.revision, self.sample_rate = "logmel", None, int(sample_rate)
         if F_MAX > self.sample_rate / 2:
-            raise ValueError(f"teacher_features.sample_rate {sample_rate} Hz is below twice the top mel band ({F_MAX:g} Hz)")
+            raise ValueError(
+                f"teacher_features.sample_rate {sample_rate} Hz is below twice the top mel band ({F_MAX:g} Hz)"
+            )
         self.device = torch.device(device)
         self.layers = None
         self.num_layers = 1
@@ -47,8 +49,10 @@ class LogMelExtractor:
 
     def producer(self) -> dict[str, Any]:
         """What identifies these features in the cache."""
-        return {"logmel": {"n_fft": N_FFT, "hop": HOP_LENGTH, "n_mels": N_MELS, "f_min": F_MIN, "f_max": F_MAX},
-                "sample_rate": self.sample_rate}
+        return {
+            "logmel": {"n_fft": N_FFT, "hop": HOP_LENGTH, "n_mels": N_MELS, "f_min": F_MIN, "f_max": F_MAX},
+            "sample_rate": self.sample_rate,
+        }
 
     def prepare(self, wave: np.ndarray | torch.Tensor, sr: int) -> np.ndarray:
         """Any ``[samples]``, ``[ch, samples]`` or ``[B, ch, samples]`` at ``sr`` -> mono ``[B, samples]`` at 22.05 kHz."""
@@ -58,7 +62,9 @@ class LogMelExtractor:
         elif w.ndim == 2:
             w = w[None]
         if w.ndim != 3 or w.shape[-1] == 0:
-            raise ValueError(f"expected audio [samples], [channels, samples] or [batch, channels, samples], got {w.shape}")
+            raise ValueError(
+                f"expected audio [samples], [channels, samples] or [batch, channels, samples], got {w.shape}"
+            )
         return audio.resample(w.mean(axis=1), sr, self.sample_rate)
 
     @torch.no_grad()

@@ -140,7 +140,9 @@ def _load_model(spec: str, revision: str | None, sample_rate: int):
         model = AutoModel.from_pretrained(spec, revision=revision, config=config, trust_remote_code=True)
         processor = Wav2Vec2FeatureExtractor.from_pretrained(spec, revision=revision)
     except (OSError, ValueError, ImportError) as exc:
-        raise MertLoadError(f"cannot load MERT {spec!r} (revision {revision}): {exc}\n{_load_hint(spec, revision)}") from None
+        raise MertLoadError(
+            f"cannot load MERT {spec!r} (revision {revision}): {exc}\n{_load_hint(spec, revision)}"
+        ) from None
     if processor.sampling_rate != sample_rate:
         raise MertLoadError(
             f"MERT {spec!r} expects {processor.sampling_rate} Hz input but teacher_features.sample_rate is {sample_rate}"
@@ -173,8 +175,14 @@ class MertExtractor:
         self.layers = list(layers) if layers else None
         self.num_layers = len(self.layers) if self.layers else n_all
         self.hidden_size = int(self.model.config.hidden_size)
-        log.info("loaded MERT %s (revision %s): %d hidden states of %d on %s", spec, revision, self.num_layers,
-                 self.hidden_size, self.device)
+        log.info(
+            "loaded MERT %s (revision %s): %d hidden states of %d on %s",
+            spec,
+            revision,
+            self.num_layers,
+            self.hidden_size,
+            self.device,
+        )
         # samples needed for one frame (400 for MERT's conv front end); shorter audio is zero-padded
         self.min_samples = 1
         for k, s in reversed(list(zip(self.model.config.conv_kernel, self.model.config.conv_stride))):
@@ -192,7 +200,9 @@ class MertExtractor:
         elif w.ndim == 2:
             w = w[None]
         if w.ndim != 3 or w.shape[-1] == 0:
-            raise ValueError(f"expected audio [samples], [channels, samples] or [batch, channels, samples], got {w.shape}")
+            raise ValueError(
+                f"expected audio [samples], [channels, samples] or [batch, channels, samples], got {w.shape}"
+            )
         mono = audio.resample(w.mean(axis=1), sr, self.sample_rate)
         if mono.shape[-1] < self.min_samples:
             mono = np.pad(mono, ((0, 0), (0, self.min_samples - mono.shape[-1])))

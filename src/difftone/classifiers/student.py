@@ -76,7 +76,9 @@ class LatentClassifier(nn.Module):
     def __init__(self, student: StudentEncoder, head: ClassifierHead, instruments: list[str]):
         super().__init__()
         if head.config["n_classes"] != len(instruments):
-            raise ValueError(f"head has {head.config['n_classes']} classes but {len(instruments)} instruments were given")
+            raise ValueError(
+                f"head has {head.config['n_classes']} classes but {len(instruments)} instruments were given"
+            )
         if head.config["feature_dim"] != student.config["feature_dim"]:
             raise ValueError("head and student disagree on feature_dim")
         self.student = student
@@ -105,7 +107,7 @@ class LatentClassifier(nn.Module):
         return {"instruments": self.instruments, "student": self.student.config, "head": self.head.config, **extra}
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "LatentClassifier":
+    def from_config(cls, config: dict[str, Any]) -> LatentClassifier:
         return cls(StudentEncoder(**config["student"]), ClassifierHead(**config["head"]), config["instruments"])
 
 

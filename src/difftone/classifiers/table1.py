@@ -25,11 +25,11 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from difftone import audio
-from difftone.files import atomic_path
 from difftone.classifiers.cache import read_index
 from difftone.classifiers.student import load_latent_classifier
 from difftone.classifiers.teacher import load_teacher, load_teacher_classifier
 from difftone.classifiers.train import _latent_split, _mert_split
+from difftone.files import atomic_path
 from difftone.instruments import resolve
 from difftone.metrics.bootstrap import accuracy_ci
 
@@ -46,8 +46,9 @@ def _predict(model, x: torch.Tensor, batch_size: int = 64) -> np.ndarray:
     return torch.cat([model(b).argmax(-1) for b in x.split(batch_size)]).numpy()
 
 
-def _split_predictions(teacher_dir, distilled_dir, nondistilled_dir, mert_manifest, latent_manifest,
-                       split: str = EVAL_SPLIT):
+def _split_predictions(
+    teacher_dir, distilled_dir, nondistilled_dir, mert_manifest, latent_manifest, split: str = EVAL_SPLIT
+):
     teacher, tconfig = load_teacher(teacher_dir)
     instruments = tconfig["instruments"]
     mert = _mert_split(mert_manifest, split, instruments, tconfig["encoder"]["frames_in"])
@@ -70,13 +71,25 @@ def _judge_predictions(judge, index_csv, instruments, split: str = EVAL_SPLIT):
 
     df = read_clip_index(index_csv, split=split)
     df = df[df["instrument"].isin(instruments)]
-    pred = [instruments.index(judge.predict_audio(*audio.load(p))) for p in tqdm(df["path"], desc="Table I judge",
-                                                                                   unit="clip", mininterval=5)]
+    pred = [
+        instruments.index(judge.predict_audio(*audio.load(p)))
+        for p in tqdm(df["path"], desc="Table I judge", unit="clip", mininterval=5)
+    ]
     return np.array(pred), np.array([instruments.index(c) for c in df["instrument"]])
 
 
-def _generated_predictions(generated_csv, instruments, teacher_dir, distilled_dir, nondistilled_dir, mert_spec, components, device,
-                           judge=None, window=None):
+def _generated_predictions(
+    generated_csv,
+    instruments,
+    teacher_dir,
+    distilled_dir,
+    nondistilled_dir,
+    mert_spec,
+    components,
+    device,
+    judge=None,
+    window=None,
+):
     df = read_index(generated_csv, ("path", "instrument"))
     codes = [resolve(str(i)).code for i in df["instrument"]]
     unknown = sorted(set(codes) - set(instruments))
@@ -84,7 +97,10 @@ def _generated_predictions(generated_csv, instruments, teacher_dir, distilled_di
         raise ValueError(f"{generated_csv}: instrument(s) {unknown} are not classified (instruments: {instruments})")
     y = np.array([instruments.index(c) for c in codes])
     teacher = load_teacher_classifier(teacher_dir, mert_spec, device=device, window=window)
-    latent = {name: load_latent_classifier(p, window=window) for name, p in (("distilled", distilled_dir), ("non-distilled", nondistilled_dir))}
+    latent = {
+        name: load_latent_classifier(p, window=window)
+        for name, p in (("distilled", distilled_dir), ("non-distilled", nondistilled_dir))
+    }
     rate, channels = int(components.sample_rate), int(components.vae.config.audio_channels)
     preds = {k: [] for k in CLASSIFIERS + (("judge",) if judge is not None else ())}
     for path in tqdm(df["path"], desc="Table I generated set", unit="clip", mininterval=5):
@@ -123,8 +139,15 @@ def plot_confusion(mats: dict[str, np.ndarray], instruments: list[str], title: s
             for j in range(len(instruments)):
                 if m[i, j]:
                     share = m[i, j] / max(rows[i, 0], 1)
-                    ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=9,
-                            color="white" if share > 0.6 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        str(m[i, j]),
+                        ha="center",
+                        va="center",
+                        fontsize=9,
+                        color="white" if share > 0.6 else "black",
+                    )
         ax.set_xticks(range(len(instruments)), instruments, rotation=90, fontsize=10)
         ax.set_yticks(range(len(instruments)), instruments, fontsize=10)
         ax.set_xlabel("predicted", fontsize=10)
@@ -175,8 +198,16 @@ def write_table1(
 
             components = load_sao(model_spec, device=device)
         results["generated"] = _generated_predictions(
-            generated_csv, instruments, teacher_dir, distilled_dir, nondistilled_dir, mert_spec, components, device,
-            judge, window,
+            generated_csv,
+            instruments,
+            teacher_dir,
+            distilled_dir,
+            nondistilled_dir,
+            mert_spec,
+            components,
+            device,
+            judge,
+            window,
         )
     rows = []
     for name in CLASSIFIERS + (("judge",) if judge is not None else ()):
@@ -184,8 +215,17 @@ def write_table1(
         for eval_set, preds in results.items():
             pred, y = preds[name]
             acc, low, high = accuracy_ci(pred, y, n_boot=n_boot, seed=seed)
-            rows.append(dict(classifier=name, eval_set=eval_set, accuracy=acc, ci_low=low, ci_high=high, n=len(y),
-                             selected_by=SELECTED_BY[name]))
+            rows.append(
+                dict(
+                    classifier=name,
+                    eval_set=eval_set,
+                    accuracy=acc,
+                    ci_low=low,
+                    ci_high=high,
+                    n=len(y),
+                    selected_by=SELECTED_BY[name],
+                )
+            )
             log.info("Table I: %s on %s: %.3f [%.3f, %.3f], n=%d", name, eval_set, acc, low, high, len(y))
             mats[eval_set] = confusion(pred, y, len(instruments))
         plot_confusion(mats, instruments, name, Path(figure_dir) / f"confusion_{name}.png")

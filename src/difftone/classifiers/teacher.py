@@ -69,7 +69,9 @@ class TeacherClassifier(nn.Module):
     def __init__(self, encoder: TeacherEncoder, head: ClassifierHead, instruments: list[str]):
         super().__init__()
         if head.config["n_classes"] != len(instruments):
-            raise ValueError(f"head has {head.config['n_classes']} classes but {len(instruments)} instruments were given")
+            raise ValueError(
+                f"head has {head.config['n_classes']} classes but {len(instruments)} instruments were given"
+            )
         self.encoder = encoder
         self.head = head
         self.instruments = list(instruments)
@@ -81,7 +83,7 @@ class TeacherClassifier(nn.Module):
         return {"instruments": self.instruments, "encoder": self.encoder.config, "head": self.head.config, **extra}
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "TeacherClassifier":
+    def from_config(cls, config: dict[str, Any]) -> TeacherClassifier:
         return cls(TeacherEncoder(**config["encoder"]), ClassifierHead(**config["head"]), config["instruments"])
 
 
@@ -99,7 +101,10 @@ class TeacherAudioClassifier(nn.Module):
     def __init__(self, teacher: TeacherClassifier, mert, window_seconds: float | None = None, windowing=None):
         super().__init__()
         n_layers = mert.num_layers
-        if n_layers != teacher.encoder.config["num_layers"] or mert.hidden_size != teacher.encoder.config["hidden_size"]:
+        if (
+            n_layers != teacher.encoder.config["num_layers"]
+            or mert.hidden_size != teacher.encoder.config["hidden_size"]
+        ):
             raise ValueError(
                 f"features {mert.spec!r} give {n_layers} layers of {mert.hidden_size}, but the teacher was trained on "
                 f"{teacher.encoder.config['num_layers']} of {teacher.encoder.config['hidden_size']}: "
@@ -114,7 +119,11 @@ class TeacherAudioClassifier(nn.Module):
     @torch.no_grad()
     def predict_audio(self, wave: np.ndarray | torch.Tensor, sr: int) -> torch.Tensor:
         """Class probabilities of ``wave`` (``[samples]``, ``[ch, samples]`` or ``[B, ch, samples]``) at rate ``sr``."""
-        w = wave.detach().cpu().float() if isinstance(wave, torch.Tensor) else torch.from_numpy(np.asarray(wave, np.float32))
+        w = (
+            wave.detach().cpu().float()
+            if isinstance(wave, torch.Tensor)
+            else torch.from_numpy(np.asarray(wave, np.float32))
+        )
         w = w.reshape((1,) * (3 - w.dim()) + tuple(w.shape)) if w.dim() < 3 else w  # [B, ch, samples]
         device = next(self.teacher.parameters()).device
 

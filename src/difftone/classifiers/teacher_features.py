@@ -10,11 +10,6 @@ under ``results/features/teacher/`` and read by the same teacher encoder and hea
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
-
-
 KINDS = ("mert", "logmel")
 
 

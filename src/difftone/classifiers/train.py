@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 import torch
@@ -27,12 +28,12 @@ from torch import nn
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, TensorDataset
 from tqdm import tqdm
 
-from difftone.files import atomic_path
 from difftone.classifiers.cache import load_split, read_clip, read_index
 from difftone.classifiers.checkpoint import save_checkpoint
 from difftone.classifiers.heads import ClassifierHead
 from difftone.classifiers.student import LatentClassifier, StudentEncoder, load_student
 from difftone.classifiers.teacher import TeacherClassifier, TeacherEncoder, fit_frames, load_teacher
+from difftone.files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class StageParams:
     batch_size: int = 32
 
     @classmethod
-    def of(cls, d: dict[str, Any] | "StageParams") -> "StageParams":
+    def of(cls, d: dict[str, Any] | StageParams) -> StageParams:
         return d if isinstance(d, StageParams) else cls(**d)
 
 
@@ -63,7 +64,7 @@ class Arch:
     student_channels: int = 16
 
     @classmethod
-    def of(cls, d: dict[str, Any] | "Arch") -> "Arch":
+    def of(cls, d: dict[str, Any] | Arch) -> Arch:
         if isinstance(d, Arch):
             return d
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
@@ -151,7 +152,12 @@ def fit(
     model.eval()
     hist = pd.DataFrame(rows)
     best_row = hist.loc[hist["val_acc"].idxmax()] if score_fn is not None else hist.loc[hist["val_loss"].idxmin()]
-    log.info("%s: best epoch %d (%s)", desc, int(best_row["epoch"]), ", ".join(f"{k} {best_row[k]:.4f}" for k in hist.columns[1:]))
+    log.info(
+        "%s: best epoch %d (%s)",
+        desc,
+        int(best_row["epoch"]),
+        ", ".join(f"{k} {best_row[k]:.4f}" for k in hist.columns[1:]),
+    )
     return hist
 
 
@@ -180,7 +186,9 @@ def _mert_split(manifest: str | Path, split: str, instruments: list[str], frames
     return ClipDataset(files, labels, frames_in, time_axis=1)  # [L, T, D]
 
 
-def _latent_split(manifest: str | Path, split: str, instruments: list[str], frames: int) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+def _latent_split(
+    manifest: str | Path, split: str, instruments: list[str], frames: int
+) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """All latents of a split in memory ``[N, C, frames]`` (they are small), labels, and clip paths."""
     files, labels = load_split(manifest, split, instruments)
     ds = ClipDataset(files, labels, frames, time_axis=-1)
@@ -221,8 +229,15 @@ def train_teacher(
     frames_in = _frames_of(mert_manifest)
     train, val = teacher_training_sets(mert_manifest, instruments, frames_in, roundtrip_manifest)
     num_layers, _, hidden = train[0][0].shape
-    log.info("teacher: %d train / %d val clips%s, MERT %d layers x %d frames x %d", len(train), len(val),
-             " (clean + round-tripped)" if roundtrip_manifest is not None else "", num_layers, frames_in, hidden)
+    log.info(
+        "teacher: %d train / %d val clips%s, MERT %d layers x %d frames x %d",
+        len(train),
+        len(val),
+        " (clean + round-tripped)" if roundtrip_manifest is not None else "",
+        num_layers,
+        frames_in,
+        hidden,
+    )
     _seed(seed)
     encoder = TeacherEncoder(num_layers, hidden, frames_in, arch.frames, arch.feature_dim)
     model = TeacherClassifier(encoder, arch.head(len(instruments)), instruments).to(dev)
@@ -230,13 +245,21 @@ def train_teacher(
     weights = [round(w, 4) for w in model.encoder.layer_weights().tolist()]
     log.info("teacher: layer weights %s", weights)
     summary = {"val_acc": float(hist["val_acc"].max()), "epochs_run": len(hist), "layer_weights": weights}
-    save_checkpoint(model, "teacher", model.checkpoint_config(mert=dict(mert), window_seconds=clip_seconds, training={**params.__dict__, "seed": seed}, summary=summary), out_dir)
+    save_checkpoint(
+        model,
+        "teacher",
+        model.checkpoint_config(
+            mert=dict(mert), window_seconds=clip_seconds, training={**params.__dict__, "seed": seed}, summary=summary
+        ),
+        out_dir,
+    )
     _write_history(hist, out_dir)
     return model
 
 
-def teacher_training_sets(mert_manifest: str | Path, instruments: list[str], frames_in: int,
-                          roundtrip_manifest: str | Path | None = None) -> tuple[ClipDataset, ClipDataset]:
+def teacher_training_sets(
+    mert_manifest: str | Path, instruments: list[str], frames_in: int, roundtrip_manifest: str | Path | None = None
+) -> tuple[ClipDataset, ClipDataset]:
     """The teacher's training and validation sets: the clean train / val clips of ``mert_manifest``, and,
     with ``roundtrip_manifest``, the same clips after the round trip added to each (train: clean +
     round-tripped; validation: clean + round-tripped, the two kinds of audio the teacher judges: clean
@@ -248,12 +271,16 @@ def teacher_training_sets(mert_manifest: str | Path, instruments: list[str], fra
     clean, rt = read_index(mert_manifest), read_index(roundtrip_manifest)
     extra = sorted(set(rt["split"]) - {"train", "val"})
     if extra:
-        raise ValueError(f"{roundtrip_manifest} has clips of split(s) {extra}: only train and val clips are "
-                         "round-tripped; rerun the features stage")
+        raise ValueError(
+            f"{roundtrip_manifest} has clips of split(s) {extra}: only train and val clips are "
+            "round-tripped; rerun the features stage"
+        )
     for split in ("train", "val"):
         if sorted(rt.loc[rt["split"] == split, "path"]) != sorted(clean.loc[clean["split"] == split, "path"]):
-            raise ValueError(f"{roundtrip_manifest} and {mert_manifest} list different {split} clips; "
-                             "rerun both feature stages from the same results/data/index.csv")
+            raise ValueError(
+                f"{roundtrip_manifest} and {mert_manifest} list different {split} clips; "
+                "rerun both feature stages from the same results/data/index.csv"
+            )
     for i, split in enumerate(("train", "val")):
         files, labels = load_split(roundtrip_manifest, split, instruments)
         sets[i] = ConcatDataset([sets[i], ClipDataset(files, labels, frames_in, time_axis=1)])
@@ -261,7 +288,9 @@ def teacher_training_sets(mert_manifest: str | Path, instruments: list[str], fra
 
 
 @torch.no_grad()
-def teacher_representations(teacher: TeacherClassifier, data: ClipDataset, device: torch.device, batch_size: int = 64) -> torch.Tensor:
+def teacher_representations(
+    teacher: TeacherClassifier, data: ClipDataset, device: torch.device, batch_size: int = 64
+) -> torch.Tensor:
     """The frozen teacher representation ``[N, T', D]`` of every clip of ``data``."""
     teacher.eval().to(device)
     reps = [teacher.encoder(x.to(device)).cpu() for x, _ in DataLoader(data, batch_size=batch_size)]
@@ -303,8 +332,14 @@ def distill_student(
         rep = teacher_representations(teacher, _mert_split(mert_manifest, split, instruments, frames_in), dev)
         sets[split] = TensorDataset(lat, rep)
     in_channels = sets["train"].tensors[0].shape[1]
-    log.info("distillation: %d train / %d val clips, latents %d channels x %d frames -> teacher representation %s",
-             len(sets["train"]), len(sets["val"]), in_channels, sets["train"].tensors[0].shape[2], tuple(sets["train"].tensors[1].shape[1:]))
+    log.info(
+        "distillation: %d train / %d val clips, latents %d channels x %d frames -> teacher representation %s",
+        len(sets["train"]),
+        len(sets["val"]),
+        in_channels,
+        sets["train"].tensors[0].shape[2],
+        tuple(sets["train"].tensors[1].shape[1:]),
+    )
     _seed(seed)
     student = StudentEncoder(in_channels, arch.frames, arch.feature_dim, arch.student_channels)
     lat = sets["train"].tensors[0]
@@ -312,7 +347,12 @@ def distill_student(
     student.to(dev)
     hist = fit(student, sets["train"], sets["val"], cosine_loss, params, dev, seed, "distill")
     summary = {"val_cosine_loss": float(hist["val_loss"].min()), "epochs_run": len(hist)}
-    config = {"instruments": instruments, "student": student.config, "training": {**params.__dict__, "seed": seed}, "summary": summary}
+    config = {
+        "instruments": instruments,
+        "student": student.config,
+        "training": {**params.__dict__, "seed": seed},
+        "summary": summary,
+    }
     save_checkpoint(student, "student", config, out_dir)
     _write_history(hist, out_dir)
     return student
@@ -340,11 +380,23 @@ def train_student_head(
         sets[split] = TensorDataset(reps, y)
     log.info("student head: %d train / %d val clips on the frozen student", len(sets["train"]), len(sets["val"]))
     _seed(seed)
-    head = ClassifierHead(student.config["feature_dim"], len(instruments), arch.head_hidden, arch.lstm_size, arch.dropout).to(dev)
+    head = ClassifierHead(
+        student.config["feature_dim"], len(instruments), arch.head_hidden, arch.lstm_size, arch.dropout
+    ).to(dev)
     hist = fit(head, sets["train"], sets["val"], F.cross_entropy, params, dev, seed, "student head", score_fn=accuracy)
     model = LatentClassifier(student.cpu(), head.cpu(), instruments).eval()
     summary = {"val_acc": float(hist["val_acc"].max()), "epochs_run": len(hist)}
-    save_checkpoint(model, "latent_classifier", model.checkpoint_config(variant="distilled", window_frames=_frames_of(latent_manifest), training={**params.__dict__, "seed": seed}, summary=summary), out_dir)
+    save_checkpoint(
+        model,
+        "latent_classifier",
+        model.checkpoint_config(
+            variant="distilled",
+            window_frames=_frames_of(latent_manifest),
+            training={**params.__dict__, "seed": seed},
+            summary=summary,
+        ),
+        out_dir,
+    )
     _write_history(hist, out_dir)
     return model
 
@@ -363,14 +415,37 @@ def train_baseline(
     frames = _frames_of(latent_manifest)
     lat, y, _ = _latent_split(latent_manifest, "train", instruments, frames)
     vlat, vy, _ = _latent_split(latent_manifest, "val", instruments, frames)
-    log.info("baseline: %d train / %d val clips, latents %d channels x %d frames", len(lat), len(vlat), lat.shape[1], lat.shape[2])
+    log.info(
+        "baseline: %d train / %d val clips, latents %d channels x %d frames",
+        len(lat),
+        len(vlat),
+        lat.shape[1],
+        lat.shape[2],
+    )
     _seed(seed)
     student = StudentEncoder(lat.shape[1], arch.frames, arch.feature_dim, arch.student_channels)
     student.set_latent_stats(lat.mean(dim=(0, 2)), lat.std(dim=(0, 2)))
     model = LatentClassifier(student, arch.head(len(instruments)), instruments).to(dev)
-    hist = fit(model, TensorDataset(lat, y), TensorDataset(vlat, vy), F.cross_entropy, params, dev, seed, "baseline", score_fn=accuracy)
+    hist = fit(
+        model,
+        TensorDataset(lat, y),
+        TensorDataset(vlat, vy),
+        F.cross_entropy,
+        params,
+        dev,
+        seed,
+        "baseline",
+        score_fn=accuracy,
+    )
     model = model.cpu().eval()
     summary = {"val_acc": float(hist["val_acc"].max()), "epochs_run": len(hist)}
-    save_checkpoint(model, "latent_classifier", model.checkpoint_config(variant="non-distilled", window_frames=frames, training={**params.__dict__, "seed": seed}, summary=summary), out_dir)
+    save_checkpoint(
+        model,
+        "latent_classifier",
+        model.checkpoint_config(
+            variant="non-distilled", window_frames=frames, training={**params.__dict__, "seed": seed}, summary=summary
+        ),
+        out_dir,
+    )
     _write_history(hist, out_dir)
     return model

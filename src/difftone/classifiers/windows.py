@@ -17,8 +17,9 @@ engine's per-step hook on x0_hat (latent frames).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 
@@ -41,10 +42,12 @@ class Windowing:
         if not 0 < self.hop <= 1:
             raise ValueError(f"classifiers.window.hop must be in (0, 1] (a fraction of the window), got {self.hop}")
         if self.aggregate not in AGGREGATES:
-            raise ValueError(f"classifiers.window.aggregate must be one of {', '.join(AGGREGATES)}, got {self.aggregate!r}")
+            raise ValueError(
+                f"classifiers.window.aggregate must be one of {', '.join(AGGREGATES)}, got {self.aggregate!r}"
+            )
 
     @classmethod
-    def of(cls, value: "Windowing | Mapping[str, Any] | None") -> "Windowing":
+    def of(cls, value: Windowing | Mapping[str, Any] | None) -> Windowing:
         if isinstance(value, Windowing):
             return value
         return cls(**dict(value or {}))

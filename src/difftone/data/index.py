@@ -49,7 +49,9 @@ def check_clip_file(
         raise audio.AudioError(path, f"not a .wav file ({path.suffix or 'no suffix'})")
     name = parse_name(path.name)
     if name is not None and name.instrument != instrument:
-        raise audio.AudioError(path, f"file name says instrument {name.instrument!r} but it is in folder {instrument!r}")
+        raise audio.AudioError(
+            path, f"file name says instrument {name.instrument!r} but it is in folder {instrument!r}"
+        )
     head = audio.info(path)
     audio.check_clip(path, head.sample_rate, head.frames, sample_rate, clip_seconds, length_tolerance)
     wave, rate = audio.load(path)
@@ -107,13 +109,16 @@ def scan_clips(
     for code, path in tqdm(files, desc=f"check clips in {root}", unit="clip"):
         try:
             rows.append(
-                check_clip_file(path, code, sample_rate, clip_seconds, silence_db, max_silent_fraction, length_tolerance)
+                check_clip_file(
+                    path, code, sample_rate, clip_seconds, silence_db, max_silent_fraction, length_tolerance
+                )
             )
         except audio.AudioError as exc:
             if policy == "error":
                 raise audio.AudioError(
-                    exc.path, f"{exc.reason} (data.bad_clip_policy is 'error'; set it to 'skip' to list bad clips "
-                    "in results/data/rejected.csv and go on, or remove the file)"
+                    exc.path,
+                    f"{exc.reason} (data.bad_clip_policy is 'error'; set it to 'skip' to list bad clips "
+                    "in results/data/rejected.csv and go on, or remove the file)",
                 ) from None
             log.warning("skipping %s", exc)
             rejected.append({"path": Path(exc.path).as_posix(), "reason": exc.reason})
@@ -125,8 +130,12 @@ def scan_clips(
         raise DataError(f"{root}: no usable clip for instrument(s) {', '.join(empty)} (see the log for the reasons)")
     _write_csv(clips, clips_csv)
     _write_csv(rejected, rejected_csv)
-    log.info("%d clips indexed, %d rejected; per instrument: %s",
-             len(clips), len(rejected), clips.groupby("instrument").size().to_dict())
+    log.info(
+        "%d clips indexed, %d rejected; per instrument: %s",
+        len(clips),
+        len(rejected),
+        clips.groupby("instrument").size().to_dict(),
+    )
     return clips, rejected
 
 
@@ -137,8 +146,14 @@ def recording_of(path: str) -> str:
     return name.recording if name is not None else Path(path).as_posix()
 
 
-def split_clips(clips_csv: str | Path, index_csv: str | Path, seed: int = 0, val_fraction: float = 0.2,
-                test_fraction: float = 0.2, by_score: bool = False) -> pd.DataFrame:
+def split_clips(
+    clips_csv: str | Path,
+    index_csv: str | Path,
+    seed: int = 0,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.2,
+    by_score: bool = False,
+) -> pd.DataFrame:
     """Stratified, seeded train/val/test split of ``clips.csv`` into ``index.csv``, grouped by recording.
 
     Per instrument, its recordings are shuffled (seeded by ``seed`` and the instrument only, so the draw
@@ -156,8 +171,10 @@ def split_clips(clips_csv: str | Path, index_csv: str | Path, seed: int = 0, val
         if not 0 < value < 1:
             raise ValueError(f"data.{key} must be in (0, 1), got {value}")
     if val_fraction + test_fraction >= 1:
-        raise ValueError(f"data.val_fraction + data.test_fraction must be < 1 (some clips train), got "
-                         f"{val_fraction} + {test_fraction}")
+        raise ValueError(
+            f"data.val_fraction + data.test_fraction must be < 1 (some clips train), got "
+            f"{val_fraction} + {test_fraction}"
+        )
     clips = _read_csv(clips_csv, CLIP_COLUMNS).sort_values("path", ignore_index=True)
     clips["recording"] = [recording_of(p) for p in clips["path"]]
     clips["split"] = "train"
@@ -168,8 +185,10 @@ def split_clips(clips_csv: str | Path, index_csv: str | Path, seed: int = 0, val
     for code, group in clips.groupby("instrument", sort=True):
         recordings = sorted(group["recording"].unique())
         if len(recordings) < 3:
-            raise DataError(f"{clips_csv}: instrument {code!r} has {len(recordings)} recording(s); a train/val/test "
-                            "split by recording needs 3 (add clips or remove the instrument)")
+            raise DataError(
+                f"{clips_csv}: instrument {code!r} has {len(recordings)} recording(s); a train/val/test "
+                "split by recording needs 3 (add clips or remove the instrument)"
+            )
         if by_score:
             order = sorted(recordings, key=score_rank.__getitem__)
         else:
@@ -186,20 +205,29 @@ def split_clips(clips_csv: str | Path, index_csv: str | Path, seed: int = 0, val
                 taken += int(sizes[rec])
                 dealt += 1
         if dealt >= len(order) or not (clips.loc[group.index, "split"] == "val").any():
-            raise DataError(f"{clips_csv}: instrument {code!r}: its {len(recordings)} recordings do not fill "
-                            "train, val and test; add clips or lower data.val_fraction/data.test_fraction")
+            raise DataError(
+                f"{clips_csv}: instrument {code!r}: its {len(recordings)} recordings do not fill "
+                "train, val and test; add clips or lower data.val_fraction/data.test_fraction"
+            )
     _write_csv(clips[INDEX_COLUMNS], index_csv)
-    log.info("split (seed %d, val %g, test %g, by %s): %s", seed, val_fraction, test_fraction,
-             "score" if by_score else "recording",
-             clips.groupby(["instrument", "split"]).size().unstack(fill_value=0).to_dict("index"))
+    log.info(
+        "split (seed %d, val %g, test %g, by %s): %s",
+        seed,
+        val_fraction,
+        test_fraction,
+        "score" if by_score else "recording",
+        clips.groupby(["instrument", "split"]).size().unstack(fill_value=0).to_dict("index"),
+    )
     return clips[INDEX_COLUMNS]
 
 
 def _clip_number(path: str, clips_csv: str | Path) -> int:
     name = parse_name(Path(path).name)
     if name is None:
-        raise DataError(f"{clips_csv}: {path} is not named like an IRMAS clip ([code][genre]NNNN__K.wav), so it has "
-                        "no score number; a split by score is for the embedded dataset only (data.source: embedded)")
+        raise DataError(
+            f"{clips_csv}: {path} is not named like an IRMAS clip ([code][genre]NNNN__K.wav), so it has "
+            "no score number; a split by score is for the embedded dataset only (data.source: embedded)"
+        )
     return name.number
 
 
@@ -212,8 +240,14 @@ def read_index(path: str | Path = "results/data/index.csv", split: str | None = 
 
 
 def _read_csv(path: str | Path, columns: list[str]) -> pd.DataFrame:
-    return read_csv(path, columns, what=f"`snakemake -R {path}`", error=DataError, allow_empty=True,
-                    dtype={"genre": "string", "drums": "string", "recording": "string"})
+    return read_csv(
+        path,
+        columns,
+        what=f"`snakemake -R {path}`",
+        error=DataError,
+        allow_empty=True,
+        dtype={"genre": "string", "drums": "string", "recording": "string"},
+    )
 
 
 def _write_csv(table: pd.DataFrame, path: str | Path) -> None:

@@ -62,8 +62,14 @@ def parse_name(name: str) -> ClipName | None:
     m = _NAME.match(name)
     if m is None:
         return None
-    return ClipName(m["instrument"], m["drums"], m["genre"], int(m["number"]), int(m["excerpt"]),
-                    int(m["prefix"]) if m["prefix"] else None)
+    return ClipName(
+        m["instrument"],
+        m["drums"],
+        m["genre"],
+        int(m["number"]),
+        int(m["excerpt"]),
+        int(m["prefix"]) if m["prefix"] else None,
+    )
 
 
 def format_name(instrument: str, genre: str, number: int, excerpt: int = 1, drums: str | None = None) -> str:

@@ -165,7 +165,9 @@ def arpeggio(rng: np.random.Generator, prof: Profile, seconds: float) -> list[pr
     shape = CHORDS[str(rng.choice(list(CHORDS)))]
     root = int(rng.integers(prof.low, prof.high - 12 + 1))
     tones = [root + iv for iv in shape]
-    order = {"up": tones, "down": tones[::-1], "updown": tones + tones[-2:0:-1]}[str(rng.choice(["up", "down", "updown"]))]
+    order = {"up": tones, "down": tones[::-1], "updown": tones + tones[-2:0:-1]}[
+        str(rng.choice(["up", "down", "updown"]))
+    ]
     step = float(rng.uniform(0.15, 0.4))
     base = int(rng.integers(60, 111))
     notes, t, k = [], float(rng.uniform(0.0, 0.03)), 0
@@ -257,7 +259,9 @@ def render_clip(
             inst.notes = KINDS[kind](rng, prof, seconds)
         pan = int(rng.integers(40, 89))
         wave = synthesize(inst, sample_rate, seconds, pan)
-        wave = audio.normalize_peak(wave, float(rng.uniform(0.5, 0.89)))  # below audio.PEAK_CEILING: written as rendered
+        wave = audio.normalize_peak(
+            wave, float(rng.uniform(0.5, 0.89))
+        )  # below audio.PEAK_CEILING: written as rendered
         try:
             audio.check_silence(wave, sample_rate, f"{code} clip {index}", silence_db, max_silent_fraction=0.0)
         except audio.AudioError as exc:
@@ -365,29 +369,38 @@ def _into_range(pitch: int, prof: Profile) -> int:
     return max(prof.low, pitch)
 
 
-def duet_notes(rng: np.random.Generator, kind: str, first: Profile, second: Profile,
-               seconds: float) -> tuple[list[pretty_midi.Note], list[pretty_midi.Note]]:
+def duet_notes(
+    rng: np.random.Generator, kind: str, first: Profile, second: Profile, seconds: float
+) -> tuple[list[pretty_midi.Note], list[pretty_midi.Note]]:
     """The notes of both instruments of one duet clip (see the section's comment)."""
     melody = phrase(rng, first, seconds)
     if kind == "unison":
         shift = int(rng.choice([-12, 0, 12]))
-        other = [pretty_midi.Note(_velocity(rng, n.velocity), _into_range(n.pitch + shift, second), n.start, n.end)
-                 for n in melody]
+        other = [
+            pretty_midi.Note(_velocity(rng, n.velocity), _into_range(n.pitch + shift, second), n.start, n.end)
+            for n in melody
+        ]
         return melody, other
     if kind == "accompaniment":
-        return melody, (chord(rng, second, seconds) if second.polyphony > 1 else
-                        KINDS[str(rng.choice(["note", "chord"]))](rng, second, seconds))
+        return melody, (
+            chord(rng, second, seconds)
+            if second.polyphony > 1
+            else KINDS[str(rng.choice(["note", "chord"]))](rng, second, seconds)
+        )
     raise DataError(f"unknown duet kind {kind!r}; known: {', '.join(DUET_KINDS)}")
 
 
-def render_duet(pair: tuple[str, str], index: int, seed: int, sample_rate: int, seconds: float,
-                silence_db: float = -60.0) -> tuple[np.ndarray, list[pretty_midi.Instrument], dict]:
+def render_duet(
+    pair: tuple[str, str], index: int, seed: int, sample_rate: int, seconds: float, silence_db: float = -60.0
+) -> tuple[np.ndarray, list[pretty_midi.Instrument], dict]:
     """Draw and render duet ``index`` of the instrument ``pair``: each part rendered alone, panned apart,
     brought to the same peak and mixed; redrawn until the mix passes the strict silence check."""
     for code in pair:
         if INSTRUMENTS[code].gm_program is None or code not in PROFILES:
-            raise DataError(f"instrument {code!r} has no General MIDI program: no duet can render it; "
-                            "remove it from data.duets.pairs")
+            raise DataError(
+                f"instrument {code!r} has no General MIDI program: no duet can render it; "
+                "remove it from data.duets.pairs"
+            )
     kind = DUET_KINDS[index % len(DUET_KINDS)]
     rng = duet_rng(seed, pair, index)
     for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -403,8 +416,9 @@ def render_duet(pair: tuple[str, str], index: int, seed: int, sample_rate: int, 
             waves.append(audio.normalize_peak(synthesize(inst, sample_rate, seconds, pan), 0.5))
         wave = audio.normalize_peak(waves[0] + waves[1], float(rng.uniform(0.5, 0.9)))
         try:
-            audio.check_silence(wave, sample_rate, f"duet {duet_name(pair)} {index}", silence_db,
-                                max_silent_fraction=0.0)
+            audio.check_silence(
+                wave, sample_rate, f"duet {duet_name(pair)} {index}", silence_db, max_silent_fraction=0.0
+            )
         except audio.AudioError as exc:
             log.debug("redrawing %s (%s)", exc.path, exc.reason)
             continue
@@ -437,8 +451,9 @@ def render_duets(
     pairs = [tuple(p) for p in pairs]
     for p in pairs:  # fail before rendering anything
         if len(p) != 2 or p[0] == p[1] or any(c not in INSTRUMENTS for c in p):
-            raise DataError(f"data.duets.pairs: {list(p)} is not two different instrument codes "
-                            f"(known: {', '.join(INSTRUMENTS)})")
+            raise DataError(
+                f"data.duets.pairs: {list(p)} is not two different instrument codes (known: {', '.join(INSTRUMENTS)})"
+            )
     if out_dir.exists() and not overwrite:
         raise DataError(f"{out_dir} already exists; delete it or pass overwrite=True")
     rows = []

@@ -35,8 +35,9 @@ resumed run (:meth:`Editor.resume` with a conditioning schedule) -> :class:`Mult
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -118,8 +119,10 @@ def plan_edits(
     spec = strategy_spec(strategy)
     source = instrument(source).code
     if spec.probe_classifier and options.probe_classifier is None:
-        raise StrategyError(f"strategy {strategy} probes the target prompt with the latent classifier: "
-                            "pass its checkpoint (results/classifiers/distilled)")
+        raise StrategyError(
+            f"strategy {strategy} probes the target prompt with the latent classifier: "
+            "pass its checkpoint (results/classifiers/distilled)"
+        )
     plans = []
     for target in targets:
         prompt = swap_instrument(trajectory.prompt, source, target, options.synonyms)
@@ -127,23 +130,40 @@ def plan_edits(
         if spec.needs_probe:
             classifier = options.probe_classifier if spec.probe_classifier else None
             probe = TargetProbe(editor, classifier, trajectory, prompt)
-        generator = rng(target) if callable(rng) else (rng if rng is not None else edit_rng(options.seed, item,
-                                                                                             target))
-        choice = choose_swap(strategy, trajectory.trace, trajectory.steps, generator, options.no_change_policy,
-                             trajectory.sigmas, target=target, probe=probe, source=source,
-                             options=options.strategy_options)
+        generator = rng(target) if callable(rng) else (rng if rng is not None else edit_rng(options.seed, item, target))
+        choice = choose_swap(
+            strategy,
+            trajectory.trace,
+            trajectory.steps,
+            generator,
+            options.no_change_policy,
+            trajectory.sigmas,
+            target=target,
+            probe=probe,
+            source=source,
+            options=options.strategy_options,
+        )
         step = choice.step
-        plans.append(EditPlan(
-            strategy=strategy, target=target, target_prompt=prompt, swap_step=step, reason=choice.reason,
-            fallback=choice.fallback, probe_nfe=probe.nfe if probe is not None else 0,
-            sigma=float("nan") if step is None else float(trajectory.sigmas[int(step)]),
-        ))
+        plans.append(
+            EditPlan(
+                strategy=strategy,
+                target=target,
+                target_prompt=prompt,
+                swap_step=step,
+                reason=choice.reason,
+                fallback=choice.fallback,
+                probe_nfe=probe.nfe if probe is not None else 0,
+                sigma=float("nan") if step is None else float(trajectory.sigmas[int(step)]),
+            )
+        )
     return plans
 
 
-def apply_edits(editor: Editor, trajectory: Trajectory | Sequence[Trajectory],
-                plans: Sequence[EditPlan] | Sequence[Sequence[EditPlan]]
-                ) -> list[EditRecord] | list[list[EditRecord]]:
+def apply_edits(
+    editor: Editor,
+    trajectory: Trajectory | Sequence[Trajectory],
+    plans: Sequence[EditPlan] | Sequence[Sequence[EditPlan]],
+) -> list[EditRecord] | list[list[EditRecord]]:
     """Run the plans' edits from the trajectory cache in one :meth:`Editor.edit_at` call: one trajectory and
     its plans -> its records; a sequence of trajectories and one list of plans each -> a list of their
     records (edits of different sources that resume at the same step share a DiT batch)."""
@@ -152,8 +172,11 @@ def apply_edits(editor: Editor, trajectory: Trajectory | Sequence[Trajectory],
         return _records(trajectory, plans, waves)
     trajectories, per_source = list(trajectory), list(plans)
     _same_length(trajectories, per_source, "lists of plans")
-    waves = editor.edit_at(trajectories, [[p.target_prompt for p in ps] for ps in per_source],
-                           [[p.swap_step for p in ps] for ps in per_source])
+    waves = editor.edit_at(
+        trajectories,
+        [[p.target_prompt for p in ps] for ps in per_source],
+        [[p.swap_step for p in ps] for ps in per_source],
+    )
     return [_records(t, ps, w) for t, ps, w in zip(trajectories, per_source, waves)]
 
 
@@ -167,8 +190,7 @@ def _records(trajectory: Trajectory, plans: Sequence[EditPlan], waves) -> list[E
 
 def _same_length(trajectories: Sequence, values: Sequence, what: str) -> None:
     if isinstance(values, str) or len(values) != len(trajectories):
-        raise EditError(f"{len(trajectories)} trajectories take {len(trajectories)} {what} (one each), "
-                        f"got {values!r}")
+        raise EditError(f"{len(trajectories)} trajectories take {len(trajectories)} {what} (one each), got {values!r}")
 
 
 def edit(
@@ -198,9 +220,10 @@ def edit(
     items = [item or ""] if one else (item if item is not None else [""] * len(trajectories))
     _same_length(trajectories, sources, "source instruments")
     _same_length(trajectories, items, "items")
-    plans = [plan_edits(editor, t, s, targets(s) if callable(targets) else targets, strategy, options, item=i,
-                        rng=rng)
-             for t, s, i in zip(trajectories, sources, items)]
+    plans = [
+        plan_edits(editor, t, s, targets(s) if callable(targets) else targets, strategy, options, item=i, rng=rng)
+        for t, s, i in zip(trajectories, sources, items)
+    ]
     records = apply_edits(editor, trajectories, plans)
     return records[0] if one else records
 
@@ -251,8 +274,9 @@ class MultiEditRecord:
         return sum(w.probe_nfe for w in self.words)
 
 
-def word_schedule(prompt: str, words: Sequence[WordSwap], steps: int,
-                  synonyms: Mapping[str, Sequence[str]] | None = None) -> list[tuple[int, str]]:
+def word_schedule(
+    prompt: str, words: Sequence[WordSwap], steps: int, synonyms: Mapping[str, Sequence[str]] | None = None
+) -> list[tuple[int, str]]:
     """The prompt changes of a multi-word edit: at each distinct swap step k < N, the source prompt with
     every word whose step is <= k swapped (so the prompt changes word by word along the trajectory)."""
     changes = []
@@ -283,12 +307,22 @@ def edit_words(
     swaps = []
     for src, tgt in resolved:
         plan = plan_edits(editor, trajectory, src.code, [tgt.code], strategy, options, item=item)[0]
-        swaps.append(WordSwap(src.code, tgt.code, plan.swap_step, plan.sigma, plan.reason, plan.fallback,
-                              plan.probe_nfe))
+        swaps.append(
+            WordSwap(src.code, tgt.code, plan.swap_step, plan.sigma, plan.reason, plan.fallback, plan.probe_nfe)
+        )
     n = trajectory.steps
     probe_nfe = sum(w.probe_nfe for w in swaps)
-    record = MultiEditRecord(strategy=strategy, source_prompt=trajectory.prompt, target_prompt=full_prompt,
-                             words=swaps, schedule=[], swap_step=None, sigma=float("nan"), reason="", nfe=probe_nfe)
+    record = MultiEditRecord(
+        strategy=strategy,
+        source_prompt=trajectory.prompt,
+        target_prompt=full_prompt,
+        words=swaps,
+        schedule=[],
+        swap_step=None,
+        sigma=float("nan"),
+        reason="",
+        nfe=probe_nfe,
+    )
     skipped = [w.source for w in swaps if w.swap_step is None]
     if skipped:
         record.reason = f"skipped: the no-change policy skipped the word(s) of {', '.join(skipped)}"

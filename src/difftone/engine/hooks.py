@@ -68,8 +68,16 @@ class ClassifierHook:
         flat = x0_hat.reshape(b * n, *x0_hat.shape[2:])
         if param is not None:
             flat = flat.to(device=param.device, dtype=param.dtype)
-        probs = torch.cat([torch.softmax(self.classifier(flat[i : i + batch]).float(), dim=-1)
-                           for i in range(0, b * n, max(1, int(batch)))]).cpu().reshape(b, n, -1)
+        probs = (
+            torch.cat(
+                [
+                    torch.softmax(self.classifier(flat[i : i + batch]).float(), dim=-1)
+                    for i in range(0, b * n, max(1, int(batch)))
+                ]
+            )
+            .cpu()
+            .reshape(b, n, -1)
+        )
         for step in range(n):
             self._probs[step] = probs[:, step]
             self._sigmas[step] = float(sigmas[step])

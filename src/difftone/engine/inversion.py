@@ -34,7 +34,7 @@ Only the backbone interface is used (``predict``, ``step(noise=)``, ``noise_scal
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -79,8 +79,10 @@ def invert_latents(
         raise EditError(f"got {w0.shape[0]} latents, {len(prompts)} prompts and {len(seeds)} seeds")
     window = backbone.window_for(duration)
     if tuple(w0.shape[1:]) != (backbone.latent_channels, window):
-        raise EditError(f"latents {tuple(w0.shape[1:])} do not fill the model's window "
-                        f"({backbone.latent_channels}, {window}); pad the audio to the window")
+        raise EditError(
+            f"latents {tuple(w0.shape[1:])} do not fill the model's window "
+            f"({backbone.latent_channels}, {window}); pad the audio to the window"
+        )
     editor.check_settings(steps, duration, guidance_scale)
     frames = backbone.frames_for(duration)
     schedule = editor.new_schedule(steps)
@@ -94,8 +96,9 @@ def invert_latents(
     # recorded on the device in float32 (an inversion's reconstruction is exact only in float32), copied once
     states, x0s, noise = [x.float()], [], []
     residual = None
-    for k in tqdm(range(steps), desc="invert", leave=False,
-                  disable=None if editor.progress is None else not editor.progress):
+    for k in tqdm(
+        range(steps), desc="invert", leave=False, disable=None if editor.progress is None else not editor.progress
+    ):
         prediction = editor.predict(x, k, schedule, cond, guidance_scale)
         mu = backbone.step(schedule, prediction, k, x, noise=torch.zeros_like(x))
         s = float(schedule.noise_scale(k))
@@ -107,8 +110,10 @@ def invert_latents(
             residual = xs[:, k + 1] - mu
             x = mu + residual
         else:
-            raise EditError(f"step {k} of {backbone.spec or 'the model'}'s sampler has no noise term: "
-                            "edit-friendly inversion needs a stochastic sampler")
+            raise EditError(
+                f"step {k} of {backbone.spec or 'the model'}'s sampler has no noise term: "
+                "edit-friendly inversion needs a stochastic sampler"
+            )
         for hook in hooks:
             hook(k, sigmas[k], prediction.x0_hat[:, :, :frames])
         states.append(x.float())
@@ -120,16 +125,34 @@ def invert_latents(
     latents, x0_hat, noise_maps = (torch.stack(t, 1).cpu() for t in (states, x0s, noise))
     traces = editor.read_traces(x0_hat, sigmas, frames)  # the classifier's trace: one batched call
     per_item = (editor.nfe - nfe0) // len(prompts)
-    log.info("inverted %d recording(s): %d steps, %d NFE each, |residual| %.3g", len(prompts), steps, per_item,
-             float(residual.abs().max()))
+    log.info(
+        "inverted %d recording(s): %d steps, %d NFE each, |residual| %.3g",
+        len(prompts),
+        steps,
+        per_item,
+        float(residual.abs().max()),
+    )
     return [
         Trajectory(
-            prompt=prompts[b], seed=seeds[b], steps=int(steps), duration=float(duration),
-            guidance_scale=float(guidance_scale), sigmas=sigmas,
-            noise_bounds=tuple(float(v) for v in schedule.noise_bounds), solver_order=int(schedule.order),
-            latents=latents[b], x0_hat=x0_hat[b], audio=audio[b], sample_rate=backbone.sample_rate,
-            latent_frames=frames, trace=traces[b], nfe=per_item, model=backbone.spec, origin="inverted",
-            noise=noise_maps[b], residual=residual[b].float().cpu(),
+            prompt=prompts[b],
+            seed=seeds[b],
+            steps=int(steps),
+            duration=float(duration),
+            guidance_scale=float(guidance_scale),
+            sigmas=sigmas,
+            noise_bounds=tuple(float(v) for v in schedule.noise_bounds),
+            solver_order=int(schedule.order),
+            latents=latents[b],
+            x0_hat=x0_hat[b],
+            audio=audio[b],
+            sample_rate=backbone.sample_rate,
+            latent_frames=frames,
+            trace=traces[b],
+            nfe=per_item,
+            model=backbone.spec,
+            origin="inverted",
+            noise=noise_maps[b],
+            residual=residual[b].float().cpu(),
             target_guidance_scale=None if target_guidance_scale is None else float(target_guidance_scale),
             recording=None if recordings is None else dict(recordings[b]),
             window="full" if latents.shape[-1] == backbone.window_frames else "duration",
@@ -148,13 +171,30 @@ def window_wave(wave: torch.Tensor, backbone) -> torch.Tensor:
     return torch.nn.functional.pad(wave, (0, window - n))
 
 
-def invert_audio(editor: Editor, wave: torch.Tensor, prompts: Sequence[str], seeds: Sequence[int], steps: int,
-                 guidance_scale: float, *, target_guidance_scale: float | None = None,
-                 recordings: Sequence[dict] | None = None) -> list[Trajectory]:
+def invert_audio(
+    editor: Editor,
+    wave: torch.Tensor,
+    prompts: Sequence[str],
+    seeds: Sequence[int],
+    steps: int,
+    guidance_scale: float,
+    *,
+    target_guidance_scale: float | None = None,
+    recordings: Sequence[dict] | None = None,
+) -> list[Trajectory]:
     """Audio ``[B, ch, n]`` at the backbone's rate and channels (``difftone.real_audio.load_recording``
     prepares it) -> inverted trajectories of duration ``n / sample_rate``."""
     backbone = editor.backbone
     duration = int(wave.shape[-1]) / backbone.sample_rate
     w0 = backbone.encode_audio(window_wave(wave.float(), backbone).to(backbone.device)).float()
-    return invert_latents(editor, w0, prompts, seeds, steps, duration, guidance_scale,
-                          target_guidance_scale=target_guidance_scale, recordings=recordings)
+    return invert_latents(
+        editor,
+        w0,
+        prompts,
+        seeds,
+        steps,
+        duration,
+        guidance_scale,
+        target_guidance_scale=target_guidance_scale,
+        recordings=recordings,
+    )

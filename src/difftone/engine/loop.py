@@ -40,8 +40,8 @@ from __future__ import annotations
 import logging
 import numbers
 from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -101,7 +101,9 @@ def conditioning_at(changes: ConditioningSchedule, start: int, steps: int) -> li
 class DenoiseResult:
     latents: torch.Tensor  # [B, C, W] final latents (on the device, float32)
     states: torch.Tensor | None = None  # [B, N+1-start, C, W] x_k for k = start..N (CPU, cache dtype), when recorded
-    x0_hat: torch.Tensor | None = None  # [B, N-start, C, W] x0_hat of steps start..N-1 (CPU, cache dtype), when recorded
+    x0_hat: torch.Tensor | None = (
+        None  # [B, N-start, C, W] x0_hat of steps start..N-1 (CPU, cache dtype), when recorded
+    )
 
 
 class Editor:
@@ -116,10 +118,16 @@ class Editor:
     :meth:`edit_at` (``edits.batch_size``; None: one batch per swap step).
     """
 
-    def __init__(self, backbone: Backbone, classifier: torch.nn.Module | None = None,
-                 hooks: Sequence[StepHook] = (), progress: bool | None = None,
-                 cache_dtype: torch.dtype | str = torch.float32, batch_size: int | None = None,
-                 trace_batch: int = 256):
+    def __init__(
+        self,
+        backbone: Backbone,
+        classifier: torch.nn.Module | None = None,
+        hooks: Sequence[StepHook] = (),
+        progress: bool | None = None,
+        cache_dtype: torch.dtype | str = torch.float32,
+        batch_size: int | None = None,
+        trace_batch: int = 256,
+    ):
         self.backbone = backbone
         self.classifier_hook = ClassifierHook(classifier) if classifier is not None else None
         self.hooks = list(hooks)
@@ -163,8 +171,9 @@ class Editor:
         audio = self.backbone.decode(latents)
         return audio[:, :, : int(duration * self.backbone.sample_rate)].float().cpu()
 
-    def predict(self, latents: torch.Tensor, step: int, schedule: Schedule, cond: Conditioning,
-                guidance_scale: float) -> Prediction:
+    def predict(
+        self, latents: torch.Tensor, step: int, schedule: Schedule, cond: Conditioning, guidance_scale: float
+    ) -> Prediction:
         """One guided denoiser evaluation (grad follows the caller's mode); counts NFE and calls."""
         prediction = self.backbone.predict(latents, step, schedule, cond, guidance_scale)
         self.nfe += int(latents.shape[0])
@@ -204,8 +213,12 @@ class Editor:
         states = [latents.to(self.cache_dtype, copy=True)] if record else []
         x0s: list[torch.Tensor] = []
         noise = noise or {}
-        bar = tqdm(range(start, steps), desc="denoise", leave=False,
-                   disable=None if self.progress is None else not self.progress)
+        bar = tqdm(
+            range(start, steps),
+            desc="denoise",
+            leave=False,
+            disable=None if self.progress is None else not self.progress,
+        )
         for i, cond in zip(bar, per_step):
             if guide is not None:
                 latents = guide(i, latents, schedule, cond)
@@ -219,8 +232,7 @@ class Editor:
                 x0s.append(x0_hat.to(self.cache_dtype, copy=True))
         if not record:
             return DenoiseResult(latents)
-        return DenoiseResult(latents, torch.stack(states, dim=1).cpu(),
-                             torch.stack(x0s, dim=1).cpu() if x0s else None)
+        return DenoiseResult(latents, torch.stack(states, dim=1).cpu(), torch.stack(x0s, dim=1).cpu() if x0s else None)
 
     def read_traces(self, x0_hat: torch.Tensor, sigmas: Sequence[float], frames: int) -> list:
         """The classifier's trace of each sample from its recorded x0_hat ``[B, N, C, W]`` (the frames of the
@@ -264,8 +276,14 @@ class Editor:
         frames = c.frames_for(duration)
         nfe0 = self.nfe
         result = self.denoise(
-            self.initial_latents(seeds, duration), self.encode(prompts, duration), seeds, steps, guidance_scale,
-            frames, hooks=self.hooks, record=True,
+            self.initial_latents(seeds, duration),
+            self.encode(prompts, duration),
+            seeds,
+            steps,
+            guidance_scale,
+            frames,
+            hooks=self.hooks,
+            record=True,
         )
         audio = self.decode(result.latents, duration)
         sched = self.new_schedule(steps)
@@ -315,8 +333,13 @@ class Editor:
         schedule = [(0, prompts)] + [(int(k), [p] if one else list(p)) for k, p in changes]
         schedule = sorted(schedule, key=lambda change: change[0])
         result = self.denoise(
-            self.initial_latents(seeds, duration), self._encode_schedule(schedule, duration), seeds, steps,
-            guidance_scale, self.backbone.frames_for(duration), hooks=self.hooks,
+            self.initial_latents(seeds, duration),
+            self._encode_schedule(schedule, duration),
+            seeds,
+            steps,
+            guidance_scale,
+            self.backbone.frames_for(duration),
+            hooks=self.hooks,
         )
         audio = self.decode(result.latents, duration)
         return audio[0] if one else audio
@@ -330,8 +353,11 @@ class Editor:
         c = self.backbone
         window = int(trajectory.latents.shape[-1])
         # a resume denoises the cached width: the whole window, or the duration plus a margin (model.window)
-        fits = (window == c.window_frames if trajectory.window == "full"
-                else trajectory.latent_frames <= window <= c.window_frames)
+        fits = (
+            window == c.window_frames
+            if trajectory.window == "full"
+            else trajectory.latent_frames <= window <= c.window_frames
+        )
         if not fits or int(trajectory.latents.shape[-2]) != c.latent_channels:
             raise EditError(
                 f"the trajectory of {trajectory.prompt!r} was made by another model "
@@ -345,10 +371,14 @@ class Editor:
             raise EditError(f"the trajectory of {trajectory.prompt!r} used another noise schedule; regenerate it")
 
     @torch.no_grad()
-    def resume(self, trajectories: Trajectory | Sequence[Trajectory],
-               changes: ConditioningSchedule | Sequence[tuple[int, Sequence[str]]],
-               noise: Mapping[int, torch.Tensor] | None = None, guidance_scale: float | None = None,
-               return_latents: bool = False) -> torch.Tensor:
+    def resume(
+        self,
+        trajectories: Trajectory | Sequence[Trajectory],
+        changes: ConditioningSchedule | Sequence[tuple[int, Sequence[str]]],
+        noise: Mapping[int, torch.Tensor] | None = None,
+        guidance_scale: float | None = None,
+        return_latents: bool = False,
+    ) -> torch.Tensor:
         """Audio ``[B, ch, samples]`` of sources resumed at the first change's step k from their cached x_k
         and x0_hat_{k-1}, under the conditioning schedule ``changes`` (``(from_step, Conditioning | prompts)``,
         sorted, one batch size B): several swaps in one resumed run. Costs B * (N - k) NFE.
@@ -370,8 +400,10 @@ class Editor:
             self.check_trajectory(t)
         keys = {resume_key(t) for t in unique}
         if len(keys) != 1:
-            raise EditError(f"sources resumed in one batch must share steps, duration, cached width, edit guidance "
-                            f"and origin, got {sorted(keys)}")
+            raise EditError(
+                f"sources resumed in one batch must share steps, duration, cached width, edit guidance "
+                f"and origin, got {sorted(keys)}"
+            )
         n = first.steps
         changes = [(int(k), c if isinstance(c, Conditioning) else self.encode(c, first.duration)) for k, c in changes]
         k = changes[0][0]
@@ -407,10 +439,12 @@ class Editor:
         return latents if return_latents else self.decode(latents, first.duration)
 
     @torch.no_grad()
-    def edit_at(self, trajectories: Trajectory | Sequence[Trajectory],
-             target_prompts: Sequence[str] | Sequence[Sequence[str]],
-             swap_steps: Sequence[int | None] | Sequence[Sequence[int | None]],
-             ) -> list[torch.Tensor | None] | list[list[torch.Tensor | None]]:
+    def edit_at(
+        self,
+        trajectories: Trajectory | Sequence[Trajectory],
+        target_prompts: Sequence[str] | Sequence[Sequence[str]],
+        swap_steps: Sequence[int | None] | Sequence[Sequence[int | None]],
+    ) -> list[torch.Tensor | None] | list[list[torch.Tensor | None]]:
         """Edited audio ``[ch, samples]`` per target prompt, resuming each source at the swap step given for
         each target (the edit step, :func:`difftone.engine.edit`, chooses the steps with a strategy).
 
@@ -463,8 +497,14 @@ class Editor:
                 for entry, wave in zip(chunk, audio):
                     done[(group, entry)] = wave
                 n = trajs[0].steps
-                log.info("edited %d target(s) of %d source(s) from step %d/%d: %d NFE", len(chunk),
-                         len({j for j, _ in chunk}), k, n, len(chunk) * (n - k))
+                log.info(
+                    "edited %d target(s) of %d source(s) from step %d/%d: %d NFE",
+                    len(chunk),
+                    len({j for j, _ in chunk}),
+                    k,
+                    n,
+                    len(chunk) * (n - k),
+                )
         for j, t, group, entry in wanted:
             out[j][t] = done[(group, entry)].clone()
         return out[0] if one else out
@@ -472,8 +512,10 @@ class Editor:
 
 def _check_lengths(trajectories: Sequence, target_prompts: Sequence, swap_steps: Sequence) -> None:
     if not len(trajectories) == len(target_prompts) == len(swap_steps):
-        raise EditError(f"got {len(trajectories)} trajectories but {len(target_prompts)} lists of target prompts "
-                        f"and {len(swap_steps)} lists of swap steps (one of each per trajectory)")
+        raise EditError(
+            f"got {len(trajectories)} trajectories but {len(target_prompts)} lists of target prompts "
+            f"and {len(swap_steps)} lists of swap steps (one of each per trajectory)"
+        )
 
 
 def _prompts_and_seeds(prompts, seeds) -> tuple[list[str], list[int], bool]:
@@ -494,5 +536,11 @@ def _prompts_and_seeds(prompts, seeds) -> tuple[list[str], list[int], bool]:
 def resume_key(trajectory: Trajectory) -> tuple:
     """What sources resumed in one DiT batch must share: steps, duration (decoded length, conditioning),
     cached width, edit guidance and origin (stored noise maps / residual)."""
-    return (int(trajectory.steps), float(trajectory.duration), int(trajectory.latents.shape[-1]),
-            float(trajectory.edit_guidance_scale), trajectory.noise is not None, trajectory.residual is not None)
+    return (
+        int(trajectory.steps),
+        float(trajectory.duration),
+        int(trajectory.latents.shape[-1]),
+        float(trajectory.edit_guidance_scale),
+        trajectory.noise is not None,
+        trajectory.residual is not None,
+    )

@@ -45,12 +45,12 @@ LP-MusicCaps captions) is not used: the sources are generations from a seed, as 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 import torch
 
-from difftone.engine.loop import Editor, EditError
+from difftone.engine.loop import EditError, Editor
 from difftone.engine.swap import instrument, swap_instrument
 from difftone.engine.trajectory import Trajectory
 from difftone.models.backbone import Backbone, Conditioning, Schedule
@@ -83,7 +83,7 @@ class MusicMagusSettings:
             raise MusicMagusError("musicmagus.n_captions and musicmagus.caption_words must be >= 1")
 
     @classmethod
-    def from_config(cls, section: Mapping) -> "MusicMagusSettings":
+    def from_config(cls, section: Mapping) -> MusicMagusSettings:
         section = dict(section)
         if "constraint_steps" in section:  # the config key's name
             section["steps"] = section.pop("constraint_steps")
@@ -105,8 +105,9 @@ class MusicMagusSettings:
 
 
 # -- cross-attention maps ---------------------------------------------------------------------------
-def attention_probs(attn, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor,
-                    attention_mask: torch.Tensor | None) -> torch.Tensor:
+def attention_probs(
+    attn, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor, attention_mask: torch.Tensor | None
+) -> torch.Tensor:
     """Softmax cross-attention probabilities ``[B, heads, queries, keys]`` of a diffusers ``Attention``
     module, computed as its processors do (q/k projections, GQA key heads repeated, q/k norms, scale,
     additive mask) but explicitly, so they can be compared and differentiated."""
@@ -140,11 +141,12 @@ class _Observer:
     """An attention processor that hands the layer's probabilities to the store, then runs the layer's own
     processor unchanged (so the output, and a run with step size 0, equal the plain backbone's)."""
 
-    def __init__(self, name: str, inner, store: "CrossAttentionStore"):
+    def __init__(self, name: str, inner, store: CrossAttentionStore):
         self.name, self.inner, self.store = name, inner, store
 
-    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None,
-                 rotary_emb=None):
+    def __call__(
+        self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, rotary_emb=None
+    ):
         if encoder_hidden_states is not None and self.store.mode is not None:
             self.store.observe(self.name, attention_probs(attn, hidden_states, encoder_hidden_states, attention_mask))
         extra = {k: v for k, v in (("temb", temb), ("rotary_emb", rotary_emb)) if v is not None}
@@ -159,12 +161,16 @@ class CrossAttentionStore:
     def __init__(self, backbone: Backbone, layers: Sequence[str] = ()):
         found = backbone.cross_attention_layers()
         if not found:
-            raise MusicMagusError(f"the backbone {backbone.spec or type(backbone).__name__} has no cross-attention "
-                                  "layers: MusicMagus constrains cross-attention maps; use an AudioLDM2 or SAO-family model")
+            raise MusicMagusError(
+                f"the backbone {backbone.spec or type(backbone).__name__} has no cross-attention "
+                "layers: MusicMagus constrains cross-attention maps; use an AudioLDM2 or SAO-family model"
+            )
         chosen = {n: m for n, m in found.items() if not layers or any(f in n for f in layers)}
         if not chosen:
-            raise MusicMagusError(f"musicmagus.layers {list(layers)} match none of the backbone's cross-attention "
-                                  f"layers ({', '.join(list(found)[:4])}, ...); use [] for all")
+            raise MusicMagusError(
+                f"musicmagus.layers {list(layers)} match none of the backbone's cross-attention "
+                f"layers ({', '.join(list(found)[:4])}, ...); use [] for all"
+            )
         self.layers = chosen
         self.mode: str | None = None
         self.maps: dict[str, torch.Tensor] = {}
@@ -172,7 +178,7 @@ class CrossAttentionStore:
         self.losses: list[torch.Tensor] = []
         self._saved: dict[str, object] = {}
 
-    def __enter__(self) -> "CrossAttentionStore":
+    def __enter__(self) -> CrossAttentionStore:
         for name, module in self.layers.items():
             self._saved[name] = module.processor
             module.set_processor(_Observer(name, module.processor, self))
@@ -198,8 +204,9 @@ class CrossAttentionStore:
 
 
 # -- the direction ------------------------------------------------------------------------------------
-def caption_direction(backbone: Backbone, source_captions: Sequence[str], target_captions: Sequence[str],
-                      settings: MusicMagusSettings) -> torch.Tensor:
+def caption_direction(
+    backbone: Backbone, source_captions: Sequence[str], target_captions: Sequence[str], settings: MusicMagusSettings
+) -> torch.Tensor:
     """``[1, L + 2, D]``: scale * (mean target caption embedding - mean source caption embedding)."""
     n = settings.encode_length
     src = backbone.encode_text(list(source_captions), n).mean(dim=0, keepdim=True)
@@ -236,8 +243,14 @@ class MusicMagusEdit:
 class Constraint:
     """The per-step latent update of the edited run (a :data:`difftone.engine.loop.LatentGuide`)."""
 
-    def __init__(self, editor: Editor, store: CrossAttentionStore, trajectory: Trajectory,
-                 source_cond: Conditioning, settings: MusicMagusSettings):
+    def __init__(
+        self,
+        editor: Editor,
+        store: CrossAttentionStore,
+        trajectory: Trajectory,
+        source_cond: Conditioning,
+        settings: MusicMagusSettings,
+    ):
         self.editor, self.store, self.trajectory = editor, store, trajectory
         self.source_cond, self.settings = source_cond, settings
         self.losses: list[float] = []
@@ -246,13 +259,24 @@ class Constraint:
         x = self.trajectory.latents[step].unsqueeze(0).expand(batch, -1, -1).to(self.editor.backbone.device)
         self.store.mode, self.store.maps = "record", {}
         with torch.no_grad():
-            self.editor.predict(x, step, schedule, self.source_cond.expand(batch) if len(self.source_cond) == 1
-                                else self.source_cond, self.trajectory.guidance_scale)
+            self.editor.predict(
+                x,
+                step,
+                schedule,
+                self.source_cond.expand(batch) if len(self.source_cond) == 1 else self.source_cond,
+                self.trajectory.guidance_scale,
+            )
         self.store.mode = None
         return dict(self.store.maps)
 
-    def loss(self, step: int, latents: torch.Tensor, schedule: Schedule, cond: Conditioning,
-             reference: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
+    def loss(
+        self,
+        step: int,
+        latents: torch.Tensor,
+        schedule: Schedule,
+        cond: Conditioning,
+        reference: Mapping[str, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         """Per edit ``[B]`` cross-attention loss of ``latents`` (grad flows to them when they require it)."""
         b = int(latents.shape[0])
         ref = dict(reference) if reference is not None else self.reference_maps(step, schedule, b)
@@ -263,8 +287,14 @@ class Constraint:
         finally:
             self.store.mode, self.store.losses = None, []
 
-    def update(self, step: int, latents: torch.Tensor, schedule: Schedule, cond: Conditioning,
-               reference: Mapping[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def update(
+        self,
+        step: int,
+        latents: torch.Tensor,
+        schedule: Schedule,
+        cond: Conditioning,
+        reference: Mapping[str, torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """One SGD step on the denoiser's input ``c * x`` (the reference's ``x_in``, DDIM's c = 1), as a
         latent update ``x - step_size * grad_x / c**2``; returns it and the loss before."""
         x_in = latents.detach().clone().requires_grad_(True)
@@ -272,7 +302,7 @@ class Constraint:
             loss = self.loss(step, x_in, schedule, cond, reference)
             (grad,) = torch.autograd.grad(loss.sum(), x_in)
         c = float(self.editor.backbone.input_scale(schedule, step))
-        return (x_in - self.settings.step_size * grad / c ** 2).detach(), loss.detach()
+        return (x_in - self.settings.step_size * grad / c**2).detach(), loss.detach()
 
     def __call__(self, step: int, latents: torch.Tensor, schedule: Schedule, cond: Conditioning) -> torch.Tensor:
         if not self.settings.constrained(step, self.trajectory.steps):
@@ -287,8 +317,10 @@ def check_captions(captions: Mapping[str, Sequence[str]], source: str, target: s
     for code in (source, target):
         if not captions.get(code):
             have = ", ".join(sorted(k for k, v in captions.items() if v)) or "none"
-            raise MusicMagusError(f"{where}: no captions for {code} ({instrument(code).name}); the caption sets "
-                                  f"have {have}: add {code} to the captions stage's instruments (musicmagus.pairs)")
+            raise MusicMagusError(
+                f"{where}: no captions for {code} ({instrument(code).name}); the caption sets "
+                f"have {have}: add {code} to the captions stage's instruments (musicmagus.pairs)"
+            )
 
 
 def musicmagus_edit(
@@ -320,11 +352,21 @@ def musicmagus_edit(
     with CrossAttentionStore(backbone, settings.layers) as store:
         constraint = Constraint(editor, store, trajectory, src_cond, settings)
         result = editor.denoise(
-            trajectory.latents[0].unsqueeze(0), cond, [trajectory.seed], trajectory.steps,
-            trajectory.guidance_scale, trajectory.latent_frames, guide=constraint,
+            trajectory.latents[0].unsqueeze(0),
+            cond,
+            [trajectory.seed],
+            trajectory.steps,
+            trajectory.guidance_scale,
+            trajectory.latent_frames,
+            guide=constraint,
         )
     audio = editor.decode(result.latents, trajectory.duration)[0]
-    log.info("musicmagus %s -> %s: %d NFE, loss %.4g -> %.4g", source, target, editor.nfe - nfe0,
-             constraint.losses[0] if constraint.losses else float("nan"),
-             constraint.losses[-1] if constraint.losses else float("nan"))
+    log.info(
+        "musicmagus %s -> %s: %d NFE, loss %.4g -> %.4g",
+        source,
+        target,
+        editor.nfe - nfe0,
+        constraint.losses[0] if constraint.losses else float("nan"),
+        constraint.losses[-1] if constraint.losses else float("nan"),
+    )
     return MusicMagusEdit(target, target_prompt, audio, editor.nfe - nfe0, constraint.losses)

@@ -22,8 +22,7 @@ from difftone.engine.trajectory import Trajectory
 
 
 class TargetProbe:
-    def __init__(self, editor: Editor, classifier: torch.nn.Module | None, trajectory: Trajectory,
-                 target_prompt: str):
+    def __init__(self, editor: Editor, classifier: torch.nn.Module | None, trajectory: Trajectory, target_prompt: str):
         if classifier is not None and not hasattr(classifier, "instruments"):
             raise TypeError("the probe's classifier must have an `instruments` attribute (list of IRMAS codes)")
         self.editor = editor

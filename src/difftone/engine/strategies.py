@@ -28,8 +28,9 @@ changes x0_hat). Each evaluation costs one guided denoiser call, which
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -47,14 +48,14 @@ class StrategyError(ValueError):
 
 @dataclass
 class SwapContext:
-    trace: "Trace | None"
+    trace: Trace | None
     steps: int
     rng: np.random.Generator
     arg: str | None = None  # the raw argument after the colon
     no_change_policy: str = "midpoint"
     sigmas: list[float] = field(default_factory=list)
     target: str | None = None  # IRMAS code of the edit's target instrument
-    probe: "TargetProbe | None" = None  # the target prompt's probe (strategies with needs_probe)
+    probe: TargetProbe | None = None  # the target prompt's probe (strategies with needs_probe)
     value: Any = None  # the argument as the spec's parser returned it
     fallback: bool = False  # set when swap.no_change_policy decided the step
     source: str | None = None  # IRMAS code of the instrument whose word is swapped (the source)
@@ -97,10 +98,17 @@ STRATEGIES: dict[str, StrategyFn] = {}
 SPECS: dict[str, StrategySpec] = {}
 
 
-def register_strategy(name: str, *, needs_trace: bool = False, needs_probe: bool = False,
-                      probe_classifier: bool = False, can_fall_back: bool = False,
-                      config_keys: tuple[str, ...] = (), parse: ArgParser | None = None,
-                      arg: str = "") -> Callable[[StrategyFn], StrategyFn]:
+def register_strategy(
+    name: str,
+    *,
+    needs_trace: bool = False,
+    needs_probe: bool = False,
+    probe_classifier: bool = False,
+    can_fall_back: bool = False,
+    config_keys: tuple[str, ...] = (),
+    parse: ArgParser | None = None,
+    arg: str = "",
+) -> Callable[[StrategyFn], StrategyFn]:
     """Register a strategy function with its spec (see the module doc). A strategy that can fall back
     reads ``swap.no_change_policy`` (added to its config keys)."""
     if can_fall_back and NO_CHANGE_KEY not in config_keys:
@@ -108,8 +116,17 @@ def register_strategy(name: str, *, needs_trace: bool = False, needs_probe: bool
 
     def register(fn: StrategyFn) -> StrategyFn:
         STRATEGIES[name] = fn
-        SPECS[name] = StrategySpec(name, fn, needs_trace, needs_probe or probe_classifier, probe_classifier,
-                                   can_fall_back, tuple(config_keys), parse, arg)
+        SPECS[name] = StrategySpec(
+            name,
+            fn,
+            needs_trace,
+            needs_probe or probe_classifier,
+            probe_classifier,
+            can_fall_back,
+            tuple(config_keys),
+            parse,
+            arg,
+        )
         return fn
 
     return register
@@ -198,13 +215,13 @@ class SwapChoice:
 
 def choose_swap_step(
     strategy: str,
-    trace: "Trace | None",
+    trace: Trace | None,
     steps: int,
     rng: np.random.Generator | int | None = None,
     no_change_policy: str = "midpoint",
     sigmas: list[float] | None = None,
     target: str | None = None,
-    probe: "TargetProbe | None" = None,
+    probe: TargetProbe | None = None,
     source: str | None = None,
     options: Mapping[str, Any] | None = None,
 ) -> tuple[int | None, str]:
@@ -218,13 +235,13 @@ def choose_swap_step(
 
 def choose_swap(
     strategy: str,
-    trace: "Trace | None",
+    trace: Trace | None,
     steps: int,
     rng: np.random.Generator | int | None = None,
     no_change_policy: str = "midpoint",
     sigmas: list[float] | None = None,
     target: str | None = None,
-    probe: "TargetProbe | None" = None,
+    probe: TargetProbe | None = None,
     source: str | None = None,
     options: Mapping[str, Any] | None = None,
 ) -> SwapChoice:
@@ -233,18 +250,33 @@ def choose_swap(
     spec = _spec_of(name)
     if spec.needs_probe and (probe is None or target is None):
         what = "an editor, and a latent classifier" if spec.probe_classifier else "an editor"
-        raise StrategyError(f"strategy {strategy!r} probes the target prompt: it needs a probe "
-                            f"(difftone.engine.TargetProbe: {what}) and the target instrument")
+        raise StrategyError(
+            f"strategy {strategy!r} probes the target prompt: it needs a probe "
+            f"(difftone.engine.TargetProbe: {what}) and the target instrument"
+        )
     if spec.needs_trace and trace is None:
         raise StrategyError(f"strategy {name!r} needs the classifier trace of the source generation (a classifier)")
     if no_change_policy not in NO_CHANGE_POLICIES:
-        raise StrategyError(f"swap.no_change_policy must be one of {', '.join(NO_CHANGE_POLICIES)}, not {no_change_policy!r}")
+        raise StrategyError(
+            f"swap.no_change_policy must be one of {', '.join(NO_CHANGE_POLICIES)}, not {no_change_policy!r}"
+        )
     if steps < 2:
         raise StrategyError(f"steps must be at least 2, got {steps}")
     value = validate_strategy(strategy, steps)
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    ctx = SwapContext(trace, steps, rng, arg, no_change_policy, list(sigmas or []), target, probe, value,
-                      source=source, options=dict(options or {}))
+    ctx = SwapContext(
+        trace,
+        steps,
+        rng,
+        arg,
+        no_change_policy,
+        list(sigmas or []),
+        target,
+        probe,
+        value,
+        source=source,
+        options=dict(options or {}),
+    )
     step, reason = STRATEGIES[name](ctx)
     return SwapChoice(step, reason, ctx.fallback)
 
@@ -278,18 +310,26 @@ PRESENCE_KEY = "swap.presence_threshold"
 PRESENCE_DEFAULT = 0.3  # the schema's default of swap.presence_threshold
 
 
-def presence_changes(trace: "Trace", code: str, threshold: float) -> list[int]:
+def presence_changes(trace: Trace, code: str, threshold: float) -> list[int]:
     """Steps i >= 1 where the classifier's probability of ``code`` on x0_hat crosses ``threshold``
     (is >= it at one of steps i-1, i and below it at the other): where that instrument's presence changes."""
     if code not in trace.instruments:
-        raise StrategyError(f"the classifier has no class {code!r} (its classes: {', '.join(trace.instruments)}); "
-                            "use a classifier trained on that instrument")
+        raise StrategyError(
+            f"the classifier has no class {code!r} (its classes: {', '.join(trace.instruments)}); "
+            "use a classifier trained on that instrument"
+        )
     present = trace.probs[:, trace.instruments.index(code)] >= threshold
     return [i for i in range(1, len(present)) if present[i] != present[i - 1]]
 
 
-@register_strategy("presence", needs_trace=True, can_fall_back=True, config_keys=(PRESENCE_KEY,), arg="T",
-                   parse=float_arg("presence:T", lambda t: 0.0 < t < 1.0, "a probability T in (0, 1), e.g. presence:0.3"))
+@register_strategy(
+    "presence",
+    needs_trace=True,
+    can_fall_back=True,
+    config_keys=(PRESENCE_KEY,),
+    arg="T",
+    parse=float_arg("presence:T", lambda t: 0.0 < t < 1.0, "a probability T in (0, 1), e.g. presence:0.3"),
+)
 def presence_strategy(ctx: SwapContext) -> tuple[int | None, str]:
     """Per-word Diff-TONE (the paper's rule generalised to one instrument of several): the last step where
     the classifier's probability of the swapped word's instrument on the source's x0_hat crosses T
@@ -304,11 +344,15 @@ def presence_strategy(ctx: SwapContext) -> tuple[int | None, str]:
     if changes:
         k = changes[-1]
         way = "rises above" if p[k] >= t else "falls below"
-        return k, (f"last step where p({ctx.source}) crosses {t:g}: step {k} ({p[k - 1]:.2f} -> {p[k]:.2f}, "
-                   f"{way}; {len(changes)} crossing(s))")
+        return k, (
+            f"last step where p({ctx.source}) crosses {t:g}: step {k} ({p[k - 1]:.2f} -> {p[k]:.2f}, "
+            f"{way}; {len(changes)} crossing(s))"
+        )
     side = "above" if p[0] >= t else "below"
-    return _no_change(ctx, f"p({ctx.source}) never crossed {t:g} ({side} at all {ctx.trace.steps} steps, "
-                           f"{p.min():.2f}..{p.max():.2f})")
+    return _no_change(
+        ctx,
+        f"p({ctx.source}) never crossed {t:g} ({side} at all {ctx.trace.steps} steps, {p.min():.2f}..{p.max():.2f})",
+    )
 
 
 @register_strategy("midpoint")
@@ -329,8 +373,9 @@ def fixed_strategy(ctx: SwapContext) -> tuple[int, str]:
     return k, f"fixed step {k}"
 
 
-@register_strategy("sigma", arg="S", parse=float_arg("sigma:S", lambda s: s >= 0,
-                                                      "a noise level S >= 0, e.g. sigma:0.7"))
+@register_strategy(
+    "sigma", arg="S", parse=float_arg("sigma:S", lambda s: s >= 0, "a noise level S >= 0, e.g. sigma:0.7")
+)
 def sigma_strategy(ctx: SwapContext) -> tuple[int, str]:
     """The first step whose noise level sigma_k is <= S (``sigma:S``): the same noise level at any
     number of steps. S below the last sigma swaps at step N (no edit)."""
@@ -345,8 +390,14 @@ def sigma_strategy(ctx: SwapContext) -> tuple[int, str]:
     return ctx.steps, f"no step has sigma <= {s:g} (last {ctx.sigmas[ctx.steps - 1]:.4g}): the source is kept"
 
 
-@register_strategy("probe", needs_probe=True, probe_classifier=True, can_fall_back=True, arg="P",
-                   parse=float_arg("probe:P", lambda p: 0.0 < p <= 1.0, "a probability P in (0, 1]"))
+@register_strategy(
+    "probe",
+    needs_probe=True,
+    probe_classifier=True,
+    can_fall_back=True,
+    arg="P",
+    parse=float_arg("probe:P", lambda p: 0.0 < p <= 1.0, "a probability P in (0, 1]"),
+)
 def probe_strategy(ctx: SwapContext) -> tuple[int | None, str]:
     """The latest step at which the target prompt, run once on the source's noisy latent x_k, already
     predicts a clean latent that the classifier reads as the target instrument (``probe`` or ``probe:P``,
@@ -365,13 +416,20 @@ def probe_strategy(ctx: SwapContext) -> tuple[int | None, str]:
         top1 = max(probs, key=probs.get)
         p = probs.get(ctx.target, 0.0)
         if (top1 == ctx.target) if min_p is None else p >= min_p:
-            return k, (f"latest step where the target prompt's x0_hat reads {ctx.target} "
-                       f"(p {p:.2f}{'' if min_p is None else f' >= {min_p:g}'}): step {k}, {ctx.steps - k} probe(s)")
+            return k, (
+                f"latest step where the target prompt's x0_hat reads {ctx.target} "
+                f"(p {p:.2f}{'' if min_p is None else f' >= {min_p:g}'}): step {k}, {ctx.steps - k} probe(s)"
+            )
     return _no_change(ctx, f"the target prompt's x0_hat never read {ctx.target} (probed all {ctx.steps} steps)")
 
 
-@register_strategy("agree", needs_probe=True, can_fall_back=True, arg="R",
-                   parse=float_arg("agree:R", lambda r: 0.0 < r < 1.0, "a ratio R in (0, 1)", default=0.3))
+@register_strategy(
+    "agree",
+    needs_probe=True,
+    can_fall_back=True,
+    arg="R",
+    parse=float_arg("agree:R", lambda r: 0.0 < r < 1.0, "a ratio R in (0, 1)", default=0.3),
+)
 def agree_strategy(ctx: SwapContext) -> tuple[int | None, str]:
     """The earliest step from which the source and target prompts agree on the music for the rest of
     the run (``agree`` or ``agree:R``, R = 0.3 by default): the target prompt is run once on the
@@ -393,8 +451,10 @@ def agree_strategy(ctx: SwapContext) -> tuple[int | None, str]:
         effect = ctx.probe.prompt_effect(k)
         if effect > ratio * full:
             step = k + 1
-            return step, (f"prompts agree from step {step} on (target prompt's x0_hat within {ratio:g} of its "
-                          f"step-0 effect; step {k}: {effect / full:.2f}); {ctx.steps - k + 1} probe(s)")
+            return step, (
+                f"prompts agree from step {step} on (target prompt's x0_hat within {ratio:g} of its "
+                f"step-0 effect; step {k}: {effect / full:.2f}); {ctx.steps - k + 1} probe(s)"
+            )
     return 1, f"prompts agree from step 1 on (ratio {ratio:g}); {ctx.steps} probe(s)"
 
 

@@ -10,7 +10,7 @@ once with :func:`swap_instruments` ("piano and trumpet" -> "organ and saxophone"
 from __future__ import annotations
 
 import re
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from difftone.instruments import Instrument, resolve
 
@@ -57,7 +57,9 @@ def _fix_article(before: str, next_word: str) -> str:
         return before
     article = "an" if next_word[:1].lower() in "aeiou" else "a"
     old = m.group("article")
-    article = article.upper() if old.isupper() and len(old) > 1 else (article.capitalize() if old[0].isupper() else article)
+    article = (
+        article.upper() if old.isupper() and len(old) > 1 else (article.capitalize() if old[0].isupper() else article)
+    )
     return before[: m.start("article")] + article + m.group("space")
 
 
@@ -85,8 +87,9 @@ def check_word_swaps(pairs: Sequence[tuple[str, str]]) -> list[tuple[Instrument,
         codes = [pair[index].code for pair in resolved]
         twice = sorted({c for c in codes if codes.count(c) > 1})
         if twice:
-            raise SwapError(f"the {side} instruments name {', '.join(twice)} twice; each instrument may be "
-                            f"a {side} once")
+            raise SwapError(
+                f"the {side} instruments name {', '.join(twice)} twice; each instrument may be a {side} once"
+            )
     for src, tgt in resolved:
         if src.code == tgt.code:
             raise SwapError(f"source and target are the same instrument ({src.code})")
@@ -120,8 +123,10 @@ def swap_instruments(
         word = " ".join(m.group("word").lower().split())
         codes = owner[word]
         if len(codes) > 1:
-            raise SwapError(f"prompt {prompt!r}: the word {m.group('word')!r} could name {' or '.join(codes)}; "
-                            "name the instrument in full (e.g. 'acoustic guitar')")
+            raise SwapError(
+                f"prompt {prompt!r}: the word {m.group('word')!r} could name {' or '.join(codes)}; "
+                "name the instrument in full (e.g. 'acoustic guitar')"
+            )
         replacement = _match_case(m.group("word"), target_of[codes[0]].name) + m.group("plural")
         before = prompt[last : m.start()]
         if not m.group("plural"):

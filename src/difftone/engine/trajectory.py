@@ -87,11 +87,11 @@ def check_format(what: str | Path, fmt: Any, version: Any) -> None:
     if fmt != FORMAT:
         raise TrajectoryError(f"{what}: not a {FORMAT} (format {fmt!r}); {REGENERATE}")
     if version is None:
-        raise TrajectoryError(f"{what}: no format version (this difftone reads version "
-                              f"{_readable()}); {REGENERATE}")
+        raise TrajectoryError(f"{what}: no format version (this difftone reads version {_readable()}); {REGENERATE}")
     if str(version) not in {str(v) for v in READABLE_VERSIONS}:
-        raise TrajectoryError(f"{what}: trajectory format version {version}, this difftone reads version "
-                              f"{_readable()}; {REGENERATE}")
+        raise TrajectoryError(
+            f"{what}: trajectory format version {version}, this difftone reads version {_readable()}; {REGENERATE}"
+        )
 
 
 @dataclass
@@ -124,7 +124,7 @@ class Trace:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Trace":
+    def from_dict(cls, d: dict[str, Any]) -> Trace:
         return cls(list(d["instruments"]), np.asarray(d["probs"], dtype=np.float64), list(d.get("sigmas", [])))
 
 
@@ -206,7 +206,7 @@ class Trajectory:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Trajectory":
+    def load(cls, path: str | os.PathLike) -> Trajectory:
         path = Path(path)
         meta_path, tensor_path = path / "trajectory.json", path / "tensors.safetensors"
         if not meta_path.is_file() or not tensor_path.is_file():
@@ -237,7 +237,7 @@ class Trajectory:
             raise TrajectoryError(f"{meta_path}: lacks the key {exc}; {REGENERATE}") from None
 
     @classmethod
-    def _from(cls, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> "Trajectory":
+    def _from(cls, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> Trajectory:
         return cls(
             prompt=meta["prompt"],
             seed=int(meta["seed"]),

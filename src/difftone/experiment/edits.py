@@ -20,14 +20,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
-from typing import Collection, Mapping, Sequence
 
 import pandas as pd
 from tqdm.auto import tqdm
 
 from difftone import audio
-from difftone.engine import EditOptions, EditRecord, Editor, Trajectory, edit, edit_rng, strategy_spec
+from difftone.engine import EditOptions, Editor, EditRecord, Trajectory, edit, edit_rng, strategy_spec
 from difftone.experiment.items import SWAP_COLUMNS, ExperimentError, check_finite, pair_name
 from difftone.experiment.sources import read_sources
 from difftone.models import ModelSettings
@@ -79,12 +79,15 @@ def run_edits(
     editor = Editor(model.load(), progress=False, batch_size=batch_size)
     if strategy_spec(strategy).probe_classifier:
         if classifier is None:
-            raise ExperimentError(f"strategy {strategy} probes the target prompt with the latent classifier: "
-                                  "pass its checkpoint (results/classifiers/distilled)")
+            raise ExperimentError(
+                f"strategy {strategy} probes the target prompt with the latent classifier: "
+                "pass its checkpoint (results/classifiers/distilled)"
+            )
         from difftone.classifiers import load_latent_classifier
 
-        options = dataclasses.replace(options, probe_classifier=load_latent_classifier(classifier, device=model.device,
-                                                                                       window=window))
+        options = dataclasses.replace(
+            options, probe_classifier=load_latent_classifier(classifier, device=model.device, window=window)
+        )
     selected = list(source_instruments) if source_instruments is not None else list(instruments)
     unknown = sorted(set(selected) - set(instruments))
     if unknown:
@@ -105,16 +108,18 @@ def run_edits(
             trajs = [Trajectory.load(row.trajectory) for row in chunk]
             if target_guidance_scale is not None:
                 trajs = [dataclasses.replace(t, target_guidance_scale=float(target_guidance_scale)) for t in trajs]
-            per_source = edit(editor, trajs, [source] * len(chunk), targets, strategy, options,
-                              item=[row.item for row in chunk])
+            per_source = edit(
+                editor, trajs, [source] * len(chunk), targets, strategy, options, item=[row.item for row in chunk]
+            )
             for row, traj, records in zip(chunk, trajs, per_source):
                 for done in records:
                     record = swap_record(done, traj, row)
                     if done.audio is not None:
                         check_finite(done.audio, f"the edit of {row.item} to {done.target} ({strategy})")
                         name = f"{row.item}.wav"
-                        audio.write(out_dir / pair_name(source, done.target) / name, done.audio.numpy(),
-                                    traj.sample_rate)
+                        audio.write(
+                            out_dir / pair_name(source, done.target) / name, done.audio.numpy(), traj.sample_rate
+                        )
                         record["audio"] = name
                     swaps[(source, done.target)].append(record)
                 n_sources += 1
@@ -130,20 +135,40 @@ def run_edits(
         df.to_csv(folder / "swaps.csv", index=False)
         frames.append(df.assign(source=source, target=target))
     probe_nfe = int(sum(r["probe_nfe"] for records in swaps.values() for r in records))
-    nfe = {"strategy": strategy, "sources": n_sources, "edits": int(sum(len(r) for r in swaps.values())),
-           "nfe": editor.nfe, "probe_nfe": probe_nfe, "denoiser_calls": editor.calls}
+    nfe = {
+        "strategy": strategy,
+        "sources": n_sources,
+        "edits": int(sum(len(r) for r in swaps.values())),
+        "nfe": editor.nfe,
+        "probe_nfe": probe_nfe,
+        "denoiser_calls": editor.calls,
+    }
     (out_dir / "nfe.json").write_text(json.dumps(nfe, indent=1) + "\n")
-    log.info("%s: %d edits of %d sources, %d NFE (%d batched denoiser calls)", strategy, nfe["edits"], n_sources,
-             editor.nfe, editor.calls)
+    log.info(
+        "%s: %d edits of %d sources, %d NFE (%d batched denoiser calls)",
+        strategy,
+        nfe["edits"],
+        n_sources,
+        editor.nfe,
+        editor.calls,
+    )
     return pd.concat(frames, ignore_index=True)
 
 
 def swap_record(edit: EditRecord, traj: Trajectory, row) -> dict:
     """The swaps.csv row of one edit of the source ``row`` (its items.csv row); ``audio`` is filled by the caller."""
     return {
-        "item": row.item, "prompt_index": int(row.prompt_index), "seed": traj.seed,
-        "source_prompt": traj.prompt, "target_prompt": edit.target_prompt,
-        "swap_step": "" if edit.swap_step is None else int(edit.swap_step), "sigma": edit.sigma,
-        "reason": edit.reason, "audio": "", "nfe": edit.nfe, "probe_nfe": edit.probe_nfe,
-        "fallback": bool(edit.fallback), "trace": json.dumps(traj.trace.top1) if traj.trace is not None else "",
+        "item": row.item,
+        "prompt_index": int(row.prompt_index),
+        "seed": traj.seed,
+        "source_prompt": traj.prompt,
+        "target_prompt": edit.target_prompt,
+        "swap_step": "" if edit.swap_step is None else int(edit.swap_step),
+        "sigma": edit.sigma,
+        "reason": edit.reason,
+        "audio": "",
+        "nfe": edit.nfe,
+        "probe_nfe": edit.probe_nfe,
+        "fallback": bool(edit.fallback),
+        "trace": json.dumps(traj.trace.top1) if traj.trace is not None else "",
     }

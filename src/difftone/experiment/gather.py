@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from difftone.experiment.items import ExperimentError
 from difftone.files import atomic_path, link_tree
@@ -31,20 +31,27 @@ def gather_edits(job_dirs: Mapping[str | Path, Sequence[str]], out_dir: str | Pa
         job_dir = Path(job_dir)
         nfe_path = job_dir / "nfe.json"
         if not nfe_path.is_file():
-            raise ExperimentError(f"{job_dir} has no nfe.json: the edit job of {', '.join(sources)} did not finish; "
-                                  "rerun it")
+            raise ExperimentError(
+                f"{job_dir} has no nfe.json: the edit job of {', '.join(sources)} did not finish; rerun it"
+            )
         nfe = json.loads(nfe_path.read_text())
         if totals and nfe["strategy"] != totals["strategy"]:
             raise ExperimentError(f"{job_dir} holds edits of {nfe['strategy']}, not {totals['strategy']}")
         totals.setdefault("strategy", nfe["strategy"])
         for key in SUMMED:
             totals[key] = totals.get(key, 0) + int(nfe[key])
-        pairs = sorted(p for p in job_dir.iterdir()
-                       if p.is_dir() and any(p.name.startswith(f"{source}_to_") for source in sources))
+        pairs = sorted(
+            p for p in job_dir.iterdir() if p.is_dir() and any(p.name.startswith(f"{source}_to_") for source in sources)
+        )
         for pair in pairs:
             link_tree(pair, out_dir / pair.name)
-        log.info("%s: gathered %d pair folders of %s (%d edits)", totals["strategy"], len(pairs), ", ".join(sources),
-                 nfe["edits"])
+        log.info(
+            "%s: gathered %d pair folders of %s (%d edits)",
+            totals["strategy"],
+            len(pairs),
+            ", ".join(sources),
+            nfe["edits"],
+        )
     totals["jobs"] = len(job_dirs)
     with atomic_path(out_dir / "nfe.json") as tmp:
         tmp.write_text(json.dumps(totals, indent=1) + "\n")

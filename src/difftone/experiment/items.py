@@ -30,8 +30,21 @@ if TYPE_CHECKING:
     import torch
 
 SOURCE_COLUMNS = ["item", "instrument", "prompt_index", "seed", "prompt", "audio", "trajectory", "top1_final"]
-SWAP_COLUMNS = ["item", "prompt_index", "seed", "source_prompt", "target_prompt", "swap_step", "sigma", "reason",
-                "audio", "nfe", "probe_nfe", "fallback", "trace"]
+SWAP_COLUMNS = [
+    "item",
+    "prompt_index",
+    "seed",
+    "source_prompt",
+    "target_prompt",
+    "swap_step",
+    "sigma",
+    "reason",
+    "audio",
+    "nfe",
+    "probe_nfe",
+    "fallback",
+    "trace",
+]
 
 
 class ExperimentError(ValueError):
@@ -60,8 +73,10 @@ def check_finite(x: torch.Tensor | np.ndarray, what: str) -> None:
     is_tensor = torch is not None and isinstance(x, torch.Tensor)
     finite = torch.isfinite(x).all().item() if is_tensor else bool(np.isfinite(x).all())
     if not finite:
-        raise ExperimentError(f"{what} contains NaN or infinite values; rerun that stage (check the model weights "
-                              "and dtype: fp16 overflows are the usual cause)")
+        raise ExperimentError(
+            f"{what} contains NaN or infinite values; rerun that stage (check the model weights "
+            "and dtype: fp16 overflows are the usual cause)"
+        )
 
 
 def read_table(path, columns: list[str], what: str) -> pd.DataFrame:

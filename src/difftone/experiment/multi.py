@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -46,13 +47,45 @@ from difftone.models import ModelSettings
 log = logging.getLogger(__name__)
 
 JUDGE_CHECK = "sources (judge check)"
-EDIT_COLUMNS = ["strategy", "item", "source", "target", "seed", "source_prompt", "target_prompt", "swap_step",
-                "sigma", "word_steps", "schedule", "reason", "fallback", "nfe", "audio"]
-ITEM_COLUMNS = ["strategy", "item", "source", "target", "swap_step", "word_steps", "chroma", "top_k",
-                "inst_acc", "all_reached", "source_left", "judge_acc", "teacher_top", "judge_top"]
+EDIT_COLUMNS = [
+    "strategy",
+    "item",
+    "source",
+    "target",
+    "seed",
+    "source_prompt",
+    "target_prompt",
+    "swap_step",
+    "sigma",
+    "word_steps",
+    "schedule",
+    "reason",
+    "fallback",
+    "nfe",
+    "audio",
+]
+ITEM_COLUMNS = [
+    "strategy",
+    "item",
+    "source",
+    "target",
+    "swap_step",
+    "word_steps",
+    "chroma",
+    "top_k",
+    "inst_acc",
+    "all_reached",
+    "source_left",
+    "judge_acc",
+    "teacher_top",
+    "judge_top",
+]
 METRICS = ("chroma", "inst_acc", "all_reached", "source_left", "judge_acc")
-TABLE5_COLUMNS = ["method", "sources", "n"] + [f"{m}{s}" for m in METRICS for s in ("", "_low", "_high")] + [
-    "swap_step_mean", "step_gap_mean", "fallback_share", "nfe_per_edit"]
+TABLE5_COLUMNS = (
+    ["method", "sources", "n"]
+    + [f"{m}{s}" for m in METRICS for s in ("", "_low", "_high")]
+    + ["swap_step_mean", "step_gap_mean", "fallback_share", "nfe_per_edit"]
+)
 
 
 def duet_name(duet: Sequence[str]) -> str:
@@ -64,32 +97,59 @@ def duet_prompt(template: str, duet: Sequence[str]) -> str:
     try:
         return template.format(first=INSTRUMENTS[duet[0]].name, second=INSTRUMENTS[duet[1]].name)
     except (KeyError, IndexError) as exc:
-        raise ExperimentError(f"multi.prompt {template!r}: use the fields {{first}} and {{second}} only ({exc})") from None
+        raise ExperimentError(
+            f"multi.prompt {template!r}: use the fields {{first}} and {{second}} only ({exc})"
+        ) from None
 
 
-def generate_duet_sources(editor: Editor, edits: Sequence[Sequence[Sequence[str]]], template: str,
-                          seeds: Sequence[int], out_dir: str | Path, *, steps: int, duration: float,
-                          guidance_scale: float) -> pd.DataFrame:
+def generate_duet_sources(
+    editor: Editor,
+    edits: Sequence[Sequence[Sequence[str]]],
+    template: str,
+    seeds: Sequence[int],
+    out_dir: str | Path,
+    *,
+    steps: int,
+    duration: float,
+    guidance_scale: float,
+) -> pd.DataFrame:
     """One source per source duet of ``edits`` and seed (one batch), saved under ``out_dir/<a+b>-s<seed>/``."""
     out_dir = Path(out_dir)
     duets = list(dict.fromkeys(tuple(src) for src, _ in edits))
     jobs = [(duet, int(seed)) for duet in duets for seed in seeds]
-    trajectories = editor.generate([duet_prompt(template, d) for d, _ in jobs], [s for _, s in jobs], steps,
-                                           duration, guidance_scale)
+    trajectories = editor.generate(
+        [duet_prompt(template, d) for d, _ in jobs], [s for _, s in jobs], steps, duration, guidance_scale
+    )
     rows = []
     for (duet, seed), traj in zip(jobs, trajectories):
         item = f"{duet_name(duet)}-s{seed}"
         check_finite(traj.audio, f"the audio of duet source {item}")
         traj.save(out_dir / item / "trajectory")
         audio.write(out_dir / item / "source.wav", traj.audio.numpy(), traj.sample_rate)
-        rows.append({"item": item, "duet": duet_name(duet), "seed": seed, "prompt": traj.prompt,
-                     "audio": str(out_dir / item / "source.wav"), "trajectory": str(out_dir / item / "trajectory")})
+        rows.append(
+            {
+                "item": item,
+                "duet": duet_name(duet),
+                "seed": seed,
+                "prompt": traj.prompt,
+                "audio": str(out_dir / item / "source.wav"),
+                "trajectory": str(out_dir / item / "trajectory"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def run_multi_edits(editor: Editor, sources: pd.DataFrame, edits: Sequence[Sequence[Sequence[str]]],
-                    strategies: Sequence[str], out_dir: str | Path, *, options: Mapping[str, Mapping[str, Any]],
-                    seed: int = 0, synonyms: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
+def run_multi_edits(
+    editor: Editor,
+    sources: pd.DataFrame,
+    edits: Sequence[Sequence[Sequence[str]]],
+    strategies: Sequence[str],
+    out_dir: str | Path,
+    *,
+    options: Mapping[str, Mapping[str, Any]],
+    seed: int = 0,
+    synonyms: Mapping[str, Sequence[str]] | None = None,
+) -> pd.DataFrame:
     """Every source of each edit's source duet into its target duet, per strategy (:func:`edit_words`).
     ``options``: strategy -> the values of its config keys (``no_change_policy``, ``presence_threshold``...)."""
     out_dir = Path(out_dir)
@@ -108,14 +168,25 @@ def run_multi_edits(editor: Editor, sources: pd.DataFrame, edits: Sequence[Seque
                 rel = Path(strategy_slug(strategy)) / f"{duet_name(src)}_to_{duet_name(tgt)}" / f"{row.item}.wav"
                 audio.write(out_dir / rel, record.audio.numpy(), traj.sample_rate)
                 name = str(out_dir / rel)
-            rows.append({
-                "strategy": strategy, "item": row.item, "source": duet_name(src), "target": duet_name(tgt),
-                "seed": int(row.seed), "source_prompt": traj.prompt, "target_prompt": record.target_prompt,
-                "swap_step": "" if record.swap_step is None else int(record.swap_step), "sigma": record.sigma,
-                "word_steps": json.dumps({f"{w.source}->{w.target}": w.swap_step for w in record.words}),
-                "schedule": json.dumps(record.schedule), "reason": " | ".join(w.reason for w in record.words),
-                "fallback": record.fallback, "nfe": record.nfe, "audio": name,
-            })
+            rows.append(
+                {
+                    "strategy": strategy,
+                    "item": row.item,
+                    "source": duet_name(src),
+                    "target": duet_name(tgt),
+                    "seed": int(row.seed),
+                    "source_prompt": traj.prompt,
+                    "target_prompt": record.target_prompt,
+                    "swap_step": "" if record.swap_step is None else int(record.swap_step),
+                    "sigma": record.sigma,
+                    "word_steps": json.dumps({f"{w.source}->{w.target}": w.swap_step for w in record.words}),
+                    "schedule": json.dumps(record.schedule),
+                    "reason": " | ".join(w.reason for w in record.words),
+                    "fallback": record.fallback,
+                    "nfe": record.nfe,
+                    "audio": name,
+                }
+            )
     return pd.DataFrame(rows, columns=EDIT_COLUMNS)
 
 
@@ -131,36 +202,73 @@ def teacher_ranking(teacher, wave, sr) -> list[str]:
     return [teacher.instruments[i] for i in np.argsort(-probs, kind="stable")]
 
 
-def score_multi(edits: pd.DataFrame, sources: pd.DataFrame, teacher, *, chroma: Mapping, top_k: int,
-                judge=None) -> pd.DataFrame:
+def score_multi(
+    edits: pd.DataFrame, sources: pd.DataFrame, teacher, *, chroma: Mapping, top_k: int, judge=None
+) -> pd.DataFrame:
     """Per-item rows: the edits (chroma, inst_acc, all_reached, source_left, judge_acc) and the judge check
     of each source (its own instruments read the same way). ``judge``: the independent judge (``ranking``)."""
+
     def read(path):
         wave, sr = audio.load(path)
         return wave, sr, teacher_ranking(teacher, wave, sr), (judge.ranking(wave, sr) if judge is not None else None)
 
     def row(strategy, item, source, target, ranks, judged, codes, olds, **extra):
         reached = judge_reading(ranks, codes, top_k)
-        return {"strategy": strategy, "item": item, "source": source, "target": target, "top_k": top_k,
-                "inst_acc": reached, "all_reached": float(reached == 1.0),
-                "source_left": judge_reading(ranks, olds, top_k) if olds else np.nan,
-                "judge_acc": judge_reading(judged, codes, top_k) if judged is not None else np.nan,
-                "teacher_top": " ".join(ranks[:top_k]), "judge_top": " ".join(judged[:top_k]) if judged else "",
-                **extra}
+        return {
+            "strategy": strategy,
+            "item": item,
+            "source": source,
+            "target": target,
+            "top_k": top_k,
+            "inst_acc": reached,
+            "all_reached": float(reached == 1.0),
+            "source_left": judge_reading(ranks, olds, top_k) if olds else np.nan,
+            "judge_acc": judge_reading(judged, codes, top_k) if judged is not None else np.nan,
+            "teacher_top": " ".join(ranks[:top_k]),
+            "judge_top": " ".join(judged[:top_k]) if judged else "",
+            **extra,
+        }
 
     src_audio = {r.item: read(r.audio) for r in sources.itertuples()}
     rows = []
     for r in sources.itertuples():
         _, _, ranks, judged = src_audio[r.item]
-        rows.append(row(JUDGE_CHECK, r.item, r.duet, r.duet, ranks, judged, r.duet.split("+"), None,
-                        swap_step=np.nan, word_steps="", chroma=np.nan))
-    source_chroma = SourceChromagrams(method=chroma["method"], target_sr=chroma["sample_rate"],
-                                      hop_length=chroma["hop_length"])
+        rows.append(
+            row(
+                JUDGE_CHECK,
+                r.item,
+                r.duet,
+                r.duet,
+                ranks,
+                judged,
+                r.duet.split("+"),
+                None,
+                swap_step=np.nan,
+                word_steps="",
+                chroma=np.nan,
+            )
+        )
+    source_chroma = SourceChromagrams(
+        method=chroma["method"], target_sr=chroma["sample_rate"], hop_length=chroma["hop_length"]
+    )
     for r in tqdm(list(edits[edits["audio"] != ""].itertuples()), desc="score duet edits", unit="edit"):
         wave, sr, ranks, judged = read(r.audio)
         distance = source_chroma.distance(wave, sr, r.item, lambda: src_audio[r.item][:2])
-        rows.append(row(r.strategy, r.item, r.source, r.target, ranks, judged, r.target.split("+"),
-                        r.source.split("+"), swap_step=float(r.swap_step), word_steps=r.word_steps, chroma=distance))
+        rows.append(
+            row(
+                r.strategy,
+                r.item,
+                r.source,
+                r.target,
+                ranks,
+                judged,
+                r.target.split("+"),
+                r.source.split("+"),
+                swap_step=float(r.swap_step),
+                word_steps=r.word_steps,
+                chroma=distance,
+            )
+        )
     return pd.DataFrame(rows, columns=ITEM_COLUMNS)
 
 
@@ -179,15 +287,19 @@ def table5(items: pd.DataFrame, edits: pd.DataFrame, strategies: Sequence[str], 
         for m in METRICS:
             ok = df[m].notna()
             row[m], row[f"{m}_low"], row[f"{m}_high"] = (
-                cluster_bootstrap_ci(df.loc[ok, m].astype(float), df.loc[ok, "item"], **boot) if ok.any()
-                else (np.nan,) * 3)
+                cluster_bootstrap_ci(df.loc[ok, m].astype(float), df.loc[ok, "item"], **boot)
+                if ok.any()
+                else (np.nan,) * 3
+            )
         if method != JUDGE_CHECK:
             steps = [list(json.loads(s).values()) for s in done["word_steps"]]
             gaps = [max(s) - min(s) for s in steps if s and None not in s]
-            row.update(swap_step_mean=float(df["swap_step"].mean()),
-                       step_gap_mean=float(np.mean(gaps)) if gaps else np.nan,
-                       fallback_share=float(done["fallback"].astype(bool).mean()),
-                       nfe_per_edit=float(done["nfe"].astype(float).mean()))
+            row.update(
+                swap_step_mean=float(df["swap_step"].mean()),
+                step_gap_mean=float(np.mean(gaps)) if gaps else np.nan,
+                fallback_share=float(done["fallback"].astype(bool).mean()),
+                nfe_per_edit=float(done["nfe"].astype(float).mean()),
+            )
         rows.append(row)
     return pd.DataFrame(rows, columns=TABLE5_COLUMNS)
 
@@ -221,30 +333,47 @@ def run_multi(
     ``judge``: the loaded independent judge (:func:`difftone.classifiers.judge.load_judge`) or None;
     ``window``: ``classifiers.window`` (how the classifiers read clips longer than their training clips)."""
     from difftone.classifiers import load_latent_classifier, load_teacher_classifier
+
     if not edits:
         raise ExperimentError("multi.edits is empty: list [[source duet], [target duet]] pairs for Table V")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model = ModelSettings.of(model)
     device = model.device
-    editor = Editor(model.load(), classifier=load_latent_classifier(classifier, device=device, window=window),
-                    progress=False)
+    editor = Editor(
+        model.load(), classifier=load_latent_classifier(classifier, device=device, window=window), progress=False
+    )
     editor.check_settings(steps, duration, guidance_scale)
-    sources = generate_duet_sources(editor, edits, prompt, seeds, out_dir / "sources", steps=steps,
-                                    duration=duration, guidance_scale=guidance_scale)
+    sources = generate_duet_sources(
+        editor, edits, prompt, seeds, out_dir / "sources", steps=steps, duration=duration, guidance_scale=guidance_scale
+    )
     sources.to_csv(out_dir / "sources.csv", index=False)
     nfe_sources = editor.nfe
-    done = run_multi_edits(editor, sources, edits, strategies, out_dir / "edits", options=options, seed=seed,
-                           synonyms=synonyms)
+    done = run_multi_edits(
+        editor, sources, edits, strategies, out_dir / "edits", options=options, seed=seed, synonyms=synonyms
+    )
     done.to_csv(out_dir / "edits.csv", index=False)
     teacher_clf = load_teacher_classifier(teacher, None, device=device, window=window)
     items = score_multi(done, sources, teacher_clf, chroma=chroma, top_k=top_k, judge=judge)
     items.to_csv(out_dir / "items.csv", index=False)
     table = table5(items, done, strategies, bootstrap)
     write_csv_and_markdown(table, table_csv)
-    log.info("Table V: %d duet sources (%d NFE), %d edits (%d NFE)", len(sources), nfe_sources, len(done),
-             editor.nfe - nfe_sources)
+    log.info(
+        "Table V: %d duet sources (%d NFE), %d edits (%d NFE)",
+        len(sources),
+        nfe_sources,
+        len(done),
+        editor.nfe - nfe_sources,
+    )
     for r in table.itertuples():
-        log.info("%s: chroma %.3f, inst_acc %.2f, all %.2f, source left %.2f, judge_acc %.2f (%d sources)", r.method,
-                 r.chroma, r.inst_acc, r.all_reached, r.source_left, r.judge_acc, r.sources)
+        log.info(
+            "%s: chroma %.3f, inst_acc %.2f, all %.2f, source left %.2f, judge_acc %.2f (%d sources)",
+            r.method,
+            r.chroma,
+            r.inst_acc,
+            r.all_reached,
+            r.source_left,
+            r.judge_acc,
+            r.sources,
+        )
     return table

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -40,8 +40,16 @@ from difftone.experiment.items import SOURCE_COLUMNS, SWAP_COLUMNS, ExperimentEr
 from difftone.experiment.scoring import ITEM_COLUMNS
 from difftone.experiment.sources import read_sources
 from difftone.experiment.split import restrict_to_part
-from difftone.experiment.tables import (PAIRED_COLUMNS, TABLE2_COLUMNS, _boot, _kad_sets, _strategy_row,
-                                        load_test_items, paired_table, write_csv_and_markdown)
+from difftone.experiment.tables import (
+    PAIRED_COLUMNS,
+    TABLE2_COLUMNS,
+    _boot,
+    _kad_sets,
+    _strategy_row,
+    load_test_items,
+    paired_table,
+    write_csv_and_markdown,
+)
 from difftone.metrics import load_embeddings
 from difftone.models import ModelSettings
 
@@ -59,8 +67,10 @@ def check_pairs(pairs: Sequence[Sequence[str]], instruments: Sequence[str]) -> l
         s, t = pair
         for code in (s, t):
             if code not in instruments:
-                raise ExperimentError(f"musicmagus.pairs: {code} of {s}->{t} is not in instruments "
-                                      f"({', '.join(instruments)}); add it or drop the pair")
+                raise ExperimentError(
+                    f"musicmagus.pairs: {code} of {s}->{t} is not in instruments "
+                    f"({', '.join(instruments)}); add it or drop the pair"
+                )
         if s == t:
             raise ExperimentError(f"musicmagus.pairs: {s}->{t} edits an instrument into itself")
         out.append((s, t))
@@ -112,18 +122,36 @@ def run_musicmagus(
         for row in tqdm(items.itertuples(), total=len(items), desc=f"musicmagus {source}->{target}", unit="source"):
             traj = Trajectory.load(row.trajectory)
             if not same_model:
-                traj = editor.generate(traj.prompt, traj.seed, steps or traj.steps, traj.duration,
-                                              guidance_scale if guidance_scale is not None else traj.guidance_scale)
+                traj = editor.generate(
+                    traj.prompt,
+                    traj.seed,
+                    steps or traj.steps,
+                    traj.duration,
+                    guidance_scale if guidance_scale is not None else traj.guidance_scale,
+                )
             src_audio = _source_audio(out_dir, source, row, traj, same_model)
             source_rows.setdefault(source, {})[row.item] = {**row._asdict(), "audio": src_audio}
             edit = musicmagus_edit(editor, traj, source, target, captions, settings, synonyms=synonyms)
             check_finite(edit.audio, f"the MusicMagus edit of {row.item} to {target}")
             name = f"{row.item}.wav"
             audio.write(out_dir / pair_name(source, target) / name, edit.audio.numpy(), traj.sample_rate)
-            rows.append({"item": row.item, "prompt_index": int(row.prompt_index), "seed": traj.seed,
-                         "source_prompt": traj.prompt, "target_prompt": edit.target_prompt, "swap_step": 0,
-                         "sigma": float(traj.sigmas[0]), "reason": "musicmagus", "audio": name, "nfe": edit.nfe,
-                         "probe_nfe": 0, "fallback": False, "trace": json.dumps(edit.losses)})
+            rows.append(
+                {
+                    "item": row.item,
+                    "prompt_index": int(row.prompt_index),
+                    "seed": traj.seed,
+                    "source_prompt": traj.prompt,
+                    "target_prompt": edit.target_prompt,
+                    "swap_step": 0,
+                    "sigma": float(traj.sigmas[0]),
+                    "reason": "musicmagus",
+                    "audio": name,
+                    "nfe": edit.nfe,
+                    "probe_nfe": 0,
+                    "fallback": False,
+                    "trace": json.dumps(edit.losses),
+                }
+            )
         if not rows:
             raise ExperimentError(f"no sources of {source} to edit for MusicMagus ({sources_dirs[source]})")
         df = pd.DataFrame(rows, columns=SWAP_COLUMNS)
@@ -134,9 +162,16 @@ def run_musicmagus(
         folder.mkdir(parents=True, exist_ok=True)
         pd.DataFrame(list(items.values()), columns=SOURCE_COLUMNS).to_csv(folder / "items.csv", index=False)
     edits = sum(len(f) for f in frames)
-    nfe = {"strategy": METHOD, "model": model.spec, "sources": len({i for v in source_rows.values() for i in v}),
-           "edits": edits, "nfe": editor.nfe, "probe_nfe": 0, "denoiser_calls": editor.calls,
-           "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(settings).items()}}
+    nfe = {
+        "strategy": METHOD,
+        "model": model.spec,
+        "sources": len({i for v in source_rows.values() for i in v}),
+        "edits": edits,
+        "nfe": editor.nfe,
+        "probe_nfe": 0,
+        "denoiser_calls": editor.calls,
+        "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(settings).items()},
+    }
     (out_dir / "nfe.json").write_text(json.dumps(nfe, indent=1) + "\n")
     log.info("musicmagus on %s: %d edits, %d NFE", model.spec, edits, editor.nfe)
     return pd.concat(frames, ignore_index=True)
@@ -153,12 +188,17 @@ def _source_audio(out_dir: Path, source: str, row, traj: Trajectory, same_model:
 
 def _pair_items(items: Mapping[str, pd.DataFrame], pairs: Sequence[tuple[str, str]]) -> dict[str, pd.DataFrame]:
     keep = set(pairs)
-    return {m: df[[k in keep for k in zip(df["source"], df["target"])]].reset_index(drop=True)
-            for m, df in items.items()}
+    return {
+        m: df[[k in keep for k in zip(df["source"], df["target"])]].reset_index(drop=True) for m, df in items.items()
+    }
 
 
-def table3_items(items_csvs: Mapping[str, str | Path], skipped_csvs: Mapping[str, str | Path],
-                 split_csv: str | Path, pairs: Sequence[Sequence[str]]):
+def table3_items(
+    items_csvs: Mapping[str, str | Path],
+    skipped_csvs: Mapping[str, str | Path],
+    split_csv: str | Path,
+    pairs: Sequence[Sequence[str]],
+):
     """Per method: its test-part edits of ``pairs`` that every method made (Table II's
     :func:`~difftone.experiment.tables.load_test_items`), its skipped test items of ``pairs``, and how many of
     its test edits of ``pairs`` another method's skips excluded."""
@@ -168,9 +208,11 @@ def table3_items(items_csvs: Mapping[str, str | Path], skipped_csvs: Mapping[str
     for method, df in items.items():
         missing = [f"{s}->{t}" for s, t in wanted if not ((df["source"] == s) & (df["target"] == t)).any()]
         if missing:
-            raise ExperimentError(f"{items_csvs[method]} has no test edit of {', '.join(missing)} that every method "
-                                  f"of Table III ({', '.join(items_csvs)}) made: rerun the {method} edits with those "
-                                  "pairs' instruments")
+            raise ExperimentError(
+                f"{items_csvs[method]} has no test edit of {', '.join(missing)} that every method "
+                f"of Table III ({', '.join(items_csvs)}) made: rerun the {method} edits with those "
+                "pairs' instruments"
+            )
     excluded = {}
     for method, path in items_csvs.items():
         own = read_table(path, ITEM_COLUMNS, f"metrics ({method})")
@@ -180,10 +222,18 @@ def table3_items(items_csvs: Mapping[str, str | Path], skipped_csvs: Mapping[str
     return items, skipped, excluded
 
 
-def table3(items_csvs: Mapping[str, str | Path], skipped_csvs: Mapping[str, str | Path], split_csv: str | Path,
-           pairs: Sequence[Sequence[str]], bootstrap: Mapping, *, nfe_jsons: Mapping[str, str | Path] | None = None,
-           embeddings: Mapping[str, str | Path] | None = None, reference_npz: str | Path | None = None,
-           kad_bandwidth: str | float | None = "candidate") -> tuple[pd.DataFrame, pd.DataFrame]:
+def table3(
+    items_csvs: Mapping[str, str | Path],
+    skipped_csvs: Mapping[str, str | Path],
+    split_csv: str | Path,
+    pairs: Sequence[Sequence[str]],
+    bootstrap: Mapping,
+    *,
+    nfe_jsons: Mapping[str, str | Path] | None = None,
+    embeddings: Mapping[str, str | Path] | None = None,
+    reference_npz: str | Path | None = None,
+    kad_bandwidth: str | float | None = "candidate",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Table III and its paired comparisons on the test sources of ``pairs``.
 
     Table III: per method (keys of ``items_csvs``, in order) one row per pair, then its pooled row
@@ -198,25 +248,34 @@ def table3(items_csvs: Mapping[str, str | Path], skipped_csvs: Mapping[str, str 
     rows, paired = [], []
     for method, df in items.items():
         nfe = json.loads(Path(nfe_jsons[method]).read_text()) if method in nfe_jsons else None
-        sets, set_pairs = (_kad_sets(df, embeddings[method], reference, by=("source", "target"))
-                           if reference is not None else ([], []))
+        sets, set_pairs = (
+            _kad_sets(df, embeddings[method], reference, by=("source", "target")) if reference is not None else ([], [])
+        )
         sk = skipped[method]
         for s, t in [tuple(p) for p in pairs]:
             g = df[(df["source"] == s) & (df["target"] == t)]
             n_skipped = int(((sk["source"] == s) & (sk["target"] == t)).sum()) if len(sk) else 0
             own_sets = [k for k, p in zip(sets, set_pairs) if p == (s, t)]
-            row = _strategy_row(method, g, boot, skipped=n_skipped, excluded=0, nfe=None, kad_sets=own_sets,
-                                kad_bandwidth=kad_bandwidth)
+            row = _strategy_row(
+                method, g, boot, skipped=n_skipped, excluded=0, nfe=None, kad_sets=own_sets, kad_bandwidth=kad_bandwidth
+            )
             rows.append({**row, "pair": pair_name(s, t), "source": s, "target": t, "excluded": np.nan})
-        row = _strategy_row(method, df, boot, skipped=len(sk), excluded=excluded[method], nfe=nfe, kad_sets=sets,
-                            kad_bandwidth=kad_bandwidth)
+        row = _strategy_row(
+            method,
+            df,
+            boot,
+            skipped=len(sk),
+            excluded=excluded[method],
+            nfe=nfe,
+            kad_sets=sets,
+            kad_bandwidth=kad_bandwidth,
+        )
         rows.append({**row, "pair": "all", "source": "", "target": ""})
     for s, t in [tuple(p) for p in pairs]:
         one = {m: df[(df["source"] == s) & (df["target"] == t)] for m, df in items.items()}
         paired.append(paired_table(one, bootstrap, baselines=(BASELINE,)).assign(pair=pair_name(s, t)))
     paired.append(paired_table(items, bootstrap, baselines=(BASELINE,)).assign(pair="all"))
-    return (pd.DataFrame(rows, columns=TABLE3_COLUMNS),
-            pd.concat(paired, ignore_index=True)[TABLE3_PAIRED_COLUMNS])
+    return (pd.DataFrame(rows, columns=TABLE3_COLUMNS), pd.concat(paired, ignore_index=True)[TABLE3_PAIRED_COLUMNS])
 
 
 def write_table3(items_csvs, skipped_csvs, split_csv, pairs, table_csv, paired_csv, bootstrap, **kad) -> pd.DataFrame:
@@ -227,5 +286,13 @@ def write_table3(items_csvs, skipped_csvs, split_csv, pairs, table_csv, paired_c
     return table
 
 
-__all__ = ["MusicMagusError", "TABLE3_COLUMNS", "TABLE3_PAIRED_COLUMNS", "check_pairs", "run_musicmagus", "table3",
-           "table3_items", "write_table3"]
+__all__ = [
+    "MusicMagusError",
+    "TABLE3_COLUMNS",
+    "TABLE3_PAIRED_COLUMNS",
+    "check_pairs",
+    "run_musicmagus",
+    "table3",
+    "table3_items",
+    "write_table3",
+]

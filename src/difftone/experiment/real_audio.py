@@ -22,8 +22,9 @@ stage with an error naming the folder.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from tqdm.auto import tqdm
@@ -32,9 +33,9 @@ from difftone import audio
 from difftone.audio import AudioError
 from difftone.experiment.items import SOURCE_COLUMNS, ExperimentError, check_finite
 from difftone.experiment.split import SPLIT_COLUMNS
+from difftone.experiment.table4 import inversion_label, table4_rows  # noqa: F401  (re-exported)
 from difftone.experiment.tables import CHANGED_SUFFIX, load_test_items, strategy_table, write_csv_and_markdown
 from difftone.files import atomic_folder
-from difftone.experiment.table4 import inversion_label, table4_rows  # noqa: F401  (re-exported)
 from difftone.instruments import resolve
 
 if TYPE_CHECKING:
@@ -54,16 +55,24 @@ def _labels_of(wav: Path, instruments: Sequence[str]) -> list[str]:
     return []
 
 
-def collect_recordings(instruments: Sequence[str], per_instrument: int, *, folder: str | Path | None = None,
-                       index_csv: str | Path | None = None) -> pd.DataFrame:
+def collect_recordings(
+    instruments: Sequence[str],
+    per_instrument: int,
+    *,
+    folder: str | Path | None = None,
+    index_csv: str | Path | None = None,
+) -> pd.DataFrame:
     """The first ``per_instrument`` recordings of each instrument (by path): from ``folder`` (module doc)
     or the test split of ``index_csv``. ExperimentError naming the source when one has none."""
     if folder is not None:
         folder = Path(folder)
         if not folder.is_dir():
             raise ExperimentError(f"real_audio.folder {folder} is not a folder of recordings")
-        found = [(labels[0], str(p)) for p in sorted(folder.rglob("*.wav"))
-                 if len(labels := _labels_of(p, instruments)) == 1 and labels[0] in instruments]
+        found = [
+            (labels[0], str(p))
+            for p in sorted(folder.rglob("*.wav"))
+            if len(labels := _labels_of(p, instruments)) == 1 and labels[0] in instruments
+        ]
         where = f"real_audio.folder {folder}"
     else:
         from difftone.data import read_index
@@ -74,8 +83,10 @@ def collect_recordings(instruments: Sequence[str], per_instrument: int, *, folde
     df = pd.DataFrame(found, columns=RECORDING_COLUMNS)
     missing = [c for c in instruments if not (df["instrument"] == c).any()]
     if missing:
-        raise ExperimentError(f"{where} has no single-instrument recording of {', '.join(missing)}: add some or "
-                              "remove the instrument from `instruments`")
+        raise ExperimentError(
+            f"{where} has no single-instrument recording of {', '.join(missing)}: add some or "
+            "remove the instrument from `instruments`"
+        )
     return df.groupby("instrument", sort=False).head(int(per_instrument)).reset_index(drop=True)
 
 
@@ -110,58 +121,96 @@ def invert_recordings(
         counts: dict[str, int] = {}
         for r in tqdm(recordings.itertuples(), total=len(recordings), desc="invert recordings", unit="clip"):
             try:
-                rec = load_recording(r.path, backbone, peak=peak, silence_db=silence_db,
-                                     max_silent_fraction=max_silent_fraction)
+                rec = load_recording(
+                    r.path, backbone, peak=peak, silence_db=silence_db, max_silent_fraction=max_silent_fraction
+                )
             except AudioError as exc:
                 log.warning("skipped: %s", exc)
                 rejected.append({"path": r.path, "instrument": r.instrument, "reason": exc.reason})
                 continue
             i = counts[r.instrument] = counts.get(r.instrument, -1) + 1
             prompt = source_prompt(resolve(r.instrument).name, None, template)
-            traj = invert_recording(editor, rec, prompt, steps, source_guidance, seed=seed,
-                                    target_guidance_scale=target_guidance)
+            traj = invert_recording(
+                editor, rec, prompt, steps, source_guidance, seed=seed, target_guidance_scale=target_guidance
+            )
             item = f"{r.instrument}-r{i:03d}"
             check_finite(traj.latents, f"the inverted latents of {r.path}")
             folder = tmp / r.instrument / item
             traj.save(folder / "trajectory")
             audio.write(folder / "source.wav", traj.audio.numpy(), traj.sample_rate, subtype="FLOAT")
-            rows.append({"item": item, "instrument": r.instrument, "prompt_index": i, "seed": seed, "prompt": prompt,
-                         "audio": str(Path(item) / "source.wav"), "trajectory": str(Path(item) / "trajectory"),
-                         "top1_final": traj.trace.top1[-1] if traj.trace is not None else "", "recording": r.path})
+            rows.append(
+                {
+                    "item": item,
+                    "instrument": r.instrument,
+                    "prompt_index": i,
+                    "seed": seed,
+                    "prompt": prompt,
+                    "audio": str(Path(item) / "source.wav"),
+                    "trajectory": str(Path(item) / "trajectory"),
+                    "top1_final": traj.trace.top1[-1] if traj.trace is not None else "",
+                    "recording": r.path,
+                }
+            )
         items = pd.DataFrame(rows, columns=[*SOURCE_COLUMNS, "recording"])
         missing = sorted(set(recordings["instrument"]) - set(items["instrument"]))
         if missing:
-            raise ExperimentError(f"no usable recording of {', '.join(missing)} (see the warnings above): "
-                                  "replace the files or remove the instrument from `instruments`")
+            raise ExperimentError(
+                f"no usable recording of {', '.join(missing)} (see the warnings above): "
+                "replace the files or remove the instrument from `instruments`"
+            )
         for code, group in items.groupby("instrument"):
             group.to_csv(tmp / code / "items.csv", index=False)
         pd.DataFrame(rejected, columns=["path", "instrument", "reason"]).to_csv(tmp / "rejected.csv", index=False)
         # every recording is a test item (nothing is tuned on them): the split the tables read
         items.assign(part="test")[SPLIT_COLUMNS].to_csv(tmp / "split.csv", index=False)
-    log.info("inverted %d recording(s) at source guidance %g (%d rejected): %d NFE", len(items), source_guidance,
-             len(rejected), editor.nfe)
+    log.info(
+        "inverted %d recording(s) at source guidance %g (%d rejected): %d NFE",
+        len(items),
+        source_guidance,
+        len(rejected),
+        editor.nfe,
+    )
     return items
 
 
-def write_table4(rows: Mapping[str, Mapping], items_csvs: Mapping[str, str | Path],
-                 skipped_csvs: Mapping[str, str | Path], nfe_jsons: Mapping[str, str | Path],
-                 embeddings: Mapping[str, str | Path], split_csvs: Mapping[str, str | Path], reference_npz: str | Path,
-                 out_csv: str | Path, bootstrap: Mapping, kad_bandwidth="candidate") -> pd.DataFrame:
+def write_table4(
+    rows: Mapping[str, Mapping],
+    items_csvs: Mapping[str, str | Path],
+    skipped_csvs: Mapping[str, str | Path],
+    nfe_jsons: Mapping[str, str | Path],
+    embeddings: Mapping[str, str | Path],
+    split_csvs: Mapping[str, str | Path],
+    reference_npz: str | Path,
+    out_csv: str | Path,
+    bootstrap: Mapping,
+    kad_bandwidth="candidate",
+) -> pd.DataFrame:
     """Table IV: Table II's function (:func:`strategy_table`, on the edits every row of a group made) per group
     of rows (``group``: the clips, or the long recordings and their passages), with each row's method and
     guidance. ``split_csvs``: row slug -> its sources folder's ``split.csv`` (every recording a test item)."""
     tables = []
     for group in dict.fromkeys(row.get("group", "clips") for row in rows.values()):
         slugs = [s for s in rows if rows[s].get("group", "clips") == group]
-        items, skipped, excluded = load_test_items({s: items_csvs[s] for s in slugs},
-                                                   {s: skipped_csvs[s] for s in slugs}, split_csvs[slugs[0]])
-        tables.append(strategy_table(items, skipped, excluded, nfe_jsons, bootstrap, embeddings=embeddings,
-                                     reference_npz=reference_npz, kad_bandwidth=kad_bandwidth))
+        items, skipped, excluded = load_test_items(
+            {s: items_csvs[s] for s in slugs}, {s: skipped_csvs[s] for s in slugs}, split_csvs[slugs[0]]
+        )
+        tables.append(
+            strategy_table(
+                items,
+                skipped,
+                excluded,
+                nfe_jsons,
+                bootstrap,
+                embeddings=embeddings,
+                reference_npz=reference_npz,
+                kad_bandwidth=kad_bandwidth,
+            )
+        )
     table = pd.concat(tables, ignore_index=True)
     slugs = [m[: -len(CHANGED_SUFFIX)] if m.endswith(CHANGED_SUFFIX) else m for m in table["method"]]
     table.insert(1, "source_guidance", [float(rows[s]["source_guidance"]) for s in slugs])
     table.insert(2, "target_guidance", [float(rows[s]["target_guidance"]) for s in slugs])
-    table["method"] = [rows[s]["method"] + m[len(s):] for s, m in zip(slugs, table["method"])]
+    table["method"] = [rows[s]["method"] + m[len(s) :] for s, m in zip(slugs, table["method"])]
     write_csv_and_markdown(table, out_csv)
     return table
 
@@ -180,8 +229,10 @@ def join_clips(paths: Sequence[str | Path], out_path: str | Path) -> list[float]
         if rate is None:
             rate, channels = sr, data.shape[1]
         elif sr != rate or data.shape[1] != channels:
-            raise ExperimentError(f"{p} is {sr} Hz, {data.shape[1]} channel(s), {paths[0]} {rate} Hz, {channels}: "
-                                  "the clips of a long recording must share rate and channels")
+            raise ExperimentError(
+                f"{p} is {sr} Hz, {data.shape[1]} channel(s), {paths[0]} {rate} Hz, {channels}: "
+                "the clips of a long recording must share rate and channels"
+            )
         waves.append(data)
         bounds.append([t, t + len(data) / sr])
         t += len(data) / sr
@@ -228,8 +279,10 @@ def edit_long(
     instruments = list(dict.fromkeys(recordings["instrument"]))
     short = [c for c in instruments if (recordings["instrument"] == c).sum() < clips]
     if clips < 1 or short:
-        raise ExperimentError(f"real_audio.long.clips is {clips} but {', '.join(short) or 'none'} has fewer "
-                              "recordings: lower it or give more recordings")
+        raise ExperimentError(
+            f"real_audio.long.clips is {clips} but {', '.join(short) or 'none'} has fewer "
+            "recordings: lower it or give more recordings"
+        )
     model = ModelSettings.of(model)
     backbone = model.load()
     latent = load_latent_classifier(classifier, device=model.device)
@@ -250,39 +303,92 @@ def edit_long(
                 bounds = join_clips(paths, folder / "input.wav")
                 middle = bounds[len(bounds) // 2]
                 start, end = middle if row["kind"] == "passage" else (None, None)
-                rec = load_recording(folder / "input.wav", backbone, peak=real_audio["peak"],
-                                     silence_db=real_audio["silence_db"],
-                                     max_silent_fraction=real_audio["max_silent_fraction"],
-                                     max_seconds=real_audio["max_seconds"])
+                rec = load_recording(
+                    folder / "input.wav",
+                    backbone,
+                    peak=real_audio["peak"],
+                    silence_db=real_audio["silence_db"],
+                    max_silent_fraction=real_audio["max_silent_fraction"],
+                    max_seconds=real_audio["max_seconds"],
+                )
                 prompt = source_prompt(resolve(source).name, None, real_audio["source_prompt"])
                 targets = [t for t in instruments if t != source]
-                result = edit_recording(editor, rec, prompt, source, targets, row["strategy"], settings, steps=steps,
-                                        source_guidance=row["source_guidance"],
-                                        target_guidance=row["target_guidance"], seed=int(real_audio["seed"]),
-                                        start=start, end=end, options=opts, item=item)
+                result = edit_recording(
+                    editor,
+                    rec,
+                    prompt,
+                    source,
+                    targets,
+                    row["strategy"],
+                    settings,
+                    steps=steps,
+                    source_guidance=row["source_guidance"],
+                    target_guidance=row["target_guidance"],
+                    seed=int(real_audio["seed"]),
+                    start=start,
+                    end=end,
+                    options=opts,
+                    item=item,
+                )
                 nfe_inversion = result.nfe_inversion
                 nfe0 += nfe_inversion  # the table's NFE per edit counts the edits only, as for the other rows
                 write_exact(folder / "source.wav", result.reconstruction, result.sample_rate, result.subtype)
-                (folder / "edit.json").write_text(json.dumps(
-                    {**result.info(), "clips": paths, "clip_seconds": bounds, "nfe_inversion": nfe_inversion,
-                     "steps": {e.target: e.windows for e in result.edits}}, indent=1, default=str) + "\n")
-                items.append({"item": item, "instrument": source, "prompt_index": 0, "seed": int(real_audio["seed"]),
-                              "prompt": prompt, "audio": str(Path(item) / "source.wav"), "trajectory": "",
-                              "top1_final": "", "recording": " + ".join(map(str, paths)),
-                              "passage": "" if start is None else f"{start:g}-{end:g}"})
+                (folder / "edit.json").write_text(
+                    json.dumps(
+                        {
+                            **result.info(),
+                            "clips": paths,
+                            "clip_seconds": bounds,
+                            "nfe_inversion": nfe_inversion,
+                            "steps": {e.target: e.windows for e in result.edits},
+                        },
+                        indent=1,
+                        default=str,
+                    )
+                    + "\n"
+                )
+                items.append(
+                    {
+                        "item": item,
+                        "instrument": source,
+                        "prompt_index": 0,
+                        "seed": int(real_audio["seed"]),
+                        "prompt": prompt,
+                        "audio": str(Path(item) / "source.wav"),
+                        "trajectory": "",
+                        "top1_final": "",
+                        "recording": " + ".join(map(str, paths)),
+                        "passage": "" if start is None else f"{start:g}-{end:g}",
+                    }
+                )
                 for edit, wave in zip(result.edits, result.outputs):
                     name = ""
                     if wave is not None:
                         check_finite(wave, f"the {row['kind']} edit of {item} to {edit.target} ({slug})")
                         name = f"{item}.wav"
-                        write_exact(edits_root / slug / pair_name(source, edit.target) / name, wave,
-                                    result.sample_rate, result.subtype)
-                    swaps.setdefault((source, edit.target), []).append({
-                        "item": item, "prompt_index": 0, "seed": int(real_audio["seed"]), "source_prompt": prompt,
-                        "target_prompt": edit.target_prompt,
-                        "swap_step": "" if edit.swap_step is None else int(edit.swap_step), "sigma": edit.sigma,
-                        "reason": edit.reason, "audio": name, "nfe": edit.nfe, "probe_nfe": edit.probe_nfe,
-                        "fallback": bool(edit.fallback), "trace": ""})
+                        write_exact(
+                            edits_root / slug / pair_name(source, edit.target) / name,
+                            wave,
+                            result.sample_rate,
+                            result.subtype,
+                        )
+                    swaps.setdefault((source, edit.target), []).append(
+                        {
+                            "item": item,
+                            "prompt_index": 0,
+                            "seed": int(real_audio["seed"]),
+                            "source_prompt": prompt,
+                            "target_prompt": edit.target_prompt,
+                            "swap_step": "" if edit.swap_step is None else int(edit.swap_step),
+                            "sigma": edit.sigma,
+                            "reason": edit.reason,
+                            "audio": name,
+                            "nfe": edit.nfe,
+                            "probe_nfe": edit.probe_nfe,
+                            "fallback": bool(edit.fallback),
+                            "trace": "",
+                        }
+                    )
             df = pd.DataFrame(items, columns=[*SOURCE_COLUMNS, "recording", "passage"])
             for code, group in df.groupby("instrument"):
                 group.to_csv(tmp / code / "items.csv", index=False)
@@ -293,9 +399,14 @@ def edit_long(
             (edits_root / slug / pair_name(source, target)).mkdir(parents=True, exist_ok=True)
             table.to_csv(edits_root / slug / pair_name(source, target) / "swaps.csv", index=False)
             frames.append(table.assign(source=source, target=target))
-        nfe = {"strategy": row["strategy"], "sources": len(items), "edits": sum(len(r) for r in swaps.values()),
-               "nfe": editor.nfe - nfe0, "probe_nfe": int(sum(r["probe_nfe"] for v in swaps.values() for r in v)),
-               "denoiser_calls": editor.calls - calls0}
+        nfe = {
+            "strategy": row["strategy"],
+            "sources": len(items),
+            "edits": sum(len(r) for r in swaps.values()),
+            "nfe": editor.nfe - nfe0,
+            "probe_nfe": int(sum(r["probe_nfe"] for v in swaps.values() for r in v)),
+            "denoiser_calls": editor.calls - calls0,
+        }
         (edits_root / slug / "nfe.json").write_text(json.dumps(nfe, indent=1) + "\n")
         log.info("%s: %d edits of %d joined recordings, %d NFE", slug, nfe["edits"], len(items), nfe["nfe"])
         out[slug] = pd.concat(frames, ignore_index=True)

@@ -19,8 +19,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -35,12 +35,43 @@ from difftone.metrics.clap import check_not_collapsed, load_clap, load_embedding
 
 log = logging.getLogger(__name__)
 
-ITEM_COLUMNS = ["strategy", "source", "target", "item", "swap_step", "sigma", "chroma", "predicted", "inst_acc",
-                "success", "judge_predicted", "judge_acc", "fallback", "reason"]
+ITEM_COLUMNS = [
+    "strategy",
+    "source",
+    "target",
+    "item",
+    "swap_step",
+    "sigma",
+    "chroma",
+    "predicted",
+    "inst_acc",
+    "success",
+    "judge_predicted",
+    "judge_acc",
+    "fallback",
+    "reason",
+]
 SKIPPED_COLUMNS = ["strategy", "source", "target", "item", "reason"]
-PAIR_COLUMNS = ["strategy", "source", "target", "n", "skipped", "swap_step_mean", "chroma", "chroma_low",
-                "chroma_high", "inst_acc", "inst_acc_low", "inst_acc_high", "success", "success_low", "success_high",
-                "kad", "kad_low", "kad_high"]
+PAIR_COLUMNS = [
+    "strategy",
+    "source",
+    "target",
+    "n",
+    "skipped",
+    "swap_step_mean",
+    "chroma",
+    "chroma_low",
+    "chroma_high",
+    "inst_acc",
+    "inst_acc_low",
+    "inst_acc_high",
+    "success",
+    "success_low",
+    "success_high",
+    "kad",
+    "kad_low",
+    "kad_high",
+]
 
 
 def fallback_flags(swaps: pd.DataFrame) -> pd.Series:
@@ -62,22 +93,46 @@ def edit_success(inst_acc: float, chroma: float, max_chroma: float) -> float:
     return float(bool(inst_acc) and chroma <= max_chroma)
 
 
-def item_row(strategy: str, source: str, target: str, item: str, swap_step, sigma: float, chroma: float,
-             predicted: str, max_chroma: float, *, judged: str | None = None, fallback: bool = False,
-             reason: str = "") -> dict:
+def item_row(
+    strategy: str,
+    source: str,
+    target: str,
+    item: str,
+    swap_step,
+    sigma: float,
+    chroma: float,
+    predicted: str,
+    max_chroma: float,
+    *,
+    judged: str | None = None,
+    fallback: bool = False,
+    reason: str = "",
+) -> dict:
     """One row of ``items.csv`` (:data:`ITEM_COLUMNS`): ``inst_acc`` is 1.0 when the teacher's top-1
     ``predicted`` is the target, ``success`` is :func:`edit_success`, ``judge_acc`` the same for the
     judge's reading ``judged`` (NaN without a judge)."""
     reached = float(predicted == target)
-    return {"strategy": strategy, "source": source, "target": target, "item": item, "swap_step": swap_step,
-            "sigma": sigma, "chroma": chroma, "predicted": predicted, "inst_acc": reached,
-            "success": edit_success(reached, chroma, max_chroma), "judge_predicted": "" if judged is None else judged,
-            "judge_acc": np.nan if judged is None else float(judged == target), "fallback": bool(fallback),
-            "reason": reason}
+    return {
+        "strategy": strategy,
+        "source": source,
+        "target": target,
+        "item": item,
+        "swap_step": swap_step,
+        "sigma": sigma,
+        "chroma": chroma,
+        "predicted": predicted,
+        "inst_acc": reached,
+        "success": edit_success(reached, chroma, max_chroma),
+        "judge_predicted": "" if judged is None else judged,
+        "judge_acc": np.nan if judged is None else float(judged == target),
+        "fallback": bool(fallback),
+        "reason": reason,
+    }
 
 
-def embed_references(index_csv: str | Path, instruments: Sequence[str], out_npz: str | Path, *, clap: Mapping,
-                     device: str = "cpu") -> None:
+def embed_references(
+    index_csv: str | Path, instruments: Sequence[str], out_npz: str | Path, *, clap: Mapping, device: str = "cpu"
+) -> None:
     """CLAP embeddings of every instrument's training clips: the KAD reference sets."""
     from difftone.data import read_index
 
@@ -87,8 +142,10 @@ def embed_references(index_csv: str | Path, instruments: Sequence[str], out_npz:
     for code in instruments:
         paths = index.loc[index["instrument"] == code, "path"].tolist()
         if len(paths) < 2:
-            raise ExperimentError(f"{index_csv}: instrument {code} has {len(paths)} training clip(s); KAD needs "
-                                  "at least 2: add data or remove it from `instruments`")
+            raise ExperimentError(
+                f"{index_csv}: instrument {code} has {len(paths)} training clip(s); KAD needs "
+                "at least 2: add data or remove it from `instruments`"
+            )
         emb, _ = embedder.embed_files(paths, desc=f"CLAP reference {code}")
         check_not_collapsed(emb, f"CLAP reference set of {code}", clap["max_median_cosine"])
         embs.append(emb)
@@ -97,9 +154,16 @@ def embed_references(index_csv: str | Path, instruments: Sequence[str], out_npz:
 
 
 def _clap(clap: Mapping, device: str):
-    return load_clap(clap["checkpoint"], device=device, cache_dir=clap.get("cache_dir"), window_s=clap["window_s"],
-                     hop_s=clap["hop_s"], batch_size=clap["batch_size"],
-                     architecture=clap.get("architecture", "laion_music"), sha256=clap.get("sha256"))
+    return load_clap(
+        clap["checkpoint"],
+        device=device,
+        cache_dir=clap.get("cache_dir"),
+        window_s=clap["window_s"],
+        hop_s=clap["hop_s"],
+        batch_size=clap["batch_size"],
+        architecture=clap.get("architecture", "laion_music"),
+        sha256=clap.get("sha256"),
+    )
 
 
 def score_edits(
@@ -145,15 +209,18 @@ def score_edits(
     sources = {code: read_sources(sources_dirs[code]).set_index("item") for code in dict.fromkeys(s for s, _ in pairs)}
     item_rows, pair_rows, skipped_rows = [], [], []
     all_embs, all_labels = [], []
-    source_chroma = SourceChromagrams(method=chroma["method"], target_sr=chroma["sample_rate"],
-                                      hop_length=chroma["hop_length"])
+    source_chroma = SourceChromagrams(
+        method=chroma["method"], target_sr=chroma["sample_rate"], hop_length=chroma["hop_length"]
+    )
     for source, target in tqdm(pairs, desc=f"metrics {strategy}", unit="pair"):
         folder = edits_dir / pair_name(source, target)
         swaps = read_table(folder / "swaps.csv", SWAP_COLUMNS[:-1], f"edit ({strategy})")
         swaps = swaps.assign(fallback=fallback_flags(swaps))
         done = swaps[swaps["audio"] != ""]
-        skipped_rows += [{"strategy": strategy, "source": source, "target": target, "item": r.item,
-                          "reason": r.reason} for r in swaps[swaps["audio"] == ""].itertuples()]
+        skipped_rows += [
+            {"strategy": strategy, "source": source, "target": target, "item": r.item, "reason": r.reason}
+            for r in swaps[swaps["audio"] == ""].itertuples()
+        ]
         embs, groups, rows = [], [], []
         for r in done.itertuples():
             wave, sr = audio.load(folder / r.audio)
@@ -163,8 +230,22 @@ def score_edits(
             source_audio = sources[source].loc[r.item, "audio"]
             distance = source_chroma.distance(wave, sr, source_audio, lambda: audio.load(source_audio))
             judged = judge.predict_audio(wave, sr) if judge is not None else None
-            rows.append(item_row(strategy, source, target, r.item, r.swap_step, r.sigma, distance, predicted,
-                                 max_chroma, judged=judged, fallback=bool(r.fallback), reason=r.reason))
+            rows.append(
+                item_row(
+                    strategy,
+                    source,
+                    target,
+                    r.item,
+                    r.swap_step,
+                    r.sigma,
+                    distance,
+                    predicted,
+                    max_chroma,
+                    judged=judged,
+                    fallback=bool(r.fallback),
+                    reason=r.reason,
+                )
+            )
             if embedder is not None:
                 e = embedder.embed(wave, sr)
                 embs.append(e)
@@ -173,8 +254,20 @@ def score_edits(
                 all_labels.append(np.full(len(e), edit_label(r.item, target)))
         item_rows.extend(rows)
         reference = ref_emb[ref_label == target] if kad else None
-        pair_rows.append(pair_summary(strategy, source, target, rows, len(swaps) - len(done), embs, groups,
-                                      reference, bootstrap, kad_bandwidth))
+        pair_rows.append(
+            pair_summary(
+                strategy,
+                source,
+                target,
+                rows,
+                len(swaps) - len(done),
+                embs,
+                groups,
+                reference,
+                bootstrap,
+                kad_bandwidth,
+            )
+        )
     if not item_rows:
         raise ExperimentError(f"{edits_dir}: strategy {strategy} has no edits to score (every item was skipped?)")
     items = pd.DataFrame(item_rows, columns=ITEM_COLUMNS)
@@ -185,19 +278,25 @@ def score_edits(
     if embeddings_npz is not None:
         if not all_embs:
             raise ExperimentError(f"{embeddings_npz}: no CLAP embeddings to save (score_edits ran with kad=False)")
-        save_embeddings(embeddings_npz, np.concatenate(all_embs), np.concatenate(all_labels),
-                        {"strategy": strategy, "clap": dict(clap)})
+        save_embeddings(
+            embeddings_npz,
+            np.concatenate(all_embs),
+            np.concatenate(all_labels),
+            {"strategy": strategy, "clap": dict(clap)},
+        )
     return items
 
 
 def read_skipped(path: str | Path) -> pd.DataFrame:
     """``skipped.csv`` of a strategy (may have no rows)."""
-    return read_csv(path, SKIPPED_COLUMNS, what="the metrics stage", error=ExperimentError, allow_empty=True,
-                    keep_default_na=False)
+    return read_csv(
+        path, SKIPPED_COLUMNS, what="the metrics stage", error=ExperimentError, allow_empty=True, keep_default_na=False
+    )
 
 
-def pair_summary(strategy, source, target, rows, skipped, embs, groups, reference, bootstrap,
-                 kad_bandwidth="candidate") -> dict:
+def pair_summary(
+    strategy, source, target, rows, skipped, embs, groups, reference, bootstrap, kad_bandwidth="candidate"
+) -> dict:
     """One row of ``pairs.csv`` (:data:`PAIR_COLUMNS`) from a pair's item ``rows``: the mean swap step,
     bootstrap means of chroma, inst_acc and success, and KAD of the CLAP embeddings ``embs`` (rows of
     item ``groups``) against ``reference`` with the ``kad_bandwidth`` rule (NaN under two items or
@@ -210,8 +309,9 @@ def pair_summary(strategy, source, target, rows, skipped, embs, groups, referenc
     for metric in ("chroma", "inst_acc", "success"):
         out[metric], out[f"{metric}_low"], out[f"{metric}_high"] = bootstrap_ci([r[metric] for r in rows], **boot)
     if len(rows) >= 2 and reference is not None and embs:
-        out["kad"], out["kad_low"], out["kad_high"] = kad_bootstrap_ci(reference, np.concatenate(embs),
-                                                                       np.concatenate(groups), kad_bandwidth, **boot)
+        out["kad"], out["kad_low"], out["kad_high"] = kad_bootstrap_ci(
+            reference, np.concatenate(embs), np.concatenate(groups), kad_bandwidth, **boot
+        )
     else:
         out["kad"] = out["kad_low"] = out["kad_high"] = np.nan
     return out

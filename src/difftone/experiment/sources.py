@@ -4,8 +4,8 @@ reading of x0_hat at every step and the cache an edit resumes from."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import pandas as pd
 from tqdm.auto import tqdm

@@ -12,8 +12,8 @@ every strategy) fall in its part.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -29,8 +29,9 @@ SPLIT_COLUMNS = ["item", "instrument", "part"]
 PARTS = ("tuning", "test")
 
 
-def split_sources(sources_dirs: Mapping[str, str | Path], out_csv: str | Path, *, tuning_per_instrument: int = 1,
-                  seed: int = 0) -> pd.DataFrame:
+def split_sources(
+    sources_dirs: Mapping[str, str | Path], out_csv: str | Path, *, tuning_per_instrument: int = 1, seed: int = 0
+) -> pd.DataFrame:
     """Draw each instrument's tuning sources; write ``item, instrument, part`` to ``out_csv``."""
     if tuning_per_instrument < 1:
         raise ExperimentError(f"evaluation.tuning_per_instrument must be >= 1, got {tuning_per_instrument}")
@@ -41,7 +42,8 @@ def split_sources(sources_dirs: Mapping[str, str | Path], out_csv: str | Path, *
             raise ExperimentError(
                 f"{folder}: instrument {code} has {len(items)} source(s) but evaluation.tuning_per_instrument is "
                 f"{tuning_per_instrument}: no test source would remain; add prompts (prompts.n_per_instrument) or "
-                "seeds (generation.seeds), or lower evaluation.tuning_per_instrument")
+                "seeds (generation.seeds), or lower evaluation.tuning_per_instrument"
+            )
         rng = np.random.default_rng([seed, list(INSTRUMENTS).index(code) if code in INSTRUMENTS else 99])
         tuning = set(rng.choice(items, size=tuning_per_instrument, replace=False).tolist())
         rows += [{"item": i, "instrument": code, "part": "tuning" if i in tuning else "test"} for i in items]
@@ -67,6 +69,8 @@ def restrict_to_part(df: pd.DataFrame, split_csv: str | Path, part: str, what: s
     """The rows of ``df`` (an ``item`` column) whose source is in ``part``; an error when none is."""
     keep = df["item"].isin(part_items(split_csv, part))
     if not keep.any():
-        raise ExperimentError(f"{what}: none of its {len(df)} rows is a {part} source of {split_csv}; "
-                              "rerun the edits and metrics after rule split_sources")
+        raise ExperimentError(
+            f"{what}: none of its {len(df)} rows is a {part} source of {split_csv}; "
+            "rerun the edits and metrics after rule split_sources"
+        )
     return df[keep]

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import pandas as pd
 from tqdm.auto import tqdm
@@ -37,8 +37,19 @@ from difftone.report.examples import swap_steps_of
 log = logging.getLogger(__name__)
 
 MANIFEST = "swap_steps.csv"
-MANIFEST_COLUMNS = ["source", "target", "item", "kind", "prompt", "target_prompt", "swap_step", "steps", "sigma",
-                    "audio", "trace"]
+MANIFEST_COLUMNS = [
+    "source",
+    "target",
+    "item",
+    "kind",
+    "prompt",
+    "target_prompt",
+    "swap_step",
+    "steps",
+    "sigma",
+    "audio",
+    "trace",
+]
 
 
 def edit_swap_steps(
@@ -75,24 +86,41 @@ def edit_swap_steps(
     return manifest
 
 
-def _edit_example(editor: Editor, sources_dir, source: str, target: str, fractions, synonyms, out: Path,
-                  rows: list[dict]) -> None:
+def _edit_example(
+    editor: Editor, sources_dir, source: str, target: str, fractions, synonyms, out: Path, rows: list[dict]
+) -> None:
     """Edit the first source item of ``sources_dir`` at every swap step; append its manifest rows."""
     item = read_sources(sources_dir).iloc[0]
     traj = Trajectory.load(item["trajectory"])
     n = traj.steps
     options = EditOptions(synonyms=synonyms)
-    edits = [edit(editor, traj, source, [target], f"fixed:{k}", options, item=item["item"])[0]
-             for k in swap_steps_of(fractions, n)]
+    edits = [
+        edit(editor, traj, source, [target], f"fixed:{k}", options, item=item["item"])[0]
+        for k in swap_steps_of(fractions, n)
+    ]
     folder = out / pair_name(source, target)
     trace = json.dumps(traj.trace.to_dict()) if traj.trace is not None else ""  # the report draws it (plot_trace)
     target_prompt = edits[0].target_prompt
-    base = {"source": source, "target": target, "item": item["item"], "prompt": traj.prompt,
-            "target_prompt": target_prompt, "steps": n, "trace": trace}
+    base = {
+        "source": source,
+        "target": target,
+        "item": item["item"],
+        "prompt": traj.prompt,
+        "target_prompt": target_prompt,
+        "steps": n,
+        "trace": trace,
+    }
     entries = [("source", None, traj.audio)] + [("swap", e.swap_step, e.audio) for e in edits]
     for kind, k, wave in entries:
         check_finite(wave, f"the figure 2 edit of {item['item']} to {target} at step {k}")
         name = "source.wav" if k is None else f"step_{k:03d}.wav"
         audio.write(folder / name, wave.numpy(), traj.sample_rate)
-        rows.append({**base, "kind": kind, "swap_step": "" if k is None else k, "sigma": sigma_of(traj.sigmas, k),
-                     "audio": f"{pair_name(source, target)}/{name}"})
+        rows.append(
+            {
+                **base,
+                "kind": kind,
+                "swap_step": "" if k is None else k,
+                "sigma": sigma_of(traj.sigmas, k),
+                "audio": f"{pair_name(source, target)}/{name}",
+            }
+        )

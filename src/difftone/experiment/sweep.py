@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -32,8 +33,8 @@ from difftone import audio
 from difftone.experiment.items import ExperimentError, read_table
 from difftone.experiment.scoring import ITEM_COLUMNS
 from difftone.experiment.sources import read_sources
-from difftone.experiment.tables import write_csv_and_markdown
 from difftone.experiment.split import part_items
+from difftone.experiment.tables import write_csv_and_markdown
 from difftone.files import atomic_path
 from difftone.metrics import bootstrap_ci, chroma_distance, cluster_bootstrap_ci
 
@@ -49,8 +50,9 @@ SWEEP_COLUMNS = ["strategy", "step", "sigma", "source", "target", "n"] + [
 REFERENCE_COLUMNS = ["instrument", "n", "chroma", "chroma_low", "chroma_high", "sources"]
 
 
-def sweep_table(items_csvs: Mapping[str, str | Path], bootstrap: Mapping,
-                split_csv: str | Path | None = None) -> pd.DataFrame:
+def sweep_table(
+    items_csvs: Mapping[str, str | Path], bootstrap: Mapping, split_csv: str | Path | None = None
+) -> pd.DataFrame:
     """Per-pair and pooled rows of every sweep strategy (``items_csvs``: strategy -> its items.csv); with
     ``split_csv``, an item that is not a tuning source is an error."""
     boot = {"n_boot": bootstrap["n_boot"], "seed": bootstrap["seed"], "alpha": bootstrap["alpha"]}
@@ -65,23 +67,29 @@ def sweep_table(items_csvs: Mapping[str, str | Path], bootstrap: Mapping,
         sigma = float(items["sigma"].astype(float).median())
         groups = [(("all", "all"), items)] + list(items.groupby(["source", "target"], sort=True))
         for (source, target), df in groups:
-            row = {"strategy": strategy, "step": step, "sigma": sigma, "source": source, "target": target,
-                   "n": len(df)}
+            row = {"strategy": strategy, "step": step, "sigma": sigma, "source": source, "target": target, "n": len(df)}
             for m in METRICS:
-                row[m], row[f"{m}_low"], row[f"{m}_high"] = cluster_bootstrap_ci(df[m].astype(float), df["item"],
-                                                                                  **boot)
+                row[m], row[f"{m}_low"], row[f"{m}_high"] = cluster_bootstrap_ci(
+                    df[m].astype(float), df["item"], **boot
+                )
             rows.append(row)
     if not rows:
         raise ExperimentError("the sweep has no strategies: set sweep.steps in the config")
     table = pd.DataFrame(rows, columns=SWEEP_COLUMNS)
     table["pooled"] = table["source"] == "all"
-    table = table.sort_values(["pooled", "step", "source", "target"], ascending=[False, True, True, True],
-                              kind="stable")
+    table = table.sort_values(
+        ["pooled", "step", "source", "target"], ascending=[False, True, True, True], kind="stable"
+    )
     return table.drop(columns="pooled").reset_index(drop=True)
 
 
-def chroma_reference(sources_dirs: Mapping[str, str | Path], chroma: Mapping, bootstrap: Mapping,
-                     max_pairs: int = 20, only_items: set[str] | None = None) -> pd.DataFrame:
+def chroma_reference(
+    sources_dirs: Mapping[str, str | Path],
+    chroma: Mapping,
+    bootstrap: Mapping,
+    max_pairs: int = 20,
+    only_items: set[str] | None = None,
+) -> pd.DataFrame:
     """Chroma distance between two sources of the same instrument generated from *different seeds*, per
     instrument and pooled (``all``): the distance of music that shares nothing but the instrument (sources
     of one seed start from the same noise and share much of their pitch content). With a single seed, all
@@ -102,8 +110,17 @@ def chroma_reference(sources_dirs: Mapping[str, str | Path], chroma: Mapping, bo
         dists = []
         for a, b in pairs[:max_pairs]:
             (wa, sra), (wb, srb) = waves[a], waves[b]
-            dists.append(chroma_distance(wa, wb, sra, source_sr=srb, method=chroma["method"],
-                                         target_sr=chroma["sample_rate"], hop_length=chroma["hop_length"]))
+            dists.append(
+                chroma_distance(
+                    wa,
+                    wb,
+                    sra,
+                    source_sr=srb,
+                    method=chroma["method"],
+                    target_sr=chroma["sample_rate"],
+                    hop_length=chroma["hop_length"],
+                )
+            )
         if dists:
             est, low, high = bootstrap_ci(dists, **boot)
             rows.append({"instrument": code, "n": len(dists), "chroma": est, "chroma_low": low, "chroma_high": high})
@@ -120,8 +137,13 @@ def chroma_reference(sources_dirs: Mapping[str, str | Path], chroma: Mapping, bo
     return table
 
 
-def sweep_figure(table: pd.DataFrame, figure: str | Path, steps: int | None = None,
-                 max_chroma: float | None = None, different_sources: float | None = None) -> Path:
+def sweep_figure(
+    table: pd.DataFrame,
+    figure: str | Path,
+    steps: int | None = None,
+    max_chroma: float | None = None,
+    different_sources: float | None = None,
+) -> Path:
     """Chroma distance (left) and target accuracy / success (right) against the swap step: pooled with
     bootstrap intervals, each pair as a thin line (0/1 metrics: only with at least 3 edits per pair);
     sigma of each step on the top axis."""
@@ -135,16 +157,21 @@ def sweep_figure(table: pd.DataFrame, figure: str | Path, steps: int | None = No
     pooled = table[table["source"] == "all"].sort_values("step")
     pairs = table[table["source"] != "all"]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True)
-    panels = [(axes[0], ["chroma"], "chroma distance to the source (lower: content kept)"),
-              (axes[1], ["inst_acc", "success"], "share of edits")]
+    panels = [
+        (axes[0], ["chroma"], "chroma distance to the source (lower: content kept)"),
+        (axes[1], ["inst_acc", "success"], "share of edits"),
+    ]
     colors = {"chroma": "tab:blue", "inst_acc": "tab:orange", "success": "tab:green"}
-    labels = {"chroma": "chroma distance", "inst_acc": "target reached (inst_acc)",
-              "success": "content kept and target reached"}
+    labels = {
+        "chroma": "chroma distance",
+        "inst_acc": "target reached (inst_acc)",
+        "success": "content kept and target reached",
+    }
     # a pair's share of 0/1 outcomes over one or two edits is noise: per-pair lines only for chroma then
     few = pairs["n"].median() < 3 if len(pairs) else True
     for ax, metrics, ylabel in panels:
         for m in metrics:
-            for _, df in ([] if few and m != "chroma" else pairs.groupby(["source", "target"])):
+            for _, df in [] if few and m != "chroma" else pairs.groupby(["source", "target"]):
                 df = df.sort_values("step")
                 ax.plot(df["step"], df[m], color=colors[m], alpha=0.12, linewidth=0.8)
             ax.fill_between(pooled["step"], pooled[f"{m}_low"], pooled[f"{m}_high"], color=colors[m], alpha=0.25)
@@ -155,8 +182,13 @@ def sweep_figure(table: pd.DataFrame, figure: str | Path, steps: int | None = No
     if max_chroma is not None:
         axes[0].axhline(max_chroma, color="k", linestyle="--", linewidth=1, label=f"success threshold {max_chroma:g}")
     if different_sources is not None:
-        axes[0].axhline(different_sources, color="tab:red", linestyle=":", linewidth=1.2,
-                        label=f"two different sources, same instrument ({different_sources:.2f})")
+        axes[0].axhline(
+            different_sources,
+            color="tab:red",
+            linestyle=":",
+            linewidth=1.2,
+            label=f"two different sources, same instrument ({different_sources:.2f})",
+        )
     axes[1].set_ylim(-0.02, 1.02)
     for ax in axes:
         ax.legend(fontsize=7, loc="best")
@@ -201,13 +233,15 @@ def run_sweep(
     also runs the scoring)."""
     from difftone.engine import EditOptions
     from difftone.experiment.edits import run_edits
-    from difftone.models import ModelSettings
     from difftone.experiment.items import strategy_slug
     from difftone.experiment.scoring import score_edits
+    from difftone.models import ModelSettings
 
     bad = [k for k in steps_grid if not 0 <= int(k) <= steps]
     if bad or not steps_grid:
-        raise ExperimentError(f"sweep.steps must be a non-empty list of steps in [0, {steps}] (model.steps); got {list(steps_grid)}")
+        raise ExperimentError(
+            f"sweep.steps must be a non-empty list of steps in [0, {steps}] (model.steps); got {list(steps_grid)}"
+        )
     out_dir = Path(out_dir)
     model = ModelSettings.of(model)
     tuning = part_items(split_csv, "tuning")
@@ -216,21 +250,61 @@ def run_sweep(
         strategy = f"fixed:{k}"
         folder = out_dir / strategy_slug(strategy)
         log.info("sweep point %s", strategy)
-        run_edits(strategy, sources_dirs, instruments, folder, model=model,
-                  options=EditOptions(seed=seed, synonyms=synonyms), max_sources=sources_per_instrument,
-                  only_items=tuning)
-        score_edits(strategy, folder, sources_dirs, instruments, None, teacher, folder / "items.csv",
-                    folder / "pairs.csv", clap=clap or {}, chroma=chroma, bootstrap=bootstrap, success=success,
-                    kad=False, device=model.device, window=window)
+        run_edits(
+            strategy,
+            sources_dirs,
+            instruments,
+            folder,
+            model=model,
+            options=EditOptions(seed=seed, synonyms=synonyms),
+            max_sources=sources_per_instrument,
+            only_items=tuning,
+        )
+        score_edits(
+            strategy,
+            folder,
+            sources_dirs,
+            instruments,
+            None,
+            teacher,
+            folder / "items.csv",
+            folder / "pairs.csv",
+            clap=clap or {},
+            chroma=chroma,
+            bootstrap=bootstrap,
+            success=success,
+            kad=False,
+            device=model.device,
+            window=window,
+        )
         items_csvs[strategy] = folder / "items.csv"
-    return write_sweep(items_csvs, sources_dirs, sweep_csv, reference_csv, figure, chroma=chroma,
-                       bootstrap=bootstrap, max_chroma=success.get("max_chroma"), steps=steps, split_csv=split_csv)
+    return write_sweep(
+        items_csvs,
+        sources_dirs,
+        sweep_csv,
+        reference_csv,
+        figure,
+        chroma=chroma,
+        bootstrap=bootstrap,
+        max_chroma=success.get("max_chroma"),
+        steps=steps,
+        split_csv=split_csv,
+    )
 
 
-def write_sweep(items_csvs: Mapping[str, str | Path], sources_dirs: Mapping[str, str | Path], sweep_csv: str | Path,
-                reference_csv: str | Path, figure: str | Path, *, chroma: Mapping, bootstrap: Mapping,
-                max_chroma: float | None = None, steps: int | None = None,
-                split_csv: str | Path | None = None) -> pd.DataFrame:
+def write_sweep(
+    items_csvs: Mapping[str, str | Path],
+    sources_dirs: Mapping[str, str | Path],
+    sweep_csv: str | Path,
+    reference_csv: str | Path,
+    figure: str | Path,
+    *,
+    chroma: Mapping,
+    bootstrap: Mapping,
+    max_chroma: float | None = None,
+    steps: int | None = None,
+    split_csv: str | Path | None = None,
+) -> pd.DataFrame:
     """The sweep stage: ``sweep.csv`` (+ .md), the different-source chroma reference (+ .md) and the figure,
     on the tuning sources of ``split_csv`` (all sources without it)."""
     table = sweep_table(items_csvs, bootstrap, split_csv)
@@ -242,7 +316,14 @@ def write_sweep(items_csvs: Mapping[str, str | Path], sources_dirs: Mapping[str,
     sweep_figure(table, figure, steps=steps, max_chroma=max_chroma, different_sources=different)
     pooled = table[table["source"] == "all"]
     for r in pooled.itertuples():
-        log.info("sweep step %g (sigma %.3g): chroma %.3f, inst_acc %.2f, success %.2f (n %d)", r.step, r.sigma,
-                 r.chroma, r.inst_acc, r.success, r.n)
+        log.info(
+            "sweep step %g (sigma %.3g): chroma %.3f, inst_acc %.2f, success %.2f (n %d)",
+            r.step,
+            r.sigma,
+            r.chroma,
+            r.inst_acc,
+            r.success,
+            r.n,
+        )
     log.info("chroma between different sources of one instrument: %.3f", different)
     return table

@@ -3,7 +3,7 @@ the workflow): the swap strategies at the configured guidance, and ZETA's row.""
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 
 def inversion_label(guidance: float) -> str:
@@ -11,18 +11,29 @@ def inversion_label(guidance: float) -> str:
     return f"guidance-{float(guidance):g}"
 
 
-def table4_rows(strategies: Sequence[str], steps: int, source_guidance: float, target_guidance: float,
-                zeta: Mapping | None) -> dict[str, dict]:
+def table4_rows(
+    strategies: Sequence[str], steps: int, source_guidance: float, target_guidance: float, zeta: Mapping | None
+) -> dict[str, dict]:
     """Row slug -> {method, strategy, inversion, source_guidance, target_guidance, kind, sources, group} of
     Table IV, in order (``sources``: the row's sources folder under results/real_audio/sources, here its
     inversion; ``group``: the rows compared on the same edits)."""
-    rows = {s.replace(":", "-"): {"method": s, "strategy": s, "source_guidance": float(source_guidance),
-                                  "target_guidance": float(target_guidance)} for s in strategies}
+    rows = {
+        s.replace(":", "-"): {
+            "method": s,
+            "strategy": s,
+            "source_guidance": float(source_guidance),
+            "target_guidance": float(target_guidance),
+        }
+        for s in strategies
+    }
     if zeta and zeta.get("enabled", True):
         k = int(round(float(zeta["edit_from"]) * int(steps)))
-        rows["zeta"] = {"method": f"zeta (fixed:{k})", "strategy": f"fixed:{k}",
-                        "source_guidance": float(zeta["source_guidance"]),
-                        "target_guidance": float(zeta["target_guidance"])}
+        rows["zeta"] = {
+            "method": f"zeta (fixed:{k})",
+            "strategy": f"fixed:{k}",
+            "source_guidance": float(zeta["source_guidance"]),
+            "target_guidance": float(zeta["target_guidance"]),
+        }
     for row in rows.values():
         row["inversion"] = row["sources"] = inversion_label(row["source_guidance"])
         row["kind"], row["group"] = "clip", "clips"
@@ -40,9 +51,16 @@ def long_rows(rows: Mapping[str, Mapping], long: Mapping | None) -> dict[str, di
     for kind, names in (("long", long.get("strategies") or []), ("passage", long.get("passage") or [])):
         for name in names:
             if name not in rows:
-                raise ValueError(f"real_audio.long.{'strategies' if kind == 'long' else 'passage'}: {name!r} is not "
-                                 f"a row of Table IV ({', '.join(rows)}); name one of them")
+                raise ValueError(
+                    f"real_audio.long.{'strategies' if kind == 'long' else 'passage'}: {name!r} is not "
+                    f"a row of Table IV ({', '.join(rows)}); name one of them"
+                )
             slug = f"{kind}-{name}"
-            out[slug] = {**rows[name], "method": f"{rows[name]['method']} ({kind})", "kind": kind,
-                         "sources": slug, "group": "long"}
+            out[slug] = {
+                **rows[name],
+                "method": f"{rows[name]['method']} ({kind})",
+                "kind": kind,
+                "sources": slug,
+                "group": "long",
+            }
     return out

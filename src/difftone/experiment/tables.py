@@ -34,8 +34,8 @@ Choices (docs/metrics.md repeats them where the tables are explained):
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -43,18 +43,52 @@ import pandas as pd
 from difftone.experiment.items import ExperimentError, read_table
 from difftone.experiment.scoring import ITEM_COLUMNS, edit_label, read_skipped
 from difftone.experiment.split import part_items, restrict_to_part
-from difftone.metrics import cluster_bootstrap_ci, kad, load_embeddings, mean_kad_cluster_ci
-from difftone.metrics import paired_difference_ci
+from difftone.metrics import cluster_bootstrap_ci, kad, load_embeddings, mean_kad_cluster_ci, paired_difference_ci
 
 METRICS = ("chroma", "inst_acc", "judge_acc", "success")
-TABLE2_COLUMNS = ["method", "chroma", "chroma_low", "chroma_high", "kad", "kad_low", "kad_high", "inst_acc",
-                  "inst_acc_low", "inst_acc_high", "judge_acc", "judge_acc_low", "judge_acc_high", "success",
-                  "success_low", "success_high", "sources", "edits", "fallbacks", "skipped", "excluded",
-                  "swap_step_mean", "sigma_median", "nfe_per_edit", "probe_nfe_per_edit"]
+TABLE2_COLUMNS = [
+    "method",
+    "chroma",
+    "chroma_low",
+    "chroma_high",
+    "kad",
+    "kad_low",
+    "kad_high",
+    "inst_acc",
+    "inst_acc_low",
+    "inst_acc_high",
+    "judge_acc",
+    "judge_acc_low",
+    "judge_acc_high",
+    "success",
+    "success_low",
+    "success_high",
+    "sources",
+    "edits",
+    "fallbacks",
+    "skipped",
+    "excluded",
+    "swap_step_mean",
+    "sigma_median",
+    "nfe_per_edit",
+    "probe_nfe_per_edit",
+]
 PER_PAIR_COLUMNS = ["strategy", "source", "target", "n", "skipped", "swap_step_mean"] + [
-    f"{m}{x}" for m in METRICS + ("kad",) for x in ("", "_low", "_high")]
-PAIRED_COLUMNS = ["strategy", "baseline", "metric", "edits", "sources", "strategy_mean", "baseline_mean",
-                  "difference", "low", "high", "excludes_zero"]
+    f"{m}{x}" for m in METRICS + ("kad",) for x in ("", "_low", "_high")
+]
+PAIRED_COLUMNS = [
+    "strategy",
+    "baseline",
+    "metric",
+    "edits",
+    "sources",
+    "strategy_mean",
+    "baseline_mean",
+    "difference",
+    "low",
+    "high",
+    "excludes_zero",
+]
 PAIRED_METRICS = ("success", "chroma", "inst_acc", "judge_acc")
 BASELINES = ("difftone", "midpoint")
 CHANGED_SUFFIX = " (changed)"
@@ -91,8 +125,9 @@ def _interval(df: pd.DataFrame, metric: str, boot: Mapping) -> tuple[float, floa
     return cluster_bootstrap_ci(values[ok].to_numpy(), df["item"].to_numpy()[ok], **boot)
 
 
-def load_test_items(items_csvs: Mapping[str, str | Path], skipped_csvs: Mapping[str, str | Path],
-                    split_csv: str | Path) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], dict[str, int]]:
+def load_test_items(
+    items_csvs: Mapping[str, str | Path], skipped_csvs: Mapping[str, str | Path], split_csv: str | Path
+) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], dict[str, int]]:
     """Per strategy: its test-part edits restricted to the edits every strategy has, its own skipped test
     items, and how many of its test edits were excluded because another strategy skipped them."""
     items, skipped = {}, {}
@@ -100,14 +135,17 @@ def load_test_items(items_csvs: Mapping[str, str | Path], skipped_csvs: Mapping[
     for strategy, path in items_csvs.items():
         df = read_table(path, ITEM_COLUMNS, f"metrics ({strategy})")
         items[strategy] = restrict_to_part(df, split_csv, "test", str(path))
-        sk = read_skipped(skipped_csvs[strategy]) if skipped_csvs else pd.DataFrame(columns=["item", "source",
-                                                                                                 "target"])
+        sk = (
+            read_skipped(skipped_csvs[strategy]) if skipped_csvs else pd.DataFrame(columns=["item", "source", "target"])
+        )
         skipped[strategy] = sk[sk["item"].isin(test)]
     keys = {s: set(zip(df["item"], df["target"])) for s, df in items.items()}
     common = set.intersection(*keys.values())
     if not common:
-        raise ExperimentError("no edit (source item, target) was made by every strategy on the test sources: "
-                              "nothing to compare (every item skipped?)")
+        raise ExperimentError(
+            "no edit (source item, target) was made by every strategy on the test sources: "
+            "nothing to compare (every item skipped?)"
+        )
     excluded = {}
     for strategy, df in items.items():
         keep = [k in common for k in zip(df["item"], df["target"])]
@@ -122,8 +160,9 @@ def load_test_items(items_csvs: Mapping[str, str | Path], skipped_csvs: Mapping[
 KAD_MIN_ITEMS = 10
 
 
-def _kad_sets(items: pd.DataFrame, embeddings_npz, reference: tuple[np.ndarray, np.ndarray],
-              by: Sequence[str] = ("target",)):
+def _kad_sets(
+    items: pd.DataFrame, embeddings_npz, reference: tuple[np.ndarray, np.ndarray], by: Sequence[str] = ("target",)
+):
     """Per group of ``items`` (``by``: ``target``, the target instrument's edits from every source, as the paper
     takes one reference set per instrument; or ``source, target``, a pair): (reference set of the target, the
     group's edit embeddings, their source items); and the groups' keys."""
@@ -136,7 +175,7 @@ def _kad_sets(items: pd.DataFrame, embeddings_npz, reference: tuple[np.ndarray, 
         if len(np.unique(labels[rows])) < 2:
             continue
         target = df["target"].iloc[0]
-        sets.append((ref_emb[ref_label == target], emb[rows], np.array([wanted[str(l)] for l in labels[rows]])))
+        sets.append((ref_emb[ref_label == target], emb[rows], np.array([wanted[str(label)] for label in labels[rows]])))
         keys.append(key if isinstance(key, tuple) and len(key) > 1 else (key[0] if isinstance(key, tuple) else key))
     return sets, keys
 
@@ -149,13 +188,27 @@ def kad_with_interval(sets, bandwidth, boot: Mapping) -> tuple[float, float, flo
     return mean_kad_cluster_ci(sets, bandwidth, **boot)
 
 
-def _strategy_row(method: str, df: pd.DataFrame, boot: Mapping, *, skipped: int, excluded: int, nfe: Mapping | None,
-                  kad_sets, kad_bandwidth) -> dict:
-    row = {"method": method, "sources": int(df["item"].nunique()), "edits": len(df),
-           "fallbacks": int(df["fallback"].astype(str).str.lower().isin(["true", "1"]).sum()),
-           "skipped": skipped, "excluded": excluded,
-           "swap_step_mean": float(pd.to_numeric(df["swap_step"]).mean()),
-           "sigma_median": float(pd.to_numeric(df["sigma"]).median())}
+def _strategy_row(
+    method: str,
+    df: pd.DataFrame,
+    boot: Mapping,
+    *,
+    skipped: int,
+    excluded: int,
+    nfe: Mapping | None,
+    kad_sets,
+    kad_bandwidth,
+) -> dict:
+    row = {
+        "method": method,
+        "sources": int(df["item"].nunique()),
+        "edits": len(df),
+        "fallbacks": int(df["fallback"].astype(str).str.lower().isin(["true", "1"]).sum()),
+        "skipped": skipped,
+        "excluded": excluded,
+        "swap_step_mean": float(pd.to_numeric(df["swap_step"]).mean()),
+        "sigma_median": float(pd.to_numeric(df["sigma"]).median()),
+    }
     if nfe is not None:
         row["nfe_per_edit"] = nfe["nfe"] / max(nfe["edits"], 1)
         row["probe_nfe_per_edit"] = nfe.get("probe_nfe", 0) / max(nfe["edits"], 1)
@@ -166,10 +219,17 @@ def _strategy_row(method: str, df: pd.DataFrame, boot: Mapping, *, skipped: int,
     return row
 
 
-def strategy_table(items: Mapping[str, pd.DataFrame], skipped: Mapping[str, pd.DataFrame],
-                   excluded: Mapping[str, int], nfe_jsons: Mapping[str, str | Path], bootstrap: Mapping, *,
-                   embeddings: Mapping[str, str | Path] | None = None, reference_npz: str | Path | None = None,
-                   kad_bandwidth: str | float | None = "candidate") -> pd.DataFrame:
+def strategy_table(
+    items: Mapping[str, pd.DataFrame],
+    skipped: Mapping[str, pd.DataFrame],
+    excluded: Mapping[str, int],
+    nfe_jsons: Mapping[str, str | Path],
+    bootstrap: Mapping,
+    *,
+    embeddings: Mapping[str, str | Path] | None = None,
+    reference_npz: str | Path | None = None,
+    kad_bandwidth: str | float | None = "candidate",
+) -> pd.DataFrame:
     """Table II: one row per strategy (in order) on the common test edits (:func:`load_test_items`), and
     ``difftone (changed)`` after difftone."""
     boot = _boot(bootstrap)
@@ -178,21 +238,46 @@ def strategy_table(items: Mapping[str, pd.DataFrame], skipped: Mapping[str, pd.D
     for strategy, df in items.items():
         nfe = json.loads(Path(nfe_jsons[strategy]).read_text()) if strategy in nfe_jsons else None
         sets = _kad_sets(df, embeddings[strategy], reference)[0] if reference is not None else []
-        rows.append(_strategy_row(strategy, df, boot, skipped=len(skipped[strategy]), excluded=excluded[strategy],
-                                  nfe=nfe, kad_sets=sets, kad_bandwidth=kad_bandwidth))
+        rows.append(
+            _strategy_row(
+                strategy,
+                df,
+                boot,
+                skipped=len(skipped[strategy]),
+                excluded=excluded[strategy],
+                nfe=nfe,
+                kad_sets=sets,
+                kad_bandwidth=kad_bandwidth,
+            )
+        )
         if strategy == "difftone":
             changed = df[~df["fallback"].astype(str).str.lower().isin(["true", "1"])]
             if len(changed):
                 sets = _kad_sets(changed, embeddings[strategy], reference)[0] if reference is not None else []
-                rows.append(_strategy_row(strategy + CHANGED_SUFFIX, changed, boot, skipped=0,
-                                          excluded=len(df) - len(changed), nfe=None, kad_sets=sets,
-                                          kad_bandwidth=kad_bandwidth))
+                rows.append(
+                    _strategy_row(
+                        strategy + CHANGED_SUFFIX,
+                        changed,
+                        boot,
+                        skipped=0,
+                        excluded=len(df) - len(changed),
+                        nfe=None,
+                        kad_sets=sets,
+                        kad_bandwidth=kad_bandwidth,
+                    )
+                )
     return pd.DataFrame(rows, columns=TABLE2_COLUMNS)
 
 
-def per_pair_table(items: Mapping[str, pd.DataFrame], skipped: Mapping[str, pd.DataFrame], bootstrap: Mapping, *,
-                   embeddings: Mapping[str, str | Path] | None = None, reference_npz: str | Path | None = None,
-                   kad_bandwidth: str | float | None = "candidate") -> pd.DataFrame:
+def per_pair_table(
+    items: Mapping[str, pd.DataFrame],
+    skipped: Mapping[str, pd.DataFrame],
+    bootstrap: Mapping,
+    *,
+    embeddings: Mapping[str, str | Path] | None = None,
+    reference_npz: str | Path | None = None,
+    kad_bandwidth: str | float | None = "candidate",
+) -> pd.DataFrame:
     """One row per (strategy, source, target) on the common test edits; intervals over sources (here one edit
     per source, so this is the bootstrap over edits)."""
     boot = _boot(bootstrap)
@@ -206,9 +291,14 @@ def per_pair_table(items: Mapping[str, pd.DataFrame], skipped: Mapping[str, pd.D
                 kads[pair] = kad_with_interval([one], kad_bandwidth, boot)
         sk = skipped[strategy]
         for (source, target), g in df.groupby(["source", "target"], sort=True):
-            row = {"strategy": strategy, "source": source, "target": target, "n": len(g),
-                   "skipped": int(((sk["source"] == source) & (sk["target"] == target)).sum()) if len(sk) else 0,
-                   "swap_step_mean": float(pd.to_numeric(g["swap_step"]).mean())}
+            row = {
+                "strategy": strategy,
+                "source": source,
+                "target": target,
+                "n": len(g),
+                "skipped": int(((sk["source"] == source) & (sk["target"] == target)).sum()) if len(sk) else 0,
+                "swap_step_mean": float(pd.to_numeric(g["swap_step"]).mean()),
+            }
             for metric in METRICS:
                 row[metric], row[f"{metric}_low"], row[f"{metric}_high"] = _interval(g, metric, boot)
             row["kad"], row["kad_low"], row["kad_high"] = kads.get((source, target), (np.nan,) * 3)
@@ -216,8 +306,9 @@ def per_pair_table(items: Mapping[str, pd.DataFrame], skipped: Mapping[str, pd.D
     return pd.DataFrame(rows, columns=PER_PAIR_COLUMNS).sort_values(["strategy", "source", "target"], kind="stable")
 
 
-def paired_table(items: Mapping[str, pd.DataFrame], bootstrap: Mapping,
-                 baselines: Sequence[str] = BASELINES) -> pd.DataFrame:
+def paired_table(
+    items: Mapping[str, pd.DataFrame], bootstrap: Mapping, baselines: Sequence[str] = BASELINES
+) -> pd.DataFrame:
     """Every strategy against each present baseline: mean per-edit difference (strategy - baseline) of each
     metric over the same edits, with a source-level interval. For chroma lower is better; for the others
     higher."""
@@ -237,20 +328,41 @@ def paired_table(items: Mapping[str, pd.DataFrame], bootstrap: Mapping,
                 ok = (a.notna() & b.notna()).to_numpy()
                 if not ok.any():
                     continue
-                d, low, high = paired_difference_ci(a[ok].to_numpy(), b[ok].to_numpy(),
-                                                    joined["item"].to_numpy()[ok], **boot)
-                rows.append({"strategy": strategy, "baseline": baseline, "metric": metric, "edits": int(ok.sum()),
-                             "sources": int(joined["item"][ok].nunique()), "strategy_mean": float(a[ok].mean()),
-                             "baseline_mean": float(b[ok].mean()), "difference": d, "low": low, "high": high,
-                             "excludes_zero": bool(low > 0 or high < 0)})
+                d, low, high = paired_difference_ci(
+                    a[ok].to_numpy(), b[ok].to_numpy(), joined["item"].to_numpy()[ok], **boot
+                )
+                rows.append(
+                    {
+                        "strategy": strategy,
+                        "baseline": baseline,
+                        "metric": metric,
+                        "edits": int(ok.sum()),
+                        "sources": int(joined["item"][ok].nunique()),
+                        "strategy_mean": float(a[ok].mean()),
+                        "baseline_mean": float(b[ok].mean()),
+                        "difference": d,
+                        "low": low,
+                        "high": high,
+                        "excludes_zero": bool(low > 0 or high < 0),
+                    }
+                )
     return pd.DataFrame(rows, columns=PAIRED_COLUMNS)
 
 
-def write_tables(items_csvs: Mapping[str, str | Path], skipped_csvs: Mapping[str, str | Path],
-                 nfe_jsons: Mapping[str, str | Path], split_csv: str | Path, table2_csv: str | Path,
-                 per_pair_csv: str | Path, paired_csv: str | Path, bootstrap: Mapping, *,
-                 embeddings: Mapping[str, str | Path] | None = None, reference_npz: str | Path | None = None,
-                 kad_bandwidth: str | float | None = "candidate") -> pd.DataFrame:
+def write_tables(
+    items_csvs: Mapping[str, str | Path],
+    skipped_csvs: Mapping[str, str | Path],
+    nfe_jsons: Mapping[str, str | Path],
+    split_csv: str | Path,
+    table2_csv: str | Path,
+    per_pair_csv: str | Path,
+    paired_csv: str | Path,
+    bootstrap: Mapping,
+    *,
+    embeddings: Mapping[str, str | Path] | None = None,
+    reference_npz: str | Path | None = None,
+    kad_bandwidth: str | float | None = "candidate",
+) -> pd.DataFrame:
     """Table II, the per-pair table and the paired comparisons (CSV + Markdown) on the test sources."""
     items, skipped, excluded = load_test_items(items_csvs, skipped_csvs, split_csv)
     kad = {"embeddings": embeddings, "reference_npz": reference_npz, "kad_bandwidth": kad_bandwidth}

@@ -14,7 +14,7 @@ count matrix, for set-level statistics (KAD) that reuse one draw.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -64,7 +64,9 @@ def top1_correct(predicted: Sequence, target: Sequence) -> np.ndarray:
         pred = pred.argmax(axis=1)
     tgt = np.asarray(target)
     if pred.shape != tgt.shape:
-        raise ValueError(f"{pred.shape[0] if pred.ndim else 0} predictions for {tgt.shape[0] if tgt.ndim else 0} targets")
+        raise ValueError(
+            f"{pred.shape[0] if pred.ndim else 0} predictions for {tgt.shape[0] if tgt.ndim else 0} targets"
+        )
     return (pred == tgt).astype(np.float64)
 
 

@@ -99,8 +99,12 @@ def _mono_at(audio: np.ndarray, sr: int, target_sr: int, name: str) -> np.ndarra
 def _common_length(a: np.ndarray, b: np.ndarray) -> int:
     n = min(a.size, b.size)
     if max(a.size, b.size) > 1.05 * n:
-        log.warning("chroma_distance: edit and source differ in length (%d vs %d samples); comparing the first %d",
-                    a.size, b.size, n)
+        log.warning(
+            "chroma_distance: edit and source differ in length (%d vs %d samples); comparing the first %d",
+            a.size,
+            b.size,
+            n,
+        )
     return n
 
 
@@ -125,8 +129,9 @@ class SourceChromagrams:
         n = _common_length(a, b)
         if (key, n) not in self._chroma:
             self._chroma[(key, n)] = chromagram(b[:n], self.target_sr, method=self.method, hop_length=self.hop_length)
-        return chroma_frame_distance(chromagram(a[:n], self.target_sr, method=self.method, hop_length=self.hop_length),
-                                     self._chroma[(key, n)])
+        return chroma_frame_distance(
+            chromagram(a[:n], self.target_sr, method=self.method, hop_length=self.hop_length), self._chroma[(key, n)]
+        )
 
 
 def read_audio(path: str | Path) -> tuple[np.ndarray, int]:

@@ -49,8 +49,9 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 import librosa
 import numpy as np
@@ -195,12 +196,21 @@ def clap_log_mel(windows: np.ndarray, feature_extractor: ClapFeatureExtractor) -
     fe = feature_extractor
     windows = np.asarray(windows)
     if fe.truncation == "fusion" or windows.ndim != 2 or windows.shape[1] != int(fe.nb_max_samples):
-        raise ValueError(f"clap_log_mel takes non-fusion windows of {int(fe.nb_max_samples)} samples, "
-                         f"got shape {windows.shape} with truncation {fe.truncation!r}")
+        raise ValueError(
+            f"clap_log_mel takes non-fusion windows of {int(fe.nb_max_samples)} samples, "
+            f"got shape {windows.shape} with truncation {fe.truncation!r}"
+        )
     x = torch.from_numpy(windows.astype(np.float64))  # float32 is 2x faster but 0.04 dB off in quiet bands
     window = torch.hann_window(fe.fft_window_size, periodic=True, dtype=torch.float64)
-    spec = torch.stft(x, n_fft=fe.fft_window_size, hop_length=fe.hop_length, window=window, center=True,
-                      pad_mode="reflect", return_complex=True)
+    spec = torch.stft(
+        x,
+        n_fft=fe.fft_window_size,
+        hop_length=fe.hop_length,
+        window=window,
+        center=True,
+        pad_mode="reflect",
+        return_complex=True,
+    )
     power = torch.view_as_real(spec).square().sum(-1)  # |z|^2 without complex abs (a sixth of the time)
     mel = torch.einsum("fm,nft->nmt", torch.from_numpy(np.asarray(fe.mel_filters_slaney, np.float64)), power)
     return (10.0 * torch.log10(mel.clamp(min=1e-10))).transpose(1, 2)[:, None].float()
@@ -269,6 +279,7 @@ def load_converted_state_dict(model: ClapModel, converted: Mapping[str, torch.Te
         if k in converted and tuple(converted[k].shape) != tuple(expected[k].shape)
     )
     if missing or unexpected or mismatched:
+
         def show(items):
             return ", ".join(items[:8]) + (f" ... ({len(items)} in all)" if len(items) > 8 else "")
 
@@ -298,8 +309,10 @@ def check_sha256_pin(sha256: str | None, key: str = "metrics.clap.sha256") -> st
         return None
     pin = str(sha256).strip().lower()
     if not SHA256_PATTERN.fullmatch(pin):
-        raise ClapCheckpointError(f"{key}={sha256!r} is not a sha256 (64 hex digits); put the checkpoint "
-                                  f"file's sha256 there (`sha256sum <file>`), or null")
+        raise ClapCheckpointError(
+            f"{key}={sha256!r} is not a sha256 (64 hex digits); put the checkpoint "
+            f"file's sha256 there (`sha256sum <file>`), or null"
+        )
     return pin
 
 
@@ -329,13 +342,20 @@ def read_laion_checkpoint(path: str | Path, sha256: str | None = None) -> Mappin
         ckpt = torch.load(path, map_location="cpu", weights_only=pin is None)  # full unpickling: verified only
     except Exception as exc:
         if pin is not None:
-            raise ClapCheckpointError(f"cannot read CLAP checkpoint {path} (its sha256 matches the pin): "
-                                      f"{exc}") from None
+            raise ClapCheckpointError(
+                f"cannot read CLAP checkpoint {path} (its sha256 matches the pin): {exc}"
+            ) from None
         name = Path(path).name
         known = f" (LAION's {name}: {LAION_MUSIC_SHA256})" if name == Path(LAION_MUSIC_CHECKPOINT).name else ""
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        reason = next((line.removeprefix("WeightsUnpickler error: ").split(" was not")[0] for line in lines
-                       if "Unsupported" in line), lines[0] if lines else repr(exc))
+        reason = next(
+            (
+                line.removeprefix("WeightsUnpickler error: ").split(" was not")[0]
+                for line in lines
+                if "Unsupported" in line
+            ),
+            lines[0] if lines else repr(exc),
+        )
         raise ClapCheckpointError(
             f"cannot read CLAP checkpoint {path} weights-only ({reason}). LAION's original "
             f"checkpoints are pickles that need full unpickling (pickle protocol 4, numpy scalars), which is done "
@@ -352,8 +372,9 @@ def load_laion_checkpoint(path: str | Path, config: ClapConfig | None = None, sh
     """An original LAION-CLAP ``.pt`` checkpoint as a ClapModel (default config: the music checkpoint's);
     ``sha256``: its pinned hash (:func:`read_laion_checkpoint`)."""
     state_dict = read_laion_checkpoint(path, sha256)
-    return load_converted_state_dict(_empty_clap(config or laion_music_config()), convert_laion_state_dict(state_dict),
-                                     str(path))
+    return load_converted_state_dict(
+        _empty_clap(config or laion_music_config()), convert_laion_state_dict(state_dict), str(path)
+    )
 
 
 def _empty_clap(config: ClapConfig) -> ClapModel:
@@ -402,8 +423,13 @@ def _cached_conversion(folder: Path, sha256: str) -> bool:
 ARCHITECTURES = {"laion_music": laion_music_config, "tiny": tiny_clap_config}
 
 
-def load_clap_model(spec: str = "tiny", cache_dir: str | Path | None = None, window_s: float = 10.0,
-                    architecture: str = "laion_music", sha256: str | None = None) -> ClapModel:
+def load_clap_model(
+    spec: str = "tiny",
+    cache_dir: str | Path | None = None,
+    window_s: float = 10.0,
+    architecture: str = "laion_music",
+    sha256: str | None = None,
+) -> ClapModel:
     """The CLAP model named by ``spec`` (module docstring).
 
     An original ``.pt`` is converted once and cached under ``cache_dir/<stem>-<sha256[:16]>/`` as
@@ -455,8 +481,12 @@ def load_clap_model(spec: str = "tiny", cache_dir: str | Path | None = None, win
     log.info("CLAP: converting %s to transformers' ClapModel", pt_path)
     model = load_laion_checkpoint(pt_path, config=ARCHITECTURES[architecture](), sha256=pin)
     if cached is not None:
-        record = {"source": str(pt_path), "source_sha256": key, "sha256_pinned": pin is not None,
-                  "architecture": architecture}
+        record = {
+            "source": str(pt_path),
+            "source_sha256": key,
+            "sha256_pinned": pin is not None,
+            "architecture": architecture,
+        }
         _save_atomic(model, cached, record)
         log.info("CLAP: cached converted model in %s", cached)
     return model
@@ -588,7 +618,9 @@ def load_clap(
     from difftone.models.hub import parameter_counts
 
     model = load_clap_model(spec, cache_dir, window_s, architecture, sha256)
-    log.info("CLAP parameters: %s", parameter_counts({"audio branch": model.audio_model, "text branch": model.text_model}))
+    log.info(
+        "CLAP parameters: %s", parameter_counts({"audio branch": model.audio_model, "text branch": model.text_model})
+    )
     return ClapEmbedder(model, window_s=window_s, hop_s=hop_s, batch_size=batch_size, device=device)
 
 

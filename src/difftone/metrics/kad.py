@@ -20,7 +20,7 @@ one of the full sets.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -105,8 +105,9 @@ class KADTerms:
         self_sim = onehot.T @ np.diag(self.k_yy)  # sum over an item's rows of k(r, r)
         xy_sum = onehot.T @ self.k_xy_row  # sum over an item's rows of the mean k to the reference
         within = np.diag(block_sum)  # sum of k over the row pairs of one item (its diagonal included)
-        yy_sum = (np.einsum("bg,gh,bh->b", counts, block_sum, counts) - (counts**2) @ within
-                  + counts @ (within - self_sim))
+        yy_sum = (
+            np.einsum("bg,gh,bh->b", counts, block_sum, counts) - (counts**2) @ within + counts @ (within - self_sim)
+        )
         n_rows = counts @ size
         yy_pairs = n_rows**2 - (counts**2) @ size**2 + counts @ (size**2 - size)
         out = np.full(counts.shape[0], np.nan)
@@ -127,8 +128,10 @@ def resolve_bandwidth(reference, candidate, bandwidth: str | float | None = "can
     else:
         value, which = float(bandwidth), "configured"
     if not value > 0:
-        raise ValueError(f"KAD bandwidth is {value}: the {which} embeddings are all identical (collapsed "
-                         "embedder?) or metrics.kad.bandwidth is not positive")
+        raise ValueError(
+            f"KAD bandwidth is {value}: the {which} embeddings are all identical (collapsed "
+            "embedder?) or metrics.kad.bandwidth is not positive"
+        )
     return value
 
 

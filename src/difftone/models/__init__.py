@@ -10,6 +10,16 @@ from difftone.models.loader import ModelLoadError, ModelSettings, load_backbone,
 from difftone.models.sao import SAOBackbone, SAOConditioning, SAOSchedule, rotary_embedding
 
 __all__ = [
-    "Backbone", "Conditioning", "ModelLoadError", "ModelSettings", "Prediction", "SAOBackbone", "SAOConditioning",
-    "SAOSchedule", "Schedule", "load_backbone", "load_sao", "rotary_embedding",
+    "Backbone",
+    "Conditioning",
+    "ModelLoadError",
+    "ModelSettings",
+    "Prediction",
+    "SAOBackbone",
+    "SAOConditioning",
+    "SAOSchedule",
+    "Schedule",
+    "load_backbone",
+    "load_sao",
+    "rotary_embedding",
 ]

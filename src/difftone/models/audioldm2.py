@@ -34,9 +34,10 @@ import json
 import logging
 import math
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -92,8 +93,9 @@ class AudioLDM2Schedule:
         a = self.scheduler.alphas_cumprod
         self.sigmas = [float(math.sqrt((1 - a[t]) / a[t])) for t in self.timesteps.tolist()] + [0.0]
 
-    def start(self, latents: torch.Tensor, seeds: Sequence[int], step: int = 0,
-              prev_x0: torch.Tensor | None = None) -> None:
+    def start(
+        self, latents: torch.Tensor, seeds: Sequence[int], step: int = 0, prev_x0: torch.Tensor | None = None
+    ) -> None:
         """DDIM needs no state to resume: each step reads only x_i and its own timestep."""
 
     def noise_scale(self, step: int) -> float:
@@ -202,11 +204,13 @@ class AudioLDM2Backbone:
     def encode_text(self, texts: Sequence[str], length: int) -> torch.Tensor:
         """FLAN-T5 states of ``texts`` at exactly ``length`` tokens (the reference's ``fix_length``)."""
         p = self.pipeline
-        tok = p.tokenizer_2(list(texts), padding="max_length", max_length=int(length), truncation=True,
-                            return_tensors="pt")
+        tok = p.tokenizer_2(
+            list(texts), padding="max_length", max_length=int(length), truncation=True, return_tensors="pt"
+        )
         with torch.no_grad():
-            return p.text_encoder_2(tok.input_ids.to(self.device),
-                                    attention_mask=tok.attention_mask.to(self.device))[0].float()
+            return p.text_encoder_2(tok.input_ids.to(self.device), attention_mask=tok.attention_mask.to(self.device))[
+                0
+            ].float()
 
     # -- noise and schedule ------------------------------------------------------------------------
     def window_for(self, duration: float) -> int:
@@ -221,8 +225,9 @@ class AudioLDM2Backbone:
 
         c, t, f = self._shape4
         generators = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
-        noise = randn_tensor((len(seeds), c, t, f), generator=generators, device=torch.device("cpu"),
-                             dtype=torch.float32)
+        noise = randn_tensor(
+            (len(seeds), c, t, f), generator=generators, device=torch.device("cpu"), dtype=torch.float32
+        )
         return self.to3(noise).to(self.device) * self.pipeline.scheduler.init_noise_sigma
 
     def new_schedule(self, steps: int) -> AudioLDM2Schedule:
@@ -232,8 +237,14 @@ class AudioLDM2Backbone:
         return 1.0  # DDIM's scale_model_input is the identity
 
     # -- the denoiser ----------------------------------------------------------------------------------
-    def predict(self, latents: torch.Tensor, step: int, schedule: AudioLDM2Schedule, cond: AudioLDM2Conditioning,
-                guidance_scale: float) -> Prediction:
+    def predict(
+        self,
+        latents: torch.Tensor,
+        step: int,
+        schedule: AudioLDM2Schedule,
+        cond: AudioLDM2Conditioning,
+        guidance_scale: float,
+    ) -> Prediction:
         s = schedule.scheduler
         t = s.timesteps[step]
         cfg = guidance_scale > 1.0
@@ -247,9 +258,14 @@ class AudioLDM2Backbone:
         else:
             model_input, gen, text, mask = x4, cond.generated, cond.text, cond.text_mask
         dtype = self.unet.dtype
-        eps = self.unet(s.scale_model_input(model_input, t).to(dtype), t, encoder_hidden_states=gen.to(dtype),
-                        encoder_hidden_states_1=text.to(dtype), encoder_attention_mask_1=mask,
-                        return_dict=False)[0].float()
+        eps = self.unet(
+            s.scale_model_input(model_input, t).to(dtype),
+            t,
+            encoder_hidden_states=gen.to(dtype),
+            encoder_hidden_states_1=text.to(dtype),
+            encoder_attention_mask_1=mask,
+            return_dict=False,
+        )[0].float()
         if cfg:
             e_uncond, e_cond = eps.chunk(2)
             eps = e_uncond + guidance_scale * (e_cond - e_uncond)
@@ -257,8 +273,14 @@ class AudioLDM2Backbone:
         eps3 = self.to3(eps)
         return Prediction(eps3, (x - (1 - a).sqrt() * eps3) / a.sqrt())
 
-    def step(self, schedule: AudioLDM2Schedule, prediction: Prediction, step: int, latents: torch.Tensor,
-             noise: torch.Tensor | None = None) -> torch.Tensor:
+    def step(
+        self,
+        schedule: AudioLDM2Schedule,
+        prediction: Prediction,
+        step: int,
+        latents: torch.Tensor,
+        noise: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         s = schedule.scheduler
         out = s.step(self.to4(prediction.output), s.timesteps[step], self.to4(latents), eta=DDIM_ETA).prev_sample
         return self.to3(out)
@@ -277,8 +299,9 @@ class AudioLDM2Backbone:
 
 
 # -- loading ---------------------------------------------------------------------------------------------
-def load_audioldm2(spec: str, dtype: torch.dtype = torch.float32, device: str = "cpu",
-                   window_seconds: float | None = None) -> AudioLDM2Backbone:
+def load_audioldm2(
+    spec: str, dtype: torch.dtype = torch.float32, device: str = "cpu", window_seconds: float | None = None
+) -> AudioLDM2Backbone:
     """The backbone of an AudioLDM2 spec (module docstring); ``DDIMScheduler`` replaces the checkpoint's."""
     from diffusers import AudioLDM2Pipeline, DDIMScheduler
 
@@ -286,16 +309,20 @@ def load_audioldm2(spec: str, dtype: torch.dtype = torch.float32, device: str = 
         pipe = AudioLDM2Pipeline(**build_tiny_audioldm2())
         window, tokens = window_seconds or 2.0, 16
     else:
-        from difftone.models.hub import ModelLoadError, hub_token, looks_local as _looks_local
+        from difftone.models.hub import ModelLoadError, hub_token
+        from difftone.models.hub import looks_local as _looks_local
 
         try:
             source = str(Path(spec).expanduser()) if _looks_local(spec) else spec
             language_model = load_language_model(source, dtype, hub_token())
-            pipe = AudioLDM2Pipeline.from_pretrained(source, language_model=language_model, dtype=dtype,
-                                                     token=hub_token())
+            pipe = AudioLDM2Pipeline.from_pretrained(
+                source, language_model=language_model, dtype=dtype, token=hub_token()
+            )
         except (OSError, ValueError) as exc:
-            raise ModelLoadError(f"cannot load the AudioLDM2 model {spec!r}: {exc} (a hub id like "
-                                 f"{HUB_PREFIX}, or a local snapshot of it; `fetch_models` downloads it)") from None
+            raise ModelLoadError(
+                f"cannot load the AudioLDM2 model {spec!r}: {exc} (a hub id like "
+                f"{HUB_PREFIX}, or a local snapshot of it; `fetch_models` downloads it)"
+            ) from None
         window, tokens = window_seconds or 10.24, 64
     pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
     check_dtypes(pipe, dtype)
@@ -304,10 +331,20 @@ def load_audioldm2(spec: str, dtype: torch.dtype = torch.float32, device: str = 
         getattr(pipe, name).eval().requires_grad_(False)
     pipe.set_progress_bar_config(disable=True)
     backbone = AudioLDM2Backbone(pipe, window_seconds=window, text_tokens=tokens, spec=spec)
-    log.info("loaded AudioLDM2 %s: %s on %s, window %.2f s, %d latent channels", spec, str(dtype).split(".")[-1],
-             device, backbone.max_duration, backbone.latent_channels)
-    log.info("AudioLDM2 parameters: %s", parameter_counts(
-        {name: getattr(pipe, name) for name in ("unet", "vae", "text_encoder", "text_encoder_2", "language_model")}))
+    log.info(
+        "loaded AudioLDM2 %s: %s on %s, window %.2f s, %d latent channels",
+        spec,
+        str(dtype).split(".")[-1],
+        device,
+        backbone.max_duration,
+        backbone.latent_channels,
+    )
+    log.info(
+        "AudioLDM2 parameters: %s",
+        parameter_counts(
+            {name: getattr(pipe, name) for name in ("unet", "vae", "text_encoder", "text_encoder_2", "language_model")}
+        ),
+    )
     return backbone
 
 
@@ -321,16 +358,24 @@ def load_language_model(source: str, dtype: torch.dtype, token=None):
     reads it: it takes the last hidden state). Any other missing or unexpected key is refused."""
     from transformers import GPT2LMHeadModel
 
-    model, info = GPT2LMHeadModel.from_pretrained(source, subfolder="language_model", dtype=dtype, token=token,
-                                                  output_loading_info=True)
+    model, info = GPT2LMHeadModel.from_pretrained(
+        source, subfolder="language_model", dtype=dtype, token=token, output_loading_info=True
+    )
     missing = sorted(set(info["missing_keys"]) - {"lm_head.weight"})
-    wrong = missing + sorted(info["unexpected_keys"]) + sorted(k[0] if isinstance(k, tuple) else k
-                                                                for k in info["mismatched_keys"])
+    wrong = (
+        missing
+        + sorted(info["unexpected_keys"])
+        + sorted(k[0] if isinstance(k, tuple) else k for k in info["mismatched_keys"])
+    )
     if wrong:
-        raise ValueError(f"{source}/language_model does not hold GPT-2 weights the pipeline can use (missing, "
-                         f"unexpected or mismatched: {', '.join(map(str, wrong[:8]))}); re-download the snapshot")
-    log.info("AudioLDM2 language_model: loaded as GPT2LMHeadModel (the pipeline's generation helpers), lm_head tied "
-             "to the token embeddings, no missing weights")
+        raise ValueError(
+            f"{source}/language_model does not hold GPT-2 weights the pipeline can use (missing, "
+            f"unexpected or mismatched: {', '.join(map(str, wrong[:8]))}); re-download the snapshot"
+        )
+    log.info(
+        "AudioLDM2 language_model: loaded as GPT2LMHeadModel (the pipeline's generation helpers), lm_head tied "
+        "to the token embeddings, no missing weights"
+    )
     return model
 
 
@@ -341,25 +386,46 @@ def check_dtypes(pipe, dtype: torch.dtype) -> None:
         module = getattr(pipe, name)
         have = {p.dtype for p in module.parameters()}
         if have != {dtype}:
-            log.info("AudioLDM2 %s: %s cast to %s", name, "/".join(sorted(str(d).split(".")[-1] for d in have)),
-                     str(dtype).split(".")[-1])
+            log.info(
+                "AudioLDM2 %s: %s cast to %s",
+                name,
+                "/".join(sorted(str(d).split(".")[-1] for d in have)),
+                str(dtype).split(".")[-1],
+            )
             module.to(dtype=dtype)
 
 
 def _word_tokenizer(kind, words_tokenizer):
     """``kind`` (RobertaTokenizerFast / T5TokenizerFast: the classes the pipeline checks for) around the
     offline word-level tokenizer of :func:`difftone.models.tiny.word_tokenizer`."""
-    return kind(tokenizer_object=words_tokenizer.backend_tokenizer, pad_token="<pad>", eos_token="</s>",
-                unk_token="<unk>", bos_token="</s>", model_max_length=words_tokenizer.model_max_length,
-                padding_side="right")
+    return kind(
+        tokenizer_object=words_tokenizer.backend_tokenizer,
+        pad_token="<pad>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        bos_token="</s>",
+        model_max_length=words_tokenizer.model_max_length,
+        padding_side="right",
+    )
 
 
 def build_tiny_audioldm2(seed: int = 0) -> dict[str, Any]:
     """``AudioLDM2Pipeline``'s eleven components, small (the sizes of diffusers' pipeline tests), seeded."""
     from diffusers import AudioLDM2ProjectionModel, AudioLDM2UNet2DConditionModel, AutoencoderKL, DDIMScheduler
     from transformers import (
-        ClapAudioConfig, ClapConfig, ClapFeatureExtractor, ClapModel, ClapTextConfig, GPT2Config, GPT2LMHeadModel,
-        RobertaTokenizerFast, SpeechT5HifiGan, SpeechT5HifiGanConfig, T5Config, T5EncoderModel, T5TokenizerFast,
+        ClapAudioConfig,
+        ClapConfig,
+        ClapFeatureExtractor,
+        ClapModel,
+        ClapTextConfig,
+        GPT2Config,
+        GPT2LMHeadModel,
+        RobertaTokenizerFast,
+        SpeechT5HifiGan,
+        SpeechT5HifiGanConfig,
+        T5Config,
+        T5EncoderModel,
+        T5TokenizerFast,
     )
 
     from difftone.models.tiny import word_tokenizer
@@ -370,43 +436,99 @@ def build_tiny_audioldm2(seed: int = 0) -> dict[str, Any]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         unet = AudioLDM2UNet2DConditionModel(
-            block_out_channels=(8, 16), layers_per_block=1, norm_num_groups=8, sample_size=32, in_channels=4,
-            out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=(8, 16),
+            block_out_channels=(8, 16),
+            layers_per_block=1,
+            norm_num_groups=8,
+            sample_size=32,
+            in_channels=4,
+            out_channels=4,
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+            cross_attention_dim=(8, 16),
         )
         vae = AutoencoderKL(
-            block_out_channels=[8, 16], in_channels=1, out_channels=1, norm_num_groups=8,
+            block_out_channels=[8, 16],
+            in_channels=1,
+            out_channels=1,
+            norm_num_groups=8,
             down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
-            up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"], latent_channels=4,
+            up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
+            latent_channels=4,
         )
-        text_config = ClapTextConfig(bos_token_id=1, eos_token_id=1, hidden_size=8, intermediate_size=37,
-                                     layer_norm_eps=1e-05, num_attention_heads=1, num_hidden_layers=1, pad_token_id=0,
-                                     vocab_size=vocab, projection_dim=8)
-        audio_config = ClapAudioConfig(spec_size=8, window_size=4, num_mel_bins=8, intermediate_size=37,
-                                       layer_norm_eps=1e-05, depths=[1, 1], num_attention_heads=[1, 1],
-                                       num_hidden_layers=1, hidden_size=192, projection_dim=8, patch_size=2,
-                                       patch_stride=2, patch_embed_input_channels=4)
-        text_encoder = ClapModel(ClapConfig(text_config=text_config.to_dict(), audio_config=audio_config.to_dict(),
-                                            projection_dim=16))
-        text_encoder_2 = T5EncoderModel(T5Config(vocab_size=vocab, d_model=32, d_ff=37, d_kv=8, num_heads=2,
-                                                 num_layers=2, pad_token_id=0, eos_token_id=1))
-        language_model = GPT2LMHeadModel(GPT2Config(n_embd=16, n_head=2, n_layer=2, vocab_size=vocab, n_ctx=99, bos_token_id=1, eos_token_id=1,
-                                                    n_positions=99))
+        text_config = ClapTextConfig(
+            bos_token_id=1,
+            eos_token_id=1,
+            hidden_size=8,
+            intermediate_size=37,
+            layer_norm_eps=1e-05,
+            num_attention_heads=1,
+            num_hidden_layers=1,
+            pad_token_id=0,
+            vocab_size=vocab,
+            projection_dim=8,
+        )
+        audio_config = ClapAudioConfig(
+            spec_size=8,
+            window_size=4,
+            num_mel_bins=8,
+            intermediate_size=37,
+            layer_norm_eps=1e-05,
+            depths=[1, 1],
+            num_attention_heads=[1, 1],
+            num_hidden_layers=1,
+            hidden_size=192,
+            projection_dim=8,
+            patch_size=2,
+            patch_stride=2,
+            patch_embed_input_channels=4,
+        )
+        text_encoder = ClapModel(
+            ClapConfig(text_config=text_config.to_dict(), audio_config=audio_config.to_dict(), projection_dim=16)
+        )
+        text_encoder_2 = T5EncoderModel(
+            T5Config(
+                vocab_size=vocab, d_model=32, d_ff=37, d_kv=8, num_heads=2, num_layers=2, pad_token_id=0, eos_token_id=1
+            )
+        )
+        language_model = GPT2LMHeadModel(
+            GPT2Config(
+                n_embd=16,
+                n_head=2,
+                n_layer=2,
+                vocab_size=vocab,
+                n_ctx=99,
+                bos_token_id=1,
+                eos_token_id=1,
+                n_positions=99,
+            )
+        )
         language_model.config.max_new_tokens = 8
         projection_model = AudioLDM2ProjectionModel(text_encoder_dim=16, text_encoder_1_dim=32, langauge_model_dim=16)
-        vocoder = SpeechT5HifiGan(SpeechT5HifiGanConfig(
-            model_in_dim=8, sampling_rate=16000, upsample_initial_channel=16, upsample_rates=[8, 8],
-            upsample_kernel_sizes=[16, 16], resblock_kernel_sizes=[3, 7], resblock_dilation_sizes=[[1, 3, 5], [1, 3, 5]],
-            normalize_before=False,
-        ))
+        vocoder = SpeechT5HifiGan(
+            SpeechT5HifiGanConfig(
+                model_in_dim=8,
+                sampling_rate=16000,
+                upsample_initial_channel=16,
+                upsample_rates=[8, 8],
+                upsample_kernel_sizes=[16, 16],
+                resblock_kernel_sizes=[3, 7],
+                resblock_dilation_sizes=[[1, 3, 5], [1, 3, 5]],
+                normalize_before=False,
+            )
+        )
     return {
-        "vae": vae, "text_encoder": text_encoder, "text_encoder_2": text_encoder_2,
-        "projection_model": projection_model, "language_model": language_model,
-        "tokenizer": tokenizer, "tokenizer_2": tokenizer_2,
+        "vae": vae,
+        "text_encoder": text_encoder,
+        "text_encoder_2": text_encoder_2,
+        "projection_model": projection_model,
+        "language_model": language_model,
+        "tokenizer": tokenizer,
+        "tokenizer_2": tokenizer_2,
         "feature_extractor": ClapFeatureExtractor(feature_size=8, hop_length=7900),
         "unet": unet,
-        "scheduler": DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                                   clip_sample=False, set_alpha_to_one=False),
+        "scheduler": DDIMScheduler(
+            beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False, set_alpha_to_one=False
+        ),
         "vocoder": vocoder,
     }
 
@@ -428,9 +550,17 @@ def snapshot_tokenizers(vocab_size: int):
     from difftone.models.tiny import EOS, PAD, PUNCTUATION, UNK, base_vocabulary
 
     clap = tiny_clap_tokenizer()
-    roberta = RobertaTokenizerFast(tokenizer_object=clap.backend_tokenizer, bos_token="<s>", eos_token="</s>",
-                                   sep_token="</s>", cls_token="<s>", unk_token="<unk>", pad_token="<pad>",
-                                   mask_token="<mask>", model_max_length=SNAPSHOT_MAX_TOKENS)
+    roberta = RobertaTokenizerFast(
+        tokenizer_object=clap.backend_tokenizer,
+        bos_token="<s>",
+        eos_token="</s>",
+        sep_token="</s>",
+        cls_token="<s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token="<mask>",
+        model_max_length=SNAPSHOT_MAX_TOKENS,
+    )
     pieces = [(PAD, 0.0), (EOS, 0.0), (UNK, 0.0), ("\u2581", -4.0)]
     pieces += [(w, -2.0) if w in PUNCTUATION else ("\u2581" + w, -1.0) for w in base_vocabulary()]
     t5 = T5TokenizerFast(vocab=pieces, extra_ids=0, model_max_length=SNAPSHOT_MAX_TOKENS, padding_side="right")
@@ -480,8 +610,10 @@ def hub_config_entries(snapshot: Path, max_new_tokens: int) -> None:
     index = json.loads(index_path.read_text())
     index.update(HUB_INDEX_CLASSES)
     index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
-    for component, entries in (("language_model", {"max_new_tokens": int(max_new_tokens)}),
-                               ("text_encoder", {"torch_dtype": "float64"})):
+    for component, entries in (
+        ("language_model", {"max_new_tokens": int(max_new_tokens)}),
+        ("text_encoder", {"torch_dtype": "float64"}),
+    ):
         path = Path(snapshot) / component / "config.json"
         config = json.loads(path.read_text())
         config.pop("dtype", None)  # transformers 5's name of torch_dtype
@@ -505,8 +637,9 @@ def real_size_t5_tokenizer():
 
     words = [w for w in base_vocabulary() if w not in PUNCTUATION]
     pieces = [(PAD, 0.0), (EOS, 0.0), (UNK, 0.0), ("\u2581", -4.0)]
-    pieces += [("\u2581" + w, -1.0) for w in words] + [("\u2581" + w.capitalize(), -1.0) for w in words
-                                                       if w.capitalize() != w]
+    pieces += [("\u2581" + w, -1.0) for w in words] + [
+        ("\u2581" + w.capitalize(), -1.0) for w in words if w.capitalize() != w
+    ]
     singles = list(string.ascii_letters + string.digits) + list(PUNCTUATION)
     pieces += [(c, -3.0) for c in singles] + [("\u2581" + c, -3.5) for c in singles]
     pieces = list(dict(pieces).items())  # a capitalised word may already be there
@@ -520,7 +653,14 @@ def _real_size_builders() -> dict[str, Any]:
     """Component name -> a function building it with random weights from its ``config.json`` (a dict)."""
     from diffusers import AudioLDM2ProjectionModel, AudioLDM2UNet2DConditionModel, AutoencoderKL
     from transformers import (
-        ClapConfig, ClapModel, GPT2Config, GPT2Model, SpeechT5HifiGan, SpeechT5HifiGanConfig, T5Config, T5EncoderModel,
+        ClapConfig,
+        ClapModel,
+        GPT2Config,
+        GPT2Model,
+        SpeechT5HifiGan,
+        SpeechT5HifiGanConfig,
+        T5Config,
+        T5EncoderModel,
     )
 
     def hf(model_cls, config_cls):
@@ -550,8 +690,10 @@ def save_real_size_snapshot(out_dir: str | Path, configs: str | Path, seed: int 
 
     configs, out = Path(configs), Path(out_dir)
     if not (configs / "model_index.json").is_file():
-        raise FileNotFoundError(f"{configs}: no model_index.json; give the folder of cvssp/audioldm2's configs in the "
-                                "hub's layout (tests/fixtures/audioldm2-configs)")
+        raise FileNotFoundError(
+            f"{configs}: no model_index.json; give the folder of cvssp/audioldm2's configs in the "
+            "hub's layout (tests/fixtures/audioldm2-configs)"
+        )
     for i, (name, build) in enumerate(_real_size_builders().items()):
         path = configs / name / "config.json"
         if not path.is_file():

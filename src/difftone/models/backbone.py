@@ -56,8 +56,9 @@ Contracts an implementation must keep:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Protocol, Sequence, TypeVar, runtime_checkable
+from typing import ClassVar, Protocol, TypeVar, runtime_checkable
 
 import torch
 
@@ -129,8 +130,9 @@ class Schedule(Protocol):
     noise_bounds: tuple[float, float]  # the interval the stochastic noise is drawn on (stored in trajectories)
     order: int  # the solver's order (how many past x0_hat a resume needs: 1 here for order 2)
 
-    def start(self, latents: torch.Tensor, seeds: Sequence[int], step: int = 0,
-              prev_x0: torch.Tensor | None = None) -> None:
+    def start(
+        self, latents: torch.Tensor, seeds: Sequence[int], step: int = 0, prev_x0: torch.Tensor | None = None
+    ) -> None:
         """Prepare to run steps ``step..N-1`` from ``latents`` (= x_step), with one noise stream per seed;
         ``prev_x0``: x0_hat of step ``step - 1`` (needed when ``step > 0`` by multistep solvers)."""
 
@@ -188,16 +190,23 @@ class Backbone(Protocol):
 
     def new_schedule(self, steps: int) -> Schedule: ...
 
-    def predict(self, latents: torch.Tensor, step: int, schedule: Schedule, cond: Conditioning,
-                guidance_scale: float) -> Prediction:
+    def predict(
+        self, latents: torch.Tensor, step: int, schedule: Schedule, cond: Conditioning, guidance_scale: float
+    ) -> Prediction:
         """One guided denoiser evaluation at ``step`` (grad allowed; does not change ``schedule``)."""
 
     def input_scale(self, schedule: Schedule, step: int) -> float:
         """c: the denoiser reads ``c * x_step`` at ``step`` (SAO: 1 / sqrt(sigma^2 + sigma_data^2); DDIM: 1).
         A gradient step taken on the model input (MusicMagus) is ``x - lr * grad_x / c**2`` on the latent."""
 
-    def step(self, schedule: Schedule, prediction: Prediction, step: int, latents: torch.Tensor,
-             noise: torch.Tensor | None = None) -> torch.Tensor:
+    def step(
+        self,
+        schedule: Schedule,
+        prediction: Prediction,
+        step: int,
+        latents: torch.Tensor,
+        noise: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """x_{step+1} from x_step and the prediction; ``noise`` replaces the schedule's own noise."""
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
@@ -212,5 +221,8 @@ def cross_attention_modules(network: torch.nn.Module) -> dict[str, torch.nn.Modu
     values come from ``encoder_hidden_states``), in module order. Shared by the backbones."""
     from diffusers.models.attention_processor import Attention
 
-    return {name: m for name, m in network.named_modules()
-            if isinstance(m, Attention) and getattr(m, "is_cross_attention", False)}
+    return {
+        name: m
+        for name, m in network.named_modules()
+        if isinstance(m, Attention) and getattr(m, "is_cross_attention", False)
+    }

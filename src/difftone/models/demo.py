@@ -82,8 +82,18 @@ def prompt_vocabulary() -> list[str]:
     from difftone import prompts
 
     text = " ".join([*prompts.TEMPLATES, *prompts.ADJECTIVES, *prompts.GENRES, *prompts.MOODS])
-    return sorted(set(re.findall(r"[a-z]+", text.lower().replace("{adj}", " ").replace("{inst}", " ")
-                                 .replace("{genre}", " ").replace("{mood}", " "))))
+    return sorted(
+        set(
+            re.findall(
+                r"[a-z]+",
+                text.lower()
+                .replace("{adj}", " ")
+                .replace("{inst}", " ")
+                .replace("{genre}", " ")
+                .replace("{mood}", " "),
+            )
+        )
+    )
 
 
 def demo_tokenizer() -> PreTrainedTokenizerFast:
@@ -141,7 +151,8 @@ class MelAutoencoder(ModelMixin, ConfigMixin):
         latent_max: float | None = None,  # the loudest latent value of the training clips: decode's ceiling
         mel_inversion_iters: int = 40,  # 100/32 take 8x longer; the chroma of the audio moves by 0.01-0.06
         griffin_lim_iters: int = 16,  # (two different sources: 0.2-0.9), and every edit is decoded
-        quefrency_scale: list[float] | None = None,  # n_mels gains of the mel-axis DCT coefficients; None: log-mel latents
+        quefrency_scale: list[float]
+        | None = None,  # n_mels gains of the mel-axis DCT coefficients; None: log-mel latents
     ):
         super().__init__()
         if (mel_hop_length * sampling_rate) % mel_sampling_rate:
@@ -221,9 +232,17 @@ class MelAutoencoder(ModelMixin, ConfigMixin):
         power = mel_to_power(self.mel_basis.float().cpu().numpy(), mel.astype(np.float32), c.mel_inversion_iters)
         frames = z.shape[-1]
         # every item's initial phases come from its own seed-0 draw: an item decodes the same in any batch
-        wave = griffin_lim(torch.from_numpy(np.sqrt(power)).float(), n_iter=c.griffin_lim_iters,
-                           n_fft=c.n_fft, hop_length=c.mel_hop_length,
-                           length=(frames - 1) * c.mel_hop_length).numpy().astype(np.float64)  # T frames: T - 1 hops
+        wave = (
+            griffin_lim(
+                torch.from_numpy(np.sqrt(power)).float(),
+                n_iter=c.griffin_lim_iters,
+                n_fft=c.n_fft,
+                hop_length=c.mel_hop_length,
+                length=(frames - 1) * c.mel_hop_length,
+            )
+            .numpy()
+            .astype(np.float64)
+        )  # T frames: T - 1 hops
         if c.mel_sampling_rate != self.sampling_rate:
             wave = librosa.resample(wave, orig_sr=c.mel_sampling_rate, target_sr=self.sampling_rate, axis=-1)
         wave = _fit_length(wave, frames * self.hop_length)
@@ -237,8 +256,15 @@ class MelAutoencoder(ModelMixin, ConfigMixin):
         return self.decode(self.encode(sample).latent_dist.mode(), return_dict=return_dict)
 
 
-def griffin_lim(magnitude: torch.Tensor, n_iter: int, n_fft: int, hop_length: int, length: int,
-                momentum: float = 0.99, seed: int = 0) -> torch.Tensor:
+def griffin_lim(
+    magnitude: torch.Tensor,
+    n_iter: int,
+    n_fft: int,
+    hop_length: int,
+    length: int,
+    momentum: float = 0.99,
+    seed: int = 0,
+) -> torch.Tensor:
     """Fast Griffin-Lim (Perraudin et al. 2013) on a batch of magnitudes ``[B, n_fft // 2 + 1, T]`` -> ``[B, length]``.
 
     ``librosa.griffinlim``'s algorithm (Hann window, centred frames with zero padding, its momentum
@@ -248,14 +274,36 @@ def griffin_lim(magnitude: torch.Tensor, n_iter: int, n_fft: int, hop_length: in
     item decodes the same in any batch."""
     if magnitude.ndim != 3 or magnitude.shape[1] != n_fft // 2 + 1:
         raise ValueError(f"expected magnitudes [batch, {n_fft // 2 + 1}, frames], got {tuple(magnitude.shape)}")
-    phases = torch.stack([torch.rand(magnitude.shape[1:], generator=torch.Generator().manual_seed(seed))
-                          for _ in range(magnitude.shape[0])]) if magnitude.shape[0] else magnitude.clone()
-    return griffin_lim_from(magnitude, torch.exp(2j * np.pi * phases.double()).to(torch.complex64), n_iter, n_fft,
-                            hop_length, length, momentum)
+    phases = (
+        torch.stack(
+            [
+                torch.rand(magnitude.shape[1:], generator=torch.Generator().manual_seed(seed))
+                for _ in range(magnitude.shape[0])
+            ]
+        )
+        if magnitude.shape[0]
+        else magnitude.clone()
+    )
+    return griffin_lim_from(
+        magnitude,
+        torch.exp(2j * np.pi * phases.double()).to(torch.complex64),
+        n_iter,
+        n_fft,
+        hop_length,
+        length,
+        momentum,
+    )
 
 
-def griffin_lim_from(magnitude: torch.Tensor, angles: torch.Tensor, n_iter: int, n_fft: int, hop_length: int,
-                     length: int, momentum: float = 0.99) -> torch.Tensor:
+def griffin_lim_from(
+    magnitude: torch.Tensor,
+    angles: torch.Tensor,
+    n_iter: int,
+    n_fft: int,
+    hop_length: int,
+    length: int,
+    momentum: float = 0.99,
+) -> torch.Tensor:
     """:func:`griffin_lim` from given unit-modulus initial ``angles`` (the same shape as ``magnitude``).
 
     The phase update is ``torch.sgn`` (z / |z|, one kernel; dividing by ``abs()`` took half the time) and,
@@ -264,11 +312,14 @@ def griffin_lim_from(magnitude: torch.Tensor, angles: torch.Tensor, n_iter: int,
     window = torch.hann_window(n_fft, periodic=True, dtype=magnitude.dtype)
     stft = dict(n_fft=n_fft, hop_length=hop_length, window=window, center=True)
     if n_fft == 2 * hop_length:
+
         def inverse_stft(spec):
             return istft_half_overlap(spec, window, length)
     else:
+
         def inverse_stft(spec):
             return torch.istft(spec, length=length, **stft)
+
     rebuilt = torch.zeros_like(angles)
     for _ in range(n_iter):
         previous = rebuilt

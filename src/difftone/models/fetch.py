@@ -27,9 +27,10 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from difftone.files import atomic_folder
 from difftone.models.loader import SNAPSHOT_PATTERNS, ModelLoadError, _looks_local, hub_token
@@ -41,8 +42,15 @@ RECORD = "FETCHED.json"
 # weights (not the repositories' duplicate .bin/.ckpt weights).
 AUDIOLDM2_PATTERNS = ("model_index.json", "*/*.json", "*/*.txt", "*/*.model", "*/*.safetensors")
 # what AutoTokenizer reads from a tokenizer repository (roberta-base: config.json names its type), no weights
-TOKENIZER_PATTERNS = ("config.json", "tokenizer_config.json", "tokenizer.json", "special_tokens_map.json",
-                      "added_tokens.json", "vocab.json", "merges.txt")
+TOKENIZER_PATTERNS = (
+    "config.json",
+    "tokenizer_config.json",
+    "tokenizer.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.json",
+    "merges.txt",
+)
 
 
 @dataclass(frozen=True)
@@ -71,7 +79,7 @@ class HubModel:
         return d
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> "HubModel":
+    def from_params(cls, params: Mapping[str, Any]) -> HubModel:
         d = dict(params)
         d["allow_patterns"] = tuple(d["allow_patterns"]) if d.get("allow_patterns") else None
         return cls(**d)
@@ -110,8 +118,9 @@ def hub_models(config: Mapping[str, Any]) -> dict[str, HubModel]:
     judge = config.get("judge", {})
     if judge.get("kind") == "clap_zero_shot":
         if is_hub_id(tokenizer := judge.get("tokenizer", "FacebookAI/roberta-base")):
-            models["clap_tokenizer"] = HubModel("clap_tokenizer", str(tokenizer), allow_patterns=TOKENIZER_PATTERNS,
-                                                key="judge.tokenizer")
+            models["clap_tokenizer"] = HubModel(
+                "clap_tokenizer", str(tokenizer), allow_patterns=TOKENIZER_PATTERNS, key="judge.tokenizer"
+            )
         own = judge.get("checkpoint")
         if own and own != checkpoint and own.endswith(".pt") and (hub := _hub_file(own)):
             models["judge_clap"] = HubModel("judge_clap", hub[0], filename=hub[1], key="judge.checkpoint")
@@ -138,8 +147,11 @@ def download(model: HubModel) -> Path:
     )
 
     token = hub_token()
-    what = f"{model.repo_id}" + (f"/{model.filename}" if model.filename else "") + (
-        f" at revision {model.revision}" if model.revision else "")
+    what = (
+        f"{model.repo_id}"
+        + (f"/{model.filename}" if model.filename else "")
+        + (f" at revision {model.revision}" if model.revision else "")
+    )
     try:
         if model.filename:
             return Path(hf_hub_download(model.repo_id, model.filename, revision=model.revision, token=token))
@@ -153,7 +165,9 @@ def download(model: HubModel) -> Path:
             "that account>` and rerun fetch_models"
         ) from None
     except RevisionNotFoundError:
-        raise ModelLoadError(f"{model.repo_id} has no revision {model.revision!r}: check {model.key}'s revision") from None
+        raise ModelLoadError(
+            f"{model.repo_id} has no revision {model.revision!r}: check {model.key}'s revision"
+        ) from None
     except RepositoryNotFoundError:
         hint = "" if token else " (if it is private or gated, export HF_TOKEN)"
         raise ModelLoadError(f"{model.key}: {model.repo_id!r} is not a Hugging Face repository{hint}") from None
@@ -176,8 +190,13 @@ def fetch_model(model: HubModel, models_dir: str | os.PathLike) -> Path:
             _link_or_copy(str(src), str(tmp / Path(model.filename).name))
             files = [Path(model.filename).name]
         else:
-            shutil.copytree(src, tmp, copy_function=_link_or_copy, dirs_exist_ok=True,
-                            ignore=shutil.ignore_patterns(".cache", ".git*"))
+            shutil.copytree(
+                src,
+                tmp,
+                copy_function=_link_or_copy,
+                dirs_exist_ok=True,
+                ignore=shutil.ignore_patterns(".cache", ".git*"),
+            )
             files = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
         record = {**model.params(), "source": str(src), "files": files}
         (tmp / RECORD).write_text(json.dumps(record, indent=1) + "\n")
@@ -193,7 +212,7 @@ class FetchPlan:
     models: dict[str, HubModel] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, config: Mapping[str, Any]) -> "FetchPlan":
+    def of(cls, config: Mapping[str, Any]) -> FetchPlan:
         return cls(Path(config.get("models", {}).get("dir", "resources/models")), hub_models(config))
 
     def spec(self, name: str, spec: Any) -> Any:

@@ -30,14 +30,15 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 
-from difftone.models.hub import ModelLoadError, hub_token, looks_local as _looks_local  # re-exported: fetch, callers
-from difftone.models.hub import parameter_counts
+from difftone.models.hub import ModelLoadError, hub_token, parameter_counts  # re-exported: fetch, callers
+from difftone.models.hub import looks_local as _looks_local
 from difftone.models.sao import COMPONENT_NAMES, SAOBackbone
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,6 @@ SAO_TRANSFORMER_CONFIG: dict[str, Any] = {
 }
 
 
-
 def compile_module(module: torch.nn.Module) -> torch.nn.Module:
     """``torch.compile`` the module in place (``nn.Module.compile``: the class, its config and its weights
     stay as they are, only ``forward`` is compiled, at the first call of each input shape). On CUDA it
@@ -83,8 +83,14 @@ def compile_module(module: torch.nn.Module) -> torch.nn.Module:
     return module
 
 
-def load_sao(spec: str, dtype: str = "float32", device: str = "cpu", compile: bool = False,
-             window: str = "full", window_margin: int = 8) -> SAOBackbone:
+def load_sao(
+    spec: str,
+    dtype: str = "float32",
+    device: str = "cpu",
+    compile: bool = False,
+    window: str = "full",
+    window_margin: int = 8,
+) -> SAOBackbone:
     """Load Stable Audio Open's components from ``spec`` (see the module docstring)."""
     if dtype not in DTYPES:
         raise ModelLoadError(f"unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}")
@@ -104,8 +110,12 @@ def load_sao(spec: str, dtype: str = "float32", device: str = "cpu", compile: bo
     else:
         parts = _load_snapshot(_download(spec), torch_dtype)
     try:
-        components = SAOBackbone(**{name: parts[name] for name in COMPONENT_NAMES}, spec=spec, window=window,
-                                   window_margin=int(window_margin))
+        components = SAOBackbone(
+            **{name: parts[name] for name in COMPONENT_NAMES},
+            spec=spec,
+            window=window,
+            window_margin=int(window_margin),
+        )
     except ValueError as exc:
         raise ModelLoadError(str(exc)) from None
     for name in WEIGHTED:
@@ -118,16 +128,31 @@ def load_sao(spec: str, dtype: str = "float32", device: str = "cpu", compile: bo
         compile_module(components.transformer)
     log.info(
         "loaded %s: %s on %s, window %.2f s (%s), %d latent channels%s",
-        spec, dtype, device, components.max_duration, window, components.latent_channels,
+        spec,
+        dtype,
+        device,
+        components.max_duration,
+        window,
+        components.latent_channels,
         ", DiT compiled" if compile else "",
     )
-    log.info("SAO parameters: %s", parameter_counts({"DiT": components.transformer, "VAE": components.vae,
-                                                      "text encoder": components.text_encoder}))
+    log.info(
+        "SAO parameters: %s",
+        parameter_counts(
+            {"DiT": components.transformer, "VAE": components.vae, "text encoder": components.text_encoder}
+        ),
+    )
     return components
 
 
-def load_backbone(spec: str, dtype: str = "float32", device: str = "cpu", compile: bool = False,
-                  window: str = "full", window_margin: int = 8):
+def load_backbone(
+    spec: str,
+    dtype: str = "float32",
+    device: str = "cpu",
+    compile: bool = False,
+    window: str = "full",
+    window_margin: int = 8,
+):
     """The backbone of ``spec`` (:class:`difftone.models.backbone.Backbone`): AudioLDM2 for
     ``audioldm2-tiny``, ``cvssp/audioldm2*`` or a snapshot of ``AudioLDM2Pipeline``
     (:mod:`difftone.models.audioldm2`); every other spec names a Stable Audio Open model (:func:`load_sao`)."""
@@ -266,7 +291,7 @@ def _load_snapshot(root: Path, torch_dtype: torch.dtype) -> dict[str, Any]:
             ),
             "scheduler": CosineDPMSolverMultistepScheduler.from_pretrained(path, subfolder="scheduler"),
         }
-    except (OSError, ValueError, EnvironmentError) as exc:
+    except (OSError, ValueError) as exc:
         raise ModelLoadError(f"cannot load the snapshot {root}: {exc}") from None
 
 
@@ -304,15 +329,23 @@ class ModelSettings:
             known = {f.name for f in fields(cls)}
             unknown = sorted(set(value) - known)
             if unknown or "spec" not in value:
-                raise ModelLoadError(f"model settings {dict(value)}: give spec and any of {', '.join(sorted(known))}"
-                                     + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
+                raise ModelLoadError(
+                    f"model settings {dict(value)}: give spec and any of {', '.join(sorted(known))}"
+                    + (f" (unknown: {', '.join(unknown)})" if unknown else "")
+                )
             return cls(**value)
         raise ModelLoadError(f"model settings must be a spec, a dict or ModelSettings, got {value!r}")
 
     def load(self):
         """The backbone (:func:`load_backbone`)."""
-        return load_backbone(self.spec, dtype=self.dtype, device=self.device, compile=self.compile,
-                             window=self.window, window_margin=self.window_margin)
+        return load_backbone(
+            self.spec,
+            dtype=self.dtype,
+            device=self.device,
+            compile=self.compile,
+            window=self.window,
+            window_margin=self.window_margin,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

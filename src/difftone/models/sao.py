@@ -28,8 +28,9 @@ quality with real weights is unmeasured (opt-in).
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -65,7 +66,7 @@ class SharedSeedNoise:
     At most ``MAX_SEEDS`` trees are kept (least recently used dropped), each with its queried steps."""
 
     MAX_SEEDS = 32
-    _trees: "OrderedDict[tuple, tuple[Any, dict]]" = OrderedDict()
+    _trees: OrderedDict[tuple, tuple[Any, dict]] = OrderedDict()
 
     def __init__(self, sample: torch.Tensor, lo: float, hi: float, seeds: Sequence[int]):
         if len(seeds) != sample.shape[0]:
@@ -103,8 +104,9 @@ def rotary_embedding(transformer, length: int, device=None) -> tuple[torch.Tenso
     as ``StableAudioPipeline`` builds it. The one place it is built (engine, demo training, benchmark)."""
     from diffusers.models.embeddings import get_1d_rotary_pos_embed
 
-    rotary = get_1d_rotary_pos_embed(transformer.config.attention_head_dim // 2, int(length), use_real=True,
-                                     repeat_interleave_real=False)
+    rotary = get_1d_rotary_pos_embed(
+        transformer.config.attention_head_dim // 2, int(length), use_real=True, repeat_interleave_real=False
+    )
     return tuple(r.to(device if device is not None else transformer.device) for r in rotary)
 
 
@@ -151,8 +153,9 @@ class SAOSchedule:
         self.order = int(self.scheduler.config.solver_order)
         self.device = device
 
-    def start(self, latents: torch.Tensor, seeds: Sequence[int], step: int = 0,
-              prev_x0: torch.Tensor | None = None) -> None:
+    def start(
+        self, latents: torch.Tensor, seeds: Sequence[int], step: int = 0, prev_x0: torch.Tensor | None = None
+    ) -> None:
         s = self.scheduler
         s.set_begin_index(int(step))
         if step > 0:
@@ -259,14 +262,17 @@ class SAOBackbone:
         proj = self.projection_model
         text = self._text(prompts, self.tokenizer.model_max_length)
         b = len(prompts)
-        seconds = proj(start_seconds=torch.zeros(b, device=proj.device),
-                       end_seconds=torch.full((b,), float(duration), device=proj.device))
+        seconds = proj(
+            start_seconds=torch.zeros(b, device=proj.device),
+            end_seconds=torch.full((b,), float(duration), device=proj.device),
+        )
         return SAOConditioning(text, seconds.seconds_start_hidden_states, seconds.seconds_end_hidden_states)
 
     def _text(self, texts: Sequence[str], length: int) -> torch.Tensor:
         proj = self.projection_model
-        tok = self.tokenizer(list(texts), padding="max_length", max_length=int(length), truncation=True,
-                             return_tensors="pt")
+        tok = self.tokenizer(
+            list(texts), padding="max_length", max_length=int(length), truncation=True, return_tensors="pt"
+        )
         ids, mask = tok.input_ids.to(proj.device), tok.attention_mask.to(proj.device)
         text = self.text_encoder(ids, attention_mask=mask)[0]
         text = proj(text_hidden_states=text).text_hidden_states
@@ -299,20 +305,26 @@ class SAOBackbone:
     def rotary(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
         return rotary_embedding(self.transformer, length, self.device)
 
-    def velocity(self, model_input: torch.Tensor, t: torch.Tensor, cross: torch.Tensor, glob: torch.Tensor,
-                 rotary=None) -> torch.Tensor:
+    def velocity(
+        self, model_input: torch.Tensor, t: torch.Tensor, cross: torch.Tensor, glob: torch.Tensor, rotary=None
+    ) -> torch.Tensor:
         """One DiT call: v for ``model_input`` ``[B, C, W]`` at time ``t`` (scalar or [B])."""
         dtype = self.transformer.dtype
         if rotary is None:
             rotary = self.rotary(model_input.shape[2] + glob.shape[1])
         t = t.reshape(-1) if t.dim() else t.unsqueeze(0)
         return self.transformer(
-            model_input.to(dtype), t, encoder_hidden_states=cross.to(dtype), global_hidden_states=glob.to(dtype),
-            rotary_embedding=rotary, return_dict=False,
+            model_input.to(dtype),
+            t,
+            encoder_hidden_states=cross.to(dtype),
+            global_hidden_states=glob.to(dtype),
+            rotary_embedding=rotary,
+            return_dict=False,
         )[0].float()
 
-    def predict(self, latents: torch.Tensor, step: int, schedule: SAOSchedule, cond: SAOConditioning,
-                guidance_scale: float) -> Prediction:
+    def predict(
+        self, latents: torch.Tensor, step: int, schedule: SAOSchedule, cond: SAOConditioning, guidance_scale: float
+    ) -> Prediction:
         """One guided DiT evaluation at ``step`` (CFG batch ``[uncond; cond]`` when guidance > 1); x0_hat =
         ``precondition_outputs(x, v, sigma_step)``. Leaves the schedule's state alone."""
         s = schedule.scheduler
@@ -331,10 +343,16 @@ class SAOBackbone:
         """``precondition_inputs``' factor c_in = 1 / sqrt(sigma^2 + sigma_data^2)."""
         s = schedule.scheduler
         sigma = float(s.sigmas[step])
-        return 1.0 / (sigma ** 2 + float(s.config.sigma_data) ** 2) ** 0.5
+        return 1.0 / (sigma**2 + float(s.config.sigma_data) ** 2) ** 0.5
 
-    def step(self, schedule: SAOSchedule, prediction: Prediction, step: int, latents: torch.Tensor,
-             noise: torch.Tensor | None = None) -> torch.Tensor:
+    def step(
+        self,
+        schedule: SAOSchedule,
+        prediction: Prediction,
+        step: int,
+        latents: torch.Tensor,
+        noise: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         s = schedule.scheduler
         if s.step_index is not None and s.step_index != step:
             raise ValueError(f"the schedule is at step {s.step_index}, not {step}: steps must run in order")

@@ -18,7 +18,8 @@ Building blocks reused by the demo family (``difftone.models.demo``):
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import torch
 

@@ -9,41 +9,49 @@ best marked, every column defined, intervals described, folded when long, CSV li
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 # Better direction of the metrics: "lower" or "higher"; columns not listed have none.
 DIRECTION: dict[str, str] = {
-    "chroma": "lower", "kad": "lower", "inst_acc": "higher", "judge_acc": "higher", "success": "higher",
-    "accuracy": "higher", "nfe_per_edit": "lower", "probe_nfe_per_edit": "lower", "clap_text": "higher",
-    "all_reached": "higher", "source_left": "lower",
+    "chroma": "lower",
+    "kad": "lower",
+    "inst_acc": "higher",
+    "judge_acc": "higher",
+    "success": "higher",
+    "accuracy": "higher",
+    "nfe_per_edit": "lower",
+    "probe_nfe_per_edit": "lower",
+    "clap_text": "higher",
+    "all_reached": "higher",
+    "source_left": "lower",
 }
 ARROW = {"lower": "↓", "higher": "↑"}
 
 # One definition per column name, shared by every table of the page.
 DEFINITIONS: dict[str, str] = {
     "method": "the swap strategy (difftone: the step where the classifier reading x0_hat last changes its "
-              "top-1; midpoint: step N/2; random: a seeded random step; fixed:K: step K; sigma:S: the first "
-              "step with noise level below S; probe/agree: steps chosen by probing edits). "
-              "<i>difftone (changed)</i> is difftone on the edits where its classifier did change its mind.",
+    "top-1; midpoint: step N/2; random: a seeded random step; fixed:K: step K; sigma:S: the first "
+    "step with noise level below S; probe/agree: steps chosen by probing edits). "
+    "<i>difftone (changed)</i> is difftone on the edits where its classifier did change its mind.",
     "strategy": "the swap strategy (see method).",
     "classifier": "teacher: trained on the real clips' features; distilled: the student reading x0_hat, "
-                  "distilled from the teacher (the step selector); non-distilled: the same student trained "
-                  "on labels only; judge: the independent judge of judge_acc.",
+    "distilled from the teacher (the step selector); non-distilled: the same student trained "
+    "on labels only; judge: the independent judge of judge_acc.",
     "eval_set": "what the classifier was scored on: the held-out clips of the dataset split (irmas_* on the "
-                "real IRMAS, rendered clips on the embedded data) or <i>generated</i>, the source "
-                "generations labelled by their prompt's instrument.",
+    "real IRMAS, rendered clips on the embedded data) or <i>generated</i>, the source "
+    "generations labelled by their prompt's instrument.",
     "accuracy": "top-1 accuracy (share of clips whose predicted instrument is the label).",
     "n": "how many items the row's numbers average over.",
     "selected_by": "the split that chose the training epoch (never the one scored).",
     "chroma": "chroma distance between the edit and its source (0 = the same notes and harmony; lower keeps "
-              "the music). An unchanged source scores 0, so read it with inst_acc.",
+    "the music). An unchanged source scores 0, so read it with inst_acc.",
     "kad": "Kernel Audio Distance between CLAP embeddings of the edits and the target instrument's real clips "
-           "(lower: closer to the target).",
+    "(lower: closer to the target).",
     "inst_acc": "share of edits the teacher classifier labels as the target instrument.",
     "judge_acc": "the same share by the independent judge (not related to the step selector).",
     "success": "share of edits that reach the target (teacher) and keep the music "
-               "(chroma at most metrics.success.max_chroma).",
+    "(chroma at most metrics.success.max_chroma).",
     "sources": "source generations the row's edits come from (the unit the intervals resample).",
     "edits": "edits (source item, target instrument) in the row; every strategy is scored on the same ones.",
     "fallbacks": "edits whose step the no-change policy chose because the classifier never changed its mind.",
@@ -63,8 +71,7 @@ DEFINITIONS: dict[str, str] = {
     "metric": "the metric of the paired comparison.",
     "strategy_mean": "the strategy's mean on the paired edits.",
     "baseline_mean": "the baseline's mean on the same edits.",
-    "difference": "mean per-edit difference strategy - baseline (for chroma lower is better, for the others "
-                  "higher).",
+    "difference": "mean per-edit difference strategy - baseline (for chroma lower is better, for the others higher).",
     "excludes_zero": "the interval of the difference excludes 0: the difference holds at this level.",
     "real_audio": "the edits start from real recordings instead of generations.",
     "instruments": "the instruments named in the prompt (several-instrument edits).",
@@ -100,31 +107,45 @@ class TableSpec:
 # Tables of later stages (MusicMagus, real recordings, several instruments): shown when the
 # workflow makes them (their CSV is in get_final_output()).
 TABLES: tuple[TableSpec, ...] = (
-    TableSpec("table3", "Table III: against MusicMagus", "results/tables/table3_musicmagus.csv",
-              "Diff-TONE's strategies beside MusicMagus (editing by moving the text embedding's instrument "
-              "direction) on the same sources.", group_by=("pair",), pooled=("pair", "all"),
-              definitions={"method": "the editing method: a swap strategy or MusicMagus."}),
-    TableSpec("table4", "Table IV: real recordings", "results/tables/table4_real_audio.csv",
-              "Edits of real recordings (inverted into the model's trajectory) instead of generations."),
-    TableSpec("table5", "Table V: several instruments", "results/tables/table5_multi.csv",
-              "Duets (\u201cA jazz duet for piano and trumpet\u201d) edited into other duets: both instrument words "
-              "swapped, each at the step the strategy chooses for it, one after the other in one resumed run. "
-              "The last row reads the sources for their own instruments: how well the judges read a duet.",
-              definitions={
-                  "method": "the swap strategy, applied per word (presence: per-word Diff-TONE, each word at the "
-                            "last step where the classifier's probability of its instrument crosses "
-                            "swap.presence_threshold; midpoint: one shared step N/2; difftone: both words at the "
-                            "single-instrument rule's step).",
-                  "sources": "duet source generations (the clusters of the intervals).",
-                  "n": "edits scored.",
-                  "inst_acc": "share of the target instruments in the teacher's top-k (multi.top_k) on the edit.",
-                  "judge_acc": "share of the target instruments in the independent judge's top-k on the edit.",
-                  "all_reached": "share of edits with every target instrument in the teacher's top-k.",
-                  "source_left": "share of the source instruments still in the teacher's top-k (lower: replaced).",
-                  "swap_step_mean": "mean first swap step of the resumed run.",
-                  "step_gap_mean": "mean gap between the words' swap steps (0: one shared step).",
-                  "fallback_share": "share of edits where swap.no_change_policy chose some word's step.",
-              }),
+    TableSpec(
+        "table3",
+        "Table III: against MusicMagus",
+        "results/tables/table3_musicmagus.csv",
+        "Diff-TONE's strategies beside MusicMagus (editing by moving the text embedding's instrument "
+        "direction) on the same sources.",
+        group_by=("pair",),
+        pooled=("pair", "all"),
+        definitions={"method": "the editing method: a swap strategy or MusicMagus."},
+    ),
+    TableSpec(
+        "table4",
+        "Table IV: real recordings",
+        "results/tables/table4_real_audio.csv",
+        "Edits of real recordings (inverted into the model's trajectory) instead of generations.",
+    ),
+    TableSpec(
+        "table5",
+        "Table V: several instruments",
+        "results/tables/table5_multi.csv",
+        "Duets (\u201cA jazz duet for piano and trumpet\u201d) edited into other duets: both instrument words "
+        "swapped, each at the step the strategy chooses for it, one after the other in one resumed run. "
+        "The last row reads the sources for their own instruments: how well the judges read a duet.",
+        definitions={
+            "method": "the swap strategy, applied per word (presence: per-word Diff-TONE, each word at the "
+            "last step where the classifier's probability of its instrument crosses "
+            "swap.presence_threshold; midpoint: one shared step N/2; difftone: both words at the "
+            "single-instrument rule's step).",
+            "sources": "duet source generations (the clusters of the intervals).",
+            "n": "edits scored.",
+            "inst_acc": "share of the target instruments in the teacher's top-k (multi.top_k) on the edit.",
+            "judge_acc": "share of the target instruments in the independent judge's top-k on the edit.",
+            "all_reached": "share of edits with every target instrument in the teacher's top-k.",
+            "source_left": "share of the source instruments still in the teacher's top-k (lower: replaced).",
+            "swap_step_mean": "mean first swap step of the resumed run.",
+            "step_gap_mean": "mean gap between the words' swap steps (0: one shared step).",
+            "fallback_share": "share of edits where swap.no_change_policy chose some word's step.",
+        },
+    ),
 )
 
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 from difftone.config import DEFAULT_EXAMPLES, ConfigError, example_pairs
 

@@ -72,15 +72,23 @@ def _plot(panels, figure: str | Path, n_mels: int, hop_length: int = 512) -> Non
     import matplotlib.pyplot as plt
 
     n_rows, n_cols = len(panels), max(len(p[2]) for p in panels)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(2.4 * n_cols, 2.3 * n_rows), squeeze=False,
-                             layout="constrained")
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(2.4 * n_cols, 2.3 * n_rows), squeeze=False, layout="constrained")
     for r, (source, target, row) in enumerate(panels):
         mels = [mel_db(w, sr, n_mels, hop_length) for _, w, sr in row]
         vmax = max(float(m.max()) for m in mels)
         for c, ((title, _, sr), mel) in enumerate(zip(row, mels)):
             ax = axes[r][c]
-            img = librosa.display.specshow(mel, sr=sr, hop_length=hop_length, x_axis="time", y_axis="mel", ax=ax,
-                                           vmin=vmax - 80.0, vmax=vmax, cmap="magma")
+            img = librosa.display.specshow(
+                mel,
+                sr=sr,
+                hop_length=hop_length,
+                x_axis="time",
+                y_axis="mel",
+                ax=ax,
+                vmin=vmax - 80.0,
+                vmax=vmax,
+                cmap="magma",
+            )
             ax.set_title(title, fontsize=8)
             ax.tick_params(labelsize=6)
             ax.set_xlabel("s", fontsize=7)
@@ -94,8 +102,9 @@ def _plot(panels, figure: str | Path, n_mels: int, hop_length: int = 512) -> Non
     plt.close(fig)
 
 
-def plot_mel_thumbnail(wav: str | Path, png: str | Path, n_mels: int = 64, hop_length: int = 512,
-                       top_db: float = 80.0) -> Path:
+def plot_mel_thumbnail(
+    wav: str | Path, png: str | Path, n_mels: int = 64, hop_length: int = 512, top_db: float = 80.0
+) -> Path:
     """A small mel spectrogram (PNG, about 420 x 190 px, time in s, frequency in Hz on a mel axis) of the
     audio file ``wav``, for the page's players."""
     import matplotlib
@@ -109,8 +118,17 @@ def plot_mel_thumbnail(wav: str | Path, png: str | Path, n_mels: int = 64, hop_l
     fig, ax = plt.subplots(figsize=(4.2, 1.9))
     fig.subplots_adjust(left=0.15, right=0.98, bottom=0.22, top=0.96)  # fixed margins: a layout solve doubles the time
     vmax = float(mel.max())
-    librosa.display.specshow(mel, sr=sr, hop_length=hop_length, x_axis="time", y_axis="mel", ax=ax,
-                             vmin=vmax - top_db, vmax=vmax, cmap="magma")
+    librosa.display.specshow(
+        mel,
+        sr=sr,
+        hop_length=hop_length,
+        x_axis="time",
+        y_axis="mel",
+        ax=ax,
+        vmin=vmax - top_db,
+        vmax=vmax,
+        cmap="magma",
+    )
     ax.tick_params(labelsize=8)
     ax.set_xlabel("s", fontsize=8)
     ax.set_ylabel("Hz", fontsize=8)

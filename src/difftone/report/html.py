@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import html
 import math
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,8 +34,10 @@ def fmt(v: Any, digits: int = 3) -> str:
 
 def audio(link: str, label: str) -> str:
     """A labelled player; ``preload="metadata"`` shows the duration before it is played."""
-    return (f'<div class="player"><span class="plabel">{esc(label)}</span>'
-            f'<audio controls preload="metadata" src="{esc(link)}" aria-label="{esc(label)}"></audio></div>')
+    return (
+        f'<div class="player"><span class="plabel">{esc(label)}</span>'
+        f'<audio controls preload="metadata" src="{esc(link)}" aria-label="{esc(label)}"></audio></div>'
+    )
 
 
 def img(link: str, alt: str, cls: str = "") -> str:
@@ -64,7 +67,7 @@ def best_rows(df: pd.DataFrame, column: str, *, group_by: Sequence[str] = (), el
         values = values.where(eligible)
     groups = [df[g] for g in group_by if g in df.columns]
     best = set()
-    for _, v in (values.groupby(groups, sort=False) if groups else [(None, values)]):
+    for _, v in values.groupby(groups, sort=False) if groups else [(None, values)]:
         v = v.dropna()
         if len(v) < 2:
             continue
@@ -73,9 +76,17 @@ def best_rows(df: pd.DataFrame, column: str, *, group_by: Sequence[str] = (), el
     return best
 
 
-def table_html(df: pd.DataFrame, intervals: Mapping[str, tuple[str, str]] | None = None, digits: int = 3, *,
-               group_by: Sequence[str] = (), eligible=None, mark_best: bool = True,
-               row_class: Mapping[Any, str] | None = None, caption: str = "") -> str:
+def table_html(
+    df: pd.DataFrame,
+    intervals: Mapping[str, tuple[str, str]] | None = None,
+    digits: int = 3,
+    *,
+    group_by: Sequence[str] = (),
+    eligible=None,
+    mark_best: bool = True,
+    row_class: Mapping[Any, str] | None = None,
+    caption: str = "",
+) -> str:
     """``df`` as an HTML table in a box that scrolls sideways on narrow screens.
 
     Each estimate shows its interval in its cell (``est [low, high]``); headers carry the better
@@ -86,8 +97,9 @@ def table_html(df: pd.DataFrame, intervals: Mapping[str, tuple[str, str]] | None
     intervals = interval_columns(df, intervals)
     dropped = {c for pair in intervals.values() for c in pair}
     columns = [c for c in df.columns if c not in dropped]
-    best = {c: best_rows(df, c, group_by=group_by, eligible=eligible, digits=digits) for c in columns} \
-        if mark_best else {}
+    best = (
+        {c: best_rows(df, c, group_by=group_by, eligible=eligible, digits=digits) for c in columns} if mark_best else {}
+    )
     head = []
     for col in columns:
         arrow = ARROW.get(DIRECTION.get(col, ""), "")
@@ -114,8 +126,15 @@ def table_html(df: pd.DataFrame, intervals: Mapping[str, tuple[str, str]] | None
         rc = (row_class or {}).get(idx, "")
         body.append((f'<tr class="{rc}">' if rc else "<tr>") + "".join(cells) + "</tr>")
     cap = f"<caption>{caption}</caption>" if caption else ""
-    return ('<div class="scroll"><table>' + cap + "<thead><tr>" + "".join(head) + "</tr></thead>\n<tbody>\n"
-            + "\n".join(body) + "\n</tbody></table></div>")
+    return (
+        '<div class="scroll"><table>'
+        + cap
+        + "<thead><tr>"
+        + "".join(head)
+        + "</tr></thead>\n<tbody>\n"
+        + "\n".join(body)
+        + "\n</tbody></table></div>"
+    )
 
 
 def definitions_html(columns: Iterable[str], extra: Mapping[str, str] | None = None) -> str:
@@ -125,7 +144,7 @@ def definitions_html(columns: Iterable[str], extra: Mapping[str, str] | None = N
         if col.endswith(("_low", "_high")) or col in ("ci_low", "ci_high"):
             continue
         arrow = ARROW.get(DIRECTION.get(col, ""), "")
-        better = f" <span class=\"muted\">({DIRECTION[col]} is better {arrow})</span>" if arrow else ""
+        better = f' <span class="muted">({DIRECTION[col]} is better {arrow})</span>' if arrow else ""
         items.append(f"<dt>{esc(col)}</dt><dd>{definition(col, extra)}{better}</dd>")
     return '<details class="defs"><summary>What the columns mean</summary><dl>' + "".join(items) + "</dl></details>"
 

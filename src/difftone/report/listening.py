@@ -16,13 +16,16 @@ while it parses).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from difftone.experiment.items import ExperimentError, pair_name, strategy_slug
 
 
-def listening_files(pairs: Sequence[Sequence[str]], sources: Sequence[str], methods: Mapping[str, Sequence[str]]) -> list[str]:
+def listening_files(
+    pairs: Sequence[Sequence[str]], sources: Sequence[str], methods: Mapping[str, Sequence[str]]
+) -> list[str]:
     """The files of a listening section: ``sources`` (source folders' ``items.csv`` or a folder of
     instrument folders), then per method (slug -> (edits root, its metrics items.csv)) its items.csv and
     its ``swaps.csv`` of each of ``pairs``, in order."""
@@ -56,16 +59,20 @@ def listening_layout(files: Sequence[str | Path], table_csv: str | Path) -> dict
     pairs = [name.split("_to_") for name in first]
     missing = sorted({s for s, _ in pairs} - set(sources))
     if missing:
-        raise ExperimentError(f"report: no source folder of {', '.join(missing)} among the listening files of "
-                              f"{table_csv}; give the sources' items.csv")
+        raise ExperimentError(
+            f"report: no source folder of {', '.join(missing)} among the listening files of "
+            f"{table_csv}; give the sources' items.csv"
+        )
     methods = {}
     for label in _table_methods(table_csv):
         slug = _folder_of(label, swaps)
         if slug is None or any(Path(root).name == slug for root, _ in methods.values()):
             continue  # no files, or a subset row of a method already shown ("difftone (changed)")
         if slug not in judged:
-            raise ExperimentError(f"report: no items.csv of the {label} edits ({slug}) among the listening files "
-                                  f"of {table_csv}; give what the judges heard")
+            raise ExperimentError(
+                f"report: no items.csv of the {label} edits ({slug}) among the listening files "
+                f"of {table_csv}; give what the judges heard"
+            )
         root = next(iter(swaps[slug].values())).parent.parent
         methods[label] = [root, judged[slug]]
     if not methods:

@@ -31,10 +31,11 @@ import json
 import logging
 import shutil
 import subprocess
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 import yaml
@@ -59,8 +60,10 @@ TABLE1_COLUMNS = ["classifier", "eval_set", "accuracy", "ci_low", "ci_high", "n"
 TABLE2_COLUMNS = ["method", "chroma", "kad", "inst_acc"]
 PER_PAIR_COLUMNS = ["strategy", "source", "target", "chroma", "kad", "inst_acc"]
 PAIRED_COLUMNS = ["strategy", "baseline", "metric", "difference", "low", "high", "excludes_zero"]
-FIGURE2_ALT = ("Mel spectrograms of a source generation and of its edits swapped at several denoising "
-               "steps, one row per example pair")
+FIGURE2_ALT = (
+    "Mel spectrograms of a source generation and of its edits swapped at several denoising "
+    "steps, one row per example pair"
+)
 SWAP_COLUMNS = ["item", "swap_step", "sigma", "reason", "target_prompt", "audio"]
 
 CSS = """
@@ -148,14 +151,25 @@ def write_report(
         t2 = _read(table2, TABLE2_COLUMNS, "Table II (strategies)")
         paired_df = _read(paired, PAIRED_COLUMNS, "paired comparisons") if paired is not None else None
         sweep_df = _read(sweep_table, [], "swap-step sweep") if sweep_table is not None else None
-        ref_df = _read(chroma_reference, ["instrument", "chroma"], "chroma reference") \
-            if chroma_reference is not None else None
+        ref_df = (
+            _read(chroma_reference, ["instrument", "chroma"], "chroma reference")
+            if chroma_reference is not None
+            else None
+        )
         media = _Media(page_dir, assets, tmp)
         t1 = _read(table1, TABLE1_COLUMNS, "Table I (classifiers)")
         sections = [
             _verdict_section(config, model_spec, t2, paired_df, t1),
-            _table2_section(t2, per_pair, paired_df, config, sweep_df, ref_df, media,
-                            {"table2": table2, "per_pair": per_pair, "paired": paired}),
+            _table2_section(
+                t2,
+                per_pair,
+                paired_df,
+                config,
+                sweep_df,
+                ref_df,
+                media,
+                {"table2": table2, "per_pair": per_pair, "paired": paired},
+            ),
             _gallery_section(sources_dirs, swaps_csvs, strategies, examples, items_csvs, config, media),
             _figure2_section(swap_steps_audio, swap_steps_figure, media),
             _table1_section(table1, media, confusion_figures, config),
@@ -174,8 +188,9 @@ def write_report(
         text = _page(sections, config, model_spec)
         missing = [link for link in local_links(text) if not media.resolve(link).is_file()]
         if missing:
-            raise ExperimentError(f"{out_html}: the page would link missing files {missing[:5]}; rerun the stages "
-                                  "that write them")
+            raise ExperimentError(
+                f"{out_html}: the page would link missing files {missing[:5]}; rerun the stages that write them"
+            )
     with atomic_path(out_html) as part:
         part.write_text(text, encoding="utf-8")
     log.info("report: %s (%d links, %d audio players)", out_html, len(local_links(text)), text.count("<audio"))
@@ -254,7 +269,7 @@ class _Media:
     def resolve(self, link: str) -> Path:
         """Where a link of the page will point once the assets are in place (for the check)."""
         if link.startswith("assets/"):
-            return self.tmp / link[len("assets/"):]
+            return self.tmp / link[len("assets/") :]
         return self.page_dir / link
 
 
@@ -277,14 +292,19 @@ def intervals_note(config: Mapping[str, Any]) -> str:
     alpha = float(_get(config, "metrics", "bootstrap", "alpha", default=0.05))
     n_boot = _get(config, "metrics", "bootstrap", "n_boot", default="")
     boots = f", {n_boot} resamples" if n_boot != "" else ""
-    return (f"Intervals <code>[low, high]</code>: {100 * (1 - alpha):g}% percentile bootstrap{boots}, resampling "
-            "whole source generations (all edits of a source together); Table I's resample clips. "
-            "★ marks the best value of a column (ties included); ↓/↑: lower/higher is better.")
+    return (
+        f"Intervals <code>[low, high]</code>: {100 * (1 - alpha):g}% percentile bootstrap{boots}, resampling "
+        "whole source generations (all edits of a source together); Table I's resample clips. "
+        "★ marks the best value of a column (ties included); ↓/↑: lower/higher is better."
+    )
 
 
-def _csv_links(media: "_Media", paths: Mapping[str, str | Path | None]) -> str:
-    links = [f'<a href="{esc(media.link(p, "tables/" + Path(p).name))}">{esc(Path(p).name)}</a>'
-             for p in paths.values() if p is not None]
+def _csv_links(media: _Media, paths: Mapping[str, str | Path | None]) -> str:
+    links = [
+        f'<a href="{esc(media.link(p, "tables/" + Path(p).name))}">{esc(Path(p).name)}</a>'
+        for p in paths.values()
+        if p is not None
+    ]
     return f'<p class="muted">CSV: {", ".join(links)}</p>' if links else ""
 
 
@@ -296,8 +316,7 @@ def _folded(df: pd.DataFrame, title: str, pooled: tuple[str, str] | None, fold_r
     if pooled is not None and pooled[0] in df.columns:
         rows = df[df[pooled[0]].astype(str) == pooled[1]]
         if len(rows):
-            head = (f'<p class="muted">Pooled rows ({pooled[0]} = {esc(pooled[1])}):</p>'
-                    + table_html(rows, **table_kw))
+            head = f'<p class="muted">Pooled rows ({pooled[0]} = {esc(pooled[1])}):</p>' + table_html(rows, **table_kw)
     return head + f"<details><summary>{esc(title)} ({len(df)} rows)</summary>\n{table_html(df, **table_kw)}\n</details>"
 
 
@@ -309,32 +328,48 @@ def _verdict_section(config, model_spec, t2: pd.DataFrame, paired: pd.DataFrame 
     n_inst = len(_get(config, "instruments", default=[]))
     lead = '<p class="lead">' + " ".join(esc(x) for x in V.opening(facts, comparable, t2, paired, n_inst)) + "</p>"
     if comparable:
-        banner = ('<p class="banner ok">This run used the paper\'s model on real data with real features: its '
-                  "numbers can be set beside the paper's (same protocol as configured below).</p>")
+        banner = (
+            '<p class="banner ok">This run used the paper\'s model on real data with real features: its '
+            "numbers can be set beside the paper's (same protocol as configured below).</p>"
+        )
     else:
         standins = ", ".join(what for what, _, s in facts if s)
-        banner = ('<p class="banner"><b>Not comparable with the paper\'s numbers.</b> This run uses stand-ins '
-                  f"({esc(standins)}): it checks the method end to end at small scale; its numbers say how the "
-                  "strategies compare <i>on this setup</i> only.</p>")
-    ran = "".join(f"<tr><th scope=\"row\">{esc(w)}</th><td>{esc(d)}</td><td>{'stand-in' if s else 'real'}</td></tr>"
-                  for w, d, s in facts)
+        banner = (
+            '<p class="banner"><b>Not comparable with the paper\'s numbers.</b> This run uses stand-ins '
+            f"({esc(standins)}): it checks the method end to end at small scale; its numbers say how the "
+            "strategies compare <i>on this setup</i> only.</p>"
+        )
+    ran = "".join(
+        f'<tr><th scope="row">{esc(w)}</th><td>{esc(d)}</td><td>{"stand-in" if s else "real"}</td></tr>'
+        for w, d, s in facts
+    )
     ran = f'<div class="scroll"><table class="prose"><tbody>{ran}</tbody></table></div>'
     claims = []
     for claim in V.PAPER_CLAIMS:
         word, why = V.claim_outcome(claim, t2, paired)
         claims.append(f"<tr><td>{esc(claim.text)}</td><td><b>{esc(word)}</b></td><td>{esc(why)}</td></tr>")
-    claims_html = ('<div class="scroll"><table class="prose"><thead><tr><th scope="col">the paper says</th>'
-                   '<th scope="col">this run</th><th scope="col">why</th></tr></thead><tbody>'
-                   + "".join(claims) + "</tbody></table></div>")
-    body = (lead + banner + "<h3>What was run</h3>" + ran
-            + f"<p class=\"muted\">{_get(config, 'model', 'steps')} denoising steps, "
-              f"{n_inst} instruments, strategies: "
-              f"{esc(', '.join(map(str, _get(config, 'edits', 'strategies', default=[]))))}. "
-              "Details: <a href=\"#config\">configuration</a>.</p>"
-            + "<h3>Findings</h3>" + _findings(t2, paired, t1, n_inst)
-            + "<h3>The paper's claims on this run</h3>" + claims_html
-            + f"<p class=\"muted\">{intervals_note(config)} <i>holds</i>: best here and every paired difference "
-              "against it excludes 0.</p>")
+    claims_html = (
+        '<div class="scroll"><table class="prose"><thead><tr><th scope="col">the paper says</th>'
+        '<th scope="col">this run</th><th scope="col">why</th></tr></thead><tbody>'
+        + "".join(claims)
+        + "</tbody></table></div>"
+    )
+    body = (
+        lead
+        + banner
+        + "<h3>What was run</h3>"
+        + ran
+        + f'<p class="muted">{_get(config, "model", "steps")} denoising steps, '
+        f"{n_inst} instruments, strategies: "
+        f"{esc(', '.join(map(str, _get(config, 'edits', 'strategies', default=[]))))}. "
+        'Details: <a href="#config">configuration</a>.</p>'
+        + "<h3>Findings</h3>"
+        + _findings(t2, paired, t1, n_inst)
+        + "<h3>The paper's claims on this run</h3>"
+        + claims_html
+        + f'<p class="muted">{intervals_note(config)} <i>holds</i>: best here and every paired difference '
+        "against it excludes 0.</p>"
+    )
     return _section("verdict", "Verdict", body)
 
 
@@ -348,33 +383,40 @@ def _findings(t2: pd.DataFrame, paired: pd.DataFrame | None, t1: pd.DataFrame | 
         ci = f" [{fmt(lo)}, {fmt(hi)}]" if fmt(lo) else ""
         best.append(f"<li>Best <b>{esc(metric)}</b> {arrow}: <b>{esc(method)}</b> ({fmt(est)}{ci}).</li>")
     if paired is None:
-        best.append("<li>No paired comparisons in this run (<code>paired.csv</code>): the intervals of Table II "
-                    "alone do not say which differences hold.</li>")
+        best.append(
+            "<li>No paired comparisons in this run (<code>paired.csv</code>): the intervals of Table II "
+            "alone do not say which differences hold.</li>"
+        )
     groups.append(("Best per metric (Table II)", best))
     for label, rows in V.comparison_groups(paired).items():
         items = []
         for h in (r for r in rows if r["held"]):
             word = "better" if h["better"] else "worse"
-            items.append(f"<li><b>{esc(h['strategy'])}</b> is {word} than {esc(h['baseline'])} on "
-                         f"<b>{esc(h['metric'])}</b>: difference {fmt(h['difference'])} [{fmt(h['low'])}, "
-                         f"{fmt(h['high'])}] over {esc(h['edits'])} paired edits of {esc(h['sources'])} sources.</li>")
+            items.append(
+                f"<li><b>{esc(h['strategy'])}</b> is {word} than {esc(h['baseline'])} on "
+                f"<b>{esc(h['metric'])}</b>: difference {fmt(h['difference'])} [{fmt(h['low'])}, "
+                f"{fmt(h['high'])}] over {esc(h['edits'])} paired edits of {esc(h['sources'])} sources.</li>"
+            )
         unresolved: dict[tuple[str, str], list[dict]] = {}
         for r in rows:
             if not r["held"]:
                 unresolved.setdefault((r["strategy"], r["baseline"]), []).append(r)
         for (strategy, baseline), open_ in unresolved.items():
-            listed = "; ".join(f"{esc(r['metric'])} {fmt(r['difference'])} [{fmt(r['low'])}, {fmt(r['high'])}]"
-                               for r in open_)
-            items.append(f"<li>Not resolved (the interval includes 0), {esc(strategy)} minus {esc(baseline)}: "
-                         f"{listed}.</li>")
+            listed = "; ".join(
+                f"{esc(r['metric'])} {fmt(r['difference'])} [{fmt(r['low'])}, {fmt(r['high'])}]" for r in open_
+            )
+            items.append(
+                f"<li>Not resolved (the interval includes 0), {esc(strategy)} minus {esc(baseline)}: {listed}.</li>"
+            )
         groups.append((label, items))
     if paired is not None and paired.empty:
         groups[0][1].append("<li>The paired comparisons table is empty.</li>")
     classifiers = [f"<li>{esc(line)}</li>" for line in V.classifier_findings(t1, n_inst)]
     if classifiers:
         groups.append(("Classifiers (Table I)", classifiers))
-    return "".join(f'<h4>{esc(label)}</h4><ul class="findings">{"".join(items)}</ul>' for label, items in groups
-                   if items)
+    return "".join(
+        f'<h4>{esc(label)}</h4><ul class="findings">{"".join(items)}</ul>' for label, items in groups if items
+    )
 
 
 # -- tables ------------------------------------------------------------------------------------------
@@ -384,22 +426,37 @@ def _reference_rows(t2: pd.DataFrame, config, sweep: pd.DataFrame | None, ref: p
     rows = []
     n_inst = len(_get(config, "instruments", default=[]))
     if n_inst:
-        rows.append({"method": f"reference: chance (1/{n_inst} instruments)", "inst_acc": 1 / n_inst,
-                     **({"judge_acc": 1 / n_inst} if "judge_acc" in t2.columns else {})})
+        rows.append(
+            {
+                "method": f"reference: chance (1/{n_inst} instruments)",
+                "inst_acc": 1 / n_inst,
+                **({"judge_acc": 1 / n_inst} if "judge_acc" in t2.columns else {}),
+            }
+        )
     if sweep is not None and {"step", "source"} <= set(sweep.columns):
         pooled = sweep[(sweep["source"].astype(str) == "all")]
         steps = int(_get(config, "model", "steps", default=-1))
-        for step, label in ((steps, "source unchanged (sweep: swap at step N)"),
-                            (0, "full regeneration from the target prompt (sweep: step 0)")):
+        for step, label in (
+            (steps, "source unchanged (sweep: swap at step N)"),
+            (0, "full regeneration from the target prompt (sweep: step 0)"),
+        ):
             r = pooled[pd.to_numeric(pooled["step"], errors="coerce") == step]
             if len(r):
-                rows.append({"method": f"reference: {label}",
-                             **{c: r.iloc[0][c] for c in r.columns if c in t2.columns and c != "method"}})
+                rows.append(
+                    {
+                        "method": f"reference: {label}",
+                        **{c: r.iloc[0][c] for c in r.columns if c in t2.columns and c != "method"},
+                    }
+                )
     if ref is not None:
         r = ref[ref["instrument"].astype(str) == "all"]
         if len(r):
-            rows.append({"method": "reference: two different sources of one instrument (chroma)",
-                         **{c: r.iloc[0][c] for c in ("chroma", "chroma_low", "chroma_high") if c in r.columns}})
+            rows.append(
+                {
+                    "method": "reference: two different sources of one instrument (chroma)",
+                    **{c: r.iloc[0][c] for c in ("chroma", "chroma_low", "chroma_high") if c in r.columns},
+                }
+            )
     return pd.DataFrame(rows, columns=t2.columns)
 
 
@@ -415,16 +472,21 @@ def _table2_section(t2, per_pair, paired, config, sweep, ref, media: _Media, csv
         "strategies: they bound what the numbers can be (the sweep's rows come from its tuning sources).</p>",
         table_html(shown, eligible=eligible, row_class=row_class),
         definitions_html(list(t2.columns)),
-        f"<p class=\"muted\">{intervals_note(config)}</p>",
+        f'<p class="muted">{intervals_note(config)}</p>',
         "<details><summary>Per instrument pair ({} rows)</summary>\n{}\n{}\n</details>".format(
-            len(pp), table_html(pp, group_by=[c for c in ("source", "target") if c in pp.columns]),
-            definitions_html(list(pp.columns))),
+            len(pp),
+            table_html(pp, group_by=[c for c in ("source", "target") if c in pp.columns]),
+            definitions_html(list(pp.columns)),
+        ),
     ]
     if paired is not None:
-        body.append(f"<details><summary>Paired comparisons ({len(paired)} rows: each strategy minus "
-                    f"{esc(', '.join(sorted(set(paired['baseline']))))} on the same edits)</summary>\n"
-                    + table_html(paired, {"difference": ("low", "high")}, mark_best=False)
-                    + definitions_html(list(paired.columns)) + "\n</details>")
+        body.append(
+            f"<details><summary>Paired comparisons ({len(paired)} rows: each strategy minus "
+            f"{esc(', '.join(sorted(set(paired['baseline']))))} on the same edits)</summary>\n"
+            + table_html(paired, {"difference": ("low", "high")}, mark_best=False)
+            + definitions_html(list(paired.columns))
+            + "\n</details>"
+        )
     body.append(_csv_links(media, csvs))
     return _section("table2", "Table II: swap strategies", "\n".join(body))
 
@@ -434,30 +496,39 @@ def _table1_section(table1, media: _Media, confusion_figures, config):
     note = ""
     if _get(config, "data", "source") == "embedded":
         df["eval_set"] = df["eval_set"].astype(str).str.replace(r"^irmas_", "embedded_", regex=True)
-        note = (" On this run the clips are the embedded dataset's rendered clips, so the workflow's "
-                "<code>irmas_*</code> sets are shown as <code>embedded_*</code>.")
+        note = (
+            " On this run the clips are the embedded dataset's rendered clips, so the workflow's "
+            "<code>irmas_*</code> sets are shown as <code>embedded_*</code>."
+        )
     n_inst = len(_get(config, "instruments", default=[]))
     chance = f" Chance is 1/{n_inst} = {1 / n_inst:.3f}." if n_inst else ""
-    body = [f"<p>Top-1 instrument accuracy of the classifiers (paper Table I) on the held-out test split of the "
-            "dataset (split by recording; the epoch was selected on <code>val</code>, see <code>selected_by</code>) "
-            f"and on the source generations labelled by their prompt (<code>generated</code>).{chance}{note} "
-            "<code>judge</code> is the independent judge of Table II's <code>judge_acc</code>. The best accuracy "
-            "is marked within each evaluation set.</p>",
-            table_html(df, {"accuracy": ("ci_low", "ci_high")}, group_by=["eval_set"]),
-            definitions_html(list(df.columns)),
-            '<p class="muted">Intervals: percentile bootstrap over the scored clips.</p>',
-            _csv_links(media, {"t1": table1})]
+    body = [
+        f"<p>Top-1 instrument accuracy of the classifiers (paper Table I) on the held-out test split of the "
+        "dataset (split by recording; the epoch was selected on <code>val</code>, see <code>selected_by</code>) "
+        f"and on the source generations labelled by their prompt (<code>generated</code>).{chance}{note} "
+        "<code>judge</code> is the independent judge of Table II's <code>judge_acc</code>. The best accuracy "
+        "is marked within each evaluation set.</p>",
+        table_html(df, {"accuracy": ("ci_low", "ci_high")}, group_by=["eval_set"]),
+        definitions_html(list(df.columns)),
+        '<p class="muted">Intervals: percentile bootstrap over the scored clips.</p>',
+        _csv_links(media, {"t1": table1}),
+    ]
     figs = []
     for p in confusion_figures:
         name = Path(p).stem.replace("confusion_", "")
         link = media.link(p, f"classifiers/{Path(p).name}")
         alt = f"Confusion matrices of the {name} classifier: true instrument by row, predicted by column, counts"
-        figs.append(f"<figure>{img(link, alt)}"
-                    f"<figcaption>{esc(name)}: rows true instrument, columns predicted (click for full size)."
-                    "</figcaption></figure>")
+        figs.append(
+            f"<figure>{img(link, alt)}"
+            f"<figcaption>{esc(name)}: rows true instrument, columns predicted (click for full size)."
+            "</figcaption></figure>"
+        )
     if figs:
-        body.append("<details open><summary>Confusion matrices</summary>\n<div class=\"figs\">"
-                    + "\n".join(figs) + "</div>\n</details>")
+        body.append(
+            '<details open><summary>Confusion matrices</summary>\n<div class="figs">'
+            + "\n".join(figs)
+            + "</div>\n</details>"
+        )
     return _section("table1", "Table I: instrument classifiers", "\n".join(body))
 
 
@@ -467,28 +538,38 @@ def _registered_section(spec: TableSpec, csv, config, media: _Media):
     if spec.label in df.columns:
         eligible = ~df[spec.label].astype(str).str.endswith(V.CHANGED_SUFFIX)
     kw = dict(group_by=[g for g in spec.group_by if g in df.columns], eligible=eligible, mark_best=spec.mark_best)
-    body = [f"<p>{spec.intro}</p>" if spec.intro else "",
-            _folded(df, spec.title, spec.pooled, spec.fold_rows, **kw),
-            definitions_html(list(df.columns), spec.definitions),
-            f"<p class=\"muted\">{intervals_note(config)}</p>", _csv_links(media, {spec.key: csv})]
+    body = [
+        f"<p>{spec.intro}</p>" if spec.intro else "",
+        _folded(df, spec.title, spec.pooled, spec.fold_rows, **kw),
+        definitions_html(list(df.columns), spec.definitions),
+        f'<p class="muted">{intervals_note(config)}</p>',
+        _csv_links(media, {spec.key: csv}),
+    ]
     return _section(spec.key, spec.title, "\n".join(b for b in body if b))
 
 
 def _sweep_section(sweep: pd.DataFrame | None, sweep_table, sweep_figure, ref, media: _Media):
-    body = ["<p>Edits with the swap at fixed steps K across the trajectory (fixed:K, tuning sources): early "
-            "swaps regenerate the music, late swaps keep the source instrument.</p>"]
+    body = [
+        "<p>Edits with the swap at fixed steps K across the trajectory (fixed:K, tuning sources): early "
+        "swaps regenerate the music, late swaps keep the source instrument.</p>"
+    ]
     if sweep_figure is not None:
         link = media.link(sweep_figure, "sweep.png")
-        alt = ("Chroma distance and instrument accuracy against the swap step: pooled over pairs with intervals, "
-               "each pair as a thin line")
-        body.append(f"<figure>{img(link, alt)}"
-                    "<figcaption>Metrics by swap step (click for full size).</figcaption></figure>")
+        alt = (
+            "Chroma distance and instrument accuracy against the swap step: pooled over pairs with intervals, "
+            "each pair as a thin line"
+        )
+        body.append(
+            f"<figure>{img(link, alt)}<figcaption>Metrics by swap step (click for full size).</figcaption></figure>"
+        )
     if sweep is not None:
         body.append(_folded(sweep, "Every step and pair", ("source", "all"), 24, mark_best=False))
         body.append(definitions_html(list(sweep.columns)))
         if ref is not None:
-            body.append("<p>Chroma distance between two <i>different</i> sources of the same instrument (what "
-                        "losing the music looks like):</p>" + table_html(ref, mark_best=False))
+            body.append(
+                "<p>Chroma distance between two <i>different</i> sources of the same instrument (what "
+                "losing the music looks like):</p>" + table_html(ref, mark_best=False)
+            )
         body.append(_csv_links(media, {"sweep": sweep_table}))
     return _section("sweep", "Swap-step sweep", "\n".join(body))
 
@@ -497,11 +578,15 @@ def _sweep_section(sweep: pd.DataFrame | None, sweep_table, sweep_figure, ref, m
 def _card(title: str, wav, name: str, media: _Media, lines: Sequence[str], label: str, copy_as: str | None = None):
     link, gain_db = media.listen(wav, copy_as or name + ".wav")
     spec = media.spectrogram(wav, name)
-    lines = [*lines, f'<span class="muted">played at {gain_db:+.1f} dB (every player at {LISTEN_RMS_DB:g} dBFS RMS)'
-             "</span>"]
+    lines = [
+        *lines,
+        f'<span class="muted">played at {gain_db:+.1f} dB (every player at {LISTEN_RMS_DB:g} dBFS RMS)</span>',
+    ]
     meta = "".join(f"<p>{line}</p>" for line in lines)
-    return (f'<div class="card"><h4>{esc(title)}</h4>'
-            f"{img(spec, f'Mel spectrogram of {label}')}{_audio_player(link, label)}{meta}</div>")
+    return (
+        f'<div class="card"><h4>{esc(title)}</h4>'
+        f"{img(spec, f'Mel spectrogram of {label}')}{_audio_player(link, label)}{meta}</div>"
+    )
 
 
 def _judged(items_csvs: Sequence[str | Path]) -> dict[tuple[str, str, str], dict]:
@@ -522,13 +607,17 @@ def _gallery_section(sources_dirs, swaps_csvs, strategies, examples, items_csvs,
         slug = strategy_slug(strategy)
         for source, target in examples:
             if (slug, pair_name(source, target)) not in by_folder:
-                raise ExperimentError(f"no swaps.csv of the {strategy} edits of {pair_name(source, target)} was "
-                                      f"given to the report (expected .../{slug}/{pair_name(source, target)}/swaps.csv)")
+                raise ExperimentError(
+                    f"no swaps.csv of the {strategy} edits of {pair_name(source, target)} was "
+                    f"given to the report (expected .../{slug}/{pair_name(source, target)}/swaps.csv)"
+                )
         root = next(p.parent.parent for (sl, _), p in by_folder.items() if sl == slug)
         methods.append(EditMethod(strategy, slug, root))
-    intro = ("<p>For each example: the source generation and every strategy's edit of it, each with its mel "
-             "spectrogram and player, the step it swapped at and why (<code>swaps.csv</code>), and what the "
-             "judges heard (the teacher's top-1 and, when the run has it, the independent judge's).</p>")
+    intro = (
+        "<p>For each example: the source generation and every strategy's edit of it, each with its mel "
+        "spectrogram and player, the step it swapped at and why (<code>swaps.csv</code>), and what the "
+        "judges heard (the teacher's top-1 and, when the run has it, the independent judge's).</p>"
+    )
     body = [intro] + pair_listening(examples, sources_dirs, methods, _judged(items_csvs), config, media, "gallery")
     return _section("gallery", "Listen: each strategy's edit of the same source", "\n".join(body))
 
@@ -543,8 +632,9 @@ class EditMethod:
     root: Path
 
 
-def pair_listening(pairs, sources_dirs, methods: Sequence[EditMethod], judged, config, media: _Media,
-                   prefix: str) -> list[str]:
+def pair_listening(
+    pairs, sources_dirs, methods: Sequence[EditMethod], judged, config, media: _Media, prefix: str
+) -> list[str]:
     """Per (source, target) of ``pairs``: the first source (``sources_dirs[source]``'s ``items.csv``) that the
     first method edited, its recording when it is an inverted one, and each method's edit of it with its
     spectrogram, player, swap step, reason and what the judges heard. The one listening layout of the page
@@ -558,28 +648,50 @@ def pair_listening(pairs, sources_dirs, methods: Sequence[EditMethod], judged, c
         edited = set(swaps[methods[0].slug]["item"].astype(str))
         match = sources[sources["item"].astype(str).isin(edited)]
         if match.empty:
-            raise ExperimentError(f"{methods[0].root / pair / 'swaps.csv'} edits none of the sources "
-                                  f"{list(sources['item'])}; rerun the edits")
+            raise ExperimentError(
+                f"{methods[0].root / pair / 'swaps.csv'} edits none of the sources "
+                f"{list(sources['item'])}; rerun the edits"
+            )
         item = match.iloc[0]
         cards = []
         if str(item.get("recording", "") or "") not in ("", "nan"):
-            cards.append(_card(f"recording: {_name(source)}", item["recording"], f"{prefix}/{pair}/recording", media,
-                               ["the input recording"], f"input recording ({_name(source)})",
-                               copy_as=f"{prefix}/{pair}/recording.wav"))
+            cards.append(
+                _card(
+                    f"recording: {_name(source)}",
+                    item["recording"],
+                    f"{prefix}/{pair}/recording",
+                    media,
+                    ["the input recording"],
+                    f"input recording ({_name(source)})",
+                    copy_as=f"{prefix}/{pair}/recording.wav",
+                )
+            )
         title = "VAE reconstruction" if cards else f"source: {_name(source)}"
-        cards.append(_card(title, item["audio"], f"{prefix}/{pair}/source", media, [f"“{esc(item['prompt'])}”"],
-                           f"source ({_name(source)}): {item['prompt']}", copy_as=f"{prefix}/{pair}/source.wav"))
+        cards.append(
+            _card(
+                title,
+                item["audio"],
+                f"{prefix}/{pair}/source",
+                media,
+                [f"“{esc(item['prompt'])}”"],
+                f"source ({_name(source)}): {item['prompt']}",
+                copy_as=f"{prefix}/{pair}/source.wav",
+            )
+        )
         target_prompt = ""
         for m in methods:
             rows = swaps[m.slug][swaps[m.slug]["item"] == item["item"]]
             if rows.empty:
-                raise ExperimentError(f"{m.root / pair / 'swaps.csv'} has no edit of {item['item']}; rerun the "
-                                      f"{m.label} edits")
+                raise ExperimentError(
+                    f"{m.root / pair / 'swaps.csv'} has no edit of {item['item']}; rerun the {m.label} edits"
+                )
             edit = rows.iloc[0]
             target_prompt = target_prompt or str(edit["target_prompt"])
-            lines = [f"swap at step <b>{esc(edit['swap_step'] or '-')}</b> / {esc(steps)}"
-                     + (f", σ = {esc(fmt(_float(edit['sigma']), 3))}" if edit["swap_step"] else ""),
-                     f"why: {esc(edit['reason'])}"]
+            lines = [
+                f"swap at step <b>{esc(edit['swap_step'] or '-')}</b> / {esc(steps)}"
+                + (f", σ = {esc(fmt(_float(edit['sigma']), 3))}" if edit["swap_step"] else ""),
+                f"why: {esc(edit['reason'])}",
+            ]
             heard = judged.get((m.slug, str(item["item"]), target))
             if heard is not None:
                 said = f"teacher heard: <b>{esc(_name(heard.get('predicted', '')))}</b>"
@@ -587,27 +699,46 @@ def pair_listening(pairs, sources_dirs, methods: Sequence[EditMethod], judged, c
                     said += f"; judge heard: <b>{esc(_name(heard['judge_predicted']))}</b>"
                 lines.append(said)
             if edit["audio"]:
-                cards.append(_card(m.label, m.root / pair / edit["audio"], f"{prefix}/{pair}/{m.slug}", media, lines,
-                                   f"{m.label} edit ({_name(source)} → {_name(target)})",
-                                   copy_as=f"{prefix}/{pair}/{m.slug}.wav"))
+                cards.append(
+                    _card(
+                        m.label,
+                        m.root / pair / edit["audio"],
+                        f"{prefix}/{pair}/{m.slug}",
+                        media,
+                        lines,
+                        f"{m.label} edit ({_name(source)} → {_name(target)})",
+                        copy_as=f"{prefix}/{pair}/{m.slug}.wav",
+                    )
+                )
             else:
-                cards.append(f'<div class="card"><h4>{esc(m.label)}</h4><p>no edit (skipped)</p>'
-                             + "".join(f"<p>{x}</p>" for x in lines) + "</div>")
-        blocks.append(f"<h3>{esc(_name(source))} → {esc(_name(target))} <span class=\"muted\">({esc(item['item'])}, "
-                      f"target prompt “{esc(target_prompt)}”)</span></h3>\n"
-                      f'<div class="cards">{"".join(cards)}</div>')
+                cards.append(
+                    f'<div class="card"><h4>{esc(m.label)}</h4><p>no edit (skipped)</p>'
+                    + "".join(f"<p>{x}</p>" for x in lines)
+                    + "</div>"
+                )
+        blocks.append(
+            f'<h3>{esc(_name(source))} → {esc(_name(target))} <span class="muted">({esc(item["item"])}, '
+            f"target prompt “{esc(target_prompt)}”)</span></h3>\n"
+            f'<div class="cards">{"".join(cards)}</div>'
+        )
     return blocks
 
 
 LISTENING = {
-    "table3": ("table3-listen", "Listen: MusicMagus and Diff-TONE on the same sources",
-               "<p>MusicMagus (Table III) against the step-choosing strategies on MusicMagus' own pairs: the same "
-               "source generation (same prompt and seed), MusicMagus' edit (its direction added to the prompt "
-               "embedding, cross-attention constrained, from step 0) and each strategy's resumed edit.</p>"),
-    "table4": ("table4-listen", "Listen: real recordings edited",
-               "<p>Recordings edited (Table IV): the input recording, its VAE reconstruction (what the inverted "
-               "trajectory reproduces exactly, and what the edits' chroma is measured against) and each "
-               "method's edit, ZETA's fixed step among them.</p>"),
+    "table3": (
+        "table3-listen",
+        "Listen: MusicMagus and Diff-TONE on the same sources",
+        "<p>MusicMagus (Table III) against the step-choosing strategies on MusicMagus' own pairs: the same "
+        "source generation (same prompt and seed), MusicMagus' edit (its direction added to the prompt "
+        "embedding, cross-attention constrained, from step 0) and each strategy's resumed edit.</p>",
+    ),
+    "table4": (
+        "table4-listen",
+        "Listen: real recordings edited",
+        "<p>Recordings edited (Table IV): the input recording, its VAE reconstruction (what the inverted "
+        "trajectory reproduces exactly, and what the edits' chroma is measured against) and each "
+        "method's edit, ZETA's fixed step among them.</p>",
+    ),
 }
 
 
@@ -615,11 +746,13 @@ def _listening_section(key: str, spec: Mapping[str, Any], config, media: _Media)
     """A table's listening section (:data:`LISTENING`): ``spec`` = ``{pairs: [[source, target], ...],
     sources: {instrument: source folder}, methods: {label: [edits root, its items.csv]}}``."""
     anchor, title, intro = LISTENING[key]
-    methods = [EditMethod(label, Path(items).parent.name, Path(root)) for label, (root, items)
-               in spec["methods"].items()]
+    methods = [
+        EditMethod(label, Path(items).parent.name, Path(root)) for label, (root, items) in spec["methods"].items()
+    ]
     items_csvs = [items for _, items in spec["methods"].values()]
-    body = [intro] + pair_listening([tuple(p) for p in spec["pairs"]], spec["sources"], methods,
-                                    _judged(items_csvs), config, media, key)
+    body = [intro] + pair_listening(
+        [tuple(p) for p in spec["pairs"]], spec["sources"], methods, _judged(items_csvs), config, media, key
+    )
     return _section(anchor, title, "\n".join(body))
 
 
@@ -638,12 +771,14 @@ def _figure2_section(audio_dir, figure, media: _Media):
     audio_dir = Path(audio_dir)
     manifest = read_table(audio_dir / MANIFEST, MANIFEST_COLUMNS, "Figure 2 (edit_swap_steps)")
     link = media.link(figure, "swap_steps.png")
-    body = ["<p>One source generation per example pair, edited with the instrument word swapped at several "
-            "denoising steps (paper Figure 2). Step 0 regenerates from the target prompt with the same seed; "
-            "step N keeps the source.</p>",
-            f"<figure>{img(link, FIGURE2_ALT)}"
-            "<figcaption>Mel spectrograms of the source and of each swap step (click for full size).</figcaption>"
-            "</figure>"]
+    body = [
+        "<p>One source generation per example pair, edited with the instrument word swapped at several "
+        "denoising steps (paper Figure 2). Step 0 regenerates from the target prompt with the same seed; "
+        "step N keeps the source.</p>",
+        f"<figure>{img(link, FIGURE2_ALT)}"
+        "<figcaption>Mel spectrograms of the source and of each swap step (click for full size).</figcaption>"
+        "</figure>",
+    ]
     for (source, target), rows in manifest.groupby(["source", "target"], sort=False):
         first = rows.iloc[0]
         cards = []
@@ -654,39 +789,56 @@ def _figure2_section(audio_dir, figure, media: _Media):
                 title = f"swap at step {r.swap_step} / {r.steps}"
                 lines = [f"σ = {esc(fmt(_float(r.sigma), 4))}"]
             stem = Path(r.audio).with_suffix("").as_posix()
-            cards.append(_card(title, audio_dir / r.audio, f"swap_steps/{stem}", media, lines,
-                               f"{_name(source)} → {_name(target)}, {title}", copy_as=f"swap_steps/{r.audio}"))
+            cards.append(
+                _card(
+                    title,
+                    audio_dir / r.audio,
+                    f"swap_steps/{stem}",
+                    media,
+                    lines,
+                    f"{_name(source)} → {_name(target)}, {title}",
+                    copy_as=f"swap_steps/{r.audio}",
+                )
+            )
         trace = ""
         if first["trace"]:
             read = json.loads(first["trace"])
             if isinstance(read, dict):  # the classifier's probabilities at every step
                 link = media.trace(read, f"{source}_to_{target}", f"{_name(source)} source: the classifier on x0_hat")
-                trace = (f"<figure>{img(link, f'Classifier probabilities per instrument at every step of the {_name(source)} source')}"
-                         "<figcaption>The latent classifier's probabilities on x0_hat at every denoising step of "
-                         "the source (noise level σ on the top axis): where the instrument gets decided."
-                         "</figcaption></figure>")
+                trace = (
+                    f"<figure>{img(link, f'Classifier probabilities per instrument at every step of the {_name(source)} source')}"
+                    "<figcaption>The latent classifier's probabilities on x0_hat at every denoising step of "
+                    "the source (noise level σ on the top axis): where the instrument gets decided."
+                    "</figcaption></figure>"
+                )
             else:  # a manifest written before the probabilities were kept: top-1 codes only
-                trace = (f"<p class=\"muted\">Classifier top-1 on x0_hat per step of the source: "
-                         f"<code>{esc(' '.join(read))}</code></p>")
+                trace = (
+                    f'<p class="muted">Classifier top-1 on x0_hat per step of the source: '
+                    f"<code>{esc(' '.join(read))}</code></p>"
+                )
         body.append(
-            f"<h3>{esc(_name(source))} → {esc(_name(target))} <span class=\"muted\">({esc(first['item'])})</span></h3>\n"
+            f'<h3>{esc(_name(source))} → {esc(_name(target))} <span class="muted">({esc(first["item"])})</span></h3>\n'
             f"<p>“{esc(first['prompt'])}” → “{esc(first['target_prompt'])}”</p>\n{trace}\n"
-            f'<div class="cards">{"".join(cards)}</div>')
+            f'<div class="cards">{"".join(cards)}</div>'
+        )
     return _section("figure2", "Figure 2: swapping at different steps", "\n".join(body))
 
 
 def _loss_section(loss_figure, media: _Media):
     link = media.link(loss_figure, "demo_loss.png")
-    body = (f"<figure>{img(link, 'Training loss of the demo generator against the training step')}"
-            "<figcaption>Training loss of the demo generator (embedded default only).</figcaption></figure>")
+    body = (
+        f"<figure>{img(link, 'Training loss of the demo generator against the training step')}"
+        "<figcaption>Training loss of the demo generator (embedded default only).</figcaption></figure>"
+    )
     return _section("demo", "Demo generator training", body)
 
 
 # -- configuration -------------------------------------------------------------------------------------
 def config_summary(config: Mapping[str, Any], model_spec: str) -> list[tuple[str, str]]:
     """The key facts of a run as (label, value) rows."""
-    names = [f"{c} ({INSTRUMENTS[c].name})" if c in INSTRUMENTS else str(c) for c in _get(config, "instruments",
-                                                                                          default=[])]
+    names = [
+        f"{c} ({INSTRUMENTS[c].name})" if c in INSTRUMENTS else str(c) for c in _get(config, "instruments", default=[])
+    ]
     commit = git_commit()
     return [
         ("model", f"{model_spec} ({_get(config, 'model', 'dtype')}, device {_get(config, 'device')})"),
@@ -697,11 +849,16 @@ def config_summary(config: Mapping[str, Any], model_spec: str) -> list[tuple[str
         ("swap strategies", ", ".join(map(str, _get(config, "edits", "strategies", default=[])))),
         ("no-change policy (difftone)", str(_get(config, "swap", "no_change_policy"))),
         ("seeds", ", ".join(map(str, _get(config, "generation", "seeds", default=[])))),
-        ("prompts per instrument",
-         f"{_get(config, 'prompts', 'n_per_instrument')} (source: {_get(config, 'prompts', 'source')})"),
+        (
+            "prompts per instrument",
+            f"{_get(config, 'prompts', 'n_per_instrument')} (source: {_get(config, 'prompts', 'source')})",
+        ),
         ("data", str(_get(config, "data", "source"))),
-        ("teacher features", f"{_get(config, 'teacher_features', 'kind', default='mert')} "
-                             f"{_get(config, 'teacher_features', 'spec')}".strip()),
+        (
+            "teacher features",
+            f"{_get(config, 'teacher_features', 'kind', default='mert')} "
+            f"{_get(config, 'teacher_features', 'spec')}".strip(),
+        ),
         ("CLAP checkpoint (KAD)", str(_get(config, "metrics", "clap", "checkpoint"))),
         ("git commit", commit or "not available (not a git checkout)"),
     ]
@@ -712,23 +869,31 @@ def git_commit(path: str | Path | None = None) -> str | None:
     tracked files changed; ``None`` when it is not a git checkout or git is missing."""
     where = str(Path(path) if path is not None else Path(__file__).resolve().parent)
     try:
-        head = subprocess.run(["git", "-C", where, "rev-parse", "--short=12", "HEAD"], capture_output=True,
-                              text=True, timeout=10)
+        head = subprocess.run(
+            ["git", "-C", where, "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=10
+        )
         if head.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "-C", where, "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(
+            ["git", "-C", where, "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return head.stdout.strip() + ("+dirty" if dirty.returncode == 0 and dirty.stdout.strip() else "")
 
 
 def _summary_section(config, model_spec):
-    rows = "\n".join(f"<tr><th scope=\"row\">{esc(k)}</th><td>{esc(v)}</td></tr>"
-                     for k, v in config_summary(config, model_spec))
+    rows = "\n".join(
+        f'<tr><th scope="row">{esc(k)}</th><td>{esc(v)}</td></tr>' for k, v in config_summary(config, model_spec)
+    )
     full = yaml.safe_dump(_plain(config), sort_keys=False)
-    body = (f'<div class="scroll"><table>\n{rows}\n</table></div>\n<details><summary>Full configuration</summary>\n'
-            f"<pre>{esc(full)}</pre>\n</details>")
+    body = (
+        f'<div class="scroll"><table>\n{rows}\n</table></div>\n<details><summary>Full configuration</summary>\n'
+        f"<pre>{esc(full)}</pre>\n</details>"
+    )
     return _section("config", "Run configuration", body)
 
 
@@ -746,44 +911,72 @@ def _multi_listening_section(multi_dir, config, media: _Media):
     with each word's swap step (``results/multi/{sources,edits}.csv``)."""
     multi_dir = Path(multi_dir)
     sources = read_table(multi_dir / "sources.csv", ["item", "prompt", "audio"], "Table V (edit_duets)")
-    edits = read_table(multi_dir / "edits.csv", ["strategy", "item", "source", "target", "word_steps", "audio",
-                                                 "target_prompt", "reason"], "Table V (edit_duets)")
+    edits = read_table(
+        multi_dir / "edits.csv",
+        ["strategy", "item", "source", "target", "word_steps", "audio", "target_prompt", "reason"],
+        "Table V (edit_duets)",
+    )
     steps = _get(config, "model", "steps", default="N")
-    body = ["<p>Both instruments of a duet edited at once (Table V): the source and each strategy's edit, "
-            "with the step each word was swapped at (the prompt changes word by word in one resumed run) "
-            "and why.</p>"]
+    body = [
+        "<p>Both instruments of a duet edited at once (Table V): the source and each strategy's edit, "
+        "with the step each word was swapped at (the prompt changes word by word in one resumed run) "
+        "and why.</p>"
+    ]
     for (src, tgt), group in edits.groupby(["source", "target"], sort=False):
         item = group["item"].iloc[0]
         source = sources[sources["item"] == item].iloc[0]
         name = f"multi/{item}_to_{tgt}"
-        cards = [_card(f"source: {src}", source["audio"], f"{name}/source", media, [f"“{esc(source['prompt'])}”"],
-                       f"source duet ({src}): {source['prompt']}", copy_as=f"{name}/source.wav")]
+        cards = [
+            _card(
+                f"source: {src}",
+                source["audio"],
+                f"{name}/source",
+                media,
+                [f"“{esc(source['prompt'])}”"],
+                f"source duet ({src}): {source['prompt']}",
+                copy_as=f"{name}/source.wav",
+            )
+        ]
         for r in group[group["item"] == item].itertuples(index=False):
             slug = strategy_slug(r.strategy)
             words = ", ".join(f"{k} at step {v}" for k, v in json.loads(r.word_steps).items())
             lines = [f"{esc(words)} (of {esc(steps)})", f"why: {esc(r.reason)}", f"“{esc(r.target_prompt)}”"]
             if r.audio:
-                cards.append(_card(r.strategy, r.audio, f"{name}/{slug}", media, lines,
-                                   f"{r.strategy} edit ({src} → {tgt})", copy_as=f"{name}/{slug}.wav"))
+                cards.append(
+                    _card(
+                        r.strategy,
+                        r.audio,
+                        f"{name}/{slug}",
+                        media,
+                        lines,
+                        f"{r.strategy} edit ({src} → {tgt})",
+                        copy_as=f"{name}/{slug}.wav",
+                    )
+                )
             else:
-                cards.append(f'<div class="card"><h4>{esc(r.strategy)}</h4><p>no edit (skipped)</p>'
-                             + "".join(f"<p>{x}</p>" for x in lines) + "</div>")
-        body.append(f"<h3>{esc(src)} → {esc(tgt)} <span class=\"muted\">({esc(item)})</span></h3>\n"
-                    f'<div class="cards">{"".join(cards)}</div>')
+                cards.append(
+                    f'<div class="card"><h4>{esc(r.strategy)}</h4><p>no edit (skipped)</p>'
+                    + "".join(f"<p>{x}</p>" for x in lines)
+                    + "</div>"
+                )
+        body.append(
+            f'<h3>{esc(src)} → {esc(tgt)} <span class="muted">({esc(item)})</span></h3>\n'
+            f'<div class="cards">{"".join(cards)}</div>'
+        )
     return _section("table5-listen", "Listen: two instruments edited at once", "\n".join(body))
 
 
 def _page(sections: Sequence[tuple[str, str, str]], config, model_spec) -> str:
     nav = " ".join(f'<a href="#{a}">{esc(t)}</a>' for a, t, _ in sections)
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     generator = dict((w, d) for w, d, _ in V.run_facts(config, V.run_spec(config, model_spec)))["generator"]
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         "<title>difftone report: Diff-TONE instrument editing</title>\n"
         f"<style>{CSS}</style>\n</head>\n<body>\n"
         "<h1>difftone report</h1>\n"
-        "<p class=\"muted\">Instrument editing by swapping the prompt's instrument word at a denoising step chosen "
+        '<p class="muted">Instrument editing by swapping the prompt\'s instrument word at a denoising step chosen '
         f"by a classifier reading x0_hat (Diff-TONE). Generator of this run: {esc(generator)}. Written {stamp}.</p>\n"
         f"<nav>{nav}</nav>\n" + "\n".join(s for _, _, s in sections) + "\n</body>\n</html>\n"
     )

@@ -10,7 +10,8 @@ report draws it for each Figure 2 source. It loads no model.
 from __future__ import annotations
 
 import textwrap
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -35,8 +36,16 @@ def _label(code: str) -> str:
     return f"{INSTRUMENTS[code].name} ({code})" if code in INSTRUMENTS else code
 
 
-def plot_trace(trace: Any, sigmas: Sequence[float] | None = None, swap_step: int | None = None,
-               reason: str | None = None, *, top: int = 3, title: str | None = None, width: float = 7.0):
+def plot_trace(
+    trace: Any,
+    sigmas: Sequence[float] | None = None,
+    swap_step: int | None = None,
+    reason: str | None = None,
+    *,
+    top: int = 3,
+    title: str | None = None,
+    width: float = 7.0,
+):
     """A matplotlib Figure of ``trace`` (a Trace or its dict): probability against step, one line per
     instrument, the ``top`` instruments by their highest probability labelled; ``sigmas`` (the run's
     noise levels, N or N+1 values; default the trace's own) as a second axis over the steps; the swap
@@ -57,8 +66,14 @@ def plot_trace(trace: Any, sigmas: Sequence[float] | None = None, swap_step: int
     for i in order[::-1]:  # the labelled lines last: on top
         if i in shown:
             ax.plot(x, probs[:, i], lw=2.0, marker="o", ms=3, label=_label(instruments[i]))
-            ax.annotate(instruments[i], (x[-1], probs[-1, i]), xytext=(4, 0), textcoords="offset points",
-                        va="center", fontsize=8)
+            ax.annotate(
+                instruments[i],
+                (x[-1], probs[-1, i]),
+                xytext=(4, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=8,
+            )
         else:
             ax.plot(x, probs[:, i], lw=0.8, color="0.75")
     ax.set_xlim(-0.5, steps - 0.5 + max(1, steps * 0.06))
@@ -72,11 +87,18 @@ def plot_trace(trace: Any, sigmas: Sequence[float] | None = None, swap_step: int
         top_ax.set_xticks(ticks, [f"{float(sigmas[t]):.3g}" for t in ticks])
         top_ax.set_xlabel("noise level σ", fontsize=9)
     if swap_step is not None:
-        ax.axvline(swap_step - 0.5 if swap_step > 0 else 0, color="crimson", lw=1.5, ls="--",
-                   label=f"swap at step {swap_step}")
+        ax.axvline(
+            swap_step - 0.5 if swap_step > 0 else 0, color="crimson", lw=1.5, ls="--", label=f"swap at step {swap_step}"
+        )
         if reason:
-            fig.text(0.01, 0.0, textwrap.fill(f"swap step {swap_step}: {reason}", 110), fontsize=8,
-                     color="crimson", va="bottom")
+            fig.text(
+                0.01,
+                0.0,
+                textwrap.fill(f"swap step {swap_step}: {reason}", 110),
+                fontsize=8,
+                color="crimson",
+                va="bottom",
+            )
             fig.get_layout_engine().set(rect=(0, 0.08, 1, 0.92))
     ax.legend(loc="upper left", fontsize=8, framealpha=0.8)
     if title:

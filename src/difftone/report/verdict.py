@@ -5,8 +5,9 @@ this run's outcome. Everything is derived from the run's own tables and config."
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -30,8 +31,11 @@ class Claim:
 PAPER_CLAIMS = (
     Claim("Diff-TONE keeps the music best (lowest chroma distance)", "difftone", "chroma"),
     Claim("Diff-TONE's edits are closest to the target instrument (lowest KAD)", "difftone", "kad"),
-    Claim("the midpoint swap reaches the target instrument most often (highest instrument accuracy)",
-          "midpoint", "inst_acc"),
+    Claim(
+        "the midpoint swap reaches the target instrument most often (highest instrument accuracy)",
+        "midpoint",
+        "inst_acc",
+    ),
 )
 
 
@@ -48,17 +52,25 @@ def run_facts(config: Mapping[str, Any], model_spec: str) -> list[tuple[str, str
     """What was run, as (what, description, is a stand-in) rows."""
     spec = str(model_spec)
     if spec == "demo" or spec.startswith("demo:"):
-        model = ("the demo generator (a small latent diffusion model this workflow trains on the embedded data), "
-                 "not Stable Audio Open", True)
+        model = (
+            "the demo generator (a small latent diffusion model this workflow trains on the embedded data), "
+            "not Stable Audio Open",
+            True,
+        )
     elif spec == "tiny":
-        model = ("the Stable Audio Open classes with small random weights (a plumbing test), not the trained model",
-                 True)
+        model = (
+            "the Stable Audio Open classes with small random weights (a plumbing test), not the trained model",
+            True,
+        )
     elif spec == PAPER_MODEL:
         model = (f"{spec} (Stable Audio Open 1.0, the paper's model)", False)
     else:
         model = (f"{spec} (a model with Stable Audio Open's layout)", False)
-    data = ("IRMAS (real recordings)", False) if _get(config, "data", "source") == "irmas" else (
-        "the embedded dataset (clips rendered from MIDI with a General MIDI soundfont), not IRMAS", True)
+    data = (
+        ("IRMAS (real recordings)", False)
+        if _get(config, "data", "source") == "irmas"
+        else ("the embedded dataset (clips rendered from MIDI with a General MIDI soundfont), not IRMAS", True)
+    )
     kind = str(_get(config, "teacher_features", "kind", default="mert"))
     fspec = str(_get(config, "teacher_features", "spec", default="tiny"))
     if kind == "logmel":
@@ -68,8 +80,11 @@ def run_facts(config: Mapping[str, Any], model_spec: str) -> list[tuple[str, str
     else:
         features = (f"MERT ({fspec})", False)
     clap = str(_get(config, "metrics", "clap", "checkpoint", default="tiny"))
-    kad = ("a small random CLAP-shaped model (stand-in: KAD values are not meaningful)", True) if clap == "tiny" \
+    kad = (
+        ("a small random CLAP-shaped model (stand-in: KAD values are not meaningful)", True)
+        if clap == "tiny"
         else (f"LAION CLAP ({clap})", False)
+    )
     return [("generator", *model), ("data", *data), ("classifier features", *features), ("KAD embeddings", *kad)]
 
 
@@ -94,8 +109,12 @@ def best_per_metric(table2: pd.DataFrame) -> dict[str, tuple[str, float, float, 
             continue
         i = values.idxmin() if DIRECTION[metric] == "lower" else values.idxmax()
         r = rows.loc[i]
-        out[metric] = (str(r["method"]), float(r[metric]), float(r.get(f"{metric}_low", float("nan"))),
-                       float(r.get(f"{metric}_high", float("nan"))))
+        out[metric] = (
+            str(r["method"]),
+            float(r[metric]),
+            float(r.get(f"{metric}_low", float("nan"))),
+            float(r.get(f"{metric}_high", float("nan"))),
+        )
     return out
 
 
@@ -108,8 +127,19 @@ def held_differences(paired: pd.DataFrame | None) -> list[dict]:
         if not _true(r.excludes_zero):
             continue
         better = (r.difference < 0) if DIRECTION.get(r.metric) == "lower" else (r.difference > 0)
-        out.append({"strategy": r.strategy, "baseline": r.baseline, "metric": r.metric, "difference": r.difference,
-                    "low": r.low, "high": r.high, "better": bool(better), "edits": r.edits, "sources": r.sources})
+        out.append(
+            {
+                "strategy": r.strategy,
+                "baseline": r.baseline,
+                "metric": r.metric,
+                "difference": r.difference,
+                "low": r.low,
+                "high": r.high,
+                "better": bool(better),
+                "edits": r.edits,
+                "sources": r.sources,
+            }
+        )
     return out
 
 
@@ -129,13 +159,16 @@ def claim_outcome(claim: Claim, table2: pd.DataFrame, paired: pd.DataFrame | Non
     if paired is not None and not paired.empty and claim.metric in set(paired["metric"]):
         against = paired[(paired["baseline"] == claim.strategy) & (paired["metric"] == claim.metric)]
         if len(against):
-            others_worse = [(r.difference > 0) if DIRECTION[claim.metric] == "lower" else (r.difference < 0)
-                            for r in against.itertuples()]
+            others_worse = [
+                (r.difference > 0) if DIRECTION[claim.metric] == "lower" else (r.difference < 0)
+                for r in against.itertuples()
+            ]
             if all(_true(z) for z in against["excludes_zero"]) and all(others_worse):
                 return "holds", f"best, and every paired difference against it excludes 0 ({len(against)} strategies)"
             resolved = int(sum(_true(z) and w for z, w in zip(against["excludes_zero"], others_worse)))
-            return "best here, not resolved", (f"best point estimate; {resolved} of {len(against)} paired "
-                                               "differences against it exclude 0")
+            return "best here, not resolved", (
+                f"best point estimate; {resolved} of {len(against)} paired differences against it exclude 0"
+            )
     return "best here, not resolved", "best point estimate; no paired comparison for this metric"
 
 
@@ -181,10 +214,19 @@ def comparison_groups(paired: pd.DataFrame | None) -> dict[str, list[dict]]:
         seen.add(key)
         better = (r.difference < 0) if DIRECTION.get(r.metric) == "lower" else (r.difference > 0)
         groups.setdefault(comparison_label(str(r.strategy), str(r.baseline)), []).append(
-            {"strategy": str(r.strategy), "baseline": str(r.baseline), "metric": str(r.metric),
-             "difference": float(r.difference), "low": float(r.low), "high": float(r.high),
-             "edits": getattr(r, "edits", ""), "sources": getattr(r, "sources", ""),
-             "held": _true(r.excludes_zero), "better": bool(better)})
+            {
+                "strategy": str(r.strategy),
+                "baseline": str(r.baseline),
+                "metric": str(r.metric),
+                "difference": float(r.difference),
+                "low": float(r.low),
+                "high": float(r.high),
+                "edits": getattr(r, "edits", ""),
+                "sources": getattr(r, "sources", ""),
+                "held": _true(r.excludes_zero),
+                "better": bool(better),
+            }
+        )
     return groups
 
 
@@ -196,23 +238,33 @@ def _count(t2: pd.DataFrame, column: str) -> int | None:
     return int(values.max()) if len(values) else None
 
 
-def opening(facts: list[tuple[str, str, bool]], comparable: bool, t2: pd.DataFrame,
-            paired: pd.DataFrame | None, n_instruments: int) -> list[str]:
+def opening(
+    facts: list[tuple[str, str, bool]],
+    comparable: bool,
+    t2: pd.DataFrame,
+    paired: pd.DataFrame | None,
+    n_instruments: int,
+) -> list[str]:
     """Three sentences in words: what this run shows (its strategies, edits and best strategy), how much of
     it holds (the paired comparisons), and what it cannot show (the stand-ins, or the resolution of its
     intervals). Every number comes from the run's own tables."""
     names = _strategies(t2)["method"].astype(str).tolist()
     edits, sources = _count(t2, "edits"), _count(t2, "sources")
-    on = (f"the same {edits} edits" if edits else "the same edits") + (
-        f" of {sources} source generations" if sources else "") + (
-        f" ({n_instruments} instruments, each into every other)" if n_instruments else "")
+    on = (
+        (f"the same {edits} edits" if edits else "the same edits")
+        + (f" of {sources} source generations" if sources else "")
+        + (f" ({n_instruments} instruments, each into every other)" if n_instruments else "")
+    )
     best = best_per_metric(t2)
     metric = "success" if "success" in best else ("inst_acc" if "inst_acc" in best else None)
     if metric is None:
         outcome = "no metric has two strategies to compare"
     else:
-        what = ("reached the target instrument while keeping the music most often" if metric == "success"
-                else "reached the target instrument most often")
+        what = (
+            "reached the target instrument while keeping the music most often"
+            if metric == "success"
+            else "reached the target instrument most often"
+        )
         outcome = f"{best[metric][0]} {what} ({metric} {best[metric][1]:.3f})"
     first = f"This run compares {len(names)} swap strategies ({', '.join(names)}) on {on}; on them {outcome}."
 
@@ -220,20 +272,25 @@ def opening(facts: list[tuple[str, str, bool]], comparable: bool, t2: pd.DataFra
     total = sum(len(g) for g in groups.values())
     held = sum(r["held"] for g in groups.values() for r in g)
     if not total:
-        second = ("It has no paired comparisons, so it cannot say which of these differences are more than "
-                  "chance.")
+        second = "It has no paired comparisons, so it cannot say which of these differences are more than chance."
     else:
-        second = (f"{held} of its {total} paired comparisons (the same edits, intervals over sources) exclude 0 "
-                  f"and hold on this setup; the other {total - held} are too small to resolve"
-                  + (f" with {sources} sources." if sources else "."))
+        second = (
+            f"{held} of its {total} paired comparisons (the same edits, intervals over sources) exclude 0 "
+            f"and hold on this setup; the other {total - held} are too small to resolve"
+            + (f" with {sources} sources." if sources else ".")
+        )
     standins = [what for what, _, s in facts if s]
     if comparable:
-        third = ("It ran the paper's model on real recordings with real features and CLAP, so its numbers can be "
-                 "set beside the paper's; it cannot show differences smaller than its intervals.")
+        third = (
+            "It ran the paper's model on real recordings with real features and CLAP, so its numbers can be "
+            "set beside the paper's; it cannot show differences smaller than its intervals."
+        )
     else:
-        third = (f"It cannot show how Diff-TONE does in the paper's setting: its {_join(standins)} "
-                 f"{'are stand-ins' if len(standins) > 1 else 'is a stand-in'}, so none of its numbers can be set "
-                 "beside the paper's.")
+        third = (
+            f"It cannot show how Diff-TONE does in the paper's setting: its {_join(standins)} "
+            f"{'are stand-ins' if len(standins) > 1 else 'is a stand-in'}, so none of its numbers can be set "
+            "beside the paper's."
+        )
     return [first, second, third]
 
 
@@ -245,15 +302,19 @@ def classifier_findings(table1: pd.DataFrame | None, n_instruments: int) -> list
     out = []
     chance = f"; chance {1 / n_instruments:.3f}" if n_instruments else ""
     for eval_set, rows in table1.groupby("eval_set", sort=False):
-        acc = {str(r.classifier): (float(r.accuracy), float(r.ci_low), float(r.ci_high))
-               for r in rows.itertuples(index=False)}
+        acc = {
+            str(r.classifier): (float(r.accuracy), float(r.ci_low), float(r.ci_high))
+            for r in rows.itertuples(index=False)
+        }
         parts = [f"{name} {a:.3f} [{lo:.3f}, {hi:.3f}]" for name, (a, lo, hi) in acc.items()]
         line = f"{eval_set}: {', '.join(parts)}{chance}."
         if "distilled" in acc and "non-distilled" in acc:
             (a, lo, hi), (b, blo, bhi) = acc["distilled"], acc["non-distilled"]
             if lo > bhi or blo > hi:
-                line += f" The distilled classifier is {'better' if a > b else 'worse'} than the non-distilled one " \
-                        "(intervals apart)."
+                line += (
+                    f" The distilled classifier is {'better' if a > b else 'worse'} than the non-distilled one "
+                    "(intervals apart)."
+                )
             else:
                 line += " Distilled and non-distilled are not resolved apart (intervals overlap)."
         out.append(line)

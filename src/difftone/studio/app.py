@@ -23,7 +23,6 @@ import functools
 import logging
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import gradio as gr
 
@@ -184,8 +183,9 @@ class StudioApp:
         return self._source_outputs(self._source(prompt, seed, progress))
 
     def ui_invert(self, file, source, prompt, progress=PROGRESS):
-        return self._source_outputs(self._inverted(file, source, prompt, self.studio.config["real_audio"]["seed"],
-                                                   progress))
+        return self._source_outputs(
+            self._inverted(file, source, prompt, self.studio.config["real_audio"]["seed"], progress)
+        )
 
     def ui_edit(self, state, source, target, strategy, manual_step, guidance, progress=PROGRESS):
         if strategy == MANUAL:
@@ -195,13 +195,25 @@ class StudioApp:
         mel = None
         if edit.audio is not None:
             sr = state["trajectory"].sample_rate
-            mel = _mel_png(edit.audio, sr, done["folder"] / "edit_mel.png",
-                           f"edit: {record['target_prompt']} (step {edit.swap_step})")
+            mel = _mel_png(
+                edit.audio,
+                sr,
+                done["folder"] / "edit_mel.png",
+                f"edit: {record['target_prompt']} (step {edit.swap_step})",
+            )
         files = [state["wav"], done["json"]] + ([done["wav"]] if done["wav"] else [])
         why = f"**Swap step {edit.swap_step} of {state['trajectory'].steps}** ({record['strategy']}): {edit.reason}"
         slider = int(edit.swap_step) if edit.swap_step is not None else int(manual_step)
-        return (done["wav"], mel, record, files, self._trace_figure(state, edit.swap_step, edit.reason), why,
-                slider, {**state, "chosen": edit.swap_step, "words": done["words"]})
+        return (
+            done["wav"],
+            mel,
+            record,
+            files,
+            self._trace_figure(state, edit.swap_step, edit.reason),
+            why,
+            slider,
+            {**state, "chosen": edit.swap_step, "words": done["words"]},
+        )
 
     def ui_hear_steps(self, state, source, target, guidance, progress=PROGRESS):
         if not state or state.get("trajectory") is None:
@@ -217,10 +229,12 @@ class StudioApp:
         for k, e in zip(steps, edits):
             wav = str(self.studio.write_wav(folder, f"step_{k:03d}.wav", e.audio, state["recording"]))
             chosen = k == state.get("chosen")
-            label = (f"★ chosen: step {k}/{trajectory.steps}" if chosen else f"step {k}/{trajectory.steps}") + \
-                f" (σ = {trajectory.sigmas[k]:.3g})"
-            slots.append(gr.update(value=wav, label=label, visible=True,
-                                   elem_classes=["chosen-step"] if chosen else []))
+            label = (
+                f"★ chosen: step {k}/{trajectory.steps}" if chosen else f"step {k}/{trajectory.steps}"
+            ) + f" (σ = {trajectory.sigmas[k]:.3g})"
+            slots.append(
+                gr.update(value=wav, label=label, visible=True, elem_classes=["chosen-step"] if chosen else [])
+            )
         slots += [gr.update(value=None, visible=False)] * (self.slot_count - len(slots))
         return slots
 
@@ -235,20 +249,36 @@ def build_app(studio: Studio):
 
     handler = _page_errors
     with gr.Blocks(title="difftone studio", analytics_enabled=False) as demo:
-        gr.Markdown("# difftone studio\nType a prompt or drop in a recording, pick a target instrument, see where "
-                    "Diff-TONE swaps the prompt and why, then move the step and listen.")
+        gr.Markdown(
+            "# difftone studio\nType a prompt or drop in a recording, pick a target instrument, see where "
+            "Diff-TONE swaps the prompt and why, then move the step and listen."
+        )
         if studio.resolved.random_sound:
             gr.Markdown(f"⚠️ {studio.resolved.random_sound}", elem_id="banner")
-        gr.Markdown(f"Model `{studio.resolved.spec}` on {studio.resolved.device} ({studio.resolved.dtype}), "
-                    f"{n} steps, {studio.duration:g} s, classifier: "
-                    f"{'none' if studio.classifier is None else (studio.resolved.classifier or 'random (tiny)')}",
-                    elem_id="model-line")
+        gr.Markdown(
+            f"Model `{studio.resolved.spec}` on {studio.resolved.device} ({studio.resolved.dtype}), "
+            f"{n} steps, {studio.duration:g} s, classifier: "
+            f"{'none' if studio.classifier is None else (studio.resolved.classifier or 'random (tiny)')}",
+            elem_id="model-line",
+        )
         state = gr.State(None)
         with gr.Row():
-            source = gr.Dropdown(instruments, value=["pia"], multiselect=True, label="source instrument(s)",
-                                 info="named in the prompt, in order", elem_id="source")
-            target = gr.Dropdown(instruments, value=["vio"], multiselect=True, label="target instrument(s)",
-                                 info="one per source", elem_id="target")
+            source = gr.Dropdown(
+                instruments,
+                value=["pia"],
+                multiselect=True,
+                label="source instrument(s)",
+                info="named in the prompt, in order",
+                elem_id="source",
+            )
+            target = gr.Dropdown(
+                instruments,
+                value=["vio"],
+                multiselect=True,
+                label="target instrument(s)",
+                info="one per source",
+                elem_id="target",
+            )
         with gr.Tabs():
             with gr.Tab("From a prompt"):
                 with gr.Row():
@@ -256,73 +286,110 @@ def build_app(studio: Studio):
                     seed = gr.Number(0, label="seed", precision=0, minimum=0, scale=1, elem_id="seed")
                 generate = gr.Button("Generate", variant="primary", elem_id="generate")
             with gr.Tab("From a recording"):
-                upload = gr.Audio(sources=["upload", "microphone"], type="filepath", label="recording",
-                                  elem_id="upload")
-                upload_prompt = gr.Textbox("", label="prompt (optional)",
-                                           placeholder=config["real_audio"]["source_prompt"])
+                upload = gr.Audio(
+                    sources=["upload", "microphone"], type="filepath", label="recording", elem_id="upload"
+                )
+                upload_prompt = gr.Textbox(
+                    "", label="prompt (optional)", placeholder=config["real_audio"]["source_prompt"]
+                )
                 invert = gr.Button("Invert", variant="primary", elem_id="invert")
         with gr.Row():
-            strategy = gr.Dropdown(strategy_choices(), value="difftone", label="strategy", elem_id="strategy",
-                                   info="fixed: the manual step")
+            strategy = gr.Dropdown(
+                strategy_choices(),
+                value="difftone",
+                label="strategy",
+                elem_id="strategy",
+                info="fixed: the manual step",
+            )
             manual = gr.Slider(0, n, value=n // 2, step=1, label="manual step (moves the swap)", elem_id="manual")
-            guidance = gr.Slider(0, 15, value=studio.guidance, step=0.5, label="guidance of the edit",
-                                 elem_id="guidance")
+            guidance = gr.Slider(
+                0, 15, value=studio.guidance, step=0.5, label="guidance of the edit", elem_id="guidance"
+            )
         edit_button = gr.Button("Edit", variant="primary", elem_id="edit")
         why = gr.Markdown(elem_id="why")
         trace = gr.Plot(label="classifier on x0_hat at every step", elem_id="trace")
         with gr.Row():
             with gr.Column(min_width=280):
-                source_audio = gr.Audio(label="source / reconstruction", type="filepath", interactive=False,
-                                        elem_id="source-audio")
-                source_mel = gr.Image(label="source mel spectrogram", type="filepath", interactive=False,
-                                      elem_id="source-mel")
+                source_audio = gr.Audio(
+                    label="source / reconstruction", type="filepath", interactive=False, elem_id="source-audio"
+                )
+                source_mel = gr.Image(
+                    label="source mel spectrogram", type="filepath", interactive=False, elem_id="source-mel"
+                )
             with gr.Column(min_width=280):
                 edit_audio = gr.Audio(label="edit", type="filepath", interactive=False, elem_id="edit-audio")
-                edit_mel = gr.Image(label="edit mel spectrogram", type="filepath", interactive=False,
-                                    elem_id="edit-mel")
+                edit_mel = gr.Image(
+                    label="edit mel spectrogram", type="filepath", interactive=False, elem_id="edit-mel"
+                )
         hear = gr.Button("Hear every step", elem_id="hear")
         with gr.Row(elem_id="steps"):
-            slots = [gr.Audio(type="filepath", interactive=False, visible=False, min_width=160, elem_id=f"step-{i}")
-                     for i in range(app.slot_count)]
+            slots = [
+                gr.Audio(type="filepath", interactive=False, visible=False, min_width=160, elem_id=f"step-{i}")
+                for i in range(app.slot_count)
+            ]
         with gr.Accordion("edit record and downloads", open=False):
-            downloads = gr.File(label="downloads (WAV, JSON)", file_count="multiple", interactive=False,
-                                elem_id="downloads")
+            downloads = gr.File(
+                label="downloads (WAV, JSON)", file_count="multiple", interactive=False, elem_id="downloads"
+            )
             record = gr.JSON(label="edit record", elem_id="record")
 
         source_outputs = [state, source_audio, source_mel, trace]
         edit_inputs = [state, source, target, strategy, manual, guidance]
         edit_outputs = [edit_audio, edit_mel, record, downloads, trace, why, manual, state]
-        for button, fn, inputs in ((generate, app.ui_generate, [prompt, seed]),
-                                   (invert, app.ui_invert, [upload, source, upload_prompt])):
+        for button, fn, inputs in (
+            (generate, app.ui_generate, [prompt, seed]),
+            (invert, app.ui_invert, [upload, source, upload_prompt]),
+        ):
             button.click(handler(fn), inputs, source_outputs, api_visibility="private", **QUEUE).success(
-                handler(app.ui_edit), edit_inputs, edit_outputs, api_visibility="private", **QUEUE)
+                handler(app.ui_edit), edit_inputs, edit_outputs, api_visibility="private", **QUEUE
+            )
         edit_button.click(handler(app.ui_edit), edit_inputs, edit_outputs, api_visibility="private", **QUEUE)
         manual.release(lambda: MANUAL, None, strategy, api_visibility="private", queue=False).then(
-            handler(app.ui_edit), edit_inputs, edit_outputs, api_visibility="private", **QUEUE)
-        hear.click(handler(app.ui_hear_steps), [state, source, target, guidance], slots, api_visibility="private",
-                   **QUEUE)
+            handler(app.ui_edit), edit_inputs, edit_outputs, api_visibility="private", **QUEUE
+        )
+        hear.click(
+            handler(app.ui_hear_steps), [state, source, target, guidance], slots, api_visibility="private", **QUEUE
+        )
 
         with gr.Column(visible=False):  # the API's own inputs and outputs (gradio_client)
-            a_prompt, a_source, a_target, a_strategy = (gr.Textbox(label=name)
-                                                        for name in ("prompt", "source", "target", "strategy"))
+            a_prompt, a_source, a_target, a_strategy = (
+                gr.Textbox(label=name) for name in ("prompt", "source", "target", "strategy")
+            )
             a_seed = gr.Number(precision=0, label="seed")
             a_file = gr.Audio(type="filepath", label="file")
-            a_src_audio, a_edit_audio = gr.Audio(type="filepath", label="source"), gr.Audio(type="filepath", label="edit")
+            a_src_audio, a_edit_audio = (
+                gr.Audio(type="filepath", label="source"),
+                gr.Audio(type="filepath", label="edit"),
+            )
             a_trace, a_record = gr.JSON(label="trace"), gr.JSON(label="record")
             for name, fn, inputs, outputs in (
                 ("generate", app.api_generate, [a_prompt, a_seed], [a_src_audio, a_trace]),
-                ("edit", app.api_edit, [a_prompt, a_source, a_target, a_strategy, a_seed],
-                 [a_src_audio, a_edit_audio, a_record]),
-                ("edit_audio", app.api_edit_audio, [a_file, a_source, a_target, a_strategy],
-                 [a_src_audio, a_edit_audio, a_record]),
+                (
+                    "edit",
+                    app.api_edit,
+                    [a_prompt, a_source, a_target, a_strategy, a_seed],
+                    [a_src_audio, a_edit_audio, a_record],
+                ),
+                (
+                    "edit_audio",
+                    app.api_edit_audio,
+                    [a_file, a_source, a_target, a_strategy],
+                    [a_src_audio, a_edit_audio, a_record],
+                ),
             ):
                 gr.Button(visible=False).click(handler(fn), inputs, outputs, api_name=name, **QUEUE)
     demo.studio = studio  # the loaded model, for the benchmark
     return demo
 
 
-def serve(resolved: Resolved, host: str = "127.0.0.1", port: int | None = None, *, block: bool = True,
-          out_dir: str | Path | None = None):
+def serve(
+    resolved: Resolved,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    *,
+    block: bool = True,
+    out_dir: str | Path | None = None,
+):
     """Load the model, build the page and serve it on ``host:port`` (no share link). Only the studio's own
     temporary folder (and Gradio's upload cache) can be read from the page. ``block=False``: return
     ``(demo, url)`` with the server running in a thread (tests)."""
@@ -331,7 +398,17 @@ def serve(resolved: Resolved, host: str = "127.0.0.1", port: int | None = None, 
     demo = build_app(studio)
     demo.queue(default_concurrency_limit=1)
     limits = resolved.config["studio"]
-    _, url, _ = demo.launch(server_name=host, server_port=port, share=False, allowed_paths=[str(out_dir)],
-                            max_file_size=int(limits["max_upload_mb"] * 1e6), prevent_thread_lock=not block,
-                            ssr_mode=False, quiet=not block, css=CSS, footer_links=["api"], show_error=True)
+    _, url, _ = demo.launch(
+        server_name=host,
+        server_port=port,
+        share=False,
+        allowed_paths=[str(out_dir)],
+        max_file_size=int(limits["max_upload_mb"] * 1e6),
+        prevent_thread_lock=not block,
+        ssr_mode=False,
+        quiet=not block,
+        css=CSS,
+        footer_links=["api"],
+        show_error=True,
+    )
     return demo, url

@@ -17,9 +17,10 @@ import dataclasses
 import json
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -27,9 +28,11 @@ from difftone.session import Session
 
 log = logging.getLogger("difftone.studio")
 
-RANDOM_SOUND = ("The studio runs {what}: its weights are random and **everything it plays is noise**. For real "
-                "edits, train the demo model (`bash scripts/run.sh`, or `snakemake train_demo_model`) and start "
-                "`difftone studio` in that folder, where `results/demo/model` is found as `difftone edit` finds it.")
+RANDOM_SOUND = (
+    "The studio runs {what}: its weights are random and **everything it plays is noise**. For real "
+    "edits, train the demo model (`bash scripts/run.sh`, or `snakemake train_demo_model`) and start "
+    "`difftone studio` in that folder, where `results/demo/model` is found as `difftone edit` finds it."
+)
 UNTRAINED = {"tiny": "the `tiny` test model", "demo": "the untrained demo weights"}
 
 
@@ -75,7 +78,9 @@ def word_pairs(sources: str | Sequence[str], targets: str | Sequence[str]) -> li
     ``difftone edit --source/--target``."""
     from difftone.cli_inputs import CLIError, _word_pairs
 
-    join = (lambda v: v if isinstance(v, str) else ",".join(v))
+    def join(v):
+        return v if isinstance(v, str) else ",".join(v)
+
     sources, targets = join(sources or ""), join(targets or "")
     if not sources.strip() or not targets.strip():
         raise StudioError("choose the source instrument (the one the prompt or recording has) and a target")
@@ -113,8 +118,7 @@ class Studio:
         from difftone.cli_inputs import _classifier_for
 
         try:
-            return _classifier_for(self.resolved.classifier, self.resolved.spec, self.backbone, self.config,
-                                   "midpoint")
+            return _classifier_for(self.resolved.classifier, self.resolved.spec, self.backbone, self.config, "midpoint")
         except Exception as exc:  # a broken checkpoint: say so at start-up
             raise StudioError(f"cannot load the classifier {self.resolved.classifier}: {exc}") from None
 
@@ -147,14 +151,23 @@ class Studio:
         limits, real = self.config["studio"], self.config["real_audio"]
         size_mb = path.stat().st_size / 1e6 if path.is_file() else 0.0
         if size_mb > limits["max_upload_mb"]:
-            raise StudioError(f"{path.name}: {size_mb:.1f} MB is more than the studio's limit of "
-                              f"{limits['max_upload_mb']} MB (config studio.max_upload_mb)")
-        recording = load_recording(path, self.backbone, peak=real["peak"], silence_db=real["silence_db"],
-                                   max_silent_fraction=real["max_silent_fraction"],
-                                   max_seconds=real["max_seconds"] if any_length else None)
+            raise StudioError(
+                f"{path.name}: {size_mb:.1f} MB is more than the studio's limit of "
+                f"{limits['max_upload_mb']} MB (config studio.max_upload_mb)"
+            )
+        recording = load_recording(
+            path,
+            self.backbone,
+            peak=real["peak"],
+            silence_db=real["silence_db"],
+            max_silent_fraction=real["max_silent_fraction"],
+            max_seconds=real["max_seconds"] if any_length else None,
+        )
         if recording.duration > limits["max_upload_seconds"]:
-            raise StudioError(f"{path.name}: {recording.duration:.1f} s is longer than the studio's limit of "
-                              f"{limits['max_upload_seconds']} s (config studio.max_upload_seconds); trim it")
+            raise StudioError(
+                f"{path.name}: {recording.duration:.1f} s is longer than the studio's limit of "
+                f"{limits['max_upload_seconds']} s (config studio.max_upload_seconds); trim it"
+            )
         return recording
 
     def upload_prompt(self, source: str, prompt: str | None = None) -> str:
@@ -178,20 +191,32 @@ class Studio:
         from difftone.real_audio import invert_recording
 
         recording = self.load_upload(path)
-        trajectory = invert_recording(self.editor, recording, self.upload_prompt(source, prompt), self.steps,
-                                      self.config["real_audio"]["source_guidance"], seed=_seed(seed),
-                                      target_guidance_scale=self.upload_guidance)
+        trajectory = invert_recording(
+            self.editor,
+            recording,
+            self.upload_prompt(source, prompt),
+            self.steps,
+            self.config["real_audio"]["source_guidance"],
+            seed=_seed(seed),
+            target_guidance_scale=self.upload_guidance,
+        )
         return trajectory, recording
 
-    def edit_upload(self, path: str | Path, words: Sequence[tuple[str, str]], strategy: str | None = None,
-                    seed: int = 0, prompt: str | None = None):
+    def edit_upload(
+        self,
+        path: str | Path,
+        words: Sequence[tuple[str, str]],
+        strategy: str | None = None,
+        seed: int = 0,
+        prompt: str | None = None,
+    ):
         """An uploaded file of any length edited into one target as ``difftone edit --audio`` edits it
         (:func:`difftone.long_audio.edit_recording`: windows, one swap step, crossfades) -> ``(result,
         recording, prompt, strategy)``. ``seed``: the inversion's noise and the strategies' random streams."""
         from difftone.engine import EditOptions, StrategyError, strategy_options, validate_strategy
         from difftone.long_audio import LongSettings, edit_recording
 
-        (src, tgt), = words
+        ((src, tgt),) = words
         strategy = (strategy or "").strip() or self.default_strategy(words)
         try:
             validate_strategy(strategy, self.steps)
@@ -200,34 +225,78 @@ class Studio:
         recording = self.load_upload(path, any_length=True)
         real, swap, seed = self.config["real_audio"], self.config["swap"], _seed(seed)
         prompt = self.upload_prompt(src, prompt)
-        options = EditOptions(no_change_policy=swap["no_change_policy"], seed=seed, synonyms=swap["synonyms"],
-                              probe_classifier=self.classifier, strategy_options=strategy_options(strategy, self.config))
-        result = edit_recording(self.editor, recording, prompt, src, [tgt], strategy, LongSettings.from_config(real),
-                                steps=self.steps, source_guidance=real["source_guidance"],
-                                target_guidance=self.upload_guidance, seed=seed, options=options)
+        options = EditOptions(
+            no_change_policy=swap["no_change_policy"],
+            seed=seed,
+            synonyms=swap["synonyms"],
+            probe_classifier=self.classifier,
+            strategy_options=strategy_options(strategy, self.config),
+        )
+        result = edit_recording(
+            self.editor,
+            recording,
+            prompt,
+            src,
+            [tgt],
+            strategy,
+            LongSettings.from_config(real),
+            steps=self.steps,
+            source_guidance=real["source_guidance"],
+            target_guidance=self.upload_guidance,
+            seed=seed,
+            options=options,
+        )
         return result, recording, prompt, strategy
 
     def upload_record(self, result, recording, prompt: str, words, strategy: str, seed: int) -> dict[str, Any]:
         """The JSON record of :meth:`edit_upload`: the keys of ``difftone edit --audio``'s ``edit.json``."""
-        (src, tgt), = words
+        ((src, tgt),) = words
         edit, steps, step = result.edits[0], self.steps, result.edits[0].swap_step
         real = self.config["real_audio"]
         return {
-            "prompt": prompt, "audio": _upload_info(recording), "source_guidance_scale": real["source_guidance"],
-            "model_sample_rate": self.sample_rate, "target_prompt": edit.target_prompt, "source": src,
-            "target": tgt, "seed": _seed(seed), "model": self.resolved.spec, "steps": steps,
-            "duration": recording.duration, "guidance_scale": self.upload_guidance, "sample_rate": result.sample_rate,
-            "strategy": strategy, "no_change_policy": self.config["swap"]["no_change_policy"],
-            "window_step_rule": edit.rule, "swap_step": step, "sigma": None if step is None else float(edit.sigma),
+            "prompt": prompt,
+            "audio": _upload_info(recording),
+            "source_guidance_scale": real["source_guidance"],
+            "model_sample_rate": self.sample_rate,
+            "target_prompt": edit.target_prompt,
+            "source": src,
+            "target": tgt,
+            "seed": _seed(seed),
+            "model": self.resolved.spec,
+            "steps": steps,
+            "duration": recording.duration,
+            "guidance_scale": self.upload_guidance,
+            "sample_rate": result.sample_rate,
+            "strategy": strategy,
+            "no_change_policy": self.config["swap"]["no_change_policy"],
+            "window_step_rule": edit.rule,
+            "swap_step": step,
+            "sigma": None if step is None else float(edit.sigma),
             "reason": edit.reason,
-            "words": [{"source": src, "target": tgt, "swap_step": step, "sigma": None if step is None else edit.sigma,
-                       "reason": edit.reason, "fallback": edit.fallback, "probe_nfe": edit.probe_nfe}],
+            "words": [
+                {
+                    "source": src,
+                    "target": tgt,
+                    "swap_step": step,
+                    "sigma": None if step is None else edit.sigma,
+                    "reason": edit.reason,
+                    "fallback": edit.fallback,
+                    "probe_nfe": edit.probe_nfe,
+                }
+            ],
             "schedule": [] if step is None or step >= steps else [[int(step), edit.target_prompt]],
-            "skipped": step is None, "fallback": edit.fallback, "classifier": self.classifier_info,
+            "skipped": step is None,
+            "fallback": edit.fallback,
+            "classifier": self.classifier_info,
             "trace": edit.windows[0]["trace"] if len(edit.windows) == 1 else None,
-            **result.info(), "window_steps": edit.windows,
-            "nfe": {"inversion": result.nfe_inversion, "edit": edit.nfe, "probe": edit.probe_nfe,
-                    "total": result.nfe_inversion + edit.nfe},
+            **result.info(),
+            "window_steps": edit.windows,
+            "nfe": {
+                "inversion": result.nfe_inversion,
+                "edit": edit.nfe,
+                "probe": edit.probe_nfe,
+                "total": result.nfe_inversion + edit.nfe,
+            },
         }
 
     def target_prompt(self, prompt: str, words: Sequence[tuple[str, str]]) -> str:
@@ -240,8 +309,14 @@ class Studio:
     def default_strategy(self, words: Sequence[tuple[str, str]]) -> str:
         return "difftone" if len(words) == 1 else "presence"
 
-    def edit_once(self, trajectory, words: Sequence[tuple[str, str]], strategy: str | None = None, seed: int = 0,
-             guidance: float | None = None):
+    def edit_once(
+        self,
+        trajectory,
+        words: Sequence[tuple[str, str]],
+        strategy: str | None = None,
+        seed: int = 0,
+        guidance: float | None = None,
+    ):
         """One edit of ``trajectory`` (``words``: (source, target) code pairs) by ``strategy`` (default:
         ``difftone`` for one word, ``presence`` for several, as ``difftone edit``): the edit step's record
         (:class:`~difftone.engine.EditRecord` or :class:`~difftone.engine.MultiEditRecord`).
@@ -255,12 +330,18 @@ class Studio:
             raise StudioError(str(exc)) from None
         trajectory = self._with_guidance(trajectory, guidance)
         swap = self.config["swap"]
-        options = EditOptions(no_change_policy=swap["no_change_policy"], seed=_seed(seed), synonyms=swap["synonyms"],
-                              probe_classifier=self.classifier, strategy_options=strategy_options(strategy, self.config))
+        options = EditOptions(
+            no_change_policy=swap["no_change_policy"],
+            seed=_seed(seed),
+            synonyms=swap["synonyms"],
+            probe_classifier=self.classifier,
+            strategy_options=strategy_options(strategy, self.config),
+        )
         if len(words) == 1:
-            (src, tgt), = words
-            return edit(self.editor, trajectory, src, [tgt], strategy, options,
-                        rng=np.random.default_rng(_seed(seed)))[0]
+            ((src, tgt),) = words
+            return edit(self.editor, trajectory, src, [tgt], strategy, options, rng=np.random.default_rng(_seed(seed)))[
+                0
+            ]
         return edit_words(self.editor, trajectory, list(words), strategy, options)
 
     def hear_steps(self, chosen: int | None) -> list[int]:
@@ -271,8 +352,9 @@ class Studio:
             steps.add(int(chosen))
         return sorted(steps)
 
-    def edit_at_steps(self, trajectory, words: Sequence[tuple[str, str]], steps: Sequence[int],
-                      guidance: float | None = None) -> list:
+    def edit_at_steps(
+        self, trajectory, words: Sequence[tuple[str, str]], steps: Sequence[int], guidance: float | None = None
+    ) -> list:
         """Edits of ``trajectory`` swapped at each of ``steps`` (strategy ``fixed:k``): for one word the plans of
         every step go to the edit step's one batched run (:func:`~difftone.engine.apply_edits`); several words
         are swapped together at each step (:func:`~difftone.engine.edit_words`)."""
@@ -281,7 +363,7 @@ class Studio:
         trajectory = self._with_guidance(trajectory, guidance)
         options = EditOptions(synonyms=self.config["swap"]["synonyms"])
         if len(words) == 1:
-            (src, tgt), = words
+            ((src, tgt),) = words
             plans = [plan_edits(self.editor, trajectory, src, [tgt], f"fixed:{k}", options)[0] for k in steps]
             return apply_edits(self.editor, trajectory, plans)
         return [edit_words(self.editor, trajectory, list(words), f"fixed:{k}", options) for k in steps]
@@ -297,15 +379,29 @@ class Studio:
     def record(self, trajectory, words, edit, strategy: str, seed: int, recording=None) -> dict[str, Any]:
         """The edit's JSON record: the keys of ``difftone edit``'s ``edit.json``."""
         multi = hasattr(edit, "words")
-        word_records = ([{**vars(w)} for w in edit.words] if multi else
-                        [{"source": words[0][0], "target": words[0][1], "swap_step": edit.swap_step,
-                          "sigma": edit.sigma, "reason": edit.reason, "fallback": edit.fallback,
-                          "probe_nfe": edit.probe_nfe}])
+        word_records = (
+            [{**vars(w)} for w in edit.words]
+            if multi
+            else [
+                {
+                    "source": words[0][0],
+                    "target": words[0][1],
+                    "swap_step": edit.swap_step,
+                    "sigma": edit.sigma,
+                    "reason": edit.reason,
+                    "fallback": edit.fallback,
+                    "probe_nfe": edit.probe_nfe,
+                }
+            ]
+        )
         for w in word_records:
             w["sigma"] = None if w["swap_step"] is None else float(w["sigma"])
         n = trajectory.steps
-        schedule = (edit.schedule if multi else
-                    ([] if edit.swap_step is None or edit.swap_step >= n else [(edit.swap_step, edit.target_prompt)]))
+        schedule = (
+            edit.schedule
+            if multi
+            else ([] if edit.swap_step is None or edit.swap_step >= n else [(edit.swap_step, edit.target_prompt)])
+        )
         nfe_source = int(trajectory.nfe)
         return {
             "prompt": trajectory.prompt,
@@ -313,16 +409,29 @@ class Studio:
             "target_prompt": self.target_prompt(trajectory.prompt, words),
             "source": words[0][0] if len(words) == 1 else [s for s, _ in words],
             "target": words[0][1] if len(words) == 1 else [t for _, t in words],
-            "seed": _seed(seed), "model": self.resolved.spec, "steps": n, "duration": trajectory.duration,
-            "guidance_scale": trajectory.edit_guidance_scale, "sample_rate": self.sample_rate if recording is None
-            else recording.sample_rate, "strategy": strategy, "no_change_policy": self.config["swap"]["no_change_policy"],
+            "seed": _seed(seed),
+            "model": self.resolved.spec,
+            "steps": n,
+            "duration": trajectory.duration,
+            "guidance_scale": trajectory.edit_guidance_scale,
+            "sample_rate": self.sample_rate if recording is None else recording.sample_rate,
+            "strategy": strategy,
+            "no_change_policy": self.config["swap"]["no_change_policy"],
             "swap_step": edit.swap_step,
             "sigma": None if edit.swap_step is None else float(trajectory.sigmas[edit.swap_step]),
-            "reason": edit.reason, "words": word_records, "schedule": [[int(k), p] for k, p in schedule],
-            "skipped": edit.swap_step is None, "fallback": edit.fallback, "classifier": self.classifier_info,
+            "reason": edit.reason,
+            "words": word_records,
+            "schedule": [[int(k), p] for k, p in schedule],
+            "skipped": edit.swap_step is None,
+            "fallback": edit.fallback,
+            "classifier": self.classifier_info,
             "trace": None if trajectory.trace is None else trajectory.trace.to_dict(),
-            "nfe": {("inversion" if recording is not None else "source"): nfe_source, "edit": edit.nfe,
-                    "probe": edit.probe_nfe, "total": nfe_source + edit.nfe},
+            "nfe": {
+                ("inversion" if recording is not None else "source"): nfe_source,
+                "edit": edit.nfe,
+                "probe": edit.probe_nfe,
+                "total": nfe_source + edit.nfe,
+            },
         }
 
     def write_wav(self, folder: Path, name: str, wave, recording=None) -> Path:
@@ -335,8 +444,13 @@ class Studio:
         if recording is None:
             audio_io.write(path, np.asarray(wave.detach().cpu() if hasattr(wave, "detach") else wave), self.sample_rate)
         else:
-            audio_io.write(path, restore(wave, recording, self.sample_rate), recording.sample_rate, subtype="FLOAT",
-                           keep_channels=True)
+            audio_io.write(
+                path,
+                restore(wave, recording, self.sample_rate),
+                recording.sample_rate,
+                subtype="FLOAT",
+                keep_channels=True,
+            )
         return path
 
     @staticmethod

@@ -46,8 +46,15 @@ def measure(config: str | None, model: str | None, repeats: int, classifier: str
             times["hear every step"].append(time.perf_counter() - t)
     finally:
         demo.close()
-    out = {"model": resolved.spec, "classifier": resolved.classifier, "steps": studio.steps, "duration": studio.duration, "hear_steps": steps,
-           "last_swap_step": edit.swap_step, "start-up": round(startup, 2)}
+    out = {
+        "model": resolved.spec,
+        "classifier": resolved.classifier,
+        "steps": studio.steps,
+        "duration": studio.duration,
+        "hear_steps": steps,
+        "last_swap_step": edit.swap_step,
+        "start-up": round(startup, 2),
+    }
     out.update({k: round(statistics.median(v), 2) for k, v in times.items()})
     return out
 
