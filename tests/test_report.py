@@ -97,7 +97,7 @@ def test_figure2_writes_the_figure_and_audio_swap_at_n_is_the_source(tiny_source
     assert pia["swap_step"].tolist() == ["", "0", "3", "6"]
     assert (pia["target_prompt"] == "A soft violin melody").all()
     kept = json.loads(pia["trace"].iloc[0])  # the whole trace, for the report's plot_trace
-    assert len(kept["probs"]) == 6 and len(kept["sigmas"]) == 7 and len(kept["probs"][0]) == len(kept["instruments"])
+    assert len(kept["probs"]) == 6 and len(kept["sigmas"]) == 6 and len(kept["probs"][0]) == len(kept["instruments"])
     traj = Trajectory.load(dirs["pia"] / "pia-p000-s3" / "trajectory")
     assert [float(s) for s in pia["sigma"].tolist()[1:]] == pytest.approx([traj.sigmas[0], traj.sigmas[3], 0.0])
 
