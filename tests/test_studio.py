@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -331,3 +332,23 @@ def test_page_shows_a_bad_input_as_one_message_in_chromium(app):
         assert d.execute_script("return document.documentElement.scrollWidth") <= 1280
     finally:
         d.quit()
+
+
+def test_edit_with_a_trained_classifier_returns_a_record_gradio_client_reads(config_file, workdir, tiny_classifier_dir):
+    """With a classifier checkpoint (as after a run), the record names it without a ``path`` key:
+    gradio_client downloads any dict with one as a file, and the server refuses a path outside its folder."""
+    from difftone.session import resolve_session
+    from difftone.studio.app import serve
+    from difftone.studio.backend import Resolved
+
+    session = resolve_session(config_path=config_file, classifier=str(tiny_classifier_dir), workdir=workdir)
+    demo, url = serve(Resolved.of(session), "127.0.0.1", _free_port(), block=False)
+    try:
+        _, edit_wav, record = Client(url, verbose=False).predict(
+            "A soft piano melody", "piano", "violin", "difftone", 0, api_name="/edit"
+        )
+    finally:
+        demo.close()
+    record = record if isinstance(record, dict) else json.loads(Path(record).read_text())
+    assert record["classifier"]["checkpoint"] == str(tiny_classifier_dir) and "path" not in record["classifier"]
+    assert _frames(edit_wav)[0] > 0

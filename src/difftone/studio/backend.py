@@ -108,7 +108,10 @@ class Studio:
         self.steps, self.duration = int(model_cfg["steps"]), float(model_cfg["duration"])
         self.guidance = float(model_cfg["guidance_scale"])
         self.backbone = load_backbone(resolved.spec, dtype=resolved.dtype, device=resolved.device)
-        self.classifier, self.classifier_info = self._classifier()
+        self.classifier, info = self._classifier()
+        # in the records: the checkpoint under "checkpoint", not "path" (gradio_client downloads any dict with a
+        # "path" key as a file, and the server refuses a path outside the studio's folder)
+        self.classifier_info = None if info is None else _without_path(info, "checkpoint")
         self.editor = Editor(self.backbone, self.classifier)
         self.editor.check_settings(self.steps, self.duration, self.guidance)
 
@@ -458,6 +461,12 @@ class Studio:
         path = folder / name
         path.write_text(json.dumps(record, indent=1) + "\n")
         return path
+
+
+def _without_path(info: dict[str, Any], key: str) -> dict[str, Any]:
+    """``info`` with its ``path`` entry under ``key`` (a record a client must not take for a file)."""
+    info = dict(info)
+    return {key: info.pop("path", None), **info}
 
 
 def _upload_info(recording) -> dict[str, Any]:
