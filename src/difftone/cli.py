@@ -394,7 +394,7 @@ def _write_recording_edit(
     ``--start``/``--end``), then ``reconstruction.wav``, ``edit.wav`` and ``edit.json`` in ``--out``."""
     from difftone.audio import atomic_path
     from difftone.engine import EditOptions, strategy_options
-    from difftone.long_audio import LongSettings, edit_recording, write_exact
+    from difftone.long_audio import LongSettings, edit_recording, recording_edit_record, write_exact
 
     real_cfg, swap_cfg = config["real_audio"], config["swap"]
     options = EditOptions(
@@ -434,53 +434,24 @@ def _write_recording_edit(
             t.save(out / "trajectory" / f"window-{i:03d}" if len(trajectories) > 1 else out / "trajectory")
         files["trajectory"] = "trajectory"
     step = edit.swap_step
-    record: dict[str, Any] = {
-        "prompt": prompt,
-        "audio": recording.info(),
-        "source_guidance_scale": source_guidance,
-        "model_sample_rate": editor.backbone.sample_rate,
-        "target_prompt": edit.target_prompt,
-        "source": src,
-        "target": tgt,
-        "seed": args.seed,
-        "config": config_source,
-        "model": spec,
-        "steps": steps,
-        "duration": recording.duration,
-        "guidance_scale": guidance,
-        "sample_rate": result.sample_rate,
-        "strategy": args.strategy,
-        "no_change_policy": policy,
-        "window_step_rule": edit.rule,
-        "swap_step": step,
-        "sigma": None if step is None else float(edit.sigma),
-        "reason": edit.reason,
-        "words": [
-            {
-                "source": src,
-                "target": tgt,
-                "swap_step": step,
-                "sigma": None if step is None else edit.sigma,
-                "reason": edit.reason,
-                "fallback": edit.fallback,
-                "probe_nfe": edit.probe_nfe,
-            }
-        ],
-        "schedule": [] if step is None or step >= steps else [[int(step), edit.target_prompt]],
-        "skipped": step is None,
-        "fallback": edit.fallback,
-        "classifier": clf_info,
-        "trace": edit.windows[0]["trace"] if len(edit.windows) == 1 else None,
-        **result.info(),
-        "window_steps": edit.windows,
-        "nfe": {
-            "inversion": result.nfe_inversion,
-            "edit": edit.nfe,
-            "probe": edit.probe_nfe,
-            "total": result.nfe_inversion + edit.nfe,
-        },
-        "files": files,
-    }
+    record = recording_edit_record(
+        result,
+        recording.info(),
+        prompt=prompt,
+        source=src,
+        target=tgt,
+        seed=args.seed,
+        model=spec,
+        steps=steps,
+        guidance_scale=guidance,
+        source_guidance_scale=source_guidance,
+        model_sample_rate=editor.backbone.sample_rate,
+        strategy=args.strategy,
+        no_change_policy=policy,
+        classifier=clf_info,
+        config=config_source,
+    )
+    record["files"] = files
     with atomic_path(out / "edit.json") as tmp:
         tmp.write_text(json.dumps(record, indent=1) + "\n")
     where = (

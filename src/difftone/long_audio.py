@@ -584,3 +584,74 @@ def edit_recording(
         subtype=output_subtype(info.subtype),
         nfe_inversion=nfe_inversion,
     )
+
+
+def recording_edit_record(
+    result,
+    audio_info: dict,
+    *,
+    prompt: str,
+    source: str,
+    target: str,
+    seed: int,
+    model: str,
+    steps: int,
+    guidance_scale: float,
+    source_guidance_scale: float,
+    model_sample_rate: int,
+    strategy: str,
+    no_change_policy: str,
+    classifier: dict | None,
+    **extra,
+) -> dict:
+    """The JSON record of one recording edit (``edit_recording``'s first target): what ``difftone edit --audio``
+    writes as ``edit.json`` and the studio's ``edit_audio`` returns; ``extra`` keys are added after ``seed``."""
+    edit = result.edits[0]
+    step = edit.swap_step
+    sigma = None if step is None else float(edit.sigma)
+    return {
+        "prompt": prompt,
+        "audio": audio_info,
+        "source_guidance_scale": source_guidance_scale,
+        "model_sample_rate": model_sample_rate,
+        "target_prompt": edit.target_prompt,
+        "source": source,
+        "target": target,
+        "seed": seed,
+        **extra,
+        "model": model,
+        "steps": steps,
+        "duration": audio_info["samples"] / audio_info["sample_rate"],
+        "guidance_scale": guidance_scale,
+        "sample_rate": result.sample_rate,
+        "strategy": strategy,
+        "no_change_policy": no_change_policy,
+        "window_step_rule": edit.rule,
+        "swap_step": step,
+        "sigma": sigma,
+        "reason": edit.reason,
+        "words": [
+            {
+                "source": source,
+                "target": target,
+                "swap_step": step,
+                "sigma": sigma,
+                "reason": edit.reason,
+                "fallback": edit.fallback,
+                "probe_nfe": edit.probe_nfe,
+            }
+        ],
+        "schedule": [] if step is None or step >= steps else [[int(step), edit.target_prompt]],
+        "skipped": step is None,
+        "fallback": edit.fallback,
+        "classifier": classifier,
+        "trace": edit.windows[0]["trace"] if len(edit.windows) == 1 else None,
+        **result.info(),
+        "window_steps": edit.windows,
+        "nfe": {
+            "inversion": result.nfe_inversion,
+            "edit": edit.nfe,
+            "probe": edit.probe_nfe,
+            "total": result.nfe_inversion + edit.nfe,
+        },
+    }

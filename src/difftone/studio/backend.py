@@ -253,54 +253,26 @@ class Studio:
 
     def upload_record(self, result, recording, prompt: str, words, strategy: str, seed: int) -> dict[str, Any]:
         """The JSON record of :meth:`edit_upload`: the keys of ``difftone edit --audio``'s ``edit.json``."""
+        from difftone.long_audio import recording_edit_record
+
         ((src, tgt),) = words
-        edit, steps, step = result.edits[0], self.steps, result.edits[0].swap_step
         real = self.config["real_audio"]
-        return {
-            "prompt": prompt,
-            "audio": _upload_info(recording),
-            "source_guidance_scale": real["source_guidance"],
-            "model_sample_rate": self.sample_rate,
-            "target_prompt": edit.target_prompt,
-            "source": src,
-            "target": tgt,
-            "seed": _seed(seed),
-            "model": self.resolved.spec,
-            "steps": steps,
-            "duration": recording.duration,
-            "guidance_scale": self.upload_guidance,
-            "sample_rate": result.sample_rate,
-            "strategy": strategy,
-            "no_change_policy": self.config["swap"]["no_change_policy"],
-            "window_step_rule": edit.rule,
-            "swap_step": step,
-            "sigma": None if step is None else float(edit.sigma),
-            "reason": edit.reason,
-            "words": [
-                {
-                    "source": src,
-                    "target": tgt,
-                    "swap_step": step,
-                    "sigma": None if step is None else edit.sigma,
-                    "reason": edit.reason,
-                    "fallback": edit.fallback,
-                    "probe_nfe": edit.probe_nfe,
-                }
-            ],
-            "schedule": [] if step is None or step >= steps else [[int(step), edit.target_prompt]],
-            "skipped": step is None,
-            "fallback": edit.fallback,
-            "classifier": self.classifier_info,
-            "trace": edit.windows[0]["trace"] if len(edit.windows) == 1 else None,
-            **result.info(),
-            "window_steps": edit.windows,
-            "nfe": {
-                "inversion": result.nfe_inversion,
-                "edit": edit.nfe,
-                "probe": edit.probe_nfe,
-                "total": result.nfe_inversion + edit.nfe,
-            },
-        }
+        return recording_edit_record(
+            result,
+            _upload_info(recording),
+            prompt=prompt,
+            source=src,
+            target=tgt,
+            seed=_seed(seed),
+            model=self.resolved.spec,
+            steps=self.steps,
+            guidance_scale=self.upload_guidance,
+            source_guidance_scale=real["source_guidance"],
+            model_sample_rate=self.sample_rate,
+            strategy=strategy,
+            no_change_policy=self.config["swap"]["no_change_policy"],
+            classifier=self.classifier_info,
+        )
 
     def target_prompt(self, prompt: str, words: Sequence[tuple[str, str]]) -> str:
         """``prompt`` with the words swapped (SwapError when a source instrument is not in it)."""
