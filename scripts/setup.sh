@@ -20,6 +20,21 @@ if ! ldconfig -p 2>/dev/null | grep -q libfluidsynth; then
   fi
 fi
 
+# 1a. The General MIDI soundfonts the embedded dataset is rendered from (config.yaml data.soundfonts;
+#     TimGM6mb is pretty_midi's own copy). FluidR3 is not installed: it is kept aside as an independent check.
+fonts=(/usr/share/sounds/sf2/sf_GMbank.sf2 /usr/share/sounds/sf3/MuseScore_General_Lite.sf3)
+if ! ls "${fonts[@]}" >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "[setup] installing Debian's csound-soundfont and musescore-general-soundfont-small (embedded dataset)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq csound-soundfont musescore-general-soundfont-small >/dev/null
+  else
+    echo "[setup] the embedded dataset's soundfonts are missing: install them (Debian/Ubuntu: apt-get install" \
+         "csound-soundfont musescore-general-soundfont-small), or set data.soundfonts to .sf2/.sf3 files" >&2
+    exit 1
+  fi
+fi
+
 # 1b. For the tests only: headless Chromium and its driver (the report page's browser test drives
 #     Debian's chromium through selenium; nothing is downloaded by the test itself).
 if [ "$extras" = test ] && ! { command -v chromium >/dev/null && command -v chromedriver >/dev/null; }; then

@@ -32,10 +32,14 @@ from difftone.data import (
     split_clips,
 )
 from difftone.data.render import KIND_CYCLE, PROFILES, render_clip, shared_score
+from difftone.data.soundfonts import resolve_soundfont
+from difftone.instruments import INSTRUMENTS
 
 SR = 44100
 RENDERED = ["pia", "flu", "gac", "vio"]
 N_CLIPS = 10
+FONTS = ["TimGM6mb", "sf_GMbank", "MuseScore_General_Lite"]  # config.yaml's
+HELDOUT, N_HELDOUT = "MuseScore_General_Lite", 2
 
 
 # --- embedded dataset ----------------------------------------------------------------------
@@ -44,7 +48,9 @@ N_CLIPS = 10
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
     out = tmp_path_factory.mktemp("render") / "embedded"
-    manifest = render_embedded(out, RENDERED, N_CLIPS, seed=0)
+    manifest = render_embedded(
+        out, RENDERED, N_CLIPS, seed=0, soundfonts=FONTS, heldout_soundfont=HELDOUT, heldout_clips=N_HELDOUT
+    )
     return out, manifest
 
 
@@ -54,7 +60,7 @@ def test_render_has_irmas_layout_and_format(rendered):
     assert sorted(p.name for p in root.iterdir()) == sorted(RENDERED)
     for code in RENDERED:
         files = sorted((root / code).iterdir())
-        assert len(files) == N_CLIPS
+        assert len(files) == N_CLIPS + N_HELDOUT
         for f in files:
             assert re.fullmatch(
                 rf"\[{code}\](\[nod\])?\[(cla|cou_fol|jaz_blu|lat_sou|pop_roc)\]\d{{4}}__1\.wav", f.name
@@ -63,7 +69,7 @@ def test_render_has_irmas_layout_and_format(rendered):
             i = sf.info(str(f))
             assert (i.samplerate, i.channels, i.frames, i.subtype) == (SR, 2, 3 * SR, "PCM_16")
             assert (out / "midi" / code / (f.stem + ".mid")).is_file()
-    assert len(manifest) == len(RENDERED) * N_CLIPS
+    assert len(manifest) == len(RENDERED) * (N_CLIPS + N_HELDOUT)
     assert (out / "render.csv").is_file()
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # temp folder renamed away
 
@@ -115,12 +121,54 @@ def test_every_instrument_plays_the_shared_score_of_its_clip_number(rendered):
         score = shared_score(0, index, 3.0)
         assert clips["kind"].nunique() == 1
         for _, row in clips[clips["score"].str.startswith("shared")].iterrows():
-            shift = 0 if row["score"] == "shared" else int(row["score"].removeprefix("shared"))
+            shift = int(row["register"])
+            assert shift % 12 == 0
             played = pretty_midi.PrettyMIDI(str(out / "midi" / row["instrument"] / (Path(row["path"]).stem + ".mid")))
             notes = played.instruments[0].notes
             assert [n.pitch for n in notes] == [n.pitch + shift for n in score]
             np.testing.assert_allclose([n.start for n in notes], [n.start for n in score], atol=5e-3)  # MIDI ticks
-    assert manifest.groupby("index")["pitches"].nunique().max() <= 3  # (octave moves only)
+    assert manifest.groupby("index")["pitches"].nunique().max() <= 4  # (octave moves only)
+    assert manifest["register"].nunique() >= 2  # the clips draw their register
+
+
+def test_each_instrument_is_several_renditions_and_one_soundfont_is_held_out(rendered):
+    """Training clips are dealt over the training soundfonts (each instrument meets all), with drawn GM patches
+    and reverb; the held-out soundfont renders clips of their own scores with each instrument's own patch."""
+    out, manifest = rendered
+    recorded = pd.read_csv(out / "render.csv")
+    assert {"soundfont", "program", "register", "reverb_room", "reverb_level", "heldout"} <= set(recorded.columns)
+    number = np.array([parse_name(Path(p).name).number for p in manifest["path"]])
+    train, held = manifest[number <= N_CLIPS], manifest[number > N_CLIPS]
+    assert set(held["soundfont"]) == {HELDOUT} and held["heldout"].all() and not train["heldout"].any()
+    for code, clips in train.groupby("instrument"):
+        counts = clips["soundfont"].value_counts()
+        assert set(counts.index) == {"TimGM6mb", "sf_GMbank"} and counts.max() - counts.min() <= 1, code
+    assert train.loc[train["instrument"] == "gac", "program"].nunique() == 2  # nylon and steel
+    assert (held["program"] == [INSTRUMENTS[c].gm_program for c in held["instrument"]]).all()
+    assert train["reverb_room"].nunique() > 10 and train["velocity_scale"].nunique() > 10
+    assert len(held) == len(RENDERED) * N_HELDOUT
+
+
+def test_a_score_sounds_different_from_another_soundfont_and_a_clip_ignores_the_one_before():
+    a = render_clip("vio", 3, seed=0, sample_rate=SR, seconds=3.0, soundfont="TimGM6mb", variants=False)[0]
+    b = render_clip("vio", 3, seed=0, sample_rate=SR, seconds=3.0, soundfont="MuseScore_General_Lite", variants=False)[0]
+    again = render_clip("vio", 3, seed=0, sample_rate=SR, seconds=3.0, soundfont="TimGM6mb", variants=False)[0]
+    np.testing.assert_array_equal(a, again)  # a fresh synthesizer per clip: no reverb tail of the clip before
+    assert abs(np.corrcoef(a[0], b[0])[0, 1]) < 0.5
+
+
+def test_soundfont_errors_name_the_key_and_the_fix(tmp_path):
+    with pytest.raises(DataError, match="kept aside"):
+        resolve_soundfont("FluidR3_GM")
+    with pytest.raises(DataError, match="kept aside"):
+        resolve_soundfont(str(tmp_path / "FluidR3Mono_GM.sf3"))
+    with pytest.raises(DataError, match="neither a known soundfont"):
+        resolve_soundfont("NoSuchFont")
+    with pytest.raises(DataError, match="does not exist"):
+        resolve_soundfont(str(tmp_path / "mine.sf2"))
+    with pytest.raises(DataError, match="data.heldout_soundfont"):
+        render_embedded(tmp_path / "e", ["pia"], 3, soundfonts=["TimGM6mb"], heldout_soundfont="TimGM6mb", heldout_clips=1)
+    assert not (tmp_path / "e").exists()
 
 
 def test_render_is_seeded_and_deterministic():
@@ -383,6 +431,20 @@ def test_split_by_score_keeps_a_score_in_one_part_for_every_instrument(tmp_path)
         split_clips(tmp_path / "odd.csv", tmp_path / "c.csv", by_score=True)
 
 
+def test_split_sets_the_held_out_soundfonts_clips_aside_before_the_deal(tmp_path):
+    _clips_table(tmp_path / "clips.csv", {"cel": 30, "pia": 30})
+    clips = pd.read_csv(tmp_path / "clips.csv")
+    aside = {Path(p).name for p in clips["path"] if parse_name(Path(p).name).number > 25}
+    assert len(aside) == 8  # 4 per instrument: 26 are dealt
+    index = split_clips(tmp_path / "clips.csv", tmp_path / "a.csv", seed=0, by_score=True, heldout=aside)
+    assert {Path(p).name for p in index.loc[index["split"] == "heldout", "path"]} == aside
+    dealt = index[index["split"] != "heldout"]
+    assert dealt.groupby(["instrument", "split"]).size().unstack().loc["pia"].to_dict() == {"test": 5, "val": 5, "train": 16}
+    assert read_index(tmp_path / "a.csv", split="heldout")["path"].map(lambda p: Path(p).name).isin(aside).all()
+    with pytest.raises(DataError, match="not in the scanned clips"):
+        split_clips(tmp_path / "clips.csv", tmp_path / "b.csv", by_score=True, heldout={"[pia][cla]9999__1.wav"})
+
+
 def test_split_needs_three_recordings_per_instrument(tmp_path):
     _clips_table(tmp_path / "clips.csv", {"cel": 5, "pia": 2})
     with pytest.raises(DataError, match="clips.csv: instrument 'pia' has 2 recording\\(s\\); a train/val/test split"):
@@ -430,7 +492,7 @@ def planned_rules(workdir, *args, configfile="test.yaml"):
     return {m[0]: int(m[1]) for m in re.findall(r"^(\w+)\s+(\d+)$", table, re.M) if m[0] != "total"}
 
 
-TINY = {"instruments": ["pia", "flu", "vio"], "data": {"clips_per_instrument": 4}}
+TINY = {"instruments": ["pia", "flu", "vio"], "data": {"clips_per_instrument": 4, "heldout_clips_per_instrument": 2}}
 
 
 def test_data_rules_run_rerun_nothing_and_resplit_only(tmp_path):
@@ -439,7 +501,10 @@ def test_data_rules_run_rerun_nothing_and_resplit_only(tmp_path):
     run = snakemake(wd, target)
     assert run.returncode == 0, run.stderr
     index = pd.read_csv(wd / target)
-    assert len(index) == 12 and (index.groupby("instrument")["split"].apply(lambda s: (s == "val").sum()) == 1).all()
+    assert len(index) == 18 and (index.groupby("instrument")["split"].apply(lambda s: (s == "val").sum()) == 1).all()
+    rendered = pd.read_csv(wd / "results/data/embedded/render.csv")
+    heldout = {Path(p).name for p in rendered.loc[rendered["soundfont"] == "MuseScore_General_Lite", "path"]}
+    assert len(heldout) == 6 and heldout == {Path(p).name for p in index.loc[index["split"] == "heldout", "path"]}
     assert all((wd / p).is_file() for p in index["path"])
     assert (wd / "results/data/rejected.csv").is_file()
     for rule in ["render_embedded", "scan_clips", "split_clips"]:

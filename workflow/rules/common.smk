@@ -119,6 +119,12 @@ def get_clip_folder():
     return data["irmas_dir"] or "resources/IRMAS-TrainingData"
 
 
+def training_soundfonts():
+    """The soundfonts the embedded dataset's training clips (and duets) are rendered from."""
+    data = config["data"]
+    return [s for s in data["soundfonts"] if s != data["heldout_soundfont"]]
+
+
 def get_duet_pairs():
     """The duets of the embedded dataset (data.duets.pairs); none for IRMAS (single-instrument labels)."""
     if config["data"]["source"] != "embedded":

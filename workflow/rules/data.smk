@@ -1,5 +1,5 @@
 # Data stage: the clips every later stage reads, listed in results/data/index.csv.
-#   data.source: embedded -> render_embedded (GM soundfont, offline)
+#   data.source: embedded -> render_embedded (General MIDI soundfonts, offline)
 #   data.source: irmas    -> download_irmas + extract_irmas, or data.irmas_dir as is
 # then scan_clips (validate every clip) and split_clips (stratified, seeded split),
 # so that changing data.split_seed reruns only split_clips and what depends on it.
@@ -17,12 +17,18 @@ rule render_embedded:
         **cpu_resources(
             seconds=0.1
             * len(config["instruments"])
-            * config["data"]["clips_per_instrument"],
+            * (
+                config["data"]["clips_per_instrument"]
+                + config["data"]["heldout_clips_per_instrument"]
+            ),
             mem_mb=2000,
         ),
     params:
         instruments=config["instruments"],
         clips_per_instrument=config["data"]["clips_per_instrument"],
+        soundfonts=config["data"]["soundfonts"],
+        heldout_soundfont=config["data"]["heldout_soundfont"],
+        heldout_clips=config["data"]["heldout_clips_per_instrument"],
         seed=config["data"]["render_seed"],
         sample_rate=config["data"]["sample_rate"],
         clip_seconds=config["data"]["clip_seconds"],
@@ -88,7 +94,9 @@ rule scan_clips:
 
 rule split_clips:
     input:
-        "results/data/clips.csv",
+        clips="results/data/clips.csv",
+        # the embedded dataset's render.csv says which clips the held-out soundfont rendered
+        rendered=get_clip_folder() if config["data"]["source"] == "embedded" else [],
     output:
         "results/data/index.csv",
     log:
@@ -103,6 +111,9 @@ rule split_clips:
         val_fraction=config["data"]["val_fraction"],
         test_fraction=config["data"]["test_fraction"],
         by_score=config["data"]["source"] == "embedded",  # clip NNNN of every instrument plays score NNNN
+        heldout_soundfont=config["data"]["heldout_soundfont"]
+        if config["data"]["source"] == "embedded"
+        else None,
     script:
         "../scripts/split_clips.py"
 
@@ -123,6 +134,7 @@ rule render_duets:
     params:
         pairs=get_duet_pairs(),
         clips_per_pair=config["data"]["duets"]["clips_per_pair"],
+        soundfonts=training_soundfonts(),
         seed=config["data"]["render_seed"],
         sample_rate=config["data"]["sample_rate"],
         clip_seconds=config["data"]["clip_seconds"],

@@ -13,4 +13,5 @@ with rule_logging(snakemake):
         sample_rate=p.sample_rate,
         clip_seconds=p.clip_seconds,
         silence_db=p.silence_db,
+        soundfonts=list(p.soundfonts),
     )

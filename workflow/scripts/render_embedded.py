@@ -13,4 +13,7 @@ with rule_logging(snakemake):
         sample_rate=p.sample_rate,
         clip_seconds=p.clip_seconds,
         silence_db=p.silence_db,
+        soundfonts=list(p.soundfonts),
+        heldout_soundfont=p.heldout_soundfont,
+        heldout_clips=p.heldout_clips,
     )

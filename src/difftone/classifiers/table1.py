@@ -8,7 +8,9 @@ when given, on a generated evaluation set (a CSV with ``path`` and
 ``instrument``: each generation labelled by its prompt's instrument), where the
 teacher hears the audio through MERT and the latent classifiers read its SAO
 latents. The independent judge (:mod:`difftone.classifiers.judge`) gets a row
-too when given (its own features of the audio). Every cell has n and a percentile
+too when given (its own features of the audio). When the clip index has a ``heldout`` part (the embedded
+dataset's held-out soundfont, which nothing trains on), every classifier is also scored on it
+(``eval_set`` ``heldout_soundfont``): does it hear the instrument, or one soundfont's samples of it? Every cell has n and a percentile
 bootstrap 95% interval. One confusion-matrix figure per classifier (a panel per
 evaluation set).
 """
@@ -38,6 +40,8 @@ log = logging.getLogger(__name__)
 CLASSIFIERS = ("teacher", "distilled", "non-distilled")
 COLUMNS = ["classifier", "eval_set", "accuracy", "ci_low", "ci_high", "n", "selected_by"]
 EVAL_SPLIT = "test"  # the IRMAS split Table I reports
+HELDOUT_SPLIT = "heldout"  # the held-out soundfont's clips (embedded dataset), when the index has them
+HELDOUT_SET = "heldout_soundfont"
 SELECTED_BY = {"teacher": "val", "distilled": "val", "non-distilled": "val", "judge": "none (fixed iterations)"}
 
 
@@ -186,12 +190,19 @@ def write_table1(
     ``index_csv`` (the clip index) adds the judge's row. Generations longer than the training
     clips are read in windows (``window``: ``classifiers.window``).
     """
-    instruments, sets = _split_predictions(teacher_dir, distilled_dir, nondistilled_dir, mert_manifest, latent_manifest)
-    if judge is not None:
-        if index_csv is None:
-            raise ValueError("Table I: the judge's row needs the clip index (index_csv)")
-        sets["judge"] = _judge_predictions(judge, index_csv, instruments)
-    results = {f"irmas_{EVAL_SPLIT}": sets}
+    results = {}
+    splits = {f"irmas_{EVAL_SPLIT}": EVAL_SPLIT}
+    if (read_index(mert_manifest)["split"] == HELDOUT_SPLIT).any():
+        splits[HELDOUT_SET] = HELDOUT_SPLIT
+    for eval_set, split in splits.items():
+        instruments, sets = _split_predictions(
+            teacher_dir, distilled_dir, nondistilled_dir, mert_manifest, latent_manifest, split
+        )
+        if judge is not None:
+            if index_csv is None:
+                raise ValueError("Table I: the judge's row needs the clip index (index_csv)")
+            sets["judge"] = _judge_predictions(judge, index_csv, instruments, split)
+        results[eval_set] = sets
     if generated_csv is not None:
         if components is None:
             from difftone.models import load_sao

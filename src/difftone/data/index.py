@@ -15,6 +15,7 @@ Bad clips follow ``policy``: ``skip`` lists them in ``rejected.csv`` and goes on
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 CLIP_COLUMNS = ["path", "instrument", "genre", "drums", "duration", "sample_rate", "channels"]
 INDEX_COLUMNS = CLIP_COLUMNS + ["recording", "split"]
 REJECTED_COLUMNS = ["path", "reason"]
-SPLITS = ("train", "val", "test")
+SPLITS = ("train", "val", "test", "heldout")  # heldout: the held-out soundfont's clips (embedded data only)
 
 
 def check_clip_file(
@@ -153,6 +154,7 @@ def split_clips(
     val_fraction: float = 0.2,
     test_fraction: float = 0.2,
     by_score: bool = False,
+    heldout: Collection[str] = (),
 ) -> pd.DataFrame:
     """Stratified, seeded train/val/test split of ``clips.csv`` into ``index.csv``, grouped by recording.
 
@@ -166,6 +168,9 @@ def split_clips(
     every instrument, so that a score is in one part for all of them; with as many clips per instrument
     the parts hold the same scores. Otherwise a held-out score would be in another instrument's training
     clips, and the test split would measure memorised notes.
+
+    ``heldout``: file names of clips set aside whole in the ``heldout`` part before the deal (the embedded
+    dataset's held-out soundfont, :func:`difftone.data.render.heldout_clip_names`): nothing trains on them.
     """
     for key, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if not 0 < value < 1:
@@ -178,11 +183,18 @@ def split_clips(
     clips = _read_csv(clips_csv, CLIP_COLUMNS).sort_values("path", ignore_index=True)
     clips["recording"] = [recording_of(p) for p in clips["path"]]
     clips["split"] = "train"
+    names = {Path(p).name for p in clips["path"]}
+    unknown = sorted(set(heldout) - names)
+    if unknown:
+        raise DataError(f"{clips_csv}: held-out clip(s) {unknown[:3]} are not in the scanned clips; rerun the data stage")
+    set_aside = clips["path"].map(lambda p: Path(p).name in set(heldout))
+    clips.loc[set_aside, "split"] = "heldout"
+    kept = clips[~set_aside]
     if by_score:
-        numbers = [_clip_number(p, clips_csv) for p in clips["path"]]
+        numbers = [_clip_number(p, clips_csv) for p in kept["path"]]
         deal = {int(n): rank for rank, n in enumerate(np.random.default_rng([seed]).permutation(sorted(set(numbers))))}
-        score_rank = {rec: deal[n] for rec, n in zip(clips["recording"], numbers)}
-    for code, group in clips.groupby("instrument", sort=True):
+        score_rank = {rec: deal[n] for rec, n in zip(kept["recording"], numbers)}
+    for code, group in kept.groupby("instrument", sort=True):
         recordings = sorted(group["recording"].unique())
         if len(recordings) < 3:
             raise DataError(

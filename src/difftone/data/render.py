@@ -1,4 +1,4 @@
-"""The embedded dataset: IRMAS-layout clips rendered offline from the General MIDI soundfont.
+"""The embedded dataset: IRMAS-layout clips rendered offline from General MIDI soundfonts.
 
 Clip ``i`` of every instrument plays one shared **score** ``i``: the same MIDI notes, in the
 pitch range every instrument can play (:data:`SHARED_RANGE`, C4-E5), so that the instruments
@@ -10,7 +10,13 @@ kinds, in a fixed 50/30/20 cycle over ``i``:
 - ``chord``: an arpeggio of a chord's tones (one note at a time, so that every instrument,
   winds included, plays the same notes).
 
-Each instrument's clip has its own pan and peak level. Notes sound to the end of the clip so the
+Each instrument is several **renditions**: clip ``i`` is rendered from one of the training soundfonts
+(``data.soundfonts``, :mod:`difftone.data.soundfonts`), dealt in turn over ``i`` and the instrument so that
+every instrument and every score meet each of them; each clip also draws its own register (the score moved
+by an octave where the instrument's range allows), a velocity scale and a reverb room. The clips after the
+training ones are rendered from the **held-out soundfont** (``data.heldout_soundfont``) on scores of their
+own: the split puts them in the ``heldout`` part, which no classifier and no generator trains on (Table I's
+held-out-soundfont row). Each instrument's clip has its own pan and peak level. Notes sound to the end of the clip so the
 instrument is audible throughout; every clip must pass the strict silence check (no 50 ms frame
 below ``silence_db``); a clip that fails it with the shared score tries it one or two octaves
 down, then draws notes of its own in its own range (``render.csv``: ``score``), so clip ``i`` of instrument ``code`` still depends only on
@@ -19,7 +25,7 @@ down, then draws notes of its own in its own range (``render.csv``: ``score``), 
 
     out_dir/IRMAS-TrainingData/<code>/[<code>][<genre>]NNNN__1.wav   (44.1 kHz stereo PCM_16)
     out_dir/midi/<code>/<same name>.mid                              (what was played)
-    out_dir/render.csv                                               (kind, score, pitches, velocity, ...)
+    out_dir/render.csv                                               (soundfont, kind, score, register, reverb, ...)
 
 Before the shared scores every instrument drew its own notes in its own range: the demo model
 then learnt notes and timbre together, and a later swap of the instrument word changed the notes
@@ -28,7 +34,6 @@ with it (docs/results.md, "Tuning history").
 
 from __future__ import annotations
 
-import importlib.resources
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,12 +46,13 @@ from tqdm.auto import tqdm
 from difftone import audio
 from difftone.data.errors import DataError
 from difftone.data.irmas import GENRES, IRMAS_FOLDER, format_name
+from difftone.data.soundfonts import resolve_soundfont, soundfont_name
 from difftone.files import atomic_folder
 from difftone.instruments import INSTRUMENTS
 
 log = logging.getLogger(__name__)
 
-SOUNDFONT = "TimGM6mb.sf2"  # the GM soundfont pretty_midi ships
+DEFAULT_SOUNDFONTS = ("TimGM6mb",)  # the GM soundfont pretty_midi ships
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,7 @@ PROFILES: dict[str, Profile] = {
     "vio": Profile(55, 93, 2),  # G3-A6, double stops
 }
 SHARED_RANGE = Profile(60, 76, 1)  # C4-E5: inside every range above; monophonic, so winds play it too
+RENDER_CSV = "render.csv"
 KIND_CYCLE = ("note", "phrase", "note", "chord", "note", "phrase", "note", "chord", "note", "phrase")
 SCALES = {
     "major": (0, 2, 4, 5, 7, 9, 11),
@@ -89,10 +96,55 @@ DOUBLE_STOP_INTERVALS = (3, 4, 5, 7, 8, 9)
 HOLD = 0.5  # seconds a final note is held past the clip's end (it is cut, never released)
 MAX_ATTEMPTS = 20
 OCTAVE_RETRIES = (0, -12, -24)  # semitones the shared score is moved when it fails the silence check
+# The General MIDI programs a training clip draws its patch from: the instrument's own (instruments.py's
+# gm_program, first; the held-out soundfont plays only it) and the same instrument's other GM patches, so
+# that a soundfont gives several renditions of it (a steel and a nylon guitar, four organs, four saxophones).
+PROGRAMS = {
+    "cel": (42,),  # cello
+    "cla": (71,),  # clarinet
+    "flu": (73, 72),  # flute, piccolo
+    "gac": (24, 25),  # nylon, steel
+    "gel": (27, 26, 29, 30),  # clean, jazz, overdriven, distortion
+    "org": (19, 16, 17, 18, 20),  # church, drawbar, percussive, rock, reed
+    "pia": (0, 1),  # acoustic grand, bright acoustic
+    "sax": (65, 64, 66, 67),  # alto, soprano, tenor, baritone
+    "tru": (56, 59),  # trumpet, muted trumpet
+    "vio": (40, 110),  # violin, fiddle
+}
+REGISTERS = (-12, 0, 0, 12)  # octave shifts a clip draws its register from (where the range allows); 0 twice as often
+VELOCITY_SCALE = (0.7, 1.15)  # a clip's notes' velocities are scaled by a draw from this range
+REVERB_ROOM = (0.1, 0.8)  # fluidsynth reverb room size drawn per clip
+REVERB_LEVEL = (0.1, 0.6)  # ... and its level (fluidsynth's default: room 0.2, level 0.9)
 
 
-def soundfont_path() -> Path:
-    return Path(str(importlib.resources.files("pretty_midi"))) / SOUNDFONT
+@dataclass(frozen=True)
+class Rendition:
+    """How one clip is rendered: its soundfont and its variation (``render.csv`` records every field)."""
+
+    soundfont: str  # a name of difftone.data.soundfonts or a .sf2/.sf3 path
+    program: int | None = None  # General MIDI program (None: the instrument's own)
+    register: int = 0  # semitones the shared score is moved (a multiple of 12)
+    velocity_scale: float = 1.0
+    reverb_room: float = 0.2
+    reverb_level: float = 0.9
+
+
+def draw_rendition(
+    seed: int, code: str, index: int, soundfont: str, prof: Profile, score, variants: bool = True
+) -> Rendition:
+    """The variation of clip ``index`` of ``code``: seeded by ``(seed, code, index)`` only. ``variants``:
+    the patch is drawn from :data:`PROGRAMS` (else the instrument's own program)."""
+    rng = np.random.default_rng([seed, list(INSTRUMENTS).index(code), index, 4])
+    fits = [r for r in REGISTERS if all(prof.low <= n.pitch + r <= prof.high for n in score)]
+    programs = PROGRAMS.get(code, (INSTRUMENTS[code].gm_program,))
+    return Rendition(
+        soundfont=soundfont,
+        program=int(rng.choice(programs)) if variants else programs[0],
+        register=int(rng.choice(fits)) if fits else 0,
+        velocity_scale=round(float(rng.uniform(*VELOCITY_SCALE)), 3),
+        reverb_room=round(float(rng.uniform(*REVERB_ROOM)), 3),
+        reverb_level=round(float(rng.uniform(*REVERB_LEVEL)), 3),
+    )
 
 
 def clip_rng(seed: int, code: str, index: int) -> np.random.Generator:
@@ -186,12 +238,17 @@ KINDS = {"note": single_note, "phrase": phrase, "chord": chord}
 
 
 def synthesize(
-    inst: pretty_midi.Instrument, sample_rate: int, seconds: float, pan: int = 64, sf2: Path | None = None
+    inst: pretty_midi.Instrument,
+    sample_rate: int,
+    seconds: float,
+    pan: int = 64,
+    rendition: Rendition | None = None,
 ) -> np.ndarray:
     """Render ``inst`` with fluidsynth in stereo: ``wave[2, round(seconds * sample_rate)]``.
 
     Same event loop as ``pretty_midi.Instrument.fluidsynth`` (which returns mono), keeping
-    both channels of the synth (pan, reverb and chorus are stereo).
+    both channels of the synth (pan, reverb and chorus are stereo). ``rendition`` gives the soundfont
+    and the reverb (default: :data:`DEFAULT_SOUNDFONTS`, fluidsynth's reverb).
     """
     try:
         import fluidsynth  # here, so that reading the index never needs the synthesizer library
@@ -200,43 +257,59 @@ def synthesize(
             f"cannot load pyfluidsynth ({exc}); install the FluidSynth library (Debian: libfluidsynth3, "
             "conda: fluidsynth) or use data.source: irmas"
         ) from None
-    synth = fluidsynth.Synth(samplerate=float(sample_rate))
+    rendition = rendition or Rendition(DEFAULT_SOUNDFONTS[0])
+    path = resolve_soundfont(rendition.soundfont)
+    # a new synthesizer per clip, so that no clip hears the reverb of the one before; dynamic sample loading
+    # decompresses only the program played (loading MuseScore_General_Lite whole takes 2.5 s, this 10 ms)
+    synth = fluidsynth.Synth(samplerate=float(sample_rate), **{"synth.dynamic-sample-loading": 1})
     try:
-        sfid = synth.sfload(str(sf2 or soundfont_path()))
-        if sfid < 0:
-            raise DataError(f"{sf2 or soundfont_path()}: cannot load the soundfont")
-        synth.program_select(0, sfid, 0, inst.program)
-        synth.cc(0, 10, pan)
-        events = []
-        for n in inst.notes:
-            events += [(n.start, 1, n.pitch, n.velocity), (n.end, 0, n.pitch, 0)]
-        events.sort(key=lambda e: (e[0], e[1]))  # note-offs before note-ons at the same time
-        total = int(round(seconds * sample_rate))
-        out = np.zeros((total, 2), dtype=np.float32)
-        cur = 0
-        for time, on, pitch, velocity in events:
-            k = min(total, int(round(time * sample_rate)))
-            if k > cur:
-                out[cur:k] = synth.get_samples(k - cur).reshape(-1, 2) / 32768.0
-                cur = k
-            if on:
-                synth.noteon(0, pitch, velocity)
-            else:
-                synth.noteoff(0, pitch)
-        if cur < total:
-            out[cur:] = synth.get_samples(total - cur).reshape(-1, 2) / 32768.0
-        return np.ascontiguousarray(out.T)
+        return _play(synth, path, inst, sample_rate, seconds, pan, rendition)
     finally:
         synth.delete()
 
 
+def _play(synth, path: Path, inst, sample_rate: int, seconds: float, pan: int, rendition: Rendition) -> np.ndarray:
+    sfid = synth.sfload(str(path))
+    if sfid < 0:
+        raise DataError(f"{path}: cannot load the soundfont")
+    synth.set_reverb(roomsize=rendition.reverb_room, damping=0.4, width=0.8, level=rendition.reverb_level)
+    synth.program_select(0, sfid, 0, inst.program)
+    synth.cc(0, 10, pan)
+    events = []
+    for n in inst.notes:
+        events += [(n.start, 1, n.pitch, n.velocity), (n.end, 0, n.pitch, 0)]
+    events.sort(key=lambda e: (e[0], e[1]))  # note-offs before note-ons at the same time
+    total = int(round(seconds * sample_rate))
+    out = np.zeros((total, 2), dtype=np.float32)
+    cur = 0
+    for time, on, pitch, velocity in events:
+        k = min(total, int(round(time * sample_rate)))
+        if k > cur:
+            out[cur:k] = synth.get_samples(k - cur).reshape(-1, 2) / 32768.0
+            cur = k
+        if on:
+            synth.noteon(0, pitch, velocity)
+        else:
+            synth.noteoff(0, pitch)
+    if cur < total:
+        out[cur:] = synth.get_samples(total - cur).reshape(-1, 2) / 32768.0
+    return np.ascontiguousarray(out.T)
+
+
 def render_clip(
-    code: str, index: int, seed: int, sample_rate: int, seconds: float, silence_db: float = -60.0
+    code: str,
+    index: int,
+    seed: int,
+    sample_rate: int,
+    seconds: float,
+    silence_db: float = -60.0,
+    soundfont: str = DEFAULT_SOUNDFONTS[0],
+    variants: bool = True,
 ) -> tuple[np.ndarray, pretty_midi.Instrument, dict]:
-    """Render clip ``index`` of instrument ``code``: shared score ``index``; when that fails the strict
-    silence check (a high note that fades: the electric guitar's), the score one then two octaves down
-    (the same pitch classes; only those shifts that stay in the instrument's range), then notes of its own
-    (:data:`PROFILES`), drawn until one passes."""
+    """Render clip ``index`` of instrument ``code`` from ``soundfont``: shared score ``index`` with the clip's
+    drawn patch and register (:func:`draw_rendition`; ``variants=False``: the instrument's own patch); when that fails the strict silence check (a high note that
+    fades: the electric guitar's), the score in the other registers that fit, one then two octaves down
+    first (the same pitch classes), then notes of its own (:data:`PROFILES`), drawn until one passes."""
     program = INSTRUMENTS[code].gm_program
     if program is None or code not in PROFILES:
         raise DataError(
@@ -247,21 +320,26 @@ def render_clip(
     kind = KIND_CYCLE[index % len(KIND_CYCLE)]
     rng = clip_rng(seed, code, index)
     shared = shared_score(seed, index, seconds)
-    shifts = [s for s in OCTAVE_RETRIES if all(prof.low <= n.pitch + s <= prof.high for n in shared)]
+    rendition = draw_rendition(seed, code, index, soundfont, prof, shared, variants)
+    program = rendition.program
+    fits = [s for s in OCTAVE_RETRIES + REGISTERS if all(prof.low <= n.pitch + s <= prof.high for n in shared)]
+    shifts = list(dict.fromkeys([rendition.register, *fits]))  # the drawn register first, each shift once
     for attempt in range(1, MAX_ATTEMPTS + 1):
         inst = pretty_midi.Instrument(program=program, name=INSTRUMENTS[code].name)
         if attempt <= len(shifts):
             shift = shifts[attempt - 1]
-            score = "shared" if shift == 0 else f"shared{shift:+d}"
-            inst.notes = [pretty_midi.Note(n.velocity, n.pitch + shift, n.start, n.end) for n in shared]
+            score = "shared" if shift == rendition.register else "shared(retry)"
+            notes = [pretty_midi.Note(n.velocity, n.pitch + shift, n.start, n.end) for n in shared]
         else:
-            score = "own"
-            inst.notes = KINDS[kind](rng, prof, seconds)
+            shift, score = 0, "own"
+            notes = KINDS[kind](rng, prof, seconds)
+        inst.notes = [
+            pretty_midi.Note(int(np.clip(round(n.velocity * rendition.velocity_scale), 1, 127)), n.pitch, n.start, n.end)
+            for n in notes
+        ]
         pan = int(rng.integers(40, 89))
-        wave = synthesize(inst, sample_rate, seconds, pan)
-        wave = audio.normalize_peak(
-            wave, float(rng.uniform(0.5, 0.89))
-        )  # below audio.PEAK_CEILING: written as rendered
+        wave = synthesize(inst, sample_rate, seconds, pan, rendition)
+        wave = audio.normalize_peak(wave, float(rng.uniform(0.5, 0.89)))  # below audio.PEAK_CEILING: written as rendered
         try:
             audio.check_silence(wave, sample_rate, f"{code} clip {index}", silence_db, max_silent_fraction=0.0)
         except audio.AudioError as exc:
@@ -269,18 +347,52 @@ def render_clip(
             continue
         meta = {
             "instrument": code,
+            "soundfont": soundfont_name(soundfont),
             "program": program,
+            "velocity_scale": rendition.velocity_scale,
             "kind": kind,
             "score": score,
+            "register": shift,
             "pitches": " ".join(str(p) for p in sorted({n.pitch for n in inst.notes})),
             "n_notes": len(inst.notes),
             "velocity": round(float(np.mean([n.velocity for n in inst.notes])), 1),
+            "reverb_room": rendition.reverb_room,
+            "reverb_level": rendition.reverb_level,
             "pan": pan,
             "peak": round(audio.peak(wave), 4),
             "attempt": attempt,
         }
         return wave, inst, meta
     raise DataError(f"{code} clip {index}: no draw passed the silence check in {MAX_ATTEMPTS} attempts")
+
+
+def clip_soundfonts(
+    instruments: list[str],
+    clips_per_instrument: int,
+    soundfonts: list[str],
+    heldout_soundfont: str | None = None,
+    heldout_clips: int = 0,
+) -> list[tuple[str, int, str]]:
+    """``(code, index, soundfont)`` of every clip: clips ``0..clips_per_instrument-1`` from the training
+    soundfonts (all of ``soundfonts`` but the held-out one), dealt in turn over the index and the instrument
+    (clip ``i`` of the ``k``-th instrument: soundfont ``(i + k) % n``), so that each instrument and each score
+    meet every one of them; then ``heldout_clips`` clips from ``heldout_soundfont`` on scores of their own."""
+    if len(set(soundfonts)) != len(soundfonts) or not soundfonts:
+        raise DataError(f"data.soundfonts: {soundfonts} must name at least one soundfont, each once")
+    training = [s for s in soundfonts if s != heldout_soundfont]
+    if heldout_soundfont is not None and (heldout_soundfont not in soundfonts or not training):
+        raise DataError(
+            f"data.heldout_soundfont: {heldout_soundfont!r} must be one of data.soundfonts ({', '.join(soundfonts)}) "
+            "and leave at least one to train on"
+        )
+    if heldout_soundfont is not None and heldout_clips < 1:
+        raise DataError("data.heldout_clips_per_instrument must be at least 1 when data.heldout_soundfont is set")
+    jobs = []
+    for k, code in enumerate(instruments):
+        jobs += [(code, i, training[(i + k) % len(training)]) for i in range(clips_per_instrument)]
+        if heldout_soundfont is not None:
+            jobs += [(code, clips_per_instrument + j, heldout_soundfont) for j in range(heldout_clips)]
+    return jobs
 
 
 def render_embedded(
@@ -292,6 +404,9 @@ def render_embedded(
     clip_seconds: float = 3.0,
     silence_db: float = -60.0,
     overwrite: bool = False,
+    soundfonts: list[str] | tuple[str, ...] = DEFAULT_SOUNDFONTS,
+    heldout_soundfont: str | None = None,
+    heldout_clips: int = 0,
 ) -> pd.DataFrame:
     """Render the embedded dataset into ``out_dir`` (see the module doc); returns the manifest.
 
@@ -304,11 +419,16 @@ def render_embedded(
     for code in instruments:  # fail before rendering anything
         if code not in INSTRUMENTS:
             raise DataError(f"unknown instrument {code!r}; known codes: {', '.join(INSTRUMENTS)}")
+    jobs = clip_soundfonts(instruments, clips_per_instrument, list(soundfonts), heldout_soundfont, heldout_clips)
+    for font in soundfonts:
+        resolve_soundfont(font)
     rows = []
     with atomic_folder(out_dir) as tmp:
-        jobs = [(code, i) for code in instruments for i in range(clips_per_instrument)]
-        for code, i in tqdm(jobs, desc="render embedded dataset", unit="clip"):
-            wave, inst, meta = render_clip(code, i, seed, sample_rate, clip_seconds, silence_db)
+        for code, i, font in tqdm(jobs, desc="render embedded dataset", unit="clip"):
+            heldout = font == heldout_soundfont  # the instrument's own patch only: is it heard as the instrument?
+            wave, inst, meta = render_clip(
+                code, i, seed, sample_rate, clip_seconds, silence_db, soundfont=font, variants=not heldout
+            )
             genre = _genre(seed, i)
             name = format_name(code, genre, i + 1, 1, drums=None if genre == "cla" else "nod")
             rel = Path(IRMAS_FOLDER) / code / name
@@ -317,13 +437,24 @@ def render_embedded(
             midi.instruments.append(inst)
             (tmp / "midi" / code).mkdir(parents=True, exist_ok=True)
             midi.write(str(tmp / "midi" / code / (Path(name).stem + ".mid")))
-            rows.append({"path": rel.as_posix(), **meta})
-        manifest = pd.DataFrame(rows)
-        manifest.to_csv(tmp / "render.csv", index=False)
-    counts = manifest.groupby("kind").size().to_dict()
+            rows.append({"path": rel.as_posix(), **meta, "heldout": heldout})
+        manifest = pd.DataFrame(rows).sort_values("path", ignore_index=True)
+        manifest.to_csv(tmp / RENDER_CSV, index=False)
+    counts = manifest.groupby(["soundfont", "kind"]).size().to_dict()
     scores = manifest["score"].value_counts().to_dict() if len(manifest) else {}
     log.info("rendered %d clips (%s; scores: %s) into %s", len(manifest), counts, scores, out_dir)
     return manifest
+
+
+def heldout_clip_names(folder: str | Path) -> set[str]:
+    """File names of the clips ``render_embedded`` rendered from the held-out soundfont (``render.csv``)."""
+    path = Path(folder) / RENDER_CSV
+    if not path.is_file():
+        raise DataError(f"{path} does not exist; rerun the data stage (rule render_embedded)")
+    table = pd.read_csv(path)
+    if "heldout" not in table.columns:
+        raise DataError(f"{path} has no heldout column (rendered by an older difftone); delete {folder} and rerun")
+    return {Path(p).name for p in table.loc[table["heldout"].astype(bool), "path"]}
 
 
 def _genre(seed: int, index: int) -> str:
@@ -391,10 +522,16 @@ def duet_notes(
 
 
 def render_duet(
-    pair: tuple[str, str], index: int, seed: int, sample_rate: int, seconds: float, silence_db: float = -60.0
+    pair: tuple[str, str],
+    index: int,
+    seed: int,
+    sample_rate: int,
+    seconds: float,
+    silence_db: float = -60.0,
+    soundfont: str = DEFAULT_SOUNDFONTS[0],
 ) -> tuple[np.ndarray, list[pretty_midi.Instrument], dict]:
-    """Draw and render duet ``index`` of the instrument ``pair``: each part rendered alone, panned apart,
-    brought to the same peak and mixed; redrawn until the mix passes the strict silence check."""
+    """Draw and render duet ``index`` of the instrument ``pair`` from ``soundfont``: each part rendered alone,
+    panned apart, brought to the same peak and mixed; redrawn until the mix passes the strict silence check."""
     for code in pair:
         if INSTRUMENTS[code].gm_program is None or code not in PROFILES:
             raise DataError(
@@ -413,7 +550,7 @@ def render_duet(
             inst = pretty_midi.Instrument(program=INSTRUMENTS[code].gm_program, name=INSTRUMENTS[code].name)
             inst.notes = part
             parts.append(inst)
-            waves.append(audio.normalize_peak(synthesize(inst, sample_rate, seconds, pan), 0.5))
+            waves.append(audio.normalize_peak(synthesize(inst, sample_rate, seconds, pan, Rendition(soundfont)), 0.5))
         wave = audio.normalize_peak(waves[0] + waves[1], float(rng.uniform(0.5, 0.9)))
         try:
             audio.check_silence(
@@ -424,6 +561,7 @@ def render_duet(
             continue
         meta = {
             "instruments": " ".join(pair),
+            "soundfont": soundfont_name(soundfont),
             "kind": kind,
             "pitches": " | ".join(" ".join(str(p) for p in sorted({n.pitch for n in part})) for part in notes),
             "n_notes": sum(len(part) for part in notes),
@@ -443,9 +581,11 @@ def render_duets(
     clip_seconds: float = 3.0,
     silence_db: float = -60.0,
     overwrite: bool = False,
+    soundfonts: list[str] | tuple[str, ...] = DEFAULT_SOUNDFONTS,
 ) -> pd.DataFrame:
     """Render the duet section into ``out_dir`` (see the section's comment); returns the manifest
-    (also ``out_dir/duets.csv``). Written in a temporary folder that replaces ``out_dir`` at the end
+    (also ``out_dir/duets.csv``). Duet ``i`` of a pair is rendered from ``soundfonts[i % n]`` (the training
+    soundfonts: never the held-out one). Written in a temporary folder that replaces ``out_dir`` at the end
     (:func:`difftone.files.atomic_folder`)."""
     out_dir = Path(out_dir)
     pairs = [tuple(p) for p in pairs]
@@ -456,11 +596,15 @@ def render_duets(
             )
     if out_dir.exists() and not overwrite:
         raise DataError(f"{out_dir} already exists; delete it or pass overwrite=True")
+    soundfonts = list(soundfonts)
+    for font in soundfonts:
+        resolve_soundfont(font)
     rows = []
     with atomic_folder(out_dir) as tmp:
         jobs = [(p, i) for p in pairs for i in range(clips_per_pair)]
         for pair, i in tqdm(jobs, desc="render duets", unit="clip"):
-            wave, parts, meta = render_duet(pair, i, seed, sample_rate, clip_seconds, silence_db)
+            font = soundfonts[i % len(soundfonts)]
+            wave, parts, meta = render_duet(pair, i, seed, sample_rate, clip_seconds, silence_db, soundfont=font)
             name = f"{duet_name(pair)}_{i + 1:04d}"
             rel = Path(duet_name(pair)) / f"{name}.wav"
             audio.write(tmp / rel, wave, sample_rate)
@@ -469,7 +613,8 @@ def render_duets(
             (tmp / "midi" / duet_name(pair)).mkdir(parents=True, exist_ok=True)
             midi.write(str(tmp / "midi" / duet_name(pair) / f"{name}.mid"))
             rows.append({"path": rel.as_posix(), **meta})
-        manifest = pd.DataFrame(rows, columns=["path", "instruments", "kind", "pitches", "n_notes", "peak", "attempt"])
+        columns = ["path", "instruments", "soundfont", "kind", "pitches", "n_notes", "peak", "attempt"]
+        manifest = pd.DataFrame(rows, columns=columns).sort_values("path", ignore_index=True)
         manifest.to_csv(tmp / DUETS_CSV, index=False)
     log.info("rendered %d duet clips of %d pair(s) into %s", len(manifest), len(pairs), out_dir)
     return manifest

@@ -39,8 +39,9 @@ DEFINITIONS: dict[str, str] = {
     "distilled from the teacher (the step selector); non-distilled: the same student trained "
     "on labels only; judge: the independent judge of judge_acc.",
     "eval_set": "what the classifier was scored on: the held-out clips of the dataset split (irmas_* on the "
-    "real IRMAS, rendered clips on the embedded data) or <i>generated</i>, the source "
-    "generations labelled by their prompt's instrument.",
+    "real IRMAS, rendered clips on the embedded data), <i>heldout_soundfont</i> (embedded data: clips of a "
+    "soundfont that no classifier and no generator trained on, other scores, each instrument's own patch) or "
+    "<i>generated</i>, the source generations labelled by their prompt's instrument.",
     "accuracy": "top-1 accuracy (share of clips whose predicted instrument is the label).",
     "n": "how many items the row's numbers average over.",
     "selected_by": "the split that chose the training epoch (never the one scored).",

@@ -496,10 +496,18 @@ def _table1_section(table1, media: _Media, confusion_figures, config):
     note = ""
     if _get(config, "data", "source") == "embedded":
         df["eval_set"] = df["eval_set"].astype(str).str.replace(r"^irmas_", "embedded_", regex=True)
+        fonts = _get(config, "data", "soundfonts", default=[])
+        heldout = _get(config, "data", "heldout_soundfont")
         note = (
-            " On this run the clips are the embedded dataset's rendered clips, so the workflow's "
+            " On this run the clips are the embedded dataset's rendered clips (soundfonts: "
+            f"{esc(', '.join(str(f) for f in fonts))}), so the workflow's "
             "<code>irmas_*</code> sets are shown as <code>embedded_*</code>."
         )
+        if heldout and (df["eval_set"] == "heldout_soundfont").any():
+            note += (
+                f" <code>heldout_soundfont</code>: clips rendered from {esc(str(heldout))}, which no classifier "
+                "and no generator trained on (other scores; each instrument's own General MIDI patch)."
+            )
     n_inst = len(_get(config, "instruments", default=[]))
     chance = f" Chance is 1/{n_inst} = {1 / n_inst:.3f}." if n_inst else ""
     body = [
