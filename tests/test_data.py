@@ -550,3 +550,17 @@ def test_bad_clip_policy_error_fails_the_rule_naming_the_clip(tmp_path, irmas_di
     assert run.returncode != 0
     assert "[pia][cla]0009__1.wav: empty file" in run.stderr
     assert not (wd / "results/data/clips.csv").exists()
+
+
+def test_independent_check_set_plays_unseen_scores_with_each_instruments_own_patch(tmp_path):
+    from difftone.classifiers.independent import FIRST_INDEX, render_check_set
+
+    clips_csv = render_check_set(tmp_path / "check", "sf_GMbank", ["pia", "tru"], 2, sample_rate=22050)
+    table = pd.read_csv(clips_csv)
+    assert list(table["instrument"]) == ["pia", "pia", "tru", "tru"]
+    for path in table["path"]:
+        assert int(Path(path).stem) >= FIRST_INDEX and sf.info(path).samplerate == 22050
+        midi_free = audio.load(path)[0]
+        audio.check_silence(midi_free, 22050, path, silence_db=-60.0, max_silent_fraction=0.0)
+    with pytest.raises(DataError, match="--soundfont"):
+        render_check_set(tmp_path / "bad", str(tmp_path / "missing.sf2"), ["pia"], 1)

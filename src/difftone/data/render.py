@@ -258,7 +258,8 @@ def synthesize(
             "conda: fluidsynth) or use data.source: irmas"
         ) from None
     rendition = rendition or Rendition(DEFAULT_SOUNDFONTS[0])
-    path = resolve_soundfont(rendition.soundfont)
+    # which soundfonts a dataset may use is render_embedded's rule (FluidR3 kept aside), not the synthesizer's
+    path = resolve_soundfont(rendition.soundfont, allow_independent=True)
     # a new synthesizer per clip, so that no clip hears the reverb of the one before; dynamic sample loading
     # decompresses only the program played (loading MuseScore_General_Lite whole takes 2.5 s, this 10 ms)
     synth = fluidsynth.Synth(samplerate=float(sample_rate), **{"synth.dynamic-sample-loading": 1})
