@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 EPOCHS = {"epochs": 2, "patience": 2, "batch_size": 4}
 TINY = {
     "instruments": ["pia", "vio"],
-    "data": {"clips_per_instrument": 5},
+    "data": {"clips_per_instrument": 5, "heldout_clips_per_instrument": 2},
     "model": {"spec": "tiny", "steps": 4, "duration": 1.0},
     "prompts": {"n_per_instrument": 1, "source": "offline"},
     "sweep": {"steps": []},
@@ -50,10 +50,12 @@ def _planned(wf: Workflow, override: dict) -> set[str]:
 
 def test_workflow_writes_table1_and_checkpoints(workdir):
     table = pd.read_csv(workdir / TARGET)
-    assert list(table["classifier"]) == ["teacher"] * 2 + ["distilled"] * 2 + ["non-distilled"] * 2 + ["judge"] * 2
-    assert list(table["eval_set"]) == ["irmas_test", "generated"] * 4 and (table["n"] > 0).all()
+    assert list(table["classifier"]) == ["teacher"] * 3 + ["distilled"] * 3 + ["non-distilled"] * 3 + ["judge"] * 3
+    assert list(table["eval_set"]) == ["irmas_test", "heldout_soundfont", "generated"] * 4 and (table["n"] > 0).all()
+    # every classifier is scored on the held-out soundfont's clips (2 per instrument), which none trained on
+    assert (table.loc[table["eval_set"] == "heldout_soundfont", "n"] == 4).all()
     # the epoch of the trained classifiers is chosen on the validation split; the judge trains fixed iterations
-    assert list(table["selected_by"]) == ["val"] * 6 + ["none (fixed iterations)"] * 2
+    assert list(table["selected_by"]) == ["val"] * 9 + ["none (fixed iterations)"] * 3
     for name in ("teacher", "student", "distilled", "non-distilled"):
         assert (workdir / "results" / "classifiers" / name / "model.safetensors").is_file()
     log = (workdir / "logs" / "classifiers" / "train_teacher.log").read_text()

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 EPOCHS = {"epochs": 2, "patience": 2, "batch_size": 4}
 TINY = {
     "instruments": ["pia", "vio", "flu"],
-    "data": {"clips_per_instrument": 5},
+    "data": {"clips_per_instrument": 5, "heldout_clips_per_instrument": 2},
     "model": {"spec": "tiny", "steps": 6, "duration": 1.0},
     "prompts": {"n_per_instrument": 2, "source": "offline"},
     # 4 sources per instrument (1 tuning, 3 test); generation jobs pia-vio and flu, linked into results/sources/<code>
