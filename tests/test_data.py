@@ -49,7 +49,14 @@ HELDOUT, N_HELDOUT = "MuseScore_General_Lite", 2
 def rendered(tmp_path_factory):
     out = tmp_path_factory.mktemp("render") / "embedded"
     manifest = render_embedded(
-        out, RENDERED, N_CLIPS, seed=0, soundfonts=FONTS, heldout_soundfont=HELDOUT, heldout_clips=N_HELDOUT
+        out,
+        RENDERED,
+        N_CLIPS,
+        seed=0,
+        soundfonts=FONTS,
+        heldout_soundfont=HELDOUT,
+        heldout_clips=N_HELDOUT,
+        patch_variants=True,
     )
     return out, manifest
 

@@ -29,6 +29,7 @@ rule render_embedded:
         soundfonts=config["data"]["soundfonts"],
         heldout_soundfont=config["data"]["heldout_soundfont"],
         heldout_clips=config["data"]["heldout_clips_per_instrument"],
+        patch_variants=config["data"]["patch_variants"],
         seed=config["data"]["render_seed"],
         sample_rate=config["data"]["sample_rate"],
         clip_seconds=config["data"]["clip_seconds"],

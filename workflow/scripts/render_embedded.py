@@ -16,4 +16,5 @@ with rule_logging(snakemake):
         soundfonts=list(p.soundfonts),
         heldout_soundfont=p.heldout_soundfont,
         heldout_clips=p.heldout_clips,
+        patch_variants=p.patch_variants,
     )

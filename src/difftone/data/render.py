@@ -96,9 +96,11 @@ DOUBLE_STOP_INTERVALS = (3, 4, 5, 7, 8, 9)
 HOLD = 0.5  # seconds a final note is held past the clip's end (it is cut, never released)
 MAX_ATTEMPTS = 20
 OCTAVE_RETRIES = (0, -12, -24)  # semitones the shared score is moved when it fails the silence check
-# The General MIDI programs a training clip draws its patch from: the instrument's own (instruments.py's
-# gm_program, first; the held-out soundfont plays only it) and the same instrument's other GM patches, so
-# that a soundfont gives several renditions of it (a steel and a nylon guitar, four organs, four saxophones).
+# The General MIDI programs a training clip draws its patch from with data.patch_variants: the instrument's own
+# (instruments.py's gm_program, first; the held-out soundfont plays only it) and the same instrument's other
+# GM patches, so that a soundfont gives several renditions of it (a steel and a nylon guitar, four organs...).
+# Off by default: with them the demo generator's prompt adherence fell from 100% to 50% at 700 steps
+# (docs/results.md).
 PROGRAMS = {
     "cel": (42,),  # cello
     "cla": (71,),  # clarinet
@@ -408,8 +410,10 @@ def render_embedded(
     soundfonts: list[str] | tuple[str, ...] = DEFAULT_SOUNDFONTS,
     heldout_soundfont: str | None = None,
     heldout_clips: int = 0,
+    patch_variants: bool = False,
 ) -> pd.DataFrame:
     """Render the embedded dataset into ``out_dir`` (see the module doc); returns the manifest.
+    ``patch_variants``: training clips also draw the instrument's other GM patches (:data:`PROGRAMS`).
 
     Everything is written in a temporary folder beside ``out_dir`` that replaces it at the end
     (:func:`difftone.files.atomic_folder`), so a failed render keeps an older ``out_dir``.
@@ -428,7 +432,7 @@ def render_embedded(
         for code, i, font in tqdm(jobs, desc="render embedded dataset", unit="clip"):
             heldout = font == heldout_soundfont  # the instrument's own patch only: is it heard as the instrument?
             wave, inst, meta = render_clip(
-                code, i, seed, sample_rate, clip_seconds, silence_db, soundfont=font, variants=not heldout
+                code, i, seed, sample_rate, clip_seconds, silence_db, soundfont=font, variants=patch_variants and not heldout
             )
             genre = _genre(seed, i)
             name = format_name(code, genre, i + 1, 1, drums=None if genre == "cla" else "nod")
