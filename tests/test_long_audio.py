@@ -378,3 +378,37 @@ def test_load_recording_without_a_limit_refuses_more_than_one_window(tmp_path):
     with pytest.raises(AudioError, match="longer than the model's window"):
         load_recording(path, load_backbone("demo"))
     assert load_recording(path, load_backbone("demo"), max_seconds=10).samples == 4 * 44100
+
+
+# -- on the tiny model ------------------------------------------------------------------------------------
+def test_a_passage_of_one_full_window_keeps_every_sample_on_the_tiny_model(tmp_path):
+    """The tiny model's usable window (255 hops: 522240 samples) is a sample count that a duration in seconds
+    does not give back by truncation (522240 / 44100 * 44100 = 522239.99...): the one window around a short
+    passage must still decode to its whole span, and the passage edit keep the input's length."""
+    backbone = load_backbone("tiny")
+    editor = Editor(backbone, progress=False)
+    usable = (backbone.window_frames - 1) * backbone.hop_length
+    path = tmp_path / "in.wav"
+    sf.write(path, sustained(15.0, 44100).T, 44100, subtype="PCM_16")
+    rec = load_recording(path, backbone, max_seconds=600)
+    result = edit_recording(
+        editor,
+        rec,
+        PROMPT,
+        "pia",
+        ["vio"],
+        "fixed:1",
+        LongSettings(),
+        steps=2,
+        source_guidance=3.0,
+        target_guidance=1.5,
+        start=6.0,
+        end=8.0,
+    )
+    assert result.inverted.spans[-1][1] - result.inverted.spans[0][0] == usable  # one window, the usable span
+    assert len(result.inverted.spans) == 1
+    original, _ = sf.read(path, dtype="float64", always_2d=True)
+    assert result.outputs[0].shape == original.T.shape
+    lo, hi = result.inverted.passage.outer
+    assert np.array_equal(result.outputs[0][:, :lo], original.T[:, :lo])
+    assert np.array_equal(result.outputs[0][:, hi:], original.T[:, hi:])
