@@ -27,6 +27,7 @@ from difftone.engine import Editor
 from difftone.long_audio import (
     LongSettings,
     PassageError,
+    SharedInversions,
     check_passage,
     common_step,
     crossfade_gains,
@@ -169,6 +170,48 @@ def edited(demo, long_file):
         source_guidance=3.0,
         target_guidance=1.5,
     )
+
+
+def test_edits_sharing_one_inversion_are_bit_for_bit_those_of_their_own_inversions(demo, edited):
+    """Two edits of the same windows share one inversion (each with its target guidance and strategy); a
+    passage, whose windows differ, inverts its own: every result equals that of an inversion of its own."""
+    backbone, editor = demo
+    rec, alone = edited  # midpoint at target guidance 1.5, inverted on its own
+
+    def run(strategy, guidance, inversions=None, recording=rec, **passage):
+        return edit_recording(
+            editor,
+            recording,
+            PROMPT,
+            "pia",
+            ["vio"],
+            strategy,
+            LongSettings(),
+            steps=STEPS,
+            source_guidance=3.0,
+            target_guidance=guidance,
+            inversions=inversions,
+            **passage,
+        )
+
+    shared = SharedInversions(editor, rec)
+    nfe0 = editor.nfe
+    first, second = run("midpoint", 1.5, shared), run("fixed:1", 12.0, shared)
+    passage = run("fixed:1", 12.0, shared, start=3.0, end=5.0)
+    assert (first.inverted_here, second.inverted_here, passage.inverted_here) == (True, False, True)
+    edits_nfe = sum(r.edits[0].nfe for r in (first, second, passage))
+    assert editor.nfe - nfe0 == first.nfe_inversion + passage.nfe_inversion + edits_nfe  # two inversions, not three
+    assert second.nfe_inversion == first.nfe_inversion == 3 * STEPS
+    own_second, own_passage = run("fixed:1", 12.0), run("fixed:1", 12.0, start=3.0, end=5.0)
+    for got, own in [(first, alone), (second, own_second), (passage, own_passage)]:
+        assert got.inverted.spans == own.inverted.spans
+        assert got.edits[0].swap_step == own.edits[0].swap_step and got.edits[0].nfe == own.edits[0].nfe
+        assert np.array_equal(got.outputs[0], own.outputs[0]) and np.array_equal(got.reconstruction, own.reconstruction)
+    low = run("fixed:1", 1.5, shared)  # the shared windows at another target guidance: another edit
+    assert not low.inverted_here and not np.allclose(low.outputs[0], second.outputs[0], atol=1e-3)
+    assert len(passage.inverted.spans) < len(first.inverted.spans)
+    with pytest.raises(ValueError, match="shared inversions are of"):
+        run("fixed:1", 1.5, shared, recording=load_recording(rec.path, backbone, max_seconds=600))
 
 
 def _frames(wave: np.ndarray, frame: int = 2048, hop: int = 512):
@@ -378,3 +421,37 @@ def test_load_recording_without_a_limit_refuses_more_than_one_window(tmp_path):
     with pytest.raises(AudioError, match="longer than the model's window"):
         load_recording(path, load_backbone("demo"))
     assert load_recording(path, load_backbone("demo"), max_seconds=10).samples == 4 * 44100
+
+
+# -- on the tiny model ------------------------------------------------------------------------------------
+def test_a_passage_of_one_full_window_keeps_every_sample_on_the_tiny_model(tmp_path):
+    """The tiny model's usable window (255 hops: 522240 samples) is a sample count that a duration in seconds
+    does not give back by truncation (522240 / 44100 * 44100 = 522239.99...): the one window around a short
+    passage must still decode to its whole span, and the passage edit keep the input's length."""
+    backbone = load_backbone("tiny")
+    editor = Editor(backbone, progress=False)
+    usable = (backbone.window_frames - 1) * backbone.hop_length
+    path = tmp_path / "in.wav"
+    sf.write(path, sustained(15.0, 44100).T, 44100, subtype="PCM_16")
+    rec = load_recording(path, backbone, max_seconds=600)
+    result = edit_recording(
+        editor,
+        rec,
+        PROMPT,
+        "pia",
+        ["vio"],
+        "fixed:1",
+        LongSettings(),
+        steps=2,
+        source_guidance=3.0,
+        target_guidance=1.5,
+        start=6.0,
+        end=8.0,
+    )
+    assert result.inverted.spans[-1][1] - result.inverted.spans[0][0] == usable  # one window, the usable span
+    assert len(result.inverted.spans) == 1
+    original, _ = sf.read(path, dtype="float64", always_2d=True)
+    assert result.outputs[0].shape == original.T.shape
+    lo, hi = result.inverted.passage.outer
+    assert np.array_equal(result.outputs[0][:, :lo], original.T[:, :lo])
+    assert np.array_equal(result.outputs[0][:, hi:], original.T[:, hi:])

@@ -81,8 +81,9 @@ def test_long_and_passage_rows_write_the_tables_layout_and_the_passage_keeps_the
         [(c, p) for c, pitch in (("pia", 220.0), ("vio", 330.0)) for p in _clips(tmp_path, c, pitch)],
         columns=["instrument", "path"],
     )
+    zeta = {"edit_from": 0.5, "source_guidance": 3.0, "target_guidance": 12.0}
     rows = long_rows(
-        table4_rows(["difftone"], STEPS, 3.0, 1.5, None), {"strategies": ["difftone"], "passage": ["difftone"]}
+        table4_rows(["difftone"], STEPS, 3.0, 1.5, zeta), {"strategies": ["difftone", "zeta"], "passage": ["difftone"]}
     )
     options = {slug: EditOptions() for slug in rows}
     swaps = edit_long(
@@ -96,7 +97,7 @@ def test_long_and_passage_rows_write_the_tables_layout_and_the_passage_keeps_the
         options=options,
         steps=STEPS,
     )
-    assert set(swaps) == {"long-difftone", "passage-difftone"}
+    assert set(swaps) == {"long-difftone", "long-zeta", "passage-difftone"}
     total = int(3 * CLIP_SECONDS * 44100)
     for slug in rows:
         sources = tmp_path / "sources" / slug
@@ -114,7 +115,10 @@ def test_long_and_passage_rows_write_the_tables_layout_and_the_passage_keeps_the
         assert sr == 44100 and len(edit) == total
         nfe = json.loads((tmp_path / "edits" / slug / "nfe.json").read_text())
         assert nfe["edits"] == 2 and nfe["sources"] == 2 and nfe["nfe"] > 0
-        if slug == "long-difftone":
+        assert nfe["nfe"] == swaps[slug]["nfe"].sum()  # the edits' NFE: the inversion's is not counted
+        # zeta's row inverts the same windows at the same source guidance as difftone's: it shares that inversion
+        assert info["inversion_shared"] == (slug == "long-zeta") and info["nfe_inversion"] > 0
+        if rows[slug]["kind"] == "long":
             assert len(info["windows"]) == 3 and info["passage"] is None
         else:  # the middle clip [2, 4) s, fades of 0.1 s: the input's samples outside [1.9, 4.1) s
             lo, hi = int(round(1.9 * 44100)), int(round(4.1 * 44100))

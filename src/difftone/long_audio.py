@@ -285,15 +285,47 @@ class InvertedWindows:
     spans: list[tuple[int, int]]
     trajectories: list = field(default_factory=list)
     passage: Passage | None = None
+    nfe: int = 0  # of the inversion (counted once, however many edits use it)
 
     @property
     def span(self) -> tuple[int, int]:
         return self.spans[0][0], self.spans[-1][1]
 
+    def reuse(self, target_guidance_scale: float | None, passage: Passage | None) -> InvertedWindows:
+        """These inverted windows for another edit of the same spans: its target guidance (stored on each
+        trajectory, read only by the resumed steps) and its passage (read only by the splice)."""
+        import dataclasses
+
+        g = None if target_guidance_scale is None else float(target_guidance_scale)
+        trajs = [dataclasses.replace(t, target_guidance_scale=g) for t in self.trajectories]
+        return dataclasses.replace(self, trajectories=trajs, passage=passage)
+
     def cache_bytes(self) -> int:
         """Host memory of one window's trajectory cache (latents, x0_hat, noise maps) and decoded audio."""
         t = self.trajectories[0]
         return sum(int(x.numel() * x.element_size()) for x in (t.latents, t.x0_hat, t.noise, t.audio))
+
+
+def window_spans(backbone, recording, settings: LongSettings, passage: Passage | None = None) -> list[tuple[int, int]]:
+    """Model-rate ``(start, stop)`` spans of ``recording.wave`` whose windows :func:`invert_windows` inverts:
+    the whole recording's, or those around ``passage``. AudioError when the overlap exceeds half a window."""
+    window = int(backbone.window_frames) * int(backbone.hop_length)
+    usable = window - int(backbone.hop_length)  # the window's last latent frame is not used (module doc)
+    total = int(recording.wave.shape[1])
+    overlap = overlap_samples(settings.window_overlap, backbone)
+    if overlap * 2 > window:
+        raise AudioError(
+            recording.path,
+            f"real_audio.window_overlap {settings.window_overlap} s is "
+            f"{overlap / backbone.sample_rate:.2f} s on this model, more than half its "
+            f"window of {window / backbone.sample_rate:.2f} s: lower it",
+        )
+    a, b = (
+        (0, total)
+        if passage is None
+        else span_for(passage, recording.sample_rate, backbone.sample_rate, total, usable, overlap)
+    )
+    return [(a + s, a + e) for s, e in plan_windows(b - a, usable, overlap)]
 
 
 def invert_windows(
@@ -314,22 +346,9 @@ def invert_windows(
 
     backbone = editor.backbone
     window = int(backbone.window_frames) * int(backbone.hop_length)
-    usable = window - int(backbone.hop_length)  # the window's last latent frame is not used (module doc)
-    total = int(recording.wave.shape[1])
     overlap = overlap_samples(settings.window_overlap, backbone)
-    if overlap * 2 > window:
-        raise AudioError(
-            recording.path,
-            f"real_audio.window_overlap {settings.window_overlap} s is "
-            f"{overlap / backbone.sample_rate:.2f} s on this model, more than half its "
-            f"window of {window / backbone.sample_rate:.2f} s: lower it",
-        )
-    a, b = (
-        (0, total)
-        if passage is None
-        else span_for(passage, recording.sample_rate, backbone.sample_rate, total, usable, overlap)
-    )
-    spans = [(a + s, a + e) for s, e in plan_windows(b - a, usable, overlap)]
+    spans = window_spans(backbone, recording, settings, passage)
+    nfe0 = editor.nfe
     padded = np.pad(recording.wave, ((0, 0), (0, window)))  # a window reads past the file's end: silence
     out = InvertedWindows(recording, prompt, spans, passage=passage)
     batch = max(1, int(settings.batch_windows))
@@ -354,6 +373,7 @@ def invert_windows(
             target_guidance_scale=target_guidance_scale,
             recordings=[{**recording.info(), "window": [s, e]} for s, e in chunk],
         )
+    out.nfe = editor.nfe - nfe0
     log.info(
         "inverted %d window(s) of %s (overlap %d samples at %d Hz): %.1f MB of cache per window",
         len(spans),
@@ -363,6 +383,50 @@ def invert_windows(
         out.cache_bytes() / 2**20,
     )
     return out
+
+
+class SharedInversions:
+    """The inversions of one recording by one editor, shared by its edits (:func:`edit_recording`
+    ``inversions=``): edits whose windows (the same spans) are inverted with the same prompt, steps, source
+    guidance, seed and ``batch_windows`` use one inversion, each with its own target guidance and passage
+    (:meth:`InvertedWindows.reuse`): bit for bit what a separate inversion gives, since the windows go
+    through the same batches. Windows are shared only as a whole set: a passage whose windows differ from the
+    file's is inverted on its own, as alone (a window in another batch may round differently)."""
+
+    def __init__(self, editor, recording):
+        self.editor, self.recording = editor, recording
+        self._done: dict[tuple, InvertedWindows] = {}
+
+    def get(
+        self,
+        prompt: str,
+        steps: int,
+        guidance_scale: float,
+        settings: LongSettings,
+        *,
+        seed: int = 0,
+        target_guidance_scale: float | None = None,
+        passage: Passage | None = None,
+    ) -> tuple[InvertedWindows, bool]:
+        """The inverted windows for one edit and whether they were inverted by this call (False: shared)."""
+        spans = window_spans(self.editor.backbone, self.recording, settings, passage)
+        key = (prompt, int(steps), float(guidance_scale), int(seed), max(1, int(settings.batch_windows)), tuple(spans))
+        done = self._done.get(key)
+        if done is not None:
+            log.info("%s: the inversion of its %d window(s) is shared", self.recording.path, len(spans))
+            return done.reuse(target_guidance_scale, passage), False
+        done = self._done[key] = invert_windows(
+            self.editor,
+            self.recording,
+            prompt,
+            steps,
+            guidance_scale,
+            settings,
+            seed=seed,
+            target_guidance_scale=target_guidance_scale,
+            passage=passage,
+        )
+        return done, True
 
 
 @dataclass
@@ -519,7 +583,8 @@ class RecordingResult:
     outputs: list[np.ndarray | None]
     sample_rate: int
     subtype: str  # of the written files (output_subtype of the input's)
-    nfe_inversion: int
+    nfe_inversion: int  # of the inversion these edits resume, counted once: by the edit that ran it
+    inverted_here: bool = True  # False: the inversion was shared (edit_recording's inversions=)
 
     def info(self) -> dict:
         """What the JSON records: the windows, their spans (model-rate samples) and the passage."""
@@ -550,30 +615,26 @@ def edit_recording(
     end: float | None = None,
     options: EditOptions | None = None,
     item: str = "",
+    inversions: SharedInversions | None = None,
 ) -> RecordingResult:
     """Invert ``recording`` (:func:`difftone.real_audio.load_recording` with ``max_seconds``) window by window
     and edit it into ``targets`` at one step (module doc); ``start``/``end`` (seconds): only that passage,
     checked before any model call. ``seed``: the inversion's noise; ``options`` (its own ``seed``: the
-    strategies' random streams) and ``item``: as :func:`difftone.engine.edit`."""
+    strategies' random streams) and ``item``: as :func:`difftone.engine.edit`. ``inversions``: of this
+    recording and editor, shared with other edits of it (the same result as an inversion of its own)."""
     info = audio.info(recording.path)
     passage = check_passage(
         recording.path, start, end, recording.duration, recording.sample_rate, settings.passage_fade
     )
     original = read_exact(recording.path)[0] if passage is not None else None
     rate = editor.backbone.sample_rate
-    nfe0 = editor.nfe
-    inverted = invert_windows(
-        editor,
-        recording,
-        prompt,
-        steps,
-        source_guidance,
-        settings,
-        seed=seed,
-        target_guidance_scale=target_guidance,
-        passage=passage,
+    if inversions is None:
+        inversions = SharedInversions(editor, recording)
+    elif inversions.recording is not recording or inversions.editor is not editor:
+        raise ValueError(f"the shared inversions are of {inversions.recording.path}, not of {recording.path}")
+    inverted, inverted_here = inversions.get(
+        prompt, steps, source_guidance, settings, seed=seed, target_guidance_scale=target_guidance, passage=passage
     )
-    nfe_inversion = editor.nfe - nfe0
     edits = edit_windows(editor, inverted, source, targets, strategy, settings, options, item=item)
     return RecordingResult(
         inverted=inverted,
@@ -582,7 +643,8 @@ def edit_recording(
         outputs=[None if e.audio is None else to_file(e.audio, inverted, rate, original) for e in edits],
         sample_rate=recording.sample_rate,
         subtype=output_subtype(info.subtype),
-        nfe_inversion=nfe_inversion,
+        nfe_inversion=inverted.nfe,
+        inverted_here=inverted_here,
     )
 
 

@@ -100,7 +100,8 @@ if LONG_ROWS:
         conda:
             "../../envs/difftone.yaml"
         resources:
-            # each row inverts its windows (about one per joined clip, plus one) and resumes them per target
+            # each recording's windows (about one per joined clip, plus one) inverted per row (an upper bound:
+            # rows of one source guidance share them) and resumed per row and target
             **gpu_resources(
                 seconds=denoise_seconds(long_windows())
                 + batched_edit_seconds(long_windows() * (len(INSTRUMENTS) - 1))

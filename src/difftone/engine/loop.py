@@ -48,7 +48,7 @@ from tqdm.auto import tqdm
 
 from difftone.engine.hooks import ClassifierHook, StepHook
 from difftone.engine.trajectory import Trajectory
-from difftone.models.backbone import Backbone, Conditioning, Prediction, Schedule
+from difftone.models.backbone import Backbone, Conditioning, Prediction, Schedule, samples_in
 from difftone.models.sao import make_noise_sampler, noise_bounds  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
@@ -167,9 +167,9 @@ class Editor:
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor, duration: float) -> torch.Tensor:
-        """Latents of the whole window -> audio ``[B, ch, int(duration * sr)]`` (float32, CPU)."""
+        """Latents of the whole window -> audio ``[B, ch, samples_in(duration, sr)]`` (float32, CPU)."""
         audio = self.backbone.decode(latents)
-        return audio[:, :, : int(duration * self.backbone.sample_rate)].float().cpu()
+        return audio[:, :, : samples_in(duration, self.backbone.sample_rate)].float().cpu()
 
     def predict(
         self, latents: torch.Tensor, step: int, schedule: Schedule, cond: Conditioning, guidance_scale: float

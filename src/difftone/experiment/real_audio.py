@@ -256,22 +256,25 @@ def edit_long(
     """Table IV's long rows (:func:`difftone.experiment.table4.long_rows`): per instrument, its first
     ``real_audio.long.clips`` recordings (``recordings``: :func:`collect_recordings`) joined into one file, then
     :func:`difftone.long_audio.edit_recording` of it into every other instrument: the whole file (kind
-    ``long``) or the middle clip only (``passage``), per row with its strategy and guidance.
+    ``long``) or the middle clip only (``passage``), per row with its strategy and guidance. The rows that
+    invert the same windows with the same source guidance share one inversion per recording
+    (:class:`difftone.long_audio.SharedInversions`: the edits are those of separate inversions, bit for bit).
 
     Writes the layout of the other rows, so that the scoring and the table read them unchanged: the sources
     folder ``sources_root/<row sources>/`` (``<code>/items.csv``; ``<code>/<item>/input.wav``, the joined clips;
     ``source.wav``, the windowed round trip at the input's rate and length; ``edit.json``, the windows and
     the passage; ``split.csv``: every item a test item) and the edits ``edits_root/<slug>/<pair>/{<item>.wav,
     swaps.csv}``, ``nfe.json`` (the inversion's NFE not counted, as for the other rows; its denoiser calls
-    are). ``options``: slug -> its
-    :class:`~difftone.engine.EditOptions`. Returns each row's swaps."""
+    are, in the row that ran it). ``options``: slug -> its :class:`~difftone.engine.EditOptions`. Returns each
+    row's swaps."""
+    import contextlib
     import dataclasses
     import json
 
     from difftone.classifiers import load_latent_classifier
     from difftone.engine import Editor, strategy_spec
-    from difftone.experiment.items import SWAP_COLUMNS, pair_name
-    from difftone.long_audio import LongSettings, edit_recording, write_exact
+    from difftone.experiment.items import pair_name
+    from difftone.long_audio import LongSettings, SharedInversions, edit_recording, write_exact
     from difftone.models import ModelSettings
     from difftone.real_audio import load_recording, source_prompt
 
@@ -289,30 +292,39 @@ def edit_long(
     editor = Editor(backbone, classifier=latent, progress=False)
     settings = LongSettings.from_config(real_audio)
     sources_root, edits_root = Path(sources_root), Path(edits_root)
-    out: dict[str, pd.DataFrame] = {}
+    row_options = {}
     for slug, row in rows.items():
-        opts = options[slug]
+        row_options[slug] = options[slug]
         if strategy_spec(row["strategy"]).probe_classifier:
-            opts = dataclasses.replace(opts, probe_classifier=latent)
-        nfe0, calls0, items, swaps = editor.nfe, editor.calls, [], {}
-        with atomic_folder(sources_root / row["sources"]) as tmp:
-            for source in tqdm(instruments, desc=f"long {slug}", unit="recording"):
-                paths = list(recordings.loc[recordings["instrument"] == source, "path"].head(clips))
-                item = f"{source}-long"
-                folder = tmp / source / item
+            row_options[slug] = dataclasses.replace(options[slug], probe_classifier=latent)
+    items = {slug: [] for slug in rows}
+    swaps: dict[str, dict] = {slug: {} for slug in rows}
+    nfe = {slug: 0 for slug in rows}  # the edits' (the table's NFE per edit, as for the other rows)
+    calls = {slug: 0 for slug in rows}  # every denoiser call, a shared inversion's in the row that ran it
+    with contextlib.ExitStack() as stack:
+        tmps = {slug: stack.enter_context(atomic_folder(sources_root / row["sources"])) for slug, row in rows.items()}
+        for source in tqdm(instruments, desc="long recordings", unit="recording"):
+            paths = list(recordings.loc[recordings["instrument"] == source, "path"].head(clips))
+            item = f"{source}-long"
+            prompt = source_prompt(resolve(source).name, None, real_audio["source_prompt"])
+            targets = [t for t in instruments if t != source]
+            rec = inversions = None
+            for slug, row in rows.items():
+                folder = tmps[slug] / source / item
                 bounds = join_clips(paths, folder / "input.wav")
+                if rec is None:  # one recording for every row, its inversions shared where they are the same
+                    rec = load_recording(
+                        folder / "input.wav",
+                        backbone,
+                        peak=real_audio["peak"],
+                        silence_db=real_audio["silence_db"],
+                        max_silent_fraction=real_audio["max_silent_fraction"],
+                        max_seconds=real_audio["max_seconds"],
+                    )
+                    inversions = SharedInversions(editor, rec)
                 middle = bounds[len(bounds) // 2]
                 start, end = middle if row["kind"] == "passage" else (None, None)
-                rec = load_recording(
-                    folder / "input.wav",
-                    backbone,
-                    peak=real_audio["peak"],
-                    silence_db=real_audio["silence_db"],
-                    max_silent_fraction=real_audio["max_silent_fraction"],
-                    max_seconds=real_audio["max_seconds"],
-                )
-                prompt = source_prompt(resolve(source).name, None, real_audio["source_prompt"])
-                targets = [t for t in instruments if t != source]
+                nfe0, calls0 = editor.nfe, editor.calls
                 result = edit_recording(
                     editor,
                     rec,
@@ -327,11 +339,12 @@ def edit_long(
                     seed=int(real_audio["seed"]),
                     start=start,
                     end=end,
-                    options=opts,
+                    options=row_options[slug],
                     item=item,
+                    inversions=inversions,
                 )
-                nfe_inversion = result.nfe_inversion
-                nfe0 += nfe_inversion  # the table's NFE per edit counts the edits only, as for the other rows
+                nfe[slug] += editor.nfe - nfe0 - (result.nfe_inversion if result.inverted_here else 0)
+                calls[slug] += editor.calls - calls0
                 write_exact(folder / "source.wav", result.reconstruction, result.sample_rate, result.subtype)
                 (folder / "edit.json").write_text(
                     json.dumps(
@@ -339,7 +352,8 @@ def edit_long(
                             **result.info(),
                             "clips": paths,
                             "clip_seconds": bounds,
-                            "nfe_inversion": nfe_inversion,
+                            "nfe_inversion": result.nfe_inversion,
+                            "inversion_shared": not result.inverted_here,
                             "steps": {e.target: e.windows for e in result.edits},
                         },
                         indent=1,
@@ -347,7 +361,7 @@ def edit_long(
                     )
                     + "\n"
                 )
-                items.append(
+                items[slug].append(
                     {
                         "item": item,
                         "instrument": source,
@@ -372,7 +386,7 @@ def edit_long(
                             result.sample_rate,
                             result.subtype,
                         )
-                    swaps.setdefault((source, edit.target), []).append(
+                    swaps[slug].setdefault((source, edit.target), []).append(
                         {
                             "item": item,
                             "prompt_index": 0,
@@ -389,25 +403,37 @@ def edit_long(
                             "trace": "",
                         }
                     )
-            df = pd.DataFrame(items, columns=[*SOURCE_COLUMNS, "recording", "passage"])
+        for slug, tmp in tmps.items():
+            df = pd.DataFrame(items[slug], columns=[*SOURCE_COLUMNS, "recording", "passage"])
             for code, group in df.groupby("instrument"):
                 group.to_csv(tmp / code / "items.csv", index=False)
             df.assign(part="test")[SPLIT_COLUMNS].to_csv(tmp / "split.csv", index=False)
-        frames = []
-        for (source, target), records in swaps.items():
-            table = pd.DataFrame(records, columns=SWAP_COLUMNS)
-            (edits_root / slug / pair_name(source, target)).mkdir(parents=True, exist_ok=True)
-            table.to_csv(edits_root / slug / pair_name(source, target) / "swaps.csv", index=False)
-            frames.append(table.assign(source=source, target=target))
-        nfe = {
-            "strategy": row["strategy"],
-            "sources": len(items),
-            "edits": sum(len(r) for r in swaps.values()),
-            "nfe": editor.nfe - nfe0,
-            "probe_nfe": int(sum(r["probe_nfe"] for v in swaps.values() for r in v)),
-            "denoiser_calls": editor.calls - calls0,
-        }
-        (edits_root / slug / "nfe.json").write_text(json.dumps(nfe, indent=1) + "\n")
-        log.info("%s: %d edits of %d joined recordings, %d NFE", slug, nfe["edits"], len(items), nfe["nfe"])
-        out[slug] = pd.concat(frames, ignore_index=True)
+    out: dict[str, pd.DataFrame] = {}
+    for slug, row in rows.items():
+        out[slug] = _write_long_row(edits_root / slug, row, len(items[slug]), swaps[slug], nfe[slug], calls[slug])
     return out
+
+
+def _write_long_row(folder: Path, row: Mapping, sources: int, swaps: Mapping, nfe: int, calls: int) -> pd.DataFrame:
+    """One long row's ``<pair>/swaps.csv`` and ``nfe.json`` under ``folder``; returns its swaps."""
+    import json
+
+    from difftone.experiment.items import SWAP_COLUMNS, pair_name
+
+    frames = []
+    for (source, target), records in swaps.items():
+        table = pd.DataFrame(records, columns=SWAP_COLUMNS)
+        (folder / pair_name(source, target)).mkdir(parents=True, exist_ok=True)
+        table.to_csv(folder / pair_name(source, target) / "swaps.csv", index=False)
+        frames.append(table.assign(source=source, target=target))
+    counts = {
+        "strategy": row["strategy"],
+        "sources": sources,
+        "edits": sum(len(r) for r in swaps.values()),
+        "nfe": nfe,
+        "probe_nfe": int(sum(r["probe_nfe"] for v in swaps.values() for r in v)),
+        "denoiser_calls": calls,
+    }
+    (folder / "nfe.json").write_text(json.dumps(counts, indent=1) + "\n")
+    log.info("%s: %d edits of %d joined recordings, %d NFE", folder.name, counts["edits"], sources, nfe)
+    return pd.concat(frames, ignore_index=True)

@@ -56,6 +56,7 @@ Contracts an implementation must keep:
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Protocol, TypeVar, runtime_checkable
@@ -214,6 +215,13 @@ class Backbone(Protocol):
 
     def encode_audio(self, wave: torch.Tensor) -> torch.Tensor:
         """Audio ``[B, ch, samples]`` at ``sample_rate`` -> latents ``[B, C, T]`` (deterministic)."""
+
+
+def samples_in(duration: float, sample_rate: int) -> int:
+    """Whole samples in ``duration`` seconds (truncated), exact for a duration computed from a sample count:
+    ``n / sr * sr`` may come back as ``n - 1e-10`` (522240 / 44100 * 44100 = 522239.99...), which plain
+    truncation would cut to ``n - 1``; a shortfall under a millionth of a sample counts as float error."""
+    return int(math.floor(float(duration) * int(sample_rate) + 1e-6))
 
 
 def cross_attention_modules(network: torch.nn.Module) -> dict[str, torch.nn.Module]:

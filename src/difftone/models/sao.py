@@ -34,7 +34,7 @@ from typing import Any
 
 import torch
 
-from difftone.models.backbone import Conditioning, Prediction, cross_attention_modules
+from difftone.models.backbone import Conditioning, Prediction, cross_attention_modules, samples_in
 
 COMPONENT_NAMES = ("transformer", "vae", "text_encoder", "tokenizer", "projection_model", "scheduler")
 WINDOWS = ("full", "duration")
@@ -237,7 +237,7 @@ class SAOBackbone:
 
     def frames_for(self, duration: float) -> int:
         """Latent frames that cover ``duration`` seconds (65 for 3 s)."""
-        samples = int(duration * self.sample_rate)
+        samples = samples_in(duration, self.sample_rate)
         return min(self.window_frames, -(-samples // self.hop_length))
 
     def window_for(self, duration: float) -> int:
