@@ -36,7 +36,7 @@ SLURM_TIMEOUT_S = 170
 # A config as small as the stages allow.
 TINY_CONFIG = {
     "instruments": ["pia", "vio"],
-    "data": {"clips_per_instrument": 4, "clip_seconds": 1.0},
+    "data": {"clips_per_instrument": 4, "clip_seconds": 1.0, "heldout_clips_per_instrument": 1},
 }
 
 WORKFLOW_FILES = ["Snakefile", "config.yaml", "workflow", "profiles", "configs", "envs", "src"]
