@@ -11,6 +11,7 @@ rule render_embedded:
     log:
         "logs/data/render_embedded.log",
     priority: 50  # the head of the chain to the demo training
+    threads: 2  # clips rendered in parallel processes (the dataset is the same for any number)
     conda:
         "../../envs/difftone.yaml"
     resources:

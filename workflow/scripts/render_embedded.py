@@ -17,4 +17,5 @@ with rule_logging(snakemake):
         heldout_soundfont=p.heldout_soundfont,
         heldout_clips=p.heldout_clips,
         patch_variants=p.patch_variants,
+        workers=snakemake.threads,
     )

@@ -34,7 +34,10 @@ with it (docs/results.md, "Tuning history").
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import logging
+import multiprocessing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -411,9 +414,12 @@ def render_embedded(
     heldout_soundfont: str | None = None,
     heldout_clips: int = 0,
     patch_variants: bool = False,
+    workers: int = 1,
 ) -> pd.DataFrame:
     """Render the embedded dataset into ``out_dir`` (see the module doc); returns the manifest.
     ``patch_variants``: training clips also draw the instrument's other GM patches (:data:`PROGRAMS`).
+    ``workers``: processes rendering clips at once (each clip depends only on its own draws, so the
+    dataset is the same for any number).
 
     Everything is written in a temporary folder beside ``out_dir`` that replaces it at the end
     (:func:`difftone.files.atomic_folder`), so a failed render keeps an older ``out_dir``.
@@ -428,12 +434,17 @@ def render_embedded(
     for font in soundfonts:
         resolve_soundfont(font)
     rows = []
-    with atomic_folder(out_dir) as tmp:
-        for code, i, font in tqdm(jobs, desc="render embedded dataset", unit="clip"):
-            heldout = font == heldout_soundfont  # the instrument's own patch only: is it heard as the instrument?
-            wave, inst, meta = render_clip(
-                code, i, seed, sample_rate, clip_seconds, silence_db, soundfont=font, variants=patch_variants and not heldout
-            )
+    # the held-out soundfont plays each instrument's own patch only: is it heard as the instrument?
+    tasks = [
+        (code, i, seed, sample_rate, clip_seconds, silence_db, font, patch_variants and font != heldout_soundfont)
+        for code, i, font in jobs
+    ]
+    with atomic_folder(out_dir) as tmp, _pool(workers) as pool:
+        rendered = pool.map(_render_task, tasks, chunksize=4) if pool else map(_render_task, tasks)
+        for (code, i, font), (wave, inst, meta) in tqdm(
+            zip(jobs, rendered), total=len(jobs), desc="render embedded dataset", unit="clip"
+        ):
+            heldout = font == heldout_soundfont
             genre = _genre(seed, i)
             name = format_name(code, genre, i + 1, 1, drums=None if genre == "cla" else "nod")
             rel = Path(IRMAS_FOLDER) / code / name
@@ -449,6 +460,21 @@ def render_embedded(
     scores = manifest["score"].value_counts().to_dict() if len(manifest) else {}
     log.info("rendered %d clips (%s; scores: %s) into %s", len(manifest), counts, scores, out_dir)
     return manifest
+
+
+def _render_task(task: tuple) -> tuple[np.ndarray, pretty_midi.Instrument, dict]:
+    code, index, seed, sample_rate, seconds, silence_db, font, variants = task
+    return render_clip(code, index, seed, sample_rate, seconds, silence_db, soundfont=font, variants=variants)
+
+
+@contextlib.contextmanager
+def _pool(workers: int):
+    """A process pool of ``workers`` (None for one: render in this process)."""
+    if workers <= 1:
+        yield None
+        return
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        yield pool
 
 
 def heldout_clip_names(folder: str | Path) -> set[str]:
