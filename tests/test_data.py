@@ -158,7 +158,9 @@ def test_each_instrument_is_several_renditions_and_one_soundfont_is_held_out(ren
 
 def test_a_score_sounds_different_from_another_soundfont_and_a_clip_ignores_the_one_before():
     a = render_clip("vio", 3, seed=0, sample_rate=SR, seconds=3.0, soundfont="TimGM6mb", variants=False)[0]
-    b = render_clip("vio", 3, seed=0, sample_rate=SR, seconds=3.0, soundfont="MuseScore_General_Lite", variants=False)[0]
+    b = render_clip("vio", 3, seed=0, sample_rate=SR, seconds=3.0, soundfont="MuseScore_General_Lite", variants=False)[
+        0
+    ]
     again = render_clip("vio", 3, seed=0, sample_rate=SR, seconds=3.0, soundfont="TimGM6mb", variants=False)[0]
     np.testing.assert_array_equal(a, again)  # a fresh synthesizer per clip: no reverb tail of the clip before
     assert abs(np.corrcoef(a[0], b[0])[0, 1]) < 0.5
@@ -174,7 +176,9 @@ def test_soundfont_errors_name_the_key_and_the_fix(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         resolve_soundfont(str(tmp_path / "mine.sf2"))
     with pytest.raises(DataError, match="data.heldout_soundfont"):
-        render_embedded(tmp_path / "e", ["pia"], 3, soundfonts=["TimGM6mb"], heldout_soundfont="TimGM6mb", heldout_clips=1)
+        render_embedded(
+            tmp_path / "e", ["pia"], 3, soundfonts=["TimGM6mb"], heldout_soundfont="TimGM6mb", heldout_clips=1
+        )
     assert not (tmp_path / "e").exists()
 
 
@@ -446,7 +450,11 @@ def test_split_sets_the_held_out_soundfonts_clips_aside_before_the_deal(tmp_path
     index = split_clips(tmp_path / "clips.csv", tmp_path / "a.csv", seed=0, by_score=True, heldout=aside)
     assert {Path(p).name for p in index.loc[index["split"] == "heldout", "path"]} == aside
     dealt = index[index["split"] != "heldout"]
-    assert dealt.groupby(["instrument", "split"]).size().unstack().loc["pia"].to_dict() == {"test": 5, "val": 5, "train": 16}
+    assert dealt.groupby(["instrument", "split"]).size().unstack().loc["pia"].to_dict() == {
+        "test": 5,
+        "val": 5,
+        "train": 16,
+    }
     assert read_index(tmp_path / "a.csv", split="heldout")["path"].map(lambda p: Path(p).name).isin(aside).all()
     with pytest.raises(DataError, match="not in the scanned clips"):
         split_clips(tmp_path / "clips.csv", tmp_path / "b.csv", by_score=True, heldout={"[pia][cla]9999__1.wav"})

@@ -11,9 +11,9 @@ rule render_embedded:
     log:
         "logs/data/render_embedded.log",
     priority: 50  # the head of the chain to the demo training
-    threads: 2  # clips rendered in parallel processes (the dataset is the same for any number)
     conda:
         "../../envs/difftone.yaml"
+    threads: 2  # clips rendered in parallel processes (the dataset is the same for any number)
     resources:
         **cpu_resources(
             seconds=0.1
@@ -113,9 +113,11 @@ rule split_clips:
         val_fraction=config["data"]["val_fraction"],
         test_fraction=config["data"]["test_fraction"],
         by_score=config["data"]["source"] == "embedded",  # clip NNNN of every instrument plays score NNNN
-        heldout_soundfont=config["data"]["heldout_soundfont"]
-        if config["data"]["source"] == "embedded"
-        else None,
+        heldout_soundfont=(
+            config["data"]["heldout_soundfont"]
+            if config["data"]["source"] == "embedded"
+            else None
+        ),
     script:
         "../scripts/split_clips.py"
 

@@ -92,7 +92,9 @@ def independent_check(
     rows = []
     for name, (pred, y) in preds.items():
         acc, low, high = accuracy_ci(pred, y, n_boot=n_boot, seed=seed)
-        rows.append(dict(soundfont=soundfont_name(soundfont), classifier=name, accuracy=acc, ci_low=low, ci_high=high, n=len(y)))
+        rows.append(
+            dict(soundfont=soundfont_name(soundfont), classifier=name, accuracy=acc, ci_low=low, ci_high=high, n=len(y))
+        )
         log.info("%s on %s: %.3f [%.3f, %.3f], n=%d", name, soundfont, acc, low, high, len(y))
     table = pd.DataFrame(rows, columns=COLUMNS)
     with atomic_path(Path(out_dir) / "accuracy.csv") as tmp:

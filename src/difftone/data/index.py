@@ -186,7 +186,9 @@ def split_clips(
     names = {Path(p).name for p in clips["path"]}
     unknown = sorted(set(heldout) - names)
     if unknown:
-        raise DataError(f"{clips_csv}: held-out clip(s) {unknown[:3]} are not in the scanned clips; rerun the data stage")
+        raise DataError(
+            f"{clips_csv}: held-out clip(s) {unknown[:3]} are not in the scanned clips; rerun the data stage"
+        )
     set_aside = clips["path"].map(lambda p: Path(p).name in set(heldout))
     clips.loc[set_aside, "split"] = "heldout"
     kept = clips[~set_aside]

@@ -340,12 +340,16 @@ def render_clip(
             shift, score = 0, "own"
             notes = KINDS[kind](rng, prof, seconds)
         inst.notes = [
-            pretty_midi.Note(int(np.clip(round(n.velocity * rendition.velocity_scale), 1, 127)), n.pitch, n.start, n.end)
+            pretty_midi.Note(
+                int(np.clip(round(n.velocity * rendition.velocity_scale), 1, 127)), n.pitch, n.start, n.end
+            )
             for n in notes
         ]
         pan = int(rng.integers(40, 89))
         wave = synthesize(inst, sample_rate, seconds, pan, rendition)
-        wave = audio.normalize_peak(wave, float(rng.uniform(0.5, 0.89)))  # below audio.PEAK_CEILING: written as rendered
+        wave = audio.normalize_peak(
+            wave, float(rng.uniform(0.5, 0.89))
+        )  # below audio.PEAK_CEILING: written as rendered
         try:
             audio.check_silence(wave, sample_rate, f"{code} clip {index}", silence_db, max_silent_fraction=0.0)
         except audio.AudioError as exc:

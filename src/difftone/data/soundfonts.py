@@ -83,9 +83,7 @@ def resolve_soundfont(spec: str, key: str = "data.soundfonts", allow_independent
         )
     path = Path(spec)
     if path.suffix.lower() not in (".sf2", ".sf3"):
-        raise DataError(
-            f"{key}: {spec!r} is neither a known soundfont ({', '.join(SOUNDFONTS)}) nor a .sf2/.sf3 file"
-        )
+        raise DataError(f"{key}: {spec!r} is neither a known soundfont ({', '.join(SOUNDFONTS)}) nor a .sf2/.sf3 file")
     if not path.is_file():
         raise DataError(f"{key}: {path} does not exist")
     return path
