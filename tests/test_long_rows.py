@@ -14,7 +14,7 @@ import torch
 from difftone.engine import EditOptions
 from difftone.experiment.items import ExperimentError
 from difftone.experiment.real_audio import edit_long
-from difftone.experiment.table4 import long_rows, table4_rows
+from difftone.experiment.table4 import long_instruments, long_rows, table4_rows
 
 STEPS = 4
 CLIP_SECONDS = 2.0  # three clips: 6 s, three windows of the demo model's 3.02 s (the passage: one)
@@ -143,3 +143,93 @@ def test_too_few_clips_stops_naming_the_key(tmp_path, classifier_dir):
             options={"long-difftone": EditOptions()},
             steps=STEPS,
         )
+
+
+def test_long_instruments_are_a_subset_in_the_configs_order_and_an_unknown_code_names_the_key():
+    instruments = ["pia", "vio", "flu", "gac"]
+    assert long_instruments({"instruments": None}, instruments) == instruments
+    assert long_instruments({}, instruments) == instruments
+    assert long_instruments({"instruments": ["gac", "pia"]}, instruments) == ["pia", "gac"]
+    # a known code outside `instruments` is skipped: a config narrowing `instruments` keeps its long rows
+    assert long_instruments({"instruments": ["pia", "cel"]}, instruments) == ["pia"]
+    with pytest.raises(ValueError, match=r"real_audio.long.instruments: 'piano' is no instrument code"):
+        long_instruments({"instruments": ["pia", "piano"]}, instruments)
+    with pytest.raises(ValueError, match=r"real_audio.long.instruments \(cel\) names none of `instruments`"):
+        long_instruments({"instruments": ["cel"]}, instruments)
+
+
+def test_some_sources_are_edited_into_every_target(tmp_path, classifier_dir):
+    """The recordings of one source instrument, edited into every other target (``targets``), and only those."""
+    recordings = pd.DataFrame([("pia", p) for p in _clips(tmp_path, "pia", 220.0)], columns=["instrument", "path"])
+    rows = long_rows(table4_rows(["difftone"], STEPS, 3.0, 1.5, None), {"strategies": [], "passage": ["difftone"]})
+    swaps = edit_long(
+        recordings,
+        rows,
+        tmp_path / "sources",
+        tmp_path / "edits",
+        model="demo",
+        classifier=classifier_dir,
+        real_audio=REAL_AUDIO,
+        options={"passage-difftone": EditOptions()},
+        steps=STEPS,
+        targets=["pia", "vio", "flu"],
+    )["passage-difftone"]
+    assert sorted(zip(swaps["source"], swaps["target"])) == [("pia", "flu"), ("pia", "vio")]
+    edits = tmp_path / "edits" / "passage-difftone"
+    assert sorted(p.name for p in edits.iterdir() if p.is_dir()) == ["pia_to_flu", "pia_to_vio"]
+    for pair in ["pia_to_flu", "pia_to_vio"]:
+        table = pd.read_csv(edits / pair / "swaps.csv", keep_default_na=False)
+        assert table["audio"].tolist() == ["pia-long.wav"] and (edits / pair / "pia-long.wav").is_file()
+    assert json.loads((edits / "nfe.json").read_text())["edits"] == 2
+    sources = tmp_path / "sources" / "passage-difftone"
+    assert pd.read_csv(sources / "split.csv")["item"].tolist() == ["pia-long"]
+    assert not (sources / "vio").exists() and not (sources / "flu").exists()
+
+
+def _dry_run_jobs(text: str, rule: str) -> list[dict[str, str]]:
+    """The jobs of ``rule`` in a dry run's output: each job's fields (input, output, wildcards, ...)."""
+    jobs, job = [], None
+    for line in text.splitlines():
+        if line.startswith(("rule ", "localrule ", "[")):  # a job's first line, or the timestamp before it
+            job = {} if line.split(" ", 1)[-1] == f"{rule}:" else None
+            if job is not None:
+                jobs.append(job)
+        elif job is not None and ": " in line:
+            key, value = line.strip().split(": ", 1)
+            job[key] = value
+    return jobs
+
+
+def test_the_plan_edits_and_scores_only_the_long_instruments_pairs(tmp_path):
+    """A dry run of Table IV with real_audio.long.instruments a subset: the long job makes, and each long row
+    scores, the pairs from those sources into every other instrument; the one-clip rows keep every pair."""
+    import yaml
+    from workflow_runner import Workflow, merge
+
+    instruments = ["pia", "vio", "flu", "gac"]
+    wf = Workflow(tmp_path, {"instruments": instruments, "real_audio": {"long": {"instruments": ["gac", "vio"]}}})
+    res = wf.snakemake("-n", "results/tables/table4_real_audio.csv")
+    assert res.returncode == 0, res.stderr[-4000:]
+    text = res.stdout + res.stderr
+
+    def pairs_of(files: str, row: str) -> set[tuple[str, str]]:
+        stem = f"results/real_audio/edits/{row}/"
+        return {
+            tuple(f[len(stem) :].split("/")[0].split("_to_"))
+            for f in files.split(", ")
+            if f.startswith(stem) and f.endswith("/swaps.csv")
+        }
+
+    subset = {(s, t) for s in ["vio", "gac"] for t in instruments if s != t}
+    every = {(s, t) for s in instruments for t in instruments if s != t}
+    (long_job,) = _dry_run_jobs(text, "edit_long_recordings")
+    scored = {job["wildcards"].split("=")[1]: job["input"] for job in _dry_run_jobs(text, "score_recordings")}
+    assert set(scored) == {"difftone", "zeta", "long-difftone", "long-zeta", "passage-difftone"}
+    for row in ["long-difftone", "long-zeta", "passage-difftone"]:
+        assert pairs_of(long_job["output"], row) == subset and pairs_of(scored[row], row) == subset
+    assert pairs_of(scored["difftone"], "difftone") == every
+
+    bad = merge(wf.config, {"real_audio": {"long": {"instruments": ["pia", "viola"]}}})
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
+    res = wf.snakemake("-n", "results/tables/table4_real_audio.csv", config="bad.yaml")
+    assert res.returncode != 0 and "real_audio.long.instruments: 'viola' is no instrument code" in res.stdout + res.stderr

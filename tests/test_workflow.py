@@ -40,8 +40,9 @@ TINY = {
         "caption_source": "offline",
     },
     # + the ZETA row; the long rows (difftone, ZETA, difftone's passage) on one test clip per instrument
-    # (the tiny split has one): joining several clips and the windows are tested in test_long_rows.py
-    "real_audio": {"strategies": ["difftone", "midpoint"], "long": {"clips": 1}},
+    # (the tiny split has one), every instrument a source: joining several clips, the windows and a subset of
+    # sources are tested in test_long_rows.py
+    "real_audio": {"strategies": ["difftone", "midpoint"], "long": {"clips": 1, "instruments": None}},
 }
 MM_PAIRS = [("pia", "flu"), ("vio", "pia")]
 STRATEGY_DIRS = ["difftone", "midpoint", "random", "fixed-2", "probe", "agree", "sigma-1.0"]

@@ -400,7 +400,7 @@ def get_musicmagus_model_input():
 
 
 # --- Real recordings, Table IV (workflow/rules/real_audio.smk) -----------------
-from difftone.experiment.table4 import long_rows, table4_rows  # no torch at parse time
+from difftone.experiment.table4 import long_instruments, long_rows, table4_rows  # no torch at parse time
 
 REAL_AUDIO = config["real_audio"]
 
@@ -425,6 +425,20 @@ REAL_INVERSIONS = {
 # its own sources folder; scored and tabled as the rows above, left out of the listening section
 LONG_ROWS = long_rows(REAL_ROWS, REAL_AUDIO["long"])
 TABLE4_ROWS = {**REAL_ROWS, **LONG_ROWS}
+# the long rows' source instruments (real_audio.long.instruments), each edited into every other instrument
+LONG_INSTRUMENTS = long_instruments(REAL_AUDIO["long"], INSTRUMENTS) if LONG_ROWS else []
+
+
+def row_pairs(row):
+    """The [source, target] pairs a Table IV row edits: every ordered pair of `instruments`, a long row's
+    from the long instruments only."""
+    sources = LONG_INSTRUMENTS if row in LONG_ROWS else INSTRUMENTS
+    return [[s, t] for s in sources for t in INSTRUMENTS if s != t]
+
+
+def get_row_pair_outputs(row, stem):
+    """`stem` with {row} and {pair} expanded over the row's pairs (:func:`row_pairs`)."""
+    return expand(stem, row=row, pair=[f"{s}_to_{t}" for s, t in row_pairs(row)])
 
 
 def real_row_sources(row):

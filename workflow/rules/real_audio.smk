@@ -87,8 +87,8 @@ if LONG_ROWS:
             swaps=[
                 path
                 for row in LONG_ROWS
-                for path in get_pair_outputs(
-                    f"results/real_audio/edits/{row}/{{pair}}/swaps.csv"
+                for path in get_row_pair_outputs(
+                    row, "results/real_audio/edits/{row}/{pair}/swaps.csv"
                 )
             ],
             nfe=[f"results/real_audio/edits/{row}/nfe.json" for row in LONG_ROWS],
@@ -108,7 +108,8 @@ if LONG_ROWS:
             ),
         params:
             folder=config["real_audio"]["folder"],
-            instruments=INSTRUMENTS,
+            instruments=INSTRUMENTS,  # the targets
+            sources=LONG_INSTRUMENTS,  # the recordings joined and edited
             rows=LONG_ROWS,
             options=lambda wildcards: {
                 slug: strategy_options_of(row["strategy"])
@@ -141,7 +142,9 @@ if LONG_ROWS:
 
 rule score_recordings:
     input:
-        swaps=get_pair_outputs("results/real_audio/edits/{row}/{pair}/swaps.csv"),
+        swaps=lambda wildcards: get_row_pair_outputs(
+            wildcards.row, "results/real_audio/edits/{row}/{pair}/swaps.csv"
+        ),
         sources=lambda wildcards: real_row_sources(wildcards.row),
         reference="results/metrics/reference_clap.npz",
         teacher="results/classifiers/teacher/model.safetensors",
@@ -165,6 +168,7 @@ rule score_recordings:
     params:
         strategy=lambda wildcards: TABLE4_ROWS[wildcards.row]["method"],
         instruments=INSTRUMENTS,
+        pairs=lambda wildcards: row_pairs(wildcards.row),
         clap=get_clap(),
         chroma=config["metrics"]["chroma"],
         bootstrap=config["metrics"]["bootstrap"],

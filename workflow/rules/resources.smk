@@ -215,8 +215,9 @@ def musicmagus_seconds():
 
 
 def long_windows():
-    """Windows the long rows of Table IV invert: each joined recording about one per clip, plus one."""
-    return len(LONG_ROWS) * len(INSTRUMENTS) * (REAL_AUDIO["long"]["clips"] + 1)
+    """Windows the long rows of Table IV invert: each joined recording (one per long instrument) about one
+    per clip, plus one."""
+    return len(LONG_ROWS) * len(LONG_INSTRUMENTS) * (REAL_AUDIO["long"]["clips"] + 1)
 
 
 def real_audio_clips():

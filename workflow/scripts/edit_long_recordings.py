@@ -7,7 +7,7 @@ from difftone.stage import rule_logging
 with rule_logging(snakemake):
     p = snakemake.params
     recordings = collect_recordings(
-        p.instruments, p.real_audio["long"]["clips"], folder=p.folder, index_csv=snakemake.input.get("index")
+        p.sources, p.real_audio["long"]["clips"], folder=p.folder, index_csv=snakemake.input.get("index")
     )
     options = {
         slug: EditOptions(
@@ -28,4 +28,5 @@ with rule_logging(snakemake):
         real_audio=p.real_audio,
         options=options,
         steps=p.steps,
+        targets=p.instruments,
     )

@@ -13,7 +13,7 @@ with rule_logging(snakemake):
     score_edits(
         p.strategy,
         Path(i.swaps[0]).parents[1],
-        {code: sources / code for code in p.instruments},
+        {code: sources / code for code in dict.fromkeys(s for s, _ in p.pairs)},  # a long row: its sources only
         p.instruments,
         i.reference,
         i.teacher,
@@ -29,4 +29,5 @@ with rule_logging(snakemake):
         judge=judge,
         skipped_csv=o.skipped,
         embeddings_npz=o.embeddings,
+        pairs=p.pairs,
     )

@@ -252,10 +252,13 @@ def edit_long(
     real_audio: Mapping,
     options: Mapping[str, object],
     steps: int,
+    targets: Sequence[str] | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Table IV's long rows (:func:`difftone.experiment.table4.long_rows`): per instrument, its first
-    ``real_audio.long.clips`` recordings (``recordings``: :func:`collect_recordings`) joined into one file, then
-    :func:`difftone.long_audio.edit_recording` of it into every other instrument: the whole file (kind
+    """Table IV's long rows (:func:`difftone.experiment.table4.long_rows`): per instrument of ``recordings``
+    (the sources, :func:`difftone.experiment.table4.long_instruments`), its first ``real_audio.long.clips``
+    recordings (``recordings``: :func:`collect_recordings`) joined into one file, then
+    :func:`difftone.long_audio.edit_recording` of it into every other instrument of ``targets`` (default: the
+    recordings' instruments; the workflow: every configured instrument): the whole file (kind
     ``long``) or the middle clip only (``passage``), per row with its strategy and guidance. The rows that
     invert the same windows with the same source guidance share one inversion per recording
     (:class:`difftone.long_audio.SharedInversions`: the edits are those of separate inversions, bit for bit).
@@ -286,6 +289,7 @@ def edit_long(
             f"real_audio.long.clips is {clips} but {', '.join(short) or 'none'} has fewer "
             "recordings: lower it or give more recordings"
         )
+    targets = instruments if targets is None else list(dict.fromkeys(targets))
     model = ModelSettings.of(model)
     backbone = model.load()
     latent = load_latent_classifier(classifier, device=model.device)
@@ -307,7 +311,12 @@ def edit_long(
             paths = list(recordings.loc[recordings["instrument"] == source, "path"].head(clips))
             item = f"{source}-long"
             prompt = source_prompt(resolve(source).name, None, real_audio["source_prompt"])
-            targets = [t for t in instruments if t != source]
+            into = [t for t in targets if t != source]
+            if not into:
+                raise ExperimentError(
+                    f"no instrument to edit the long recording of {source} into: targets are "
+                    f"{', '.join(targets)}; add another to `instruments`"
+                )
             rec = inversions = None
             for slug, row in rows.items():
                 folder = tmps[slug] / source / item
@@ -330,7 +339,7 @@ def edit_long(
                     rec,
                     prompt,
                     source,
-                    targets,
+                    into,
                     row["strategy"],
                     settings,
                     steps=steps,

@@ -64,3 +64,29 @@ def long_rows(rows: Mapping[str, Mapping], long: Mapping | None) -> dict[str, di
                 "group": "long",
             }
     return out
+
+
+def long_instruments(long: Mapping | None, instruments: Sequence[str]) -> list[str]:
+    """The source instruments of the long rows (``real_audio.long.instruments``; null: every one of
+    ``instruments``), in the order of ``instruments``; each is still edited into every other configured
+    instrument. A code that is no instrument code at all is a ValueError naming the key; a known code left out
+    of ``instruments`` is skipped, so that a config narrowing ``instruments`` keeps its long rows; if none is left,
+    a ValueError naming the key."""
+    from difftone.instruments import INSTRUMENTS as KNOWN
+
+    chosen = (long or {}).get("instruments")
+    if chosen is None:
+        return list(instruments)
+    unknown = [c for c in chosen if c not in KNOWN]
+    if unknown:
+        raise ValueError(
+            f"real_audio.long.instruments: {', '.join(map(repr, unknown))} is no instrument code; "
+            f"use codes of `instruments` ({', '.join(instruments)}) or null for all"
+        )
+    kept = [c for c in instruments if c in chosen]
+    if not kept:
+        raise ValueError(
+            f"real_audio.long.instruments ({', '.join(chosen)}) names none of `instruments` "
+            f"({', '.join(instruments)}): name some of them, null for all, or set real_audio.long.enabled: false"
+        )
+    return kept
