@@ -69,7 +69,7 @@ def run_facts(config: Mapping[str, Any], model_spec: str) -> list[tuple[str, str
     data = (
         ("IRMAS (real recordings)", False)
         if _get(config, "data", "source") == "irmas"
-        else ("the embedded dataset (clips rendered from MIDI with a General MIDI soundfont), not IRMAS", True)
+        else ("the embedded dataset (clips rendered from MIDI with General MIDI soundfonts), not IRMAS", True)
     )
     kind = str(_get(config, "teacher_features", "kind", default="mert"))
     fspec = str(_get(config, "teacher_features", "spec", default="tiny"))
