@@ -40,6 +40,15 @@ RENDERED = ["pia", "flu", "gac", "vio"]
 N_CLIPS = 10
 FONTS = ["TimGM6mb", "sf_GMbank", "MuseScore_General_Lite"]  # config.yaml's
 HELDOUT, N_HELDOUT = "MuseScore_General_Lite", 2
+RENDER = dict(  # the test dataset: the training soundfonts with patch variants, and the held-out one
+    instruments=RENDERED,
+    clips_per_instrument=N_CLIPS,
+    seed=0,
+    soundfonts=FONTS,
+    heldout_soundfont=HELDOUT,
+    heldout_clips=N_HELDOUT,
+    patch_variants=True,
+)
 
 
 # --- embedded dataset ----------------------------------------------------------------------
@@ -48,16 +57,7 @@ HELDOUT, N_HELDOUT = "MuseScore_General_Lite", 2
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
     out = tmp_path_factory.mktemp("render") / "embedded"
-    manifest = render_embedded(
-        out,
-        RENDERED,
-        N_CLIPS,
-        seed=0,
-        soundfonts=FONTS,
-        heldout_soundfont=HELDOUT,
-        heldout_clips=N_HELDOUT,
-        patch_variants=True,
-    )
+    manifest = render_embedded(out, **RENDER)
     return out, manifest
 
 
@@ -584,17 +584,7 @@ def test_independent_check_set_plays_unseen_scores_with_each_instruments_own_pat
 def test_parallel_render_writes_the_same_dataset(tmp_path, rendered):
     """workers=2 renders the clips in two processes: the same files, sample for sample, and the same manifest."""
     out, manifest = rendered
-    again = render_embedded(
-        tmp_path / "e",
-        RENDERED,
-        N_CLIPS,
-        seed=0,
-        soundfonts=FONTS,
-        heldout_soundfont=HELDOUT,
-        heldout_clips=N_HELDOUT,
-        patch_variants=True,
-        workers=2,
-    )
+    again = render_embedded(tmp_path / "e", **RENDER, workers=2)
     pd.testing.assert_frame_equal(again, manifest)
     for rel in manifest["path"]:
         np.testing.assert_array_equal(sf.read(tmp_path / "e" / rel)[0], sf.read(out / rel)[0])
