@@ -232,4 +232,6 @@ def test_the_plan_edits_and_scores_only_the_long_instruments_pairs(tmp_path):
     bad = merge(wf.config, {"real_audio": {"long": {"instruments": ["pia", "viola"]}}})
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
     res = wf.snakemake("-n", "results/tables/table4_real_audio.csv", config="bad.yaml")
-    assert res.returncode != 0 and "real_audio.long.instruments: 'viola' is no instrument code" in res.stdout + res.stderr
+    assert (
+        res.returncode != 0 and "real_audio.long.instruments: 'viola' is no instrument code" in res.stdout + res.stderr
+    )

@@ -400,7 +400,11 @@ def get_musicmagus_model_input():
 
 
 # --- Real recordings, Table IV (workflow/rules/real_audio.smk) -----------------
-from difftone.experiment.table4 import long_instruments, long_rows, table4_rows  # no torch at parse time
+from difftone.experiment.table4 import (
+    long_instruments,
+    long_rows,
+    table4_rows,
+)  # no torch at parse time
 
 REAL_AUDIO = config["real_audio"]
 
@@ -426,7 +430,9 @@ REAL_INVERSIONS = {
 LONG_ROWS = long_rows(REAL_ROWS, REAL_AUDIO["long"])
 TABLE4_ROWS = {**REAL_ROWS, **LONG_ROWS}
 # the long rows' source instruments (real_audio.long.instruments), each edited into every other instrument
-LONG_INSTRUMENTS = long_instruments(REAL_AUDIO["long"], INSTRUMENTS) if LONG_ROWS else []
+LONG_INSTRUMENTS = (
+    long_instruments(REAL_AUDIO["long"], INSTRUMENTS) if LONG_ROWS else []
+)
 
 
 def row_pairs(row):
