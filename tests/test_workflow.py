@@ -172,7 +172,9 @@ def test_the_dag_writes_the_output_contract(wf):
     assert (results / "tables" / "table4_real_audio.md").read_text().startswith("| method |")
 
     table1 = pd.read_csv(results / "tables" / "table1_classifiers.csv")
-    assert set(table1["eval_set"]) == {"irmas_test", "generated"}
+    assert set(table1["eval_set"]) == {"irmas_test", "heldout_soundfont", "generated"}
+    heldout = table1[table1["eval_set"] == "heldout_soundfont"]  # 2 clips per instrument of the held-out soundfont
+    assert (heldout["n"] == 2 * len(TINY["instruments"])).all()
     assert "judge" in set(table1["classifier"]) and set(table1["selected_by"]) >= {"val"}
     generated = table1[table1["eval_set"] == "generated"]
     assert (generated["n"] == 3 * 4).all()  # every source generation, labelled by its prompt
